@@ -1,0 +1,1 @@
+//! Image intake: decoding with limits, orientation and colour handling.

@@ -1,0 +1,1 @@
+//! Inference layers on ndarray.
