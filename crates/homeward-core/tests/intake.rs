@@ -309,14 +309,28 @@ fn truncated_jpeg_is_corrupt() {
 }
 
 #[test]
-fn truncated_png_is_corrupt() {
-    let png = encode(&DynamicImage::ImageRgb8(pattern(64, 64)), ImageFormat::Png);
-    match load(&png[..png.len() / 2]) {
-        Err(DecodeError::Corrupt {
-            format: Format::Png,
-            ..
-        }) => {}
-        other => panic!("expected Corrupt, got {other:?}"),
+fn truncated_files_of_every_other_format_are_corrupt() {
+    let source = DynamicImage::ImageRgb8(pattern(64, 48));
+    let mut cases: Vec<(Format, Vec<u8>)> = [
+        (ImageFormat::Png, Format::Png),
+        (ImageFormat::Gif, Format::Gif),
+        (ImageFormat::Bmp, Format::Bmp),
+        (ImageFormat::Tiff, Format::Tiff),
+        (ImageFormat::WebP, Format::WebP),
+    ]
+    .into_iter()
+    .map(|(encoder, format)| (format, encode(&source, encoder)))
+    .collect();
+    cases.push((Format::WebP, read_fixture("intake/lossy.webp")));
+    for (format, bytes) in cases {
+        let keep = bytes.len() * 2 / 3;
+        match load(&bytes[..keep]) {
+            Err(DecodeError::Corrupt { format: f, .. }) => assert_eq!(f, format),
+            other => panic!(
+                "{format} cut to {keep} of {} bytes: expected Corrupt, got {other:?}",
+                bytes.len()
+            ),
+        }
     }
 }
 

@@ -98,11 +98,11 @@ impl Limits {
     }
 
     /// Limits for the decoder once the header has passed
-    /// [`check_dimensions`](Self::check_dimensions). The output buffer of
-    /// `output_bytes` is allocated by intake; the decoder may use, on top, one
-    /// more buffer of that size (GIF composites frames on a canvas, TIFF
-    /// counts its strip buffers) or [`DECODER_SCRATCH_BYTES`], whichever is
-    /// larger.
+    /// [`check_dimensions`](Self::check_dimensions), for an output buffer of
+    /// `output_bytes`. Decoders count differently (TIFF counts the output
+    /// buffer and its strip buffers, GIF keeps a second canvas), so the
+    /// budget is twice the output plus [`DECODER_SCRATCH_BYTES`]: enough for
+    /// any honest file, and still bounded by the pixel limit.
     pub(super) fn pixel_decoder_limits(
         &self,
         width: u32,
@@ -112,7 +112,11 @@ impl Limits {
         let mut limits = image::Limits::no_limits();
         limits.max_image_width = Some(width);
         limits.max_image_height = Some(height);
-        limits.max_alloc = Some(output_bytes.max(DECODER_SCRATCH_BYTES));
+        limits.max_alloc = Some(
+            output_bytes
+                .saturating_mul(2)
+                .saturating_add(DECODER_SCRATCH_BYTES),
+        );
         limits
     }
 }
