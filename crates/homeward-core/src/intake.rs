@@ -1,1 +1,0 @@
-//! Image intake: decoding with limits, orientation and colour handling.

@@ -1,0 +1,132 @@
+//! The decoding pipeline: sniff, check limits, read the header, decode,
+//! convert to 8-bit RGB, turn upright.
+
+use std::fmt;
+use std::fs::{self, File};
+use std::io::{Cursor, Read};
+use std::path::Path;
+
+use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
+
+use super::error::{DecodeError, Origin};
+use super::{jpeg, orientation, Format, Limits};
+
+/// A decoded photo, upright and in 8-bit RGB.
+///
+/// Its `Debug` output shows the dimensions, never the pixels.
+#[derive(Clone)]
+pub struct Photo {
+    /// The pixels, with EXIF orientation already applied.
+    pub image: RgbImage,
+    /// The container format the bytes were in.
+    pub format: Format,
+    /// The EXIF orientation (1..=8) found and applied; 1 when there was none.
+    pub orientation_applied: u8,
+}
+
+impl fmt::Debug for Photo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Photo")
+            .field("dimensions", &self.image.dimensions())
+            .field("format", &self.format)
+            .field("orientation_applied", &self.orientation_applied)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Loads a photo file into an upright RGB image.
+///
+/// The file's size is checked from its metadata before it is read, and the
+/// image header before any pixel is decoded. The format is recognised from
+/// the content, not the extension.
+///
+/// ```
+/// use homeward_core::intake::{load_path, Limits};
+/// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/obama.jpg");
+/// let photo = load_path(path.as_ref(), &Limits::default())?;
+/// assert_eq!(photo.image.dimensions(), (910, 1137));
+/// # Ok::<(), homeward_core::intake::DecodeError>(())
+/// ```
+pub fn load_path(path: &Path, limits: &Limits) -> Result<Photo, DecodeError> {
+    let io_err = |source| DecodeError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let origin = Origin::File(path.to_path_buf());
+    let meta = fs::metadata(path).map_err(io_err)?;
+    if meta.is_dir() {
+        return Err(DecodeError::IsDirectory {
+            path: path.to_path_buf(),
+        });
+    }
+    if !meta.is_file() {
+        return Err(DecodeError::NotAFile {
+            path: path.to_path_buf(),
+        });
+    }
+    limits.check_bytes(&origin, meta.len())?;
+
+    // The file may grow between the metadata call and the read: never read
+    // more than one byte past the limit.
+    let file = File::open(path).map_err(io_err)?;
+    let capacity = usize::try_from(meta.len()).unwrap_or(0);
+    let mut bytes = Vec::with_capacity(capacity);
+    file.take(limits.max_file_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(io_err)?;
+    decode(&bytes, &origin, limits)
+}
+
+/// Decodes photo bytes (an upload, an archive member) into an upright RGB image.
+///
+/// ```
+/// use homeward_core::intake::{load_bytes, DecodeError, Limits};
+/// let err = load_bytes(b"not a photo", &Limits::default()).unwrap_err();
+/// assert!(matches!(err, DecodeError::UnsupportedFormat { .. }));
+/// ```
+pub fn load_bytes(bytes: &[u8], limits: &Limits) -> Result<Photo, DecodeError> {
+    decode(bytes, &Origin::Bytes, limits)
+}
+
+fn decode(bytes: &[u8], origin: &Origin, limits: &Limits) -> Result<Photo, DecodeError> {
+    limits.check_bytes(origin, u64::try_from(bytes.len()).unwrap_or(u64::MAX))?;
+    let format = Format::sniff(bytes).map_err(|detected| DecodeError::UnsupportedFormat {
+        origin: origin.clone(),
+        detected,
+    })?;
+    let image_err = |e| DecodeError::from_image(origin, format, e);
+
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format.to_image());
+    reader.limits(limits.header_decoder_limits());
+    let mut decoder = reader.into_decoder().map_err(image_err)?;
+
+    let (width, height) = decoder.dimensions();
+    limits.check_dimensions(origin, width, height)?;
+    if format == Format::Jpeg {
+        jpeg::check_complete(bytes).map_err(|detail| DecodeError::Corrupt {
+            origin: origin.clone(),
+            format,
+            detail,
+        })?;
+    }
+    let orientation = orientation::read(&mut decoder);
+    let output_bytes = decoder.total_bytes();
+    decoder
+        .set_limits(limits.pixel_decoder_limits(width, height, output_bytes))
+        .map_err(image_err)?;
+
+    let decoded = DynamicImage::from_decoder(decoder).map_err(image_err)?;
+    let rgb = to_rgb8(decoded);
+    Ok(Photo {
+        image: orientation::apply(rgb, orientation),
+        format,
+        orientation_applied: orientation,
+    })
+}
+
+/// Converts any decoded colour type to 8-bit RGB the way PIL's
+/// `convert('RGB')` does for the common cases: grey is replicated, alpha is
+/// dropped (not composited), 16-bit samples are scaled to 8 bits.
+fn to_rgb8(image: DynamicImage) -> RgbImage {
+    image.into_rgb8()
+}
