@@ -101,37 +101,16 @@ impl ShapePredictorModel {
             )));
         }
 
-        let mut forests = Vec::new();
-        for _ in 0..r.size(MAX_STEPS)? {
-            let mut trees = Vec::new();
-            for _ in 0..r.size(MAX_TREES)? {
-                trees.push(read_tree(&mut r, shape_len)?);
-            }
-            forests.push(trees);
-        }
-        let mut anchors = Vec::new();
-        for _ in 0..r.size(MAX_STEPS)? {
-            let mut step = Vec::new();
-            for _ in 0..r.size(MAX_PIXELS)? {
-                let idx = r.uint()?;
-                if idx >= (shape_len / 2) as u64 {
-                    return Err(r.error(format!(
-                        "anchor index {idx} is not below the {} parts",
-                        shape_len / 2
-                    )));
-                }
-                step.push(idx as usize);
-            }
-            anchors.push(step);
-        }
-        let mut deltas = Vec::new();
-        for _ in 0..r.size(MAX_STEPS)? {
-            let mut step = Vec::new();
-            for _ in 0..r.size(MAX_PIXELS)? {
-                step.push([r.f32()?, r.f32()?]);
-            }
-            deltas.push(step);
-        }
+        let parts = shape_len / 2;
+        let forests = read_vec(&mut r, MAX_STEPS, |r| {
+            read_vec(r, MAX_TREES, |r| read_tree(r, shape_len))
+        })?;
+        let anchors = read_vec(&mut r, MAX_STEPS, |r| {
+            read_vec(r, MAX_PIXELS, |r| read_anchor(r, parts))
+        })?;
+        let deltas = read_vec(&mut r, MAX_STEPS, |r| {
+            read_vec(r, MAX_PIXELS, |r| Ok([r.f32()?, r.f32()?]))
+        })?;
         if !r.is_at_end() {
             return Err(r.error("unexpected bytes after the shape predictor"));
         }
@@ -143,38 +122,20 @@ impl ShapePredictorModel {
                 deltas.len()
             )));
         }
-
-        let mut steps = Vec::with_capacity(forests.len());
-        for (i, ((trees, anchors), deltas)) in
-            forests.into_iter().zip(anchors).zip(deltas).enumerate()
-        {
-            if anchors.len() != deltas.len() {
-                return Err(shape_error(
-                    model,
-                    &format!("cascade step {i} deltas"),
-                    anchors.len().to_string(),
-                    deltas.len(),
-                ));
-            }
-            for (t, tree) in trees.iter().enumerate() {
-                for s in &tree.splits {
-                    let worst = s.idx1.max(s.idx2);
-                    if worst >= anchors.len() {
-                        return Err(shape_error(
-                            model,
-                            &format!("cascade step {i} tree {t}"),
-                            format!("feature indices below {}", anchors.len()),
-                            worst,
-                        ));
-                    }
-                }
-            }
-            steps.push(Step {
-                trees,
-                anchors,
-                deltas,
-            });
-        }
+        let steps = forests
+            .into_iter()
+            .zip(anchors)
+            .zip(deltas)
+            .enumerate()
+            .map(|(i, ((trees, anchors), deltas))| {
+                let step = Step {
+                    trees,
+                    anchors,
+                    deltas,
+                };
+                step.check(model, i).map(|()| step)
+            })
+            .collect::<Result<_, _>>()?;
         Ok(ShapePredictorModel {
             initial_shape,
             steps,
@@ -207,6 +168,54 @@ impl ShapePredictorModel {
             .chunks_exact(2)
             .map(|p| to_image.apply([f64::from(p[0]), f64::from(p[1])]))
             .collect()
+    }
+}
+
+/// A `std::vector`: its length (at most `limit`), then each element.
+fn read_vec<T>(
+    r: &mut Reader<'_>,
+    limit: usize,
+    mut item: impl FnMut(&mut Reader<'_>) -> Result<T, ModelError>,
+) -> Result<Vec<T>, ModelError> {
+    let len = r.size(limit)?;
+    (0..len).map(|_| item(r)).collect()
+}
+
+fn read_anchor(r: &mut Reader<'_>, parts: usize) -> Result<usize, ModelError> {
+    let idx = r.size(MAX_PIXELS)?;
+    if idx >= parts {
+        return Err(r.error(format!("anchor index {idx} is not below the {parts} parts")));
+    }
+    Ok(idx)
+}
+
+impl Step {
+    /// Every pixel has a delta and every split reads an existing pixel.
+    fn check(&self, model: &str, i: usize) -> Result<(), ModelError> {
+        if self.anchors.len() != self.deltas.len() {
+            let layer = format!("cascade step {i} deltas");
+            return Err(shape_error(
+                model,
+                &layer,
+                self.anchors.len().to_string(),
+                self.deltas.len(),
+            ));
+        }
+        for (t, tree) in self.trees.iter().enumerate() {
+            for s in &tree.splits {
+                let worst = s.idx1.max(s.idx2);
+                if worst >= self.anchors.len() {
+                    let expected = format!("feature indices below {}", self.anchors.len());
+                    return Err(shape_error(
+                        model,
+                        &format!("cascade step {i} tree {t}"),
+                        expected,
+                        worst,
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
