@@ -7,6 +7,7 @@
 //! naming it.
 
 pub(crate) mod format;
+pub(crate) mod shape_predictor;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,9 @@
+//! Faces: landmarks and alignment (detection and embedding live beside them).
+
+mod align;
+mod landmarks;
+
+pub use align::{face_chip, face_chip_details, Affine, AlignError, Chip, ChipDetails};
+pub use landmarks::{FaceLandmarks, Rect, ShapePredictor};
+
+pub(crate) use align::similarity_transform;
