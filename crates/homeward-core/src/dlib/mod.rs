@@ -130,3 +130,6 @@ pub(crate) fn read_verified(dir: &Path, kind: ModelKind) -> Result<Vec<u8>, Mode
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+pub(crate) mod net;
+pub mod resnet;

@@ -1,0 +1,151 @@
+//! dlib's face recognition ResNet (`dlib_face_recognition_resnet_model_v1.dat`):
+//! a 150×150 RGB face chip in, a 128-d embedding out.
+//!
+//! The definition follows dlib's `dnn_face_recognition_ex.cpp` (input side first):
+//!
+//! ```text
+//! con 32 7x7/2, affine, relu, max_pool 3x3/2
+//! 3 × ares(32)
+//! ares_down(64), 3 × ares(64)
+//! ares_down(128), 2 × ares(128)
+//! ares_down(256), 2 × ares(256)
+//! ares_down(256)
+//! avg_pool over everything, fc 128 without bias
+//! ```
+//!
+//! `ares(n)` is a residual block of two 3×3 convolutions; `ares_down(n)`
+//! starts with a stride-2 convolution and average-pools its shortcut.
+
+use ndarray::{Array1, Array3};
+
+use super::format::Reader;
+use super::net::{forward, read_layers, InputLayer, Layer, Op};
+use super::{verify, ModelError, ModelKind};
+
+/// Side of the square chip the network takes.
+pub const CHIP_SIZE: usize = 150;
+/// Length of the embedding.
+pub const EMBEDDING_DIM: usize = 128;
+
+fn block(ops: &mut Vec<Op>, n: usize, stride: usize) {
+    ops.extend([
+        Op::Con {
+            filters: n,
+            k: 3,
+            stride,
+        },
+        Op::Affine,
+        Op::Relu,
+        Op::Con {
+            filters: n,
+            k: 3,
+            stride: 1,
+        },
+        Op::Affine,
+    ]);
+}
+
+/// `relu<add_prev1<block<n, 1, tag1<…>>>>`
+fn ares(ops: &mut Vec<Op>, n: usize) {
+    ops.push(Op::Tag(1));
+    block(ops, n, 1);
+    ops.extend([Op::AddPrev(1), Op::Relu]);
+}
+
+/// `relu<add_prev2<avg_pool<2,2,2,2, skip1<tag2<block<n, 2, tag1<…>>>>>>>`
+fn ares_down(ops: &mut Vec<Op>, n: usize) {
+    ops.push(Op::Tag(1));
+    block(ops, n, 2);
+    ops.extend([
+        Op::Tag(2),
+        Op::Skip(1),
+        Op::AvgPool { k: 2, stride: 2 },
+        Op::AddPrev(2),
+        Op::Relu,
+    ]);
+}
+
+/// The network definition, input side first.
+pub(crate) fn definition() -> Vec<Op> {
+    let mut ops = vec![
+        Op::Con {
+            filters: 32,
+            k: 7,
+            stride: 2,
+        },
+        Op::Affine,
+        Op::Relu,
+        Op::MaxPool { k: 3, stride: 2 },
+    ];
+    for _ in 0..3 {
+        ares(&mut ops, 32);
+    }
+    for (n, repeats) in [(64, 3), (128, 2), (256, 2)] {
+        ares_down(&mut ops, n);
+        for _ in 0..repeats {
+            ares(&mut ops, n);
+        }
+    }
+    ares_down(&mut ops, 256);
+    ops.push(Op::AvgPool { k: 0, stride: 1 });
+    ops.push(Op::FcNoBias {
+        outputs: EMBEDDING_DIM,
+    });
+    ops
+}
+
+/// The loaded embedding network.
+#[derive(Debug, Clone)]
+pub struct ResNet {
+    input: InputLayer,
+    body: Vec<Layer>,
+    fc: crate::nn::FullyConnected,
+}
+
+impl ResNet {
+    /// Parses the model after checking its SHA-256.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ModelError> {
+        let kind = ModelKind::Embedder;
+        verify(kind, bytes)?;
+        let mut r = Reader::new(bytes, kind.file_name());
+        r.version(1, "add_loss_layer")?;
+        let loss = r.tag(&["loss_metric_", "loss_metric_2"])?;
+        if loss == "loss_metric_2" {
+            r.f32()?; // margin
+            r.f32()?; // distance threshold
+        }
+        let (input, mut body) = read_layers(&mut r, &definition())?;
+        if input.kind != "input_rgb_image_sized" || input.extra != [CHIP_SIZE as u64; 2] {
+            return Err(r.error(format!(
+                "expected a 150x150 sized input layer, found {input:?}"
+            )));
+        }
+        let fc = match body.pop() {
+            Some(Layer::Fc(fc)) if fc.inputs() == 256 => fc,
+            _ => return Err(r.error("the last layer is not a 256→128 fully connected layer")),
+        };
+        if !r.is_at_end() {
+            return Err(r.error("unexpected bytes after the network"));
+        }
+        Ok(ResNet { input, body, fc })
+    }
+
+    /// Converts a 150×150 chip to the network's input: `(pixel − mean) / 256`.
+    pub fn input_tensor(&self, chip: &image::RgbImage) -> Option<Array3<f32>> {
+        if chip.width() as usize != CHIP_SIZE || chip.height() as usize != CHIP_SIZE {
+            return None;
+        }
+        let m = self.input.mean;
+        Some(Array3::from_shape_fn(
+            (3, CHIP_SIZE, CHIP_SIZE),
+            |(c, y, x)| (chip.get_pixel(x as u32, y as u32)[c] as f32 - m[c]) / 256.0,
+        ))
+    }
+
+    /// The 128-d embedding of a 150×150 chip; `None` if the chip has another size.
+    pub fn embed(&self, chip: &image::RgbImage) -> Option<Array1<f32>> {
+        let x = self.input_tensor(chip)?;
+        let features = forward(&self.body, x)?;
+        self.fc.forward(&features)
+    }
+}

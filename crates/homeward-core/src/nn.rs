@@ -1,1 +1,0 @@
-//! Inference layers on ndarray.

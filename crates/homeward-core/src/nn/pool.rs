@@ -1,0 +1,140 @@
+//! Max and average pooling as dlib computes them.
+//!
+//! Output size: `1 + (h + 2·pad − window) / stride`. Window `(r, c)` covers
+//! input rows `r·stride − pad ..` for `window` rows, clipped to the image: the
+//! max or the mean is over the clipped part only (dlib's `subm_clipped`). A
+//! window of 0 means "the whole input" (`avg_pool_everything`).
+
+use ndarray::Array3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolKind {
+    Max,
+    Average,
+}
+
+/// A pooling layer's geometry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pool2d {
+    pub kind: PoolKind,
+    /// Window height; 0 = the whole input.
+    pub window_h: usize,
+    /// Window width; 0 = the whole input.
+    pub window_w: usize,
+    pub stride_y: usize,
+    pub stride_x: usize,
+    pub pad_y: usize,
+    pub pad_x: usize,
+}
+
+impl Pool2d {
+    fn window(&self, h: usize, w: usize) -> (usize, usize) {
+        let wh = if self.window_h == 0 { h } else { self.window_h };
+        let ww = if self.window_w == 0 { w } else { self.window_w };
+        (wh, ww)
+    }
+
+    /// Output size, or `None` when the window does not fit the padded input.
+    pub fn out_dims(&self, h: usize, w: usize) -> Option<(usize, usize)> {
+        let (wh, ww) = self.window(h, w);
+        if self.stride_x == 0 || self.stride_y == 0 {
+            return None;
+        }
+        let oh = (h + 2 * self.pad_y).checked_sub(wh)? / self.stride_y + 1;
+        let ow = (w + 2 * self.pad_x).checked_sub(ww)? / self.stride_x + 1;
+        Some((oh, ow))
+    }
+
+    /// Pools each channel of `x` `(c, h, w)`.
+    pub fn forward(&self, x: &Array3<f32>) -> Option<Array3<f32>> {
+        let (c, h, w) = x.dim();
+        let (wh, ww) = self.window(h, w);
+        let (oh, ow) = self.out_dims(h, w)?;
+        let mut out = Array3::<f32>::zeros((c, oh, ow));
+        for ch in 0..c {
+            let plane = x.index_axis(ndarray::Axis(0), ch);
+            for oy in 0..oh {
+                let top = (oy * self.stride_y) as isize - self.pad_y as isize;
+                let (y0, y1) = clip(top, wh, h);
+                for ox in 0..ow {
+                    let left = (ox * self.stride_x) as isize - self.pad_x as isize;
+                    let (x0, x1) = clip(left, ww, w);
+                    let window = plane.slice(ndarray::s![y0..y1, x0..x1]);
+                    out[[ch, oy, ox]] = match self.kind {
+                        PoolKind::Max => window.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+                        PoolKind::Average => {
+                            let n = window.len();
+                            if n == 0 {
+                                0.0
+                            } else {
+                                window.sum() / n as f32
+                            }
+                        }
+                    };
+                }
+            }
+        }
+        Some(out)
+    }
+}
+
+/// The part of `[start, start + len)` inside `[0, size)`.
+fn clip(start: isize, len: usize, size: usize) -> (usize, usize) {
+    let a = start.max(0) as usize;
+    let b = ((start + len as isize).max(0) as usize).min(size);
+    (a.min(b), b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_pool_3x3_stride_2() {
+        let x = Array3::from_shape_fn((1, 5, 5), |(_, r, c)| (r * 5 + c) as f32);
+        let p = Pool2d {
+            kind: PoolKind::Max,
+            window_h: 3,
+            window_w: 3,
+            stride_y: 2,
+            stride_x: 2,
+            pad_y: 0,
+            pad_x: 0,
+        };
+        let y = p.forward(&x).unwrap();
+        assert_eq!(y.dim(), (1, 2, 2));
+        assert_eq!(y.as_slice().unwrap(), &[12.0, 14.0, 22.0, 24.0]);
+    }
+
+    #[test]
+    fn average_over_everything() {
+        let x = Array3::from_shape_vec((2, 1, 2), vec![1.0, 3.0, 10.0, 20.0]).unwrap();
+        let p = Pool2d {
+            kind: PoolKind::Average,
+            window_h: 0,
+            window_w: 0,
+            stride_y: 1,
+            stride_x: 1,
+            pad_y: 0,
+            pad_x: 0,
+        };
+        let y = p.forward(&x).unwrap();
+        assert_eq!(y.as_slice().unwrap(), &[2.0, 15.0]);
+    }
+
+    #[test]
+    fn padded_average_divides_by_the_clipped_count() {
+        let x = Array3::from_elem((1, 2, 2), 4.0);
+        let p = Pool2d {
+            kind: PoolKind::Average,
+            window_h: 3,
+            window_w: 3,
+            stride_y: 1,
+            stride_x: 1,
+            pad_y: 1,
+            pad_x: 1,
+        };
+        let y = p.forward(&x).unwrap();
+        assert!(y.iter().all(|&v| v == 4.0));
+    }
+}
