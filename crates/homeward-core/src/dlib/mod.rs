@@ -7,6 +7,8 @@
 //! naming it.
 
 pub(crate) mod format;
+pub mod mmod;
+pub(crate) mod resize;
 pub(crate) mod shape_predictor;
 
 use std::path::{Path, PathBuf};
