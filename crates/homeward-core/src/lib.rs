@@ -5,5 +5,6 @@
 //! declares that two photos show the same child.
 
 pub mod dlib;
+pub mod hash;
 pub mod intake;
 pub mod nn;
