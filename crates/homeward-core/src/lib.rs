@@ -6,5 +6,6 @@
 
 pub mod dlib;
 pub mod faces;
+pub mod hash;
 pub mod intake;
 pub mod nn;
