@@ -51,6 +51,7 @@ impl<'a> Reader<'a> {
         Reader { buf, pos: 0, model }
     }
 
+    #[cfg(test)]
     pub fn position(&self) -> usize {
         self.pos
     }
@@ -115,12 +116,6 @@ impl<'a> Reader<'a> {
             value |= (*b as u64) << (8 * i);
         }
         Ok(value)
-    }
-
-    /// A signed integer that must fit in `i32`.
-    pub fn i32(&mut self) -> Result<i32, ModelError> {
-        let v = self.int()?;
-        i32::try_from(v).map_err(|_| self.error(format!("integer {v} out of range")))
     }
 
     /// A count or size that must be non-negative and below `limit`.

@@ -200,6 +200,21 @@ pub struct ChipDetails {
 }
 
 impl ChipDetails {
+    /// A `size × size` chip of the square `rect` in the image, rotated by
+    /// `angle` radians about its centre (dlib's `chip_details(rect, dims, angle)`).
+    pub fn from_rect(rect: super::Rect, angle: f64, size: u32) -> Result<Self, AlignError> {
+        if !(2..=MAX_CHIP_SIZE).contains(&size) {
+            return Err(AlignError::Size { size });
+        }
+        let rect = DRect {
+            left: rect.left as f64,
+            top: rect.top as f64,
+            right: rect.right as f64,
+            bottom: rect.bottom as f64,
+        };
+        Ok(ChipDetails { rect, angle, size })
+    }
+
     /// Side of the square chip in pixels.
     pub fn size(&self) -> u32 {
         self.size

@@ -1,0 +1,101 @@
+//! The whole face pipeline: photo → boxes → landmarks → chips → embeddings.
+
+use std::path::Path;
+
+use image::RgbImage;
+use rayon::prelude::*;
+
+use super::embed::{embed_chip, EmbedOptions, Embedding};
+use super::{face_chip, DetectOptions, Detector, FaceLandmarks, Rect, ShapePredictor};
+use crate::dlib::resnet::ResNet;
+use crate::dlib::{self, ModelError, ModelKind};
+
+/// Chip size and padding of dlib's face recognition model.
+pub const CHIP_SIZE: u32 = 150;
+pub const CHIP_PADDING: f64 = 0.25;
+
+/// Options for [`FaceEngine::analyze`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FaceOptions {
+    pub detect: DetectOptions,
+    pub embed: EmbedOptions,
+}
+
+/// One face found in a photo, in the photo's (upright) coordinates.
+#[derive(Debug, Clone)]
+pub struct Face {
+    pub rect: Rect,
+    pub score: f64,
+    /// The five landmarks, rounded to whole pixels as dlib gives them.
+    pub landmarks: FaceLandmarks,
+    pub embedding: Embedding,
+    /// The aligned 150×150 chip the embedding was computed from.
+    pub chip: RgbImage,
+}
+
+/// The three dlib models, loaded once and shared across threads.
+///
+/// ```no_run
+/// use homeward_core::faces::{FaceEngine, FaceOptions};
+/// let engine = FaceEngine::bundled()?;
+/// let photo = image::open("fixtures/obama.jpg")?.to_rgb8();
+/// for face in engine.analyze(&photo, &FaceOptions::default()) {
+///     println!("{:?} {:.3}", face.rect, face.score);
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct FaceEngine {
+    detector: Detector,
+    predictor: ShapePredictor,
+    net: ResNet,
+}
+
+impl FaceEngine {
+    /// The models built into this binary (checksums verified).
+    #[cfg(feature = "bundled-models")]
+    pub fn bundled() -> Result<Self, ModelError> {
+        Ok(FaceEngine {
+            detector: Detector::bundled()?,
+            predictor: ShapePredictor::bundled()?,
+            net: ResNet::from_bytes(ModelKind::Embedder.bundled_bytes())?,
+        })
+    }
+
+    /// Loads the three model files from `dir` (checksums verified).
+    pub fn from_dir(dir: &Path) -> Result<Self, ModelError> {
+        Ok(FaceEngine {
+            detector: Detector::from_dir(dir)?,
+            predictor: ShapePredictor::from_dir(dir)?,
+            net: ResNet::from_bytes(&dlib::read_verified(dir, ModelKind::Embedder)?)?,
+        })
+    }
+
+    pub fn detector(&self) -> &Detector {
+        &self.detector
+    }
+
+    /// Every face in `photo`, strongest detection first.
+    pub fn analyze(&self, photo: &RgbImage, options: &FaceOptions) -> Vec<Face> {
+        let detections = self.detector.detect(photo, &options.detect);
+        detections
+            .par_iter()
+            .filter_map(|d| {
+                let landmarks = self.predictor.predict(photo, d.rect).rounded();
+                let chip = face_chip(photo, &landmarks, CHIP_SIZE, CHIP_PADDING).ok()?;
+                let embedding = embed_chip(&self.net, &chip.image, &options.embed)?;
+                Some(Face {
+                    rect: d.rect,
+                    score: d.score,
+                    landmarks,
+                    embedding,
+                    chip: chip.image,
+                })
+            })
+            .collect()
+    }
+
+    /// Embeds an already aligned 150×150 chip; `None` for another size.
+    pub fn embed_chip(&self, chip: &RgbImage, options: &EmbedOptions) -> Option<Embedding> {
+        embed_chip(&self.net, chip, options)
+    }
+}
