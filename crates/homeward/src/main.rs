@@ -1,1 +1,24 @@
-fn main() {}
+//! `homeward`: the command-line front of the Homeward engine.
+//!
+//! Exit codes: 0 on success; 1 when the run finished but some inputs failed
+//! (each failure is reported where it happened); 2 on a usage or fatal error.
+
+mod cli;
+mod eval;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(cli::Outcome::Success) => ExitCode::SUCCESS,
+        Ok(cli::Outcome::SomeFailed) => ExitCode::from(1),
+        Err(err) => {
+            eprintln!("homeward: {err}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! Command-line definition: one subcommand per file, its doc comments are the
+//! help text, and its argument tests sit beside it.
+
+mod embed;
+mod eval;
+
+use clap::{Parser, Subcommand};
+
+/// Match photos of children seen on the street against a registry of missing
+/// children. Homeward ranks candidates for a person to review; it never
+/// declares a match by itself.
+#[derive(Debug, Parser)]
+#[command(name = "homeward", version, about, long_about = None)]
+pub struct Cli {
+    /// Worker threads (default: one per core).
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Embed(embed::EmbedArgs),
+    #[command(subcommand)]
+    Eval(eval::EvalCommand),
+}
+
+/// How a run ended when it did not fail outright.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    /// The run went on past failed inputs; the exit code is 1.
+    SomeFailed,
+}
+
+/// A fatal error: printed once by `main`, exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Model(#[from] homeward_core::dlib::ModelError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub fn run(cli: Cli) -> Result<Outcome, CliError> {
+    if let Some(n) = cli.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build_global()
+            .map_err(|e| CliError::Usage(format!("cannot set up {n} threads: {e}")))?;
+    }
+    match cli.command {
+        Command::Embed(args) => embed::run(&args),
+        Command::Eval(cmd) => eval::run(cmd),
+    }
+}

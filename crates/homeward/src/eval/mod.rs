@@ -1,0 +1,3 @@
+//! Dataset evaluations run from the CLI (never from the default test suite).
+
+pub mod lfw;
