@@ -5,5 +5,7 @@
 //! declares that two photos show the same child.
 
 pub mod dlib;
+pub mod index;
 pub mod intake;
 pub mod nn;
+pub mod store;

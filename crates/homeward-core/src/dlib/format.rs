@@ -96,7 +96,11 @@ impl<'a> Reader<'a> {
             value |= (*b as u64) << (8 * i);
         }
         let value = value as i64;
-        Ok(if negative { value.wrapping_neg() } else { value })
+        Ok(if negative {
+            value.wrapping_neg()
+        } else {
+            value
+        })
     }
 
     /// An unsigned integer (`pack_int` for unsigned types).
