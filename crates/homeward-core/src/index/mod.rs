@@ -24,7 +24,7 @@ mod snapshot;
 
 pub use distance::{l2, FaceL2};
 pub use error::IndexError;
-pub use face::{CaseHit, FaceIndex, FaceMeta, GeoRadius, SearchFilter};
+pub use face::{CaseHit, FaceIndex, FaceMeta, GeoRadius, SearchFilter, COMPACT_RATIO};
 pub use flat::FlatIndex;
 pub use hnsw::{HnswIndex, HnswParams};
 pub use snapshot::{SnapshotInfo, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_OLDEST_READABLE};
