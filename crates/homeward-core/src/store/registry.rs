@@ -450,6 +450,25 @@ impl Registry {
             .ok_or(StoreError::NotFound { what: "case", id })
     }
 
+    /// The case and content hash of a stored photo.
+    pub fn photo(&self, id: PhotoId) -> Result<(CaseId, [u8; 32]), StoreError> {
+        let row: Option<(i64, Vec<u8>)> = self
+            .conn
+            .query_row(
+                "SELECT case_id, sha256 FROM photos WHERE id = ?1",
+                [id as i64],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(self.sql())?;
+        let (case, h) = row.ok_or(StoreError::NotFound { what: "photo", id })?;
+        let h = <[u8; 32]>::try_from(h.as_slice()).map_err(|_| StoreError::Invalid {
+            field: "photos.sha256",
+            why: format!("photo {id} has a malformed hash"),
+        })?;
+        Ok((case as u64, h))
+    }
+
     /// Changes a case's status (the index follows without a rebuild).
     pub fn set_case_status(
         &mut self,
