@@ -71,7 +71,7 @@ impl VectorIndex for FlatIndex {
             .ids
             .iter()
             .enumerate()
-            .filter(|&(_, &id)| filter.map_or(true, |f| f(id)))
+            .filter(|&(_, &id)| filter.is_none_or(|f| f(id)))
             .map(|(row, &id)| (id, &self.data[row * DIM..(row + 1) * DIM]));
         exact_top_k(query, k, items)
     }

@@ -190,7 +190,7 @@ impl HnswIndex {
             let slots = &self.slots;
             let accept = move |id: &usize| {
                 slots.get(*id).copied() == Some(Slot::Live)
-                    && filter.map_or(true, |f| f(*id as u64))
+                    && filter.is_none_or(|f| f(*id as u64))
             };
             // Ask for all `ef` candidates: hnsw_rs filters after truncating to
             // the requested count, which would otherwise lose accepted hits.
@@ -218,7 +218,7 @@ impl HnswIndex {
         let mut top = TopK::new(k);
         for p in self.graph.get_point_indexation() {
             let id = p.get_origin_id() as u64;
-            if self.slot(id) == Slot::Live && filter.map_or(true, |f| f(id)) {
+            if self.slot(id) == Slot::Live && filter.is_none_or(|f| f(id)) {
                 top.push(id, super::l2(query, p.get_v()));
             }
         }
