@@ -21,17 +21,23 @@ use homeward_core::index::{l2, FaceIndex, FaceMeta, HnswParams};
 use homeward_core::store::{CaseStatus, Sex};
 use rayon::prelude::*;
 
-const EFS: &[usize] = &[10, 16, 24, 32, 48, 64, 96, 128, 192, 256];
+const EFS: &[usize] = &[10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512];
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
 }
 
 fn rss() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+        })
         .map_or(0, |pages| pages * 4096)
 }
 
@@ -56,7 +62,9 @@ fn at_target(sweep: &[Point], target: f64) -> String {
     sweep
         .iter()
         .find(|p| p.recall >= target)
-        .map_or("not reached".into(), |p| format!("{:>8.0} (ef {:>3}, recall {:.4})", p.qps, p.ef, p.recall))
+        .map_or("not reached".into(), |p| {
+            format!("{:>8.0} (ef {:>3}, recall {:.4})", p.qps, p.ef, p.recall)
+        })
 }
 
 fn main() {
@@ -64,11 +72,22 @@ fn main() {
         return;
     }
     let n: usize = arg("--n").and_then(|s| s.parse().ok()).unwrap_or(100_000);
-    let nq: usize = arg("--queries").and_then(|s| s.parse().ok()).unwrap_or(1000);
-    let params = HnswParams { m: 16, ef_construction: 200, ef_search: 64 };
+    let nq: usize = arg("--queries")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
+    let params = HnswParams {
+        m: 16,
+        ef_construction: 200,
+        ef_search: 64,
+    };
     let out: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/hnsw-bench");
     std::fs::create_dir_all(&out).expect("create target/hnsw-bench");
-    println!("hnsw bench: n = {n}, queries = {nq}, M = {}, ef_construction = {}, threads = {}", params.m, params.ef_construction, rayon::current_num_threads());
+    println!(
+        "hnsw bench: n = {n}, queries = {nq}, M = {}, ef_construction = {}, threads = {}",
+        params.m,
+        params.ef_construction,
+        rayon::current_num_threads()
+    );
 
     // Data: identities with 1..=5 photos until n vectors.
     let (centres, mut vecs, _) = synth::dataset(42, n / 3 + 16, 5);
@@ -82,7 +101,11 @@ fn main() {
     let gt: Vec<Vec<u64>> = queries
         .par_iter()
         .map(|q| {
-            let mut d: Vec<(f32, u64)> = vecs.iter().enumerate().map(|(i, v)| (l2(q, v), i as u64)).collect();
+            let mut d: Vec<(f32, u64)> = vecs
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (l2(q, v), i as u64))
+                .collect();
             d.select_nth_unstable_by(10, |a, b| a.0.total_cmp(&b.0));
             d.truncate(10);
             d.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -99,8 +122,18 @@ fn main() {
     std::fs::write(&gt_p, gt_bytes).expect("write ground truth");
 
     // Build.
-    let meta = FaceMeta { case_id: 0, sex: Sex::Unknown, birth_year: None, location: None, status: CaseStatus::Searching };
-    let items: Vec<(u64, [f32; 128], FaceMeta)> = vecs.iter().enumerate().map(|(i, v)| (i as u64, *v, meta)).collect();
+    let meta = FaceMeta {
+        case_id: 0,
+        sex: Sex::Unknown,
+        birth_year: None,
+        location: None,
+        status: CaseStatus::Searching,
+    };
+    let items: Vec<(u64, [f32; 128], FaceMeta)> = vecs
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (i as u64, *v, meta))
+        .collect();
     let before = rss();
     let t = Instant::now();
     let mut index = FaceIndex::new(params);
@@ -115,11 +148,26 @@ fn main() {
                 let t = Instant::now();
                 let res: Vec<Vec<u64>> = queries
                     .iter()
-                    .map(|q| index.graph().search_ef(q, 10, ef, None).iter().map(|h| h.id).collect())
+                    .map(|q| {
+                        index
+                            .graph()
+                            .search_ef(q, 10, ef, None)
+                            .iter()
+                            .map(|h| h.id)
+                            .collect()
+                    })
                     .collect();
                 let secs = t.elapsed().as_secs_f64();
-                let hit: usize = res.iter().zip(&gt).map(|(r, g)| r.iter().filter(|id| g.contains(id)).count()).sum();
-                Point { ef, recall: hit as f64 / (10 * nq) as f64, qps: nq as f64 / secs }
+                let hit: usize = res
+                    .iter()
+                    .zip(&gt)
+                    .map(|(r, g)| r.iter().filter(|id| g.contains(id)).count())
+                    .sum();
+                Point {
+                    ef,
+                    recall: hit as f64 / (10 * nq) as f64,
+                    qps: nq as f64 / secs,
+                }
             })
             .collect()
     };
@@ -146,12 +194,31 @@ fn main() {
         let efs: Vec<String> = EFS.iter().map(|e| e.to_string()).collect();
         let res = std::process::Command::new("python3")
             .arg(script)
-            .args(["--base", &base_p.to_string_lossy(), "--queries", &q_p.to_string_lossy(), "--gt", &gt_p.to_string_lossy()])
-            .args(["--m", &params.m.to_string(), "--efc", &params.ef_construction.to_string()])
-            .args(["--threads", &rayon::current_num_threads().to_string(), "--efs", &efs.join(",")])
+            .args([
+                "--base",
+                &base_p.to_string_lossy(),
+                "--queries",
+                &q_p.to_string_lossy(),
+                "--gt",
+                &gt_p.to_string_lossy(),
+            ])
+            .args([
+                "--m",
+                &params.m.to_string(),
+                "--efc",
+                &params.ef_construction.to_string(),
+            ])
+            .args([
+                "--threads",
+                &rayon::current_num_threads().to_string(),
+                "--efs",
+                &efs.join(","),
+            ])
             .output();
         match res {
-            Ok(o) if o.status.success() => serde_json::from_slice::<serde_json::Value>(&o.stdout).ok(),
+            Ok(o) if o.status.success() => {
+                serde_json::from_slice::<serde_json::Value>(&o.stdout).ok()
+            }
             Ok(o) => {
                 eprintln!("hnswlib run failed: {}", String::from_utf8_lossy(&o.stderr));
                 None
@@ -177,24 +244,58 @@ fn main() {
         .unwrap_or_default();
 
     println!();
-    println!("{:<28} {:>32} {:>32}", "", "homeward (hnsw_rs)", "hnswlib (python)");
+    println!(
+        "{:<28} {:>32} {:>32}",
+        "", "homeward (hnsw_rs)", "hnswlib (python)"
+    );
     let pyf = |k: &str| py.as_ref().and_then(|v| v[k].as_f64());
     let show = |x: Option<f64>, unit: &str| x.map_or("-".to_string(), |v| format!("{v:.2} {unit}"));
-    println!("{:<28} {:>32} {:>32}", "build time", format!("{build_s:.2} s"), show(pyf("build_s"), "s"));
-    println!("{:<28} {:>32} {:>32}", "memory per vector", format!("{per_vec:.0} B"), show(pyf("bytes_per_vector"), "B"));
-    println!("{:<28} {:>32} {:>32}", "snapshot save", format!("{save_s:.2} s"), "-");
-    println!("{:<28} {:>32} {:>32}", "snapshot load", format!("{load_s:.3} s"), show(pyf("load_s"), "s"));
+    println!(
+        "{:<28} {:>32} {:>32}",
+        "build time",
+        format!("{build_s:.2} s"),
+        show(pyf("build_s"), "s")
+    );
+    println!(
+        "{:<28} {:>32} {:>32}",
+        "memory per vector",
+        format!("{per_vec:.0} B"),
+        show(pyf("bytes_per_vector"), "B")
+    );
+    println!(
+        "{:<28} {:>32} {:>32}",
+        "snapshot save",
+        format!("{save_s:.2} s"),
+        "-"
+    );
+    println!(
+        "{:<28} {:>32} {:>32}",
+        "snapshot load",
+        format!("{load_s:.3} s"),
+        show(pyf("load_s"), "s")
+    );
     for target in [0.95, 0.99] {
         println!(
             "{:<28} {:>32} {:>32}",
             format!("QPS @ recall@10 >= {target}"),
             at_target(&ours, target),
-            if theirs.is_empty() { "-".into() } else { at_target(&theirs, target) }
+            if theirs.is_empty() {
+                "-".into()
+            } else {
+                at_target(&theirs, target)
+            }
         );
-        println!("{:<28} {:>32}", format!("  (after mmap reload)"), at_target(&loaded_sweep, target));
+        println!(
+            "{:<28} {:>32}",
+            format!("  (after mmap reload)"),
+            at_target(&loaded_sweep, target)
+        );
     }
     println!();
-    println!("{:>5} {:>10} {:>10} {:>10} {:>10} {:>10}", "ef", "recall", "QPS", "recall(L)", "hnswlib r", "hnswlib QPS");
+    println!(
+        "{:>5} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "ef", "recall", "QPS", "recall(L)", "hnswlib r", "hnswlib QPS"
+    );
     for (i, p) in ours.iter().enumerate() {
         let l = loaded_sweep[i];
         let t = theirs.get(i);

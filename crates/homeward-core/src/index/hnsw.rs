@@ -12,7 +12,7 @@ use super::{check_finite, sort_hits, Embedding, FaceL2, Hit, IdFilter, IndexErro
 /// Largest id accepted: ids index a dense table, and registry row ids are dense.
 pub(crate) const MAX_ID: u64 = (1 << 32) - 1;
 
-/// Graph parameters. The defaults reach recall@10 ≥ 0.99 on face-like data
+/// Graph parameters. The defaults reach recall@10 ≈ 0.99 on synthetic face-like data
 /// (see `benches/hnsw.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HnswParams {
@@ -29,7 +29,7 @@ impl Default for HnswParams {
         HnswParams {
             m: 16,
             ef_construction: 200,
-            ef_search: 96,
+            ef_search: 256,
         }
     }
 }
@@ -189,8 +189,7 @@ impl HnswIndex {
         } else {
             let slots = &self.slots;
             let accept = move |id: &usize| {
-                slots.get(*id).copied() == Some(Slot::Live)
-                    && filter.is_none_or(|f| f(*id as u64))
+                slots.get(*id).copied() == Some(Slot::Live) && filter.is_none_or(|f| f(*id as u64))
             };
             // Ask for all `ef` candidates: hnsw_rs filters after truncating to
             // the requested count, which would otherwise lose accepted hits.
