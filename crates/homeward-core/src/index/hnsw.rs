@@ -29,7 +29,7 @@ impl Default for HnswParams {
         HnswParams {
             m: 16,
             ef_construction: 200,
-            ef_search: 256,
+            ef_search: 384,
         }
     }
 }
