@@ -549,7 +549,7 @@ fn ingest(dir: &Path, rounds: usize, seed: u64) {
                 )
                 .unwrap();
             println!(
-                "P {p} {}",
+                "P {p} {c} {}",
                 bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
             );
         }
@@ -572,18 +572,30 @@ fn unhex(s: &str) -> Vec<u8> {
 }
 
 /// Checks what a (possibly killed) writer reported against the registry.
-fn check_after(dir: &Path, photos: &[(u64, Vec<u8>)], erased: &HashSet<u64>) {
+fn check_after(dir: &Path, photos: &[(u64, u64, Vec<u8>)], erased: &HashSet<u64>) {
     let reg = Registry::open(dir).unwrap();
     assert_eq!(reg.verify().unwrap(), Vec::<String>::new());
-    for (p, bytes) in photos {
+    let audited_erasures: HashSet<String> = reg
+        .audit_log()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "erase_case")
+        .map(|e| e.target)
+        .collect();
+    for (p, c, bytes) in photos {
         match reg.photo(*p) {
             Ok((case, h)) => {
                 assert!(!erased.contains(&case));
                 assert_eq!(&std::fs::read(reg.photo_path(&h)).unwrap(), bytes);
             }
             Err(StoreError::NotFound { .. }) => {
-                // Only photos of erased cases may be gone.
-                assert!(!erased.is_empty(), "committed photo {p} lost");
+                // Only photos of erased cases may be gone (the writer may have
+                // been killed after the erasure committed, before reporting it).
+                assert!(
+                    audited_erasures.contains(&format!("case:{c}")),
+                    "committed photo {p} lost"
+                );
+                assert!(matches!(reg.case(*c), Err(StoreError::NotFound { .. })));
             }
             Err(e) => panic!("{e}"),
         }
@@ -635,7 +647,7 @@ fn sigkill_during_ingest_loses_nothing_committed() {
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
     let mut rng = Rng(0xC0FFEE);
-    let mut photos: Vec<(u64, Vec<u8>)> = Vec::new();
+    let mut photos: Vec<(u64, u64, Vec<u8>)> = Vec::new();
     let mut erased = HashSet::new();
     let mut kills = 0;
     for round in 0..12u64 {
@@ -659,9 +671,11 @@ fn sigkill_during_ingest_loses_nothing_committed() {
         let out = child.wait_with_output().unwrap();
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             let mut parts = line.split_whitespace();
-            match (parts.next(), parts.next(), parts.next()) {
-                (Some("P"), Some(id), Some(hex)) => photos.push((id.parse().unwrap(), unhex(hex))),
-                (Some("E"), Some(id), None) => {
+            match (parts.next(), parts.next(), parts.next(), parts.next()) {
+                (Some("P"), Some(id), Some(case), Some(hex)) => {
+                    photos.push((id.parse().unwrap(), case.parse().unwrap(), unhex(hex)))
+                }
+                (Some("E"), Some(id), None, None) => {
                     erased.insert(id.parse().unwrap());
                 }
                 _ => {}
