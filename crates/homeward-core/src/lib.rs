@@ -7,5 +7,7 @@
 pub mod dlib;
 pub mod faces;
 pub mod hash;
+pub mod index;
 pub mod intake;
 pub mod nn;
+pub mod store;

@@ -1,0 +1,78 @@
+//! The face vector index: which stored faces are nearest to a query embedding.
+//!
+//! The index is *derived* data. The registry store ([`crate::store`]) is the
+//! record; every index here can be rebuilt from it at any time, and a snapshot
+//! that is stale, corrupt or of a foreign format is refused so that the caller
+//! rebuilds instead of trusting it.
+//!
+//! - [`FlatIndex`]: exact brute force. Ground truth for tests, and the fallback
+//!   for very selective filters.
+//! - [`HnswIndex`]: approximate search on an `hnsw_rs` graph, with tombstones
+//!   and filtering inside the graph walk.
+//! - [`FaceIndex`]: what the registry uses. Adds per-face case attributes,
+//!   [`SearchFilter`]s, per-case grouping and versioned snapshots.
+//!
+//! Distances are Euclidean (L2) on raw, un-normalised dlib embeddings, so the
+//! usual dlib threshold of 0.6 keeps its meaning. See `docs/adr-index.md`.
+
+mod distance;
+mod error;
+mod face;
+mod flat;
+mod hnsw;
+mod snapshot;
+
+pub use distance::{l2, FaceL2};
+pub use error::IndexError;
+pub use face::{CaseHit, FaceIndex, FaceMeta, GeoRadius, SearchFilter, COMPACT_RATIO};
+pub use flat::FlatIndex;
+pub use hnsw::{HnswIndex, HnswParams};
+pub use snapshot::{SnapshotInfo, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_OLDEST_READABLE};
+
+/// Dimension of a face embedding (dlib ResNet descriptor).
+pub const DIM: usize = 128;
+
+/// One face embedding.
+pub type Embedding = [f32; DIM];
+
+/// One search result: a vector id and its Euclidean distance to the query.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    /// The id given at insertion (the registry uses face row ids).
+    pub id: u64,
+    /// Euclidean distance to the query.
+    pub distance: f32,
+}
+
+/// A predicate on vector ids, evaluated during the search.
+pub type IdFilter<'a> = &'a (dyn Fn(u64) -> bool + Sync);
+
+/// What every vector index backend offers. The same test suite runs against
+/// each implementation through `&mut dyn VectorIndex`.
+pub trait VectorIndex {
+    /// Adds `v` under `id`. Fails on a duplicate id or a non-finite value.
+    fn insert(&mut self, id: u64, v: &Embedding) -> Result<(), IndexError>;
+    /// Removes `id`; it is never returned again. Returns whether it was live.
+    fn remove(&mut self, id: u64) -> bool;
+    /// The `k` nearest live vectors accepted by `filter`, nearest first.
+    fn search(&self, query: &Embedding, k: usize, filter: Option<IdFilter<'_>>) -> Vec<Hit>;
+    /// Number of live vectors.
+    fn len(&self) -> usize;
+    /// Whether no live vector is held.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Checks that every value is finite; NaN would poison graph ordering.
+fn check_finite(id: u64, v: &Embedding) -> Result<(), IndexError> {
+    if let Some(pos) = v.iter().position(|x| !x.is_finite()) {
+        return Err(IndexError::NonFinite { id, position: pos });
+    }
+    Ok(())
+}
+
+/// Sorts hits nearest first, ties by id so results are deterministic.
+fn sort_hits(hits: &mut [Hit]) {
+    hits.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.id.cmp(&b.id)));
+}

@@ -1,0 +1,377 @@
+//! Versioned, checksummed snapshots of an [`HnswIndex`].
+//!
+//! Layout under a snapshot root directory:
+//!
+//! ```text
+//! <root>/snapshot.hwx          header (below), replaced atomically by rename
+//! <root>/snap-<seq>/faces.hnsw.graph   hnsw_rs graph dump
+//! <root>/snap-<seq>/faces.hnsw.data    hnsw_rs vector dump (memory-mapped on load)
+//! ```
+//!
+//! Header, little-endian, 96 bytes plus two names:
+//!
+//! ```text
+//! off len field
+//!   0   8 magic "HWFACEIX"
+//!   8   4 format version (u32)
+//!  12   1 pointer width in bytes (8); hnsw_rs writes usize fields
+//!  13   1 byte order (1 = little-endian); hnsw_rs writes native order
+//!  14   2 reserved, zero
+//!  16   4 dimension (128)
+//!  20   4 distance (1 = Euclidean, FaceL2)
+//!  24   4 m           28 4 ef_construction   32 4 ef_search   36 4 reserved
+//!  40   8 count of vectors
+//!  48   8 largest vector id included (store rows above it are added on load)
+//!  56   8 store erase generation at save time (any erasure since => stale)
+//!  64   8 graph file length     72 8 data file length
+//!  80   4 graph file CRC-32     84 4 data file CRC-32
+//!  88   4 directory name length 92 4 basename length
+//!  96   .. directory name, basename (UTF-8)
+//!   end 4 CRC-32 of every byte before it
+//! ```
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use super::{HnswIndex, HnswParams, IndexError, VectorIndex, DIM};
+
+/// Current snapshot format version.
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
+/// Oldest snapshot format this build reads.
+pub const SNAPSHOT_OLDEST_READABLE: u32 = 1;
+
+const MAGIC: &[u8; 8] = b"HWFACEIX";
+const HEADER_NAME: &str = "snapshot.hwx";
+const BASENAME: &str = "faces";
+const DISTANCE_L2: u32 = 1;
+const FIXED: usize = 96;
+
+/// What a snapshot header records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotInfo {
+    /// Number of vectors in the snapshot.
+    pub count: u64,
+    /// Largest vector id in the snapshot.
+    pub max_id: u64,
+    /// The store's erase generation when it was written.
+    pub erase_generation: u64,
+    /// Graph parameters.
+    pub params: HnswParams,
+    /// Subdirectory that holds the dump files.
+    pub dir_name: String,
+    basename: String,
+    graph_len: u64,
+    data_len: u64,
+    graph_crc: u32,
+    data_crc: u32,
+}
+
+fn header_path(root: &Path) -> PathBuf {
+    root.join(HEADER_NAME)
+}
+
+fn fsync_dir(dir: &Path) -> Result<(), IndexError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| IndexError::io(dir, e))
+}
+
+fn crc_file(path: &Path) -> Result<(u64, u32), IndexError> {
+    let mut f = File::open(path).map_err(|e| IndexError::io(path, e))?;
+    let mut h = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut len = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(|e| IndexError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        len += n as u64;
+    }
+    Ok((len, h.finalize()))
+}
+
+fn encode(info: &SnapshotInfo) -> Vec<u8> {
+    let mut b = Vec::with_capacity(FIXED + 64);
+    b.extend_from_slice(MAGIC);
+    b.extend_from_slice(&SNAPSHOT_FORMAT_VERSION.to_le_bytes());
+    b.push(std::mem::size_of::<usize>() as u8);
+    b.push(u8::from(cfg!(target_endian = "little")));
+    b.extend_from_slice(&[0, 0]);
+    for v in [
+        DIM as u32,
+        DISTANCE_L2,
+        info.params.m as u32,
+        info.params.ef_construction as u32,
+        info.params.ef_search as u32,
+        0,
+    ] {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in [
+        info.count,
+        info.max_id,
+        info.erase_generation,
+        info.graph_len,
+        info.data_len,
+    ] {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    b.extend_from_slice(&info.graph_crc.to_le_bytes());
+    b.extend_from_slice(&info.data_crc.to_le_bytes());
+    b.extend_from_slice(&(info.dir_name.len() as u32).to_le_bytes());
+    b.extend_from_slice(&(info.basename.len() as u32).to_le_bytes());
+    b.extend_from_slice(info.dir_name.as_bytes());
+    b.extend_from_slice(info.basename.as_bytes());
+    let crc = crc32fast::hash(&b);
+    b.extend_from_slice(&crc.to_le_bytes());
+    b
+}
+
+fn u32_at(b: &[u8], off: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[off..off + 4]);
+    u32::from_le_bytes(a)
+}
+
+fn u64_at(b: &[u8], off: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[off..off + 8]);
+    u64::from_le_bytes(a)
+}
+
+/// Reads and checks a snapshot header (not the files it names).
+pub(crate) fn read_header(root: &Path) -> Result<SnapshotInfo, IndexError> {
+    let path = header_path(root);
+    let b = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(IndexError::NoSnapshot { path })
+        }
+        Err(e) => return Err(IndexError::io(path, e)),
+    };
+    if b.len() < 12 || &b[..8] != MAGIC {
+        return Err(IndexError::NotASnapshot { path });
+    }
+    let version = u32_at(&b, 8);
+    if !(SNAPSHOT_OLDEST_READABLE..=SNAPSHOT_FORMAT_VERSION).contains(&version) {
+        return Err(IndexError::Incompatible {
+            path,
+            found: version,
+            oldest: SNAPSHOT_OLDEST_READABLE,
+            current: SNAPSHOT_FORMAT_VERSION,
+        });
+    }
+    let corrupt = |what: &str| IndexError::Corrupt {
+        path: header_path(root),
+        what: what.to_string(),
+    };
+    if b.len() < FIXED + 4 {
+        return Err(corrupt("header truncated"));
+    }
+    let body = &b[..b.len() - 4];
+    if crc32fast::hash(body) != u32_at(&b, b.len() - 4) {
+        return Err(corrupt("header checksum mismatch"));
+    }
+    if b[12] as usize != std::mem::size_of::<usize>()
+        || b[13] != u8::from(cfg!(target_endian = "little"))
+    {
+        return Err(corrupt(
+            "written on a machine with another word size or byte order",
+        ));
+    }
+    if u32_at(&b, 16) as usize != DIM || u32_at(&b, 20) != DISTANCE_L2 {
+        return Err(corrupt("dimension or distance differs from this build"));
+    }
+    let dn = u32_at(&b, 88) as usize;
+    let bn = u32_at(&b, 92) as usize;
+    if FIXED + dn + bn + 4 != b.len() {
+        return Err(corrupt("name lengths do not match header size"));
+    }
+    let dir_name =
+        String::from_utf8(b[FIXED..FIXED + dn].to_vec()).map_err(|_| corrupt("directory name"))?;
+    let basename = String::from_utf8(b[FIXED + dn..FIXED + dn + bn].to_vec())
+        .map_err(|_| corrupt("basename"))?;
+    if dir_name.contains(['/', '\\']) || dir_name.starts_with('.') || basename.contains(['/', '\\'])
+    {
+        return Err(corrupt("names must be plain file names"));
+    }
+    Ok(SnapshotInfo {
+        count: u64_at(&b, 40),
+        max_id: u64_at(&b, 48),
+        erase_generation: u64_at(&b, 56),
+        params: HnswParams {
+            m: u32_at(&b, 24) as usize,
+            ef_construction: u32_at(&b, 28) as usize,
+            ef_search: u32_at(&b, 32) as usize,
+        },
+        dir_name,
+        basename,
+        graph_len: u64_at(&b, 64),
+        data_len: u64_at(&b, 72),
+        graph_crc: u32_at(&b, 80),
+        data_crc: u32_at(&b, 84),
+    })
+}
+
+fn dump_files(dir: &Path, basename: &str) -> (PathBuf, PathBuf) {
+    (
+        dir.join(format!("{basename}.hnsw.graph")),
+        dir.join(format!("{basename}.hnsw.data")),
+    )
+}
+
+/// Writes `index` (which must hold no tombstones) as the new snapshot under
+/// `root`, atomically replacing any previous one.
+pub(crate) fn save(
+    index: &HnswIndex,
+    root: &Path,
+    erase_generation: u64,
+) -> Result<SnapshotInfo, IndexError> {
+    fs::create_dir_all(root).map_err(|e| IndexError::io(root, e))?;
+    let seq = match read_header(root) {
+        Ok(h) => {
+            h.dir_name
+                .trim_start_matches("snap-")
+                .parse::<u64>()
+                .unwrap_or(0)
+                + 1
+        }
+        Err(_) => 1,
+    };
+    let dir_name = format!("snap-{seq:08}");
+    let tmp = root.join(format!("{dir_name}.tmp"));
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).map_err(|e| IndexError::io(&tmp, e))?;
+    }
+    fs::create_dir(&tmp).map_err(|e| IndexError::io(&tmp, e))?;
+    let basename = index.dump(&tmp, BASENAME)?;
+    let (g, d) = dump_files(&tmp, &basename);
+    for p in [&g, &d] {
+        File::open(p)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| IndexError::io(p, e))?;
+    }
+    fsync_dir(&tmp)?;
+    let (graph_len, graph_crc) = crc_file(&g)?;
+    let (data_len, data_crc) = crc_file(&d)?;
+    let final_dir = root.join(&dir_name);
+    if final_dir.exists() {
+        fs::remove_dir_all(&final_dir).map_err(|e| IndexError::io(&final_dir, e))?;
+    }
+    fs::rename(&tmp, &final_dir).map_err(|e| IndexError::io(&final_dir, e))?;
+    fsync_dir(root)?;
+    let info = SnapshotInfo {
+        count: index.len() as u64,
+        max_id: index.live_ids().last().copied().unwrap_or(0),
+        erase_generation,
+        params: index.params(),
+        dir_name,
+        basename,
+        graph_len,
+        data_len,
+        graph_crc,
+        data_crc,
+    };
+    let hp = header_path(root);
+    let htmp = root.join(format!("{HEADER_NAME}.tmp"));
+    {
+        let mut f = File::create(&htmp).map_err(|e| IndexError::io(&htmp, e))?;
+        f.write_all(&encode(&info))
+            .map_err(|e| IndexError::io(&htmp, e))?;
+        f.sync_all().map_err(|e| IndexError::io(&htmp, e))?;
+    }
+    fs::rename(&htmp, &hp).map_err(|e| IndexError::io(&hp, e))?;
+    fsync_dir(root)?;
+    remove_others(root, Some(&info.dir_name))?;
+    Ok(info)
+}
+
+/// Removes every snapshot directory and temporary file under `root` except
+/// `keep` (the one the header names).
+pub(crate) fn remove_others(root: &Path, keep: Option<&str>) -> Result<(), IndexError> {
+    let Ok(entries) = fs::read_dir(root) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let stray = name.starts_with("snap-") && Some(name.as_str()) != keep;
+        let tmp = name.ends_with(".tmp");
+        if stray || tmp {
+            let p = e.path();
+            let r = if p.is_dir() {
+                fs::remove_dir_all(&p)
+            } else {
+                fs::remove_file(&p)
+            };
+            r.map_err(|err| IndexError::io(&p, err))?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the whole snapshot (header first, so a crash leaves no header
+/// naming a half-deleted directory).
+pub(crate) fn delete(root: &Path) -> Result<(), IndexError> {
+    let hp = header_path(root);
+    match fs::remove_file(&hp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(IndexError::io(hp, e)),
+    }
+    if root.exists() {
+        fsync_dir(root)?;
+    }
+    remove_others(root, None)
+}
+
+/// Loads the snapshot under `root` after checking header, file lengths and
+/// checksums, and that it was written at `erase_generation`.
+pub(crate) fn load(
+    root: &Path,
+    erase_generation: u64,
+) -> Result<(HnswIndex, SnapshotInfo), IndexError> {
+    let info = read_header(root)?;
+    remove_others(root, Some(&info.dir_name))?;
+    if info.erase_generation != erase_generation {
+        return Err(IndexError::Stale {
+            what: format!(
+                "written at erase generation {}, store is at {}",
+                info.erase_generation, erase_generation
+            ),
+        });
+    }
+    let dir = root.join(&info.dir_name);
+    let (g, d) = dump_files(&dir, &info.basename);
+    for (p, len, crc) in [
+        (&g, info.graph_len, info.graph_crc),
+        (&d, info.data_len, info.data_crc),
+    ] {
+        let (l, c) = match crc_file(p) {
+            Ok(x) => x,
+            Err(IndexError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Err(IndexError::Corrupt {
+                    path: p.clone(),
+                    what: "file missing".into(),
+                })
+            }
+            Err(e) => return Err(e),
+        };
+        if l != len || c != crc {
+            return Err(IndexError::Corrupt {
+                path: p.clone(),
+                what: format!("length {l} / CRC {c:08x}, header says {len} / {crc:08x}"),
+            });
+        }
+    }
+    let idx = HnswIndex::load(&dir, &info.basename, info.params)?;
+    if idx.len() as u64 != info.count {
+        return Err(IndexError::Corrupt {
+            path: dir,
+            what: format!("{} vectors loaded, header says {}", idx.len(), info.count),
+        });
+    }
+    Ok((idx, info))
+}

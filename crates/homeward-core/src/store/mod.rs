@@ -1,0 +1,30 @@
+//! The registry store of record: cases, photos, faces, sightings, matches
+//! and an append-only audit log in SQLite, with photo files stored by
+//! content hash beside the database.
+//!
+//! ```text
+//! <dir>/registry.sqlite     SQLite, WAL, user_version = schema version
+//! <dir>/photos/ab/cdef…     photo bytes, named by their SHA-256 (hex)
+//! <dir>/index/              face index snapshot (derived, rebuildable)
+//! <dir>/tmp/                files being written (cleared at open)
+//! ```
+//!
+//! Crash safety: a photo file is written to `tmp/`, fsynced and renamed into
+//! place before the database transaction that refers to it commits, so no
+//! row ever names a missing file. A file without a row (a crash between the
+//! two steps, or during an erasure) is removed by the recovery pass at open.
+//! See `docs/adr-store.md`.
+
+mod error;
+mod files;
+mod registry;
+mod schema;
+mod types;
+
+pub use error::StoreError;
+pub use registry::{IndexOrigin, Registry, PER_CASE_PHOTOS};
+pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
+pub use types::{
+    AuditEntry, Case, CaseId, CaseStatus, FaceId, FaceRecord, MatchId, MatchState, NewCase,
+    NewSighting, PhotoHit, PhotoId, PhotoMeta, SearchHit, Sex, SightingId, EXPORT_FORMAT_VERSION,
+};

@@ -1,0 +1,140 @@
+//! Database schema and its versioned migrations (`PRAGMA user_version`).
+
+use rusqlite::Connection;
+
+/// `PRAGMA application_id` of a Homeward registry ("HWRG").
+pub const APPLICATION_ID: i32 = 0x4857_5247;
+
+/// Schema version written by this build.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Migration `i` brings the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE cases (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    child_name       TEXT NOT NULL,
+    sex              TEXT NOT NULL CHECK (sex IN ('female','male','unknown')),
+    birth_date       TEXT,
+    birth_year       INTEGER,
+    missing_date     TEXT,
+    missing_place    TEXT NOT NULL,
+    missing_lat      REAL,
+    missing_lon      REAL,
+    status           TEXT NOT NULL CHECK (status IN ('searching','found','closed')),
+    contact_ref      TEXT,
+    notes            TEXT,
+    created_at       INTEGER NOT NULL
+);
+CREATE TABLE photos (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    case_id     INTEGER NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
+    sha256      BLOB NOT NULL CHECK (length(sha256) = 32),
+    byte_len    INTEGER NOT NULL,
+    age_months  INTEGER,
+    taken_date  TEXT,
+    source      TEXT,
+    added_at    INTEGER NOT NULL
+);
+CREATE INDEX photos_case ON photos(case_id);
+CREATE INDEX photos_sha ON photos(sha256);
+CREATE TABLE faces (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    photo_id    INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+    bbox        BLOB NOT NULL CHECK (length(bbox) = 16),
+    landmarks   BLOB NOT NULL CHECK (length(landmarks) = 40),
+    embedding   BLOB NOT NULL CHECK (length(embedding) = 512),
+    chip_hash   BLOB CHECK (chip_hash IS NULL OR length(chip_hash) = 32),
+    model       TEXT NOT NULL
+);
+CREATE INDEX faces_photo ON faces(photo_id);
+CREATE TABLE sightings (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    sha256          BLOB NOT NULL CHECK (length(sha256) = 32),
+    byte_len        INTEGER NOT NULL,
+    seen_at         TEXT,
+    place           TEXT,
+    lat             REAL,
+    lon             REAL,
+    age_min         REAL,
+    age_max         REAL,
+    sex             TEXT CHECK (sex IS NULL OR sex IN ('female','male','unknown')),
+    submitter       TEXT,
+    duplicate_group INTEGER,
+    added_at        INTEGER NOT NULL
+);
+CREATE INDEX sightings_sha ON sightings(sha256);
+CREATE TABLE sighting_faces (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    sighting_id INTEGER NOT NULL REFERENCES sightings(id) ON DELETE CASCADE,
+    bbox        BLOB NOT NULL CHECK (length(bbox) = 16),
+    landmarks   BLOB NOT NULL CHECK (length(landmarks) = 40),
+    embedding   BLOB NOT NULL CHECK (length(embedding) = 512),
+    chip_hash   BLOB CHECK (chip_hash IS NULL OR length(chip_hash) = 32),
+    model       TEXT NOT NULL
+);
+CREATE INDEX sighting_faces_sighting ON sighting_faces(sighting_id);
+CREATE TABLE matches (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    sighting_id INTEGER NOT NULL REFERENCES sightings(id) ON DELETE CASCADE,
+    case_id     INTEGER NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
+    scores      TEXT NOT NULL CHECK (json_valid(scores)),
+    state       TEXT NOT NULL CHECK (state IN ('pending','confirmed','rejected')),
+    reviewer    TEXT,
+    decided_at  INTEGER,
+    note        TEXT,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX matches_case ON matches(case_id);
+CREATE INDEX matches_sighting ON matches(sighting_id);
+CREATE TABLE audit_log (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    at      INTEGER NOT NULL,
+    actor   TEXT NOT NULL,
+    action  TEXT NOT NULL,
+    target  TEXT NOT NULL
+);
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TABLE registry_meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+INSERT INTO registry_meta (key, value) VALUES ('erase_generation', 0);
+"#];
+
+/// What `migrate` found.
+pub(crate) enum Found {
+    /// Schema is at `SCHEMA_VERSION` (possibly after migrating).
+    Current,
+    /// Written by a newer build.
+    TooNew(i64),
+    /// Another application's database.
+    Foreign(String),
+}
+
+/// Brings the database to `SCHEMA_VERSION`, refusing foreign or newer files.
+pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<Found> {
+    let app: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if app != APPLICATION_ID {
+        let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+        if app != 0 || version != 0 || tables != 0 {
+            return Ok(Found::Foreign(format!(
+                "application_id {app:#x}, user_version {version}, {tables} schema objects"
+            )));
+        }
+    }
+    if version > SCHEMA_VERSION {
+        return Ok(Found::TooNew(version));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(Found::Current)
+}
