@@ -66,16 +66,16 @@ impl FaceSynth {
 
     pub fn identity(&self, rng: &mut Rng) -> [f32; DIM] {
         let mut c = self.mean;
-        for j in 0..DIM {
-            c[j] += self.scale[j] * self.sigma_id * rng.gauss() as f32;
+        for (x, s) in c.iter_mut().zip(&self.scale) {
+            *x += s * self.sigma_id * rng.gauss() as f32;
         }
         c
     }
 
     pub fn photo(&self, centre: &[f32; DIM], rng: &mut Rng) -> [f32; DIM] {
         let mut v = *centre;
-        for j in 0..DIM {
-            v[j] += self.scale[j] * self.sigma_photo * rng.gauss() as f32;
+        for (x, s) in v.iter_mut().zip(&self.scale) {
+            *x += s * self.sigma_photo * rng.gauss() as f32;
         }
         v
     }

@@ -211,7 +211,7 @@ pub fn evaluate(
         .map(|p| {
             let e = embed_image(engine, &predictor, p, limits, options);
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            if n % 500 == 0 {
+            if n.is_multiple_of(500) {
                 eprintln!("embedded {n}/{} images", unique.len());
             }
             ((*p).clone(), e)
