@@ -19,11 +19,12 @@ use image::RgbImage;
 use ndarray::{s, Array3};
 
 use super::format::Reader;
-use super::net::{forward, read_layers, InputLayer, Layer, Op};
+use super::net::{compile, read_layers, run, InputLayer, Op, Step};
 use super::resize::resize_plane;
 use super::{verify, ModelError, ModelKind};
 use crate::faces::rect::BoxOverlap;
 use crate::faces::Rect;
+use crate::nn::Tensor;
 
 /// Pyramid rate of `pyramid_down<6>`: each level is 5/6 of the one before.
 const PYRAMID_N: f64 = 6.0;
@@ -73,7 +74,7 @@ pub struct RawDetection {
 #[derive(Debug, Clone)]
 pub struct Mmod {
     input: InputLayer,
-    layers: Vec<Layer>,
+    steps: Vec<Step>,
     /// Detector window sizes (width, height), one per output channel.
     windows: Vec<(f64, f64)>,
     nms: BoxOverlap,
@@ -104,9 +105,10 @@ impl Mmod {
         if !r.is_at_end() {
             return Err(r.error("unexpected bytes after the network"));
         }
+        let steps = compile(layers).ok_or_else(|| r.error("unexpected fully connected layer"))?;
         Ok(Mmod {
             input,
-            layers,
+            steps,
             windows,
             nms,
         })
@@ -119,8 +121,11 @@ impl Mmod {
         let Some(tensor) = pyramid.tensor.take() else {
             return Vec::new();
         };
-        let Some(scores) = forward(&self.layers, tensor) else {
+        let Some(scores) = run(&self.steps, Tensor::from_array3(tensor)) else {
             return Vec::new(); // smaller than the network's receptive field
+        };
+        let Some(scores) = scores.into_array3() else {
+            return Vec::new();
         };
         let (w, h) = self.windows[0];
         let mut found = Vec::new();
@@ -150,9 +155,9 @@ impl Mmod {
     /// Maps an output position back to the input tensor through every
     /// convolution, outermost first: `p ← p·stride − pad + k/2`.
     fn output_to_input(&self, mut x: f64, mut y: f64) -> (f64, f64) {
-        for layer in self.layers.iter().rev() {
-            if let Layer::Con(c) = layer {
-                let p = c.params();
+        for step in self.steps.iter().rev() {
+            if let Step::Conv { conv, .. } = step {
+                let p = conv.params();
                 x = x * p.stride_x as f64 - p.pad_x as f64 + (p.kernel_w / 2) as f64;
                 y = y * p.stride_y as f64 - p.pad_y as f64 + (p.kernel_h / 2) as f64;
             }

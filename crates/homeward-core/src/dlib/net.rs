@@ -20,7 +20,12 @@
 
 use super::format::{Reader, Tensor};
 use super::ModelError;
-use crate::nn::{Affine, Conv2d, ConvParams, FullyConnected, Pool2d, PoolKind};
+use std::rc::Rc;
+
+use crate::nn::{
+    add_tensors, relu_tensor, Affine, Conv2d, ConvParams, Epilogue, FullyConnected, Pool2d,
+    PoolKind, Tensor as Batch,
+};
 
 /// One layer of a network definition, without weights, input side first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -386,30 +391,108 @@ fn read_fc(r: &mut Reader, i: usize, op: Op, outputs: usize) -> Result<Layer, Mo
         })
 }
 
-/// Runs `layers` on `x`, keeping the outputs that tag layers mark.
-pub(crate) fn forward(layers: &[Layer], x: ndarray::Array3<f32>) -> Option<ndarray::Array3<f32>> {
-    let mut tags: [Option<ndarray::Array3<f32>>; 11] = Default::default();
-    let mut x = x;
+/// A layer compiled for running: an `affine_` and a `relu_` that directly
+/// follow a convolution, and a `relu_` after an `add_prev`, are folded into it.
+#[derive(Debug, Clone)]
+pub(crate) enum Step {
+    Conv {
+        conv: Conv2d,
+        affine: Option<Affine>,
+        relu: bool,
+    },
+    Affine(Affine),
+    Relu,
+    Pool(Pool2d),
+    AddPrev {
+        tag: u8,
+        relu: bool,
+    },
+    Tag(u8),
+    Skip(u8),
+}
+
+/// Compiles `layers` into steps; `None` if a fully connected layer is among
+/// them (the caller runs that on the pooled features itself).
+pub(crate) fn compile(layers: Vec<Layer>) -> Option<Vec<Step>> {
+    let mut steps = Vec::with_capacity(layers.len());
     for layer in layers {
-        x = match layer {
-            Layer::Con(c) => c.forward(&x)?,
-            Layer::Affine(a) => {
-                a.forward_inplace(&mut x)?;
+        match (layer, steps.last_mut()) {
+            (
+                Layer::Affine(a),
+                Some(Step::Conv {
+                    affine: affine @ None,
+                    relu: false,
+                    ..
+                }),
+            ) => *affine = Some(a),
+            (
+                Layer::Relu,
+                Some(Step::Conv {
+                    relu: relu @ false, ..
+                }),
+            )
+            | (
+                Layer::Relu,
+                Some(Step::AddPrev {
+                    relu: relu @ false, ..
+                }),
+            ) => *relu = true,
+            (Layer::Con(conv), _) => steps.push(Step::Conv {
+                conv,
+                affine: None,
+                relu: false,
+            }),
+            (Layer::Affine(a), _) => steps.push(Step::Affine(a)),
+            (Layer::Relu, _) => steps.push(Step::Relu),
+            (Layer::Pool(p), _) => steps.push(Step::Pool(p)),
+            (Layer::AddPrev(tag), _) => steps.push(Step::AddPrev { tag, relu: false }),
+            (Layer::Tag(n), _) => steps.push(Step::Tag(n)),
+            (Layer::Skip(n), _) => steps.push(Step::Skip(n)),
+            (Layer::Fc(_), _) => return None,
+        }
+    }
+    Some(steps)
+}
+
+/// Runs `steps` on a batch. Tagged outputs are shared, not copied: a layer
+/// that changes its input in place copies it only while a tag still holds it.
+pub(crate) fn run(steps: &[Step], x: Batch) -> Option<Batch> {
+    let mut tags: [Option<Rc<Batch>>; 11] = Default::default();
+    let mut x = Rc::new(x);
+    for step in steps {
+        x = match step {
+            Step::Conv { conv, affine, relu } => {
+                let post = Epilogue {
+                    affine: affine.as_ref(),
+                    relu: *relu,
+                };
+                Rc::new(conv.forward_batch(&x, post)?)
+            }
+            Step::Affine(a) => {
+                a.forward_tensor(Rc::make_mut(&mut x))?;
                 x
             }
-            Layer::Relu => {
-                crate::nn::relu(&mut x);
+            Step::Relu => {
+                relu_tensor(Rc::make_mut(&mut x));
                 x
             }
-            Layer::Pool(p) => p.forward(&x)?,
-            Layer::AddPrev(n) => crate::nn::add_zero_padded(&x, tags.get(*n as usize)?.as_ref()?),
-            Layer::Tag(n) => {
-                *tags.get_mut(*n as usize)? = Some(x.clone());
+            Step::Pool(p) => Rc::new(p.forward_tensor(&x)?),
+            Step::AddPrev { tag, relu } => {
+                let other = tags.get(*tag as usize)?.clone()?;
+                let own = Rc::try_unwrap(x).unwrap_or_else(|shared| (*shared).clone());
+                let mut sum = add_tensors(own, &other);
+                if *relu {
+                    relu_tensor(&mut sum);
+                }
+                Rc::new(sum)
+            }
+            Step::Tag(n) => {
+                *tags.get_mut(*n as usize)? = Some(Rc::clone(&x));
                 x
             }
-            Layer::Skip(n) => tags.get(*n as usize)?.clone()?,
-            Layer::Fc(_) => return None,
+            Step::Skip(n) => tags.get(*n as usize)?.clone()?,
         };
     }
-    Some(x)
+    drop(tags);
+    Some(Rc::try_unwrap(x).unwrap_or_else(|shared| (*shared).clone()))
 }

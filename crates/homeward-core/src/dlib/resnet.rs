@@ -19,13 +19,17 @@
 use ndarray::{Array1, Array3};
 
 use super::format::Reader;
-use super::net::{forward, read_layers, InputLayer, Layer, Op};
+use super::net::{compile, read_layers, run, InputLayer, Layer, Op, Step};
 use super::{verify, ModelError, ModelKind};
+use crate::nn::Tensor;
 
 /// Side of the square chip the network takes.
 pub const CHIP_SIZE: usize = 150;
 /// Length of the embedding.
 pub const EMBEDDING_DIM: usize = 128;
+/// Chips run through the network together at most (≈ 0.7 MB of activations
+/// each at the widest layer).
+pub const MAX_BATCH: usize = 32;
 
 fn block(ops: &mut Vec<Op>, n: usize, stride: usize) {
     ops.extend([
@@ -98,7 +102,7 @@ pub(crate) fn definition() -> Vec<Op> {
 #[derive(Debug, Clone)]
 pub struct ResNet {
     input: InputLayer,
-    body: Vec<Layer>,
+    body: Vec<Step>,
     fc: crate::nn::FullyConnected,
 }
 
@@ -127,25 +131,50 @@ impl ResNet {
         if !r.is_at_end() {
             return Err(r.error("unexpected bytes after the network"));
         }
+        let body =
+            compile(body).ok_or_else(|| r.error("a fully connected layer inside the body"))?;
         Ok(ResNet { input, body, fc })
     }
 
     /// Converts a 150×150 chip to the network's input: `(pixel − mean) / 256`.
     pub fn input_tensor(&self, chip: &image::RgbImage) -> Option<Array3<f32>> {
-        if chip.width() as usize != CHIP_SIZE || chip.height() as usize != CHIP_SIZE {
-            return None;
+        let t = self.batch_tensor(&[chip])?;
+        t.into_array3()
+    }
+
+    /// The chips as one batch, `(3, n, 150, 150)`; `None` if one has another size.
+    fn batch_tensor(&self, chips: &[&image::RgbImage]) -> Option<Tensor> {
+        let n = chips.len();
+        let plane = CHIP_SIZE * CHIP_SIZE;
+        let mut data = vec![0f32; 3 * n * plane];
+        for (s, chip) in chips.iter().enumerate() {
+            if chip.width() as usize != CHIP_SIZE || chip.height() as usize != CHIP_SIZE {
+                return None;
+            }
+            for (i, px) in chip.as_raw().chunks_exact(3).enumerate() {
+                for c in 0..3 {
+                    data[(c * n + s) * plane + i] = (px[c] as f32 - self.input.mean[c]) / 256.0;
+                }
+            }
         }
-        let m = self.input.mean;
-        Some(Array3::from_shape_fn(
-            (3, CHIP_SIZE, CHIP_SIZE),
-            |(c, y, x)| (chip.get_pixel(x as u32, y as u32)[c] as f32 - m[c]) / 256.0,
-        ))
+        Tensor::from_vec(3, n, CHIP_SIZE, CHIP_SIZE, data)
     }
 
     /// The 128-d embedding of a 150×150 chip; `None` if the chip has another size.
     pub fn embed(&self, chip: &image::RgbImage) -> Option<Array1<f32>> {
-        let x = self.input_tensor(chip)?;
-        let features = forward(&self.body, x)?;
-        self.fc.forward(&features)
+        self.embed_batch(&[chip])?.pop()
+    }
+
+    /// Embeddings of many 150×150 chips, in order, computed [`MAX_BATCH`] at a
+    /// time as one batch; `None` if a chip has another size. Each embedding
+    /// equals [`ResNet::embed`] of its chip up to float rounding.
+    pub fn embed_batch(&self, chips: &[&image::RgbImage]) -> Option<Vec<Array1<f32>>> {
+        let mut out = Vec::with_capacity(chips.len());
+        for group in chips.chunks(MAX_BATCH) {
+            let x = self.batch_tensor(group)?;
+            let features = run(&self.body, x)?;
+            out.extend(self.fc.forward_batch(&features)?);
+        }
+        Some(out)
     }
 }

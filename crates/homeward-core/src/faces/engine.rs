@@ -5,7 +5,7 @@ use std::path::Path;
 use image::RgbImage;
 use rayon::prelude::*;
 
-use super::embed::{embed_chip, EmbedOptions, Embedding};
+use super::embed::{embed_chip, embed_chips, EmbedOptions, Embedding};
 use super::{face_chip, DetectOptions, Detector, FaceLandmarks, Rect, ShapePredictor};
 use crate::dlib::resnet::ResNet;
 use crate::dlib::{self, ModelError, ModelKind};
@@ -75,23 +75,44 @@ impl FaceEngine {
     }
 
     /// Every face in `photo`, strongest detection first.
+    ///
+    /// Landmarks and chips are computed in parallel, then every face's chip
+    /// goes through the embedding network in one batch.
     pub fn analyze(&self, photo: &RgbImage, options: &FaceOptions) -> Vec<Face> {
         let detections = self.detector.detect(photo, &options.detect);
-        detections
+        let aligned: Vec<_> = detections
             .par_iter()
             .filter_map(|d| {
                 let landmarks = self.predictor.predict(photo, d.rect).rounded();
                 let chip = face_chip(photo, &landmarks, CHIP_SIZE, CHIP_PADDING).ok()?;
-                let embedding = embed_chip(&self.net, &chip.image, &options.embed)?;
-                Some(Face {
-                    rect: d.rect,
-                    score: d.score,
-                    landmarks,
-                    embedding,
-                    chip: chip.image,
-                })
+                Some((d, landmarks, chip.image))
+            })
+            .collect();
+        let chips: Vec<&RgbImage> = aligned.iter().map(|(_, _, chip)| chip).collect();
+        let Some(embeddings) = embed_chips(&self.net, &chips, &options.embed) else {
+            return Vec::new(); // chips are always CHIP_SIZE; kept total
+        };
+        aligned
+            .into_iter()
+            .zip(embeddings)
+            .map(|((d, landmarks, chip), embedding)| Face {
+                rect: d.rect,
+                score: d.score,
+                landmarks,
+                embedding,
+                chip,
             })
             .collect()
+    }
+
+    /// Embeds many aligned 150×150 chips as one batch, in order; `None` if a
+    /// chip has another size.
+    pub fn embed_chips(
+        &self,
+        chips: &[&RgbImage],
+        options: &EmbedOptions,
+    ) -> Option<Vec<Embedding>> {
+        embed_chips(&self.net, chips, options)
     }
 
     /// Embeds an already aligned 150×150 chip; `None` for another size.

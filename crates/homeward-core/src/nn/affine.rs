@@ -3,6 +3,8 @@
 
 use ndarray::Array3;
 
+use super::Tensor;
+
 /// Per-channel scale and shift.
 #[derive(Debug, Clone)]
 pub struct Affine {
@@ -36,6 +38,11 @@ impl Affine {
         Affine::new(g, b)
     }
 
+    /// `(γ, β)` of channel `c`.
+    pub(crate) fn get(&self, c: usize) -> (f32, f32) {
+        (self.gamma[c], self.beta[c])
+    }
+
     pub fn channels(&self) -> usize {
         self.gamma.len()
     }
@@ -48,6 +55,28 @@ impl Affine {
         for (c, mut plane) in x.outer_iter_mut().enumerate() {
             let (g, b) = (self.gamma[c], self.beta[c]);
             plane.mapv_inplace(|v| v * g + b);
+        }
+        Some(())
+    }
+}
+
+impl Affine {
+    /// Applies the transform to every sample of `x` in place; `None` if the
+    /// channel count differs.
+    pub fn forward_tensor(&self, x: &mut Tensor) -> Option<()> {
+        let (c, _, _, _) = x.dim();
+        if c != self.gamma.len() {
+            return None;
+        }
+        let plane = x.as_slice().len() / c.max(1);
+        if plane == 0 {
+            return Some(());
+        }
+        for (ch, values) in x.as_mut_slice().chunks_mut(plane).enumerate() {
+            let (g, b) = self.get(ch);
+            for v in values {
+                *v = *v * g + b;
+            }
         }
         Some(())
     }

@@ -4,15 +4,78 @@
 //! `oh = 1 + (h + 2·pad_y − kh) / stride_y` (likewise `ow`). Outside the input
 //! is zero.
 //!
-//! Default algorithm: im2col over a band of output rows, then one GEMM
-//! (`ndarray`'s `dot`, backed by matrixmultiply's runtime-dispatched SIMD
-//! kernels). Bands bound the im2col buffer to [`DEFAULT_COLUMN_BUDGET`] floats,
-//! so large detector inputs do not need gigabytes of scratch.
+//! Two kernels, both over the batched [`Tensor`] layout:
+//! - **tiled im2col + GEMM** (most layers): the output columns (samples × rows
+//!   × cols) are cut into tiles whose im2col block stays in the L2 cache; each
+//!   tile is gathered on a rayon worker into a per-thread scratch buffer and
+//!   multiplied by the filters with a SIMD GEMM ([`super::gemm`]) straight
+//!   into the output. When there are too few column tiles to occupy every
+//!   thread, the filters are split in groups too.
+//! - **direct** (at most [`DIRECT_MAX_FILTERS`] filters, e.g. the detector's
+//!   last 9×9 layer with one filter): im2col would copy 81·c floats per output
+//!   for a single dot product, so each output row accumulates shifted input
+//!   rows instead, one output row per rayon task.
+//!
+//! The bias is added after the products (as dlib adds it after its GEMM), and
+//! an [`Epilogue`] applies a following `affine_` and `relu_` while the tile is
+//! still in cache, with the same arithmetic as the separate layers.
 
-use ndarray::{s, Array2, Array3, ArrayView2};
+use std::cell::RefCell;
 
-/// Largest im2col buffer, in f32 elements (64 MiB).
-pub const DEFAULT_COLUMN_BUDGET: usize = 16 << 20;
+use ndarray::{Array2, Array3};
+use rayon::prelude::*;
+
+use super::gemm::{sgemm_raw, Mat};
+use super::{Affine, Tensor};
+
+/// Target size of one im2col tile, in f32 elements (384 KiB, within L2).
+pub const TILE_FLOATS: usize = 96 * 1024;
+/// Layers with at most this many filters use the direct kernel.
+pub const DIRECT_MAX_FILTERS: usize = 4;
+
+thread_local! {
+    /// Per-thread im2col scratch, grown to the largest tile and reused.
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// What to apply to a convolution's output before it is stored: an `affine_`
+/// (folded batch norm) and a `relu_` that directly follow it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Epilogue<'a> {
+    pub affine: Option<&'a Affine>,
+    pub relu: bool,
+}
+
+impl Epilogue<'_> {
+    /// Applies the epilogue to values of output channel `f`.
+    fn apply(&self, f: usize, values: &mut [f32]) {
+        if let Some(a) = self.affine {
+            let (g, b) = a.get(f);
+            for v in values.iter_mut() {
+                *v = *v * g + b;
+            }
+        }
+        if self.relu {
+            for v in values.iter_mut() {
+                *v = v.max(0.0);
+            }
+        }
+    }
+}
+
+/// A raw output pointer shared by tiles that write disjoint regions.
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+// SAFETY: every task writes only its own rows × columns of the output.
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    /// The pointer (a method, so closures capture the `Sync` wrapper whole).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
 
 /// Geometry of a convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,80 +145,246 @@ impl Conv2d {
         Some((self.params.out_h(h)?, self.params.out_w(w)?))
     }
 
-    /// Convolves `x` `(c, h, w)`; `None` if `x` has the wrong channel count or is
-    /// smaller than the kernel.
+    /// Convolves one sample `x` `(c, h, w)`; `None` if `x` has the wrong
+    /// channel count or is smaller than the kernel.
     pub fn forward(&self, x: &Array3<f32>) -> Option<Array3<f32>> {
+        self.forward_batch(&Tensor::from_array3(x.clone()), Epilogue::default())?
+            .into_array3()
+    }
+
+    /// Convolves every sample of `x` and applies `post`; `None` if `x` has the
+    /// wrong channel count, is smaller than the kernel, or `post` has the
+    /// wrong number of channels.
+    pub fn forward_batch(&self, x: &Tensor, post: Epilogue) -> Option<Tensor> {
         let p = &self.params;
-        let (c, h, w) = x.dim();
-        if c != p.in_channels {
+        let (c, n, h, w) = x.dim();
+        if c != p.in_channels || post.affine.is_some_and(|a| a.channels() != p.out_channels) {
             return None;
         }
         let (oh, ow) = self.out_dims(h, w)?;
-        let mut out = Array3::<f32>::zeros((p.out_channels, oh, ow));
-        let rows_per_band = (DEFAULT_COLUMN_BUDGET / (p.patch_len() * ow).max(1)).clamp(1, oh);
-        let mut cols = Array2::<f32>::zeros((p.patch_len(), rows_per_band * ow));
-        let mut y0 = 0;
-        while y0 < oh {
-            let band = rows_per_band.min(oh - y0);
-            let n = band * ow;
-            im2col(x, p, y0, band, ow, &mut cols);
-            let product = self.filters.dot(&cols.slice(s![.., ..n]));
-            write_band(&mut out, &product.view(), &self.bias, y0, band, ow);
-            y0 += band;
+        let mut out = Tensor::zeros(p.out_channels, n, oh, ow);
+        if p.out_channels <= DIRECT_MAX_FILTERS {
+            self.direct(x, &mut out, post);
+        } else {
+            self.tiled_gemm(x, &mut out, post);
         }
         Some(out)
     }
+
+    /// The im2col + GEMM kernel, tile by tile on the rayon pool.
+    fn tiled_gemm(&self, x: &Tensor, out: &mut Tensor, post: Epilogue) {
+        let p = &self.params;
+        let (f_total, n, oh, ow) = out.dim();
+        let k = p.patch_len();
+        let columns = n * oh * ow;
+        if columns == 0 {
+            return;
+        }
+        let threads = rayon::current_num_threads().max(1);
+        let col_tile = (TILE_FLOATS / k.max(1)).max(16).min(columns);
+        let col_tiles = columns.div_ceil(col_tile);
+        // Too few column tiles for the pool: also split the filters, in groups
+        // of at least 16 rows so the GEMM keeps full-width kernels.
+        let row_groups = if col_tiles >= 2 * threads {
+            1
+        } else {
+            (2 * threads).div_ceil(col_tiles).min(f_total / 16).max(1)
+        };
+        let row_tile = f_total
+            .div_ceil(row_groups)
+            .next_multiple_of(8)
+            .min(f_total);
+        let row_tiles = f_total.div_ceil(row_tile);
+        let dst = OutPtr(out.as_mut_slice().as_mut_ptr());
+        let filters = self.filters.as_slice().unwrap_or(&[]);
+        (0..row_tiles * col_tiles).into_par_iter().for_each(|t| {
+            let base = dst.get();
+            let (rt, ct) = (t / col_tiles, t % col_tiles);
+            let (f0, j0) = (rt * row_tile, ct * col_tile);
+            let (rows, len) = (row_tile.min(f_total - f0), col_tile.min(columns - j0));
+            SCRATCH.with(|scratch| {
+                let mut cols = scratch.borrow_mut();
+                if cols.len() < k * len {
+                    cols.resize(k * len, 0.0);
+                }
+                let cols = &mut cols[..k * len];
+                im2col(x, p, (oh, ow), j0, len, cols);
+                // SAFETY: tile (rt, ct) owns rows f0..f0+rows, columns
+                // j0..j0+len of the output; no other task touches them.
+                let out_row = |f: usize| unsafe {
+                    std::slice::from_raw_parts_mut(base.add(f * columns + j0), len)
+                };
+                for f in f0..f0 + rows {
+                    out_row(f).fill(self.bias[f]);
+                }
+                let c_mat = Mat {
+                    rows,
+                    cols: len,
+                    stride: columns,
+                };
+                // SAFETY: as above; the region is `rows × len` at stride `columns`.
+                unsafe {
+                    sgemm_raw(
+                        &filters[f0 * k..(f0 + rows) * k],
+                        Mat {
+                            rows,
+                            cols: k,
+                            stride: k,
+                        },
+                        cols,
+                        Mat {
+                            rows: k,
+                            cols: len,
+                            stride: len,
+                        },
+                        base.add(f0 * columns + j0),
+                        c_mat,
+                        true,
+                    );
+                }
+                for f in f0..f0 + rows {
+                    post.apply(f, out_row(f));
+                }
+            });
+        });
+    }
+
+    /// The direct kernel: each output row sums shifted, weighted input rows.
+    fn direct(&self, x: &Tensor, out: &mut Tensor, post: Epilogue) {
+        let p = self.params;
+        let (_, n, oh, ow) = out.dim();
+        let (c, _, h, w) = x.dim();
+        if ow == 0 {
+            return;
+        }
+        let input = x.as_slice();
+        let filters = self.filters.as_slice().unwrap_or(&[]);
+        let k = p.patch_len();
+        out.as_mut_slice()
+            .par_chunks_mut(ow)
+            .enumerate()
+            .for_each(|(r, row)| {
+                let f = r / (n * oh);
+                let (s, oy) = ((r / oh) % n, r % oh);
+                for ci in 0..c {
+                    for ky in 0..p.kernel_h {
+                        let Some(iy) = tap(oy, ky, p.stride_y, p.pad_y, h) else {
+                            continue;
+                        };
+                        let src = &input[((ci * n + s) * h + iy) * w..][..w];
+                        for kx in 0..p.kernel_w {
+                            let wv = filters[f * k + (ci * p.kernel_h + ky) * p.kernel_w + kx];
+                            let (lo, hi) = valid_outputs(kx, p.stride_x, p.pad_x, w, ow);
+                            axpy_strided(row, src, wv, lo, hi, p.stride_x, kx, p.pad_x);
+                        }
+                    }
+                }
+                let b = self.bias[f];
+                for v in row.iter_mut() {
+                    *v += b;
+                }
+                post.apply(f, row);
+            });
+    }
 }
 
-/// Fills `cols[(ci, ky, kx), (y − y0)·ow + x]` with the input pixel under
-/// kernel tap `(ky, kx)` for output `(y, x)`, or 0 in the padding.
-fn im2col(
-    x: &Array3<f32>,
-    p: &ConvParams,
-    y0: usize,
-    band: usize,
-    ow: usize,
-    cols: &mut Array2<f32>,
+/// Input row for output row `o` under kernel tap `k`, if inside the input.
+fn tap(o: usize, k: usize, stride: usize, pad: usize, size: usize) -> Option<usize> {
+    (o * stride + k).checked_sub(pad).filter(|&i| i < size)
+}
+
+/// Output positions `lo..hi` whose tap `k` falls inside an input of `size`:
+/// `0 ≤ o·stride + k − pad < size`.
+fn valid_outputs(k: usize, stride: usize, pad: usize, size: usize, out: usize) -> (usize, usize) {
+    let lo = pad.saturating_sub(k).div_ceil(stride);
+    let hi = if size + pad > k {
+        ((size - 1 + pad - k) / stride + 1).min(out)
+    } else {
+        0
+    };
+    (lo.min(hi), hi)
+}
+
+/// `row[o] += wv · src[o·stride + k − pad]` for `o` in `lo..hi`.
+#[allow(clippy::too_many_arguments)]
+fn axpy_strided(
+    row: &mut [f32],
+    src: &[f32],
+    wv: f32,
+    lo: usize,
+    hi: usize,
+    stride: usize,
+    k: usize,
+    pad: usize,
 ) {
-    let (c, h, w) = x.dim();
-    for ci in 0..c {
-        for ky in 0..p.kernel_h {
-            for kx in 0..p.kernel_w {
-                let row = (ci * p.kernel_h + ky) * p.kernel_w + kx;
-                let mut dst = cols.row_mut(row);
-                for oy in 0..band {
-                    let iy = ((y0 + oy) * p.stride_y + ky) as isize - p.pad_y as isize;
-                    for ox in 0..ow {
-                        let ix = (ox * p.stride_x + kx) as isize - p.pad_x as isize;
-                        let inside = iy >= 0 && (iy as usize) < h && ix >= 0 && (ix as usize) < w;
-                        dst[oy * ow + ox] = if inside {
-                            x[[ci, iy as usize, ix as usize]]
+    if lo >= hi {
+        return;
+    }
+    let first = lo * stride + k - pad;
+    if stride == 1 {
+        for (o, &v) in row[lo..hi].iter_mut().zip(&src[first..first + (hi - lo)]) {
+            *o += wv * v;
+        }
+    } else {
+        for (o, &v) in row[lo..hi]
+            .iter_mut()
+            .zip(src[first..].iter().step_by(stride))
+        {
+            *o += wv * v;
+        }
+    }
+}
+
+/// Fills `cols` (`c·kh·kw` rows of `len` columns) with the input under each
+/// kernel tap for output columns `j0..j0 + len` of the batch (column `j` is
+/// sample `j / (oh·ow)`, row `(j / ow) % oh`, column `j % ow`); 0 in padding.
+fn im2col(
+    x: &Tensor,
+    p: &ConvParams,
+    (oh, ow): (usize, usize),
+    j0: usize,
+    len: usize,
+    cols: &mut [f32],
+) {
+    let (c, n, h, w) = x.dim();
+    let input = x.as_slice();
+    let mut j = j0;
+    while j < j0 + len {
+        let (s, oy, ox0) = (j / (oh * ow), (j / ow) % oh, j % ow);
+        let seg = (ow - ox0).min(j0 + len - j);
+        let at = j - j0;
+        for ci in 0..c {
+            for ky in 0..p.kernel_h {
+                let row0 = (ci * p.kernel_h + ky) * p.kernel_w;
+                let iy = tap(oy, ky, p.stride_y, p.pad_y, h);
+                for kx in 0..p.kernel_w {
+                    let dst = &mut cols[(row0 + kx) * len + at..][..seg];
+                    let Some(iy) = iy else {
+                        dst.fill(0.0);
+                        continue;
+                    };
+                    let src = &input[((ci * n + s) * h + iy) * w..][..w];
+                    let (lo, hi) = valid_outputs(kx, p.stride_x, p.pad_x, w, ow);
+                    let (lo, hi) = (lo.clamp(ox0, ox0 + seg), hi.clamp(ox0, ox0 + seg));
+                    let (lo, hi) = (lo.min(hi), hi);
+                    dst[..lo - ox0].fill(0.0);
+                    dst[hi - ox0..].fill(0.0);
+                    if lo < hi {
+                        let first = lo * p.stride_x + kx - p.pad_x;
+                        let d = &mut dst[lo - ox0..hi - ox0];
+                        if p.stride_x == 1 {
+                            d.copy_from_slice(&src[first..first + (hi - lo)]);
                         } else {
-                            0.0
-                        };
+                            for (o, &v) in d.iter_mut().zip(src[first..].iter().step_by(p.stride_x))
+                            {
+                                *o = v;
+                            }
+                        }
                     }
                 }
             }
         }
-    }
-}
-
-/// Adds the bias to a band's GEMM result `(f, band·ow)` and stores it.
-fn write_band(
-    out: &mut Array3<f32>,
-    product: &ArrayView2<f32>,
-    bias: &[f32],
-    y0: usize,
-    band: usize,
-    ow: usize,
-) {
-    for (f, b) in bias.iter().enumerate() {
-        let src = product.row(f);
-        let mut dst = out.slice_mut(s![f, y0..y0 + band, ..]);
-        for (i, v) in dst.iter_mut().enumerate() {
-            *v = src[i] + b;
-        }
-        debug_assert_eq!(dst.len(), band * ow);
+        j += seg;
     }
 }
 
@@ -203,32 +432,100 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn im2col_gemm_matches_direct_convolution() {
-        for &(stride, pad, k) in &[(1, 1, 3), (2, 0, 3), (2, 0, 5), (1, 2, 5), (2, 0, 7)] {
-            let p = ConvParams {
-                in_channels: 3,
-                out_channels: 4,
-                kernel_h: k,
-                kernel_w: k,
-                stride_y: stride,
-                stride_x: stride,
-                pad_y: pad,
-                pad_x: pad,
-            };
-            let conv =
-                Conv2d::new(p, pseudo_random(4 * p.patch_len(), 1), pseudo_random(4, 2)).unwrap();
-            let x = Array3::from_shape_vec((3, 13, 11), pseudo_random(3 * 13 * 11, 3)).unwrap();
-            let a = conv.forward(&x).unwrap();
-            let b = direct(&x, &conv);
-            assert_eq!(a.dim(), b.dim());
-            let max = a
-                .iter()
-                .zip(b.iter())
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f32::max);
-            assert!(max < 1e-5, "stride {stride} pad {pad} k {k}: {max}");
+    fn max_diff(a: &Array3<f32>, b: &Array3<f32>) -> f32 {
+        assert_eq!(a.dim(), b.dim());
+        a.iter()
+            .zip(b.iter())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max)
+    }
+
+    fn params(c: usize, f: usize, k: usize, stride: usize, pad: usize) -> ConvParams {
+        ConvParams {
+            in_channels: c,
+            out_channels: f,
+            kernel_h: k,
+            kernel_w: k,
+            stride_y: stride,
+            stride_x: stride,
+            pad_y: pad,
+            pad_x: pad,
         }
+    }
+
+    // Both kernels (direct: ≤ 4 filters; tiled GEMM: more, with filter groups
+    // when tiles are few) against the definition.
+    #[test]
+    fn fast_kernels_match_direct_convolution() {
+        for filters in [1, 4, 5, 40] {
+            for &(stride, pad, k) in &[(1, 1, 3), (2, 0, 3), (2, 0, 5), (1, 2, 5), (2, 0, 7)] {
+                let p = params(3, filters, k, stride, pad);
+                let conv = Conv2d::new(
+                    p,
+                    pseudo_random(filters * p.patch_len(), 1),
+                    pseudo_random(filters, 2),
+                )
+                .unwrap();
+                let x = Array3::from_shape_vec((3, 13, 11), pseudo_random(3 * 13 * 11, 3)).unwrap();
+                let max = max_diff(&conv.forward(&x).unwrap(), &direct(&x, &conv));
+                assert!(
+                    max < 1e-5,
+                    "{filters} filters, stride {stride} pad {pad} k {k}: {max}"
+                );
+            }
+        }
+    }
+
+    // A batch spanning many tiles (tiles cut across rows and samples) with the
+    // affine + relu epilogue equals each sample convolved alone, then the
+    // separate affine and relu.
+    #[test]
+    fn batched_tiles_with_epilogue_match_per_sample_layers() {
+        for (filters, k, stride, pad) in [(24, 5, 1, 2), (2, 9, 1, 4), (16, 3, 2, 0)] {
+            let p = params(8, filters, k, stride, pad);
+            let conv = Conv2d::new(
+                p,
+                pseudo_random(filters * p.patch_len(), 4),
+                pseudo_random(filters, 5),
+            )
+            .unwrap();
+            let affine = Affine::new(pseudo_random(filters, 6), pseudo_random(filters, 7)).unwrap();
+            let samples: Vec<Array3<f32>> = (0..3)
+                .map(|s| {
+                    Array3::from_shape_vec((8, 37, 41), pseudo_random(8 * 37 * 41, 10 + s)).unwrap()
+                })
+                .collect();
+            let mut data = Vec::new();
+            for ch in 0..8 {
+                for x in &samples {
+                    data.extend(x.index_axis(ndarray::Axis(0), ch).iter());
+                }
+            }
+            let batch = Tensor::from_vec(8, 3, 37, 41, data).unwrap();
+            let post = Epilogue {
+                affine: Some(&affine),
+                relu: true,
+            };
+            let out = conv.forward_batch(&batch, post).unwrap();
+            for (s, x) in samples.iter().enumerate() {
+                let mut want = direct(x, &conv);
+                affine.forward_inplace(&mut want).unwrap();
+                crate::nn::relu(&mut want);
+                let max = max_diff(&out.sample(s).unwrap(), &want);
+                assert!(max < 1e-4, "{filters} filters k {k}, sample {s}: {max}");
+            }
+        }
+    }
+
+    #[test]
+    fn valid_output_range_follows_padding() {
+        // k = 0 of a 3-tap kernel with padding 1 reads input −1 at output 0.
+        assert_eq!(valid_outputs(0, 1, 1, 5, 5), (1, 5));
+        assert_eq!(valid_outputs(2, 1, 1, 5, 5), (0, 4));
+        // Stride 2, no padding, 7 wide, 3 outputs: tap 2 reads 2, 4, 6.
+        assert_eq!(valid_outputs(2, 2, 0, 7, 3), (0, 3));
+        // A tap entirely in the padding.
+        assert_eq!(valid_outputs(0, 1, 4, 2, 1), (1, 1));
     }
 
     #[test]

@@ -1,26 +1,39 @@
-//! Inference layers on ndarray, exactly the ones dlib's three models use.
+//! Inference layers, exactly the ones dlib's three models use, on batched
+//! activations.
 //!
-//! Activations are one sample at a time, `Array3<f32>` in `(channels, rows,
-//! cols)` order, the layout dlib's tensors have. Each layer is a plain struct
-//! holding its weights, with a `forward` that takes `&Array3<f32>` and returns
-//! a new array; the heavy one, convolution, hides its kernel behind
-//! [`conv::Conv2d::forward`] so a faster kernel can replace it alone.
+//! Activations are [`Tensor`]s laid out `(channels, samples, rows, cols)`:
+//! with one sample that is dlib's `(c, h, w)` order, and with many (the faces
+//! of a photo) each convolution is one GEMM over all of them. Convolution
+//! ([`Conv2d::forward_batch`]) runs on rayon in L2-sized tiles, with a SIMD
+//! GEMM ([`gemm`]) or, for layers with a few filters, a direct kernel, and can
+//! apply a following affine and ReLU as it stores its output. The `Array3`
+//! forms of the layers take one sample and are kept for tests and simple use.
 
 pub mod add;
 pub mod affine;
 pub mod conv;
 pub mod fc;
+mod gemm;
 pub mod pool;
+mod tensor;
 
-pub use add::add_zero_padded;
+pub use add::{add_tensors, add_zero_padded};
 pub use affine::Affine;
-pub use conv::{Conv2d, ConvParams};
+pub use conv::{Conv2d, ConvParams, Epilogue};
 pub use fc::FullyConnected;
 pub use pool::{Pool2d, PoolKind};
+pub use tensor::Tensor;
 
 use ndarray::Array3;
 
 /// In-place ReLU: `x = max(x, 0)`.
 pub fn relu(x: &mut Array3<f32>) {
     x.mapv_inplace(|v| v.max(0.0));
+}
+
+/// In-place ReLU over a whole batch.
+pub fn relu_tensor(x: &mut Tensor) {
+    for v in x.as_mut_slice() {
+        *v = v.max(0.0);
+    }
 }

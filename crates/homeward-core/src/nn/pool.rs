@@ -6,6 +6,9 @@
 //! window of 0 means "the whole input" (`avg_pool_everything`).
 
 use ndarray::Array3;
+use rayon::prelude::*;
+
+use super::Tensor;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PoolKind {
@@ -78,6 +81,48 @@ impl Pool2d {
     }
 }
 
+impl Pool2d {
+    /// Pools every channel of every sample of `x`, one plane per rayon task.
+    pub fn forward_tensor(&self, x: &Tensor) -> Option<Tensor> {
+        let (c, n, h, w) = x.dim();
+        let (wh, ww) = self.window(h, w);
+        let (oh, ow) = self.out_dims(h, w)?;
+        let mut out = Tensor::zeros(c, n, oh, ow);
+        if oh * ow == 0 || h * w == 0 {
+            return Some(out);
+        }
+        let input = x.as_slice();
+        out.as_mut_slice()
+            .par_chunks_mut(oh * ow)
+            .zip(input.par_chunks(h * w))
+            .for_each(|(dst, src)| {
+                for oy in 0..oh {
+                    let top = (oy * self.stride_y) as isize - self.pad_y as isize;
+                    let (y0, y1) = clip(top, wh, h);
+                    for ox in 0..ow {
+                        let left = (ox * self.stride_x) as isize - self.pad_x as isize;
+                        let (x0, x1) = clip(left, ww, w);
+                        let rows = (y0..y1).map(|y| &src[y * w + x0..y * w + x1]);
+                        dst[oy * ow + ox] = match self.kind {
+                            PoolKind::Max => rows
+                                .flat_map(|r| r.iter().copied())
+                                .fold(f32::NEG_INFINITY, f32::max),
+                            PoolKind::Average => {
+                                let count = (y1 - y0) * (x1 - x0);
+                                if count == 0 {
+                                    0.0
+                                } else {
+                                    rows.flat_map(|r| r.iter()).sum::<f32>() / count as f32
+                                }
+                            }
+                        };
+                    }
+                }
+            });
+        Some(out)
+    }
+}
+
 /// The part of `[start, start + len)` inside `[0, size)`.
 fn clip(start: isize, len: usize, size: usize) -> (usize, usize) {
     let a = start.max(0) as usize;
@@ -88,6 +133,36 @@ fn clip(start: isize, len: usize, size: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // The batched form equals the per-sample one, padding and clipping included.
+    #[test]
+    fn batched_pool_matches_per_sample_pool() {
+        let data: Vec<f32> = (0..2 * 3 * 7 * 6).map(|v| ((v * 37) % 23) as f32).collect();
+        let t = Tensor::from_vec(2, 3, 7, 6, data).unwrap();
+        for (kind, k, stride, pad) in [
+            (PoolKind::Max, 3, 2, 0),
+            (PoolKind::Average, 2, 2, 0),
+            (PoolKind::Average, 3, 1, 1),
+            (PoolKind::Average, 0, 1, 0),
+        ] {
+            let p = Pool2d {
+                kind,
+                window_h: k,
+                window_w: k,
+                stride_y: stride,
+                stride_x: stride,
+                pad_y: pad,
+                pad_x: pad,
+            };
+            let out = p.forward_tensor(&t).unwrap();
+            for s in 0..3 {
+                let want = p.forward(&t.sample(s).unwrap()).unwrap();
+                let got = out.sample(s).unwrap();
+                let max = (&got - &want).iter().fold(0f32, |m, v| m.max(v.abs()));
+                assert!(max < 1e-5, "{kind:?} {k}: {max}");
+            }
+        }
+    }
 
     #[test]
     fn max_pool_3x3_stride_2() {
