@@ -445,14 +445,16 @@ mod tests {
                 img.put_pixel(x, y, Rgb([255, 255, 255]));
             }
         }
-        let brightest = |im: &RgbImage| {
-            let (mut best, mut at) = (0u8, (0, 0));
+        // Brightness-weighted centroid, in pixel-centre coordinates.
+        let centroid = |im: &RgbImage| {
+            let (mut sx, mut sy, mut sw) = (0f64, 0f64, 0f64);
             for (x, y, p) in im.enumerate_pixels() {
-                if p[0] > best {
-                    (best, at) = (p[0], (x, y));
-                }
+                let w = f64::from(p[0]);
+                sx += w * (f64::from(x) + 0.5);
+                sy += w * (f64::from(y) + 0.5);
+                sw += w;
             }
-            at
+            (sx / sw, sy / sw)
         };
         for deg in [4.0f32, -4.0, 30.0] {
             let out = Transform::Rotate(deg).apply(&img).unwrap();
@@ -460,15 +462,9 @@ mod tests {
             let r = f64::from(deg).to_radians();
             let want_x = 50.5 + 40.0 * r.cos();
             let want_y = 50.5 - 40.0 * r.sin(); // up on screen for positive angles
-            let (x, y) = brightest(&out);
-            assert!(
-                (f64::from(x) + 0.5 - want_x).abs() <= 1.0,
-                "{deg}: x {x} want {want_x}"
-            );
-            assert!(
-                (f64::from(y) + 0.5 - want_y).abs() <= 1.0,
-                "{deg}: y {y} want {want_y}"
-            );
+            let (x, y) = centroid(&out);
+            assert!((x - want_x).abs() <= 0.5, "{deg}: x {x} want {want_x}");
+            assert!((y - want_y).abs() <= 0.5, "{deg}: y {y} want {want_y}");
         }
         // Corners rotated in from outside are black; the centre is unchanged.
         let g = gradient(101, 101);
