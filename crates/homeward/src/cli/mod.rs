@@ -1,8 +1,10 @@
 //! Command-line definition: one subcommand per file, its doc comments are the
 //! help text, and its argument tests sit beside it.
 
+mod dupes;
 mod embed;
 mod eval;
+pub(crate) mod hash;
 
 use clap::{Parser, Subcommand};
 
@@ -22,6 +24,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Embed(embed::EmbedArgs),
+    Hash(hash::HashArgs),
+    Dupes(dupes::DupesArgs),
     #[command(subcommand)]
     Eval(eval::EvalCommand),
 }
@@ -58,6 +62,8 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
     }
     match cli.command {
         Command::Embed(args) => embed::run(&args),
+        Command::Hash(args) => hash::run(&args),
+        Command::Dupes(args) => dupes::run(&args),
         Command::Eval(cmd) => eval::run(cmd),
     }
 }

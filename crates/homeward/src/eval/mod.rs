@@ -1,3 +1,5 @@
 //! Dataset evaluations run from the CLI (never from the default test suite).
 
+pub mod dupes;
 pub mod lfw;
+pub mod transforms;

@@ -1,0 +1,270 @@
+//! `homeward hash`: the perceptual hashes of photos (PDQ for the whole photo,
+//! one chip hash per face), and the photo hasher `dupes` and `eval dupes` share.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use homeward_core::faces::{
+    face_chip, DetectOptions, Detector, Rect, ShapePredictor, CHIP_PADDING, CHIP_SIZE,
+};
+use homeward_core::hash::{chip_hash, pdq_dihedral, ChipHash, HashError, PdqDihedral};
+use homeward_core::intake;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::embed::FaceArgs;
+use super::{CliError, Outcome};
+use crate::output;
+
+/// Print each photo's PDQ hash (64 hex digits) and quality, and one face-chip
+/// hash per face found, with its box. A photo under 64 px on a side cannot be
+/// hashed meaningfully and is reported as an error (exit code 1). Directories
+/// are walked for image files. --jitter and --flip do not affect hashes.
+#[derive(Debug, Args)]
+pub struct HashArgs {
+    /// Photos or directories of photos.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// One JSON object per line per photo:
+    /// {"path","width","height","pdq","quality","faces":[{"box","score","chip","chip_mirrored"}]}
+    /// ("chip" is null and "chip_error" says why when a face's chip is too flat),
+    /// or {"path","error"} when the photo could not be read or hashed.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub face: FaceArgs,
+}
+
+/// Detects faces and computes a photo's PDQ and face-chip hashes. The face
+/// pipeline stops at the aligned chip: no embedding is computed.
+pub struct PhotoHasher {
+    detector: Detector,
+    predictor: ShapePredictor,
+    options: DetectOptions,
+}
+
+/// One face's box, detection score and chip hash.
+#[derive(Debug)]
+pub struct FaceHash {
+    pub rect: Rect,
+    pub score: f64,
+    /// `Err` when the chip is too flat (dark, blown out) to hash.
+    pub chip: Result<ChipHash, HashError>,
+    /// The aligned 150×150 chip that was hashed.
+    pub chip_image: image::RgbImage,
+}
+
+/// Every hash of one photo.
+#[derive(Debug)]
+pub struct PhotoHashes {
+    pub width: u32,
+    pub height: u32,
+    /// The eight dihedral PDQ hashes; `hashes[0]` is the photo's own.
+    pub pdq: PdqDihedral,
+    pub faces: Vec<FaceHash>,
+}
+
+impl PhotoHashes {
+    /// The chip hashes of the faces that have one, with their face number.
+    pub fn chips(&self) -> impl Iterator<Item = (usize, &ChipHash)> {
+        self.faces
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| f.chip.as_ref().ok().map(|c| (i, c)))
+    }
+}
+
+impl PhotoHasher {
+    /// Loads the bundled detector and landmark models.
+    pub fn bundled(options: DetectOptions) -> Result<Self, CliError> {
+        Ok(PhotoHasher {
+            detector: Detector::bundled()?,
+            predictor: ShapePredictor::bundled()?,
+            options,
+        })
+    }
+
+    /// Hashes a photo. A photo too small for PDQ is refused whole (no face is
+    /// looked for either): any hash of it would describe upsampled blur.
+    pub fn hash(&self, img: &image::RgbImage) -> Result<PhotoHashes, HashError> {
+        let pdq = pdq_dihedral(img)?;
+        let faces = self
+            .detector
+            .detect(img, &self.options)
+            .into_iter()
+            .filter_map(|d| {
+                let landmarks = self.predictor.predict(img, d.rect).rounded();
+                let chip = face_chip(img, &landmarks, CHIP_SIZE, CHIP_PADDING).ok()?;
+                Some(FaceHash {
+                    rect: d.rect,
+                    score: d.score,
+                    chip: chip_hash(&chip.image),
+                    chip_image: chip.image,
+                })
+            })
+            .collect();
+        Ok(PhotoHashes {
+            width: img.width(),
+            height: img.height(),
+            pdq,
+            faces,
+        })
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct FaceLine {
+    #[serde(rename = "box")]
+    bbox: [i64; 4],
+    score: f64,
+    chip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chip_mirrored: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chip_error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct HashLine {
+    path: String,
+    width: u32,
+    height: u32,
+    pdq: String,
+    quality: u8,
+    faces: Vec<FaceLine>,
+}
+
+impl HashLine {
+    fn new(path: &Path, h: &PhotoHashes) -> Self {
+        HashLine {
+            path: path.display().to_string(),
+            width: h.width,
+            height: h.height,
+            pdq: h.pdq.hashes[PdqDihedral::ORIGINAL].to_hex(),
+            quality: h.pdq.quality,
+            faces: h
+                .faces
+                .iter()
+                .map(|f| FaceLine {
+                    bbox: [f.rect.left, f.rect.top, f.rect.right, f.rect.bottom],
+                    score: f.score,
+                    chip: f.chip.as_ref().ok().map(|c| c.hash.to_hex()),
+                    chip_mirrored: f.chip.as_ref().ok().map(|c| c.mirrored.to_hex()),
+                    chip_error: f.chip.as_ref().err().map(|e| e.to_string()),
+                })
+                .collect(),
+        }
+    }
+
+    fn to_text(&self) -> String {
+        let mut s = format!(
+            "{}: {}x{}, pdq {} quality {}{}",
+            self.path,
+            self.width,
+            self.height,
+            self.pdq,
+            self.quality,
+            if self.quality < homeward_core::hash::PDQ_MIN_QUALITY {
+                " (low: too flat to match on)"
+            } else {
+                ""
+            }
+        );
+        for (i, f) in self.faces.iter().enumerate() {
+            let [l, t, r, b] = f.bbox;
+            let chip = match (&f.chip, &f.chip_error) {
+                (Some(c), _) => format!("chip {c}"),
+                (None, Some(e)) => format!("no chip hash: {e}"),
+                (None, None) => "no chip hash".into(),
+            };
+            s.push_str(&format!("\n  face {i}: box ({l},{t})-({r},{b}) {chip}"));
+        }
+        s
+    }
+}
+
+/// Prints one photo-level failure as `{"path","error"}` or text.
+pub fn error_line(path: &Path, error: &str, json: bool) -> String {
+    let report = output::ImageReport::error(path, error.to_string());
+    if json {
+        report.to_json()
+    } else {
+        report.to_text()
+    }
+}
+
+/// Loads and hashes one photo; the error is the user-facing message.
+pub fn load_and_hash(
+    hasher: &PhotoHasher,
+    path: &Path,
+    limits: &intake::Limits,
+) -> Result<PhotoHashes, String> {
+    let photo = intake::load_path(path, limits).map_err(|e| e.to_string())?;
+    hasher.hash(&photo.image).map_err(|e| e.to_string())
+}
+
+pub fn run(args: &HashArgs) -> Result<Outcome, CliError> {
+    let hasher = PhotoHasher::bundled(args.face.options().detect)?;
+    let (files, mut failed) = output::expand_paths(&args.paths, args.json);
+    let limits = args.face.limits();
+    let stdout = std::io::stdout();
+    let batch = rayon::current_num_threads() * 4;
+    for chunk in files.chunks(batch) {
+        let lines: Vec<(bool, String)> = chunk
+            .par_iter()
+            .map(|path| match load_and_hash(&hasher, path, &limits) {
+                Ok(h) => {
+                    let line = HashLine::new(path, &h);
+                    let text = if args.json {
+                        serde_json::to_string(&line).unwrap_or_default()
+                    } else {
+                        line.to_text()
+                    };
+                    (false, text)
+                }
+                Err(e) => (true, error_line(path, &e, args.json)),
+            })
+            .collect();
+        let mut out = stdout.lock();
+        for (bad, line) in &lines {
+            failed |= *bad;
+            if writeln!(out, "{line}").is_err() {
+                return Ok(Outcome::SomeFailed); // stdout closed
+            }
+        }
+    }
+    Ok(if failed {
+        Outcome::SomeFailed
+    } else {
+        Outcome::Success
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command};
+
+    #[test]
+    fn parses_paths_and_face_options() {
+        let cli = Cli::try_parse_from([
+            "homeward",
+            "hash",
+            "--json",
+            "--upsample",
+            "0",
+            "a.jpg",
+            "d",
+        ])
+        .unwrap();
+        let Command::Hash(args) = cli.command else {
+            panic!("not hash")
+        };
+        assert!(args.json);
+        assert_eq!(args.face.upsample, 0);
+        assert_eq!(args.paths.len(), 2);
+        assert!(Cli::try_parse_from(["homeward", "hash"]).is_err());
+    }
+}
