@@ -22,9 +22,8 @@
 //! - `HOMEWARD_LFW`: a folder of photos (e.g. `../shared/datasets/lfw-pairs`)
 //!   for one more end-to-end row, first `HOMEWARD_LFW_LIMIT` (default 500).
 //! - `HOMEWARD_BENCH_SKIP_RSS=1`: skip the 20-megapixel peak-memory row.
-//! - `HOMEWARD_BENCH_ONLY=embed|detect|e2e|gemm`: time only the embeddings,
-//!   the detector, the end-to-end rows or the GEMM kernel against
-//!   matrixmultiply (embeddings always run).
+//! - `HOMEWARD_BENCH_ONLY=detect|e2e`: time only the detector or the
+//!   end-to-end rows besides the embeddings (for profiling).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -483,52 +482,4 @@ fn main() {
         });
     }
     print_table(&rows);
-    if !skip("gemm") {
-        compare_gemm(repeats);
-    }
-}
-
-/// The GEMM kernel alone against matrixmultiply (what ndarray's `dot` uses),
-/// on one thread, at shapes the two networks produce.
-fn compare_gemm(repeats: usize) {
-    println!(
-        "\n{:<52} {:>12} {:>16} {:>7}",
-        "GEMM m x k x n, ms per call (CPU time, 1 thread)", "gemm-f32", "matrixmultiply", "ratio"
-    );
-    let shapes = [
-        ("detector 5x5 conv 45->45, 1024-column tile", 45, 1125, 1024),
-        (
-            "ResNet 3x3 conv 32->32, 35x35 x 18 faces",
-            32,
-            288,
-            1225 * 18,
-        ),
-        ("ResNet 3x3 conv 256->256, 5x5 x 18 faces", 256, 2304, 450),
-    ];
-    for (what, m, k, n) in shapes {
-        let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.1).collect();
-        let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.1).collect();
-        let mut c = vec![0f32; m * n];
-        // CPU time ticks at 10 ms: time batches of calls.
-        let calls = 40;
-        let ours = time(repeats, || {
-            for _ in 0..calls {
-                homeward_core::nn::matmul(&a, &b, &mut c, m, k, n);
-            }
-        }) / calls as f64;
-        let av = ndarray::ArrayView2::from_shape((m, k), &a).expect("shape");
-        let bv = ndarray::ArrayView2::from_shape((k, n), &b).expect("shape");
-        let theirs = time(repeats, || {
-            for _ in 0..calls {
-                std::hint::black_box(av.dot(&bv));
-            }
-        }) / calls as f64;
-        println!(
-            "{:<52} {:>12.3} {:>16.3} {:>6.2}x",
-            format!("{what} ({m}x{k}x{n})"),
-            ours.cpu * 1e3,
-            theirs.cpu * 1e3,
-            theirs.cpu / ours.cpu
-        );
-    }
 }

@@ -88,33 +88,8 @@ pub(crate) unsafe fn sgemm_raw(
     }
 }
 
-/// `c = a · b` for contiguous row-major `a` (`m × k`), `b` (`k × n`) and `c`
-/// (`m × n`) on the calling thread, with the kernels the convolutions use;
-/// `None` if a length does not match.
-///
-/// ```
-/// let (a, b) = ([1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]);
-/// let mut c = [0.0; 4];
-/// homeward_core::nn::matmul(&a, &b, &mut c, 2, 2, 2).unwrap();
-/// assert_eq!(c, [19.0, 22.0, 43.0, 50.0]);
-/// ```
-pub fn matmul(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) -> Option<()> {
-    if a.len() != m * k || b.len() != k * n || c.len() != m * n {
-        return None;
-    }
-    sgemm(
-        a,
-        Mat::row_major(m, k, k),
-        b,
-        Mat::row_major(k, n, n),
-        c,
-        Mat::row_major(m, n, n),
-        false,
-    );
-    Some(())
-}
-
 /// Safe form of [`sgemm_raw`] on a slice.
+#[cfg(test)]
 pub(crate) fn sgemm(
     a: &[f32],
     a_mat: Mat,

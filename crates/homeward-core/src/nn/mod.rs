@@ -21,7 +21,6 @@ pub use add::{add_tensors, add_zero_padded};
 pub use affine::Affine;
 pub use conv::{Conv2d, ConvParams, Epilogue};
 pub use fc::FullyConnected;
-pub use gemm::matmul;
 pub use pool::{Pool2d, PoolKind};
 pub use tensor::Tensor;
 
