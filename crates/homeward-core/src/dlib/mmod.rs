@@ -19,7 +19,7 @@ use image::RgbImage;
 use ndarray::{s, Array3};
 
 use super::format::Reader;
-use super::net::{compile, read_layers, run, InputLayer, Op, Step};
+use super::net::{compile, multiply_adds, read_layers, run, InputLayer, Op, Step};
 use super::resize::resize_plane;
 use super::{verify, ModelError, ModelKind};
 use crate::faces::rect::BoxOverlap;
@@ -150,6 +150,16 @@ impl Mmod {
             }
         }
         kept
+    }
+
+    /// Multiply-adds of detecting faces in a `width × height` image (no
+    /// upsampling): the network over the tiled pyramid.
+    pub fn multiply_adds(&self, width: u32, height: u32) -> u64 {
+        let [padding, outer] = self.input.extra.map(|v| v as i64);
+        let Some((_, rows, cols)) = layout(height as i64, width as i64, padding, outer) else {
+            return 0;
+        };
+        multiply_adds(&self.steps, rows as usize, cols as usize).unwrap_or(0)
     }
 
     /// Maps an output position back to the input tensor through every

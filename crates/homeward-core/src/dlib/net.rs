@@ -496,3 +496,33 @@ pub(crate) fn run(steps: &[Step], x: Batch) -> Option<Batch> {
     drop(tags);
     Some(Rc::try_unwrap(x).unwrap_or_else(|shared| (*shared).clone()))
 }
+
+/// Multiply-adds the convolutions of `steps` perform on one `h × w` input
+/// (the figure to compare with a CPU's FMA throughput).
+pub(crate) fn multiply_adds(steps: &[Step], h: usize, w: usize) -> Option<u64> {
+    let mut tags = [(0usize, 0usize); 11];
+    let (mut h, mut w) = (h, w);
+    let mut total = 0u64;
+    for step in steps {
+        (h, w) = match step {
+            Step::Conv { conv, .. } => {
+                let (oh, ow) = conv.out_dims(h, w)?;
+                let p = conv.params();
+                total += (oh * ow * p.out_channels * p.patch_len()) as u64;
+                (oh, ow)
+            }
+            Step::Pool(p) => p.out_dims(h, w)?,
+            Step::AddPrev { tag, .. } => {
+                let (th, tw) = *tags.get(*tag as usize)?;
+                (h.max(th), w.max(tw))
+            }
+            Step::Tag(n) => {
+                *tags.get_mut(*n as usize)? = (h, w);
+                (h, w)
+            }
+            Step::Skip(n) => *tags.get(*n as usize)?,
+            Step::Affine(_) | Step::Relu => (h, w),
+        };
+    }
+    Some(total)
+}

@@ -19,7 +19,7 @@
 use ndarray::{Array1, Array3};
 
 use super::format::Reader;
-use super::net::{compile, read_layers, run, InputLayer, Layer, Op, Step};
+use super::net::{compile, multiply_adds, read_layers, run, InputLayer, Layer, Op, Step};
 use super::{verify, ModelError, ModelKind};
 use crate::nn::Tensor;
 
@@ -158,6 +158,11 @@ impl ResNet {
             }
         }
         Tensor::from_vec(3, n, CHIP_SIZE, CHIP_SIZE, data)
+    }
+
+    /// Multiply-adds of one embedding (convolutions only; the rest is < 1%).
+    pub fn multiply_adds(&self) -> u64 {
+        multiply_adds(&self.body, CHIP_SIZE, CHIP_SIZE).unwrap_or(0)
     }
 
     /// The 128-d embedding of a 150×150 chip; `None` if the chip has another size.

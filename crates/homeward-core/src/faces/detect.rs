@@ -64,6 +64,12 @@ impl Detector {
         Self::from_bytes(ModelKind::Detector.bundled_bytes())
     }
 
+    /// Multiply-adds the network performs on a `width × height` image at
+    /// upsample 0 (the pyramid included).
+    pub fn multiply_adds(&self, width: u32, height: u32) -> u64 {
+        self.net.multiply_adds(width, height)
+    }
+
     /// Finds faces, strongest first.
     pub fn detect(&self, img: &RgbImage, options: &DetectOptions) -> Vec<Detection> {
         let pixels = img.width() as u64 * img.height() as u64;

@@ -105,6 +105,11 @@ impl FaceEngine {
             .collect()
     }
 
+    /// Multiply-adds of one chip embedding (about 0.26 G).
+    pub fn embedding_multiply_adds(&self) -> u64 {
+        self.net.multiply_adds()
+    }
+
     /// Embeds many aligned 150×150 chips as one batch, in order; `None` if a
     /// chip has another size.
     pub fn embed_chips(

@@ -7,20 +7,32 @@
 
 use gemm_common::Parallelism;
 
-/// A row-major matrix view: `rows × cols` with `stride` floats between rows.
+/// A strided matrix view: `rows × cols`, element `(i, j)` at
+/// `i·stride + j·col_stride`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Mat {
     pub rows: usize,
     pub cols: usize,
     pub stride: usize,
+    pub col_stride: usize,
 }
 
 impl Mat {
+    /// Row-major, `stride` floats between rows.
+    pub fn row_major(rows: usize, cols: usize, stride: usize) -> Self {
+        Mat {
+            rows,
+            cols,
+            stride,
+            col_stride: 1,
+        }
+    }
+
+    /// Whether every element lies within `len` floats.
     fn fits(&self, len: usize) -> bool {
-        self.cols <= self.stride
-            && (self.rows == 0
-                || self.cols == 0
-                || (self.rows - 1) * self.stride + self.cols <= len)
+        self.rows == 0
+            || self.cols == 0
+            || (self.rows - 1) * self.stride + (self.cols - 1) * self.col_stride < len
     }
 }
 
@@ -28,7 +40,8 @@ impl Mat {
 ///
 /// # Safety
 /// `c` must point to a `c_mat.rows × c_mat.cols` matrix with row stride
-/// `c_mat.stride` that nothing else reads or writes during the call.
+/// `c_mat.stride` and column stride 1 that nothing else reads or writes
+/// during the call.
 pub(crate) unsafe fn sgemm_raw(
     a: &[f32],
     a_mat: Mat,
@@ -44,6 +57,7 @@ pub(crate) unsafe fn sgemm_raw(
         "GEMM operand out of bounds"
     );
     assert!(b_mat.rows == k && c_mat.rows == m && c_mat.cols == n && n <= c_mat.stride);
+    assert!(c_mat.col_stride == 1, "GEMM output must be row-major");
     if m == 0 || n == 0 {
         return;
     }
@@ -59,10 +73,10 @@ pub(crate) unsafe fn sgemm_raw(
             c_mat.stride as isize,
             accumulate,
             a.as_ptr(),
-            1,
+            a_mat.col_stride as isize,
             a_mat.stride as isize,
             b.as_ptr(),
-            1,
+            b_mat.col_stride as isize,
             b_mat.stride as isize,
             1.0,
             1.0,
@@ -104,21 +118,9 @@ mod tests {
             .map(|i| ((i * 5) % 11) as f32 - 5.0)
             .collect();
         let mut c = vec![1.0f32; m * (n + 2)];
-        let am = Mat {
-            rows: m,
-            cols: k,
-            stride: k + 3,
-        };
-        let bm = Mat {
-            rows: k,
-            cols: n,
-            stride: n + 5,
-        };
-        let cm = Mat {
-            rows: m,
-            cols: n,
-            stride: n + 2,
-        };
+        let am = Mat::row_major(m, k, k + 3);
+        let bm = Mat::row_major(k, n, n + 5);
+        let cm = Mat::row_major(m, n, n + 2);
         sgemm(&a, am, &b, bm, &mut c, cm, true);
         for i in 0..m {
             for j in 0..n {
@@ -132,5 +134,16 @@ mod tests {
             // The padding columns are untouched.
             assert_eq!(c[i * (n + 2) + n], 1.0);
         }
+        // A read through its transpose (column-major): same product.
+        let at: Vec<f32> = (0..k * m).map(|i| a[(i % m) * (k + 3) + i / m]).collect();
+        let mut c2 = vec![1.0f32; m * (n + 2)];
+        let am_t = Mat {
+            rows: m,
+            cols: k,
+            stride: 1,
+            col_stride: m,
+        };
+        sgemm(&at, am_t, &b, bm, &mut c2, cm, true);
+        assert_eq!(c, c2);
     }
 }
