@@ -3,6 +3,7 @@
 
 mod embed;
 mod eval;
+mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -24,6 +25,7 @@ pub enum Command {
     Embed(embed::EmbedArgs),
     #[command(subcommand)]
     Eval(eval::EvalCommand),
+    Serve(serve::ServeArgs),
 }
 
 /// How a run ended when it did not fail outright.
@@ -59,5 +61,6 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
     match cli.command {
         Command::Embed(args) => embed::run(&args),
         Command::Eval(cmd) => eval::run(cmd),
+        Command::Serve(args) => serve::run(&args),
     }
 }
