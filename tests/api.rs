@@ -32,29 +32,26 @@ impl Server {
     fn start(extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("db");
-        let mut args: Vec<String> = [
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--insecure-cookies",
-            "--upsample",
-            "0",
-            "--max-bytes",
-            "400000",
-            "--max-pixels",
-            "1500000",
-            "--rate-per-minute",
-            "100000",
-            "--rate-burst",
-            "100000",
-            "--upload-per-minute",
-            "100000",
-            "--upload-burst",
-            "1000",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let defaults: [(&str, Option<&str>); 10] = [
+            ("--addr", Some("127.0.0.1:0")),
+            ("--insecure-cookies", None),
+            ("--upsample", Some("0")),
+            ("--max-bytes", Some("400000")),
+            ("--max-pixels", Some("1500000")),
+            ("--rate-per-minute", Some("100000")),
+            ("--rate-burst", Some("100000")),
+            ("--upload-per-minute", Some("100000")),
+            ("--upload-burst", Some("1000")),
+            ("--analysis-workers", Some("2")),
+        ];
+        // Defaults, less the flags the test sets itself.
+        let mut args: Vec<String> = vec!["serve".into()];
+        for (flag, value) in defaults {
+            if !extra.contains(&flag) {
+                args.push(flag.into());
+                args.extend(value.map(String::from));
+            }
+        }
         args.push("--db".into());
         args.push(db.display().to_string());
         args.extend(extra.iter().map(|s| s.to_string()));

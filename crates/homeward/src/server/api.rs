@@ -4,8 +4,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use axum::extract::multipart::MultipartRejection;
-use axum::extract::{ConnectInfo, Multipart, Path, Query, State};
+use axum::extract::{ConnectInfo, FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -90,21 +89,61 @@ impl Upload {
 /// Longest text field accepted in an upload form, bytes.
 const MAX_FIELD_BYTES: usize = 4096;
 
-/// Reads a multipart/form-data upload; refuses other content types (415).
-pub(super) async fn read_upload(
-    headers: &HeaderMap,
-    mp: Result<Multipart, MultipartRejection>,
-) -> Result<Upload, ApiError> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !ct.starts_with("multipart/form-data") {
-        return Err(ApiError::unsupported_media(
-            "send the photo as multipart/form-data with the image in the field `photo`",
-        ));
+/// Reads and discards a request body (at most `limit` bytes), so that a
+/// client that sends its whole upload before reading the answer sees the
+/// refusal instead of a reset connection.
+async fn drain(body: axum::body::Body, limit: usize) {
+    use axum::body::HttpBody;
+    let mut body = body;
+    let mut seen = 0usize;
+    while seen <= limit {
+        let frame = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await;
+        match frame {
+            Some(Ok(f)) => seen += f.data_ref().map_or(0, |d| d.len()),
+            _ => break,
+        }
     }
-    let mut mp = mp.map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))?;
+}
+
+/// Checks an upload before reading it: the caller, the role, the upload
+/// rate and the content type (415 unless multipart/form-data). On refusal
+/// the body is drained first. Then reads the form.
+pub(super) async fn upload_gate(
+    st: &AppState,
+    caller: Result<Caller, ApiError>,
+    role: Role,
+    req: Request,
+) -> Result<(Caller, Upload), ApiError> {
+    let checked = caller.and_then(|c| {
+        c.require(role)?;
+        check_upload_rate(st, &c)?;
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !ct.starts_with("multipart/form-data") {
+            return Err(ApiError::unsupported_media(
+                "send the photo as multipart/form-data with the image in the field `photo`",
+            ));
+        }
+        Ok(c)
+    });
+    let caller = match checked {
+        Ok(c) => c,
+        Err(e) => {
+            drain(req.into_body(), st.body_limit()).await;
+            return Err(e);
+        }
+    };
+    let mp = Multipart::from_request(req, st)
+        .await
+        .map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))?;
+    Ok((caller, read_upload(mp).await?))
+}
+
+/// Reads a multipart/form-data upload into memory (within the body limit).
+async fn read_upload(mut mp: Multipart) -> Result<Upload, ApiError> {
     let mut up = Upload {
         photo: None,
         fields: HashMap::new(),
@@ -157,7 +196,7 @@ pub(super) async fn analyze(st: &AppState, bytes: Vec<u8>) -> Result<Analysis, A
     .await?
 }
 
-pub(super) fn check_upload_rate(st: &AppState, caller: &Caller) -> Result<(), ApiError> {
+fn check_upload_rate(st: &AppState, caller: &Caller) -> Result<(), ApiError> {
     st.uploads
         .check(&format!("user:{}", caller.user.id))
         .map_err(ApiError::rate_limited)
@@ -432,13 +471,10 @@ pub(super) async fn do_submit(
 
 async fn submit_sighting(
     State(st): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    mp: Result<Multipart, MultipartRejection>,
+    caller: Result<Caller, ApiError>,
+    req: Request,
 ) -> Result<(StatusCode, Json<ReceiptOut>), ApiError> {
-    caller.require(Role::Volunteer)?;
-    check_upload_rate(&st, &caller)?;
-    let up = read_upload(&headers, mp).await?;
+    let (caller, up) = upload_gate(&st, caller, Role::Volunteer, req).await?;
     let out = do_submit(&st, &caller, up).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
@@ -653,14 +689,11 @@ pub(super) async fn do_add_photo(
 
 async fn add_case_photo(
     State(st): State<AppState>,
-    caller: Caller,
+    caller: Result<Caller, ApiError>,
     Path(id): Path<u64>,
-    headers: HeaderMap,
-    mp: Result<Multipart, MultipartRejection>,
+    req: Request,
 ) -> Result<(StatusCode, Json<PhotoAdded>), ApiError> {
-    caller.require(Role::CaseWorker)?;
-    check_upload_rate(&st, &caller)?;
-    let up = read_upload(&headers, mp).await?;
+    let (caller, up) = upload_gate(&st, caller, Role::CaseWorker, req).await?;
     let out = do_add_photo(&st, &caller, id, up).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
@@ -677,13 +710,10 @@ async fn get_photo(
 
 async fn search(
     State(st): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    mp: Result<Multipart, MultipartRejection>,
+    caller: Result<Caller, ApiError>,
+    req: Request,
 ) -> Result<Response, ApiError> {
-    caller.require(Role::CaseWorker)?;
-    check_upload_rate(&st, &caller)?;
-    let mut up = read_upload(&headers, mp).await?;
+    let (caller, mut up) = upload_gate(&st, caller, Role::CaseWorker, req).await?;
     let k = match up.text("k") {
         None => 10,
         Some(s) => s

@@ -110,6 +110,12 @@ impl AppState {
             "hw_session"
         }
     }
+    /// Largest request body: the photo limit plus room for the form fields.
+    fn body_limit(&self) -> usize {
+        usize::try_from(self.config.limits.max_file_bytes)
+            .unwrap_or(usize::MAX)
+            .saturating_add(256 * 1024)
+    }
     fn login_cookie(&self) -> &'static str {
         if self.config.secure_cookies {
             "__Host-hw_login"
@@ -283,9 +289,7 @@ async fn not_found(req: Request) -> Response {
 
 /// The application with its middleware, ready to serve.
 fn app(state: AppState) -> Router {
-    let body_limit = usize::try_from(state.config.limits.max_file_bytes)
-        .unwrap_or(usize::MAX)
-        .saturating_add(256 * 1024);
+    let body_limit = state.body_limit();
     routes()
         .router
         .fallback(not_found)

@@ -6,8 +6,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use axum::extract::multipart::MultipartRejection;
-use axum::extract::{ConnectInfo, Multipart, Path, State};
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
@@ -312,13 +311,10 @@ async fn submit_page(PageCaller(c): PageCaller) -> Result<Response, PageError> {
 
 async fn submit_post(
     State(st): State<AppState>,
-    PageCaller(c): PageCaller,
-    headers: HeaderMap,
-    mp: Result<Multipart, MultipartRejection>,
+    caller: Result<Caller, ApiError>,
+    req: Request,
 ) -> Result<Response, PageError> {
-    c.require(Role::Volunteer)?;
-    api::check_upload_rate(&st, &c)?;
-    let up = api::read_upload(&headers, mp).await?;
+    let (c, up) = api::upload_gate(&st, caller, Role::Volunteer, req).await?;
     c.check_csrf(up.text("csrf"))?;
     match api::do_submit(&st, &c, up).await {
         Ok(r) => Ok(render(
@@ -642,14 +638,11 @@ async fn case_page(
 
 async fn case_photo_post(
     State(st): State<AppState>,
-    PageCaller(c): PageCaller,
+    caller: Result<Caller, ApiError>,
     Path(id): Path<u64>,
-    headers: HeaderMap,
-    mp: Result<Multipart, MultipartRejection>,
+    req: Request,
 ) -> Result<Response, PageError> {
-    c.require(Role::CaseWorker)?;
-    api::check_upload_rate(&st, &c)?;
-    let up = api::read_upload(&headers, mp).await?;
+    let (c, up) = api::upload_gate(&st, caller, Role::CaseWorker, req).await?;
     c.check_csrf(up.text("csrf"))?;
     api::do_add_photo(&st, &c, id, up).await?;
     Ok(see_other(&format!("/cases/{id}")))
