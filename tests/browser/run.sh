@@ -3,13 +3,18 @@
 # loopback port with a temporary data dir, runs the Chromium test against it,
 # and stops the server. Needs /usr/bin/chromium (apt-get install -y chromium)
 # and Node.js with npm (playwright-core is installed from package-lock.json).
+# HOMEWARD_BIN=path skips the build and uses that binary.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
 target="${CARGO_TARGET_DIR:-$root/target}"
-cargo build --release -p homeward --bin homeward
-bin="$target/release/homeward"
+if [ -n "${HOMEWARD_BIN:-}" ]; then
+  bin="$HOMEWARD_BIN"
+else
+  cargo build --release -p homeward --bin homeward
+  bin="$target/release/homeward"
+fi
 [ -d "$here/node_modules/playwright-core" ] || (cd "$here" && npm ci --no-audit --no-fund)
 
 data="$(mktemp -d)"

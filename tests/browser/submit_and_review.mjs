@@ -112,7 +112,7 @@ try {
       "--no-first-run",
     ],
     viewport: { width: 390, height: 844 },
-    deviceScaleFactor: 2,
+    deviceScaleFactor: 1,
     isMobile: true,
     hasTouch: true,
     geolocation: { latitude: 48.8443, longitude: 2.3744 },
@@ -145,9 +145,11 @@ try {
     receipt = (await page.textContent("#receipt")).trim();
     assert.match(receipt, /^HW-[0-9A-F]{12}$/);
     await page.screenshot({ path: join(root, "docs", "screenshot-receipt.png"), fullPage: true });
-    // The volunteer cannot open the queue.
+    // The volunteer cannot open the queue (the browser logs that 403; it is expected).
+    const before = problems.length;
     const res = await page.goto(BASE + "/review");
     assert.equal(res.status(), 403);
+    problems.splice(before);
     await page.goto(BASE + "/submit");
     await Promise.all([page.waitForURL("**/login"), page.click("text=Sign out")]);
   });

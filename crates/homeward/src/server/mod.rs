@@ -186,7 +186,7 @@ fn routes() -> Routes {
 
 /// Security headers on every response; `no-store` except on static assets.
 async fn security_headers(req: Request, next: Next) -> Response {
-    let is_static = req.uri().path().starts_with("/static/");
+    let is_static = req.uri().path().starts_with("/static/") || req.uri().path() == "/favicon.ico";
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     let set = |h: &mut axum::http::HeaderMap, k: &'static str, v: &'static str| {
