@@ -3,10 +3,12 @@
 //! Starts the release or test binary with a temporary registry of synthetic
 //! cases, then runs concurrent searches and sighting uploads for a fixed
 //! time and reports throughput and p50/p99 latency per kind. Any error
-//! response fails the run.
+//! response fails the run. Searches and uploads each analyse a photo;
+//! readers fetch the review queue and the case list (no inference), which
+//! shows the HTTP, auth, audit and SQLite cost alone.
 //!
 //! ```text
-//! cargo bench -p homeward --bench load -- [--seconds 20] [--searchers 4] [--uploaders 2] [--cases 30]
+//! cargo bench -p homeward --bench load -- [--seconds 20] [--searchers 4] [--uploaders 2] [--readers 2] [--cases 10]
 //! ```
 
 use std::io::{BufRead, BufReader};
@@ -119,7 +121,8 @@ fn main() {
     let seconds = arg(&args, "--seconds", 20);
     let searchers = arg(&args, "--searchers", 4) as usize;
     let uploaders = arg(&args, "--uploaders", 2) as usize;
-    let cases = arg(&args, "--cases", 30);
+    let readers = arg(&args, "--readers", 2) as usize;
+    let cases = arg(&args, "--cases", 10);
     let workers = arg(&args, "--analysis-workers", 2);
 
     let dir = tempfile::tempdir().expect("temp dir");
@@ -217,7 +220,7 @@ fn main() {
         tokens.push(t["token"].as_str().unwrap_or("").to_string());
     }
     let (worker, vol) = (tokens[0].clone(), tokens[1].clone());
-    let photos = ["obama.jpg", "grace_hopper.jpg", "biden.jpg", "obama3.jpg"].map(fixture);
+    let photos = ["obama.jpg", "grace_hopper.jpg"].map(fixture);
     let t0 = Instant::now();
     for i in 0..cases {
         let c = check(
@@ -247,6 +250,34 @@ fn main() {
     let upload = Arc::new(fixture("grace_hopper.jpg"));
     let start = Instant::now();
     let mut handles = Vec::new();
+    for _ in 0..readers {
+        let (stop, base, token) = (stop.clone(), base.clone(), worker.clone());
+        handles.push((
+            "read",
+            std::thread::spawn(move || {
+                let a = agent();
+                let mut lat = Vec::new();
+                let mut i = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    let path = if i % 2 == 0 {
+                        "/api/review"
+                    } else {
+                        "/api/cases"
+                    };
+                    i += 1;
+                    let t = Instant::now();
+                    check(
+                        a.get(format!("{base}{path}"))
+                            .header("Authorization", format!("Bearer {token}"))
+                            .call(),
+                        "read",
+                    );
+                    lat.push(t.elapsed());
+                }
+                lat
+            }),
+        ));
+    }
     for (n, kind) in [(searchers, "search"), (uploaders, "upload")] {
         for _ in 0..n {
             let (stop, base) = (stop.clone(), base.clone());
@@ -293,7 +324,7 @@ fn main() {
     }
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "load: {seconds} s, {searchers} searchers, {uploaders} uploaders, {workers} analysis workers, upsample 0, loopback; no errors"
+        "load: {seconds} s, {searchers} searchers, {uploaders} uploaders, {readers} readers, {workers} analysis workers, upsample 0, loopback; no errors"
     );
     for (kind, lat) in by_kind {
         report(kind, lat, secs);
