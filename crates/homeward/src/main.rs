@@ -6,6 +6,7 @@
 mod cli;
 mod eval;
 mod output;
+mod server;
 
 use std::process::ExitCode;
 

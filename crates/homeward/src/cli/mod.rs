@@ -5,6 +5,7 @@ mod dupes;
 mod embed;
 mod eval;
 pub(crate) mod hash;
+mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -28,6 +29,7 @@ pub enum Command {
     Dupes(dupes::DupesArgs),
     #[command(subcommand)]
     Eval(eval::EvalCommand),
+    Serve(serve::ServeArgs),
 }
 
 /// How a run ended when it did not fail outright.
@@ -65,5 +67,6 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Hash(args) => hash::run(&args),
         Command::Dupes(args) => dupes::run(&args),
         Command::Eval(cmd) => eval::run(cmd),
+        Command::Serve(args) => serve::run(&args),
     }
 }

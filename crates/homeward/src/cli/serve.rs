@@ -1,0 +1,155 @@
+//! `homeward serve`: the web application and HTTP API.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::embed::FaceArgs;
+use super::{CliError, Outcome};
+use crate::server::{self, AuthStore, Role, ServerConfig, MIN_PASSWORD_CHARS};
+
+/// Serve the web pages and the JSON API (OpenAPI at /api/openapi.json).
+///
+/// The first admin account comes from HOMEWARD_ADMIN_USER and
+/// HOMEWARD_ADMIN_PASSWORD, or from a prompt when stdin is a terminal;
+/// there is no default password. Stop with Ctrl-C or SIGTERM.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Registry directory (created if missing); accounts go to DIR/auth.sqlite.
+    #[arg(long)]
+    pub db: PathBuf,
+    /// Address to listen on. Put a TLS-terminating proxy in front for anything but loopback.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Send cookies without the Secure flag (only for plain-HTTP tests on loopback).
+    #[arg(long)]
+    pub insecure_cookies: bool,
+    /// Longest time one request may take, upload included, in seconds.
+    #[arg(long, default_value_t = 120)]
+    pub request_timeout: u64,
+    /// Requests per minute per account.
+    #[arg(long, default_value_t = 300)]
+    pub rate_per_minute: u32,
+    /// Requests an account may make at once before the per-minute rate applies.
+    #[arg(long, default_value_t = 100)]
+    pub rate_burst: u32,
+    /// Photo uploads (sightings, searches, case photos) per minute per account.
+    #[arg(long, default_value_t = 20)]
+    pub upload_per_minute: u32,
+    /// Uploads an account may make at once before the per-minute rate applies.
+    #[arg(long, default_value_t = 10)]
+    pub upload_burst: u32,
+    /// Photos analysed at the same time (others wait).
+    #[arg(long, default_value_t = 2)]
+    pub analysis_workers: usize,
+    #[command(flatten)]
+    pub face: FaceArgs,
+}
+
+fn prompt(label: &str) -> Result<String, CliError> {
+    eprint!("{label}: ");
+    let _ = std::io::stderr().flush();
+    let mut s = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut s)
+        .map_err(|source| CliError::Io {
+            context: "reading the admin user name".into(),
+            source,
+        })?;
+    Ok(s.trim().to_string())
+}
+
+fn prompt_password(label: &str) -> Result<String, CliError> {
+    rpassword::prompt_password(format!("{label}: ")).map_err(|source| CliError::Io {
+        context: "reading the admin password".into(),
+        source,
+    })
+}
+
+/// Makes sure an admin account exists: from the environment, else from a
+/// prompt on a terminal, else refuses to start.
+fn ensure_admin(auth: &AuthStore) -> Result<(), CliError> {
+    let fail =
+        |e: server::AuthError| CliError::Usage(format!("cannot create the admin account: {e}"));
+    if auth.has_admin().map_err(fail)? {
+        return Ok(());
+    }
+    let user = std::env::var("HOMEWARD_ADMIN_USER").ok();
+    let pass = std::env::var("HOMEWARD_ADMIN_PASSWORD").ok();
+    match (user, pass) {
+        (Some(u), Some(p)) => {
+            auth.create_user(&u, &p, Role::Admin).map_err(fail)?;
+            eprintln!("homeward serve: created admin account `{u}` from the environment");
+            Ok(())
+        }
+        _ if std::io::stdin().is_terminal() => {
+            eprintln!("homeward serve: no admin account yet; create one now.");
+            let u = prompt("Admin user name")?;
+            let p = prompt_password(&format!(
+                "Password (at least {MIN_PASSWORD_CHARS} characters)"
+            ))?;
+            let again = prompt_password("Same password again")?;
+            if p != again {
+                return Err(CliError::Usage(
+                    "the two passwords differ; run again".into(),
+                ));
+            }
+            auth.create_user(&u, &p, Role::Admin).map_err(fail)?;
+            eprintln!("homeward serve: created admin account `{u}`");
+            Ok(())
+        }
+        _ => Err(CliError::Usage(
+            "no admin account exists and none can be created: set HOMEWARD_ADMIN_USER and \
+             HOMEWARD_ADMIN_PASSWORD (at least 12 characters), or run `homeward serve` once \
+             from a terminal to be prompted"
+                .into(),
+        )),
+    }
+}
+
+pub fn run(args: &ServeArgs) -> Result<Outcome, CliError> {
+    std::fs::create_dir_all(&args.db).map_err(|source| CliError::Io {
+        context: format!("creating {}", args.db.display()),
+        source,
+    })?;
+    let auth = AuthStore::open(&args.db).map_err(|e| CliError::Usage(e.to_string()))?;
+    ensure_admin(&auth)?;
+    let config = ServerConfig {
+        db: args.db.clone(),
+        addr: args.addr,
+        secure_cookies: !args.insecure_cookies,
+        request_timeout: Duration::from_secs(args.request_timeout.max(1)),
+        rate_per_minute: args.rate_per_minute,
+        rate_burst: args.rate_burst,
+        upload_per_minute: args.upload_per_minute,
+        upload_burst: args.upload_burst,
+        analysis_workers: args.analysis_workers,
+        limits: args.face.limits(),
+        face: args.face.options(),
+    };
+    server::run(config, auth).map_err(|e| CliError::Usage(e.to_string()))?;
+    Ok(Outcome::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[test]
+    fn serve_arguments_parse_with_defaults() {
+        let cli = crate::cli::Cli::try_parse_from(["homeward", "serve", "--db", "/tmp/x"]).unwrap();
+        assert!(matches!(cli.command, crate::cli::Command::Serve(_)));
+        let crate::cli::Command::Serve(a) = cli.command else {
+            return;
+        };
+        assert_eq!(a.addr.to_string(), "127.0.0.1:8080");
+        assert!(!a.insecure_cookies);
+        assert_eq!(a.face.max_bytes, 50_000_000);
+        assert_eq!(a.face.max_pixels, 50_000_000);
+        assert!(crate::cli::Cli::try_parse_from(["homeward", "serve"]).is_err());
+    }
+}

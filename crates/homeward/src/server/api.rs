@@ -1,0 +1,1057 @@
+//! The JSON API under `/api/`: request and response types, and handlers
+//! that check the caller's role, then call the service.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use homeward_core::store::{CaseStatus, MatchState, NewCase, PhotoMeta, Sex};
+use serde::{Deserialize, Serialize};
+
+use super::auth::{now, Role, User, SESSION_SECONDS};
+use super::error::ApiError;
+use super::service::{Analysis, SightingInput};
+use super::session::{set_cookie, Caller, Via};
+use super::{blocking, openapi, AppState, Routes};
+
+pub(super) fn routes(r: Routes) -> Routes {
+    r.get("/api/openapi.json", openapi_json)
+        .get("/api/health", health)
+        .post("/api/session", login)
+        .delete("/api/session", logout)
+        .get("/api/me", me)
+        .post("/api/sightings", submit_sighting)
+        .get("/api/sightings", list_sightings)
+        .get("/api/sightings/{id}", get_sighting)
+        .get("/api/sightings/{id}/photo", sighting_photo)
+        .get("/api/receipts/{code}", get_receipt)
+        .get("/api/cases", list_cases)
+        .post("/api/cases", create_case)
+        .get("/api/cases/{id}", get_case)
+        .delete("/api/cases/{id}", erase_case)
+        .post("/api/cases/{id}/photos", add_case_photo)
+        .get("/api/photos/{id}", get_photo)
+        .post("/api/search", search)
+        .get("/api/review", review_queue)
+        .get("/api/review/{id}", review_item)
+        .post("/api/review/{id}/confirm", confirm)
+        .post("/api/review/{id}/reject", reject)
+        .get("/api/users", list_users)
+        .post("/api/users", create_user)
+        .patch("/api/users/{id}", update_user)
+        .get("/api/tokens", list_tokens)
+        .post("/api/tokens", create_token)
+        .delete("/api/tokens/{id}", revoke_token)
+        .get("/api/audit", audit_log)
+}
+
+/// A JSON body; malformed bodies become the JSON 400/415/422 errors.
+type Body<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
+
+fn body<T>(b: Body<T>) -> Result<T, ApiError> {
+    b.map(|Json(v)| v).map_err(|e| {
+        let status = e.status();
+        let code = match status {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+            StatusCode::UNPROCESSABLE_ENTITY => "unprocessable",
+            StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+            _ => "bad_request",
+        };
+        ApiError::new(status, code, e.body_text())
+    })
+}
+
+// ---------- uploads ----------
+
+/// A multipart upload: the `photo` file and the text fields.
+pub(super) struct Upload {
+    pub photo: Option<Vec<u8>>,
+    pub fields: HashMap<String, String>,
+}
+
+impl Upload {
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.fields
+            .get(name)
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+    }
+    pub fn take_photo(&mut self) -> Result<Vec<u8>, ApiError> {
+        self.photo.take().filter(|p| !p.is_empty()).ok_or_else(|| {
+            ApiError::bad_request("no photo: send the image file in the multipart field `photo`")
+        })
+    }
+}
+
+/// Longest text field accepted in an upload form, bytes.
+const MAX_FIELD_BYTES: usize = 4096;
+
+/// Reads and discards a request body (at most `limit` bytes), so that a
+/// client that sends its whole upload before reading the answer sees the
+/// refusal instead of a reset connection.
+async fn drain(body: axum::body::Body, limit: usize) {
+    use axum::body::HttpBody;
+    let mut body = body;
+    let mut seen = 0usize;
+    while seen <= limit {
+        let frame = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await;
+        match frame {
+            Some(Ok(f)) => seen += f.data_ref().map_or(0, |d| d.len()),
+            _ => break,
+        }
+    }
+}
+
+/// Checks an upload before reading it: the caller, the role, the upload
+/// rate and the content type (415 unless multipart/form-data). On refusal
+/// the body is drained first. Then reads the form.
+pub(super) async fn upload_gate(
+    st: &AppState,
+    caller: Result<Caller, ApiError>,
+    role: Role,
+    req: Request,
+) -> Result<(Caller, Upload), ApiError> {
+    let checked = caller.and_then(|c| {
+        c.require(role)?;
+        check_upload_rate(st, &c)?;
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !ct.starts_with("multipart/form-data") {
+            return Err(ApiError::unsupported_media(
+                "send the photo as multipart/form-data with the image in the field `photo`",
+            ));
+        }
+        Ok(c)
+    });
+    let caller = match checked {
+        Ok(c) => c,
+        Err(e) => {
+            drain(req.into_body(), st.body_limit()).await;
+            return Err(e);
+        }
+    };
+    let mp = Multipart::from_request(req, st)
+        .await
+        .map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))?;
+    Ok((caller, read_upload(mp).await?))
+}
+
+/// Reads a multipart/form-data upload into memory (within the body limit).
+async fn read_upload(mut mp: Multipart) -> Result<Upload, ApiError> {
+    let mut up = Upload {
+        photo: None,
+        fields: HashMap::new(),
+    };
+    let err = |e: axum::extract::multipart::MultipartError| {
+        let status = e.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "too_large"
+        } else {
+            "bad_request"
+        };
+        ApiError::new(status, code, e.body_text())
+    };
+    while let Some(field) = mp.next_field().await.map_err(err)? {
+        let name = field.name().unwrap_or("").to_string();
+        if name == "photo" {
+            let bytes = field.bytes().await.map_err(err)?;
+            up.photo = Some(bytes.to_vec());
+        } else {
+            let bytes = field.bytes().await.map_err(err)?;
+            if bytes.len() > MAX_FIELD_BYTES {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!("field `{name}` is over {MAX_FIELD_BYTES} bytes; shorten it"),
+                ));
+            }
+            let text = String::from_utf8(bytes.to_vec())
+                .map_err(|_| ApiError::bad_request(format!("field `{name}` is not UTF-8 text")))?;
+            up.fields.insert(name, text);
+        }
+    }
+    Ok(up)
+}
+
+/// Decodes and analyses a photo on the blocking pool, at most
+/// `analysis_workers` at once.
+pub(super) async fn analyze(st: &AppState, bytes: Vec<u8>) -> Result<Analysis, ApiError> {
+    let permit = st
+        .analysis
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| ApiError::busy())?;
+    let svc = st.service.clone();
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        svc.analyze(bytes)
+    })
+    .await?
+}
+
+fn check_upload_rate(st: &AppState, caller: &Caller) -> Result<(), ApiError> {
+    st.uploads
+        .check(&format!("user:{}", caller.user.id))
+        .map_err(ApiError::rate_limited)
+}
+
+fn parse_f64(up: &Upload, name: &str) -> Result<Option<f64>, ApiError> {
+    up.text(name)
+        .map(|s| {
+            s.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| {
+                    ApiError::unprocessable(format!("`{name}` must be a number, got `{s}`"))
+                })
+        })
+        .transpose()
+}
+
+fn parse_sex(s: Option<&str>) -> Result<Option<Sex>, ApiError> {
+    match s {
+        None => Ok(None),
+        Some("female") => Ok(Some(Sex::Female)),
+        Some("male") => Ok(Some(Sex::Male)),
+        Some("unknown") => Ok(Some(Sex::Unknown)),
+        Some(other) => Err(ApiError::unprocessable(format!(
+            "sex must be female, male or unknown, got `{other}`"
+        ))),
+    }
+}
+
+fn check_len(name: &str, s: Option<&str>, max: usize) -> Result<Option<String>, ApiError> {
+    match s {
+        Some(v) if v.chars().count() > max => Err(ApiError::unprocessable(format!(
+            "`{name}` is longer than {max} characters"
+        ))),
+        other => Ok(other.map(str::to_string)),
+    }
+}
+
+/// The sighting fields of an upload form (API and page share them).
+pub(super) fn sighting_input(up: &Upload) -> Result<SightingInput, ApiError> {
+    let lat = parse_f64(up, "lat")?;
+    let lon = parse_f64(up, "lon")?;
+    let location = match (lat, lon) {
+        (Some(a), Some(b)) if (-90.0..=90.0).contains(&a) && (-180.0..=180.0).contains(&b) => {
+            Some((a, b))
+        }
+        (None, None) => None,
+        _ => {
+            return Err(ApiError::unprocessable(
+                "give both `lat` (-90..90) and `lon` (-180..180), or neither",
+            ))
+        }
+    };
+    let apparent_age = match up.text("apparent_age") {
+        None => None,
+        Some(s) => {
+            let (a, b) = s.split_once('-').unwrap_or((s, s));
+            let a: f32 = a.trim().parse().map_err(|_| bad_age(s))?;
+            let b: f32 = b.trim().parse().map_err(|_| bad_age(s))?;
+            if !(0.0..=25.0).contains(&a) || !(a..=25.0).contains(&b) {
+                return Err(bad_age(s));
+            }
+            Some((a, b))
+        }
+    };
+    Ok(SightingInput {
+        seen_at: check_len("seen_at", up.text("seen_at"), 64)?,
+        place: check_len("place", up.text("place"), 200)?,
+        location,
+        apparent_age,
+        sex: parse_sex(up.text("sex"))?,
+        note: check_len("note", up.text("note"), 1000)?,
+    })
+}
+
+fn bad_age(s: &str) -> ApiError {
+    ApiError::unprocessable(format!(
+        "apparent_age must be years as `8` or a range `6-9` between 0 and 25, got `{s}`"
+    ))
+}
+
+/// The photo fields of a case photo upload.
+pub(super) fn photo_meta(up: &Upload) -> Result<PhotoMeta, ApiError> {
+    let months = match (up.text("age_months"), up.text("age_years")) {
+        (Some(m), _) => Some(m.parse::<u32>().ok().filter(|m| *m <= 300).ok_or_else(|| {
+            ApiError::unprocessable(format!("age_months must be 0-300, got `{m}`"))
+        })?),
+        (None, Some(y)) => Some(
+            y.parse::<f32>()
+                .ok()
+                .filter(|y| (0.0..=25.0).contains(y))
+                .map(|y| (y * 12.0).round() as u32)
+                .ok_or_else(|| {
+                    ApiError::unprocessable(format!("age_years must be 0-25, got `{y}`"))
+                })?,
+        ),
+        (None, None) => None,
+    };
+    Ok(PhotoMeta {
+        age_months: months,
+        taken_date: check_len("taken_date", up.text("taken_date"), 32)?,
+        source: check_len("source", up.text("source"), 200)?,
+    })
+}
+
+fn photo_response(bytes: Vec<u8>, mime: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, mime),
+            (header::CONTENT_DISPOSITION, "inline"),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+// ---------- public ----------
+
+async fn openapi_json() -> Json<serde_json::Value> {
+    Json(openapi::document())
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+}
+
+async fn health() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+#[derive(Deserialize)]
+struct LoginIn {
+    username: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+struct MeOut {
+    id: u64,
+    username: String,
+    role: &'static str,
+    /// Send as `X-CSRF-Token` on writes made with the session cookie.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    csrf_token: Option<String>,
+}
+
+impl MeOut {
+    fn new(u: &User, csrf: Option<String>) -> Self {
+        MeOut {
+            id: u.id,
+            username: u.username.clone(),
+            role: u.role.as_str(),
+            csrf_token: csrf,
+        }
+    }
+}
+
+/// Signs in; shared by the API and the sign-in page. Rate-limited per
+/// address and per (address, name) before the password is checked.
+pub(super) fn sign_in(
+    st: &AppState,
+    peer: SocketAddr,
+    username: &str,
+    password: &str,
+) -> Result<(User, String, String), ApiError> {
+    let ip = peer.ip();
+    st.logins
+        .check(&format!("login:{ip}:{username}"))
+        .map_err(ApiError::rate_limited)?;
+    let auth = st.auth.clone();
+    let user = blocking(|| auth.verify_password(username, password))?;
+    let Some(user) = user else {
+        let _ = blocking(|| {
+            st.auth
+                .log(&format!("anon:{ip}"), "sign_in_failed", "user:?")
+        });
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_credentials",
+            "wrong user name or password",
+        ));
+    };
+    let (secret, csrf) = blocking(|| auth.create_session(user.id))?;
+    blocking(|| {
+        auth.log(
+            &format!("web:{}", user.username),
+            "sign_in",
+            &format!("user:{}", user.id),
+        )
+    })?;
+    Ok((user, secret, csrf))
+}
+
+pub(super) fn session_cookie_header(st: &AppState, secret: &str) -> String {
+    set_cookie(
+        st.session_cookie(),
+        secret,
+        SESSION_SECONDS,
+        st.config.secure_cookies,
+    )
+}
+
+async fn login(
+    State(st): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    b: Body<LoginIn>,
+) -> Result<Response, ApiError> {
+    let b = body(b)?;
+    let (user, secret, csrf) = sign_in(&st, peer, &b.username, &b.password)?;
+    let cookie = session_cookie_header(&st, &secret);
+    Ok((
+        [(header::SET_COOKIE, cookie)],
+        Json(MeOut::new(&user, Some(csrf))),
+    )
+        .into_response())
+}
+
+async fn logout(State(st): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    if let Via::Session { secret, .. } = &caller.via {
+        blocking(|| st.auth.end_session(secret))?;
+    }
+    let clear = set_cookie(st.session_cookie(), "", 0, st.config.secure_cookies);
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response())
+}
+
+async fn me(caller: Caller) -> Json<MeOut> {
+    let csrf = match &caller.via {
+        Via::Session { csrf, .. } => Some(csrf.clone()),
+        Via::Token => None,
+    };
+    Json(MeOut::new(&caller.user, csrf))
+}
+
+// ---------- volunteer ----------
+
+/// What a volunteer gets back: proof of receipt, nothing about matches.
+#[derive(Serialize)]
+pub(super) struct ReceiptOut {
+    pub receipt: String,
+    pub received_at: i64,
+    pub faces: u32,
+    pub message: &'static str,
+}
+
+pub(super) const RECEIPT_MESSAGE: &str =
+    "Thank you. Your report was received and will be looked at by a case worker.";
+
+/// Stores a sighting upload and returns its receipt; shared with the page.
+pub(super) async fn do_submit(
+    st: &AppState,
+    caller: &Caller,
+    mut up: Upload,
+) -> Result<ReceiptOut, ApiError> {
+    let input = sighting_input(&up)?;
+    let photo = up.take_photo()?;
+    let analysis = analyze(st, photo).await?;
+    let actor = caller.actor();
+    let sub = blocking(|| st.service.submit_sighting(&actor, &analysis, &input))?;
+    let code = blocking(|| {
+        st.auth
+            .add_receipt(sub.sighting_id, caller.user.id, sub.faces)
+    })?;
+    Ok(ReceiptOut {
+        receipt: code,
+        received_at: now(),
+        faces: sub.faces,
+        message: RECEIPT_MESSAGE,
+    })
+}
+
+async fn submit_sighting(
+    State(st): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    req: Request,
+) -> Result<(StatusCode, Json<ReceiptOut>), ApiError> {
+    let (caller, up) = upload_gate(&st, caller, Role::Volunteer, req).await?;
+    let out = do_submit(&st, &caller, up).await?;
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+#[derive(Serialize)]
+struct ReceiptView {
+    receipt: String,
+    received_at: i64,
+    faces: u32,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sighting_id: Option<u64>,
+}
+
+async fn get_receipt(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(code): Path<String>,
+) -> Result<Json<ReceiptView>, ApiError> {
+    caller.require(Role::Volunteer)?;
+    let r = blocking(|| st.auth.receipt(&code))?;
+    // A volunteer sees only their own receipts; others look "not found".
+    let r = r
+        .filter(|r| r.user_id == caller.user.id || caller.user.role >= Role::CaseWorker)
+        .ok_or_else(|| ApiError::not_found("receipt"))?;
+    Ok(Json(ReceiptView {
+        receipt: r.code,
+        received_at: r.created_at,
+        faces: r.faces,
+        status: "received",
+        sighting_id: (caller.user.role >= Role::CaseWorker).then_some(r.sighting_id),
+    }))
+}
+
+// ---------- case workers ----------
+
+async fn list_sightings(State(st): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    caller.require(Role::CaseWorker)?;
+    let v = blocking(|| st.service.list_sightings(&caller.actor()))?;
+    Ok(Json(v).into_response())
+}
+
+async fn get_sighting(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<u64>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::CaseWorker)?;
+    let v = blocking(|| st.service.get_sighting(&caller.actor(), id))?;
+    Ok(Json(v).into_response())
+}
+
+async fn sighting_photo(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<u64>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::CaseWorker)?;
+    let (bytes, mime) = blocking(|| st.service.sighting_photo(&caller.actor(), id))?;
+    Ok(photo_response(bytes, mime))
+}
+
+async fn list_cases(State(st): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    caller.require(Role::CaseWorker)?;
+    let v = blocking(|| st.service.list_cases(&caller.actor()))?;
+    Ok(Json(v).into_response())
+}
+
+/// A new case, as JSON.
+#[derive(Deserialize)]
+pub(super) struct CaseIn {
+    pub child_name: String,
+    pub sex: Option<String>,
+    pub birth_date: Option<String>,
+    pub birth_year: Option<i32>,
+    pub missing_date: Option<String>,
+    #[serde(default)]
+    pub missing_place: String,
+    pub missing_location: Option<[f64; 2]>,
+    pub status: Option<String>,
+    pub contact_ref: Option<String>,
+    pub notes: Option<String>,
+}
+
+fn check_date(name: &str, d: &Option<String>) -> Result<(), ApiError> {
+    if let Some(d) = d {
+        let b = d.as_bytes();
+        let ok = b.len() == 10
+            && b[4] == b'-'
+            && b[7] == b'-'
+            && b.iter()
+                .enumerate()
+                .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+        if !ok {
+            return Err(ApiError::unprocessable(format!(
+                "`{name}` must be a date YYYY-MM-DD, got `{d}`"
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl CaseIn {
+    pub(super) fn into_new_case(self) -> Result<NewCase, ApiError> {
+        if self.child_name.trim().is_empty() || self.child_name.chars().count() > 200 {
+            return Err(ApiError::unprocessable(
+                "child_name must have 1-200 characters",
+            ));
+        }
+        check_date("birth_date", &self.birth_date)?;
+        check_date("missing_date", &self.missing_date)?;
+        let status = match self.status.as_deref() {
+            None | Some("searching") => CaseStatus::Searching,
+            Some("found") => CaseStatus::Found,
+            Some("closed") => CaseStatus::Closed,
+            Some(s) => {
+                return Err(ApiError::unprocessable(format!(
+                    "status must be searching, found or closed, got `{s}`"
+                )))
+            }
+        };
+        if let Some([a, b]) = self.missing_location {
+            if !(-90.0..=90.0).contains(&a) || !(-180.0..=180.0).contains(&b) {
+                return Err(ApiError::unprocessable(
+                    "missing_location must be [lat, lon]",
+                ));
+            }
+        }
+        Ok(NewCase {
+            child_name: self.child_name.trim().to_string(),
+            sex: parse_sex(self.sex.as_deref())?.unwrap_or(Sex::Unknown),
+            birth_date: self.birth_date,
+            birth_year: self.birth_year,
+            missing_date: self.missing_date,
+            missing_place: check_len("missing_place", Some(self.missing_place.trim()), 200)?
+                .unwrap_or_default(),
+            missing_location: self.missing_location.map(|[a, b]| (a, b)),
+            status,
+            contact_ref: check_len("contact_ref", self.contact_ref.as_deref(), 200)?,
+            notes: check_len("notes", self.notes.as_deref(), 4000)?,
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct Created {
+    id: u64,
+}
+
+async fn create_case(
+    State(st): State<AppState>,
+    caller: Caller,
+    b: Body<CaseIn>,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    caller.require(Role::CaseWorker)?;
+    let case = body(b)?.into_new_case()?;
+    let id = blocking(|| st.service.create_case(&caller.actor(), &case))?;
+    Ok((StatusCode::CREATED, Json(Created { id })))
+}
+
+async fn get_case(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<u64>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::CaseWorker)?;
+    let v = blocking(|| st.service.get_case(&caller.actor(), id))?;
+    Ok(Json(v).into_response())
+}
+
+async fn erase_case(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<u64>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Role::Admin)?;
+    blocking(|| st.service.erase_case(&caller.actor(), id))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+pub(super) struct PhotoAdded {
+    pub photo_id: u64,
+    pub faces: usize,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Adds a photo to a case; shared with the case page.
+pub(super) async fn do_add_photo(
+    st: &AppState,
+    caller: &Caller,
+    case: u64,
+    mut up: Upload,
+) -> Result<PhotoAdded, ApiError> {
+    let meta = photo_meta(&up)?;
+    let photo = up.take_photo()?;
+    // Refuse an unknown case before the expensive analysis.
+    blocking(|| st.service.get_case(&caller.actor(), case).map(|_| ()))?;
+    let analysis = analyze(st, photo).await?;
+    let (photo_id, faces) = blocking(|| {
+        st.service
+            .add_case_photo(&caller.actor(), case, &analysis, &meta)
+    })?;
+    Ok(PhotoAdded {
+        photo_id,
+        faces,
+        width: analysis.width,
+        height: analysis.height,
+    })
+}
+
+async fn add_case_photo(
+    State(st): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    Path(id): Path<u64>,
+    req: Request,
+) -> Result<(StatusCode, Json<PhotoAdded>), ApiError> {
+    let (caller, up) = upload_gate(&st, caller, Role::CaseWorker, req).await?;
+    let out = do_add_photo(&st, &caller, id, up).await?;
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+async fn get_photo(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<u64>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::CaseWorker)?;
+    let (bytes, mime) = blocking(|| st.service.photo_bytes(&caller.actor(), id))?;
+    Ok(photo_response(bytes, mime))
+}
+
+async fn search(
+    State(st): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let (caller, mut up) = upload_gate(&st, caller, Role::CaseWorker, req).await?;
+    let k = match up.text("k") {
+        None => 10,
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|k| (1..=50).contains(k))
+            .ok_or_else(|| ApiError::unprocessable(format!("k must be 1-50, got `{s}`")))?,
+    };
+    let include_closed = matches!(up.text("include_closed"), Some("true" | "1" | "on"));
+    let photo = up.take_photo()?;
+    let analysis = analyze(&st, photo).await?;
+    let v = blocking(|| {
+        st.service
+            .search(&caller.actor(), &analysis, k, include_closed)
+    })?;
+    Ok(Json(v).into_response())
+}
+
+#[derive(Deserialize)]
+struct QueueQuery {
+    #[serde(default)]
+    all: bool,
+}
+
+async fn review_queue(
+    State(st): State<AppState>,
+    caller: Caller,
+    Query(q): Query<QueueQuery>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::CaseWorker)?;
+    let v = blocking(|| st.service.review_queue(&caller.actor(), q.all))?;
+    Ok(Json(v).into_response())
+}
+
+async fn review_item(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<u64>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::CaseWorker)?;
+    let v = blocking(|| st.service.review_item(&caller.actor(), id))?;
+    Ok(Json(v).into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct DecisionIn {
+    note: Option<String>,
+}
+
+#[derive(Serialize)]
+struct DecisionOut {
+    match_id: u64,
+    state: &'static str,
+}
+
+/// Checks a reviewer's note and records the decision; shared with the page.
+pub(super) fn do_decide(
+    st: &AppState,
+    caller: &Caller,
+    id: u64,
+    state: MatchState,
+    note: Option<&str>,
+) -> Result<(), ApiError> {
+    let note = check_len("note", note.map(str::trim).filter(|n| !n.is_empty()), 2000)?;
+    blocking(|| {
+        st.service
+            .decide(&caller.actor(), id, state, note.as_deref())
+    })
+}
+
+/// An optional JSON body: empty means no note.
+fn optional_json<T: serde::de::DeserializeOwned + Default>(
+    headers: &HeaderMap,
+    bytes: &[u8],
+) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct.starts_with("application/json") {
+        return Err(ApiError::unsupported_media(
+            "send the body as application/json, e.g. {\"note\": \"...\"}",
+        ));
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::unprocessable(format!("invalid JSON body: {e}")))
+}
+
+async fn decide(
+    st: AppState,
+    caller: Caller,
+    id: u64,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
+    state: MatchState,
+) -> Result<Json<DecisionOut>, ApiError> {
+    caller.require(Role::CaseWorker)?;
+    let d: DecisionIn = optional_json(&headers, &bytes)?;
+    do_decide(&st, &caller, id, state, d.note.as_deref())?;
+    Ok(Json(DecisionOut {
+        match_id: id,
+        state: if state == MatchState::Confirmed {
+            "confirmed"
+        } else {
+            "rejected"
+        },
+    }))
+}
+
+async fn confirm(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<u64>,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
+) -> Result<Json<DecisionOut>, ApiError> {
+    decide(st, caller, id, headers, bytes, MatchState::Confirmed).await
+}
+
+async fn reject(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<u64>,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
+) -> Result<Json<DecisionOut>, ApiError> {
+    decide(st, caller, id, headers, bytes, MatchState::Rejected).await
+}
+
+// ---------- admin ----------
+
+#[derive(Serialize)]
+struct UserOut {
+    id: u64,
+    username: String,
+    role: &'static str,
+    disabled: bool,
+}
+
+async fn list_users(State(st): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    caller.require(Role::Admin)?;
+    let users = blocking(|| st.auth.users())?;
+    blocking(|| {
+        st.auth.log(
+            &caller.actor(),
+            "list_users",
+            &format!("users:{}", users.len()),
+        )
+    })?;
+    let out: Vec<UserOut> = users
+        .into_iter()
+        .map(|u| UserOut {
+            id: u.id,
+            username: u.username,
+            role: u.role.as_str(),
+            disabled: u.disabled,
+        })
+        .collect();
+    Ok(Json(out).into_response())
+}
+
+#[derive(Deserialize)]
+pub(super) struct UserIn {
+    pub username: String,
+    pub password: String,
+    pub role: String,
+}
+
+pub(super) fn do_create_user(st: &AppState, caller: &Caller, u: &UserIn) -> Result<u64, ApiError> {
+    let role = Role::parse(&u.role).ok_or_else(|| {
+        ApiError::unprocessable(format!(
+            "role must be volunteer, caseworker or admin, got `{}`",
+            u.role
+        ))
+    })?;
+    let id = blocking(|| st.auth.create_user(&u.username, &u.password, role))?;
+    blocking(|| {
+        st.auth
+            .log(&caller.actor(), "create_user", &format!("user:{id}"))
+    })?;
+    Ok(id)
+}
+
+async fn create_user(
+    State(st): State<AppState>,
+    caller: Caller,
+    b: Body<UserIn>,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    caller.require(Role::Admin)?;
+    let u = body(b)?;
+    let id = do_create_user(&st, &caller, &u)?;
+    Ok((StatusCode::CREATED, Json(Created { id })))
+}
+
+#[derive(Deserialize)]
+struct UserPatch {
+    disabled: bool,
+}
+
+async fn update_user(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<u64>,
+    b: Body<UserPatch>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Role::Admin)?;
+    let p = body(b)?;
+    if id == caller.user.id && p.disabled {
+        return Err(ApiError::conflict("you cannot disable your own account"));
+    }
+    blocking(|| st.auth.set_disabled(id, p.disabled))?;
+    let action = if p.disabled {
+        "disable_user"
+    } else {
+        "enable_user"
+    };
+    blocking(|| st.auth.log(&caller.actor(), action, &format!("user:{id}")))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+struct TokenOut {
+    id: u64,
+    user_id: u64,
+    username: String,
+    name: String,
+    created_at: i64,
+    revoked: bool,
+}
+
+async fn list_tokens(State(st): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    caller.require(Role::Admin)?;
+    let v = blocking(|| st.auth.tokens())?;
+    let out: Vec<TokenOut> = v
+        .into_iter()
+        .map(|t| TokenOut {
+            id: t.id,
+            user_id: t.user_id,
+            username: t.username,
+            name: t.name,
+            created_at: t.created_at,
+            revoked: t.revoked,
+        })
+        .collect();
+    Ok(Json(out).into_response())
+}
+
+#[derive(Deserialize)]
+pub(super) struct TokenIn {
+    pub user_id: u64,
+    pub name: String,
+}
+
+#[derive(Serialize)]
+pub(super) struct TokenCreated {
+    pub id: u64,
+    /// Shown once; only its SHA-256 is stored.
+    pub token: String,
+}
+
+pub(super) fn do_create_token(
+    st: &AppState,
+    caller: &Caller,
+    t: &TokenIn,
+) -> Result<TokenCreated, ApiError> {
+    let (id, token) = blocking(|| st.auth.create_token(t.user_id, &t.name))?;
+    blocking(|| {
+        st.auth
+            .log(&caller.actor(), "create_token", &format!("token:{id}"))
+    })?;
+    Ok(TokenCreated { id, token })
+}
+
+async fn create_token(
+    State(st): State<AppState>,
+    caller: Caller,
+    b: Body<TokenIn>,
+) -> Result<(StatusCode, Json<TokenCreated>), ApiError> {
+    caller.require(Role::Admin)?;
+    let t = body(b)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(do_create_token(&st, &caller, &t)?),
+    ))
+}
+
+async fn revoke_token(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<u64>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Role::Admin)?;
+    blocking(|| st.auth.revoke_token(id))?;
+    blocking(|| {
+        st.auth
+            .log(&caller.actor(), "revoke_token", &format!("token:{id}"))
+    })?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    limit: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct AuditOut {
+    id: u64,
+    at: i64,
+    actor: String,
+    action: String,
+    target: String,
+}
+
+async fn audit_log(
+    State(st): State<AppState>,
+    caller: Caller,
+    Query(q): Query<AuditQuery>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Admin)?;
+    let limit = q.limit.unwrap_or(200).clamp(1, 10_000);
+    blocking(|| {
+        st.auth
+            .log(&caller.actor(), "read_access_log", "access_log")
+    })?;
+    let v = blocking(|| st.auth.access_log(limit))?;
+    let out: Vec<AuditOut> = v
+        .into_iter()
+        .map(|e| AuditOut {
+            id: e.id,
+            at: e.at,
+            actor: e.actor,
+            action: e.action,
+            target: e.target,
+        })
+        .collect();
+    Ok(Json(out).into_response())
+}

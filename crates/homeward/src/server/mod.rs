@@ -1,0 +1,417 @@
+//! The web front: HTTP API, server-rendered pages, accounts and roles,
+//! sessions with CSRF protection, API tokens, rate limits, timeouts and
+//! security headers. See `docs/adr-web.md`.
+//!
+//! Layout: `auth` (auth.sqlite: users, sessions, tokens, access log),
+//! `session` (who is calling), `service` (the one seam over the registry
+//! and face engine), `api` (JSON handlers), `pages` (HTML), `openapi`.
+
+mod api;
+mod auth;
+mod error;
+mod openapi;
+mod pages;
+mod ratelimit;
+mod service;
+mod session;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::handler::Handler;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{self, MethodRouter};
+use axum::Router;
+use homeward_core::faces::{FaceEngine, FaceOptions};
+use homeward_core::intake::Limits;
+use homeward_core::store::Registry;
+use tokio::sync::Semaphore;
+
+pub use auth::{AuthError, AuthStore, Role, MIN_PASSWORD_CHARS};
+pub use error::ApiError;
+use ratelimit::RateLimiter;
+use service::Service;
+
+/// Everything `homeward serve` can be told.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The registry directory (`registry.sqlite`, `auth.sqlite`, photos).
+    pub db: PathBuf,
+    /// Address to listen on.
+    pub addr: SocketAddr,
+    /// Mark cookies `Secure` (serve behind TLS). Off only for plain-HTTP loopback tests.
+    pub secure_cookies: bool,
+    /// Longest time a request may take, body upload included.
+    pub request_timeout: Duration,
+    /// Requests per minute per account (burst: `rate_burst`).
+    pub rate_per_minute: u32,
+    pub rate_burst: u32,
+    /// Photo uploads (sightings, searches, case photos) per minute per account.
+    pub upload_per_minute: u32,
+    pub upload_burst: u32,
+    /// Photos analysed at once; further uploads wait.
+    pub analysis_workers: usize,
+    /// Upload limits (bytes, pixels), as for the CLI.
+    pub limits: Limits,
+    /// Face pipeline options.
+    pub face: FaceOptions,
+}
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("registry: {0}")]
+    Store(#[from] homeward_core::store::StoreError),
+    #[error("face models: {0}")]
+    Model(#[from] homeward_core::dlib::ModelError),
+    #[error("cannot listen on {addr}: {source}; is another server using the port?")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// What every handler can reach.
+pub struct Shared {
+    service: Arc<Service>,
+    auth: Arc<AuthStore>,
+    config: ServerConfig,
+    rate: RateLimiter,
+    uploads: RateLimiter,
+    logins: RateLimiter,
+    analysis: Arc<Semaphore>,
+}
+
+/// State shared by all handlers.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    fn session_cookie(&self) -> &'static str {
+        if self.config.secure_cookies {
+            "__Host-hw_session"
+        } else {
+            "hw_session"
+        }
+    }
+    /// Largest request body: the photo limit plus room for the form fields.
+    fn body_limit(&self) -> usize {
+        usize::try_from(self.config.limits.max_file_bytes)
+            .unwrap_or(usize::MAX)
+            .saturating_add(256 * 1024)
+    }
+    fn login_cookie(&self) -> &'static str {
+        if self.config.secure_cookies {
+            "__Host-hw_login"
+        } else {
+            "hw_login"
+        }
+    }
+}
+
+/// Runs blocking work (SQLite, argon2) on the current worker thread while
+/// the runtime moves other tasks elsewhere.
+fn blocking<T, E: Into<ApiError>>(f: impl FnOnce() -> Result<T, E>) -> Result<T, ApiError> {
+    tokio::task::block_in_place(f).map_err(Into::into)
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Invalid { field, why } => {
+                ApiError::unprocessable(format!("invalid {field}: {why}"))
+            }
+            AuthError::Exists { .. } => ApiError::conflict(e.to_string()),
+            AuthError::NotFound { what, .. } => ApiError::not_found(what),
+            other => {
+                eprintln!("homeward serve: auth store: {other}");
+                ApiError::internal("using the account store")
+            }
+        }
+    }
+}
+
+/// A router that remembers its routes, so the OpenAPI test can compare.
+struct Routes {
+    router: Router<AppState>,
+    list: Vec<(&'static str, &'static str)>,
+}
+
+impl Routes {
+    fn new() -> Self {
+        Routes {
+            router: Router::new(),
+            list: Vec::new(),
+        }
+    }
+    fn add(mut self, method: &'static str, path: &'static str, mr: MethodRouter<AppState>) -> Self {
+        self.list.push((method, path));
+        self.router = self.router.route(path, mr);
+        self
+    }
+    fn get<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, h: H) -> Self {
+        self.add("get", path, routing::get(h))
+    }
+    fn post<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, h: H) -> Self {
+        self.add("post", path, routing::post(h))
+    }
+    fn delete<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, h: H) -> Self {
+        self.add("delete", path, routing::delete(h))
+    }
+    fn patch<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, h: H) -> Self {
+        self.add("patch", path, routing::patch(h))
+    }
+}
+
+fn routes() -> Routes {
+    let r = api::routes(Routes::new());
+    pages::routes(r)
+}
+
+/// Security headers on every response; `no-store` except on static assets.
+async fn security_headers(req: Request, next: Next) -> Response {
+    let is_static = req.uri().path().starts_with("/static/") || req.uri().path() == "/favicon.ico";
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, k: &'static str, v: &'static str| {
+        h.insert(k, HeaderValue::from_static(v));
+    };
+    set(
+        h,
+        "content-security-policy",
+        "default-src 'self'; img-src 'self' blob:; script-src 'self'; style-src 'self'; \
+         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    );
+    set(h, "x-content-type-options", "nosniff");
+    set(h, "referrer-policy", "no-referrer");
+    set(h, "x-frame-options", "DENY");
+    set(h, "cross-origin-opener-policy", "same-origin");
+    set(h, "cross-origin-resource-policy", "same-origin");
+    set(
+        h,
+        "permissions-policy",
+        "camera=(self), geolocation=(self), microphone=()",
+    );
+    if is_static {
+        set(h, "cache-control", "public, max-age=3600");
+    } else {
+        set(h, "cache-control", "no-store");
+    }
+    res
+}
+
+/// Gives every error response a JSON body, whatever produced it (extractor
+/// rejections, unknown routes, wrong methods), unless it is already JSON or
+/// an HTML page.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let ct = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if ct.starts_with("application/json") || ct.starts_with("text/html") {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_string();
+    let code = match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::UNAUTHORIZED => "unauthenticated",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "unprocessable",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        _ if status.is_server_error() => "internal",
+        _ => "error",
+    };
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text
+    };
+    let mut out = ApiError::new(status, code, message).into_response();
+    for (k, v) in parts.headers.iter() {
+        if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+            out.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    out
+}
+
+/// Bounds the time of a whole request, body included.
+async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(state.config.request_timeout, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!(
+                "the request took longer than {} s; try a smaller photo or try again later",
+                state.config.request_timeout.as_secs()
+            ),
+        )
+        .into_response(),
+    }
+}
+
+async fn not_found(req: Request) -> Response {
+    if req.uri().path().starts_with("/api/") {
+        ApiError::not_found("route").into_response()
+    } else {
+        pages::error_page(&ApiError::not_found("page"))
+    }
+}
+
+/// The application with its middleware, ready to serve.
+fn app(state: AppState) -> Router {
+    let body_limit = state.body_limit();
+    routes()
+        .router
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), timeout))
+        .layer(middleware::from_fn(json_errors))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+/// Opens the registry and face engine, listens on `config.addr` and serves
+/// until SIGINT/SIGTERM; then closes the registry cleanly. Prints
+/// `listening on http://ADDR` on stdout once ready.
+pub fn run(config: ServerConfig, auth: AuthStore) -> Result<(), ServerError> {
+    let registry = Registry::open(&config.db)?;
+    let engine = FaceEngine::bundled()?;
+    let auth = Arc::new(auth);
+    let service = Arc::new(
+        Service::new(registry, engine, config.face, config.limits, auth.clone())
+            .map_err(ServerError::Setup)?,
+    );
+    let state = AppState(Arc::new(Shared {
+        service: service.clone(),
+        auth,
+        rate: RateLimiter::new(config.rate_per_minute, config.rate_burst),
+        uploads: RateLimiter::new(config.upload_per_minute, config.upload_burst),
+        logins: RateLimiter::new(10, 10),
+        analysis: Arc::new(Semaphore::new(config.analysis_workers.max(1))),
+        config: config.clone(),
+    }));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ServerError::Setup(format!("cannot start the async runtime: {e}")))?;
+    let result = rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.addr)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: config.addr,
+                source,
+            })?;
+        let local = listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: config.addr,
+            source,
+        })?;
+        println!("homeward serve: listening on http://{local}");
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        axum::serve(
+            listener,
+            app(state).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| ServerError::Setup(format!("server stopped: {e}")))
+    });
+    rt.shutdown_timeout(Duration::from_secs(5));
+    service.close()?;
+    eprintln!("homeward serve: stopped, registry closed");
+    result
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn every_api_route_is_in_the_openapi_document_and_back() {
+        let doc = openapi::document();
+        let mut documented = BTreeSet::new();
+        for (path, ops) in doc["paths"].as_object().expect("paths object") {
+            for method in ops.as_object().expect("path item").keys() {
+                documented.insert((method.clone(), path.clone()));
+            }
+        }
+        let routed: BTreeSet<(String, String)> = routes()
+            .list
+            .iter()
+            .filter(|(_, p)| p.starts_with("/api/"))
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect();
+        let missing: Vec<_> = routed.difference(&documented).collect();
+        let extra: Vec<_> = documented.difference(&routed).collect();
+        assert!(
+            missing.is_empty(),
+            "routes missing from openapi.json: {missing:?}"
+        );
+        assert!(
+            extra.is_empty(),
+            "openapi.json documents unrouted paths: {extra:?}"
+        );
+        assert!(routed.len() >= 20, "{} API routes", routed.len());
+        // Every operation states who may call it.
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            for (m, op) in ops.as_object().unwrap() {
+                assert!(
+                    op["x-roles"].is_array(),
+                    "{m} {path} does not state its roles (x-roles)"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,1260 @@
+//! HTTP API tests: the `homeward serve` binary is started on 127.0.0.1:0
+//! with a fresh registry and driven over loopback. Covers every endpoint,
+//! the authorisation matrix (anonymous, volunteer, case worker, admin),
+//! sessions with CSRF, JSON errors with their status codes, limits, rate
+//! limits, security headers, the access log and the startup rules.
+
+use std::io::{BufRead, BufReader, Cursor};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{json, Value};
+
+const ADMIN_PASSWORD: &str = "admin password for tests";
+const PASSWORD: &str = "a long test password";
+
+fn fixture(name: &str) -> Vec<u8> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(name);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("fixture {}: {e}", p.display()))
+}
+
+/// A running `homeward serve`, stopped (SIGTERM) on drop.
+struct Server {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+    agent: ureq::Agent,
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("db");
+        let defaults: [(&str, Option<&str>); 10] = [
+            ("--addr", Some("127.0.0.1:0")),
+            ("--insecure-cookies", None),
+            ("--upsample", Some("0")),
+            ("--max-bytes", Some("400000")),
+            ("--max-pixels", Some("1500000")),
+            ("--rate-per-minute", Some("100000")),
+            ("--rate-burst", Some("100000")),
+            ("--upload-per-minute", Some("100000")),
+            ("--upload-burst", Some("1000")),
+            ("--analysis-workers", Some("2")),
+        ];
+        // Defaults, less the flags the test sets itself.
+        let mut args: Vec<String> = vec!["serve".into()];
+        for (flag, value) in defaults {
+            if !extra.contains(&flag) {
+                args.push(flag.into());
+                args.extend(value.map(String::from));
+            }
+        }
+        args.push("--db".into());
+        args.push(db.display().to_string());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_homeward"))
+            .args(&args)
+            .env("HOMEWARD_ADMIN_USER", "admin")
+            .env("HOMEWARD_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("homeward serve: listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_string();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build()
+            .into();
+        Server {
+            child,
+            base,
+            _dir: dir,
+            agent,
+        }
+    }
+
+    fn db(&self) -> PathBuf {
+        self._dir.path().join("db")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// How a request authenticates.
+#[derive(Clone, Debug)]
+enum Auth {
+    None,
+    Bearer(String),
+    /// Session cookie and, if given, the CSRF header.
+    Cookie(String, Option<String>),
+}
+
+/// A request body.
+enum Send {
+    Empty,
+    Json(Value),
+    Multipart(Vec<(&'static str, String)>, Option<Vec<u8>>),
+    Raw(&'static str, Vec<u8>),
+}
+
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "status {} body is not JSON ({e}): {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+fn multipart_body(fields: &[(&str, String)], photo: Option<&[u8]>) -> (String, Vec<u8>) {
+    let boundary = "homewardtestboundary7d1c";
+    let mut b = Vec::new();
+    for (k, v) in fields {
+        b.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    if let Some(p) = photo {
+        b.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"p.jpg\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+        );
+        b.extend_from_slice(p);
+        b.extend_from_slice(b"\r\n");
+    }
+    b.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), b)
+}
+
+impl Server {
+    fn req(&self, method: &str, path: &str, auth: &Auth, send: Send) -> Resp {
+        let url = format!("{}{}", self.base, path);
+        let mut b = ureq::http::Request::builder().method(method).uri(&url);
+        match auth {
+            Auth::None => {}
+            Auth::Bearer(t) => b = b.header("Authorization", format!("Bearer {t}")),
+            Auth::Cookie(c, csrf) => {
+                b = b.header("Cookie", format!("hw_session={c}"));
+                if let Some(x) = csrf {
+                    b = b.header("X-CSRF-Token", x);
+                }
+            }
+        }
+        let (ct, body) = match send {
+            Send::Empty => (None, Vec::new()),
+            Send::Json(v) => (
+                Some("application/json".to_string()),
+                v.to_string().into_bytes(),
+            ),
+            Send::Multipart(fields, photo) => {
+                let (ct, body) = multipart_body(&fields, photo.as_deref());
+                (Some(ct), body)
+            }
+            Send::Raw(ct, body) => (Some(ct.to_string()), body),
+        };
+        if let Some(ct) = ct {
+            b = b.header("Content-Type", ct);
+        }
+        let request = b.body(body).unwrap();
+        let mut res = self
+            .agent
+            .run(request)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = res.status().as_u16();
+        let headers = res
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let body = res
+            .body_mut()
+            .with_config()
+            .limit(20_000_000)
+            .read_to_vec()
+            .unwrap();
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    fn get(&self, path: &str, auth: &Auth) -> Resp {
+        self.req("GET", path, auth, Send::Empty)
+    }
+
+    fn post_json(&self, path: &str, auth: &Auth, v: Value) -> Resp {
+        self.req("POST", path, auth, Send::Json(v))
+    }
+
+    /// Signs in; returns the session secret and CSRF token.
+    fn login(&self, user: &str, password: &str) -> (String, String) {
+        let r = self.post_json(
+            "/api/session",
+            &Auth::None,
+            json!({ "username": user, "password": password }),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        let cookie = r.header("set-cookie").expect("session cookie").to_string();
+        let secret = cookie
+            .split(';')
+            .next()
+            .and_then(|kv| kv.split_once('='))
+            .map(|(_, v)| v.to_string())
+            .unwrap();
+        (secret, r.json()["csrf_token"].as_str().unwrap().to_string())
+    }
+}
+
+/// Accounts, tokens and records every test needs.
+struct World {
+    admin: Auth,
+    worker: Auth,
+    volunteer: Auth,
+    volunteer2: Auth,
+    case_id: u64,
+    photo_id: u64,
+    sighting_id: u64,
+    match_id: u64,
+    receipt: String,
+}
+
+fn make_user(s: &Server, admin: &Auth, name: &str, role: &str) -> Auth {
+    let r = s.post_json(
+        "/api/users",
+        admin,
+        json!({ "username": name, "password": PASSWORD, "role": role }),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_u64().unwrap();
+    let r = s.post_json(
+        "/api/tokens",
+        admin,
+        json!({ "user_id": id, "name": "tests" }),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let token = r.json()["token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("hwt_"));
+    Auth::Bearer(token)
+}
+
+fn submit(s: &Server, who: &Auth, photo: &str, place: &str) -> Resp {
+    s.req(
+        "POST",
+        "/api/sightings",
+        who,
+        Send::Multipart(
+            vec![
+                ("place", place.to_string()),
+                ("lat", "48.8566".into()),
+                ("lon", "2.3522".into()),
+                ("apparent_age", "8-11".into()),
+                ("sex", "male".into()),
+                ("note", "near the station".into()),
+            ],
+            Some(fixture(photo)),
+        ),
+    )
+}
+
+fn world(s: &Server) -> World {
+    let (secret, csrf) = s.login("admin", ADMIN_PASSWORD);
+    let admin_session = Auth::Cookie(secret, Some(csrf));
+    let r = s.post_json(
+        "/api/users",
+        &admin_session,
+        json!({ "username": "root-script", "password": PASSWORD, "role": "admin" }),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_u64().unwrap();
+    let r = s.post_json(
+        "/api/tokens",
+        &admin_session,
+        json!({ "user_id": id, "name": "admin script" }),
+    );
+    let admin = Auth::Bearer(r.json()["token"].as_str().unwrap().to_string());
+    let worker = make_user(s, &admin, "worker", "caseworker");
+    let volunteer = make_user(s, &admin, "vol", "volunteer");
+    let volunteer2 = make_user(s, &admin, "vol2", "volunteer");
+
+    let r = s.post_json(
+        "/api/cases",
+        &worker,
+        json!({ "child_name": "Barack Test", "sex": "male", "birth_year": 2015,
+                "missing_date": "2024-03-01", "missing_place": "Lyon" }),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let case_id = r.json()["id"].as_u64().unwrap();
+    let r = s.req(
+        "POST",
+        &format!("/api/cases/{case_id}/photos"),
+        &worker,
+        Send::Multipart(
+            vec![("age_months", "96".into()), ("source", "family".into())],
+            Some(fixture("obama.jpg")),
+        ),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["faces"], 1);
+    let photo_id = r.json()["photo_id"].as_u64().unwrap();
+    // Another case, to check the sighting lands beside the right one.
+    let r = s.post_json(
+        "/api/cases",
+        &worker,
+        json!({ "child_name": "Grace Test", "sex": "female", "missing_place": "Nantes" }),
+    );
+    let other = r.json()["id"].as_u64().unwrap();
+    let r = s.req(
+        "POST",
+        &format!("/api/cases/{other}/photos"),
+        &worker,
+        Send::Multipart(
+            vec![("age_years", "7".into())],
+            Some(fixture("grace_hopper.jpg")),
+        ),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+
+    let r = submit(s, &volunteer, "obama2.jpg", "Gare de Lyon, quai 3");
+    assert_eq!(r.status, 201, "{}", r.text());
+    let receipt = r.json()["receipt"].as_str().unwrap().to_string();
+
+    let q = s.get("/api/review", &worker).json();
+    let item = q
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["case_id"] == case_id)
+        .unwrap_or_else(|| panic!("no match beside case {case_id}: {q}"));
+    World {
+        admin,
+        worker,
+        volunteer,
+        volunteer2,
+        case_id,
+        photo_id,
+        sighting_id: item["sighting_id"].as_u64().unwrap(),
+        match_id: item["match_id"].as_u64().unwrap(),
+        receipt,
+    }
+}
+
+/// Role columns of the matrix.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Who {
+    Anon,
+    Vol,
+    Worker,
+    Admin,
+}
+
+/// Least role an endpoint needs (None: public).
+#[derive(Clone, Copy, Debug)]
+enum Needs {
+    Public,
+    Volunteer,
+    CaseWorker,
+    Admin,
+}
+
+fn allowed(needs: Needs, who: Who) -> bool {
+    let rank = |w: Who| match w {
+        Who::Anon => 0,
+        Who::Vol => 1,
+        Who::Worker => 2,
+        Who::Admin => 3,
+    };
+    let need = match needs {
+        Needs::Public => 0,
+        Needs::Volunteer => 1,
+        Needs::CaseWorker => 2,
+        Needs::Admin => 3,
+    };
+    rank(who) >= need
+}
+
+#[test]
+fn authorisation_matrix() {
+    let s = Server::start(&[]);
+    let w = world(&s);
+    let (c, m, sid, p) = (w.case_id, w.match_id, w.sighting_id, w.photo_id);
+    // A case per caller for the erasure row, so each allowed erase has work to do.
+    type Row = (&'static str, String, Needs, fn() -> Send);
+    let rows: Vec<Row> = vec![
+        ("GET", "/api/openapi.json".into(), Needs::Public, || {
+            Send::Empty
+        }),
+        ("GET", "/api/health".into(), Needs::Public, || Send::Empty),
+        ("GET", "/api/me".into(), Needs::Volunteer, || Send::Empty),
+        ("POST", "/api/sightings".into(), Needs::Volunteer, || {
+            Send::Multipart(
+                vec![("place", "Somewhere".into())],
+                Some(fixture("grace_hopper.jpg")),
+            )
+        }),
+        (
+            "GET",
+            format!("/api/receipts/{}", w.receipt),
+            Needs::Volunteer,
+            || Send::Empty,
+        ),
+        ("GET", "/api/sightings".into(), Needs::CaseWorker, || {
+            Send::Empty
+        }),
+        (
+            "GET",
+            format!("/api/sightings/{sid}"),
+            Needs::CaseWorker,
+            || Send::Empty,
+        ),
+        (
+            "GET",
+            format!("/api/sightings/{sid}/photo"),
+            Needs::CaseWorker,
+            || Send::Empty,
+        ),
+        ("GET", "/api/cases".into(), Needs::CaseWorker, || {
+            Send::Empty
+        }),
+        ("POST", "/api/cases".into(), Needs::CaseWorker, || {
+            Send::Json(json!({ "child_name": "Matrix Child", "missing_place": "X" }))
+        }),
+        ("GET", format!("/api/cases/{c}"), Needs::CaseWorker, || {
+            Send::Empty
+        }),
+        (
+            "POST",
+            format!("/api/cases/{c}/photos"),
+            Needs::CaseWorker,
+            || {
+                Send::Multipart(
+                    vec![("age_months", "100".into())],
+                    Some(fixture("obama2.jpg")),
+                )
+            },
+        ),
+        ("GET", format!("/api/photos/{p}"), Needs::CaseWorker, || {
+            Send::Empty
+        }),
+        ("POST", "/api/search".into(), Needs::CaseWorker, || {
+            Send::Multipart(vec![("k", "3".into())], Some(fixture("grace_hopper.jpg")))
+        }),
+        ("GET", "/api/review".into(), Needs::CaseWorker, || {
+            Send::Empty
+        }),
+        ("GET", format!("/api/review/{m}"), Needs::CaseWorker, || {
+            Send::Empty
+        }),
+        (
+            "POST",
+            format!("/api/review/{m}/reject"),
+            Needs::CaseWorker,
+            || Send::Json(json!({ "note": "matrix" })),
+        ),
+        (
+            "POST",
+            format!("/api/review/{m}/confirm"),
+            Needs::CaseWorker,
+            || Send::Empty,
+        ),
+        ("GET", "/api/users".into(), Needs::Admin, || Send::Empty),
+        ("POST", "/api/users".into(), Needs::Admin, || {
+            Send::Json(
+                json!({ "username": "matrix-user", "password": PASSWORD, "role": "volunteer" }),
+            )
+        }),
+        ("PATCH", "/api/users/999".into(), Needs::Admin, || {
+            Send::Json(json!({ "disabled": true }))
+        }),
+        ("GET", "/api/tokens".into(), Needs::Admin, || Send::Empty),
+        ("POST", "/api/tokens".into(), Needs::Admin, || {
+            Send::Json(json!({ "user_id": 999, "name": "m" }))
+        }),
+        ("DELETE", "/api/tokens/999".into(), Needs::Admin, || {
+            Send::Empty
+        }),
+        ("GET", "/api/audit".into(), Needs::Admin, || Send::Empty),
+        ("DELETE", "/api/cases/999".into(), Needs::Admin, || {
+            Send::Empty
+        }),
+        ("DELETE", "/api/session".into(), Needs::Volunteer, || {
+            Send::Empty
+        }),
+    ];
+    let callers = [
+        (Who::Anon, Auth::None),
+        (Who::Vol, w.volunteer.clone()),
+        (Who::Worker, w.worker.clone()),
+        (Who::Admin, w.admin.clone()),
+    ];
+    let mut failures = Vec::new();
+    let mut table = String::new();
+    for (method, path, needs, body) in &rows {
+        table.push_str(&format!("{method:6} {path:32}"));
+        for (who, auth) in &callers {
+            let r = s.req(method, path, auth, body());
+            let ok = allowed(*needs, *who);
+            let denied = r.status == 401 || r.status == 403;
+            table.push_str(&format!(" {:?}={}", who, r.status));
+            if ok == denied {
+                failures.push(format!(
+                    "{method} {path} as {who:?}: got {} {}",
+                    r.status,
+                    r.text()
+                ));
+            }
+            if denied {
+                let expect = if *who == Who::Anon { 401 } else { 403 };
+                assert_eq!(r.status, expect, "{method} {path} as {who:?}");
+                assert!(r.json()["error"]["code"].is_string());
+            }
+            if ok && r.status >= 500 {
+                failures.push(format!(
+                    "{method} {path} as {who:?}: server error {}",
+                    r.text()
+                ));
+            }
+        }
+        table.push('\n');
+    }
+    eprintln!("{table}");
+    assert!(
+        failures.is_empty(),
+        "authorisation matrix:\n{}",
+        failures.join("\n")
+    );
+
+    // Every route in the matrix is documented.
+    let doc = s.get("/api/openapi.json", &Auth::None).json();
+    for (method, path, _, _) in &rows {
+        let templ = doc["paths"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .find(|k| {
+                let a: Vec<&str> = k.split('/').collect();
+                let b: Vec<&str> = path.split('/').collect();
+                a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| x.starts_with('{') || x == y)
+            })
+            .unwrap_or_else(|| panic!("{path} is not in openapi.json"));
+        assert!(
+            doc["paths"][templ][method.to_lowercase()].is_object(),
+            "{method} {templ} is not in openapi.json"
+        );
+    }
+}
+
+#[test]
+fn volunteers_never_see_sightings_places_or_photos() {
+    let s = Server::start(&[]);
+    let w = world(&s);
+    // The receipt says it was received, nothing about places or matches.
+    let r = s.get(&format!("/api/receipts/{}", w.receipt), &w.volunteer);
+    assert_eq!(r.status, 200);
+    let text = r.text();
+    assert!(
+        !text.contains("Gare de Lyon") && !text.contains("48.85") && !text.contains("sighting_id"),
+        "{text}"
+    );
+    assert!(!text.contains("Barack"), "{text}");
+    // Another volunteer cannot even see that receipt.
+    assert_eq!(
+        s.get(&format!("/api/receipts/{}", w.receipt), &w.volunteer2)
+            .status,
+        404
+    );
+    // No read of a sighting, its place or its photo, with a token or anonymously.
+    for path in [
+        format!("/api/sightings/{}", w.sighting_id),
+        format!("/api/sightings/{}/photo", w.sighting_id),
+        "/api/sightings".to_string(),
+        format!("/api/review/{}", w.match_id),
+        "/api/review".to_string(),
+    ] {
+        for auth in [&Auth::None, &w.volunteer] {
+            let r = s.get(&path, auth);
+            assert!(r.status == 401 || r.status == 403, "{path}: {}", r.status);
+            let t = r.text();
+            assert!(!t.contains("Gare de Lyon") && !t.contains("48.85"));
+            assert_ne!(r.header("content-type").unwrap_or(""), "image/jpeg");
+        }
+    }
+    // The submit response itself does not reveal whether a case matched.
+    let r = submit(&s, &w.volunteer, "obama2.jpg", "Elsewhere");
+    assert_eq!(r.status, 201);
+    let v = r.json();
+    let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["faces", "message", "receipt", "received_at"]);
+    // A case worker does see the place and the photo.
+    let r = s.get(&format!("/api/sightings/{}", w.sighting_id), &w.worker);
+    assert_eq!(r.json()["place"], "Gare de Lyon, quai 3");
+    assert_eq!(r.json()["note"], "near the station");
+    let r = s.get(
+        &format!("/api/sightings/{}/photo", w.sighting_id),
+        &w.worker,
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("image/jpeg"));
+    assert_eq!(r.body, fixture("obama2.jpg"));
+}
+
+#[test]
+fn sighting_review_flow_and_audit() {
+    let s = Server::start(&[]);
+    let w = world(&s);
+    // The queue puts the sighting beside the right case, with band and why.
+    let q = s.get("/api/review", &w.worker).json();
+    let first = &q[0];
+    assert_eq!(first["case_id"], w.case_id, "{q}");
+    assert_eq!(first["child_name"], "Barack Test");
+    assert!(["strong", "possible", "weak"].contains(&first["band"].as_str().unwrap()));
+    assert!(first["why"].as_str().unwrap().contains("face distance"));
+    let d = first["distance"].as_f64().unwrap();
+    assert!(d < 0.6, "same person should be near: {d}");
+
+    let item = s
+        .get(&format!("/api/review/{}", w.match_id), &w.worker)
+        .json();
+    assert_eq!(item["sighting"]["id"], w.sighting_id);
+    assert_eq!(item["case"]["id"], w.case_id);
+    assert_eq!(item["candidate_photos"][0]["photo_id"], w.photo_id);
+    assert_eq!(item["candidate_photos"][0]["age_months"], 96);
+    assert_eq!(item["state"], "pending");
+
+    // Search ranks the same case first for another photo of the same person.
+    let r = s.req(
+        "POST",
+        "/api/search",
+        &w.worker,
+        Send::Multipart(vec![("k", "5".into())], Some(fixture("obama2.jpg"))),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()[0]["case_id"], w.case_id);
+
+    // Case view: photos by age.
+    let case = s
+        .get(&format!("/api/cases/{}", w.case_id), &w.worker)
+        .json();
+    assert_eq!(case["child_name"], "Barack Test");
+    assert_eq!(case["photos"][0]["age_months"], 96);
+    let list = s.get("/api/cases", &w.worker).json();
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["id"] == w.case_id && c["pending_matches"] == 1));
+
+    // Confirm with a note; deciding again is a conflict.
+    let r = s.post_json(
+        &format!("/api/review/{}/confirm", w.match_id),
+        &w.worker,
+        json!({ "note": "same child, checked scar" }),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["state"], "confirmed");
+    let r = s.post_json(
+        &format!("/api/review/{}/reject", w.match_id),
+        &w.worker,
+        json!({}),
+    );
+    assert_eq!(r.status, 409);
+    assert_eq!(r.json()["error"]["code"], "conflict");
+    let item = s
+        .get(&format!("/api/review/{}", w.match_id), &w.worker)
+        .json();
+    assert_eq!(item["state"], "confirmed");
+    assert_eq!(item["note"], "same child, checked scar");
+    assert_eq!(item["reviewer"], "web:worker");
+    assert!(s
+        .get("/api/review", &w.worker)
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["match_id"] != w.match_id));
+    assert_eq!(
+        s.get("/api/review?all=true", &w.worker)
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["match_id"] == w.match_id)
+            .count(),
+        1
+    );
+
+    // Every read and write of personal data is in the access log.
+    let log = s.get("/api/audit?limit=1000", &w.admin).json();
+    let has = |actor: &str, action: &str, target: &str| {
+        log.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["actor"] == actor && e["action"] == action && e["target"] == target)
+    };
+    assert!(has(
+        "web:vol",
+        "submit_sighting",
+        &format!("sighting:{}", w.sighting_id)
+    ));
+    assert!(has(
+        "web:worker",
+        "read_match",
+        &format!("match:{}", w.match_id)
+    ));
+    assert!(has(
+        "web:worker",
+        "confirm_match",
+        &format!("match:{}", w.match_id)
+    ));
+    assert!(has(
+        "web:worker",
+        "read_case",
+        &format!("case:{}", w.case_id)
+    ));
+    assert!(
+        has("web:worker", "read_photo", &format!("photo:{}", w.photo_id)) || {
+            let _ = s.get(&format!("/api/photos/{}", w.photo_id), &w.worker);
+            let log = s.get("/api/audit?limit=1000", &w.admin).json();
+            log.as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["action"] == "read_photo")
+        }
+    );
+    assert!(
+        log.as_array().unwrap().iter().all(|e| {
+            let t = e.to_string();
+            !t.contains("Gare de Lyon") && !t.contains("Barack")
+        }),
+        "the access log holds no personal data"
+    );
+
+    // Erasure (admin): the case and its photos are gone.
+    let r = s.req(
+        "DELETE",
+        &format!("/api/cases/{}", w.case_id),
+        &w.admin,
+        Send::Empty,
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(
+        s.get(&format!("/api/cases/{}", w.case_id), &w.worker)
+            .status,
+        404
+    );
+    assert_eq!(
+        s.get(&format!("/api/photos/{}", w.photo_id), &w.worker)
+            .status,
+        404
+    );
+    let r = s.req(
+        "DELETE",
+        &format!("/api/cases/{}", w.case_id),
+        &w.admin,
+        Send::Empty,
+    );
+    assert_eq!(r.status, 404);
+}
+
+#[test]
+fn errors_are_json_with_the_right_status() {
+    let s = Server::start(&[]);
+    let w = world(&s);
+    let check = |r: Resp, status: u16, code: &str| {
+        assert_eq!(r.status, status, "{}", r.text());
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/json"),
+            "{}",
+            r.text()
+        );
+        let v = r.json();
+        assert_eq!(v["error"]["status"], status);
+        assert_eq!(v["error"]["code"], code, "{v}");
+        assert!(!v["error"]["message"].as_str().unwrap().is_empty());
+    };
+    // 400: malformed JSON, bad path id, no photo.
+    check(
+        s.req(
+            "POST",
+            "/api/cases",
+            &w.worker,
+            Send::Raw("application/json", b"{not json".to_vec()),
+        ),
+        400,
+        "bad_request",
+    );
+    check(s.get("/api/cases/abc", &w.worker), 400, "bad_request");
+    check(
+        s.req(
+            "POST",
+            "/api/sightings",
+            &w.volunteer,
+            Send::Multipart(vec![("place", "x".into())], None),
+        ),
+        400,
+        "bad_request",
+    );
+    // 401, 403.
+    check(s.get("/api/cases", &Auth::None), 401, "unauthenticated");
+    check(
+        s.get("/api/cases", &Auth::Bearer("hwt_0000".into())),
+        401,
+        "unauthenticated",
+    );
+    check(s.get("/api/cases", &w.volunteer), 403, "forbidden");
+    // 404: unknown route, unknown rows.
+    check(s.get("/api/nothing-here", &w.worker), 404, "not_found");
+    check(s.get("/api/cases/987654", &w.worker), 404, "not_found");
+    check(s.get("/api/review/987654", &w.worker), 404, "not_found");
+    check(
+        s.post_json("/api/review/987654/confirm", &w.worker, json!({})),
+        404,
+        "not_found",
+    );
+    // 405: wrong method.
+    check(
+        s.req("PUT", "/api/cases", &w.worker, Send::Empty),
+        405,
+        "method_not_allowed",
+    );
+    // 409: existing user name.
+    check(
+        s.post_json(
+            "/api/users",
+            &w.admin,
+            json!({ "username": "worker", "password": PASSWORD, "role": "volunteer" }),
+        ),
+        409,
+        "conflict",
+    );
+    // 413: over the byte limit (400 kB here) and over the pixel limit (1.5 MP here).
+    check(
+        s.req(
+            "POST",
+            "/api/sightings",
+            &w.volunteer,
+            Send::Multipart(vec![], Some(fixture("obama_partial_face.jpg"))),
+        ),
+        413,
+        "too_large",
+    );
+    check(
+        s.req(
+            "POST",
+            "/api/sightings",
+            &w.volunteer,
+            Send::Multipart(vec![], Some(fixture("biden.jpg"))),
+        ),
+        413,
+        "too_large",
+    );
+    // 415: not multipart; not an image; JSON endpoint without JSON.
+    check(
+        s.req(
+            "POST",
+            "/api/sightings",
+            &w.volunteer,
+            Send::Raw("image/jpeg", fixture("grace_hopper.jpg")),
+        ),
+        415,
+        "unsupported_media_type",
+    );
+    check(
+        s.req(
+            "POST",
+            "/api/sightings",
+            &w.volunteer,
+            Send::Multipart(vec![], Some(b"%PDF-1.4 not a photo".to_vec())),
+        ),
+        415,
+        "unsupported_media_type",
+    );
+    check(
+        s.req(
+            "POST",
+            "/api/cases",
+            &w.worker,
+            Send::Raw("text/plain", b"child".to_vec()),
+        ),
+        415,
+        "unsupported_media_type",
+    );
+    // 422: no face; bad fields; short password.
+    let mut blank = Vec::new();
+    image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(
+        200,
+        200,
+        image::Rgb([128, 128, 128]),
+    ))
+    .write_to(&mut Cursor::new(&mut blank), image::ImageFormat::Png)
+    .unwrap();
+    check(
+        s.req(
+            "POST",
+            "/api/sightings",
+            &w.volunteer,
+            Send::Multipart(vec![], Some(blank.clone())),
+        ),
+        422,
+        "unprocessable",
+    );
+    check(
+        s.req(
+            "POST",
+            "/api/search",
+            &w.worker,
+            Send::Multipart(vec![], Some(blank)),
+        ),
+        422,
+        "unprocessable",
+    );
+    check(
+        s.req(
+            "POST",
+            "/api/sightings",
+            &w.volunteer,
+            Send::Multipart(
+                vec![("lat", "95".into()), ("lon", "2".into())],
+                Some(fixture("grace_hopper.jpg")),
+            ),
+        ),
+        422,
+        "unprocessable",
+    );
+    check(
+        s.req(
+            "POST",
+            "/api/sightings",
+            &w.volunteer,
+            Send::Multipart(
+                vec![("sex", "robot".into())],
+                Some(fixture("grace_hopper.jpg")),
+            ),
+        ),
+        422,
+        "unprocessable",
+    );
+    check(
+        s.post_json(
+            "/api/cases",
+            &w.worker,
+            json!({ "child_name": "", "missing_place": "x" }),
+        ),
+        422,
+        "unprocessable",
+    );
+    check(
+        s.post_json(
+            "/api/cases",
+            &w.worker,
+            json!({ "child_name": "A", "missing_date": "last year" }),
+        ),
+        422,
+        "unprocessable",
+    );
+    check(
+        s.post_json(
+            "/api/users",
+            &w.admin,
+            json!({ "username": "shorty", "password": "short", "role": "volunteer" }),
+        ),
+        422,
+        "unprocessable",
+    );
+    check(
+        s.post_json(
+            "/api/users",
+            &w.admin,
+            json!({ "username": "x", "password": PASSWORD, "role": "king" }),
+        ),
+        422,
+        "unprocessable",
+    );
+    // 429: repeated wrong passwords for one account from one address.
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(
+            s.post_json(
+                "/api/session",
+                &Auth::None,
+                json!({ "username": "worker", "password": "wrong password!!" }),
+            )
+            .status,
+        );
+    }
+    assert_eq!(&statuses[..10], &[401; 10]);
+    let r = s.post_json(
+        "/api/session",
+        &Auth::None,
+        json!({ "username": "worker", "password": PASSWORD }),
+    );
+    assert_eq!(r.header("retry-after"), Some("60"));
+    check(r, 429, "rate_limited");
+}
+
+#[test]
+fn per_user_rate_limits_apply() {
+    let s = Server::start(&["--rate-per-minute", "60", "--rate-burst", "5"]);
+    let (secret, _) = s.login("admin", ADMIN_PASSWORD);
+    let admin = Auth::Cookie(secret, None);
+    let statuses: Vec<u16> = (0..8).map(|_| s.get("/api/me", &admin).status).collect();
+    assert_eq!(&statuses[..5], &[200; 5], "{statuses:?}");
+    assert!(statuses[5..].contains(&429), "{statuses:?}");
+}
+
+#[test]
+fn sessions_cookies_and_csrf() {
+    let s = Server::start(&[]);
+    let r = s.post_json(
+        "/api/session",
+        &Auth::None,
+        json!({ "username": "admin", "password": ADMIN_PASSWORD }),
+    );
+    let cookie = r.header("set-cookie").unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict")
+            && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    let (secret, csrf) = s.login("admin", ADMIN_PASSWORD);
+    // Reads work with the cookie alone; writes need the CSRF header.
+    let no_csrf = Auth::Cookie(secret.clone(), None);
+    let wrong = Auth::Cookie(secret.clone(), Some("0".repeat(64)));
+    let good = Auth::Cookie(secret.clone(), Some(csrf.clone()));
+    assert_eq!(s.get("/api/me", &no_csrf).json()["role"], "admin");
+    let body = json!({ "child_name": "Csrf Child", "missing_place": "Paris" });
+    let r = s.post_json("/api/cases", &no_csrf, body.clone());
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["error"]["code"], "csrf");
+    assert_eq!(s.post_json("/api/cases", &wrong, body.clone()).status, 403);
+    assert_eq!(s.post_json("/api/cases", &good, body).status, 201);
+    // Page forms: a POST without the form's token is refused.
+    let r = s.req(
+        "POST",
+        "/cases",
+        &no_csrf,
+        Send::Raw(
+            "application/x-www-form-urlencoded",
+            b"csrf=bad&child_name=X&missing_place=Y".to_vec(),
+        ),
+    );
+    assert_eq!(r.status, 403);
+    let form = format!("csrf={csrf}&child_name=Form+Child&missing_place=Y");
+    let r = s.req(
+        "POST",
+        "/cases",
+        &no_csrf,
+        Send::Raw("application/x-www-form-urlencoded", form.into_bytes()),
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    // Page login uses a double-submit token.
+    let r = s.req(
+        "POST",
+        "/login",
+        &Auth::None,
+        Send::Raw(
+            "application/x-www-form-urlencoded",
+            format!(
+                "username=admin&password={}&csrf=abc",
+                ADMIN_PASSWORD.replace(' ', "+")
+            )
+            .into_bytes(),
+        ),
+    );
+    assert_eq!(r.status, 403);
+    // Sign out ends the session.
+    assert_eq!(
+        s.req("DELETE", "/api/session", &good, Send::Empty).status,
+        204
+    );
+    assert_eq!(s.get("/api/me", &no_csrf).status, 401);
+    // A disabled account's token stops working at once.
+    let (secret, csrf) = s.login("admin", ADMIN_PASSWORD);
+    let admin = Auth::Cookie(secret, Some(csrf));
+    let vol = make_user(&s, &admin, "v1", "volunteer");
+    assert_eq!(s.get("/api/me", &vol).status, 200);
+    let users = s.get("/api/users", &admin).json();
+    let id = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "v1")
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(
+        s.req(
+            "PATCH",
+            &format!("/api/users/{id}"),
+            &admin,
+            Send::Json(json!({ "disabled": true }))
+        )
+        .status,
+        204
+    );
+    assert_eq!(s.get("/api/me", &vol).status, 401);
+    // Tokens are listed without their secrets and can be revoked.
+    let tokens = s.get("/api/tokens", &admin).json();
+    assert!(!tokens.to_string().contains("hwt_"));
+    let tid = tokens[0]["id"].as_u64().unwrap();
+    assert_eq!(
+        s.req("DELETE", &format!("/api/tokens/{tid}"), &admin, Send::Empty)
+            .status,
+        204
+    );
+    assert_eq!(
+        s.req("DELETE", &format!("/api/tokens/{tid}"), &admin, Send::Empty)
+            .status,
+        404
+    );
+}
+
+#[test]
+fn pages_and_photos_carry_security_headers() {
+    let s = Server::start(&[]);
+    let w = world(&s);
+    let (secret, _) = s.login("worker", PASSWORD);
+    let worker = Auth::Cookie(secret, None);
+    let (vsecret, _) = s.login("vol", PASSWORD);
+    let vol = Auth::Cookie(vsecret, None);
+    for (path, auth, status) in [
+        ("/login".to_string(), &Auth::None, 200),
+        ("/submit".to_string(), &vol, 200),
+        ("/review".to_string(), &worker, 200),
+        (format!("/review/{}", w.match_id), &worker, 200),
+        (format!("/cases/{}", w.case_id), &worker, 200),
+        (format!("/api/photos/{}", w.photo_id), &worker, 200),
+        (
+            format!("/api/sightings/{}/photo", w.sighting_id),
+            &worker,
+            200,
+        ),
+        ("/api/cases".to_string(), &worker, 200),
+        ("/admin".to_string(), &worker, 403),
+        ("/review".to_string(), &vol, 403),
+    ] {
+        let r = s.get(&path, auth);
+        assert_eq!(r.status, status, "{path}: {}", r.text());
+        let csp = r.header("content-security-policy").unwrap_or("");
+        assert!(
+            csp.contains("default-src 'self'")
+                && csp.contains("frame-ancestors 'none'")
+                && csp.contains("script-src 'self'"),
+            "{path}: {csp}"
+        );
+        assert_eq!(r.header("cache-control"), Some("no-store"), "{path}");
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+        assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
+        if r.header("content-type")
+            .unwrap_or("")
+            .starts_with("text/html")
+        {
+            let html = r.text();
+            assert!(!html.contains("<script>"), "{path}: no inline script");
+            assert!(!html.contains(" style="), "{path}: no inline style");
+            assert!(
+                !html.contains("http://") && !html.contains("https://"),
+                "{path}: no third-party assets"
+            );
+        }
+    }
+    // The mobile page asks for the camera and has the fields.
+    let html = s.get("/submit", &vol).text();
+    assert!(html.contains(r#"accept="image/*""#) && html.contains(r#"capture="environment""#));
+    assert!(
+        html.contains(r#"name="apparent_age""#)
+            && html.contains(r#"name="note""#)
+            && html.contains(r#"name="csrf""#)
+    );
+    // Unauthenticated pages redirect to sign-in.
+    let r = s.get("/review", &Auth::None);
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/login"));
+    // The review page shows the sighting beside the case's photos.
+    let html = s.get(&format!("/review/{}", w.match_id), &worker).text();
+    assert!(html.contains(&format!("/api/sightings/{}/photo", w.sighting_id)));
+    assert!(html.contains(&format!("/api/photos/{}", w.photo_id)));
+    assert!(html.contains("Barack Test") && html.contains("face distance"));
+}
+
+#[test]
+fn startup_needs_an_admin_and_never_a_default_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_homeward"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--db"])
+        .arg(dir.path().join("db"))
+        .env_remove("HOMEWARD_ADMIN_USER")
+        .env_remove("HOMEWARD_ADMIN_PASSWORD")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("HOMEWARD_ADMIN_PASSWORD"), "{err}");
+    // A short password is refused too.
+    let out = Command::new(env!("CARGO_BIN_EXE_homeward"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--db"])
+        .arg(dir.path().join("db"))
+        .env("HOMEWARD_ADMIN_USER", "admin")
+        .env("HOMEWARD_ADMIN_PASSWORD", "admin")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 12"));
+}
+
+#[test]
+fn passwords_are_stored_hashed() {
+    let s = Server::start(&[]);
+    let _ = s.login("admin", ADMIN_PASSWORD);
+    let bytes = std::fs::read(s.db().join("auth.sqlite")).unwrap();
+    let wal = std::fs::read(s.db().join("auth.sqlite-wal")).unwrap_or_default();
+    for b in [&bytes, &wal] {
+        let text = String::from_utf8_lossy(b);
+        assert!(!text.contains(ADMIN_PASSWORD));
+    }
+    assert!(
+        String::from_utf8_lossy(&bytes).contains("$argon2id$")
+            || String::from_utf8_lossy(&wal).contains("$argon2id$")
+    );
+}
