@@ -5,7 +5,10 @@
 
 mod cli;
 mod eval;
+mod matching;
 mod output;
+mod ranking;
+mod report;
 
 use std::process::ExitCode;
 

@@ -12,6 +12,8 @@ use crate::eval::lfw;
 #[derive(Debug, Subcommand)]
 pub enum EvalCommand {
     Lfw(LfwArgs),
+    Search(crate::eval::search::SearchArgs),
+    LfwManifest(crate::eval::search::LfwManifestArgs),
 }
 
 /// Face verification accuracy on LFW, standard View-2 protocol: 10 folds of
@@ -47,6 +49,8 @@ pub fn run(cmd: EvalCommand) -> Result<Outcome, CliError> {
             }
             Ok(Outcome::Success)
         }
+        EvalCommand::Search(args) => crate::eval::search::run_search(&args),
+        EvalCommand::LfwManifest(args) => crate::eval::search::run_lfw_manifest(&args),
     }
 }
 

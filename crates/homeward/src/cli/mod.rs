@@ -1,8 +1,16 @@
 //! Command-line definition: one subcommand per file, its doc comments are the
 //! help text, and its argument tests sit beside it.
 
+mod batch;
+mod case;
+mod demo;
 mod embed;
 mod eval;
+mod review;
+mod search;
+mod sighting;
+
+pub use embed::FaceArgs;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +31,15 @@ pub struct Cli {
 pub enum Command {
     Embed(embed::EmbedArgs),
     #[command(subcommand)]
+    Case(case::CaseCommand),
+    #[command(subcommand)]
+    Sighting(sighting::SightingCommand),
+    Search(search::SearchArgs),
+    #[command(subcommand)]
+    Review(review::ReviewCommand),
+    Batch(batch::BatchArgs),
+    Demo(demo::DemoArgs),
+    #[command(subcommand)]
     Eval(eval::EvalCommand),
 }
 
@@ -41,6 +58,8 @@ pub enum CliError {
     Model(#[from] homeward_core::dlib::ModelError),
     #[error("{0}")]
     Usage(String),
+    #[error("{0}")]
+    Matching(#[from] crate::matching::MatchError),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -58,6 +77,12 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
     }
     match cli.command {
         Command::Embed(args) => embed::run(&args),
+        Command::Case(cmd) => case::run(cmd),
+        Command::Sighting(cmd) => sighting::run(cmd),
+        Command::Search(args) => search::run(&args),
+        Command::Review(cmd) => review::run(cmd),
+        Command::Batch(args) => batch::run(&args),
+        Command::Demo(args) => demo::run(&args),
         Command::Eval(cmd) => eval::run(cmd),
     }
 }
