@@ -142,7 +142,7 @@ pub fn lfw_manifest(
     for (i, dir) in people.iter().enumerate() {
         match half {
             Some(Half::A) if i % 2 == 1 => continue,
-            Some(Half::B) if i % 2 == 0 => continue,
+            Some(Half::B) if i.is_multiple_of(2) => continue,
             _ => {}
         }
         let name = dir
