@@ -853,3 +853,203 @@ impl Registry {
             .map_err(self.sql())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn face(x: f32) -> FaceRecord {
+        let mut embedding = [0f32; 128];
+        embedding[0] = x;
+        FaceRecord {
+            bbox: [0.0, 0.0, 10.0, 10.0],
+            landmarks: [[1.0, 1.0]; 5],
+            embedding,
+            chip_hash: Some([x.to_bits() as u8; 32]),
+            model: "test".into(),
+        }
+    }
+
+    fn case(reg: &mut Registry) -> CaseId {
+        reg.add_case(
+            "t",
+            &NewCase {
+                child_name: "A".into(),
+                sex: Sex::Female,
+                birth_date: Some("2015-01-01".into()),
+                birth_year: None,
+                missing_date: None,
+                missing_place: String::new(),
+                missing_location: None,
+                status: CaseStatus::Searching,
+                contact_ref: None,
+                notes: None,
+            },
+        )
+        .unwrap()
+    }
+
+    fn nm(case_id: CaseId, face: u64, key: f64) -> NewMatch {
+        NewMatch {
+            case_id,
+            sighting_face: face,
+            origin: MatchOrigin::Sighting,
+            rank_key: key,
+            scores_json: format!("{{\"k\":{key}}}"),
+        }
+    }
+
+    #[test]
+    fn sighting_matches_and_batch_mark_commit_together_and_queue_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut reg = Registry::open(dir.path()).unwrap();
+        let (a, b) = (case(&mut reg), case(&mut reg));
+        let extras = SightingExtras {
+            pdq: Some(([7; 32], 90)),
+            matches: vec![nm(a, 0, 0.02), nm(b, 1, 0.001)],
+            batch_item: Some(("b1".into(), "x.jpg".into())),
+            ..SightingExtras::default()
+        };
+        let (s, faces, ms) = reg
+            .record_sighting(
+                "t",
+                b"photo",
+                &NewSighting::default(),
+                &[face(0.1), face(0.2)],
+                &extras,
+            )
+            .unwrap();
+        assert_eq!((faces.len(), ms.len()), (2, 2));
+        assert_eq!(reg.batch_done("b1").unwrap().get("x.jpg"), Some(&s));
+        let queue = reg.matches(Some(MatchState::Pending)).unwrap();
+        assert_eq!(
+            queue.iter().map(|m| m.case_id).collect::<Vec<_>>(),
+            vec![b, a]
+        );
+        assert_eq!(queue[0].sighting_face_id, Some(faces[1]));
+        assert_eq!(reg.sighting_hashes().unwrap(), vec![(s, s, [7; 32])]);
+        // A match naming a face the sighting lacks is refused, and nothing is written.
+        let bad = SightingExtras {
+            matches: vec![nm(a, 5, 0.1)],
+            batch_item: Some(("b1".into(), "y.jpg".into())),
+            ..SightingExtras::default()
+        };
+        assert!(reg
+            .record_sighting("t", b"p2", &NewSighting::default(), &[face(0.3)], &bad)
+            .is_err());
+        assert_eq!(reg.sighting_count().unwrap(), 1);
+        assert!(!reg.batch_done("b1").unwrap().contains_key("y.jpg"));
+        // One match per sighting and case.
+        assert_eq!(
+            reg.add_candidate("t", s, &nm(a, faces[0], 0.1)).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn confirming_enrols_the_face_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut reg = Registry::open(dir.path()).unwrap();
+        let a = case(&mut reg);
+        reg.add_photo("t", a, b"case photo", &PhotoMeta::default(), &[face(0.5)])
+            .unwrap();
+        let extras = SightingExtras {
+            matches: vec![nm(a, 0, 0.01)],
+            ..SightingExtras::default()
+        };
+        let (s, _, ms) = reg
+            .record_sighting(
+                "t",
+                b"sighting",
+                &NewSighting::default(),
+                &[face(0.45)],
+                &extras,
+            )
+            .unwrap();
+        let meta = PhotoMeta {
+            age_months: Some(110),
+            taken_date: Some("2024-03-01".into()),
+            source: None,
+        };
+        let (photo, f) = reg
+            .confirm_and_enrol("rev", ms[0], Some("ok"), &meta)
+            .unwrap();
+        let g = reg.case_gallery(a).unwrap();
+        assert_eq!(g.len(), 2);
+        let enrolled = g.iter().find(|r| r.face_id == f).unwrap();
+        assert_eq!(
+            (enrolled.photo_id, enrolled.enrolled_from),
+            (photo, Some(s))
+        );
+        assert_eq!(enrolled.meta.age_months, Some(110));
+        assert_eq!(reg.match_state(ms[0]).unwrap(), MatchState::Confirmed);
+        assert!(reg.confirm_and_enrol("rev", ms[0], None, &meta).is_err());
+        // The enrolled photo is searchable and is not a poster to detect reposts of.
+        assert_eq!(
+            reg.search(&face(0.45).embedding, &Default::default(), 1)
+                .unwrap()[0]
+                .photos[0]
+                .photo_id,
+            photo
+        );
+        assert!(reg.case_chip_hashes().unwrap().iter().all(|c| c.1 != photo));
+    }
+
+    #[test]
+    fn new_cases_see_one_sighting_per_group_and_no_reposts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut reg = Registry::open(dir.path()).unwrap();
+        let a = case(&mut reg);
+        let (p, _) = reg
+            .add_photo("t", a, b"poster", &PhotoMeta::default(), &[face(0.5)])
+            .unwrap();
+        let none = SightingExtras::default();
+        let (first, _, _) = reg
+            .record_sighting("t", b"s1", &NewSighting::default(), &[face(0.1)], &none)
+            .unwrap();
+        let dup = NewSighting {
+            duplicate_group: Some(first as i64),
+            ..NewSighting::default()
+        };
+        reg.record_sighting("t", b"s2", &dup, &[face(0.11)], &none)
+            .unwrap();
+        let repost = SightingExtras {
+            repost_of_photo: Some(p),
+            ..SightingExtras::default()
+        };
+        let (r, _, _) = reg
+            .record_sighting("t", b"s3", &NewSighting::default(), &[face(0.5)], &repost)
+            .unwrap();
+        let seen: Vec<u64> = reg
+            .matchable_sighting_faces()
+            .unwrap()
+            .iter()
+            .map(|x| x.1)
+            .collect();
+        assert_eq!(seen, vec![first]);
+        assert_eq!(reg.sighting(r).unwrap().repost_of_photo, Some(p));
+        assert_eq!(reg.duplicate_group(first).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_version_1_registry_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut reg = Registry::open(dir.path()).unwrap();
+        let a = case(&mut reg);
+        reg.close().unwrap();
+        let conn = rusqlite::Connection::open(dir.path().join("registry.sqlite")).unwrap();
+        conn.execute_batch(
+            "DROP TABLE batch_items; DROP TABLE image_hashes;
+             DROP INDEX matches_state;
+             ALTER TABLE matches DROP COLUMN sighting_face_id; ALTER TABLE matches DROP COLUMN origin;
+             ALTER TABLE matches DROP COLUMN rank_key; ALTER TABLE sightings DROP COLUMN repost_of_photo;
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        drop(conn);
+        let mut reg = Registry::open(dir.path()).unwrap();
+        assert_eq!(reg.case(a).unwrap().data.child_name, "A");
+        reg.set_photo_hash("t", 0, [0; 32], 0).unwrap_err(); // no photo 0: FK refuses
+        assert!(reg.batch_items("x").unwrap().is_empty());
+    }
+}
