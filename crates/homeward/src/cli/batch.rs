@@ -235,7 +235,7 @@ pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
         "recorded_now": recorded,
         "skipped_done": skipped,
         "failed": failed,
-        "queued_candidates": queued,
+        "candidates_listed": queued,
         "sightings_in_registry": reg.sighting_count().map_err(store)?,
         "results_jsonl": jsonl.display().to_string(),
         "results_csv": csv.display().to_string(),
@@ -245,7 +245,7 @@ pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
         println!("{summary}");
     } else {
         println!(
-            "{} item(s): {recorded} recorded now, {skipped} already done, {failed} failed; {queued} candidate(s) queued\n\
+            "{} item(s): {recorded} recorded now, {skipped} already done, {failed} failed; {queued} candidate(s) listed\n\
              results: {}, {}, {}",
             items.len(),
             jsonl.display(),

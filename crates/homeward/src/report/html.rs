@@ -79,6 +79,7 @@ fn img_tag(uri: Option<String>, alt: &str) -> String {
 
 const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}\
 h1{font-size:1.3em}table{border-collapse:collapse}td{vertical-align:top;padding:.5em;border-top:1px solid #ccc}\
+td:first-child{width:190px}\
 img{display:block;max-width:160px;max-height:160px;border-radius:4px}\
 .cands{display:flex;gap:.8em;flex-wrap:wrap}.cand{width:170px}\
 .band{display:inline-block;padding:0 .4em;border-radius:3px;color:#fff;font-weight:600}\
