@@ -368,7 +368,7 @@ fn foreign_and_newer_databases_are_refused() {
             err,
             StoreError::TooNew {
                 found: 99,
-                supported: 1,
+                supported: homeward_core::store::SCHEMA_VERSION,
                 ..
             }
         ),

@@ -5,8 +5,11 @@
 
 mod cli;
 mod eval;
+mod matching;
 mod output;
 mod server;
+mod ranking;
+mod report;
 
 use std::process::ExitCode;
 

@@ -17,11 +17,15 @@
 
 mod error;
 mod files;
+mod matching;
 mod registry;
 mod schema;
 mod types;
 
 pub use error::StoreError;
+pub use matching::{
+    BatchItem, GalleryRow, MatchOrigin, MatchRow, NewMatch, SightingExtras, StoredSighting,
+};
 pub use registry::{IndexOrigin, Registry, PER_CASE_PHOTOS};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 pub use types::{

@@ -60,11 +60,11 @@ pub enum IndexOrigin {
 /// assert_eq!(hits[0].case_id, case);
 /// ```
 pub struct Registry {
-    dir: PathBuf,
-    db_path: PathBuf,
-    conn: Connection,
-    files: PhotoFiles,
-    index: FaceIndex,
+    pub(super) dir: PathBuf,
+    pub(super) db_path: PathBuf,
+    pub(super) conn: Connection,
+    pub(super) files: PhotoFiles,
+    pub(super) index: FaceIndex,
     origin: IndexOrigin,
     orphans_removed: usize,
     params: HnswParams,
@@ -81,18 +81,18 @@ impl std::fmt::Debug for Registry {
     }
 }
 
-fn now() -> i64 {
+pub(super) fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
 }
 
-fn f32s_to_blob(v: &[f32]) -> Vec<u8> {
+pub(super) fn f32s_to_blob(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-fn blob_to_embedding(b: &[u8]) -> Option<Embedding> {
+pub(super) fn blob_to_embedding(b: &[u8]) -> Option<Embedding> {
     if b.len() != DIM * 4 {
         return None;
     }
@@ -103,7 +103,7 @@ fn blob_to_embedding(b: &[u8]) -> Option<Embedding> {
     Some(e)
 }
 
-fn check_faces(faces: &[FaceRecord]) -> Result<(), StoreError> {
+pub(super) fn check_faces(faces: &[FaceRecord]) -> Result<(), StoreError> {
     for (i, f) in faces.iter().enumerate() {
         if f.embedding.iter().any(|x| !x.is_finite()) {
             return Err(StoreError::Invalid {
@@ -193,7 +193,7 @@ impl Registry {
         Ok(reg)
     }
 
-    fn sql(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    pub(super) fn sql(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
         move |source| StoreError::Sqlite {
             path: self.db_path.clone(),
             source,
@@ -363,7 +363,7 @@ impl Registry {
         Ok(())
     }
 
-    fn audit(
+    pub(super) fn audit(
         tx: &rusqlite::Transaction<'_>,
         actor: &str,
         action: &str,
@@ -502,7 +502,7 @@ impl Registry {
         Ok(())
     }
 
-    fn insert_faces(
+    pub(super) fn insert_faces(
         tx: &rusqlite::Transaction<'_>,
         table: &str,
         owner_col: &str,

@@ -6,10 +6,11 @@ use rusqlite::Connection;
 pub const APPLICATION_ID: i32 = 0x4857_5247;
 
 /// Schema version written by this build.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE cases (
     id               INTEGER PRIMARY KEY AUTOINCREMENT,
     child_name       TEXT NOT NULL,
@@ -102,7 +103,36 @@ CREATE TABLE registry_meta (
     value INTEGER NOT NULL
 );
 INSERT INTO registry_meta (key, value) VALUES ('erase_generation', 0);
-"#];
+"#,
+    // 2: two-way matching. Whole-photo PDQ hashes of case photos and sightings
+    // (duplicates and poster reposts), the repost flag on sightings, the face and
+    // ordering key of a match, and batch progress.
+    r#"
+CREATE TABLE image_hashes (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    photo_id    INTEGER REFERENCES photos(id) ON DELETE CASCADE,
+    sighting_id INTEGER REFERENCES sightings(id) ON DELETE CASCADE,
+    pdq         BLOB NOT NULL CHECK (length(pdq) = 32),
+    quality     INTEGER NOT NULL,
+    CHECK ((photo_id IS NULL) <> (sighting_id IS NULL))
+);
+CREATE INDEX image_hashes_photo ON image_hashes(photo_id);
+CREATE INDEX image_hashes_sighting ON image_hashes(sighting_id);
+ALTER TABLE sightings ADD COLUMN repost_of_photo INTEGER REFERENCES photos(id) ON DELETE SET NULL;
+ALTER TABLE matches ADD COLUMN sighting_face_id INTEGER REFERENCES sighting_faces(id) ON DELETE SET NULL;
+ALTER TABLE matches ADD COLUMN origin TEXT;
+ALTER TABLE matches ADD COLUMN rank_key REAL;
+CREATE INDEX matches_state ON matches(state, rank_key);
+CREATE TABLE batch_items (
+    batch       TEXT NOT NULL,
+    item        TEXT NOT NULL,
+    sighting_id INTEGER REFERENCES sightings(id) ON DELETE SET NULL,
+    error       TEXT,
+    done_at     INTEGER NOT NULL,
+    PRIMARY KEY (batch, item)
+);
+"#,
+];
 
 /// What `migrate` found.
 pub(crate) enum Found {

@@ -17,6 +17,8 @@ use crate::eval::{dupes, lfw};
 pub enum EvalCommand {
     Lfw(LfwArgs),
     Dupes(DupesEvalArgs),
+    Search(crate::eval::search::SearchArgs),
+    LfwManifest(crate::eval::search::LfwManifestArgs),
 }
 
 /// Face verification accuracy on LFW, standard View-2 protocol: 10 folds of
@@ -112,6 +114,8 @@ pub fn run(cmd: EvalCommand) -> Result<Outcome, CliError> {
             }
             Ok(Outcome::Success)
         }
+        EvalCommand::Search(args) => crate::eval::search::run_search(&args),
+        EvalCommand::LfwManifest(args) => crate::eval::search::run_lfw_manifest(&args),
     }
 }
 

@@ -1,11 +1,19 @@
 //! Command-line definition: one subcommand per file, its doc comments are the
 //! help text, and its argument tests sit beside it.
 
+mod batch;
+mod case;
+mod demo;
 mod dupes;
 mod embed;
 mod eval;
 pub(crate) mod hash;
+mod review;
+mod search;
 mod serve;
+mod sighting;
+
+pub use embed::FaceArgs;
 
 use clap::{Parser, Subcommand};
 
@@ -28,6 +36,15 @@ pub enum Command {
     Hash(hash::HashArgs),
     Dupes(dupes::DupesArgs),
     #[command(subcommand)]
+    Case(case::CaseCommand),
+    #[command(subcommand)]
+    Sighting(sighting::SightingCommand),
+    Search(search::SearchArgs),
+    #[command(subcommand)]
+    Review(review::ReviewCommand),
+    Batch(batch::BatchArgs),
+    Demo(demo::DemoArgs),
+    #[command(subcommand)]
     Eval(eval::EvalCommand),
     Serve(serve::ServeArgs),
 }
@@ -47,6 +64,8 @@ pub enum CliError {
     Model(#[from] homeward_core::dlib::ModelError),
     #[error("{0}")]
     Usage(String),
+    #[error("{0}")]
+    Matching(#[from] crate::matching::MatchError),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -66,6 +85,12 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Embed(args) => embed::run(&args),
         Command::Hash(args) => hash::run(&args),
         Command::Dupes(args) => dupes::run(&args),
+        Command::Case(cmd) => case::run(cmd),
+        Command::Sighting(cmd) => sighting::run(cmd),
+        Command::Search(args) => search::run(&args),
+        Command::Review(cmd) => review::run(cmd),
+        Command::Batch(args) => batch::run(&args),
+        Command::Demo(args) => demo::run(&args),
         Command::Eval(cmd) => eval::run(cmd),
         Command::Serve(args) => serve::run(&args),
     }

@@ -3,3 +3,4 @@
 pub mod dupes;
 pub mod lfw;
 pub mod transforms;
+pub mod search;

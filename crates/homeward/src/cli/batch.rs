@@ -1,0 +1,287 @@
+//! `homeward batch`: many sightings at once, resumable, with reports.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use homeward_core::faces::FaceEngine;
+use homeward_core::store::{NewSighting, Sex};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+use serde_json::json;
+
+use super::case::{parse_age_range, parse_day, parse_sex, DbArgs};
+use super::embed::FaceArgs;
+use super::sighting::PriorArgs;
+use super::{CliError, Outcome};
+use crate::matching::{self, Analyzed, DupIndex, Repeat};
+use crate::ranking::Day;
+use crate::report;
+
+/// Record every photo of a directory, or every row of a CSV
+/// (`path,when,where,age_range,sex`; paths relative to the CSV; header
+/// optional), as a sighting: duplicates first, then ranking and queueing,
+/// as `sighting add` does. Photos are analysed in parallel. Each item is
+/// recorded in one transaction with its progress mark, so an interrupted
+/// run resumes where it stopped: rerun the same command. Writes
+/// results.jsonl, results.csv and report.html (offline, photos embedded)
+/// into --out.
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// A directory of photos or a CSV file.
+    pub input: PathBuf,
+    /// Where to write results.jsonl, results.csv and report.html.
+    #[arg(long, default_value = "homeward-batch")]
+    pub out: PathBuf,
+    /// Name of the batch (default: from the input path); reruns with the
+    /// same name skip what is done.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Day the photos were taken when the input does not say (default today).
+    #[arg(long, value_parser = parse_day)]
+    pub when: Option<String>,
+    /// Candidates kept per sighting in the printed output.
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+    #[command(flatten)]
+    pub priors: PriorArgs,
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub face: FaceArgs,
+}
+
+/// One input photo with its report fields.
+#[derive(Debug, Clone, PartialEq)]
+struct Item {
+    key: String,
+    path: PathBuf,
+    when: Option<String>,
+    place: Option<String>,
+    age: Option<(f32, f32)>,
+    sex: Option<Sex>,
+}
+
+fn items_from_dir(dir: &Path) -> Result<Vec<Item>, CliError> {
+    let (files, _) = crate::output::expand_paths(&[dir.to_path_buf()], false);
+    Ok(files
+        .into_iter()
+        .map(|p| Item {
+            key: p
+                .strip_prefix(dir)
+                .unwrap_or(&p)
+                .to_string_lossy()
+                .into_owned(),
+            path: p,
+            when: None,
+            place: None,
+            age: None,
+            sex: None,
+        })
+        .collect())
+}
+
+fn items_from_csv(path: &Path) -> Result<Vec<Item>, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CliError::Io {
+        context: format!("cannot read {}", path.display()),
+        source,
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let mut out = Vec::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let rec =
+            rec.map_err(|e| CliError::Usage(format!("{} line {}: {e}", path.display(), i + 1)))?;
+        let f = |k: usize| rec.get(k).filter(|v| !v.is_empty()).map(str::to_string);
+        let Some(p) = f(0) else { continue };
+        if i == 0 && p.eq_ignore_ascii_case("path") {
+            continue;
+        }
+        let line = |e: String| CliError::Usage(format!("{} line {}: {e}", path.display(), i + 1));
+        let when = f(1).map(|w| parse_day(&w)).transpose().map_err(line)?;
+        let age = f(3)
+            .map(|a| parse_age_range(&a))
+            .transpose()
+            .map_err(line)?;
+        let sex = f(4).map(|s| parse_sex(&s)).transpose().map_err(line)?;
+        out.push(Item {
+            key: p.clone(),
+            path: base.join(&p),
+            when,
+            place: f(2),
+            age,
+            sex,
+        });
+    }
+    Ok(out)
+}
+
+pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
+    let items = if a.input.is_dir() {
+        items_from_dir(&a.input)?
+    } else {
+        items_from_csv(&a.input)?
+    };
+    let name = a.name.clone().unwrap_or_else(|| {
+        let p = std::fs::canonicalize(&a.input).unwrap_or_else(|_| a.input.clone());
+        format!("batch:{}", p.display())
+    });
+    let policy = a.priors.policy()?;
+    let engine = FaceEngine::bundled()?;
+    let mut reg = a.db.open()?;
+    let store = |e: homeward_core::store::StoreError| CliError::Matching(e.into());
+    let done = reg.batch_done(&name).map_err(store)?;
+    let todo: Vec<&Item> = items
+        .iter()
+        .filter(|i| !done.contains_key(&i.key))
+        .collect();
+    let skipped = items.len() - todo.len();
+    let mut dupes = DupIndex::load(&reg).map_err(store)?;
+    let actor = a.db.actor();
+    let default_day = a.when.clone().unwrap_or_else(|| Day::today().iso());
+
+    let pb = ProgressBar::with_draw_target(Some(todo.len() as u64), ProgressDrawTarget::stderr());
+    pb.set_style(
+        ProgressStyle::with_template("{bar:32} {pos}/{len} photos  {per_sec}  ETA {eta}  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb.enable_steady_tick(Duration::from_millis(500));
+    if skipped > 0 {
+        pb.println(format!("{skipped} item(s) already done in batch; resuming"));
+    }
+    let (mut recorded, mut failed) = (0usize, 0usize);
+    let chunk = rayon::current_num_threads().max(1) * 2;
+    for part in todo.chunks(chunk) {
+        let analysed: Vec<_> = part
+            .par_iter()
+            .map(|it| Analyzed::from_path(&engine, &it.path, &a.face.limits(), &a.face.options()))
+            .collect();
+        for (it, an) in part.iter().zip(analysed) {
+            let result = an.and_then(|photo| {
+                let s = NewSighting {
+                    seen_at: Some(it.when.clone().unwrap_or_else(|| default_day.clone())),
+                    place: it.place.clone(),
+                    apparent_age: it.age.or(a.priors.age_range),
+                    sex: it.sex.or(a.priors.sex),
+                    ..NewSighting::default()
+                };
+                matching::submit_sighting(
+                    &mut reg,
+                    &mut dupes,
+                    &policy,
+                    &actor,
+                    &photo,
+                    &s,
+                    a.top,
+                    Some((name.clone(), it.key.clone())),
+                )
+            });
+            match result {
+                Ok(out) => {
+                    recorded += 1;
+                    if a.db.json {
+                        let kind = match &out.repeat {
+                            Some(Repeat::PosterRepost { .. }) => "poster_repost",
+                            Some(Repeat::Duplicate { .. }) => "duplicate",
+                            None if out.faces == 0 => "no_face",
+                            None => "new",
+                        };
+                        pb.suspend(|| {
+                            println!(
+                                "{}",
+                                json!({"event": "item", "item": it.key, "sighting_id": out.sighting_id,
+                                       "kind": kind, "queued": out.queued.len()})
+                            )
+                        });
+                    }
+                }
+                Err(e) => {
+                    failed += 1;
+                    // The path is the operator's own input; the error names no personal data.
+                    pb.suspend(|| eprintln!("{}: {e}", it.path.display()));
+                    reg.record_batch_failure(&name, &it.key, &e.to_string())
+                        .map_err(store)?;
+                }
+            }
+            pb.inc(1);
+        }
+    }
+    pb.finish_and_clear();
+
+    std::fs::create_dir_all(&a.out).map_err(|source| CliError::Io {
+        context: format!("cannot create {}", a.out.display()),
+        source,
+    })?;
+    let results = report::collect(&reg, &name).map_err(store)?;
+    let jsonl = a.out.join("results.jsonl");
+    let csv = a.out.join("results.csv");
+    let html = a.out.join("report.html");
+    report::write_jsonl(&jsonl, &results)?;
+    report::write_csv(&csv, &results)?;
+    report::write_html(
+        &reg,
+        &html,
+        &format!("Homeward batch: {} sightings", results.len()),
+        &results,
+    )?;
+    let queued: usize = results.iter().map(|r| r.candidates.len()).sum();
+    let summary = json!({
+        "event": "done",
+        "items": items.len(),
+        "recorded_now": recorded,
+        "skipped_done": skipped,
+        "failed": failed,
+        "candidates_listed": queued,
+        "sightings_in_registry": reg.sighting_count().map_err(store)?,
+        "results_jsonl": jsonl.display().to_string(),
+        "results_csv": csv.display().to_string(),
+        "report_html": html.display().to_string(),
+    });
+    if a.db.json {
+        println!("{summary}");
+    } else {
+        println!(
+            "{} item(s): {recorded} recorded now, {skipped} already done, {failed} failed; {queued} candidate(s) listed\n\
+             results: {}, {}, {}",
+            items.len(),
+            jsonl.display(),
+            csv.display(),
+            html.display()
+        );
+    }
+    reg.close().map_err(store)?;
+    Ok(if failed > 0 {
+        Outcome::SomeFailed
+    } else {
+        Outcome::Success
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_csv_rows_with_header_and_relative_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("in.csv");
+        std::fs::write(
+            &p,
+            "path,when,where,age_range,sex\na.jpg,2024-05-01,market,6-9,f\nsub/b.png,,,,\n",
+        )
+        .unwrap();
+        let items = items_from_csv(&p).unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].path, dir.path().join("a.jpg"));
+        assert_eq!(items[0].age, Some((6.0, 9.0)));
+        assert_eq!(items[0].sex, Some(Sex::Female));
+        assert_eq!(items[1].key, "sub/b.png");
+        assert_eq!(items[1].when, None);
+        std::fs::write(&p, "a.jpg,tomorrow\n").unwrap();
+        assert!(items_from_csv(&p).is_err());
+    }
+}

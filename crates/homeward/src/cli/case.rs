@@ -1,0 +1,434 @@
+//! `homeward case add`: register a missing child with photos; past
+//! sightings are matched against the new case at once.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use homeward_core::faces::FaceEngine;
+use homeward_core::store::{CaseStatus, NewCase, PhotoMeta, Registry, Sex};
+use serde::Serialize;
+
+use super::embed::FaceArgs;
+use super::{CliError, Outcome};
+use crate::matching::{self, Analyzed, Surfaced};
+use crate::ranking::{Day, Policy};
+
+/// Where the registry lives and how results are printed; shared by the
+/// registry commands.
+#[derive(Debug, Args, Clone)]
+pub struct DbArgs {
+    /// Registry directory (created if missing).
+    #[arg(long, default_value = "./homeward-data")]
+    pub db: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Who acts, for the audit log (default: $USER, else "cli").
+    #[arg(long)]
+    pub actor: Option<String>,
+}
+
+impl DbArgs {
+    pub fn open(&self) -> Result<Registry, CliError> {
+        Registry::open(&self.db).map_err(|e| CliError::Matching(e.into()))
+    }
+
+    pub fn actor(&self) -> String {
+        self.actor
+            .clone()
+            .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+            .unwrap_or_else(|| "cli".into())
+    }
+}
+
+/// Parses `female`, `male` or `unknown` (also `f`, `m`).
+pub fn parse_sex(s: &str) -> Result<Sex, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "f" | "female" | "girl" => Ok(Sex::Female),
+        "m" | "male" | "boy" => Ok(Sex::Male),
+        "u" | "unknown" => Ok(Sex::Unknown),
+        _ => Err(format!("{s:?}: use female, male or unknown")),
+    }
+}
+
+/// Parses a date `YYYY-MM-DD` (or `YYYY-MM`, `YYYY`).
+pub fn parse_day(s: &str) -> Result<String, String> {
+    Day::parse(s)
+        .map(|_| s.trim().to_string())
+        .ok_or_else(|| format!("{s:?} is not a date: use YYYY-MM-DD"))
+}
+
+/// Parses an age range `LO-HI` or a single age, in years.
+pub fn parse_age_range(s: &str) -> Result<(f32, f32), String> {
+    let bad = || format!("{s:?}: use an age range in years such as 6-9, or one age");
+    let (lo, hi) = match s.split_once('-') {
+        Some((a, b)) => (
+            a.trim().parse().map_err(|_| bad())?,
+            b.trim().parse().map_err(|_| bad())?,
+        ),
+        None => {
+            let a: f32 = s.trim().parse().map_err(|_| bad())?;
+            (a, a)
+        }
+    };
+    if !(0.0..=120.0).contains(&lo) || hi < lo || hi > 120.0 {
+        return Err(bad());
+    }
+    Ok((lo, hi))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaseCommand {
+    Add(CaseAddArgs),
+    Photo(CasePhotoArgs),
+    List(CaseListArgs),
+}
+
+/// Add photos to an existing case; past sightings are matched against the
+/// case again with its enlarged gallery.
+#[derive(Debug, Args)]
+pub struct CasePhotoArgs {
+    /// The case.
+    #[arg(long = "case")]
+    pub case_id: u64,
+    /// A photo of the child (repeat for several).
+    #[arg(long = "photo", required = true)]
+    pub photos: Vec<PathBuf>,
+    /// The child's age in years in the matching --photo.
+    #[arg(long = "age")]
+    pub ages: Vec<f64>,
+    /// The date of the matching --photo.
+    #[arg(long = "taken", value_parser = parse_day)]
+    pub taken: Vec<String>,
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub face: FaceArgs,
+}
+
+/// Register a missing child. Each `--photo` may be followed by `--age`
+/// (the child's age in years in that photo) and `--taken` (its date); the
+/// i-th `--age`/`--taken` goes with the i-th photo. Past sightings are
+/// matched against the new case and queued for review.
+#[derive(Debug, Args)]
+pub struct CaseAddArgs {
+    /// The child's name.
+    #[arg(long)]
+    pub name: String,
+    /// female, male or unknown.
+    #[arg(long, value_parser = parse_sex, default_value = "unknown")]
+    pub sex: Sex,
+    /// Birth date YYYY-MM-DD (or YYYY).
+    #[arg(long, value_parser = parse_day)]
+    pub born: Option<String>,
+    /// Date the child went missing.
+    #[arg(long, value_parser = parse_day)]
+    pub missing_date: Option<String>,
+    /// Age in years when the child went missing (gives the birth year when
+    /// --born is not known).
+    #[arg(long)]
+    pub missing_age: Option<f64>,
+    /// Where the child went missing.
+    #[arg(long, default_value = "")]
+    pub place: String,
+    /// A photo of the child (repeat for several).
+    #[arg(long = "photo", required = true)]
+    pub photos: Vec<PathBuf>,
+    /// The child's age in years in the matching --photo.
+    #[arg(long = "age")]
+    pub ages: Vec<f64>,
+    /// The date of the matching --photo.
+    #[arg(long = "taken", value_parser = parse_day)]
+    pub taken: Vec<String>,
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub face: FaceArgs,
+}
+
+/// List the cases in the registry.
+#[derive(Debug, Args)]
+pub struct CaseListArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Serialize)]
+struct PhotoReport {
+    path: String,
+    photo_id: Option<u64>,
+    faces: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warning: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct CaseReport {
+    case_id: u64,
+    photos: Vec<PhotoReport>,
+    surfaced_sightings: Vec<Surfaced>,
+}
+
+pub fn run(cmd: CaseCommand) -> Result<Outcome, CliError> {
+    match cmd {
+        CaseCommand::Add(a) => add(&a),
+        CaseCommand::Photo(a) => add_photo(&a),
+        CaseCommand::List(a) => list(&a),
+    }
+}
+
+fn add(a: &CaseAddArgs) -> Result<Outcome, CliError> {
+    if a.ages.len() > a.photos.len() || a.taken.len() > a.photos.len() {
+        return Err(CliError::Usage(
+            "more --age/--taken values than --photo values".into(),
+        ));
+    }
+    let policy = Policy::shipped().map_err(|e| CliError::Matching(e.into()))?;
+    let engine = FaceEngine::bundled()?;
+    let mut reg = a.db.open()?;
+    let actor = a.db.actor();
+    let birth_year = match (&a.born, a.missing_age, &a.missing_date) {
+        (None, Some(age), Some(d)) => Day::parse(d).map(|d| {
+            let born = d.plus_years(-age);
+            born.iso()[..4].parse::<i32>().unwrap_or(0)
+        }),
+        _ => None,
+    };
+    let case_id = reg
+        .add_case(
+            &actor,
+            &NewCase {
+                child_name: a.name.clone(),
+                sex: a.sex,
+                birth_date: a.born.clone(),
+                birth_year,
+                missing_date: a.missing_date.clone(),
+                missing_place: a.place.clone(),
+                missing_location: None,
+                status: CaseStatus::Searching,
+                contact_ref: None,
+                notes: None,
+            },
+        )
+        .map_err(|e| CliError::Matching(e.into()))?;
+    let report = add_photos(
+        &mut reg, &engine, &policy, &actor, case_id, &a.photos, &a.ages, &a.taken, &a.face,
+    )?;
+    print_report(&report, a.db.json, "registered");
+    reg.close().map_err(|e| CliError::Matching(e.into()))?;
+    Ok(if report.photos.iter().any(|p| p.photo_id.is_none()) {
+        Outcome::SomeFailed
+    } else {
+        Outcome::Success
+    })
+}
+
+fn add_photo(a: &CasePhotoArgs) -> Result<Outcome, CliError> {
+    if a.ages.len() > a.photos.len() || a.taken.len() > a.photos.len() {
+        return Err(CliError::Usage(
+            "more --age/--taken values than --photo values".into(),
+        ));
+    }
+    let policy = Policy::shipped().map_err(|e| CliError::Matching(e.into()))?;
+    let engine = FaceEngine::bundled()?;
+    let mut reg = a.db.open()?;
+    reg.case(a.case_id)
+        .map_err(|e| CliError::Matching(e.into()))?;
+    let actor = a.db.actor();
+    let report = add_photos(
+        &mut reg, &engine, &policy, &actor, a.case_id, &a.photos, &a.ages, &a.taken, &a.face,
+    )?;
+    print_report(&report, a.db.json, "updated");
+    reg.close().map_err(|e| CliError::Matching(e.into()))?;
+    Ok(if report.photos.iter().any(|p| p.photo_id.is_none()) {
+        Outcome::SomeFailed
+    } else {
+        Outcome::Success
+    })
+}
+
+fn print_report(report: &CaseReport, json: bool, verb: &str) {
+    let case_id = report.case_id;
+    if json {
+        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+    } else {
+        println!("case {case_id} {verb}");
+        for p in &report.photos {
+            match (p.photo_id, &p.warning) {
+                (Some(id), None) => println!("  photo {id}: {} ({} face)", p.path, p.faces),
+                (Some(id), Some(w)) => println!("  photo {id}: {}: {w}", p.path),
+                (None, w) => println!("  {}: {}", p.path, w.as_deref().unwrap_or("failed")),
+            }
+        }
+        if report.surfaced_sightings.is_empty() {
+            println!("no past sighting in a review band");
+        } else {
+            println!("past sightings queued for review:");
+            for s in &report.surfaced_sightings {
+                println!(
+                    "  match {:>4}  sighting {:>5}  {}",
+                    s.match_id,
+                    s.sighting_id,
+                    s.candidate.summary()
+                );
+            }
+        }
+    }
+}
+
+/// Adds photos to a case (largest face of each), stores their hashes, then
+/// matches the case against past sightings.
+#[allow(clippy::too_many_arguments)]
+fn add_photos(
+    reg: &mut Registry,
+    engine: &FaceEngine,
+    policy: &Policy,
+    actor: &str,
+    case_id: u64,
+    photos: &[PathBuf],
+    ages: &[f64],
+    taken: &[String],
+    face: &FaceArgs,
+) -> Result<CaseReport, CliError> {
+    let mut out = Vec::new();
+    for (i, path) in photos.iter().enumerate() {
+        let shown = path.display().to_string();
+        let analyzed = match Analyzed::from_path(engine, path, &face.limits(), &face.options()) {
+            Ok(x) => x,
+            Err(e) => {
+                out.push(PhotoReport {
+                    path: shown,
+                    photo_id: None,
+                    faces: 0,
+                    warning: Some(e.to_string()),
+                });
+                continue;
+            }
+        };
+        let mut warning = None;
+        let faces = match analyzed.largest_face() {
+            Some(k) => {
+                if analyzed.faces.len() > 1 {
+                    warning = Some(format!(
+                        "{} faces found; the largest was enrolled",
+                        analyzed.faces.len()
+                    ));
+                }
+                vec![analyzed.faces[k].clone()]
+            }
+            None => {
+                warning = Some("no face found; kept for repost detection only".into());
+                Vec::new()
+            }
+        };
+        let meta = PhotoMeta {
+            age_months: ages.get(i).map(|a| (a * 12.0).round().max(0.0) as u32),
+            taken_date: taken.get(i).cloned(),
+            source: Some("case".into()),
+        };
+        let (photo_id, _) = reg
+            .add_photo(actor, case_id, &analyzed.bytes, &meta, &faces)
+            .map_err(|e| CliError::Matching(e.into()))?;
+        if let Some(p) = analyzed.pdq {
+            reg.set_photo_hash(
+                actor,
+                photo_id,
+                crate::matching::hash_bytes(&p.hashes[0]),
+                p.quality,
+            )
+            .map_err(|e| CliError::Matching(e.into()))?;
+        }
+        out.push(PhotoReport {
+            path: shown,
+            photo_id: Some(photo_id),
+            faces: faces.len(),
+            warning,
+        });
+    }
+    let surfaced = matching::match_case_against_sightings(reg, policy, actor, case_id)?;
+    Ok(CaseReport {
+        case_id,
+        photos: out,
+        surfaced_sightings: surfaced,
+    })
+}
+
+fn list(a: &CaseListArgs) -> Result<Outcome, CliError> {
+    let reg = a.db.open()?;
+    let cases = reg.cases(None).map_err(|e| CliError::Matching(e.into()))?;
+    for c in &cases {
+        let n = reg
+            .case_gallery(c.id)
+            .map_err(|e| CliError::Matching(e.into()))?
+            .len();
+        let status = match c.data.status {
+            CaseStatus::Searching => "searching",
+            CaseStatus::Found => "found",
+            CaseStatus::Closed => "closed",
+        };
+        if a.db.json {
+            let v = serde_json::json!({"case_id": c.id, "name": c.data.child_name, "status": status, "faces": n});
+            println!("{v}");
+        } else {
+            println!(
+                "case {:>5}  {:<9} {} face(s)  {}",
+                c.id, status, n, c.data.child_name
+            );
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    #[test]
+    fn parses_repeated_photos_with_ages() {
+        let cli = Cli::try_parse_from([
+            "homeward",
+            "case",
+            "add",
+            "--name",
+            "A",
+            "--sex",
+            "f",
+            "--born",
+            "2015-03-02",
+            "--photo",
+            "a.jpg",
+            "--age",
+            "4",
+            "--photo",
+            "b.jpg",
+            "--age",
+            "6",
+            "--db",
+            "d",
+        ])
+        .unwrap();
+        let Command::Case(CaseCommand::Add(a)) = cli.command else {
+            panic!("not case add")
+        };
+        assert_eq!(a.photos.len(), 2);
+        assert_eq!(a.ages, vec![4.0, 6.0]);
+        assert_eq!(a.sex, Sex::Female);
+        assert_eq!(a.db.db, PathBuf::from("d"));
+    }
+
+    #[test]
+    fn refuses_bad_values() {
+        assert!(Cli::try_parse_from(["homeward", "case", "add", "--name", "A"]).is_err());
+        assert!(Cli::try_parse_from([
+            "homeward", "case", "add", "--name", "A", "--photo", "a", "--born", "soon"
+        ])
+        .is_err());
+        assert!(parse_age_range("9-6").is_err());
+        assert_eq!(parse_age_range("6-9"), Ok((6.0, 9.0)));
+        assert_eq!(parse_age_range("7"), Ok((7.0, 7.0)));
+        assert!(parse_sex("x").is_err());
+    }
+}

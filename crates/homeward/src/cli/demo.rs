@@ -1,0 +1,185 @@
+//! `homeward demo`: the whole flow on the bundled fixtures, no set-up.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use homeward_core::faces::{DetectOptions, EmbedOptions, FaceEngine, FaceOptions};
+use homeward_core::intake::Limits;
+use homeward_core::store::{CaseStatus, NewCase, NewSighting, PhotoMeta, Registry, Sex};
+
+use super::review::match_json;
+use super::sighting::outcome_text;
+use super::{CliError, Outcome};
+use crate::matching::{self, hash_bytes, Analyzed, DupIndex};
+use crate::ranking::{rate, Policy};
+
+/// Register three demo cases from the fixture photos, submit five
+/// sightings (a new photo of a registered person, two reposts of a case
+/// photo, a repeat of that new photo, and an unrelated face) and print the ranked
+/// review queue. Uses a throwaway registry unless --db is given. The people
+/// in the fixtures are public figures standing in for children; names and
+/// dates are made up.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the registry here instead of a temporary directory.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// Directory holding the fixture photos.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures"))]
+    pub fixtures: PathBuf,
+}
+
+struct DemoCase {
+    name: &'static str,
+    sex: Sex,
+    born: &'static str,
+    missing: &'static str,
+    photos: &'static [(&'static str, f64)],
+}
+
+const CASES: &[DemoCase] = &[
+    DemoCase {
+        name: "Demo child A",
+        sex: Sex::Male,
+        born: "2012-08-04",
+        missing: "2019-06-01",
+        photos: &[("obama.jpg", 6.0), ("obama3.jpg", 6.5)],
+    },
+    DemoCase {
+        name: "Demo child B",
+        sex: Sex::Male,
+        born: "2013-11-20",
+        missing: "2020-02-10",
+        photos: &[("biden.jpg", 6.0)],
+    },
+    DemoCase {
+        name: "Demo child C",
+        sex: Sex::Female,
+        born: "2014-12-09",
+        missing: "2021-09-15",
+        photos: &[("grace_hopper.jpg", 6.5)],
+    },
+];
+
+const SIGHTINGS: &[(&str, &str, &str)] = &[
+    ("obama2.jpg", "a new photo of case A's child", "2024-03-02"),
+    (
+        "obama_rot15.png",
+        "case A's registered photo, rotated and reposted",
+        "2024-03-05",
+    ),
+    (
+        "obama_partial_face.jpg",
+        "case A's registered photo, cropped through the face",
+        "2024-03-05",
+    ),
+    (
+        "obama2.jpg",
+        "the first sighting again, sent by someone else",
+        "2024-03-06",
+    ),
+    ("astronaut.png", "a child with no case", "2024-03-09"),
+];
+
+pub fn run(a: &DemoArgs) -> Result<Outcome, CliError> {
+    let tmp;
+    let dir: &Path = match &a.db {
+        Some(d) => d,
+        None => {
+            tmp = tempfile::tempdir().map_err(|source| CliError::Io {
+                context: "cannot create a temporary directory".into(),
+                source,
+            })?;
+            tmp.path()
+        }
+    };
+    let store = |e: homeward_core::store::StoreError| CliError::Matching(e.into());
+    let engine = FaceEngine::bundled()?;
+    let policy = Policy::shipped().map_err(|e| CliError::Matching(e.into()))?;
+    // The fixture faces are large: no upsampling keeps the demo quick.
+    let options = FaceOptions {
+        detect: DetectOptions {
+            upsample: 0,
+            ..DetectOptions::default()
+        },
+        embed: EmbedOptions {
+            flip: true,
+            ..EmbedOptions::default()
+        },
+    };
+    let limits = Limits::default();
+    let mut reg = Registry::open(dir).map_err(store)?;
+    let actor = "demo";
+    println!("registry: {}", dir.display());
+    for c in CASES {
+        let id = reg
+            .add_case(
+                actor,
+                &NewCase {
+                    child_name: c.name.into(),
+                    sex: c.sex,
+                    birth_date: Some(c.born.into()),
+                    birth_year: None,
+                    missing_date: Some(c.missing.into()),
+                    missing_place: "demo".into(),
+                    missing_location: None,
+                    status: CaseStatus::Searching,
+                    contact_ref: None,
+                    notes: None,
+                },
+            )
+            .map_err(store)?;
+        for (file, age) in c.photos {
+            let photo = Analyzed::from_path(&engine, &a.fixtures.join(file), &limits, &options)?;
+            let faces: Vec<_> = photo
+                .largest_face()
+                .map(|k| photo.faces[k].clone())
+                .into_iter()
+                .collect();
+            let meta = PhotoMeta {
+                age_months: Some((age * 12.0) as u32),
+                taken_date: None,
+                source: Some("case".into()),
+            };
+            let (pid, _) = reg
+                .add_photo(actor, id, &photo.bytes, &meta, &faces)
+                .map_err(store)?;
+            if let Some(p) = photo.pdq {
+                reg.set_photo_hash(actor, pid, hash_bytes(&p.hashes[0]), p.quality)
+                    .map_err(store)?;
+            }
+        }
+        println!("case {id}: {} ({} photo(s))", c.name, c.photos.len());
+    }
+    let mut dupes = DupIndex::load(&reg).map_err(store)?;
+    for (file, what, when) in SIGHTINGS {
+        println!("\n== sighting: {file} ({what}), seen {when}");
+        let photo = Analyzed::from_path(&engine, &a.fixtures.join(file), &limits, &options)?;
+        let s = NewSighting {
+            seen_at: Some((*when).into()),
+            ..NewSighting::default()
+        };
+        let out =
+            matching::submit_sighting(&mut reg, &mut dupes, &policy, actor, &photo, &s, 3, None)?;
+        print!("{}", outcome_text(&reg, &out));
+    }
+    println!("\n== review queue (pending, best first; a person decides each one)");
+    for m in reg
+        .matches(Some(homeward_core::store::MatchState::Pending))
+        .map_err(store)?
+    {
+        let v = match_json(&reg, &m);
+        println!(
+            "match {:>3}  {:<8} est. false-match {:>7}  {} (case {})  <- sighting {}",
+            m.id,
+            v["band"].as_str().unwrap_or("?"),
+            v["case_fmr"].as_f64().map(rate).unwrap_or_default(),
+            v["child_name"].as_str().unwrap_or(""),
+            m.case_id,
+            m.sighting_id
+        );
+    }
+    println!("\nnext: homeward review show ID / confirm ID / reject ID --db DIR (run with --db to keep the registry)");
+    reg.close().map_err(store)?;
+    Ok(Outcome::Success)
+}

@@ -1,0 +1,298 @@
+//! Two-way matching. A new sighting is checked for duplicates first, then
+//! ranked against every searching case; a new case (or case photo) is ranked
+//! against every past sighting. Both fill one review queue of pending
+//! matches; nothing is a match until a person confirms it, and a confirmed
+//! sighting face joins the case's gallery (progressive enrolment). See
+//! `docs/adr-matching.md`.
+
+mod analyze;
+mod dupes;
+
+pub use analyze::{hash_bytes, Analyzed};
+pub use dupes::{DupIndex, Repeat};
+
+use std::path::PathBuf;
+
+use homeward_core::index::{Embedding, SearchFilter};
+use homeward_core::store::{
+    CaseId, CaseStatus, MatchId, MatchOrigin, NewMatch, NewSighting, PhotoMeta, Registry,
+    SightingExtras, SightingId, StoreError,
+};
+use serde::Serialize;
+
+use crate::ranking::{Band, Birth, Candidate, CaseGallery, Day, GalleryFace, Policy, QueryMeta};
+
+/// Candidates queued for review per sighting, at most.
+pub const QUEUE_PER_SIGHTING: usize = 5;
+/// Cases fetched from the index before re-ranking with the full policy.
+const SHORTLIST: usize = 50;
+
+/// What can go wrong while matching.
+#[derive(Debug, thiserror::Error)]
+pub enum MatchError {
+    /// The registry failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A photo could not be read.
+    #[error(transparent)]
+    Decode(#[from] homeward_core::intake::DecodeError),
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The calibration table is unusable.
+    #[error(transparent)]
+    Calibration(#[from] crate::ranking::CalibrationError),
+}
+
+/// The ranking view of a stored case.
+pub fn gallery(reg: &Registry, case: CaseId) -> Result<CaseGallery, StoreError> {
+    let c = reg.case(case)?;
+    let birth = Birth::from_case(c.data.birth_date.as_deref(), c.data.birth_year);
+    let faces = reg
+        .case_gallery(case)?
+        .into_iter()
+        .map(|g| GalleryFace {
+            face_id: g.face_id,
+            photo_id: g.photo_id,
+            embedding: g.embedding,
+            age_years: g.meta.age_months.map(|m| f64::from(m) / 12.0),
+            day: g.meta.taken_date.as_deref().and_then(Day::parse),
+            enrolled_from_sighting: g.enrolled_from,
+        })
+        .collect();
+    Ok(CaseGallery {
+        case_id: case,
+        sex: c.data.sex,
+        birth,
+        faces,
+    })
+}
+
+/// The ranking view of a sighting report.
+pub fn query_meta(s: &NewSighting) -> QueryMeta {
+    QueryMeta {
+        day: s.seen_at.as_deref().and_then(Day::parse),
+        apparent_age: s.apparent_age.map(|(a, b)| (f64::from(a), f64::from(b))),
+        sex: s.sex,
+    }
+}
+
+/// Searching cases nearest the faces, ranked by the policy (read-only).
+pub fn search(
+    reg: &Registry,
+    policy: &Policy,
+    faces: &[Embedding],
+    meta: &QueryMeta,
+    top: usize,
+) -> Result<Vec<Candidate>, StoreError> {
+    let filter = SearchFilter {
+        statuses: vec![CaseStatus::Searching],
+        ..SearchFilter::default()
+    };
+    let mut ids: Vec<CaseId> = Vec::new();
+    for f in faces {
+        for hit in reg.search(f, &filter, SHORTLIST.max(top * 5))? {
+            if !ids.contains(&hit.case_id) {
+                ids.push(hit.case_id);
+            }
+        }
+    }
+    let galleries = ids
+        .into_iter()
+        .map(|id| gallery(reg, id))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut ranked = policy.rank(faces, meta, &galleries);
+    ranked.truncate(top);
+    Ok(ranked)
+}
+
+/// What happened to a new sighting.
+#[derive(Debug, Clone, Serialize)]
+pub struct SightingOutcome {
+    /// The recorded sighting.
+    pub sighting_id: SightingId,
+    /// Faces found in it.
+    pub faces: usize,
+    /// Set when it repeats a case photo or an earlier sighting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<Repeat>,
+    /// Its candidates, best first (empty for repeats).
+    pub candidates: Vec<Candidate>,
+    /// Matches queued for review: `(match, case)`.
+    pub queued: Vec<Queued>,
+}
+
+/// A match put in the review queue.
+#[derive(Debug, Clone, Serialize)]
+pub struct Queued {
+    /// Match id.
+    pub match_id: MatchId,
+    /// Case id.
+    pub case_id: CaseId,
+    /// Band.
+    pub band: Band,
+}
+
+/// Records a new sighting: duplicates first, then ranking against every
+/// searching case; candidates in a review band (at most
+/// [`QUEUE_PER_SIGHTING`]) are queued, all in one transaction.
+#[allow(clippy::too_many_arguments)]
+pub fn submit_sighting(
+    reg: &mut Registry,
+    dupes: &mut DupIndex,
+    policy: &Policy,
+    actor: &str,
+    photo: &Analyzed,
+    sighting: &NewSighting,
+    top: usize,
+    batch_item: Option<(String, String)>,
+) -> Result<SightingOutcome, MatchError> {
+    let repeat = dupes.check(photo);
+    let mut s = sighting.clone();
+    let mut extras = SightingExtras {
+        pdq: photo
+            .pdq
+            .map(|p| (analyze::hash_bytes(&p.hashes[0]), p.quality)),
+        batch_item,
+        ..SightingExtras::default()
+    };
+    let mut candidates = Vec::new();
+    match &repeat {
+        Some(Repeat::PosterRepost { photo_id, .. }) => extras.repost_of_photo = Some(*photo_id),
+        Some(Repeat::Duplicate { group, .. }) => s.duplicate_group = Some(*group as i64),
+        None => {
+            let embs: Vec<Embedding> = photo.faces.iter().map(|f| f.embedding).collect();
+            candidates = search(
+                reg,
+                policy,
+                &embs,
+                &query_meta(&s),
+                top.max(QUEUE_PER_SIGHTING),
+            )?;
+            for c in candidates
+                .iter()
+                .filter(|c| c.band <= Band::Weak)
+                .take(QUEUE_PER_SIGHTING)
+            {
+                extras.matches.push(new_match(
+                    c,
+                    c.why.sighting_face as u64,
+                    MatchOrigin::Sighting,
+                ));
+            }
+            candidates.truncate(top);
+        }
+    }
+    let (id, face_ids, match_ids) =
+        reg.record_sighting(actor, &photo.bytes, &s, &photo.faces, &extras)?;
+    let group = match &repeat {
+        Some(Repeat::Duplicate { group, .. }) => *group,
+        _ => id,
+    };
+    if !matches!(repeat, Some(Repeat::PosterRepost { .. })) {
+        dupes.add_sighting(id, group, &face_ids, photo);
+    }
+    let queued = match_ids
+        .iter()
+        .zip(&extras.matches)
+        .map(|(m, nm)| Queued {
+            match_id: *m,
+            case_id: nm.case_id,
+            band: Band::of(nm.rank_key),
+        })
+        .collect();
+    Ok(SightingOutcome {
+        sighting_id: id,
+        faces: photo.faces.len(),
+        repeat,
+        candidates,
+        queued,
+    })
+}
+
+fn new_match(c: &Candidate, face: u64, origin: MatchOrigin) -> NewMatch {
+    NewMatch {
+        case_id: c.case_id,
+        sighting_face: face,
+        origin,
+        rank_key: c.case_fmr,
+        scores_json: serde_json::to_string(c).unwrap_or_else(|_| "{}".into()),
+    }
+}
+
+/// A past sighting surfaced by a new case or photo.
+#[derive(Debug, Clone, Serialize)]
+pub struct Surfaced {
+    /// Match id.
+    pub match_id: MatchId,
+    /// The sighting.
+    pub sighting_id: SightingId,
+    /// The candidate, as ranked for that sighting.
+    pub candidate: Candidate,
+}
+
+/// Ranks `case` against every past sighting (one per duplicate group, no
+/// poster reposts) and queues those in a review band, unless that sighting
+/// and case already have a match.
+pub fn match_case_against_sightings(
+    reg: &mut Registry,
+    policy: &Policy,
+    actor: &str,
+    case: CaseId,
+) -> Result<Vec<Surfaced>, MatchError> {
+    let g = gallery(reg, case)?;
+    if g.faces.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for (face_id, sighting_id, emb) in reg.matchable_sighting_faces()? {
+        let s = reg.sighting(sighting_id)?;
+        let Some(c) = policy.score_case(&[emb], &query_meta(&s.data), &g) else {
+            continue;
+        };
+        if c.band > Band::Weak {
+            continue;
+        }
+        if let Some(m) = reg.add_candidate(
+            actor,
+            sighting_id,
+            &new_match(&c, face_id, MatchOrigin::Case),
+        )? {
+            out.push(Surfaced {
+                match_id: m,
+                sighting_id,
+                candidate: c,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.candidate.score.total_cmp(&b.candidate.score));
+    Ok(out)
+}
+
+/// Confirms a match and enrols the sighting face into the case's gallery,
+/// dated to the sighting (with the child's age then, when the birth is known).
+pub fn confirm(
+    reg: &mut Registry,
+    reviewer: &str,
+    id: MatchId,
+    note: Option<&str>,
+) -> Result<(u64, u64), MatchError> {
+    let m = reg.match_row(id)?;
+    let s = reg.sighting(m.sighting_id)?;
+    let c = reg.case(m.case_id)?;
+    let day = s.data.seen_at.as_deref().and_then(Day::parse);
+    let birth = Birth::from_case(c.data.birth_date.as_deref(), c.data.birth_year);
+    let meta = PhotoMeta {
+        age_months: birth
+            .zip(day)
+            .map(|(b, d)| (b.age_on(d) * 12.0).round().max(0.0) as u32),
+        taken_date: day.map(Day::iso),
+        source: None,
+    };
+    Ok(reg.confirm_and_enrol(reviewer, id, note, &meta)?)
+}

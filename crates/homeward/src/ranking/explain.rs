@@ -1,0 +1,102 @@
+//! The why of every candidate: which photo pair decided it, its distance,
+//! the age gap, the priors applied and the calibrated rates.
+
+use serde::Serialize;
+
+use super::calibration::Band;
+use super::priors::PriorApplied;
+
+/// One gallery photo compared with the sighting face.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PairScore {
+    /// Case photo.
+    pub photo_id: u64,
+    /// Face in that photo.
+    pub face_id: u64,
+    /// Embedding distance.
+    pub distance: f64,
+    /// Years between the photo's age and the child's expected age, if known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub age_gap_years: Option<f64>,
+    /// Set when the photo was enrolled from a confirmed sighting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enrolled_from_sighting: Option<u64>,
+}
+
+/// Why a case is a candidate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Why {
+    /// Which face of the sighting photo (0 = strongest detection).
+    pub sighting_face: usize,
+    /// The photo pair that decided the score.
+    pub best: PairScore,
+    /// The case photos compared, nearest first (at most three).
+    pub nearest: Vec<PairScore>,
+    /// How many photos the case has.
+    pub photos_compared: usize,
+    /// Fusion used.
+    pub fusion: &'static str,
+    /// Fused distance before priors.
+    pub fused_distance: f64,
+    /// Child's expected age on the sighting day, if the birth is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_age_years: Option<f64>,
+    /// Priors that changed the score.
+    pub priors: Vec<PriorApplied>,
+}
+
+/// One case ranked for review: never a verdict.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    /// The case.
+    pub case_id: u64,
+    /// Final distance (fused + priors): lower ranks first.
+    pub score: f64,
+    /// Estimated false-match rate of one photo pair at this distance.
+    pub pair_fmr: f64,
+    /// Estimated chance that a different child's case scores this well.
+    pub case_fmr: f64,
+    /// Review band.
+    pub band: Band,
+    /// Why.
+    pub why: Why,
+}
+
+impl Candidate {
+    /// One line for terminals.
+    pub fn summary(&self) -> String {
+        let w = &self.why;
+        let mut s = format!(
+            "case {:>5}  {:<8} score {:.3}  est. false-match {}  (photo {} at {:.3}",
+            self.case_id,
+            self.band.name(),
+            self.score,
+            rate(self.case_fmr),
+            w.best.photo_id,
+            w.best.distance
+        );
+        if let Some(g) = w.best.age_gap_years {
+            s.push_str(&format!(", age gap {g:.1} y"));
+        }
+        if let Some(sid) = w.best.enrolled_from_sighting {
+            s.push_str(&format!(", enrolled from sighting {sid}"));
+        }
+        s.push_str(&format!(", {} photo(s), {}", w.photos_compared, w.fusion));
+        for p in &w.priors {
+            s.push_str(&format!("; {} +{:.3}", p.name, p.penalty));
+        }
+        s.push(')');
+        s
+    }
+}
+
+/// A rate as a short percentage.
+pub fn rate(r: f64) -> String {
+    if r < 1e-4 {
+        format!("<{:.2}%", 0.01)
+    } else if r < 0.01 {
+        format!("{:.2}%", 100.0 * r)
+    } else {
+        format!("{:.1}%", 100.0 * r)
+    }
+}
