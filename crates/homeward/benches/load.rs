@@ -259,7 +259,7 @@ fn main() {
                 let mut lat = Vec::new();
                 let mut i = 0usize;
                 while !stop.load(Ordering::Relaxed) {
-                    let path = if i % 2 == 0 {
+                    let path = if i.is_multiple_of(2) {
                         "/api/review"
                     } else {
                         "/api/cases"

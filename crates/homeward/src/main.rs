@@ -7,9 +7,9 @@ mod cli;
 mod eval;
 mod matching;
 mod output;
-mod server;
 mod ranking;
 mod report;
+mod server;
 
 use std::process::ExitCode;
 

@@ -2,5 +2,5 @@
 
 pub mod dupes;
 pub mod lfw;
-pub mod transforms;
 pub mod search;
+pub mod transforms;

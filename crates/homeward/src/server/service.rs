@@ -13,7 +13,7 @@
 //! **Reads.** The registry exposes writes, search and single-row reads; the
 //! lists and joins the pages need are read here through separate
 //! `query_only` connections to `registry.sqlite` (WAL lets them read while
-//! the registry writes). They depend on schema version 1 and are checked
+//! the registry writes). They depend on schema version 2 and are checked
 //! against it at start.
 
 use std::collections::HashMap;
@@ -332,9 +332,10 @@ impl Service {
         limits: Limits,
         audit: Arc<AuthStore>,
     ) -> Result<Service, String> {
-        if SCHEMA_VERSION != 1 {
+        // Version 2 only added tables and columns, so the version-1 reads hold.
+        if SCHEMA_VERSION != 2 {
             return Err(format!(
-                "the server's registry reads know schema version 1, the store is at {SCHEMA_VERSION}; update server/service.rs"
+                "the server's registry reads know schema version 2, the store is at {SCHEMA_VERSION}; update server/service.rs"
             ));
         }
         let db_path = registry.dir().join("registry.sqlite");
