@@ -4,7 +4,7 @@
 Reads the vectors, queries and exact top-10 the Rust bench wrote, builds an
 hnswlib index with the same M / ef_construction, and prints one JSON object:
 build time, memory per vector, save+load time, and recall@10 / QPS per ef
-(single-threaded search, like the Rust side). Requires `pip install hnswlib numpy`.
+(single-threaded search, like the Rust side; QPS is the median of --reps runs). Requires `pip install hnswlib numpy`.
 """
 import argparse
 import json
@@ -30,6 +30,7 @@ def main():
     ap.add_argument("--efc", type=int, default=200)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--efs", default="10,16,24,32,48,64,96,128,192,256")
+    ap.add_argument("--reps", type=int, default=3)
     a = ap.parse_args()
 
     base = np.fromfile(a.base, dtype="<f4").reshape(-1, 128)
@@ -59,9 +60,12 @@ def main():
     sweep = []
     for ef in [int(x) for x in a.efs.split(",")]:
         idx.set_ef(max(ef, 10))
-        t = time.perf_counter()
-        labels, _ = idx.knn_query(queries, k=10)
-        secs = time.perf_counter() - t
+        times = []
+        for _ in range(max(a.reps, 1)):
+            t = time.perf_counter()
+            labels, _ = idx.knn_query(queries, k=10)
+            times.append(time.perf_counter() - t)
+        secs = sorted(times)[len(times) // 2]
         hit = sum(len(set(labels[i]) & set(gt[i])) for i in range(len(queries)))
         sweep.append({"ef": ef, "recall": hit / (10 * len(queries)), "qps": len(queries) / secs})
     print(json.dumps({"build_s": build_s, "bytes_per_vector": mem, "load_s": load_s, "sweep": sweep}))

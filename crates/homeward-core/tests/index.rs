@@ -67,7 +67,7 @@ fn backend_suite(idx: &mut dyn VectorIndex) {
     assert!(idx.search(&vecs[17], 10, None).iter().all(|h| h.id != 17));
     assert_eq!(idx.len(), vecs.len() - 1);
     // Filters are honoured and never shrink the list below k when enough pass.
-    let even = |id: u64| id % 2 == 0;
+    let even = |id: u64| id.is_multiple_of(2);
     let hits = idx.search(&vecs[40], 10, Some(&even));
     assert_eq!(hits.len(), 10);
     assert!(hits.iter().all(|h| h.id % 2 == 0));
@@ -354,7 +354,7 @@ fn stale_corrupt_old_and_foreign_snapshots_are_refused() {
             err,
             IndexError::Incompatible {
                 found: 0,
-                current: 1,
+                current: homeward_core::index::SNAPSHOT_FORMAT_VERSION,
                 ..
             }
         ),
