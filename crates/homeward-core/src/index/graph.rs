@@ -255,11 +255,11 @@ impl Graph {
     fn push_nodes(&mut self, vs: &[(u32, &Embedding)]) -> Range<u32> {
         let start = self.len();
         let n = vs.len();
-        self.vectors.reserve_exact(n);
-        self.labels.reserve_exact(n);
-        self.levels.reserve_exact(n);
-        self.upper_off.reserve_exact(n);
-        self.links0.reserve_exact(n * self.stride0());
+        self.vectors.reserve(n);
+        self.labels.reserve(n);
+        self.levels.reserve(n);
+        self.upper_off.reserve(n);
+        self.links0.reserve(n * self.stride0());
         for (i, (label, v)) in vs.iter().enumerate() {
             let level = self.draw_level(start + i);
             self.vectors.push(**v);
