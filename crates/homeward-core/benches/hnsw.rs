@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cargo bench -p homeward-core --bench hnsw -- --n 100000 [--queries 1000]
-//!     [--reps 3] [--no-python] [--no-hnsw-rs]
+//!     [--reps 3] [--efs 10,16,...] [--no-python] [--no-hnsw-rs]
 //! ```
 //!
 //! Vectors are the synthetic face-like embeddings of `tests/support/synth.rs`:
@@ -30,6 +30,7 @@ use homeward_core::index::{l2, FaceIndex, FaceMeta, HnswParams};
 use homeward_core::store::{CaseStatus, Sex};
 use rayon::prelude::*;
 
+/// Default search widths swept (`--efs 256,512,1024` to choose others).
 const EFS: &[usize] = &[10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512];
 
 fn arg(name: &str) -> Option<String> {
@@ -37,6 +38,13 @@ fn arg(name: &str) -> Option<String> {
     args.iter()
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn efs() -> Vec<usize> {
+    arg("--efs")
+        .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .filter(|v: &Vec<usize>| !v.is_empty())
+        .unwrap_or_else(|| EFS.to_vec())
 }
 
 fn flag(name: &str) -> bool {
@@ -120,8 +128,9 @@ fn sweep(
     reps: usize,
     search: &dyn Fn(&[f32; 128], usize) -> Vec<u64>,
 ) -> Vec<Point> {
-    EFS.iter()
-        .map(|&ef| {
+    efs()
+        .into_iter()
+        .map(|ef| {
             let (mut cpu, mut wall) = (Vec::new(), Vec::new());
             let mut res: Vec<Vec<u64>> = Vec::new();
             for _ in 0..reps.max(1) {
@@ -272,7 +281,8 @@ fn main() {
             d.select_nth_unstable_by(10, |a, b| a.0.total_cmp(&b.0));
             d.truncate(10);
             d.sort_by(|a, b| a.0.total_cmp(&b.0));
-            d.into_iter().map(|x| x.1).collect()
+            // Not `into_iter`: collecting in place would keep each n-long buffer alive.
+            d.iter().map(|x| x.1).collect()
         })
         .collect();
     println!(
@@ -364,7 +374,7 @@ fn main() {
     } else {
         println!("hnswlib build ...");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../benches/hnswlib_compare.py");
-        let efs: Vec<String> = EFS.iter().map(|e| e.to_string()).collect();
+        let efs: Vec<String> = efs().iter().map(|e| e.to_string()).collect();
         let res = std::process::Command::new("python3")
             .arg(script)
             .args(["--base", &base_p.to_string_lossy()])
