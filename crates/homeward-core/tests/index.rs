@@ -354,7 +354,7 @@ fn stale_corrupt_old_and_foreign_snapshots_are_refused() {
             err,
             IndexError::Incompatible {
                 found: 0,
-                current: 1,
+                current: homeward_core::index::SNAPSHOT_FORMAT_VERSION,
                 ..
             }
         ),

@@ -15,8 +15,6 @@ pub const COMPACT_RATIO: f64 = 0.2;
 const EXACT_FRACTION: f64 = 0.03;
 /// Below this estimated number of accepted faces, search scans exactly.
 const EXACT_COUNT: f64 = 2_000.0;
-/// Widest candidate list tried in the graph before scanning exactly.
-const MAX_EF: usize = 2_048;
 /// Number of faces sampled to estimate a filter's selectivity.
 const SAMPLE: usize = 4_096;
 
@@ -258,8 +256,9 @@ impl FaceIndex {
         if frac < EXACT_FRACTION || frac * n < EXACT_COUNT {
             return self.hnsw.search_exact(query, k, Some(&accept));
         }
-        let base = self.hnsw.params().ef_search.max(k);
-        let ef = ((base as f64 / frac).ceil() as usize).clamp(base, MAX_EF.max(k));
+        // The walk passes through rejected faces and fills its list with
+        // accepted ones only, so the width needs no scaling by selectivity.
+        let ef = self.hnsw.params().ef_search.max(k);
         let hits = if filter.is_empty() {
             self.hnsw.search_ef(query, k, ef, None)
         } else {

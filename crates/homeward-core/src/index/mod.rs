@@ -19,6 +19,7 @@ mod distance;
 mod error;
 mod face;
 mod flat;
+mod graph;
 mod hnsw;
 mod snapshot;
 

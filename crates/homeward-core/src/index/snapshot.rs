@@ -4,8 +4,19 @@
 //!
 //! ```text
 //! <root>/snapshot.hwx          header (below), replaced atomically by rename
-//! <root>/snap-<seq>/faces.hnsw.graph   hnsw_rs graph dump
-//! <root>/snap-<seq>/faces.hnsw.data    hnsw_rs vector dump (memory-mapped on load)
+//! <root>/snap-<seq>/faces.hnsw.graph   graph file (below)
+//! <root>/snap-<seq>/faces.hnsw.data    data file (below)
+//! ```
+//!
+//! Both dump files are flat arrays in native byte order (recorded in the
+//! header), read with one pass each and no parsing beyond range checks:
+//!
+//! ```text
+//! graph: u32 n, u32 m, u32 entry node, u32 top layer, u64 upper length U,
+//!        u8 level[n] (zero-padded to 4), u32 upper_offset[n], u32 upper[U],
+//!        u32 layer0[n][1 + 2m]     each list: count, then neighbour nodes
+//!        (upper lists of node i: level[i] lists of 1 + m words at upper_offset[i])
+//! data:  f32 vector[n][128], u32 id[n]
 //! ```
 //!
 //! Header, little-endian, 96 bytes plus two names:
@@ -14,8 +25,8 @@
 //! off len field
 //!   0   8 magic "HWFACEIX"
 //!   8   4 format version (u32)
-//!  12   1 pointer width in bytes (8); hnsw_rs writes usize fields
-//!  13   1 byte order (1 = little-endian); hnsw_rs writes native order
+//!  12   1 width of a graph word in bytes (4)
+//!  13   1 byte order of the dump files (1 = little-endian)
 //!  14   2 reserved, zero
 //!  16   4 dimension (128)
 //!  20   4 distance (1 = Euclidean, FaceL2)
@@ -31,21 +42,28 @@
 //! ```
 
 use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::io::Write;
+
+use super::hnsw::FileSum;
 use std::path::{Path, PathBuf};
 
 use super::{HnswIndex, HnswParams, IndexError, VectorIndex, DIM};
 
 /// Current snapshot format version.
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
-/// Oldest snapshot format this build reads.
-pub const SNAPSHOT_OLDEST_READABLE: u32 = 1;
+///
+/// Version 1 held hnsw_rs dumps; version 2 holds our own flat-array graph.
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 2;
+/// Oldest snapshot format this build reads (a version 1 snapshot is
+/// refused, and the registry rebuilds the index from the store).
+pub const SNAPSHOT_OLDEST_READABLE: u32 = 2;
 
 const MAGIC: &[u8; 8] = b"HWFACEIX";
 const HEADER_NAME: &str = "snapshot.hwx";
 const BASENAME: &str = "faces";
 const DISTANCE_L2: u32 = 1;
 const FIXED: usize = 96;
+/// Bytes per graph word (u32 node numbers).
+const GRAPH_WORD: u8 = 4;
 
 /// What a snapshot header records.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,27 +95,11 @@ fn fsync_dir(dir: &Path) -> Result<(), IndexError> {
         .map_err(|e| IndexError::io(dir, e))
 }
 
-fn crc_file(path: &Path) -> Result<(u64, u32), IndexError> {
-    let mut f = File::open(path).map_err(|e| IndexError::io(path, e))?;
-    let mut h = crc32fast::Hasher::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut len = 0u64;
-    loop {
-        let n = f.read(&mut buf).map_err(|e| IndexError::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        len += n as u64;
-    }
-    Ok((len, h.finalize()))
-}
-
 fn encode(info: &SnapshotInfo) -> Vec<u8> {
     let mut b = Vec::with_capacity(FIXED + 64);
     b.extend_from_slice(MAGIC);
     b.extend_from_slice(&SNAPSHOT_FORMAT_VERSION.to_le_bytes());
-    b.push(std::mem::size_of::<usize>() as u8);
+    b.push(GRAPH_WORD);
     b.push(u8::from(cfg!(target_endian = "little")));
     b.extend_from_slice(&[0, 0]);
     for v in [
@@ -175,9 +177,7 @@ pub(crate) fn read_header(root: &Path) -> Result<SnapshotInfo, IndexError> {
     if crc32fast::hash(body) != u32_at(&b, b.len() - 4) {
         return Err(corrupt("header checksum mismatch"));
     }
-    if b[12] as usize != std::mem::size_of::<usize>()
-        || b[13] != u8::from(cfg!(target_endian = "little"))
-    {
+    if b[12] != GRAPH_WORD || b[13] != u8::from(cfg!(target_endian = "little")) {
         return Err(corrupt(
             "written on a machine with another word size or byte order",
         ));
@@ -216,13 +216,6 @@ pub(crate) fn read_header(root: &Path) -> Result<SnapshotInfo, IndexError> {
     })
 }
 
-fn dump_files(dir: &Path, basename: &str) -> (PathBuf, PathBuf) {
-    (
-        dir.join(format!("{basename}.hnsw.graph")),
-        dir.join(format!("{basename}.hnsw.data")),
-    )
-}
-
 /// Writes `index` (which must hold no tombstones) as the new snapshot under
 /// `root`, atomically replacing any previous one.
 pub(crate) fn save(
@@ -247,16 +240,11 @@ pub(crate) fn save(
         fs::remove_dir_all(&tmp).map_err(|e| IndexError::io(&tmp, e))?;
     }
     fs::create_dir(&tmp).map_err(|e| IndexError::io(&tmp, e))?;
-    let basename = index.dump(&tmp, BASENAME)?;
-    let (g, d) = dump_files(&tmp, &basename);
-    for p in [&g, &d] {
-        File::open(p)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| IndexError::io(p, e))?;
-    }
+    let (gsum, dsum) = index.dump(&tmp, BASENAME)?;
+    let basename = BASENAME.to_string();
     fsync_dir(&tmp)?;
-    let (graph_len, graph_crc) = crc_file(&g)?;
-    let (data_len, data_crc) = crc_file(&d)?;
+    let (graph_len, graph_crc) = (gsum.len, gsum.crc);
+    let (data_len, data_crc) = (dsum.len, dsum.crc);
     let final_dir = root.join(&dir_name);
     if final_dir.exists() {
         fs::remove_dir_all(&final_dir).map_err(|e| IndexError::io(&final_dir, e))?;
@@ -344,29 +332,17 @@ pub(crate) fn load(
         });
     }
     let dir = root.join(&info.dir_name);
-    let (g, d) = dump_files(&dir, &info.basename);
-    for (p, len, crc) in [
-        (&g, info.graph_len, info.graph_crc),
-        (&d, info.data_len, info.data_crc),
-    ] {
-        let (l, c) = match crc_file(p) {
-            Ok(x) => x,
-            Err(IndexError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                return Err(IndexError::Corrupt {
-                    path: p.clone(),
-                    what: "file missing".into(),
-                })
-            }
-            Err(e) => return Err(e),
-        };
-        if l != len || c != crc {
-            return Err(IndexError::Corrupt {
-                path: p.clone(),
-                what: format!("length {l} / CRC {c:08x}, header says {len} / {crc:08x}"),
-            });
-        }
-    }
-    let idx = HnswIndex::load(&dir, &info.basename, info.params)?;
+    let sums = (
+        FileSum {
+            len: info.graph_len,
+            crc: info.graph_crc,
+        },
+        FileSum {
+            len: info.data_len,
+            crc: info.data_crc,
+        },
+    );
+    let idx = HnswIndex::load(&dir, &info.basename, info.params, sums)?;
     if idx.len() as u64 != info.count {
         return Err(IndexError::Corrupt {
             path: dir,
