@@ -13,9 +13,11 @@ use super::{CliError, Outcome};
 use crate::matching::{self, hash_bytes, Analyzed, DupIndex};
 use crate::ranking::{rate, Policy};
 
-/// Register three demo cases from the fixture photos, submit five
-/// sightings (a new photo of a registered person, two reposts of a case
-/// photo, a repeat of that new photo, and an unrelated face) and print the ranked
+/// Register two demo cases from the fixture photos, submit six sightings
+/// (a new photo of a registered person, two reposts of a case photo, a
+/// repeat of that new photo, an unrelated face, and a child not yet
+/// registered), then register a third case that surfaces that last
+/// sighting, and print the ranked
 /// review queue. Uses a throwaway registry unless --db is given. The people
 /// in the fixtures are public figures standing in for children; names and
 /// dates are made up.
@@ -35,6 +37,8 @@ struct DemoCase {
     born: &'static str,
     missing: &'static str,
     photos: &'static [(&'static str, f64)],
+    /// Registered after the sightings (its family came forward later).
+    late: bool,
 }
 
 const CASES: &[DemoCase] = &[
@@ -44,6 +48,7 @@ const CASES: &[DemoCase] = &[
         born: "2012-08-04",
         missing: "2019-06-01",
         photos: &[("obama.jpg", 6.0), ("obama3.jpg", 6.5)],
+        late: false,
     },
     DemoCase {
         name: "Demo child B",
@@ -51,6 +56,7 @@ const CASES: &[DemoCase] = &[
         born: "2013-11-20",
         missing: "2020-02-10",
         photos: &[("biden.jpg", 6.0)],
+        late: true,
     },
     DemoCase {
         name: "Demo child C",
@@ -58,6 +64,7 @@ const CASES: &[DemoCase] = &[
         born: "2014-12-09",
         missing: "2021-09-15",
         photos: &[("grace_hopper.jpg", 6.5)],
+        late: false,
     },
 ];
 
@@ -79,6 +86,11 @@ const SIGHTINGS: &[(&str, &str, &str)] = &[
         "2024-03-06",
     ),
     ("astronaut.png", "a child with no case", "2024-03-09"),
+    (
+        "biden_gray.jpg",
+        "a child whose family has not registered yet",
+        "2024-03-11",
+    ),
 ];
 
 pub fn run(a: &DemoArgs) -> Result<Outcome, CliError> {
@@ -111,45 +123,8 @@ pub fn run(a: &DemoArgs) -> Result<Outcome, CliError> {
     let mut reg = Registry::open(dir).map_err(store)?;
     let actor = "demo";
     println!("registry: {}", dir.display());
-    for c in CASES {
-        let id = reg
-            .add_case(
-                actor,
-                &NewCase {
-                    child_name: c.name.into(),
-                    sex: c.sex,
-                    birth_date: Some(c.born.into()),
-                    birth_year: None,
-                    missing_date: Some(c.missing.into()),
-                    missing_place: "demo".into(),
-                    missing_location: None,
-                    status: CaseStatus::Searching,
-                    contact_ref: None,
-                    notes: None,
-                },
-            )
-            .map_err(store)?;
-        for (file, age) in c.photos {
-            let photo = Analyzed::from_path(&engine, &a.fixtures.join(file), &limits, &options)?;
-            let faces: Vec<_> = photo
-                .largest_face()
-                .map(|k| photo.faces[k].clone())
-                .into_iter()
-                .collect();
-            let meta = PhotoMeta {
-                age_months: Some((age * 12.0) as u32),
-                taken_date: None,
-                source: Some("case".into()),
-            };
-            let (pid, _) = reg
-                .add_photo(actor, id, &photo.bytes, &meta, &faces)
-                .map_err(store)?;
-            if let Some(p) = photo.pdq {
-                reg.set_photo_hash(actor, pid, hash_bytes(&p.hashes[0]), p.quality)
-                    .map_err(store)?;
-            }
-        }
-        println!("case {id}: {} ({} photo(s))", c.name, c.photos.len());
+    for c in CASES.iter().filter(|c| !c.late) {
+        register(&mut reg, &engine, &options, &limits, &a.fixtures, c)?;
     }
     let mut dupes = DupIndex::load(&reg).map_err(store)?;
     for (file, what, when) in SIGHTINGS {
@@ -162,6 +137,22 @@ pub fn run(a: &DemoArgs) -> Result<Outcome, CliError> {
         let out =
             matching::submit_sighting(&mut reg, &mut dupes, &policy, actor, &photo, &s, 3, None)?;
         print!("{}", outcome_text(&reg, &out));
+    }
+    for c in CASES.iter().filter(|c| c.late) {
+        println!();
+        let id = register(&mut reg, &engine, &options, &limits, &a.fixtures, c)?;
+        let found = matching::match_case_against_sightings(&mut reg, &policy, actor, id)?;
+        for s in &found {
+            println!(
+                "  surfaced past sighting {} -> queued as match {}: {}",
+                s.sighting_id,
+                s.match_id,
+                s.candidate.summary()
+            );
+        }
+        if found.is_empty() {
+            println!("  no past sighting in a review band");
+        }
     }
     println!("\n== review queue (pending, best first; a person decides each one)");
     for m in reg
@@ -182,4 +173,55 @@ pub fn run(a: &DemoArgs) -> Result<Outcome, CliError> {
     println!("\nnext: homeward review show ID / confirm ID / reject ID --db DIR (run with --db to keep the registry)");
     reg.close().map_err(store)?;
     Ok(Outcome::Success)
+}
+
+fn register(
+    reg: &mut Registry,
+    engine: &FaceEngine,
+    options: &FaceOptions,
+    limits: &Limits,
+    fixtures: &Path,
+    c: &DemoCase,
+) -> Result<u64, CliError> {
+    let store = |e: homeward_core::store::StoreError| CliError::Matching(e.into());
+    let actor = "demo";
+    let id = reg
+        .add_case(
+            actor,
+            &NewCase {
+                child_name: c.name.into(),
+                sex: c.sex,
+                birth_date: Some(c.born.into()),
+                birth_year: None,
+                missing_date: Some(c.missing.into()),
+                missing_place: "demo".into(),
+                missing_location: None,
+                status: CaseStatus::Searching,
+                contact_ref: None,
+                notes: None,
+            },
+        )
+        .map_err(store)?;
+    for (file, age) in c.photos {
+        let photo = Analyzed::from_path(engine, &fixtures.join(file), limits, options)?;
+        let faces: Vec<_> = photo
+            .largest_face()
+            .map(|k| photo.faces[k].clone())
+            .into_iter()
+            .collect();
+        let meta = PhotoMeta {
+            age_months: Some((age * 12.0) as u32),
+            taken_date: None,
+            source: Some("case".into()),
+        };
+        let (pid, _) = reg
+            .add_photo(actor, id, &photo.bytes, &meta, &faces)
+            .map_err(store)?;
+        if let Some(p) = photo.pdq {
+            reg.set_photo_hash(actor, pid, hash_bytes(&p.hashes[0]), p.quality)
+                .map_err(store)?;
+        }
+    }
+    println!("case {id}: {} ({} photo(s))", c.name, c.photos.len());
+    Ok(id)
 }
