@@ -436,33 +436,11 @@ impl Registry {
     pub fn case_chip_hashes(
         &self,
     ) -> Result<Vec<(FaceId, PhotoId, CaseId, [u8; 32], Embedding)>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT f.id, p.id, p.case_id, f.chip_hash, f.embedding FROM faces f JOIN photos p ON p.id = f.photo_id
-                 WHERE f.chip_hash IS NOT NULL AND (p.source IS NULL OR p.source NOT LIKE 'sighting:%')
-                 ORDER BY f.id",
-            )
-            .map_err(self.sql())?;
-        let rows = st
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, i64>(0)? as u64,
-                    r.get::<_, i64>(1)? as u64,
-                    r.get::<_, i64>(2)? as u64,
-                    r.get::<_, Vec<u8>>(3)?,
-                    r.get::<_, Vec<u8>>(4)?,
-                ))
-            })
-            .map_err(self.sql())?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (f, p, c, h, e) = row.map_err(self.sql())?;
-            if let (Some(h), Some(e)) = (hash32(h), blob_to_embedding(&e)) {
-                out.push((f, p, c, h, e));
-            }
-        }
-        Ok(out)
+        self.chip_hash_rows(
+            "SELECT f.id, p.id, p.case_id, f.chip_hash, f.embedding FROM faces f JOIN photos p ON p.id = f.photo_id
+             WHERE f.chip_hash IS NOT NULL AND (p.source IS NULL OR p.source NOT LIKE 'sighting:%')
+             ORDER BY f.id",
+        )
     }
 
     /// Face-chip hashes of sightings: `(face, sighting, group, hash, embedding)`.
@@ -470,13 +448,20 @@ impl Registry {
     pub fn sighting_chip_hashes(
         &self,
     ) -> Result<Vec<(FaceId, SightingId, SightingId, [u8; 32], Embedding)>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT f.id, s.id, coalesce(s.duplicate_group, s.id), f.chip_hash, f.embedding FROM sighting_faces f
-                 JOIN sightings s ON s.id = f.sighting_id WHERE f.chip_hash IS NOT NULL ORDER BY f.id",
-            )
-            .map_err(self.sql())?;
+        self.chip_hash_rows(
+            "SELECT f.id, s.id, coalesce(s.duplicate_group, s.id), f.chip_hash, f.embedding FROM sighting_faces f
+             JOIN sightings s ON s.id = f.sighting_id WHERE f.chip_hash IS NOT NULL ORDER BY f.id",
+        )
+    }
+
+    /// Runs a query whose rows are `(id, id, id, chip hash blob, embedding
+    /// blob)`, keeping the rows whose blobs are well formed.
+    #[allow(clippy::type_complexity)]
+    fn chip_hash_rows(
+        &self,
+        sql: &str,
+    ) -> Result<Vec<(u64, u64, u64, [u8; 32], Embedding)>, StoreError> {
+        let mut st = self.conn.prepare(sql).map_err(self.sql())?;
         let rows = st
             .query_map([], |r| {
                 Ok((
@@ -490,9 +475,9 @@ impl Registry {
             .map_err(self.sql())?;
         let mut out = Vec::new();
         for row in rows {
-            let (f, s, g, h, e) = row.map_err(self.sql())?;
+            let (a, b, c, h, e) = row.map_err(self.sql())?;
             if let (Some(h), Some(e)) = (hash32(h), blob_to_embedding(&e)) {
-                out.push((f, s, g, h, e));
+                out.push((a, b, c, h, e));
             }
         }
         Ok(out)

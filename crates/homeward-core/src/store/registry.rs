@@ -586,46 +586,15 @@ impl Registry {
         sighting: &NewSighting,
         faces: &[FaceRecord],
     ) -> Result<(SightingId, Vec<FaceId>), StoreError> {
-        check_faces(faces)?;
-        if bytes.is_empty() {
-            return Err(StoreError::Invalid {
-                field: "photo",
-                why: "no bytes".into(),
-            });
-        }
-        let h = sha256(bytes);
-        self.files.put(&h, bytes)?;
-        let sql = |source| StoreError::Sqlite {
-            path: self.db_path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(sql)?;
-        let s = sighting;
-        tx.execute(
-            "INSERT INTO sightings (sha256, byte_len, seen_at, place, lat, lon, age_min, age_max, sex,
-                                    submitter, duplicate_group, added_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            params![
-                h.to_vec(),
-                bytes.len() as i64,
-                s.seen_at,
-                s.place,
-                s.location.map(|l| l.0),
-                s.location.map(|l| l.1),
-                s.apparent_age.map(|a| a.0 as f64),
-                s.apparent_age.map(|a| a.1 as f64),
-                s.sex.map(|x| x.as_str()),
-                s.submitter,
-                s.duplicate_group,
-                now()
-            ],
-        )
-        .map_err(sql)?;
-        let id = tx.last_insert_rowid() as u64;
-        let face_ids = Self::insert_faces(&tx, "sighting_faces", "sighting_id", id as i64, faces)
-            .map_err(sql)?;
-        Self::audit(&tx, actor, "add_sighting", &format!("sighting:{id}")).map_err(sql)?;
-        tx.commit().map_err(sql)?;
+        // One write path for sightings: with no extras this is exactly the
+        // plain sighting (no hashes, matches or batch mark).
+        let (id, face_ids, _) = self.record_sighting(
+            actor,
+            bytes,
+            sighting,
+            faces,
+            &super::matching::SightingExtras::default(),
+        )?;
         Ok((id, face_ids))
     }
 
