@@ -30,7 +30,11 @@ struct Server {
 
 impl Server {
     fn start(extra: &[&str]) -> Server {
-        let dir = tempfile::tempdir().unwrap();
+        Server::start_in(tempfile::tempdir().unwrap(), extra)
+    }
+
+    /// Serves the registry at `dir/db`, which may already hold data.
+    fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Server {
         let db = dir.path().join("db");
         let defaults: [(&str, Option<&str>); 10] = [
             ("--addr", Some("127.0.0.1:0")),
@@ -294,7 +298,8 @@ fn submit(s: &Server, who: &Auth, photo: &str, place: &str) -> Resp {
     )
 }
 
-fn world(s: &Server) -> World {
+/// Signs in as the first admin and makes an admin API token.
+fn admin_token(s: &Server) -> Auth {
     let (secret, csrf) = s.login("admin", ADMIN_PASSWORD);
     let admin_session = Auth::Cookie(secret, Some(csrf));
     let r = s.post_json(
@@ -309,7 +314,11 @@ fn world(s: &Server) -> World {
         &admin_session,
         json!({ "user_id": id, "name": "admin script" }),
     );
-    let admin = Auth::Bearer(r.json()["token"].as_str().unwrap().to_string());
+    Auth::Bearer(r.json()["token"].as_str().unwrap().to_string())
+}
+
+fn world(s: &Server) -> World {
+    let admin = admin_token(s);
     let worker = make_user(s, &admin, "worker", "caseworker");
     let volunteer = make_user(s, &admin, "vol", "volunteer");
     let volunteer2 = make_user(s, &admin, "vol2", "volunteer");
@@ -494,6 +503,12 @@ fn authorisation_matrix() {
             Needs::CaseWorker,
             || Send::Empty,
         ),
+        ("GET", "/api/batches".into(), Needs::CaseWorker, || {
+            Send::Empty
+        }),
+        ("GET", "/api/batches/none".into(), Needs::CaseWorker, || {
+            Send::Empty
+        }),
         ("GET", "/api/users".into(), Needs::Admin, || Send::Empty),
         ("POST", "/api/users".into(), Needs::Admin, || {
             Send::Json(
@@ -645,7 +660,8 @@ fn sighting_review_flow_and_audit() {
     assert_eq!(first["case_id"], w.case_id, "{q}");
     assert_eq!(first["child_name"], "Barack Test");
     assert!(["strong", "possible", "weak"].contains(&first["band"].as_str().unwrap()));
-    assert!(first["why"].as_str().unwrap().contains("face distance"));
+    assert!(first["why"].as_str().unwrap().contains("est. false-match"));
+    assert!(first["est_false_match_rate"].as_f64().unwrap() <= 0.05);
     let d = first["distance"].as_f64().unwrap();
     assert!(d < 0.6, "same person should be near: {d}");
 
@@ -1213,7 +1229,144 @@ fn pages_and_photos_carry_security_headers() {
     let html = s.get(&format!("/review/{}", w.match_id), &worker).text();
     assert!(html.contains(&format!("/api/sightings/{}/photo", w.sighting_id)));
     assert!(html.contains(&format!("/api/photos/{}", w.photo_id)));
-    assert!(html.contains("Barack Test") && html.contains("face distance"));
+    assert!(html.contains("Barack Test") && html.contains("est. false-match"));
+}
+
+/// Submissions the access log records as flagged `action`.
+fn flagged(s: &Server, admin: &Auth, action: &str) -> usize {
+    let log = s.get("/api/audit?limit=10000", admin).json();
+    log.as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == action)
+        .count()
+}
+
+#[test]
+fn batches_two_way_matching_reposts_enrolment_and_erasure() {
+    // An archive matched with `homeward batch` before the case exists.
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    std::fs::create_dir(&archive).unwrap();
+    for f in ["obama2.jpg", "biden.jpg"] {
+        std::fs::write(archive.join(f), fixture(f)).unwrap();
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_homeward"))
+        .args([
+            "batch",
+            "--name",
+            "station archive",
+            "--upsample",
+            "0",
+            "--when",
+            "2026-01-10",
+        ])
+        .arg("--db")
+        .arg(dir.path().join("db"))
+        .arg("--out")
+        .arg(dir.path().join("report"))
+        .arg(&archive)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = Server::start_in(dir, &[]);
+    let admin = admin_token(&s);
+    let worker = make_user(&s, &admin, "worker", "caseworker");
+    let volunteer = make_user(&s, &admin, "vol", "volunteer");
+
+    // Batch status: both items recorded, nothing matched yet.
+    let list = s.get("/api/batches", &worker).json();
+    assert_eq!(list[0]["name"], "station archive", "{list}");
+    assert_eq!(
+        (list[0]["items"].as_u64(), list[0]["recorded"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(list[0]["failed"], 0);
+    assert_eq!(list[0]["pending_matches"], 0);
+    let b = s.get("/api/batches/station%20archive", &worker);
+    assert_eq!(b.status, 200, "{}", b.text());
+    let items = b.json()["results"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 2);
+    assert!(items.iter().all(|i| i["kind"] == "new"), "{items:?}");
+    assert_eq!(s.get("/api/batches/unknown", &worker).status, 404);
+    assert_eq!(s.get("/api/batches", &volunteer).status, 403);
+
+    // A new case surfaces the old sighting of the same person.
+    let r = s.post_json(
+        "/api/cases",
+        &worker,
+        json!({ "child_name": "Barack Test", "sex": "male", "birth_year": 2015, "missing_place": "Lyon" }),
+    );
+    let case_id = r.json()["id"].as_u64().unwrap();
+    let r = s.req(
+        "POST",
+        &format!("/api/cases/{case_id}/photos"),
+        &worker,
+        Send::Multipart(
+            vec![("age_months", "96".into())],
+            Some(fixture("obama.jpg")),
+        ),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["surfaced_sightings"], 1, "{}", r.text());
+    let q = s.get("/api/review", &worker).json();
+    let m = q
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["case_id"] == case_id)
+        .cloned();
+    let m = m.unwrap_or_else(|| panic!("old sighting not queued: {q}"));
+    assert_eq!(
+        s.get("/api/batches", &worker).json()[0]["pending_matches"],
+        1
+    );
+
+    // The family's own photo going round is a repost, never a sighting.
+    let before = s
+        .get("/api/review", &worker)
+        .json()
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(submit(&s, &volunteer, "obama.jpg", "Online").status, 201);
+    assert_eq!(
+        s.get("/api/review", &worker)
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        before
+    );
+    assert_eq!(flagged(&s, &admin, "flag_poster_repost"), 1);
+    // A repeat of a sighting joins its group.
+    assert_eq!(submit(&s, &volunteer, "obama2.jpg", "Again").status, 201);
+    assert_eq!(flagged(&s, &admin, "flag_duplicate"), 1);
+
+    // Confirming enrols the sighting's face in the case's gallery.
+    let r = s.post_json(
+        &format!("/api/review/{}/confirm", m["match_id"]),
+        &worker,
+        json!({ "note": "same child" }),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let case = s.get(&format!("/api/cases/{case_id}"), &worker).json();
+    assert_eq!(case["photos"].as_array().unwrap().len(), 2, "{case}");
+
+    // After erasure its photo is no longer anyone's poster.
+    let r = s.req(
+        "DELETE",
+        &format!("/api/cases/{case_id}"),
+        &admin,
+        Send::Empty,
+    );
+    assert_eq!(r.status, 204);
+    assert_eq!(submit(&s, &volunteer, "obama.jpg", "Online").status, 201);
+    assert_eq!(flagged(&s, &admin, "flag_poster_repost"), 1);
 }
 
 #[test]

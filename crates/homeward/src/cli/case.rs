@@ -305,43 +305,18 @@ fn add_photos(
                 continue;
             }
         };
-        let mut warning = None;
-        let faces = match analyzed.largest_face() {
-            Some(k) => {
-                if analyzed.faces.len() > 1 {
-                    warning = Some(format!(
-                        "{} faces found; the largest was enrolled",
-                        analyzed.faces.len()
-                    ));
-                }
-                vec![analyzed.faces[k].clone()]
-            }
-            None => {
-                warning = Some("no face found; kept for repost detection only".into());
-                Vec::new()
-            }
-        };
         let meta = PhotoMeta {
             age_months: ages.get(i).map(|a| (a * 12.0).round().max(0.0) as u32),
             taken_date: taken.get(i).cloned(),
             source: Some("case".into()),
         };
-        let (photo_id, _) = reg
-            .add_photo(actor, case_id, &analyzed.bytes, &meta, &faces)
+        let e = matching::enrol_case_photo(reg, None, actor, case_id, &analyzed, &meta)
             .map_err(|e| CliError::Matching(e.into()))?;
-        if let Some(p) = analyzed.pdq {
-            reg.set_photo_hash(
-                actor,
-                photo_id,
-                crate::matching::hash_bytes(&p.hashes[0]),
-                p.quality,
-            )
-            .map_err(|e| CliError::Matching(e.into()))?;
-        }
+        let (photo_id, faces, warning) = (e.photo_id, e.faces, e.warning);
         out.push(PhotoReport {
             path: shown,
             photo_id: Some(photo_id),
-            faces: faces.len(),
+            faces,
             warning,
         });
     }

@@ -76,6 +76,18 @@ impl Analyzed {
         Ok(Self::from_image(engine, bytes, photo.image, options))
     }
 
+    /// Analyses an uploaded photo held in memory (limits checked before
+    /// decoding). Flip averaging is always on.
+    pub fn from_bytes(
+        engine: &FaceEngine,
+        bytes: Vec<u8>,
+        limits: &Limits,
+        options: &FaceOptions,
+    ) -> Result<Analyzed, MatchError> {
+        let photo = intake::load_bytes(&bytes, limits)?;
+        Ok(Self::from_image(engine, bytes, photo.image, options))
+    }
+
     fn from_image(
         engine: &FaceEngine,
         bytes: Vec<u8>,

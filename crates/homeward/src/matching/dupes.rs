@@ -188,6 +188,28 @@ impl DupIndex {
         None
     }
 
+    /// Adds a registered case photo: its PDQ hash and its enrolled faces'
+    /// chip hashes, so that reposts of it are caught from now on.
+    pub fn add_case_photo(
+        &mut self,
+        photo: PhotoId,
+        case: CaseId,
+        face_ids: &[FaceId],
+        faces: &[homeward_core::store::FaceRecord],
+        pdq: Option<Hash256>,
+    ) {
+        if let Some(h) = pdq {
+            let _ = self.photo_pdq.add(photo, h);
+            self.photo_case.insert(photo, case);
+        }
+        for (f, rec) in face_ids.iter().zip(faces) {
+            if let Some(h) = rec.chip_hash {
+                let _ = self.photo_chip.add(*f, hash_from_bytes(&h));
+                self.chip_photo.insert(*f, (photo, case, rec.embedding));
+            }
+        }
+    }
+
     /// Adds a recorded sighting.
     pub fn add_sighting(
         &mut self,

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use homeward_core::index::{Embedding, SearchFilter};
 use homeward_core::store::{
-    CaseId, CaseStatus, MatchId, MatchOrigin, NewMatch, NewSighting, PhotoMeta, Registry,
+    CaseId, CaseStatus, MatchId, MatchOrigin, NewMatch, NewSighting, PhotoId, PhotoMeta, Registry,
     SightingExtras, SightingId, StoreError,
 };
 use serde::Serialize;
@@ -90,8 +90,20 @@ pub fn search(
     meta: &QueryMeta,
     top: usize,
 ) -> Result<Vec<Candidate>, StoreError> {
+    search_among(reg, policy, faces, meta, top, &[CaseStatus::Searching])
+}
+
+/// [`search`] among cases of the given statuses (all cases when empty).
+pub fn search_among(
+    reg: &Registry,
+    policy: &Policy,
+    faces: &[Embedding],
+    meta: &QueryMeta,
+    top: usize,
+    statuses: &[CaseStatus],
+) -> Result<Vec<Candidate>, StoreError> {
     let filter = SearchFilter {
-        statuses: vec![CaseStatus::Searching],
+        statuses: statuses.to_vec(),
         ..SearchFilter::default()
     };
     let mut ids: Vec<CaseId> = Vec::new();
@@ -223,6 +235,68 @@ fn new_match(c: &Candidate, face: u64, origin: MatchOrigin) -> NewMatch {
         rank_key: c.case_fmr,
         scores_json: serde_json::to_string(c).unwrap_or_else(|_| "{}".into()),
     }
+}
+
+/// A case photo as enrolled by [`enrol_case_photo`].
+#[derive(Debug, Clone, Serialize)]
+pub struct EnrolledPhoto {
+    /// The photo row.
+    pub photo_id: PhotoId,
+    /// Faces enrolled (0 or 1: the largest face).
+    pub faces: usize,
+    /// Faces found in the photo.
+    pub faces_found: usize,
+    /// Set when not every face found was enrolled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+/// Stores a case photo: its largest face joins the case's gallery (other
+/// faces in a family photo are not the child), and its PDQ and chip hashes
+/// are kept so that reposts of it are flagged. A photo without a face is
+/// kept for repost detection only. Updates `dupes` when given.
+pub fn enrol_case_photo(
+    reg: &mut Registry,
+    dupes: Option<&mut DupIndex>,
+    actor: &str,
+    case: CaseId,
+    photo: &Analyzed,
+    meta: &PhotoMeta,
+) -> Result<EnrolledPhoto, StoreError> {
+    let (faces, warning) = match photo.largest_face() {
+        Some(k) => (
+            vec![photo.faces[k].clone()],
+            (photo.faces.len() > 1).then(|| {
+                format!(
+                    "{} faces found; the largest was enrolled",
+                    photo.faces.len()
+                )
+            }),
+        ),
+        None => (
+            Vec::new(),
+            Some("no face found; kept for repost detection only".to_string()),
+        ),
+    };
+    let (photo_id, face_ids) = reg.add_photo(actor, case, &photo.bytes, meta, &faces)?;
+    if let Some(p) = photo.pdq {
+        reg.set_photo_hash(actor, photo_id, hash_bytes(&p.hashes[0]), p.quality)?;
+    }
+    if let Some(d) = dupes {
+        d.add_case_photo(
+            photo_id,
+            case,
+            &face_ids,
+            &faces,
+            photo.pdq.map(|p| p.hashes[0]),
+        );
+    }
+    Ok(EnrolledPhoto {
+        photo_id,
+        faces: faces.len(),
+        faces_found: photo.faces.len(),
+        warning,
+    })
 }
 
 /// A past sighting surfaced by a new case or photo.

@@ -1,13 +1,15 @@
 //! The why of every candidate: which photo pair decided it, its distance,
 //! the age gap, the priors applied and the calibrated rates.
 
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 
 use super::calibration::Band;
 use super::priors::PriorApplied;
 
 /// One gallery photo compared with the sighting face.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairScore {
     /// Case photo.
     pub photo_id: u64,
@@ -24,7 +26,7 @@ pub struct PairScore {
 }
 
 /// Why a case is a candidate.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Why {
     /// Which face of the sighting photo (0 = strongest detection).
     pub sighting_face: usize,
@@ -35,7 +37,7 @@ pub struct Why {
     /// How many photos the case has.
     pub photos_compared: usize,
     /// Fusion used.
-    pub fusion: &'static str,
+    pub fusion: Cow<'static, str>,
     /// Fused distance before priors.
     pub fused_distance: f64,
     /// Child's expected age on the sighting day, if the birth is known.
@@ -46,7 +48,7 @@ pub struct Why {
 }
 
 /// One case ranked for review: never a verdict.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
     /// The case.
     pub case_id: u64,

@@ -177,7 +177,7 @@ impl Policy {
                 best: best_pair,
                 nearest,
                 photos_compared: n,
-                fusion: self.fusion.name(),
+                fusion: self.fusion.name().into(),
                 fused_distance: fused,
                 expected_age_years: expected,
                 priors: applied,

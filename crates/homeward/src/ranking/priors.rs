@@ -3,13 +3,15 @@
 //! request.
 
 use homeward_core::store::Sex;
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 
 /// One prior that changed a candidate's score.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PriorApplied {
     /// `sex` or `apparent_age`.
-    pub name: &'static str,
+    pub name: Cow<'static, str>,
     /// What was compared.
     pub detail: String,
     /// Distance added.
@@ -72,7 +74,7 @@ pub fn apply(
                 return Verdict::Drop;
             }
             out.push(PriorApplied {
-                name: "sex",
+                name: Cow::Borrowed("sex"),
                 detail: format!("sighting {} vs case {}", name(s), name(case_sex)),
                 penalty: settings.sex_penalty,
             });
@@ -87,7 +89,7 @@ pub fn apply(
             }
             let penalty = (settings.age_penalty_per_year * outside).min(settings.age_penalty_cap);
             out.push(PriorApplied {
-                name: "apparent_age",
+                name: Cow::Borrowed("apparent_age"),
                 detail: format!(
                     "expected age {e:.1} y is {outside:.1} y outside the apparent {lo}-{hi} y (slack {slack:.1} y)"
                 ),

@@ -13,9 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::{now, Role, User, SESSION_SECONDS};
 use super::error::ApiError;
-use super::service::{Analysis, SightingInput};
+use super::service::{PhotoAdded, SightingInput};
 use super::session::{set_cookie, Caller, Via};
 use super::{blocking, openapi, AppState, Routes};
+use crate::matching::Analyzed;
+use crate::ranking::QueryMeta;
 
 pub(super) fn routes(r: Routes) -> Routes {
     r.get("/api/openapi.json", openapi_json)
@@ -39,6 +41,8 @@ pub(super) fn routes(r: Routes) -> Routes {
         .get("/api/review/{id}", review_item)
         .post("/api/review/{id}/confirm", confirm)
         .post("/api/review/{id}/reject", reject)
+        .get("/api/batches", list_batches)
+        .get("/api/batches/{name}", get_batch)
         .get("/api/users", list_users)
         .post("/api/users", create_user)
         .patch("/api/users/{id}", update_user)
@@ -181,7 +185,7 @@ async fn read_upload(mut mp: Multipart) -> Result<Upload, ApiError> {
 
 /// Decodes and analyses a photo on the blocking pool, at most
 /// `analysis_workers` at once.
-pub(super) async fn analyze(st: &AppState, bytes: Vec<u8>) -> Result<Analysis, ApiError> {
+pub(super) async fn analyze(st: &AppState, bytes: Vec<u8>) -> Result<Analyzed, ApiError> {
     let permit = st
         .analysis
         .clone()
@@ -655,14 +659,6 @@ async fn erase_case(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
-pub(super) struct PhotoAdded {
-    pub photo_id: u64,
-    pub faces: usize,
-    pub width: u32,
-    pub height: u32,
-}
-
 /// Adds a photo to a case; shared with the case page.
 pub(super) async fn do_add_photo(
     st: &AppState,
@@ -675,15 +671,9 @@ pub(super) async fn do_add_photo(
     // Refuse an unknown case before the expensive analysis.
     blocking(|| st.service.get_case(&caller.actor(), case).map(|_| ()))?;
     let analysis = analyze(st, photo).await?;
-    let (photo_id, faces) = blocking(|| {
+    blocking(|| {
         st.service
             .add_case_photo(&caller.actor(), case, &analysis, &meta)
-    })?;
-    Ok(PhotoAdded {
-        photo_id,
-        faces,
-        width: analysis.width,
-        height: analysis.height,
     })
 }
 
@@ -723,12 +713,37 @@ async fn search(
             .ok_or_else(|| ApiError::unprocessable(format!("k must be 1-50, got `{s}`")))?,
     };
     let include_closed = matches!(up.text("include_closed"), Some("true" | "1" | "on"));
+    // Apparent age and sex are soft priors, as for a sighting.
+    let input = sighting_input(&up)?;
+    let meta = QueryMeta {
+        day: Some(crate::ranking::Day::today()),
+        apparent_age: input
+            .apparent_age
+            .map(|(a, b)| (f64::from(a), f64::from(b))),
+        sex: input.sex,
+    };
     let photo = up.take_photo()?;
     let analysis = analyze(&st, photo).await?;
     let v = blocking(|| {
         st.service
-            .search(&caller.actor(), &analysis, k, include_closed)
+            .search(&caller.actor(), &analysis, k, include_closed, &meta)
     })?;
+    Ok(Json(v).into_response())
+}
+
+async fn list_batches(State(st): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    caller.require(Role::CaseWorker)?;
+    let v = blocking(|| st.service.list_batches(&caller.actor()))?;
+    Ok(Json(v).into_response())
+}
+
+async fn get_batch(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::CaseWorker)?;
+    let v = blocking(|| st.service.get_batch(&caller.actor(), &name))?;
     Ok(Json(v).into_response())
 }
 

@@ -180,6 +180,20 @@ impl From<DecodeError> for ApiError {
     }
 }
 
+impl From<crate::matching::MatchError> for ApiError {
+    fn from(e: crate::matching::MatchError) -> Self {
+        use crate::matching::MatchError;
+        match e {
+            MatchError::Store(e) => e.into(),
+            MatchError::Decode(e) => e.into(),
+            other => {
+                eprintln!("homeward serve: matching: {other}");
+                ApiError::internal("matching the photo")
+            }
+        }
+    }
+}
+
 impl From<rusqlite::Error> for ApiError {
     fn from(e: rusqlite::Error) -> Self {
         eprintln!("homeward serve: database error: {e}");

@@ -2,13 +2,12 @@
 //! seam: decode and analyse photos, record cases, photos and sightings,
 //! propose candidate matches, and read views for the API and the pages.
 //!
-//! **Interim matching.** Until the matching front (`ranking/`, `matching/`)
-//! lands, [`Service::submit_sighting`] proposes candidates by itself: every
-//! face of the sighting is searched among cases still being searched, the
-//! nearest cases under [`CANDIDATE_CUTOFF`] become pending matches, and
-//! [`band`] / [`why`] give a provisional band and explanation from the face
-//! distance alone. Swap those three for the front's two-way matching and
-//! calibrated bands; nothing else in the server depends on how they work.
+//! **Matching** is the front's: a sighting goes through
+//! [`matching::submit_sighting`] (duplicates and poster reposts first, then
+//! per-case ranking with calibrated bands), a new case photo is matched
+//! against every past sighting, and confirming a match enrols the sighting's
+//! face. The server keeps one [`DupIndex`] beside the registry, under the
+//! same lock, so that both always agree.
 //!
 //! **Reads.** The registry exposes writes, search and single-row reads; the
 //! lists and joins the pages need are read here through separate
@@ -21,61 +20,54 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use homeward_core::faces::{FaceEngine, FaceOptions};
-use homeward_core::index::{l2, Embedding, SearchFilter, DIM};
-use homeward_core::intake::{load_bytes, Limits};
+use homeward_core::index::{l2, Embedding, DIM};
+use homeward_core::intake::Limits;
 use homeward_core::store::{
-    CaseId, CaseStatus, FaceRecord, MatchState, NewCase, NewSighting, PhotoMeta, Registry, Sex,
-    SightingId, StoreError, SCHEMA_VERSION,
+    CaseId, CaseStatus, MatchState, NewCase, NewSighting, PhotoMeta, Registry, Sex, SightingId,
+    StoreError, SCHEMA_VERSION,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde::Serialize;
 
+use crate::matching::{self, Analyzed, DupIndex, EnrolledPhoto, MatchError, Repeat};
+use crate::ranking::{self, Policy, QueryMeta};
+use crate::report;
+
 use super::auth::AuthStore;
 use super::error::ApiError;
 
-/// Model id recorded with every face the server stores.
-const MODEL: &str = "dlib_face_recognition_resnet_model_v1";
-/// Face distance under which a case becomes a candidate for review (interim).
-pub const CANDIDATE_CUTOFF: f32 = 0.65;
-/// Most candidate cases proposed per sighting face (interim).
-pub const MAX_CANDIDATES: usize = 5;
-/// Provisional band limits on the face distance (interim, not calibrated).
-const STRONG_BELOW: f32 = 0.45;
-const POSSIBLE_BELOW: f32 = 0.55;
+/// Cases ranked per sighting before the review queue takes the banded ones.
+const RANKED_PER_SIGHTING: usize = matching::QUEUE_PER_SIGHTING;
 
-/// Provisional band of a face distance: "strong", "possible" or "weak".
-pub fn band(distance: f32) -> &'static str {
-    if distance < STRONG_BELOW {
-        "strong"
-    } else if distance < POSSIBLE_BELOW {
-        "possible"
-    } else {
-        "weak"
-    }
+/// What a stored match's scores say: the candidate as ranked when the match
+/// was queued.
+struct StoredScores {
+    distance: Option<f64>,
+    score: Option<f64>,
+    fmr: Option<f64>,
+    band: &'static str,
+    why: String,
 }
 
-/// Provisional explanation of a candidate, from the face distance and the
-/// nearest photo. Never a verdict.
-pub fn why(distance: f32, photo: Option<&CandidatePhoto>) -> String {
-    let mut s = format!(
-        "face distance {distance:.3} ({}: strong < {STRONG_BELOW}, possible < {POSSIBLE_BELOW}, provisional)",
-        band(distance)
-    );
-    if let Some(p) = photo {
-        s.push_str(&format!("; nearest photo {}", p.photo_id));
-        if let Some(m) = p.age_months {
-            s.push_str(&format!(" taken at age {}y{}m", m / 12, m % 12));
+impl StoredScores {
+    fn parse(scores: &str) -> StoredScores {
+        match serde_json::from_str::<ranking::Candidate>(scores) {
+            Ok(c) => StoredScores {
+                distance: Some(c.why.best.distance),
+                score: Some(c.score),
+                fmr: Some(c.case_fmr),
+                band: c.band.name(),
+                why: c.summary(),
+            },
+            Err(_) => StoredScores {
+                distance: None,
+                score: None,
+                fmr: None,
+                band: "weak",
+                why: "no ranking was recorded for this match; compare the photos".into(),
+            },
         }
     }
-    s
-}
-
-/// One analysed upload: the photo bytes and the faces found.
-pub struct Analysis {
-    pub bytes: Vec<u8>,
-    pub faces: Vec<FaceRecord>,
-    pub width: u32,
-    pub height: u32,
 }
 
 /// A case in a list.
@@ -146,16 +138,27 @@ pub struct CandidatePhoto {
     pub url: String,
 }
 
-/// A case ranked for review against a photo.
+/// A case ranked for review against a photo: never a verdict.
 #[derive(Debug, Serialize)]
 pub struct Candidate {
     pub case_id: u64,
     pub child_name: String,
     pub status: &'static str,
+    /// Which face of the photo decided it (0 = strongest detection).
     pub face: usize,
-    pub distance: f32,
+    /// Distance of the deciding photo pair.
+    pub distance: f64,
+    /// Score after fusing the case's photos and applying priors; lower ranks first.
+    pub score: f64,
+    /// Estimated chance that a different child's case scores this well.
+    pub est_false_match_rate: f64,
+    /// `strong`, `possible`, `weak` or `below` (not queued).
     pub band: &'static str,
+    /// One line: the photo pair, distance, age gap and priors.
     pub why: String,
+    /// The same, structured.
+    pub explanation: ranking::Why,
+    /// The case's nearest photos.
     pub photos: Vec<CandidatePhoto>,
 }
 
@@ -166,7 +169,12 @@ pub struct QueueItem {
     pub sighting_id: u64,
     pub case_id: u64,
     pub child_name: String,
-    pub distance: Option<f32>,
+    /// Distance of the deciding photo pair.
+    pub distance: Option<f64>,
+    /// Ranking score (see [`Candidate::score`]).
+    pub score: Option<f64>,
+    /// Estimated chance that a different child's case scores this well.
+    pub est_false_match_rate: Option<f64>,
     pub band: &'static str,
     pub why: String,
     pub state: &'static str,
@@ -181,7 +189,9 @@ pub struct ReviewView {
     pub reviewer: Option<String>,
     pub note: Option<String>,
     pub decided_at: Option<i64>,
-    pub distance: Option<f32>,
+    pub distance: Option<f64>,
+    pub score: Option<f64>,
+    pub est_false_match_rate: Option<f64>,
     pub band: &'static str,
     pub why: String,
     pub sighting: SightingView,
@@ -202,10 +212,41 @@ pub struct SightingInput {
 }
 
 /// What a submission produced.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Submitted {
     pub sighting_id: SightingId,
     pub faces: u32,
+}
+
+/// A case photo as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhotoAdded {
+    #[serde(flatten)]
+    pub enrolled: EnrolledPhoto,
+    /// Past sightings this photo put in the review queue.
+    pub surfaced_sightings: usize,
+}
+
+/// Progress of a batch run by `homeward batch`.
+#[derive(Debug, Serialize)]
+pub struct BatchStatus {
+    pub name: String,
+    /// Items processed (recorded or failed).
+    pub items: u64,
+    pub recorded: u64,
+    pub failed: u64,
+    /// Matches of its sightings still waiting for review.
+    pub pending_matches: u64,
+    /// Unix time of the last processed item.
+    pub last_done_at: Option<i64>,
+}
+
+/// A batch with its items.
+#[derive(Debug, Serialize)]
+pub struct BatchView {
+    #[serde(flatten)]
+    pub status: BatchStatus,
+    pub results: Vec<report::ItemResult>,
 }
 
 fn sex_str(s: Sex) -> &'static str {
@@ -259,14 +300,6 @@ fn blob_embedding(b: &[u8]) -> Option<Embedding> {
     Some(e)
 }
 
-fn match_distance(scores: &str) -> Option<f32> {
-    serde_json::from_str::<serde_json::Value>(scores)
-        .ok()?
-        .get("embedding_distance")?
-        .as_f64()
-        .map(|d| d as f32)
-}
-
 /// The MIME type of stored photo bytes, from their first bytes.
 pub fn image_mime(bytes: &[u8]) -> &'static str {
     match bytes {
@@ -284,7 +317,8 @@ pub fn image_mime(bytes: &[u8]) -> &'static str {
 /// Every method blocks (SQLite, inference); the handlers call them off the
 /// async executor.
 pub struct Service {
-    registry: Mutex<Option<Registry>>,
+    matcher: Mutex<Option<Matcher>>,
+    policy: Policy,
     engine: FaceEngine,
     face_options: FaceOptions,
     limits: Limits,
@@ -299,6 +333,12 @@ impl std::fmt::Debug for Service {
             .field("db", &self.db_path)
             .finish()
     }
+}
+
+/// The registry and the hash indexes over it, kept in step under one lock.
+struct Matcher {
+    reg: Registry,
+    dupes: DupIndex,
 }
 
 /// A read connection borrowed from the pool, returned on drop.
@@ -339,8 +379,16 @@ impl Service {
             ));
         }
         let db_path = registry.dir().join("registry.sqlite");
+        let policy =
+            Policy::shipped().map_err(|e| format!("the ranking calibration is unusable: {e}"))?;
+        let dupes = DupIndex::load(&registry)
+            .map_err(|e| format!("cannot load the duplicate hashes: {e}"))?;
         let svc = Service {
-            registry: Mutex::new(Some(registry)),
+            matcher: Mutex::new(Some(Matcher {
+                reg: registry,
+                dupes,
+            })),
+            policy,
             engine,
             face_options,
             limits,
@@ -375,11 +423,18 @@ impl Service {
         &self,
         f: impl FnOnce(&mut Registry) -> Result<T, StoreError>,
     ) -> Result<T, ApiError> {
-        let mut guard = self.registry.lock().unwrap_or_else(|p| p.into_inner());
-        let reg = guard
+        self.with_matcher(|m| Ok(f(&mut m.reg)?))
+    }
+
+    fn with_matcher<T>(
+        &self,
+        f: impl FnOnce(&mut Matcher) -> Result<T, MatchError>,
+    ) -> Result<T, ApiError> {
+        let mut guard = self.matcher.lock().unwrap_or_else(|p| p.into_inner());
+        let m = guard
             .as_mut()
             .ok_or_else(|| ApiError::internal("the registry is closed (shutting down)"))?;
-        Ok(f(reg)?)
+        Ok(f(m)?)
     }
 
     /// Appends to the access log; a failure to log fails the request.
@@ -392,42 +447,26 @@ impl Service {
 
     /// Closes the registry cleanly (saves the index snapshot).
     pub fn close(&self) -> Result<(), StoreError> {
-        let reg = self
-            .registry
+        let m = self
+            .matcher
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
-        match reg {
-            Some(r) => r.close(),
+        match m {
+            Some(m) => m.reg.close(),
             None => Ok(()),
         }
     }
 
-    /// Decodes an upload within the limits and finds its faces.
-    pub fn analyze(&self, bytes: Vec<u8>) -> Result<Analysis, ApiError> {
-        let photo = load_bytes(&bytes, &self.limits)?;
-        let faces = self.engine.analyze(&photo.image, &self.face_options);
-        let faces = faces
-            .into_iter()
-            .map(|f| FaceRecord {
-                bbox: [
-                    f.rect.left as f32,
-                    f.rect.top as f32,
-                    f.rect.right as f32,
-                    f.rect.bottom as f32,
-                ],
-                landmarks: f.landmarks.points.map(|p| [p[0] as f32, p[1] as f32]),
-                embedding: f.embedding.0,
-                chip_hash: None,
-                model: MODEL.to_string(),
-            })
-            .collect();
-        Ok(Analysis {
+    /// Decodes an upload within the limits, finds its faces (flip-averaged
+    /// embeddings and chip hashes) and hashes the whole photo.
+    pub fn analyze(&self, bytes: Vec<u8>) -> Result<Analyzed, ApiError> {
+        Ok(Analyzed::from_bytes(
+            &self.engine,
             bytes,
-            faces,
-            width: photo.image.width(),
-            height: photo.image.height(),
-        })
+            &self.limits,
+            &self.face_options,
+        )?)
     }
 
     /// Adds a case.
@@ -504,23 +543,43 @@ impl Service {
         })
     }
 
-    /// Adds an analysed photo to a case. Refuses a photo with no face.
+    /// Adds an analysed photo to a case (its largest face joins the gallery)
+    /// and matches the case against every past sighting. Refuses a photo
+    /// with no face: on the server, a case photo is for matching.
     pub fn add_case_photo(
         &self,
         actor: &str,
         case: CaseId,
-        analysis: &Analysis,
+        analysis: &Analyzed,
         meta: &PhotoMeta,
-    ) -> Result<(u64, usize), ApiError> {
+    ) -> Result<PhotoAdded, ApiError> {
         if analysis.faces.is_empty() {
             return Err(ApiError::unprocessable(
                 "no face was found in the photo; use a photo where the child's face is visible and at least about 80 pixels wide",
             ));
         }
-        let (photo, faces) = self
-            .with_registry(|r| r.add_photo(actor, case, &analysis.bytes, meta, &analysis.faces))?;
-        self.audit(actor, "add_photo", &format!("photo:{photo}"))?;
-        Ok((photo, faces.len()))
+        let added = self.with_matcher(|m| {
+            let enrolled = matching::enrol_case_photo(
+                &mut m.reg,
+                Some(&mut m.dupes),
+                actor,
+                case,
+                analysis,
+                meta,
+            )?;
+            let surfaced =
+                matching::match_case_against_sightings(&mut m.reg, &self.policy, actor, case)?;
+            Ok(PhotoAdded {
+                enrolled,
+                surfaced_sightings: surfaced.len(),
+            })
+        })?;
+        self.audit(
+            actor,
+            "add_photo",
+            &format!("photo:{}", added.enrolled.photo_id),
+        )?;
+        Ok(added)
     }
 
     /// The bytes and MIME type of a case photo.
@@ -535,11 +594,14 @@ impl Service {
         Ok((bytes, mime))
     }
 
-    /// Records a sighting and proposes candidate cases for review.
+    /// Records a sighting: a repost of a case photo or a repeat of an
+    /// earlier sighting is flagged and grouped; otherwise the cases are
+    /// ranked and those in a review band queued. Nothing is a match until a
+    /// case worker confirms it.
     pub fn submit_sighting(
         &self,
         actor: &str,
-        analysis: &Analysis,
+        analysis: &Analyzed,
         input: &SightingInput,
     ) -> Result<Submitted, ApiError> {
         if analysis.faces.is_empty() {
@@ -547,8 +609,12 @@ impl Service {
                 "no face was found in the photo; if you can, take another photo closer, facing the child, in good light",
             ));
         }
+        // Without a date, the report's own day: ranking needs it for age.
         let sighting = NewSighting {
-            seen_at: input.seen_at.clone(),
+            seen_at: input
+                .seen_at
+                .clone()
+                .or_else(|| Some(ranking::Day::today().iso())),
             place: input.place.clone(),
             location: input.location,
             apparent_age: input.apparent_age,
@@ -556,30 +622,19 @@ impl Service {
             submitter: Some(actor.to_string()),
             duplicate_group: None,
         };
-        let filter = SearchFilter {
-            statuses: vec![CaseStatus::Searching],
-            ..SearchFilter::default()
-        };
-        let sid = self.with_registry(|r| {
-            let (sid, _) = r.add_sighting(actor, &analysis.bytes, &sighting, &analysis.faces)?;
-            // Interim matching: nearest cases of any face, best distance per case.
-            let mut best: HashMap<CaseId, f32> = HashMap::new();
-            for f in &analysis.faces {
-                for hit in r.search(&f.embedding, &filter, MAX_CANDIDATES)? {
-                    if hit.distance < CANDIDATE_CUTOFF {
-                        let e = best.entry(hit.case_id).or_insert(f32::INFINITY);
-                        *e = e.min(hit.distance);
-                    }
-                }
-            }
-            let mut best: Vec<(CaseId, f32)> = best.into_iter().collect();
-            best.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
-            best.truncate(MAX_CANDIDATES);
-            for (case, d) in &best {
-                r.add_match(actor, sid, *case, &[("embedding_distance", f64::from(*d))])?;
-            }
-            Ok(sid)
+        let out = self.with_matcher(|m| {
+            matching::submit_sighting(
+                &mut m.reg,
+                &mut m.dupes,
+                &self.policy,
+                actor,
+                analysis,
+                &sighting,
+                RANKED_PER_SIGHTING,
+                None,
+            )
         })?;
+        let sid = out.sighting_id;
         if let Some(note) = input.note.as_deref().filter(|n| !n.trim().is_empty()) {
             self.audit.set_note(sid, note).map_err(|e| {
                 eprintln!("homeward serve: sighting note: {e}");
@@ -587,9 +642,27 @@ impl Service {
             })?;
         }
         self.audit(actor, "submit_sighting", &format!("sighting:{sid}"))?;
+        match &out.repeat {
+            Some(Repeat::PosterRepost { photo_id, .. }) => self.audit(
+                actor,
+                "flag_poster_repost",
+                &format!("sighting:{sid} photo:{photo_id}"),
+            )?,
+            Some(Repeat::Duplicate { group, .. }) => self.audit(
+                actor,
+                "flag_duplicate",
+                &format!("sighting:{sid} group:{group}"),
+            )?,
+            None if !out.queued.is_empty() => self.audit(
+                actor,
+                "queue_matches",
+                &format!("sighting:{sid} matches:{}", out.queued.len()),
+            )?,
+            None => {}
+        }
         Ok(Submitted {
             sighting_id: sid,
-            faces: analysis.faces.len() as u32,
+            faces: out.faces as u32,
         })
     }
 
@@ -713,75 +786,66 @@ impl Service {
         Ok(v)
     }
 
-    /// Ranks cases against the faces of an uploaded photo (nothing is stored).
+    /// Ranks cases against the faces of an uploaded photo with the
+    /// front's policy (nothing is stored). Cases still searched only,
+    /// unless `include_closed`.
     pub fn search(
         &self,
         actor: &str,
-        analysis: &Analysis,
+        analysis: &Analyzed,
         k: usize,
         include_closed: bool,
+        meta: &QueryMeta,
     ) -> Result<Vec<Candidate>, ApiError> {
         if analysis.faces.is_empty() {
             return Err(ApiError::unprocessable(
                 "no face was found in the photo; use a photo where a face is visible",
             ));
         }
-        let filter = SearchFilter {
-            statuses: if include_closed {
-                Vec::new()
-            } else {
-                vec![CaseStatus::Searching]
-            },
-            ..SearchFilter::default()
+        let faces: Vec<Embedding> = analysis.faces.iter().map(|f| f.embedding).collect();
+        let statuses = if include_closed {
+            Vec::new()
+        } else {
+            vec![CaseStatus::Searching]
         };
-        let mut hits = Vec::new();
-        for (i, f) in analysis.faces.iter().enumerate() {
-            let found = self.with_registry(|r| r.search(&f.embedding, &filter, k))?;
-            hits.extend(found.into_iter().map(|h| (i, h)));
-        }
+        let ranked = self.with_registry(|r| {
+            matching::search_among(r, &self.policy, &faces, meta, k, &statuses)
+        })?;
         let conn = self.read()?;
-        let mut out = Vec::with_capacity(hits.len());
-        for (face, h) in hits {
-            let Some(summary) = self.case_summary(&conn, h.case_id)? else {
+        let mut out = Vec::with_capacity(ranked.len());
+        for c in ranked {
+            let Some(summary) = self.case_summary(&conn, c.case_id)? else {
                 continue;
             };
-            let ages: HashMap<u64, Option<u32>> = {
-                let mut st =
-                    conn.prepare_cached("SELECT id, age_months FROM photos WHERE case_id = ?1")?;
-                let rows = st
-                    .query_map([h.case_id as i64], |r| {
-                        Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
-                    })?
-                    .collect::<Result<_, _>>()?;
-                rows
-            };
-            let photos: Vec<CandidatePhoto> = h
-                .photos
-                .iter()
-                .map(|p| CandidatePhoto {
+            let mut photos = Vec::with_capacity(c.why.nearest.len());
+            for p in &c.why.nearest {
+                photos.push(CandidatePhoto {
                     photo_id: p.photo_id,
-                    distance: p.distance,
-                    age_months: ages.get(&p.photo_id).copied().flatten(),
+                    distance: p.distance as f32,
+                    age_months: photo_age(&conn, p.photo_id)?,
                     url: format!("/api/photos/{}", p.photo_id),
-                })
-                .collect();
+                });
+            }
             out.push(Candidate {
-                case_id: h.case_id,
+                case_id: c.case_id,
                 child_name: summary.child_name,
                 status: summary.status,
-                face,
-                distance: h.distance,
-                band: band(h.distance),
-                why: why(h.distance, photos.first()),
+                face: c.why.sighting_face,
+                distance: c.why.best.distance,
+                score: c.score,
+                est_false_match_rate: c.case_fmr,
+                band: c.band.name(),
+                why: c.summary(),
+                explanation: c.why,
                 photos,
             });
         }
-        out.sort_by(|a, b| a.distance.total_cmp(&b.distance));
         self.audit(actor, "search", &format!("candidates:{}", out.len()))?;
         Ok(out)
     }
 
-    /// The review queue: pending matches (or all, with `all`), nearest first.
+    /// The review queue: pending matches (or all, with `all`), strongest
+    /// (lowest estimated false-match rate) first.
     pub fn review_queue(&self, actor: &str, all: bool) -> Result<Vec<QueueItem>, ApiError> {
         let conn = self.read()?;
         let mut st = conn.prepare_cached(
@@ -791,16 +855,17 @@ impl Service {
         )?;
         let mut rows = st
             .query_map([all], |r| {
-                let scores: String = r.get(4)?;
-                let d = match_distance(&scores);
+                let sc = StoredScores::parse(&r.get::<_, String>(4)?);
                 Ok(QueueItem {
                     match_id: r.get::<_, i64>(0)? as u64,
                     sighting_id: r.get::<_, i64>(1)? as u64,
                     case_id: r.get::<_, i64>(2)? as u64,
                     child_name: r.get(3)?,
-                    distance: d,
-                    band: d.map_or("weak", band),
-                    why: d.map_or_else(|| "no face distance recorded".into(), |d| why(d, None)),
+                    distance: sc.distance,
+                    score: sc.score,
+                    est_false_match_rate: sc.fmr,
+                    band: sc.band,
+                    why: sc.why,
                     state: static_state(&r.get::<_, String>(5)?),
                     created_at: r.get(6)?,
                 })
@@ -808,8 +873,8 @@ impl Service {
             .collect::<Result<Vec<_>, _>>()?;
         rows.sort_by(|a, b| {
             let (x, y) = (
-                a.distance.unwrap_or(f32::MAX),
-                b.distance.unwrap_or(f32::MAX),
+                a.est_false_match_rate.unwrap_or(f64::MAX),
+                b.est_false_match_rate.unwrap_or(f64::MAX),
             );
             x.total_cmp(&y).then(a.match_id.cmp(&b.match_id))
         });
@@ -864,7 +929,7 @@ impl Service {
             rows
         };
         let photos = self.candidate_photos(&conn, cid, &query)?;
-        let d = match_distance(&scores);
+        let sc = StoredScores::parse(&scores);
         self.audit(actor, "read_match", &format!("match:{id}"))?;
         Ok(ReviewView {
             match_id: id,
@@ -872,19 +937,20 @@ impl Service {
             reviewer,
             note,
             decided_at,
-            distance: d,
-            band: d.map_or("weak", band),
-            why: d.map_or_else(
-                || "no face distance recorded".into(),
-                |d| why(d, photos.first()),
-            ),
+            distance: sc.distance,
+            score: sc.score,
+            est_false_match_rate: sc.fmr,
+            band: sc.band,
+            why: sc.why,
             sighting,
             case,
             candidate_photos: photos,
         })
     }
 
-    /// Confirms or rejects a pending match. A decided match is a conflict.
+    /// Confirms or rejects a pending match. Confirming enrols the
+    /// sighting's face into the case's gallery, dated to the sighting. A
+    /// decided match is a conflict.
     pub fn decide(
         &self,
         actor: &str,
@@ -892,14 +958,19 @@ impl Service {
         state: MatchState,
         note: Option<&str>,
     ) -> Result<(), ApiError> {
-        self.with_registry(|r| {
-            let current = r.match_state(id)?;
+        self.with_matcher(|m| {
+            let current = m.reg.match_state(id)?;
             if current != MatchState::Pending {
                 return Ok(Err(ApiError::conflict(format!(
                     "match {id} was already decided; a decision is final, open a new review if it was wrong"
                 ))));
             }
-            r.review_match(actor, id, state, note)?;
+            match state {
+                MatchState::Confirmed => {
+                    matching::confirm(&mut m.reg, actor, id, note)?;
+                }
+                _ => m.reg.review_match(actor, id, state, note)?,
+            }
             Ok(Ok(()))
         })??;
         let action = match state {
@@ -910,11 +981,74 @@ impl Service {
         self.audit(actor, action, &format!("match:{id}"))
     }
 
-    /// Erases a case and everything derived from it.
+    /// Erases a case and everything derived from it, including the hashes
+    /// held in memory for duplicate checks.
     pub fn erase_case(&self, actor: &str, id: CaseId) -> Result<(), ApiError> {
-        self.with_registry(|r| r.erase_case(actor, id))?;
+        self.with_matcher(|m| {
+            m.reg.erase_case(actor, id)?;
+            m.dupes = DupIndex::load(&m.reg)?;
+            Ok(())
+        })?;
         self.audit(actor, "erase_case", &format!("case:{id}"))
     }
+
+    /// Every batch run against this registry by `homeward batch`, newest first.
+    pub fn list_batches(&self, actor: &str) -> Result<Vec<BatchStatus>, ApiError> {
+        let conn = self.read()?;
+        let mut st =
+            conn.prepare_cached(&format!("{BATCH_STATUS} GROUP BY b.batch ORDER BY 6 DESC"))?;
+        let rows = st
+            .query_map([], row_batch)?
+            .collect::<Result<Vec<_>, _>>()?;
+        self.audit(actor, "list_batches", &format!("batches:{}", rows.len()))?;
+        Ok(rows)
+    }
+
+    /// One batch with each item's outcome and candidates.
+    pub fn get_batch(&self, actor: &str, name: &str) -> Result<BatchView, ApiError> {
+        let status = {
+            let conn = self.read()?;
+            let mut st = conn.prepare_cached(&format!(
+                "{BATCH_STATUS} WHERE b.batch = ?1 GROUP BY b.batch"
+            ))?;
+            st.query_row([name], row_batch)
+                .optional()?
+                .ok_or_else(|| ApiError::not_found("batch"))?
+        };
+        let results = self.with_registry(|r| report::collect(r, name))?;
+        self.audit(
+            actor,
+            "read_batch",
+            &format!("batch_items:{}", results.len()),
+        )?;
+        Ok(BatchView { status, results })
+    }
+}
+
+/// Per-batch counts; `{BATCH_STATUS} [WHERE ..] GROUP BY b.batch`.
+const BATCH_STATUS: &str = "SELECT b.batch, count(*), count(b.sighting_id), count(b.error),
+        (SELECT count(*) FROM matches m JOIN batch_items i ON i.sighting_id = m.sighting_id
+          WHERE i.batch = b.batch AND m.state = 'pending'),
+        max(b.done_at)
+     FROM batch_items b";
+
+fn row_batch(r: &rusqlite::Row<'_>) -> rusqlite::Result<BatchStatus> {
+    Ok(BatchStatus {
+        name: r.get(0)?,
+        items: r.get::<_, i64>(1)? as u64,
+        recorded: r.get::<_, i64>(2)? as u64,
+        failed: r.get::<_, i64>(3)? as u64,
+        pending_matches: r.get::<_, i64>(4)? as u64,
+        last_done_at: r.get(5)?,
+    })
+}
+
+fn photo_age(conn: &Connection, photo: u64) -> Result<Option<u32>, ApiError> {
+    Ok(conn
+        .prepare_cached("SELECT age_months FROM photos WHERE id = ?1")?
+        .query_row([photo as i64], |r| r.get::<_, Option<u32>>(0))
+        .optional()?
+        .flatten())
 }
 
 fn read_photo(path: &Path) -> Result<Vec<u8>, ApiError> {
@@ -964,11 +1098,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bands_follow_distance() {
-        assert_eq!(band(0.3), "strong");
-        assert_eq!(band(0.5), "possible");
-        assert_eq!(band(0.6), "weak");
-        assert!(why(0.3, None).contains("0.300"));
+    fn stored_scores_read_back_the_ranked_candidate() {
+        let json = r#"{"case_id":7,"score":0.41,"pair_fmr":0.002,"case_fmr":0.004,"band":"possible",
+            "why":{"sighting_face":0,"best":{"photo_id":3,"face_id":5,"distance":0.4,"age_gap_years":2.5},
+            "nearest":[],"photos_compared":2,"fusion":"age_min","fused_distance":0.41,"priors":[]}}"#;
+        let s = StoredScores::parse(json);
+        assert_eq!(s.band, "possible");
+        assert_eq!(s.distance, Some(0.4));
+        assert_eq!(s.fmr, Some(0.004));
+        assert!(
+            s.why.contains("photo 3 at 0.400") && s.why.contains("age gap 2.5 y"),
+            "{}",
+            s.why
+        );
+        let bad = StoredScores::parse(r#"{"embedding_distance":0.4}"#);
+        assert_eq!((bad.band, bad.fmr), ("weak", None));
     }
 
     #[test]
