@@ -317,49 +317,51 @@ fn admin_token(s: &Server) -> Auth {
     Auth::Bearer(r.json()["token"].as_str().unwrap().to_string())
 }
 
+/// Creates a case and adds one fixture photo to it; both must succeed.
+fn case_with_photo(
+    s: &Server,
+    who: &Auth,
+    case: Value,
+    fields: Vec<(&'static str, String)>,
+    photo: &str,
+) -> (u64, Resp) {
+    let r = s.post_json("/api/cases", who, case);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let case_id = r.json()["id"].as_u64().unwrap();
+    let r = s.req(
+        "POST",
+        &format!("/api/cases/{case_id}/photos"),
+        who,
+        Send::Multipart(fields, Some(fixture(photo))),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    (case_id, r)
+}
+
 fn world(s: &Server) -> World {
     let admin = admin_token(s);
     let worker = make_user(s, &admin, "worker", "caseworker");
     let volunteer = make_user(s, &admin, "vol", "volunteer");
     let volunteer2 = make_user(s, &admin, "vol2", "volunteer");
 
-    let r = s.post_json(
-        "/api/cases",
+    let (case_id, r) = case_with_photo(
+        s,
         &worker,
         json!({ "child_name": "Barack Test", "sex": "male", "birth_year": 2015,
                 "missing_date": "2024-03-01", "missing_place": "Lyon" }),
+        vec![("age_months", "96".into()), ("source", "family".into())],
+        "obama.jpg",
     );
-    assert_eq!(r.status, 201, "{}", r.text());
-    let case_id = r.json()["id"].as_u64().unwrap();
-    let r = s.req(
-        "POST",
-        &format!("/api/cases/{case_id}/photos"),
-        &worker,
-        Send::Multipart(
-            vec![("age_months", "96".into()), ("source", "family".into())],
-            Some(fixture("obama.jpg")),
-        ),
-    );
-    assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["faces"], 1);
     let photo_id = r.json()["photo_id"].as_u64().unwrap();
     // Another case, to check the sighting lands beside the right one.
-    let r = s.post_json(
-        "/api/cases",
+    case_with_photo(
+        s,
         &worker,
         json!({ "child_name": "Grace Test", "sex": "female", "missing_place": "Nantes" }),
+        vec![("age_years", "7".into())],
+        "grace_hopper.jpg",
     );
-    let other = r.json()["id"].as_u64().unwrap();
-    let r = s.req(
-        "POST",
-        &format!("/api/cases/{other}/photos"),
-        &worker,
-        Send::Multipart(
-            vec![("age_years", "7".into())],
-            Some(fixture("grace_hopper.jpg")),
-        ),
-    );
-    assert_eq!(r.status, 201, "{}", r.text());
 
     let r = submit(s, &volunteer, "obama2.jpg", "Gare de Lyon, quai 3");
     assert_eq!(r.status, 201, "{}", r.text());
@@ -1296,22 +1298,13 @@ fn batches_two_way_matching_reposts_enrolment_and_erasure() {
     assert_eq!(s.get("/api/batches", &volunteer).status, 403);
 
     // A new case surfaces the old sighting of the same person.
-    let r = s.post_json(
-        "/api/cases",
+    let (case_id, r) = case_with_photo(
+        &s,
         &worker,
         json!({ "child_name": "Barack Test", "sex": "male", "birth_year": 2015, "missing_place": "Lyon" }),
+        vec![("age_months", "96".into())],
+        "obama.jpg",
     );
-    let case_id = r.json()["id"].as_u64().unwrap();
-    let r = s.req(
-        "POST",
-        &format!("/api/cases/{case_id}/photos"),
-        &worker,
-        Send::Multipart(
-            vec![("age_months", "96".into())],
-            Some(fixture("obama.jpg")),
-        ),
-    );
-    assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["surfaced_sightings"], 1, "{}", r.text());
     let q = s.get("/api/review", &worker).json();
     let m = q
