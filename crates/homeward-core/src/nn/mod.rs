@@ -16,13 +16,15 @@ pub mod fc;
 mod gemm;
 pub mod pool;
 mod tensor;
+mod winograd;
 
 pub use add::{add_tensors, add_zero_padded};
 pub use affine::Affine;
-pub use conv::{Conv2d, ConvParams, Epilogue};
+pub use conv::{Conv2d, ConvAlgorithm, ConvParams, Epilogue};
 pub use fc::FullyConnected;
 pub use pool::{Pool2d, PoolKind};
 pub use tensor::Tensor;
+pub use winograd::WinogradTile;
 
 use ndarray::Array3;
 
