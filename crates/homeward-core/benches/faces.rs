@@ -24,6 +24,9 @@
 //! - `HOMEWARD_BENCH_SKIP_RSS=1`: skip the 20-megapixel peak-memory row.
 //! - `HOMEWARD_BENCH_ONLY=detect|e2e`: time only the detector or the
 //!   end-to-end rows besides the embeddings (for profiling).
+//! - `HOMEWARD_BENCH_LAYERS=1`: first time the ResNet's 3×3 stride-1 layer
+//!   shapes alone with each convolution algorithm (im2col, Winograd F2, F4),
+//!   one chip and a batch of 18, in CPU time (no dlib side).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,6 +34,7 @@ use std::time::Instant;
 
 use homeward_core::faces::{DetectOptions, EmbedOptions, FaceEngine, FaceOptions};
 use homeward_core::intake::{load_path, Limits};
+use homeward_core::nn::{Conv2d, ConvAlgorithm, ConvParams, Epilogue, Tensor, WinogradTile};
 use image::RgbImage;
 use serde_json::Value;
 
@@ -50,17 +54,11 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// CPU time of this process so far (user + system), in seconds.
+/// CPU time of this process so far (user + system, all threads), in seconds,
+/// from the kernel's per-process clock: nanosecond resolution, where
+/// `/proc/self/stat` counts 10 ms ticks (10% of a batch of 18 embeddings).
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the parenthesised command name; utime and stime are 14 and 15.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<f64> = rest
-        .split_whitespace()
-        .map(|v| v.parse().unwrap_or(0.0))
-        .collect();
-    // USER_HZ is 100 on Linux.
-    (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / 100.0
+    cpu_clock()
 }
 
 /// Median wall time and median CPU time of `f`, in seconds.
@@ -92,6 +90,88 @@ fn time<T>(repeats: usize, mut f: impl FnMut() -> T) -> Timing {
         wall: median(wall),
         cpu: median(cpu),
     }
+}
+
+/// CPU time of this process so far from the kernel's clock (ns resolution).
+fn cpu_clock() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// The ResNet's 3×3 stride-1 shapes (channels, side) with each algorithm:
+/// CPU ms per sample and the direct multiply-adds per CPU second as a share
+/// of one core's FMA peak.
+fn layer_table(core_peak_gmacs: f64) {
+    println!(
+        "\n3x3 stride-1 layers alone, CPU ms per sample (share of per-core FMA peak, direct MACs)"
+    );
+    println!(
+        "{:>18} {:>6} {:>16} {:>16} {:>16}",
+        "layer", "batch", "im2col", "winograd F2", "winograd F4"
+    );
+    let mut seed = 1u32;
+    let mut random = |len: usize| -> Vec<f32> {
+        (0..len)
+            .map(|_| {
+                seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
+                (seed >> 8) as f32 / (1 << 24) as f32 - 0.5
+            })
+            .collect()
+    };
+    for (c, side) in [(32, 35), (64, 17), (128, 8), (256, 3)] {
+        let p = ConvParams {
+            in_channels: c,
+            out_channels: c,
+            kernel_h: 3,
+            kernel_w: 3,
+            stride_y: 1,
+            stride_x: 1,
+            pad_y: 1,
+            pad_x: 1,
+        };
+        let conv = Conv2d::new(p, random(c * c * 9), random(c)).expect("layer");
+        let macs = (c * c * 9 * side * side) as f64;
+        for n in [1, 18] {
+            let x = Tensor::from_vec(c, n, side, side, random(c * n * side * side)).expect("x");
+            let mut cells = Vec::new();
+            for algo in [
+                ConvAlgorithm::Im2col,
+                ConvAlgorithm::Winograd(WinogradTile::F2),
+                ConvAlgorithm::Winograd(WinogradTile::F4),
+            ] {
+                let run = || conv.forward_batch_with(&x, Epilogue::default(), algo);
+                run();
+                // Enough calls for ~0.2 s of CPU per measurement.
+                let c0 = cpu_clock();
+                run();
+                let once = (cpu_clock() - c0).max(1e-6);
+                let calls = ((0.2 / once) as usize).clamp(1, 10_000);
+                let mut best = f64::MAX;
+                for _ in 0..3 {
+                    let c0 = cpu_clock();
+                    for _ in 0..calls {
+                        std::hint::black_box(run());
+                    }
+                    best = best.min((cpu_clock() - c0) / (calls * n) as f64);
+                }
+                let share = 100.0 * macs / best / 1e9 / core_peak_gmacs;
+                cells.push(format!("{:.3} ({share:.0}%)", best * 1e3));
+            }
+            println!(
+                "{:>18} {n:>6} {:>16} {:>16} {:>16}",
+                format!("{c}->{c} {side}x{side}"),
+                cells[0],
+                cells[1],
+                cells[2]
+            );
+        }
+    }
+    println!();
 }
 
 /// Photos in a folder (recursively, sorted) or the file itself, as the Python side lists them.
@@ -278,6 +358,10 @@ fn main() {
     println!(
         "FMA peak for {threads} thread(s): {peak_gmacs:.0} G multiply-adds/s (2 FMA units x {lanes} lanes x {ghz:.2} GHz x {threads})"
     );
+
+    if std::env::var("HOMEWARD_BENCH_LAYERS").as_deref() == Ok("1") {
+        layer_table(peak_gmacs / threads as f64);
+    }
 
     let mut rows = Vec::new();
     let mut py_args = vec![

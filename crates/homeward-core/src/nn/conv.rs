@@ -21,11 +21,13 @@
 //! still in cache, with the same arithmetic as the separate layers.
 
 use std::cell::RefCell;
+use std::sync::OnceLock;
 
 use ndarray::{Array2, Array3};
 use rayon::prelude::*;
 
 use super::gemm::{sgemm_raw, Mat};
+use super::winograd::{Winograd, WinogradTile};
 use super::{Affine, Tensor};
 
 /// Target size of one im2col tile, in f32 elements (384 KiB, within L2).
@@ -34,6 +36,14 @@ pub const TILE_FLOATS: usize = 96 * 1024;
 pub const MIN_TILE_COLUMNS: usize = 128;
 /// Layers with at most this many filters use the direct kernel.
 pub const DIRECT_MAX_FILTERS: usize = 4;
+/// [`ConvAlgorithm::Auto`] uses Winograd F2 on 3×3 stride-1 layers with
+/// inputs at least this many rows and columns …
+pub const WINOGRAD_MIN_SIDE: usize = 8;
+/// … and at least this many input channels. Measured on the ResNet's shapes
+/// (`HOMEWARD_BENCH_LAYERS=1`, docs/adr-speed-winograd.md): F2 beats im2col
+/// only on the 128-channel 8×8 layers; with 32 or 64 channels (K = c in its
+/// 16 GEMMs) it ties or loses, and on 3×3 inputs half its tiles are padding.
+pub const WINOGRAD_MIN_CHANNELS: usize = 128;
 
 thread_local! {
     /// Per-thread im2col scratch, grown to the largest tile and reused.
@@ -50,7 +60,7 @@ pub struct Epilogue<'a> {
 
 impl Epilogue<'_> {
     /// Applies the epilogue to values of output channel `f`.
-    fn apply(&self, f: usize, values: &mut [f32]) {
+    pub(super) fn apply(&self, f: usize, values: &mut [f32]) {
         if let Some(a) = self.affine {
             let (g, b) = a.get(f);
             for v in values.iter_mut() {
@@ -67,14 +77,14 @@ impl Epilogue<'_> {
 
 /// A raw output pointer shared by tiles that write disjoint regions.
 #[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
+pub(super) struct OutPtr(pub(super) *mut f32);
 // SAFETY: every task writes only its own rows × columns of the output.
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
 
 impl OutPtr {
     /// The pointer (a method, so closures capture the `Sync` wrapper whole).
-    fn get(self) -> *mut f32 {
+    pub(super) fn get(self) -> *mut f32 {
         self.0
     }
 }
@@ -123,6 +133,22 @@ pub struct Conv2d {
     /// order its kernel wants and does not repack them on every tile.
     filters_t: Vec<f32>,
     bias: Vec<f32>,
+    /// Winograd-transformed filters (`F2`, `F4`), made on first use.
+    winograd: Box<[OnceLock<Winograd>; 2]>,
+}
+
+/// How a convolution is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvAlgorithm {
+    /// The default: Winograd for 3×3 stride-1 pad-1 layers whose outputs are
+    /// large enough to fill its tiles, else im2col + GEMM (or direct).
+    Auto,
+    /// im2col + GEMM, or the direct kernel for ≤ [`DIRECT_MAX_FILTERS`]
+    /// filters: the reference path.
+    Im2col,
+    /// Winograd with this tile size; falls back to [`ConvAlgorithm::Im2col`]
+    /// for layers that are not 3×3, stride 1, pad 1.
+    Winograd(WinogradTile),
 }
 
 impl Conv2d {
@@ -140,6 +166,7 @@ impl Conv2d {
             filters,
             filters_t,
             bias,
+            winograd: Default::default(),
         })
     }
 
@@ -163,6 +190,50 @@ impl Conv2d {
     /// wrong channel count, is smaller than the kernel, or `post` has the
     /// wrong number of channels.
     pub fn forward_batch(&self, x: &Tensor, post: Epilogue) -> Option<Tensor> {
+        self.forward_batch_with(x, post, ConvAlgorithm::Auto)
+    }
+
+    /// Whether Winograd `F(m×m, 3×3)` applies: 3×3, stride 1, pad 1.
+    fn winograd_fits(&self) -> bool {
+        let p = &self.params;
+        (
+            p.kernel_h, p.kernel_w, p.stride_y, p.stride_x, p.pad_y, p.pad_x,
+        ) == (3, 3, 1, 1, 1, 1)
+            && p.out_channels > DIRECT_MAX_FILTERS
+    }
+
+    /// The algorithm [`ConvAlgorithm::Auto`] picks for an `h × w` input.
+    pub fn auto_algorithm(&self, h: usize, w: usize) -> ConvAlgorithm {
+        if !self.winograd_fits() {
+            return ConvAlgorithm::Im2col;
+        }
+        if h.min(w) >= WINOGRAD_MIN_SIDE && self.params.in_channels >= WINOGRAD_MIN_CHANNELS {
+            ConvAlgorithm::Winograd(WinogradTile::F2)
+        } else {
+            ConvAlgorithm::Im2col
+        }
+    }
+
+    /// The transformed filters for `tile`, made on first use.
+    fn winograd(&self, tile: WinogradTile) -> &Winograd {
+        let slot = match tile {
+            WinogradTile::F2 => &self.winograd[0],
+            WinogradTile::F4 => &self.winograd[1],
+        };
+        slot.get_or_init(|| {
+            let p = &self.params;
+            let filters = self.filters.as_slice().unwrap_or(&[]);
+            Winograd::new(tile, p.in_channels, p.out_channels, filters)
+        })
+    }
+
+    /// [`Conv2d::forward_batch`] with a chosen algorithm.
+    pub fn forward_batch_with(
+        &self,
+        x: &Tensor,
+        post: Epilogue,
+        algorithm: ConvAlgorithm,
+    ) -> Option<Tensor> {
         let p = &self.params;
         let (c, n, h, w) = x.dim();
         if c != p.in_channels || post.affine.is_some_and(|a| a.channels() != p.out_channels) {
@@ -170,7 +241,14 @@ impl Conv2d {
         }
         let (oh, ow) = self.out_dims(h, w)?;
         let mut out = Tensor::zeros(p.out_channels, n, oh, ow);
-        if p.out_channels <= DIRECT_MAX_FILTERS {
+        let algorithm = match algorithm {
+            ConvAlgorithm::Auto => self.auto_algorithm(h, w),
+            ConvAlgorithm::Winograd(_) if !self.winograd_fits() => ConvAlgorithm::Im2col,
+            chosen => chosen,
+        };
+        if let ConvAlgorithm::Winograd(tile) = algorithm {
+            self.winograd(tile).forward(x, &self.bias, &mut out, post);
+        } else if p.out_channels <= DIRECT_MAX_FILTERS {
             self.direct(x, &mut out, post);
         } else {
             self.tiled_gemm(x, &mut out, post);

@@ -6,7 +6,9 @@
 //! of a photo) each convolution is one GEMM over all of them. Convolution
 //! ([`Conv2d::forward_batch`]) runs on rayon in L2-sized tiles, with a SIMD
 //! GEMM ([`gemm`]) or, for layers with a few filters, a direct kernel, and can
-//! apply a following affine and ReLU as it stores its output. The `Array3`
+//! apply a following affine and ReLU as it stores its output. 3×3 stride-1
+//! layers can also run as Winograd `F(2×2, 3×3)` or `F(4×4, 3×3)`
+//! ([`ConvAlgorithm`]). The `Array3`
 //! forms of the layers take one sample and are kept for tests and simple use.
 
 pub mod add;
@@ -16,13 +18,15 @@ pub mod fc;
 mod gemm;
 pub mod pool;
 mod tensor;
+mod winograd;
 
 pub use add::{add_tensors, add_zero_padded};
 pub use affine::Affine;
-pub use conv::{Conv2d, ConvParams, Epilogue};
+pub use conv::{Conv2d, ConvAlgorithm, ConvParams, Epilogue};
 pub use fc::FullyConnected;
 pub use pool::{Pool2d, PoolKind};
 pub use tensor::Tensor;
+pub use winograd::WinogradTile;
 
 use ndarray::Array3;
 
