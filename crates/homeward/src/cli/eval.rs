@@ -74,7 +74,7 @@ pub struct DupesEvalArgs {
     pub dump_chips: Option<PathBuf>,
     /// Report recall at this PDQ distance instead of choosing it at a
     /// 0.01 % false-positive rate (for the PDQ column and the combination);
-    /// its false positives are printed. E.g. the product's 31.
+    /// its false positives are printed (e.g. Meta's 31).
     #[arg(long, value_parser = clap::value_parser!(u32).range(0..=256))]
     pub pdq_threshold: Option<u32>,
     /// Report recall at this chip-hash distance instead of choosing it (for
