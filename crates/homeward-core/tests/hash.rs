@@ -158,9 +158,55 @@ fn pdq_refuses_photos_under_the_minimum_side() {
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
+    let (size, min) = (
+        format!("{}x300", PDQ_MIN_SIDE - 1),
+        format!("{PDQ_MIN_SIDE}x{PDQ_MIN_SIDE}"),
+    );
     assert!(
-        message.contains("63x300") && message.contains("64x64"),
+        message.contains(&size) && message.contains(&min),
         "{message}"
+    );
+}
+
+#[test]
+fn pdq_hashes_a_quarter_size_copy_close_to_the_original() {
+    // A quarter of a 250 px photo is 62 px: above the minimum, and the
+    // hash still describes the picture.
+    for name in ["obama2_original.png", "grace_hopper_original.png"] {
+        let img = golden_input(name);
+        let (w, h) = (
+            img.width() * 62 / img.width().max(img.height()),
+            img.height() * 62 / img.width().max(img.height()),
+        );
+        assert!(w.min(h) >= PDQ_MIN_SIDE, "{name}: {w}x{h}");
+        let small = imageops::resize(&img, w, h, imageops::FilterType::CatmullRom);
+        let d = pdq(&small)
+            .expect("hashable")
+            .hash
+            .distance(&pdq(&img).expect("hashable").hash);
+        assert!(
+            d <= homeward_core::hash::PDQ_MATCH_THRESHOLD,
+            "{name}: quarter size moved {d} bits"
+        );
+    }
+    let a = imageops::resize(
+        &golden_input("obama2_original.png"),
+        62,
+        62,
+        imageops::FilterType::CatmullRom,
+    );
+    let b = imageops::resize(
+        &golden_input("grace_hopper_original.png"),
+        62,
+        62,
+        imageops::FilterType::CatmullRom,
+    );
+    assert!(
+        pdq(&a)
+            .expect("hashable")
+            .hash
+            .distance(&pdq(&b).expect("hashable").hash)
+            > 64
     );
 }
 
@@ -319,10 +365,11 @@ fn chip_hash_is_stable_under_reposting_edits() {
             .distance(&h.hash);
         assert!(d <= 8, "chip {i}: brightness moved {d}");
 
-        // A border or caption that stays in the chip's padding changes nothing.
+        // A border outside the hashed region (columns 8..=139, rows
+        // 9..=140) changes nothing.
         let mut framed = chip.clone();
         for (x, y, p) in framed.enumerate_pixels_mut() {
-            if x < 25 || y < 25 || x >= 125 || y >= 125 {
+            if x < 8 || y < 9 || x >= 140 || y >= 141 {
                 *p = Rgb([255, 255, 255]);
             }
         }
@@ -342,7 +389,12 @@ fn chip_hash_is_stable_under_reposting_edits() {
             "chip {i}: 1 px shift moved {d}"
         );
 
-        let mirrored = chip_hash(&imageops::flip_horizontal(chip)).expect("hashable");
+        // The aligned chip of a mirrored photo is the chip mirrored about
+        // the template's axis (column 73.5), i.e. x -> 147 - x.
+        let about_axis = RgbImage::from_fn(150, 150, |x, y| {
+            *chip.get_pixel(147u32.saturating_sub(x), y)
+        });
+        let mirrored = chip_hash(&about_axis).expect("hashable");
         assert!(
             mirrored.hash.distance(&h.mirrored) <= 2,
             "chip {i}: mirrored twin"
@@ -384,9 +436,9 @@ fn chip_hash_guards_size_and_contrast() {
         }
         other => panic!("expected ChipLowContrast, got {other:?}"),
     }
-    // Busy padding does not rescue a blank face region.
+    // Busy pixels outside the hashed region do not rescue a blank one.
     let busy_edges = RgbImage::from_fn(150, 150, |x, y| {
-        if (27..123).contains(&x) && (27..123).contains(&y) {
+        if (8..140).contains(&x) && (9..141).contains(&y) {
             Rgb([90, 90, 90])
         } else {
             Rgb([((x * 37 + y * 11) % 256) as u8, 0, 255])
@@ -702,4 +754,54 @@ fn index_load_refuses_foreign_old_and_corrupt_files() {
         HammingIndex::load(kind.as_slice()),
         Err(HashError::Malformed { .. })
     ));
+}
+
+/// Detects the largest face and cuts its aligned chip, as `homeward hash` does.
+fn aligned_chip(img: &RgbImage) -> RgbImage {
+    use homeward_core::faces::{DetectOptions, Detector, ShapePredictor, CHIP_PADDING, CHIP_SIZE};
+    let detector = Detector::bundled().expect("bundled detector");
+    let predictor = ShapePredictor::bundled().expect("bundled landmarks");
+    let options = DetectOptions {
+        upsample: 0,
+        max_pixels: 2_000_000,
+    };
+    let face = detector
+        .detect(img, &options)
+        .into_iter()
+        .max_by_key(|d| d.rect.width() * d.rect.height())
+        .expect("a face");
+    let landmarks = predictor.predict(img, face.rect).rounded();
+    homeward_core::faces::face_chip(img, &landmarks, CHIP_SIZE, CHIP_PADDING)
+        .expect("chip")
+        .image
+}
+
+#[test]
+fn mirrored_photo_matches_the_mirrored_twin_better_than_a_flipped_chip() {
+    // Through the real pipeline: the chip of the mirrored photo sits 2 px off
+    // `flip_horizontal(chip)`, and the twin is built for that.
+    let photo = load_rgb(&repo_root().join("fixtures/grace_hopper.jpg"));
+    let chip = aligned_chip(&photo);
+    let h = chip_hash(&chip).expect("hashable");
+    let from_mirror = chip_hash(&aligned_chip(&imageops::flip_horizontal(&photo)))
+        .expect("hashable")
+        .hash;
+    let to_twin = from_mirror.distance(&h.mirrored);
+    let to_flipped = from_mirror.distance(
+        &chip_hash(&imageops::flip_horizontal(&chip))
+            .expect("hashable")
+            .hash,
+    );
+    assert!(
+        to_twin <= homeward_core::hash::CHIP_MATCH_THRESHOLD / 2,
+        "mirrored photo is {to_twin} bits from the twin"
+    );
+    assert!(
+        to_twin < to_flipped,
+        "twin {to_twin}, flipped chip {to_flipped}"
+    );
+    assert!(
+        from_mirror.distance(&h.hash) > 64,
+        "a mirror is not the same crop"
+    );
 }

@@ -23,7 +23,9 @@ mod error;
 mod index;
 mod pdq;
 
-pub use chip::{chip_hash, ChipHash, CHIP_MATCH_THRESHOLD, CHIP_MIN_CONTRAST, CHIP_SIZE};
+pub use chip::{
+    chip_hash, ChipHash, CHIP_HASH_VERSION, CHIP_MATCH_THRESHOLD, CHIP_MIN_CONTRAST, CHIP_SIZE,
+};
 pub use error::HashError;
 pub use index::{HammingIndex, HashKind, INDEX_FORMAT_OLDEST, INDEX_FORMAT_VERSION};
 pub use pdq::{

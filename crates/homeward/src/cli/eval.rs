@@ -72,6 +72,15 @@ pub struct DupesEvalArgs {
     /// directory as PNG, for designing hashes offline.
     #[arg(long)]
     pub dump_chips: Option<PathBuf>,
+    /// Report recall at this PDQ distance instead of choosing it at a
+    /// 0.01 % false-positive rate (for the PDQ column and the combination);
+    /// its false positives are printed (e.g. Meta's 31).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=256))]
+    pub pdq_threshold: Option<u32>,
+    /// Report recall at this chip-hash distance instead of choosing it (for
+    /// the chip column and the combination).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=256))]
+    pub chip_threshold: Option<u32>,
 }
 
 pub fn run(cmd: EvalCommand) -> Result<Outcome, CliError> {
@@ -106,6 +115,10 @@ pub fn run(cmd: EvalCommand) -> Result<Outcome, CliError> {
                 args.limit,
                 &limits,
                 args.dump_chips.as_deref(),
+                dupes::FixedThresholds {
+                    pdq: args.pdq_threshold,
+                    chip: args.chip_threshold,
+                },
             )?;
             if args.json {
                 println!("{}", serde_json::to_string(&report).unwrap_or_default());
@@ -146,5 +159,35 @@ mod tests {
             (args.limit, args.upsample, args.detect_max_pixels),
             (Some(5), 2, 200_000)
         );
+        assert_eq!((args.pdq_threshold, args.chip_threshold), (None, None));
+        let cli = Cli::try_parse_from([
+            "homeward",
+            "eval",
+            "dupes",
+            "--root",
+            "d",
+            "--pdq-threshold",
+            "31",
+            "--chip-threshold",
+            "64",
+        ])
+        .unwrap();
+        let Command::Eval(super::EvalCommand::Dupes(args)) = cli.command else {
+            panic!("not eval dupes")
+        };
+        assert_eq!(
+            (args.pdq_threshold, args.chip_threshold),
+            (Some(31), Some(64))
+        );
+        assert!(Cli::try_parse_from([
+            "homeward",
+            "eval",
+            "dupes",
+            "--root",
+            "d",
+            "--chip-threshold",
+            "257"
+        ])
+        .is_err());
     }
 }

@@ -18,7 +18,7 @@ use super::{CliError, Outcome};
 use crate::output;
 
 /// Print each photo's PDQ hash (64 hex digits) and quality, and one face-chip
-/// hash per face found, with its box. A photo under 64 px on a side cannot be
+/// hash per face found, with its box. A photo under 32 px on a side cannot be
 /// hashed meaningfully and is reported as an error (exit code 1). Directories
 /// are walked for image files. --jitter and --flip do not affect hashes.
 #[derive(Debug, Args)]

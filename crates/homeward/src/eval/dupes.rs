@@ -5,7 +5,8 @@
 //!
 //! - **PDQ distance** = the least distance between any of the 8 dihedral PDQ
 //!   hashes of `t(i)` and the PDQ hash of `j` (what `homeward dupes` queries).
-//!   Photos under 64 px on a side, or with PDQ quality under 50, have none.
+//!   Photos under `PDQ_MIN_SIDE` (32) px on a side, or with PDQ quality
+//!   under 50, have none.
 //! - **Chip distance** = the least distance between any face chip hash of
 //!   `t(i)` (or its mirror) and any face chip hash of `j`.
 //!
@@ -19,6 +20,11 @@
 //! share of originals whose positive pair matches; an edited copy that
 //! cannot be hashed counts as a miss. Originals are split by whether a face
 //! chip hash was found in them.
+//!
+//! Fixed thresholds (`--pdq-threshold`, `--chip-threshold`) replace the
+//! chosen ones, for the single hashes and the combination alike, and the
+//! false positives they give are reported: for corpora whose originals hold
+//! duplicates of each other, where no threshold keeps the rate at 0.01 %.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -150,6 +156,9 @@ pub struct DupesReport {
     /// Originals that could not be read or hashed (left out).
     pub photos_unusable: usize,
     pub target_false_positive_rate: f64,
+    /// Whether the PDQ and chip thresholds were given rather than chosen.
+    pub fixed_pdq_threshold: bool,
+    pub fixed_chip_threshold: bool,
     pub pdq_threshold: Threshold,
     pub chip_threshold: Threshold,
     pub combined_pdq_threshold: Threshold,
@@ -210,6 +219,23 @@ fn pick_threshold(hist: &[u64; BINS], rate: f64) -> Threshold {
     }
 }
 
+/// The false positives of a fixed threshold.
+fn at_distance(hist: &[u64; BINS], d: u32) -> Threshold {
+    let d = (d as usize).min(256);
+    Threshold {
+        distance: Some(d as u32),
+        false_positives: hist[..=d].iter().sum(),
+        negatives: hist[..=256].iter().sum(),
+    }
+}
+
+/// Thresholds given on the command line instead of chosen from the data.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FixedThresholds {
+    pub pdq: Option<u32>,
+    pub chip: Option<u32>,
+}
+
 fn within(bin: usize, t: Option<u32>) -> bool {
     bin != NONE && t.is_some_and(|t| bin <= t as usize)
 }
@@ -242,6 +268,7 @@ pub fn evaluate(
     limit: Option<usize>,
     limits: &Limits,
     dump_chips: Option<&Path>,
+    fixed: FixedThresholds,
 ) -> Result<DupesReport, CliError> {
     let start = Instant::now();
     let files = list_images(root, limit)?;
@@ -300,10 +327,14 @@ pub fn evaluate(
             },
         );
     let (pdq_hist, chip_hist) = marginals(&joint);
-    let pdq_t = pick_threshold(&pdq_hist, TARGET_FPR);
-    let chip_t = pick_threshold(&chip_hist, TARGET_FPR);
-    let pdq_c = pick_threshold(&pdq_hist, TARGET_FPR / 2.0);
-    let chip_c = pick_threshold(&chip_hist, TARGET_FPR / 2.0);
+    let pick = |hist: &[u64; BINS], rate: f64, fixed: Option<u32>| match fixed {
+        Some(d) => at_distance(hist, d),
+        None => pick_threshold(hist, rate),
+    };
+    let pdq_t = pick(&pdq_hist, TARGET_FPR, fixed.pdq);
+    let chip_t = pick(&chip_hist, TARGET_FPR, fixed.chip);
+    let pdq_c = pick(&pdq_hist, TARGET_FPR / 2.0, fixed.pdq);
+    let chip_c = pick(&chip_hist, TARGET_FPR / 2.0, fixed.chip);
     let mut combined_fp = 0;
     let mut combined_neg = 0;
     for p in 0..BINS {
@@ -361,6 +392,8 @@ pub fn evaluate(
         photos_without_face: photos.len() - with_face,
         photos_unusable: files.len() - photos.len(),
         target_false_positive_rate: TARGET_FPR,
+        fixed_pdq_threshold: fixed.pdq.is_some(),
+        fixed_chip_threshold: fixed.chip.is_some(),
         pdq_threshold: pdq_t,
         chip_threshold: chip_t,
         combined_pdq_threshold: pdq_c,
@@ -438,7 +471,7 @@ impl DupesReport {
     pub fn to_text(&self) -> String {
         let mut s = format!(
             "Hash robustness on {} ({} photos: {} with a face, {} without; {} unusable), {:.0} s\n\
-             Thresholds: largest distance with false-positive rate <= {}% over (edited copy, other original) pairs\n\
+             Thresholds: largest distance with false-positive rate <= {}% over (edited copy, other original) pairs{}\n\
              - PDQ: {}\n- chip: {}\n- combination (each at half the rate): PDQ {}, chip {}; together: {}\n",
             self.root,
             self.photos,
@@ -447,6 +480,12 @@ impl DupesReport {
             self.photos_unusable,
             self.seconds,
             100.0 * self.target_false_positive_rate,
+            match (self.fixed_pdq_threshold, self.fixed_chip_threshold) {
+                (true, true) => " (both fixed on the command line)",
+                (true, false) => " (PDQ's fixed on the command line)",
+                (false, true) => " (chip's fixed on the command line)",
+                (false, false) => "",
+            },
             self.pdq_threshold.text(),
             self.chip_threshold.text(),
             self.combined_pdq_threshold.distance.map_or("none".into(), |d| d.to_string()),
@@ -512,6 +551,22 @@ mod tests {
         zero[0] = 1;
         zero[50] = 10;
         assert_eq!(pick_threshold(&zero, 1e-4).distance, None);
+    }
+
+    #[test]
+    fn fixed_threshold_counts_its_false_positives() {
+        let mut hist = [0u64; BINS];
+        hist[10] = 1;
+        hist[20] = 2;
+        hist[100] = 7;
+        hist[NONE] = 5;
+        let t = at_distance(&hist, 20);
+        assert_eq!(
+            (t.distance, t.false_positives, t.negatives),
+            (Some(20), 3, 10)
+        );
+        assert_eq!(at_distance(&hist, 9).false_positives, 0);
+        assert_eq!(at_distance(&hist, 300).false_positives, 10);
     }
 
     #[test]
