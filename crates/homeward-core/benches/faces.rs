@@ -128,7 +128,7 @@ fn layer_table(core_peak_gmacs: f64) {
             })
             .collect()
     };
-    for (c, side) in [(32, 35), (64, 17), (128, 8), (256, 3)] {
+    for (c, side) in [(32, 35), (64, 17), (128, 8), (256, 4), (256, 3)] {
         let p = ConvParams {
             in_channels: c,
             out_channels: c,

@@ -230,7 +230,7 @@ impl ResNet {
         let mut tags: [Option<Rc<Tensor>>; 3] = Default::default();
         let mut x = Rc::new(x);
         for (i, step) in self.body.iter().enumerate() {
-            let (_, _, h, w) = x.dim();
+            let (_, n, h, w) = x.dim();
             let label;
             x = match step {
                 Step::Conv { conv, affine, relu } => {
@@ -242,7 +242,7 @@ impl ResNet {
                         p.stride_y,
                         p.in_channels,
                         p.out_channels,
-                        conv.auto_algorithm(h, w)
+                        conv.auto_algorithm(n, h, w)
                     );
                     let post = Epilogue {
                         affine: affine.as_ref(),
@@ -292,5 +292,39 @@ impl ResNet {
         }
         drop(tags);
         Some(Rc::try_unwrap(x).unwrap_or_else(|shared| (*shared).clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A batch large enough for the batched-only kernels (Winograd on the
+    // 256-channel 4×4 layers) gives each chip the embedding it gets alone
+    // (im2col there), up to float rounding (measured 6.8e-7 at most).
+    #[test]
+    fn batch_kernels_match_one_chip_embeddings() {
+        let net = ResNet::from_bytes(ModelKind::Embedder.bundled_bytes()).unwrap();
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/golden/chips");
+        let mut paths: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        paths.sort();
+        let chips: Vec<image::RgbImage> = paths
+            .iter()
+            .take(8)
+            .map(|p| image::open(p).unwrap().to_rgb8())
+            .collect();
+        assert_eq!(chips.len(), 8);
+        let refs: Vec<&image::RgbImage> = chips.iter().collect();
+        let batched = net.embed_batch(&refs).unwrap();
+        for (chip, b) in chips.iter().zip(&batched) {
+            let alone = net.embed(chip).unwrap();
+            let d = (&alone - b).mapv(|v| v * v).sum().sqrt();
+            assert!(d < 2e-6, "batched vs alone: {d}");
+            assert!((alone.mapv(|v| v * v).sum().sqrt() - 1.0).abs() < 0.5);
+        }
     }
 }
