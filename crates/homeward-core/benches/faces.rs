@@ -27,11 +27,16 @@
 //! - `HOMEWARD_BENCH_LAYERS=1`: first time the ResNet's 3×3 stride-1 layer
 //!   shapes alone with each convolution algorithm (im2col, Winograd F2, F4),
 //!   one chip and a batch of 18, in CPU time (no dlib side).
+//! - `HOMEWARD_BENCH_OPS=1`: first break the whole ResNet's CPU time down by
+//!   kind of operation (each convolution shape, pooling, `add_prev`, fc),
+//!   one chip and a batch of 18.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use homeward_core::dlib::resnet::ResNet;
+use homeward_core::dlib::ModelKind;
 use homeward_core::faces::{DetectOptions, EmbedOptions, FaceEngine, FaceOptions};
 use homeward_core::intake::{load_path, Limits};
 use homeward_core::nn::{Conv2d, ConvAlgorithm, ConvParams, Epilogue, Tensor, WinogradTile};
@@ -123,7 +128,7 @@ fn layer_table(core_peak_gmacs: f64) {
             })
             .collect()
     };
-    for (c, side) in [(32, 35), (64, 17), (128, 8), (256, 3)] {
+    for (c, side) in [(32, 35), (64, 17), (128, 8), (256, 4), (256, 3)] {
         let p = ConvParams {
             in_channels: c,
             out_channels: c,
@@ -175,6 +180,42 @@ fn layer_table(core_peak_gmacs: f64) {
 }
 
 /// Photos in a folder (recursively, sorted) or the file itself, as the Python side lists them.
+/// The whole ResNet, CPU ms per chip spent in each kind of operation (summed
+/// over its layers), one chip and the 18 golden chips as a batch.
+fn op_table(repeats: usize, core_peak_gmacs: f64) {
+    let net = ResNet::from_bytes(ModelKind::Embedder.bundled_bytes()).expect("model");
+    let chip_dir = repo().join("fixtures/golden/chips");
+    let chips: Vec<RgbImage> = photos_in(&chip_dir, 0).iter().map(|p| load(p)).collect();
+    let refs: Vec<&RgbImage> = chips.iter().collect();
+    let macs = net.multiply_adds() as f64;
+    for batch in [&refs[..1], &refs[..]] {
+        let n = batch.len() as f64;
+        let mut sums: Vec<(String, Vec<f64>)> = Vec::new();
+        net.profile_ops(batch, cpu_clock).expect("profile");
+        for _ in 0..repeats.max(1) {
+            for (label, t) in net.profile_ops(batch, cpu_clock).expect("profile") {
+                match sums.iter_mut().find(|(l, _)| *l == label) {
+                    Some((_, v)) => v.push(t),
+                    None => sums.push((label, vec![t])),
+                }
+            }
+        }
+        let rows: Vec<(String, f64)> = sums
+            .into_iter()
+            .map(|(l, v)| (l, median(v) * 1e3 / n))
+            .collect();
+        let total: f64 = rows.iter().map(|r| r.1).sum();
+        println!(
+            "\nResNet per op, batch of {}: CPU ms per chip (median of {repeats}), total {total:.2} ms = {:.0}% of per-core FMA peak",
+            batch.len(),
+            100.0 * macs / (total * 1e-3) / 1e9 / core_peak_gmacs
+        );
+        for (label, ms) in rows {
+            println!("{label:>48} {ms:>8.3} {:>5.1}%", 100.0 * ms / total);
+        }
+    }
+}
+
 fn photos_in(spec: &Path, limit: usize) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut stack = vec![spec.to_path_buf()];
@@ -361,6 +402,9 @@ fn main() {
 
     if std::env::var("HOMEWARD_BENCH_LAYERS").as_deref() == Ok("1") {
         layer_table(peak_gmacs / threads as f64);
+    }
+    if std::env::var("HOMEWARD_BENCH_OPS").as_deref() == Ok("1") {
+        op_table(repeats, peak_gmacs / threads as f64);
     }
 
     let mut rows = Vec::new();

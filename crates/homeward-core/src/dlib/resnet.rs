@@ -19,9 +19,11 @@
 use ndarray::{Array1, Array3};
 
 use super::format::Reader;
-use super::net::{compile, multiply_adds, read_layers, run, InputLayer, Layer, Op, Step};
+use std::rc::Rc;
+
+use super::net::{compile, multiply_adds, read_layers, InputLayer, Layer, Op, Step};
 use super::{verify, ModelError, ModelKind};
-use crate::nn::Tensor;
+use crate::nn::{add_tensors, relu_tensor, Epilogue, PoolKind, Tensor};
 
 /// Side of the square chip the network takes.
 pub const CHIP_SIZE: usize = 150;
@@ -177,9 +179,152 @@ impl ResNet {
         let mut out = Vec::with_capacity(chips.len());
         for group in chips.chunks(MAX_BATCH) {
             let x = self.batch_tensor(group)?;
-            let features = run(&self.body, x)?;
+            // One entry into the rayon pool for the whole network instead of
+            // one per layer: the caller then blocks once, and every layer's
+            // tasks start from a worker without a cross-thread hand-off.
+            let features = rayon::scope(|_| self.forward(x, &mut |_, _| {}))?;
             out.extend(self.fc.forward_batch(&features)?);
         }
         Some(out)
+    }
+
+    /// Runs `chips` (at most [`MAX_BATCH`]) through the network and returns
+    /// the time `clock` (seconds, e.g. process CPU time) reports for each
+    /// kind of operation, summed over the layers of that kind, in network
+    /// order. For profiling (`HOMEWARD_BENCH_LAYERS=1` in `benches/faces.rs`).
+    #[doc(hidden)]
+    pub fn profile_ops(
+        &self,
+        chips: &[&image::RgbImage],
+        clock: fn() -> f64,
+    ) -> Option<Vec<(String, f64)>> {
+        let mut totals: Vec<(String, f64)> = Vec::new();
+        let mut add = |label: String, dt: f64| match totals.iter_mut().find(|(l, _)| *l == label) {
+            Some((_, t)) => *t += dt,
+            None => totals.push((label, dt)),
+        };
+        let t0 = clock();
+        let x = self.batch_tensor(chips)?;
+        add("input tensor".into(), clock() - t0);
+        let mut steps = Vec::new();
+        let features = rayon::scope(|_| {
+            let mut last = clock();
+            self.forward(x, &mut |label, _| {
+                let now = clock();
+                steps.push((label, now - last));
+                last = now;
+            })
+        })?;
+        for (label, dt) in steps {
+            add(label, dt);
+        }
+        let t0 = clock();
+        std::hint::black_box(self.fc.forward_batch(&features)?);
+        add("fc 256->128".into(), clock() - t0);
+        Some(totals)
+    }
+
+    /// The body of the network on a batch; `done(label, step)` is called
+    /// after each step with a short description of it.
+    fn forward(&self, x: Tensor, done: &mut dyn FnMut(String, usize)) -> Option<Tensor> {
+        let mut tags: [Option<Rc<Tensor>>; 3] = Default::default();
+        let mut x = Rc::new(x);
+        for (i, step) in self.body.iter().enumerate() {
+            let (_, n, h, w) = x.dim();
+            let label;
+            x = match step {
+                Step::Conv { conv, affine, relu } => {
+                    let p = conv.params();
+                    label = format!(
+                        "conv {}x{}/{} {}->{} at {h}x{w} ({:?})",
+                        p.kernel_h,
+                        p.kernel_w,
+                        p.stride_y,
+                        p.in_channels,
+                        p.out_channels,
+                        conv.auto_algorithm(n, h, w)
+                    );
+                    let post = Epilogue {
+                        affine: affine.as_ref(),
+                        relu: *relu,
+                    };
+                    Rc::new(conv.forward_batch(&x, post)?)
+                }
+                Step::Affine(a) => {
+                    label = "affine".into();
+                    a.forward_tensor(Rc::make_mut(&mut x))?;
+                    x
+                }
+                Step::Relu => {
+                    label = "relu".into();
+                    relu_tensor(Rc::make_mut(&mut x));
+                    x
+                }
+                Step::Pool(p) => {
+                    label = match p.kind {
+                        PoolKind::Max => format!("max_pool {}/{}", p.window_h, p.stride_y),
+                        PoolKind::Average if p.window_h == 0 => "avg_pool everything".into(),
+                        PoolKind::Average => format!("avg_pool {}/{}", p.window_h, p.stride_y),
+                    };
+                    Rc::new(p.forward_tensor(&x)?)
+                }
+                Step::AddPrev { tag, relu } => {
+                    label = "add_prev + relu".into();
+                    let other = tags.get(*tag as usize)?.clone()?;
+                    let own = Rc::try_unwrap(x).unwrap_or_else(|shared| (*shared).clone());
+                    let mut sum = add_tensors(own, &other);
+                    if *relu {
+                        relu_tensor(&mut sum);
+                    }
+                    Rc::new(sum)
+                }
+                Step::Tag(n) => {
+                    label = "tag".into();
+                    *tags.get_mut(*n as usize)? = Some(Rc::clone(&x));
+                    x
+                }
+                Step::Skip(n) => {
+                    label = "skip".into();
+                    tags.get(*n as usize)?.clone()?
+                }
+            };
+            done(label, i);
+        }
+        drop(tags);
+        Some(Rc::try_unwrap(x).unwrap_or_else(|shared| (*shared).clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A batch large enough for the batched-only kernels (Winograd on the
+    // 256-channel 4×4 layers) gives each chip the embedding it gets alone
+    // (im2col there), up to float rounding (measured 6.8e-7 at most).
+    #[test]
+    fn batch_kernels_match_one_chip_embeddings() {
+        let net = ResNet::from_bytes(ModelKind::Embedder.bundled_bytes()).unwrap();
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/golden/chips");
+        let mut paths: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        paths.sort();
+        let chips: Vec<image::RgbImage> = paths
+            .iter()
+            .take(8)
+            .map(|p| image::open(p).unwrap().to_rgb8())
+            .collect();
+        assert_eq!(chips.len(), 8);
+        let refs: Vec<&image::RgbImage> = chips.iter().collect();
+        let batched = net.embed_batch(&refs).unwrap();
+        for (chip, b) in chips.iter().zip(&batched) {
+            let alone = net.embed(chip).unwrap();
+            let d = (&alone - b).mapv(|v| v * v).sum().sqrt();
+            assert!(d < 2e-6, "batched vs alone: {d}");
+            assert!((alone.mapv(|v| v * v).sum().sqrt() - 1.0).abs() < 0.5);
+        }
     }
 }

@@ -39,10 +39,17 @@ pub const DIRECT_MAX_FILTERS: usize = 4;
 /// [`ConvAlgorithm::Auto`] uses Winograd F2 on 3×3 stride-1 layers with
 /// inputs at least this many rows and columns …
 pub const WINOGRAD_MIN_SIDE: usize = 8;
+/// … or, for a batch of at least [`WINOGRAD_SMALL_MIN_BATCH`] samples, on
+/// even-sided inputs (no padded tiles) at least this large …
+pub const WINOGRAD_SMALL_MIN_SIDE: usize = 4;
+/// … (batch size for the rule above) …
+pub const WINOGRAD_SMALL_MIN_BATCH: usize = 4;
 /// … and at least this many input channels. Measured on the ResNet's shapes
-/// (`HOMEWARD_BENCH_LAYERS=1`, docs/adr-speed-winograd.md): F2 beats im2col
-/// only on the 128-channel 8×8 layers; with 32 or 64 channels (K = c in its
-/// 16 GEMMs) it ties or loses, and on 3×3 inputs half its tiles are padding.
+/// (`HOMEWARD_BENCH_LAYERS=1`, docs/adr-speed-winograd.md, docs/adr-speed.md):
+/// F2 beats im2col on the 128-channel 8×8 layers, and on the 256-channel 4×4
+/// ones when batched (0.153 vs 0.183 ms per chip at 18; one chip: 0.281 vs
+/// 0.265); with 32 or 64 channels (K = c in its 16 GEMMs) it ties or loses,
+/// and on 3×3 inputs almost half its tiles are padding.
 pub const WINOGRAD_MIN_CHANNELS: usize = 128;
 
 thread_local! {
@@ -202,12 +209,19 @@ impl Conv2d {
             && p.out_channels > DIRECT_MAX_FILTERS
     }
 
-    /// The algorithm [`ConvAlgorithm::Auto`] picks for an `h × w` input.
-    pub fn auto_algorithm(&self, h: usize, w: usize) -> ConvAlgorithm {
+    /// The algorithm [`ConvAlgorithm::Auto`] picks for a batch of `n`
+    /// inputs of `h × w`.
+    pub fn auto_algorithm(&self, n: usize, h: usize, w: usize) -> ConvAlgorithm {
         if !self.winograd_fits() {
             return ConvAlgorithm::Im2col;
         }
-        if h.min(w) >= WINOGRAD_MIN_SIDE && self.params.in_channels >= WINOGRAD_MIN_CHANNELS {
+        let side = h.min(w);
+        let large = side >= WINOGRAD_MIN_SIDE
+            || (side >= WINOGRAD_SMALL_MIN_SIDE
+                && h.is_multiple_of(2)
+                && w.is_multiple_of(2)
+                && n >= WINOGRAD_SMALL_MIN_BATCH);
+        if large && self.params.in_channels >= WINOGRAD_MIN_CHANNELS {
             ConvAlgorithm::Winograd(WinogradTile::F2)
         } else {
             ConvAlgorithm::Im2col
@@ -242,7 +256,7 @@ impl Conv2d {
         let (oh, ow) = self.out_dims(h, w)?;
         let mut out = Tensor::zeros(p.out_channels, n, oh, ow);
         let algorithm = match algorithm {
-            ConvAlgorithm::Auto => self.auto_algorithm(h, w),
+            ConvAlgorithm::Auto => self.auto_algorithm(n, h, w),
             ConvAlgorithm::Winograd(_) if !self.winograd_fits() => ConvAlgorithm::Im2col,
             chosen => chosen,
         };

@@ -82,46 +82,96 @@ impl Pool2d {
 }
 
 impl Pool2d {
-    /// Pools every channel of every sample of `x`, one plane per rayon task.
+    /// Pools every channel of every sample of `x`, planes spread over rayon
+    /// tasks of at least [`POOL_TASK_FLOATS`] input floats each.
     pub fn forward_tensor(&self, x: &Tensor) -> Option<Tensor> {
         let (c, n, h, w) = x.dim();
-        let (wh, ww) = self.window(h, w);
         let (oh, ow) = self.out_dims(h, w)?;
         let mut out = Tensor::zeros(c, n, oh, ow);
         if oh * ow == 0 || h * w == 0 {
             return Some(out);
         }
         let input = x.as_slice();
+        let per_task = POOL_TASK_FLOATS.div_ceil(h * w);
         out.as_mut_slice()
             .par_chunks_mut(oh * ow)
             .zip(input.par_chunks(h * w))
-            .for_each(|(dst, src)| {
-                for oy in 0..oh {
-                    let top = (oy * self.stride_y) as isize - self.pad_y as isize;
-                    let (y0, y1) = clip(top, wh, h);
-                    for ox in 0..ow {
-                        let left = (ox * self.stride_x) as isize - self.pad_x as isize;
-                        let (x0, x1) = clip(left, ww, w);
-                        let rows = (y0..y1).map(|y| &src[y * w + x0..y * w + x1]);
-                        dst[oy * ow + ox] = match self.kind {
-                            PoolKind::Max => rows
-                                .flat_map(|r| r.iter().copied())
-                                .fold(f32::NEG_INFINITY, f32::max),
-                            PoolKind::Average => {
-                                let count = (y1 - y0) * (x1 - x0);
-                                if count == 0 {
-                                    0.0
-                                } else {
-                                    rows.flat_map(|r| r.iter()).sum::<f32>() / count as f32
-                                }
-                            }
-                        };
-                    }
-                }
-            });
+            .with_min_len(per_task)
+            .for_each(|(dst, src)| self.plane(src, h, w, dst, ow));
         Some(out)
     }
+
+    /// Pools one `h × w` plane into `dst` (`oh × ow`).
+    fn plane(&self, src: &[f32], h: usize, w: usize, dst: &mut [f32], ow: usize) {
+        let (wh, ww) = self.window(h, w);
+        let unpadded = self.pad_x == 0 && self.pad_y == 0;
+        if unpadded && self.kind == PoolKind::Max {
+            // No clipping: the max of each column over the window's rows,
+            // then of `ww` neighbours (max is exact in any order).
+            let mut column_max = vec![f32::NEG_INFINITY; w];
+            for (oy, dst_row) in dst.chunks_exact_mut(ow).enumerate() {
+                column_max.fill(f32::NEG_INFINITY);
+                let top = oy * self.stride_y;
+                for row in src[top * w..(top + wh) * w].chunks_exact(w) {
+                    for (m, &v) in column_max.iter_mut().zip(row) {
+                        *m = m.max(v);
+                    }
+                }
+                for (ox, d) in dst_row.iter_mut().enumerate() {
+                    let left = ox * self.stride_x;
+                    *d = column_max[left..left + ww]
+                        .iter()
+                        .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                }
+            }
+            return;
+        }
+        if unpadded {
+            // Average without clipping, summed row by row as below.
+            let count = (wh * ww) as f32;
+            for (oy, dst_row) in dst.chunks_exact_mut(ow).enumerate() {
+                let top = oy * self.stride_y;
+                for (ox, d) in dst_row.iter_mut().enumerate() {
+                    let left = ox * self.stride_x;
+                    let mut sum = 0f32;
+                    for y in top..top + wh {
+                        for &v in &src[y * w + left..y * w + left + ww] {
+                            sum += v;
+                        }
+                    }
+                    *d = sum / count;
+                }
+            }
+            return;
+        }
+        for (oy, dst_row) in dst.chunks_exact_mut(ow).enumerate() {
+            let top = (oy * self.stride_y) as isize - self.pad_y as isize;
+            let (y0, y1) = clip(top, wh, h);
+            for (ox, d) in dst_row.iter_mut().enumerate() {
+                let left = (ox * self.stride_x) as isize - self.pad_x as isize;
+                let (x0, x1) = clip(left, ww, w);
+                let rows = (y0..y1).map(|y| &src[y * w + x0..y * w + x1]);
+                *d = match self.kind {
+                    PoolKind::Max => rows
+                        .flat_map(|r| r.iter().copied())
+                        .fold(f32::NEG_INFINITY, f32::max),
+                    PoolKind::Average => {
+                        let count = (y1 - y0) * (x1 - x0);
+                        if count == 0 {
+                            0.0
+                        } else {
+                            rows.flat_map(|r| r.iter()).sum::<f32>() / count as f32
+                        }
+                    }
+                };
+            }
+        }
+    }
 }
+
+/// Fewest input floats per rayon task when pooling (small layers run on one
+/// thread: waking another costs more than the work).
+pub const POOL_TASK_FLOATS: usize = 32 * 1024;
 
 /// The part of `[start, start + len)` inside `[0, size)`.
 fn clip(start: isize, len: usize, size: usize) -> (usize, usize) {
@@ -137,7 +187,9 @@ mod tests {
     // The batched form equals the per-sample one, padding and clipping included.
     #[test]
     fn batched_pool_matches_per_sample_pool() {
-        let data: Vec<f32> = (0..2 * 3 * 7 * 6).map(|v| ((v * 37) % 23) as f32).collect();
+        let data: Vec<f32> = (0..2 * 3 * 7 * 6)
+            .map(|v| ((v * 37) % 23) as f32 * 0.37 - 3.0)
+            .collect();
         let t = Tensor::from_vec(2, 3, 7, 6, data).unwrap();
         for (kind, k, stride, pad) in [
             (PoolKind::Max, 3, 2, 0),
@@ -161,6 +213,46 @@ mod tests {
                 let max = (&got - &want).iter().fold(0f32, |m, v| m.max(v.abs()));
                 assert!(max < 1e-5, "{kind:?} {k}: {max}");
             }
+        }
+    }
+
+    // The unpadded fast paths give the bits of the clipping path: a max is
+    // exact, and the average sums in the same row-major order.
+    #[test]
+    fn unpadded_fast_paths_equal_the_clipping_path() {
+        let (h, w) = (73, 71);
+        let src: Vec<f32> = (0..h * w)
+            .map(|v| ((v * 7919) % 1000) as f32 * 0.013 - 6.0)
+            .collect();
+        for (kind, k, stride) in [
+            (PoolKind::Max, 3, 2),
+            (PoolKind::Average, 2, 2),
+            (PoolKind::Average, 3, 1),
+        ] {
+            let p = Pool2d {
+                kind,
+                window_h: k,
+                window_w: k,
+                stride_y: stride,
+                stride_x: stride,
+                pad_y: 0,
+                pad_x: 0,
+            };
+            let (oh, ow) = p.out_dims(h, w).unwrap();
+            let mut fast = vec![0f32; oh * ow];
+            p.plane(&src, h, w, &mut fast, ow);
+            let mut slow = vec![0f32; oh * ow];
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let (y0, x0) = (oy * stride, ox * stride);
+                    let rows = (y0..y0 + k).map(|y| &src[y * w + x0..y * w + x0 + k]);
+                    slow[oy * ow + ox] = match kind {
+                        PoolKind::Max => rows.flatten().fold(f32::NEG_INFINITY, |m, &v| m.max(v)),
+                        PoolKind::Average => rows.flatten().sum::<f32>() / (k * k) as f32,
+                    };
+                }
+            }
+            assert_eq!(fast, slow, "{kind:?} {k}/{stride}");
         }
     }
 

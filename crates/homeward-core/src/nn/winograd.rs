@@ -821,13 +821,15 @@ mod tests {
     #[test]
     fn auto_choice_and_fallback() {
         let conv = conv3x3(128, 16, 3);
+        let f2 = ConvAlgorithm::Winograd(WinogradTile::F2);
+        assert_eq!(conv.auto_algorithm(1, 8, 8), f2);
+        assert_eq!(conv.auto_algorithm(18, 3, 3), ConvAlgorithm::Im2col);
+        // 4×4 only batched: one sample is faster by im2col.
+        assert_eq!(conv.auto_algorithm(18, 4, 4), f2);
+        assert_eq!(conv.auto_algorithm(1, 4, 4), ConvAlgorithm::Im2col);
+        assert_eq!(conv.auto_algorithm(18, 5, 5), ConvAlgorithm::Im2col);
         assert_eq!(
-            conv.auto_algorithm(8, 8),
-            ConvAlgorithm::Winograd(WinogradTile::F2)
-        );
-        assert_eq!(conv.auto_algorithm(3, 3), ConvAlgorithm::Im2col);
-        assert_eq!(
-            conv3x3(32, 32, 4).auto_algorithm(35, 35),
+            conv3x3(32, 32, 4).auto_algorithm(18, 35, 35),
             ConvAlgorithm::Im2col
         );
         let p = ConvParams {
@@ -841,7 +843,7 @@ mod tests {
             pad_x: 0,
         };
         let strided = Conv2d::new(p, pseudo_random(16 * 72, 5), pseudo_random(16, 6)).unwrap();
-        assert_eq!(strided.auto_algorithm(35, 35), ConvAlgorithm::Im2col);
+        assert_eq!(strided.auto_algorithm(18, 35, 35), ConvAlgorithm::Im2col);
         let x = Tensor::from_vec(8, 1, 9, 9, pseudo_random(8 * 81, 7)).unwrap();
         let a = strided
             .forward_batch_with(&x, Epilogue::default(), ConvAlgorithm::Im2col)
