@@ -77,7 +77,7 @@ fn hash_json_gives_pdq_and_a_chip_hash_per_face() {
 fn too_small_photo_is_an_error_with_exit_code_1() {
     let dir = temp_dir("small");
     let tiny = dir.join("tiny.png");
-    RgbImage::from_fn(40, 48, |x, y| {
+    RgbImage::from_fn(24, 28, |x, y| {
         image::Rgb([(x * 6) as u8, (y * 5) as u8, 80])
     })
     .save(&tiny)
@@ -95,7 +95,7 @@ fn too_small_photo_is_an_error_with_exit_code_1() {
     let lines = json_lines(&out);
     assert_eq!(lines.len(), 2, "the run goes on past the failure");
     let error = lines[0]["error"].as_str().expect("error message");
-    assert!(error.contains("40x48") && error.contains("64"), "{error}");
+    assert!(error.contains("24x28") && error.contains("32"), "{error}");
     assert!(lines[0].get("pdq").is_none());
     assert!(is_hex64(&lines[1]["pdq"]));
     std::fs::remove_dir_all(&dir).unwrap();

@@ -1037,4 +1037,32 @@ mod tests {
         reg.set_photo_hash("t", 0, [0; 32], 0).unwrap_err(); // no photo 0: FK refuses
         assert!(reg.batch_items("x").unwrap().is_empty());
     }
+
+    #[test]
+    fn a_version_2_registry_loses_its_old_chip_hashes_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut reg = Registry::open(dir.path()).unwrap();
+        let a = case(&mut reg);
+        let mut f = face(0.1);
+        f.chip_hash = Some([7; 32]);
+        reg.add_photo(
+            "t",
+            a,
+            b"photo",
+            &PhotoMeta::default(),
+            std::slice::from_ref(&f),
+        )
+        .unwrap();
+        reg.close().unwrap();
+        let conn = rusqlite::Connection::open(dir.path().join("registry.sqlite")).unwrap();
+        conn.execute_batch("PRAGMA user_version = 2;").unwrap();
+        drop(conn);
+        let reg = Registry::open(dir.path()).unwrap();
+        // Version-1 chip hashes are not comparable with today's: dropped.
+        assert!(reg.case_chip_hashes().unwrap().is_empty());
+        // The face itself, its embedding and the photo stay.
+        let g = reg.case_gallery(a).unwrap();
+        assert_eq!(g.len(), 1);
+        assert_eq!(g[0].embedding, f.embedding);
+    }
 }

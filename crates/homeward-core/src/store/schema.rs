@@ -6,7 +6,7 @@ use rusqlite::Connection;
 pub const APPLICATION_ID: i32 = 0x4857_5247;
 
 /// Schema version written by this build.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -131,6 +131,15 @@ CREATE TABLE batch_items (
     done_at     INTEGER NOT NULL,
     PRIMARY KEY (batch, item)
 );
+"#,
+    // Version 3: face-chip hashes changed design (hash::CHIP_HASH_VERSION 2:
+    // a wider region centred on the template's axis, lower frequencies), and
+    // old and new hashes are not comparable. The old ones are dropped rather
+    // than compared wrongly; they are derived data (the photos are kept), and
+    // PDQ hashes and embeddings are unchanged.
+    r#"
+UPDATE faces SET chip_hash = NULL;
+UPDATE sighting_faces SET chip_hash = NULL;
 "#,
 ];
 

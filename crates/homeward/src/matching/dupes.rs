@@ -4,26 +4,25 @@
 //! re-encodes, resizes and screenshots; face-chip hashes (and their mirrors)
 //! catch crops, rotations and collages of the same face picture.
 //!
-//! Chip hashes alone call a repost at up to [`CHIP_MATCH_THRESHOLD`] bits.
-//! A copy rotated by 15° and rescaled, or cropped through the face, moves
-//! the chip hash further (58 and 66 bits on the fixtures, while different
-//! pictures, even of the same person, sit at 104 bits or more); such a copy
-//! is called a repost when its chip hash is within [`CHIP_LOOSE`] bits *and*
-//! its embedding within [`SAME_PICTURE_DISTANCE`] (same picture: 0.09–0.24
-//! on the fixtures; different pictures of one person: 0.32 and more).
+//! A wrong "duplicate" would hide a sighting from ranking, so a hash match
+//! alone never decides when both photos have faces: some face of each must
+//! also be within [`SAME_PICTURE_DISTANCE`] in embedding (the same picture
+//! edited: 0.09–0.24 on the fixtures; different pictures of one person: 0.32
+//! and more; different people much further). Face-chip matches are searched
+//! within [`CHIP_LOOSE`] bits, PDQ matches within [`PDQ_MATCH_THRESHOLD`].
+//! Photos without a face are judged by PDQ alone: they create no match, so
+//! grouping them hides nothing.
 
 use std::collections::HashMap;
 
-use homeward_core::hash::{
-    HammingIndex, Hash256, HashKind, CHIP_MATCH_THRESHOLD, PDQ_MATCH_THRESHOLD,
-};
+use homeward_core::hash::{HammingIndex, Hash256, HashKind, PDQ_MATCH_THRESHOLD};
 use homeward_core::index::{l2, Embedding};
 use homeward_core::store::{CaseId, FaceId, PhotoId, Registry, SightingId, StoreError};
 
 /// Chip-hash radius within which a face is checked for being the same
 /// picture by its embedding.
 pub const CHIP_LOOSE: u32 = 80;
-/// Embedding distance under which two faces with near chip hashes are
+/// Embedding distance under which two faces of hash-matched photos are
 /// taken as the same picture.
 pub const SAME_PICTURE_DISTANCE: f32 = 0.3;
 use serde::Serialize;
@@ -65,6 +64,9 @@ pub struct DupIndex {
     sighting_group: HashMap<SightingId, SightingId>,
     sighting_chip: HammingIndex,
     chip_sighting: HashMap<FaceId, (SightingId, Embedding)>,
+    /// Face embeddings of each case photo and sighting, for the same-picture check.
+    photo_faces: HashMap<PhotoId, Vec<Embedding>>,
+    sighting_faces: HashMap<SightingId, Vec<Embedding>>,
 }
 
 impl DupIndex {
@@ -79,6 +81,8 @@ impl DupIndex {
             sighting_group: HashMap::new(),
             sighting_chip: HammingIndex::new(HashKind::Chip),
             chip_sighting: HashMap::new(),
+            photo_faces: HashMap::new(),
+            sighting_faces: HashMap::new(),
         };
         for (p, c, h) in reg.photo_hashes()? {
             let _ = d.photo_pdq.add(p, hash_from_bytes(&h));
@@ -87,6 +91,7 @@ impl DupIndex {
         for (f, p, c, h, e) in reg.case_chip_hashes()? {
             let _ = d.photo_chip.add(f, hash_from_bytes(&h));
             d.chip_photo.insert(f, (p, c, e));
+            d.photo_faces.entry(p).or_default().push(e);
         }
         for (s, g, h) in reg.sighting_hashes()? {
             let _ = d.sighting_pdq.add(s, hash_from_bytes(&h));
@@ -96,16 +101,36 @@ impl DupIndex {
             let _ = d.sighting_chip.add(f, hash_from_bytes(&h));
             d.chip_sighting.insert(f, (s, e));
             d.sighting_group.insert(s, g);
+            d.sighting_faces.entry(s).or_default().push(e);
         }
         Ok(d)
     }
 
-    /// The nearest hit of any query hash in `index`.
-    fn nearest(index: &HammingIndex, queries: &[Hash256], radius: u32) -> Option<(u64, u32)> {
+    /// The nearest hit of any query hash in `index` that `keep` accepts.
+    fn nearest(
+        index: &HammingIndex,
+        queries: &[Hash256],
+        radius: u32,
+        keep: impl Fn(u64) -> bool,
+    ) -> Option<(u64, u32)> {
         queries
             .iter()
             .flat_map(|q| index.query(q, radius))
+            .filter(|&(id, _)| keep(id))
             .min_by_key(|&(id, bits)| (bits, id))
+    }
+
+    /// Whether the new photo's faces and a stored photo's faces can be the
+    /// same picture: true when either side has none, else when some pair
+    /// is within [`SAME_PICTURE_DISTANCE`].
+    fn faces_agree(a: &Analyzed, stored: Option<&Vec<Embedding>>) -> bool {
+        match stored {
+            Some(st) if !a.faces.is_empty() && !st.is_empty() => a.faces.iter().any(|f| {
+                st.iter()
+                    .any(|e| l2(&f.embedding, e) <= SAME_PICTURE_DISTANCE)
+            }),
+            _ => true,
+        }
     }
 
     /// Chip hashes of the new photo's faces (and their mirrors), each with
@@ -120,9 +145,8 @@ impl DupIndex {
         out
     }
 
-    /// The nearest stored face whose chip hash is within
-    /// [`CHIP_MATCH_THRESHOLD`], or within [`CHIP_LOOSE`] with an embedding
-    /// within [`SAME_PICTURE_DISTANCE`].
+    /// The nearest stored face whose chip hash is within [`CHIP_LOOSE`] and
+    /// embedding within [`SAME_PICTURE_DISTANCE`].
     fn same_face_picture(
         index: &HammingIndex,
         queries: &[(Hash256, Embedding)],
@@ -131,9 +155,8 @@ impl DupIndex {
         queries
             .iter()
             .flat_map(|(q, e)| {
-                index.query(q, CHIP_LOOSE).into_iter().filter(|&(f, bits)| {
-                    bits <= CHIP_MATCH_THRESHOLD
-                        || embedding_of(f).is_some_and(|s| l2(e, &s) <= SAME_PICTURE_DISTANCE)
+                index.query(q, CHIP_LOOSE).into_iter().filter(|&(f, _)| {
+                    embedding_of(f).is_some_and(|s| l2(e, &s) <= SAME_PICTURE_DISTANCE)
                 })
             })
             .min_by_key(|&(f, bits)| (bits, f))
@@ -145,7 +168,10 @@ impl DupIndex {
     pub fn check(&self, a: &Analyzed) -> Option<Repeat> {
         let pdq: Vec<_> = a.pdq.map(|p| p.hashes.to_vec()).unwrap_or_default();
         let chips = Self::chip_queries(a);
-        if let Some((p, bits)) = Self::nearest(&self.photo_pdq, &pdq, PDQ_MATCH_THRESHOLD) {
+        let photo_agrees = |p: u64| Self::faces_agree(a, self.photo_faces.get(&p));
+        if let Some((p, bits)) =
+            Self::nearest(&self.photo_pdq, &pdq, PDQ_MATCH_THRESHOLD, photo_agrees)
+        {
             if let Some(&c) = self.photo_case.get(&p) {
                 return Some(Repeat::PosterRepost {
                     case_id: c,
@@ -175,7 +201,13 @@ impl DupIndex {
                 bits,
             }
         };
-        if let Some((s, bits)) = Self::nearest(&self.sighting_pdq, &pdq, PDQ_MATCH_THRESHOLD) {
+        let sighting_agrees = |s: u64| Self::faces_agree(a, self.sighting_faces.get(&s));
+        if let Some((s, bits)) = Self::nearest(
+            &self.sighting_pdq,
+            &pdq,
+            PDQ_MATCH_THRESHOLD,
+            sighting_agrees,
+        ) {
             return Some(dup(s, "pdq", bits));
         }
         let sighting_emb = |f| self.chip_sighting.get(&f).map(|x| x.1);
@@ -206,6 +238,10 @@ impl DupIndex {
             if let Some(h) = rec.chip_hash {
                 let _ = self.photo_chip.add(*f, hash_from_bytes(&h));
                 self.chip_photo.insert(*f, (photo, case, rec.embedding));
+                self.photo_faces
+                    .entry(photo)
+                    .or_default()
+                    .push(rec.embedding);
             }
         }
     }
@@ -226,7 +262,81 @@ impl DupIndex {
             if let Some(h) = rec.chip_hash {
                 let _ = self.sighting_chip.add(*f, hash_from_bytes(&h));
                 self.chip_sighting.insert(*f, (id, rec.embedding));
+                self.sighting_faces
+                    .entry(id)
+                    .or_default()
+                    .push(rec.embedding);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use homeward_core::hash::PdqDihedral;
+    use homeward_core::store::FaceRecord;
+
+    fn photo(pdq_word: u64, chip_word: Option<u64>, emb0: f32) -> Analyzed {
+        let mut embedding = [0.0; 128];
+        embedding[0] = emb0;
+        let chip = chip_word.map(|w| super::super::hash_bytes(&Hash256([w, 0, 0, 0])));
+        Analyzed {
+            bytes: Vec::new(),
+            image: image::RgbImage::new(1, 1),
+            faces: vec![FaceRecord {
+                bbox: [0.0; 4],
+                landmarks: [[0.0; 2]; 5],
+                embedding,
+                chip_hash: chip,
+                model: "test".into(),
+            }],
+            mirrored_chips: vec![None],
+            pdq: Some(PdqDihedral {
+                hashes: [Hash256([pdq_word, 0, 0, 0]); 8],
+                quality: 100,
+            }),
+        }
+    }
+
+    fn index_with_sighting(stored: &Analyzed) -> DupIndex {
+        let mut d = DupIndex {
+            photo_pdq: HammingIndex::new(HashKind::Pdq),
+            photo_case: HashMap::new(),
+            photo_chip: HammingIndex::new(HashKind::Chip),
+            chip_photo: HashMap::new(),
+            sighting_pdq: HammingIndex::new(HashKind::Pdq),
+            sighting_group: HashMap::new(),
+            sighting_chip: HammingIndex::new(HashKind::Chip),
+            chip_sighting: HashMap::new(),
+            photo_faces: HashMap::new(),
+            sighting_faces: HashMap::new(),
+        };
+        d.add_sighting(7, 7, &[70], stored);
+        d
+    }
+
+    #[test]
+    fn a_hash_match_with_a_different_face_is_not_a_duplicate() {
+        let stored = photo(0xFF, Some(0xF0F0), 0.0);
+        let d = index_with_sighting(&stored);
+        // Same photo hashes, same face: a duplicate of sighting 7.
+        let same = photo(0xFF, Some(0xF0F0), 0.1);
+        assert!(matches!(
+            d.check(&same),
+            Some(Repeat::Duplicate { group: 7, .. })
+        ));
+        // Same PDQ and chip hashes, but a face 0.5 away: another child, so
+        // it must be ranked, not grouped.
+        let other = photo(0xFF, Some(0xF0F0), 0.5);
+        assert_eq!(d.check(&other), None);
+        // Without faces on the new photo, PDQ alone decides.
+        let mut no_face = photo(0xFF, None, 0.0);
+        no_face.faces.clear();
+        no_face.mirrored_chips.clear();
+        assert!(matches!(
+            d.check(&no_face),
+            Some(Repeat::Duplicate { by: "pdq", .. })
+        ));
     }
 }

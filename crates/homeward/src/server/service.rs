@@ -372,10 +372,11 @@ impl Service {
         limits: Limits,
         audit: Arc<AuthStore>,
     ) -> Result<Service, String> {
-        // Version 2 only added tables and columns, so the version-1 reads hold.
-        if SCHEMA_VERSION != 2 {
+        // Versions 2 and 3 only added tables and columns and cleared old
+        // chip hashes, so the version-1 reads hold.
+        if SCHEMA_VERSION != 3 {
             return Err(format!(
-                "the server's registry reads know schema version 2, the store is at {SCHEMA_VERSION}; update server/service.rs"
+                "the server's registry reads know schema version 3, the store is at {SCHEMA_VERSION}; update server/service.rs"
             ));
         }
         let db_path = registry.dir().join("registry.sqlite");
