@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cargo bench -p homeward-core --bench hnsw -- --n 100000 [--queries 1000]
-//!     [--reps 3] [--efs 10,16,...] [--no-python] [--no-hnsw-rs]
+//!     [--reps 3] [--efs 10,16,...] [--m 16] [--efc 200] [--no-python] [--no-hnsw-rs]
 //! ```
 //!
 //! Vectors are the synthetic face-like embeddings of `tests/support/synth.rs`:
@@ -18,6 +18,13 @@
 //! compared: stable on a shared machine) and per wall-clock second. Build
 //! time is given as wall time and as process CPU time.
 //! Files are written under `target/hnsw-bench/` for `benches/hnswlib_compare.py`.
+//!
+//! `--vectors FILE.jsonl [--m 16] [--efc 200] [--efs ...] [--queries 1000]`
+//! instead measures filtered recall@10 on real embeddings against exact
+//! brute force on the same filtered data (see [`real`]). FILE is the output
+//! of `homeward embed --json DIR` (one photo per line, its faces with
+//! `embedding`) or a cache of `{"path", "embedding"}` lines; the identity of
+//! a vector is the name of its photo's directory (LFW's layout).
 
 #[path = "../tests/support/synth.rs"]
 mod synth;
@@ -242,14 +249,18 @@ fn main() {
     if flag("--list") {
         return;
     }
+    if let Some(path) = arg("--vectors") {
+        real::run(Path::new(&path));
+        return;
+    }
     let n: usize = arg("--n").and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let nq: usize = arg("--queries")
         .and_then(|s| s.parse().ok())
         .unwrap_or(1000);
     let reps: usize = arg("--reps").and_then(|s| s.parse().ok()).unwrap_or(3);
     let params = HnswParams {
-        m: 16,
-        ef_construction: 200,
+        m: arg("--m").and_then(|s| s.parse().ok()).unwrap_or(16),
+        ef_construction: arg("--efc").and_then(|s| s.parse().ok()).unwrap_or(200),
         ef_search: 64,
     };
     let out: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/hnsw-bench");
@@ -488,5 +499,276 @@ fn main() {
             "{:>4} {:>7} {:>16} {:>8.4} | {:>7} {:>16} | {:>7} {:>16}",
             p.ef, hr, hq, loaded_sweep[i].recall, lr, lq, rr, rq
         );
+    }
+}
+
+/// Maximum-likelihood local intrinsic dimensionality (Levina & Bickel)
+/// from each query's sorted k nearest distances, averaged over queries:
+/// how hard the neighbourhoods are for any graph (higher is harder).
+fn lid(knn_dists: &[Vec<f32>]) -> f64 {
+    let per: Vec<f64> = knn_dists
+        .iter()
+        .filter_map(|d| {
+            let dk = f64::from(*d.last()?);
+            let s: f64 = d[..d.len() - 1]
+                .iter()
+                .filter(|&&x| x > 0.0)
+                .map(|&x| (f64::from(x) / dk).ln())
+                .sum();
+            (s < 0.0).then(|| -((d.len() - 1) as f64) / s)
+        })
+        .collect();
+    per.iter().sum::<f64>() / per.len().max(1) as f64
+}
+
+/// `--vectors FILE.jsonl`: filtered recall@10 on real embeddings.
+///
+/// One photo per identity (for identities with at least two) is held out as
+/// a query, up to `--queries`; the rest are indexed. Attributes mimic the
+/// registry's: sex and birth year are per identity (a case), status per
+/// face, all drawn from a hash so runs repeat. Each filter is searched
+/// (a) in the graph walk with the given ef (`HnswIndex::search_ef`, no exact
+/// fallback), and (b) through `FaceIndex::search` as the registry calls it
+/// (default ef_search; very selective filters scan exactly there). Both
+/// are compared with an exact scan of the accepted vectors.
+pub mod real {
+    use super::*;
+    use homeward_core::index::SearchFilter;
+    use std::collections::HashMap;
+
+    fn hash(s: &str, salt: u64) -> u64 {
+        let mut h = 0xcbf2_9ce4_8422_2325u64 ^ salt;
+        for b in s.bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        h ^ (h >> 29)
+    }
+
+    fn to_vec(v: &serde_json::Value) -> Option<[f32; 128]> {
+        let a = v.as_array()?;
+        if a.len() != 128 {
+            return None;
+        }
+        let mut out = [0f32; 128];
+        for (o, x) in out.iter_mut().zip(a) {
+            *o = x.as_f64()? as f32;
+        }
+        Some(out)
+    }
+
+    /// (path, embedding) per photo: the `embedding` field, or the largest
+    /// face of `faces`.
+    fn read(path: &Path) -> Vec<(String, [f32; 128])> {
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        let mut out = Vec::new();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            let Some(p) = v["path"].as_str() else {
+                continue;
+            };
+            let emb = to_vec(&v["embedding"]).or_else(|| {
+                let area = |f: &serde_json::Value| {
+                    let b: Vec<f64> = f["box"]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(|x| x.as_f64()).collect())
+                        .unwrap_or_default();
+                    if b.len() == 4 {
+                        (b[2] - b[0]) * (b[3] - b[1])
+                    } else {
+                        0.0
+                    }
+                };
+                v["faces"]
+                    .as_array()?
+                    .iter()
+                    .max_by(|a, b| area(a).total_cmp(&area(b)))
+                    .and_then(|f| to_vec(&f["embedding"]))
+            });
+            if let Some(e) = emb {
+                out.push((p.to_string(), e));
+            }
+        }
+        out
+    }
+
+    pub fn run(file: &Path) {
+        let params = HnswParams {
+            m: arg("--m").and_then(|s| s.parse().ok()).unwrap_or(16),
+            ef_construction: arg("--efc").and_then(|s| s.parse().ok()).unwrap_or(200),
+            ef_search: HnswParams::default().ef_search,
+        };
+        let max_q: usize = arg("--queries")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1000);
+        let rows = read(file);
+        let ident = |p: &str| {
+            Path::new(p)
+                .parent()
+                .and_then(|d| d.file_name())
+                .map_or_else(String::new, |d| d.to_string_lossy().into_owned())
+        };
+        let mut by_id: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, (p, _)) in rows.iter().enumerate() {
+            by_id.entry(ident(p)).or_default().push(i);
+        }
+        // Hold out the last photo of identities with >= 2, in a hashed order.
+        let mut held: Vec<usize> = by_id
+            .values()
+            .filter(|v| v.len() >= 2)
+            .filter_map(|v| v.last().copied())
+            .collect();
+        held.sort_by_key(|&i| hash(&rows[i].0, 1));
+        held.truncate(max_q);
+        let held_set: std::collections::HashSet<usize> = held.iter().copied().collect();
+        let base: Vec<usize> = (0..rows.len()).filter(|i| !held_set.contains(i)).collect();
+        let meta_of = |i: usize| {
+            let (p, _) = &rows[i];
+            let id = ident(p);
+            let h = hash(&id, 2);
+            FaceMeta {
+                case_id: hash(&id, 3) >> 1,
+                sex: if h.is_multiple_of(2) {
+                    Sex::Female
+                } else {
+                    Sex::Male
+                },
+                birth_year: Some(2005 + ((h >> 8) % 10) as i32),
+                location: None,
+                status: if hash(p, 4).is_multiple_of(10) {
+                    CaseStatus::Found
+                } else {
+                    CaseStatus::Searching
+                },
+            }
+        };
+        let items: Vec<(u64, [f32; 128], FaceMeta)> = base
+            .iter()
+            .enumerate()
+            .map(|(k, &i)| (k as u64, rows[i].1, meta_of(i)))
+            .collect();
+        let metas: Vec<FaceMeta> = items.iter().map(|x| x.2).collect();
+        let queries: Vec<[f32; 128]> = held.iter().map(|&i| rows[i].1).collect();
+        println!(
+            "real vectors: {} photos of {} identities from {}; {} indexed, {} held-out queries; M = {}, ef_construction = {}",
+            rows.len(),
+            by_id.len(),
+            file.display(),
+            items.len(),
+            queries.len(),
+            params.m,
+            params.ef_construction
+        );
+        let (t, c) = (Instant::now(), process_cpu());
+        let mut index = FaceIndex::new(params);
+        index.insert_batch(&items).expect("build");
+        println!(
+            "build: {:.2} s wall, {:.2} s CPU",
+            t.elapsed().as_secs_f64(),
+            process_cpu() - c
+        );
+
+        let filters: Vec<(&str, SearchFilter)> = vec![
+            ("none", SearchFilter::default()),
+            (
+                "sex (per case, ~50%)",
+                SearchFilter {
+                    sex: Some(Sex::Female),
+                    ..Default::default()
+                },
+            ),
+            (
+                "birth year (per case, ~10%)",
+                SearchFilter {
+                    born_between: Some((2009, 2009)),
+                    ..Default::default()
+                },
+            ),
+            (
+                "status (per face, ~10%)",
+                SearchFilter {
+                    statuses: vec![CaseStatus::Found],
+                    ..Default::default()
+                },
+            ),
+        ];
+        for (name, f) in &filters {
+            let accept = |id: u64| f.accepts(&metas[id as usize]);
+            let passing = metas.iter().filter(|m| f.accepts(m)).count();
+            // Exact top-10 of the accepted vectors.
+            let truth: Vec<Vec<(f32, u64)>> = queries
+                .par_iter()
+                .map(|q| {
+                    let mut d: Vec<(f32, u64)> = items
+                        .iter()
+                        .filter(|x| f.accepts(&x.2))
+                        .map(|x| (l2(q, &x.1), x.0))
+                        .collect();
+                    d.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    d.truncate(10);
+                    d
+                })
+                .collect();
+            let dists: Vec<Vec<f32>> = truth
+                .iter()
+                .map(|t| t.iter().map(|x| x.0).collect())
+                .collect();
+            let truth: Vec<Vec<u64>> = truth
+                .iter()
+                .map(|t| t.iter().map(|x| x.1).collect())
+                .collect();
+            let wanted: usize = truth.iter().map(Vec::len).sum();
+            let recall = |got: &[Vec<u64>]| {
+                let hit: usize = got
+                    .iter()
+                    .zip(&truth)
+                    .map(|(g, t)| g.iter().filter(|id| t.contains(id)).count())
+                    .sum();
+                hit as f64 / wanted.max(1) as f64
+            };
+            println!();
+            println!(
+                "filter {name}: {passing} of {} pass ({:.1} %), LID of the exact top-10 {:.1}",
+                metas.len(),
+                100.0 * passing as f64 / metas.len() as f64,
+                lid(&dists)
+            );
+            let filter: Option<homeward_core::index::IdFilter<'_>> =
+                (!f.is_empty()).then_some(&accept as homeward_core::index::IdFilter<'_>);
+            let mut line = String::from("  graph walk   ef:recall@10 (CPU QPS)");
+            for ef in efs() {
+                let c = thread_cpu();
+                let got: Vec<Vec<u64>> = queries
+                    .iter()
+                    .map(|q| {
+                        index
+                            .graph()
+                            .search_ef(q, 10, ef, filter)
+                            .iter()
+                            .map(|h| h.id)
+                            .collect()
+                    })
+                    .collect();
+                let qps = queries.len() as f64 / (thread_cpu() - c);
+                line += &format!("  {ef}:{:.4} ({qps:.0})", recall(&got));
+            }
+            println!("{line}");
+            let got: Vec<Vec<u64>> = queries
+                .iter()
+                .map(|q| index.search(q, f, 10).iter().map(|h| h.id).collect())
+                .collect();
+            let short = got
+                .iter()
+                .zip(&truth)
+                .filter(|(g, t)| g.len() < t.len())
+                .count();
+            println!(
+                "  FaceIndex::search (registry path, ef_search {}): recall@10 {:.4}, short lists {short}",
+                params.ef_search,
+                recall(&got)
+            );
+        }
     }
 }

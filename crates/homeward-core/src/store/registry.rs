@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
@@ -140,9 +140,7 @@ impl Registry {
         fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
         let lock_path = dir.join(LOCK_NAME);
         let lock = File::create(&lock_path).map_err(|e| StoreError::io(&lock_path, e))?;
-        if lock.try_lock().is_err() {
-            return Err(StoreError::Locked { path: dir });
-        }
+        take_lock(&lock, &lock_path, &dir)?;
         let db_path = dir.join(DB_NAME);
         check_sqlite_header(&db_path)?;
         let sql = |source| StoreError::Sqlite {
@@ -1017,6 +1015,34 @@ impl Registry {
             .and_then(|f| f.sync_all())
             .map_err(|e| StoreError::io(&marker, e))?;
         fsync_dir(&self.dir)
+    }
+}
+
+/// How long [`Registry::open`] waits for a lock that is held.
+const LOCK_WAIT: Duration = Duration::from_millis(500);
+
+/// Takes the registry's exclusive lock, waiting up to [`LOCK_WAIT`].
+///
+/// The wait is for handles that are closing, not for live ones: a process
+/// that spawns a child while a registry is open lends the child its lock
+/// (the duplicated descriptor shares the `flock`) until the child's `exec`
+/// closes it. A registry dropped and reopened within that window would
+/// otherwise be refused as open elsewhere.
+fn take_lock(lock: &File, lock_path: &Path, dir: &Path) -> Result<(), StoreError> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match lock.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked {
+                    path: dir.to_path_buf(),
+                })
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(StoreError::io(lock_path, e)),
+        }
     }
 }
 
