@@ -457,9 +457,22 @@ pub(crate) fn compile(layers: Vec<Layer>) -> Option<Vec<Step>> {
 /// Runs `steps` on a batch. Tagged outputs are shared, not copied: a layer
 /// that changes its input in place copies it only while a tag still holds it.
 pub(crate) fn run(steps: &[Step], x: Batch) -> Option<Batch> {
+    run_observed(steps, x, &mut |_, _| {})
+}
+
+/// Dimensions `(c, n, h, w)` of a step's input.
+pub(crate) type Dims = (usize, usize, usize, usize);
+
+/// [`run`], calling `done(step, input_dims)` after each step (for profiling).
+pub(crate) fn run_observed(
+    steps: &[Step],
+    x: Batch,
+    done: &mut dyn FnMut(&Step, Dims),
+) -> Option<Batch> {
     let mut tags: [Option<Rc<Batch>>; 11] = Default::default();
     let mut x = Rc::new(x);
     for step in steps {
+        let dims = x.dim();
         x = match step {
             Step::Conv { conv, affine, relu } => {
                 let post = Epilogue {
@@ -492,6 +505,7 @@ pub(crate) fn run(steps: &[Step], x: Batch) -> Option<Batch> {
             }
             Step::Skip(n) => tags.get(*n as usize)?.clone()?,
         };
+        done(step, dims);
     }
     drop(tags);
     Some(Rc::try_unwrap(x).unwrap_or_else(|shared| (*shared).clone()))

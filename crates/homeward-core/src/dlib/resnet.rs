@@ -19,11 +19,12 @@
 use ndarray::{Array1, Array3};
 
 use super::format::Reader;
-use std::rc::Rc;
 
-use super::net::{compile, multiply_adds, read_layers, InputLayer, Layer, Op, Step};
+use super::net::{
+    compile, multiply_adds, read_layers, run_observed, Dims, InputLayer, Layer, Op, Step,
+};
 use super::{verify, ModelError, ModelKind};
-use crate::nn::{add_tensors, relu_tensor, Epilogue, PoolKind, Tensor};
+use crate::nn::{PoolKind, Tensor};
 
 /// Side of the square chip the network takes.
 pub const CHIP_SIZE: usize = 150;
@@ -209,9 +210,9 @@ impl ResNet {
         let mut steps = Vec::new();
         let features = rayon::scope(|_| {
             let mut last = clock();
-            self.forward(x, &mut |label, _| {
+            self.forward(x, &mut |step, dims| {
                 let now = clock();
-                steps.push((label, now - last));
+                steps.push((step_label(step, dims), now - last));
                 last = now;
             })
         })?;
@@ -224,74 +225,37 @@ impl ResNet {
         Some(totals)
     }
 
-    /// The body of the network on a batch; `done(label, step)` is called
-    /// after each step with a short description of it.
-    fn forward(&self, x: Tensor, done: &mut dyn FnMut(String, usize)) -> Option<Tensor> {
-        let mut tags: [Option<Rc<Tensor>>; 3] = Default::default();
-        let mut x = Rc::new(x);
-        for (i, step) in self.body.iter().enumerate() {
-            let (_, n, h, w) = x.dim();
-            let label;
-            x = match step {
-                Step::Conv { conv, affine, relu } => {
-                    let p = conv.params();
-                    label = format!(
-                        "conv {}x{}/{} {}->{} at {h}x{w} ({:?})",
-                        p.kernel_h,
-                        p.kernel_w,
-                        p.stride_y,
-                        p.in_channels,
-                        p.out_channels,
-                        conv.auto_algorithm(n, h, w)
-                    );
-                    let post = Epilogue {
-                        affine: affine.as_ref(),
-                        relu: *relu,
-                    };
-                    Rc::new(conv.forward_batch(&x, post)?)
-                }
-                Step::Affine(a) => {
-                    label = "affine".into();
-                    a.forward_tensor(Rc::make_mut(&mut x))?;
-                    x
-                }
-                Step::Relu => {
-                    label = "relu".into();
-                    relu_tensor(Rc::make_mut(&mut x));
-                    x
-                }
-                Step::Pool(p) => {
-                    label = match p.kind {
-                        PoolKind::Max => format!("max_pool {}/{}", p.window_h, p.stride_y),
-                        PoolKind::Average if p.window_h == 0 => "avg_pool everything".into(),
-                        PoolKind::Average => format!("avg_pool {}/{}", p.window_h, p.stride_y),
-                    };
-                    Rc::new(p.forward_tensor(&x)?)
-                }
-                Step::AddPrev { tag, relu } => {
-                    label = "add_prev + relu".into();
-                    let other = tags.get(*tag as usize)?.clone()?;
-                    let own = Rc::try_unwrap(x).unwrap_or_else(|shared| (*shared).clone());
-                    let mut sum = add_tensors(own, &other);
-                    if *relu {
-                        relu_tensor(&mut sum);
-                    }
-                    Rc::new(sum)
-                }
-                Step::Tag(n) => {
-                    label = "tag".into();
-                    *tags.get_mut(*n as usize)? = Some(Rc::clone(&x));
-                    x
-                }
-                Step::Skip(n) => {
-                    label = "skip".into();
-                    tags.get(*n as usize)?.clone()?
-                }
-            };
-            done(label, i);
+    /// The body of the network on a batch.
+    fn forward(&self, x: Tensor, done: &mut dyn FnMut(&Step, Dims)) -> Option<Tensor> {
+        run_observed(&self.body, x, done)
+    }
+}
+
+/// A short description of a step and its input, for profiles.
+fn step_label(step: &Step, (_, n, h, w): Dims) -> String {
+    match step {
+        Step::Conv { conv, .. } => {
+            let p = conv.params();
+            format!(
+                "conv {}x{}/{} {}->{} at {h}x{w} ({:?})",
+                p.kernel_h,
+                p.kernel_w,
+                p.stride_y,
+                p.in_channels,
+                p.out_channels,
+                conv.auto_algorithm(n, h, w)
+            )
         }
-        drop(tags);
-        Some(Rc::try_unwrap(x).unwrap_or_else(|shared| (*shared).clone()))
+        Step::Affine(_) => "affine".into(),
+        Step::Relu => "relu".into(),
+        Step::Pool(p) => match p.kind {
+            PoolKind::Max => format!("max_pool {}/{}", p.window_h, p.stride_y),
+            PoolKind::Average if p.window_h == 0 => "avg_pool everything".into(),
+            PoolKind::Average => format!("avg_pool {}/{}", p.window_h, p.stride_y),
+        },
+        Step::AddPrev { .. } => "add_prev + relu".into(),
+        Step::Tag(_) => "tag".into(),
+        Step::Skip(_) => "skip".into(),
     }
 }
 

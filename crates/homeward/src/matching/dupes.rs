@@ -70,9 +70,9 @@ pub struct DupIndex {
 }
 
 impl DupIndex {
-    /// Loads every stored hash.
-    pub fn load(reg: &Registry) -> Result<DupIndex, StoreError> {
-        let mut d = DupIndex {
+    /// An index holding nothing.
+    fn empty() -> DupIndex {
+        DupIndex {
             photo_pdq: HammingIndex::new(HashKind::Pdq),
             photo_case: HashMap::new(),
             photo_chip: HammingIndex::new(HashKind::Chip),
@@ -83,7 +83,12 @@ impl DupIndex {
             chip_sighting: HashMap::new(),
             photo_faces: HashMap::new(),
             sighting_faces: HashMap::new(),
-        };
+        }
+    }
+
+    /// Loads every stored hash.
+    pub fn load(reg: &Registry) -> Result<DupIndex, StoreError> {
+        let mut d = DupIndex::empty();
         for (p, c, h) in reg.photo_hashes()? {
             let _ = d.photo_pdq.add(p, hash_from_bytes(&h));
             d.photo_case.insert(p, c);
@@ -300,18 +305,7 @@ mod tests {
     }
 
     fn index_with_sighting(stored: &Analyzed) -> DupIndex {
-        let mut d = DupIndex {
-            photo_pdq: HammingIndex::new(HashKind::Pdq),
-            photo_case: HashMap::new(),
-            photo_chip: HammingIndex::new(HashKind::Chip),
-            chip_photo: HashMap::new(),
-            sighting_pdq: HammingIndex::new(HashKind::Pdq),
-            sighting_group: HashMap::new(),
-            sighting_chip: HammingIndex::new(HashKind::Chip),
-            chip_sighting: HashMap::new(),
-            photo_faces: HashMap::new(),
-            sighting_faces: HashMap::new(),
-        };
+        let mut d = DupIndex::empty();
         d.add_sighting(7, 7, &[70], stored);
         d
     }
