@@ -12,7 +12,7 @@
 //! **Reads.** The registry exposes writes, search and single-row reads; the
 //! lists and joins the pages need are read here through separate
 //! `query_only` connections to `registry.sqlite` (WAL lets them read while
-//! the registry writes). They depend on schema version 2 and are checked
+//! the registry writes). They depend on schema version 3 and are checked
 //! against it at start.
 
 use std::collections::HashMap;
