@@ -4,7 +4,7 @@
 //! `oh = 1 + (h + 2·pad_y − kh) / stride_y` (likewise `ow`). Outside the input
 //! is zero.
 //!
-//! Two kernels, both over the batched [`Tensor`] layout:
+//! Four kernels, all over the batched [`Tensor`] layout:
 //! - **tiled im2col + GEMM** (most layers): the output columns (samples × rows
 //!   × cols) are cut into tiles whose im2col block stays in the L2 cache; each
 //!   tile is gathered on a rayon worker into a per-thread scratch buffer and
@@ -16,6 +16,12 @@
 //!   for a single dot product, so each output row accumulates shifted input
 //!   rows instead, one output row per rayon task.
 //!
+//! - **direct 3×3** (3×3 stride-1 pad-1 layers on inputs of at least
+//!   [`DIRECT_MIN_SIDE`], AVX-512): no im2col; an FMA microkernel reads the
+//!   nine taps as shifted runs of the zero-padded input ([`super::direct3x3`]).
+//! - **Winograd** `F(2×2, 3×3)` on the small 128/256-channel 3×3 layers
+//!   ([`super::winograd`]).
+//!
 //! The bias is added after the products (as dlib adds it after its GEMM), and
 //! an [`Epilogue`] applies a following `affine_` and `relu_` while the tile is
 //! still in cache, with the same arithmetic as the separate layers.
@@ -26,6 +32,7 @@ use std::sync::OnceLock;
 use ndarray::{Array2, Array3};
 use rayon::prelude::*;
 
+use super::direct3x3;
 use super::gemm::{sgemm_raw, Mat};
 use super::winograd::{Winograd, WinogradTile};
 use super::{Affine, Tensor};
@@ -51,6 +58,15 @@ pub const WINOGRAD_SMALL_MIN_BATCH: usize = 4;
 /// 0.265); with 32 or 64 channels (K = c in its 16 GEMMs) it ties or loses,
 /// and on 3×3 inputs almost half its tiles are padding.
 pub const WINOGRAD_MIN_CHANNELS: usize = 128;
+/// [`ConvAlgorithm::Auto`] uses the direct 3×3 kernel (on a CPU with
+/// AVX-512, filters a multiple of 8) on 3×3 stride-1 layers with inputs at
+/// least this many rows and columns, before Winograd: its blocks of 48 pixels
+/// run over rows padded by 2 columns, so smaller inputs waste most of each
+/// block. Measured (`HOMEWARD_BENCH_LAYERS=1`, docs/adr-speed.md): 0.11 vs
+/// 0.19 ms per chip (im2col) on 32 channels at 35×35, batch of 18; 0.17 vs
+/// 0.28 (F2) on 128 channels at 8×8 for one chip, a tie with F2 batched; but
+/// 0.29 vs 0.16 (F2) on 256 channels at 4×4.
+pub const DIRECT_MIN_SIDE: usize = 8;
 
 thread_local! {
     /// Per-thread im2col scratch, grown to the largest tile and reused.
@@ -147,8 +163,9 @@ pub struct Conv2d {
 /// How a convolution is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConvAlgorithm {
-    /// The default: Winograd for 3×3 stride-1 pad-1 layers whose outputs are
-    /// large enough to fill its tiles, else im2col + GEMM (or direct).
+    /// The default: for 3×3 stride-1 pad-1 layers the direct 3×3 kernel on
+    /// inputs of at least [`DIRECT_MIN_SIDE`], else Winograd where its tiles
+    /// fill; im2col + GEMM (or direct) for the rest.
     Auto,
     /// im2col + GEMM, or the direct kernel for ≤ [`DIRECT_MAX_FILTERS`]
     /// filters: the reference path.
@@ -156,6 +173,9 @@ pub enum ConvAlgorithm {
     /// Winograd with this tile size; falls back to [`ConvAlgorithm::Im2col`]
     /// for layers that are not 3×3, stride 1, pad 1.
     Winograd(WinogradTile),
+    /// Direct 3×3 stride-1 pad-1 kernel without im2col (AVX-512, filters a
+    /// multiple of 8); falls back to [`ConvAlgorithm::Im2col`] elsewhere.
+    Direct,
 }
 
 impl Conv2d {
@@ -209,6 +229,14 @@ impl Conv2d {
             && p.out_channels > DIRECT_MAX_FILTERS
     }
 
+    /// Whether the direct 3×3 kernel applies: 3×3 stride 1 pad 1, filters a
+    /// multiple of its block, and a CPU with AVX-512.
+    fn direct3x3_fits(&self) -> bool {
+        self.winograd_fits()
+            && self.params.out_channels.is_multiple_of(direct3x3::FB)
+            && direct3x3::available()
+    }
+
     /// The algorithm [`ConvAlgorithm::Auto`] picks for a batch of `n`
     /// inputs of `h × w`.
     pub fn auto_algorithm(&self, n: usize, h: usize, w: usize) -> ConvAlgorithm {
@@ -221,7 +249,9 @@ impl Conv2d {
                 && h.is_multiple_of(2)
                 && w.is_multiple_of(2)
                 && n >= WINOGRAD_SMALL_MIN_BATCH);
-        if large && self.params.in_channels >= WINOGRAD_MIN_CHANNELS {
+        if side >= DIRECT_MIN_SIDE && self.direct3x3_fits() {
+            ConvAlgorithm::Direct
+        } else if large && self.params.in_channels >= WINOGRAD_MIN_CHANNELS {
             ConvAlgorithm::Winograd(WinogradTile::F2)
         } else {
             ConvAlgorithm::Im2col
@@ -258,10 +288,21 @@ impl Conv2d {
         let algorithm = match algorithm {
             ConvAlgorithm::Auto => self.auto_algorithm(n, h, w),
             ConvAlgorithm::Winograd(_) if !self.winograd_fits() => ConvAlgorithm::Im2col,
+            ConvAlgorithm::Direct if !self.direct3x3_fits() => ConvAlgorithm::Im2col,
             chosen => chosen,
         };
-        if let ConvAlgorithm::Winograd(tile) = algorithm {
-            self.winograd(tile).forward(x, &self.bias, &mut out, post);
+        let done = match algorithm {
+            ConvAlgorithm::Winograd(tile) => {
+                self.winograd(tile).forward(x, &self.bias, &mut out, post);
+                true
+            }
+            ConvAlgorithm::Direct => {
+                direct3x3::forward(&self.filters_t, &self.bias, x, &mut out, post)
+            }
+            _ => false,
+        };
+        if done {
+            // Computed above.
         } else if p.out_channels <= DIRECT_MAX_FILTERS {
             self.direct(x, &mut out, post);
         } else {

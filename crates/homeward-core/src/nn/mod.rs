@@ -14,6 +14,7 @@
 pub mod add;
 pub mod affine;
 pub mod conv;
+mod direct3x3;
 pub mod fc;
 mod gemm;
 pub mod pool;
