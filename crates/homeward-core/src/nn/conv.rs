@@ -173,8 +173,9 @@ pub enum ConvAlgorithm {
     /// Winograd with this tile size; falls back to [`ConvAlgorithm::Im2col`]
     /// for layers that are not 3×3, stride 1, pad 1.
     Winograd(WinogradTile),
-    /// Direct 3×3 stride-1 pad-1 kernel without im2col (AVX-512, filters a
-    /// multiple of 8); falls back to [`ConvAlgorithm::Im2col`] elsewhere.
+    /// The direct kernel without im2col (AVX-512, filters a multiple of 8):
+    /// every tap is a shifted run of the padded, stride-phase-split input;
+    /// falls back to [`ConvAlgorithm::Im2col`] elsewhere.
     Direct,
 }
 
@@ -229,17 +230,19 @@ impl Conv2d {
             && p.out_channels > DIRECT_MAX_FILTERS
     }
 
-    /// Whether the direct 3×3 kernel applies: 3×3 stride 1 pad 1, filters a
-    /// multiple of its block, and a CPU with AVX-512.
-    fn direct3x3_fits(&self) -> bool {
-        self.winograd_fits()
-            && self.params.out_channels.is_multiple_of(direct3x3::FB)
-            && direct3x3::available()
+    /// Whether the direct shifted-tap kernel applies: filters a multiple of
+    /// its block and a CPU with AVX-512.
+    fn direct_fits(&self) -> bool {
+        self.params.out_channels.is_multiple_of(direct3x3::FB) && direct3x3::available()
     }
 
     /// The algorithm [`ConvAlgorithm::Auto`] picks for a batch of `n`
     /// inputs of `h × w`.
     pub fn auto_algorithm(&self, n: usize, h: usize, w: usize) -> ConvAlgorithm {
+        let (oh, ow) = self.out_dims(h, w).unwrap_or((0, 0));
+        if oh.min(ow) >= DIRECT_MIN_SIDE && self.direct_fits() {
+            return ConvAlgorithm::Direct;
+        }
         if !self.winograd_fits() {
             return ConvAlgorithm::Im2col;
         }
@@ -249,9 +252,7 @@ impl Conv2d {
                 && h.is_multiple_of(2)
                 && w.is_multiple_of(2)
                 && n >= WINOGRAD_SMALL_MIN_BATCH);
-        if side >= DIRECT_MIN_SIDE && self.direct3x3_fits() {
-            ConvAlgorithm::Direct
-        } else if large && self.params.in_channels >= WINOGRAD_MIN_CHANNELS {
+        if large && self.params.in_channels >= WINOGRAD_MIN_CHANNELS {
             ConvAlgorithm::Winograd(WinogradTile::F2)
         } else {
             ConvAlgorithm::Im2col
@@ -288,7 +289,7 @@ impl Conv2d {
         let algorithm = match algorithm {
             ConvAlgorithm::Auto => self.auto_algorithm(n, h, w),
             ConvAlgorithm::Winograd(_) if !self.winograd_fits() => ConvAlgorithm::Im2col,
-            ConvAlgorithm::Direct if !self.direct3x3_fits() => ConvAlgorithm::Im2col,
+            ConvAlgorithm::Direct if !self.direct_fits() => ConvAlgorithm::Im2col,
             chosen => chosen,
         };
         let done = match algorithm {
@@ -297,7 +298,7 @@ impl Conv2d {
                 true
             }
             ConvAlgorithm::Direct => {
-                direct3x3::forward(&self.filters_t, &self.bias, x, &mut out, post)
+                direct3x3::forward(p, &self.filters_t, &self.bias, x, &mut out, post)
             }
             _ => false,
         };

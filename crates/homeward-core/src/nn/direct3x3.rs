@@ -12,7 +12,8 @@
 //! The microkernel keeps [`FB`] filters × [`PB`] pixels (24 AVX-512
 //! accumulators) in registers over all `c · 9` taps: per tap three vector
 //! loads of input, eight broadcasts of weights and 24 FMAs. Work is split
-//! into one rayon task per (sample, block of [`FB`] filters); each task
+//! into one rayon task per (sample, block of [`FB`] filters, run of
+//! [`CHUNK_BLOCKS`] blocks); each task
 //! writes its pixels into a per-thread scratch, then adds the bias and the
 //! epilogue while copying the valid columns out.
 
@@ -20,7 +21,7 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
-use super::conv::{Epilogue, OutPtr};
+use super::conv::{ConvParams, Epilogue, OutPtr};
 use super::Tensor;
 
 /// Filters per microkernel block.
@@ -29,6 +30,9 @@ pub(super) const FB: usize = 8;
 const VB: usize = 3;
 /// Pixels per microkernel block.
 const PB: usize = VB * 16;
+/// Blocks per rayon task (1536 pixels: 48 KiB of scratch per filter block),
+/// so that large planes (the detector's) are split and stay in cache.
+const CHUNK_BLOCKS: usize = 32;
 
 thread_local! {
     /// Per-thread output scratch: `FB` rows of the padded-width grid.
@@ -47,11 +51,12 @@ pub(super) fn available() -> bool {
     }
 }
 
-/// Convolves `x` `(c, n, h, w)` into `out` `(f, n, h, w)` with filters
-/// `filters_t` laid out `(c·9, f)` (tap-major, filters contiguous), adds
+/// Convolves `x` `(c, n, h, w)` into `out` `(f, n, oh, ow)` with filters
+/// `filters_t` laid out `(c·kh·kw, f)` (tap-major, filters contiguous), adds
 /// `bias` and applies `post`. Returns `false` (and leaves `out` alone) when
 /// the CPU lacks AVX-512 or `f` is not a multiple of [`FB`].
 pub(super) fn forward(
+    p: &ConvParams,
     filters_t: &[f32],
     bias: &[f32],
     x: &Tensor,
@@ -60,80 +65,130 @@ pub(super) fn forward(
 ) -> bool {
     let (c, n, h, w) = x.dim();
     let (f_total, on, oh, ow) = out.dim();
+    let (sy, sx) = (p.stride_y, p.stride_x);
+    let k_len = p.patch_len();
     if !available()
         || !f_total.is_multiple_of(FB)
-        || (on, oh, ow) != (n, h, w)
-        || filters_t.len() != c * 9 * f_total
+        || on != n
+        || c != p.in_channels
+        || sy == 0
+        || sx == 0
+        || filters_t.len() != k_len * f_total
         || bias.len() != f_total
     {
         return false;
     }
-    if n * h * w == 0 || f_total == 0 {
+    if n * oh * ow == 0 || f_total == 0 {
         return true;
     }
-    let wp = w + 2;
-    let grid = h * wp;
+    // Padded input, split by row and column phase modulo the strides: phase
+    // plane (py, px) holds padded pixel (r·sy + py, q·sx + px) at (r, q), so
+    // tap (ky, kx) of output (oy, ox) is pixel (oy + ky/sy, ox + kx/sx) of
+    // plane (ky mod sy, kx mod sx): a constant shift of `j = oy·wq + ox`.
+    let (hp, wp) = (h + 2 * p.pad_y, w + 2 * p.pad_x);
+    let (hq, wq) = (hp.div_ceil(sy), wp.div_ceil(sx));
+    let grid = oh * wq;
     let blocks = grid.div_ceil(PB);
-    // The last block reads up to `blocks·PB − 1 + 2·wp + 2`.
-    let plane = (blocks * PB + 2 * wp + 2).next_multiple_of(16);
-    let mut padded = vec![0f32; c * n * plane];
-    for (src, dst) in x
-        .as_slice()
-        .chunks_exact(h * w)
-        .zip(padded.chunks_exact_mut(plane))
-    {
-        for (y, row) in src.chunks_exact(w).enumerate() {
-            dst[(y + 1) * wp + 1..][..w].copy_from_slice(row);
-        }
+    let reach = (p.kernel_h - 1) / sy * wq + (p.kernel_w - 1) / sx + 1;
+    let phase_len = (blocks * PB + reach).max(hq * wq).next_multiple_of(16);
+    let group = sy * sx * phase_len;
+    let mut padded = vec![0f32; c * n * group];
+    if w > 0 {
+        padded
+            .par_chunks_mut(group)
+            .zip(x.as_slice().par_chunks_exact(h * w))
+            .for_each(|(dst, src)| {
+                for (y, row) in src.chunks_exact(w).enumerate() {
+                    let r = y + p.pad_y;
+                    let row_base = (r % sy) * sx * phase_len + (r / sy) * wq;
+                    for px in 0..sx {
+                        // First column of this phase, and its index in the phase.
+                        let x0 = (px + sx - p.pad_x % sx) % sx;
+                        if x0 >= w {
+                            continue;
+                        }
+                        let d = &mut dst[row_base + px * phase_len + (x0 + p.pad_x) / sx..];
+                        if sx == 1 {
+                            d[..w].copy_from_slice(row);
+                        } else {
+                            for (o, &v) in d.iter_mut().zip(row[x0..].iter().step_by(sx)) {
+                                *o = v;
+                            }
+                        }
+                    }
+                }
+            });
     }
+    let offsets: Vec<usize> = (0..k_len)
+        .map(|k| {
+            let (ci, ky, kx) = (
+                k / (p.kernel_h * p.kernel_w),
+                (k / p.kernel_w) % p.kernel_h,
+                k % p.kernel_w,
+            );
+            ci * n * group + ((ky % sy) * sx + kx % sx) * phase_len + (ky / sy) * wq + kx / sx
+        })
+        .collect();
     let dst = OutPtr(out.as_mut_slice().as_mut_ptr());
     let f_blocks = f_total / FB;
-    let scratch_len = FB * blocks * PB;
-    (0..n * f_blocks).into_par_iter().for_each(|t| {
-        let (s, fb) = (t / f_blocks, t % f_blocks);
+    let chunks = blocks.div_ceil(CHUNK_BLOCKS);
+    (0..n * f_blocks * chunks).into_par_iter().for_each(|t| {
+        let (s, fb, ch) = (t / (f_blocks * chunks), (t / chunks) % f_blocks, t % chunks);
         let f0 = fb * FB;
+        let (b0, b1) = (ch * CHUNK_BLOCKS, ((ch + 1) * CHUNK_BLOCKS).min(blocks));
+        let len = (b1 - b0) * PB;
         SCRATCH.with(|scratch| {
             let mut buf = scratch.borrow_mut();
-            if buf.len() < scratch_len {
-                buf.resize(scratch_len, 0.0);
+            if buf.len() < FB * len {
+                buf.resize(FB * len, 0.0);
             }
-            let buf = &mut buf[..scratch_len];
-            let src = &padded[s * plane..];
-            for b in 0..blocks {
+            let buf = &mut buf[..FB * len];
+            let src = &padded[s * group..];
+            for b in b0..b1 {
                 // SAFETY: AVX-512F is present (checked above); the block reads
-                // `src[b·PB + ci·n·plane + ky·wp + kx + 0..PB]` for `ci < c`,
-                // within `padded` by the choice of `plane`; the weights
-                // `filters_t[(ci·9 + tap)·f_total + f0 + 0..FB]`; and writes
-                // `buf[i·blocks·PB + b·PB + 0..PB]` for `i < FB`.
+                // `src[b·PB + offsets[k] + 0..PB]`, within the phase plane by
+                // the choice of `phase_len`; the weights
+                // `filters_t[k·f_total + f0 + 0..FB]`; and writes
+                // `buf[i·len + (b − b0)·PB + 0..PB]` for `i < FB`.
                 #[cfg(target_arch = "x86_64")]
                 unsafe {
                     avx512::block(
                         src[b * PB..].as_ptr(),
-                        n * plane,
-                        c,
-                        wp,
+                        &offsets,
                         filters_t[f0..].as_ptr(),
                         f_total,
-                        buf[b * PB..].as_mut_ptr(),
-                        blocks * PB,
+                        buf[(b - b0) * PB..].as_mut_ptr(),
+                        len,
                     );
                 }
             }
+            // Grid positions j0..j1 hold output rows y at y·wq + x, x < ow.
+            let (j0, j1) = (b0 * PB, (b1 * PB).min(grid));
             let base = dst.get();
             for i in 0..FB {
                 let f = f0 + i;
-                // SAFETY: task (s, fb) alone writes planes (f, s) for its
-                // FB filters; each is `h·w` floats inside `out`.
-                let o =
-                    unsafe { std::slice::from_raw_parts_mut(base.add((f * n + s) * h * w), h * w) };
-                let row_src = &buf[i * blocks * PB..];
                 let b = bias[f];
-                for (y, orow) in o.chunks_exact_mut(w).enumerate() {
-                    for (v, &a) in orow.iter_mut().zip(&row_src[y * wp..y * wp + w]) {
+                let vals = &buf[i * len..];
+                for y in j0 / wq..=(j1 - 1) / wq {
+                    let x0 = j0.saturating_sub(y * wq);
+                    let x1 = (j1 - y * wq).min(ow);
+                    if x0 >= x1 {
+                        continue;
+                    }
+                    // SAFETY: task (s, fb, ch) alone writes these pixels of
+                    // planes (f, s) for its FB filters, inside `out`.
+                    let o = unsafe {
+                        std::slice::from_raw_parts_mut(
+                            base.add(((f * n + s) * oh + y) * ow + x0),
+                            x1 - x0,
+                        )
+                    };
+                    let from = y * wq + x0 - j0;
+                    for (v, &a) in o.iter_mut().zip(&vals[from..from + (x1 - x0)]) {
                         *v = a + b;
                     }
+                    post.apply(f, o);
                 }
-                post.apply(f, o);
             }
         });
     });
@@ -145,44 +200,35 @@ mod avx512 {
     use super::{FB, VB};
     use std::arch::x86_64::*;
 
-    /// `dst[i·dst_stride + j] = Σ_ci Σ_tap w[ci·9 + tap][i] · src[ci·ci_stride
-    /// + ky·wp + kx + j]` for `i < FB`, `j < PB`.
+    /// `dst[i·dst_stride + j] = Σ_k w[k·f_total + i] · src[offsets[k] + j]`
+    /// for `i < FB`, `j < PB`, summed in order of `k`.
     ///
     /// # Safety
     /// AVX-512F must be present and every address above in bounds.
     #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn block(
         src: *const f32,
-        ci_stride: usize,
-        c: usize,
-        wp: usize,
+        offsets: &[usize],
         wts: *const f32,
         f_total: usize,
         dst: *mut f32,
         dst_stride: usize,
     ) {
         let mut acc = [[_mm512_setzero_ps(); VB]; FB];
-        for ci in 0..c {
+        for (k, &off) in offsets.iter().enumerate() {
             // SAFETY: in bounds per the caller.
             unsafe {
-                let s = src.add(ci * ci_stride);
-                let wr = wts.add(ci * 9 * f_total);
-                for ky in 0..3 {
-                    for kx in 0..3 {
-                        let p = s.add(ky * wp + kx);
-                        let a = [
-                            _mm512_loadu_ps(p),
-                            _mm512_loadu_ps(p.add(16)),
-                            _mm512_loadu_ps(p.add(32)),
-                        ];
-                        let wk = wr.add((ky * 3 + kx) * f_total);
-                        for (i, row) in acc.iter_mut().enumerate() {
-                            let b = _mm512_set1_ps(*wk.add(i));
-                            for (v, av) in row.iter_mut().zip(a) {
-                                *v = _mm512_fmadd_ps(av, b, *v);
-                            }
-                        }
+                let p = src.add(off);
+                let a = [
+                    _mm512_loadu_ps(p),
+                    _mm512_loadu_ps(p.add(16)),
+                    _mm512_loadu_ps(p.add(32)),
+                ];
+                let wk = wts.add(k * f_total);
+                for (i, row) in acc.iter_mut().enumerate() {
+                    let b = _mm512_set1_ps(*wk.add(i));
+                    for (v, av) in row.iter_mut().zip(a) {
+                        *v = _mm512_fmadd_ps(av, b, *v);
                     }
                 }
             }
@@ -212,27 +258,36 @@ mod tests {
 
     // The direct kernel against im2col + GEMM on the ResNet's shapes and on
     // odd ones (one-pixel rows, sides shorter than a block, several blocks per
-    // row), with and without the affine + relu epilogue.
+    // row, strides 2 and 3 with odd sides, planes of several tasks), with
+    // and without the affine +
+    // relu epilogue.
     #[test]
     fn matches_im2col() {
-        for &(c, f, n, h, w) in &[
-            (32, 32, 3, 35, 35),
-            (64, 64, 2, 17, 17),
-            (3, 8, 1, 1, 1),
-            (5, 16, 2, 9, 70),
-            (7, 24, 3, 5, 2),
+        for &(c, f, n, h, w, k, stride, pad) in &[
+            (32, 32, 3, 35, 35, 3, 1, 1),
+            (64, 64, 2, 17, 17, 3, 1, 1),
+            (3, 8, 1, 1, 1, 3, 1, 1),
+            (5, 16, 2, 9, 70, 3, 1, 1),
+            (7, 24, 3, 5, 2, 3, 1, 1),
+            (3, 32, 2, 41, 39, 7, 2, 0),
+            (3, 8, 1, 20, 21, 7, 2, 3),
+            (16, 32, 2, 35, 35, 3, 2, 0),
+            (4, 8, 2, 13, 11, 5, 3, 2),
+            (3, 8, 1, 120, 130, 5, 2, 2),
+            (4, 16, 2, 60, 50, 3, 1, 1),
         ] {
             let p = ConvParams {
                 in_channels: c,
                 out_channels: f,
-                kernel_h: 3,
-                kernel_w: 3,
-                stride_y: 1,
-                stride_x: 1,
-                pad_y: 1,
-                pad_x: 1,
+                kernel_h: k,
+                kernel_w: k,
+                stride_y: stride,
+                stride_x: stride,
+                pad_y: pad,
+                pad_x: pad,
             };
-            let conv = Conv2d::new(p, pseudo_random(f * c * 9, 1), pseudo_random(f, 2)).unwrap();
+            let conv =
+                Conv2d::new(p, pseudo_random(f * p.patch_len(), 1), pseudo_random(f, 2)).unwrap();
             let affine = Affine::new(pseudo_random(f, 3), pseudo_random(f, 4)).unwrap();
             let x = Tensor::from_vec(c, n, h, w, pseudo_random(c * n * h * w, 5)).unwrap();
             for post in [
@@ -258,7 +313,7 @@ mod tests {
                     .fold(0f32, f32::max);
                 assert!(
                     scale > 0.1 && max <= 1e-5 * scale,
-                    "{c}->{f} n {n} {h}x{w}: {max} of {scale}"
+                    "{c}->{f} n {n} {h}x{w} k {k}/{stride} pad {pad}: {max} of {scale}"
                 );
             }
         }

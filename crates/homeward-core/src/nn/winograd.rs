@@ -853,7 +853,13 @@ mod tests {
             pad_x: 0,
         };
         let strided = Conv2d::new(p, pseudo_random(16 * 72, 5), pseudo_random(16, 6)).unwrap();
-        assert_eq!(strided.auto_algorithm(18, 35, 35), ConvAlgorithm::Im2col);
+        let strided_auto = if crate::nn::direct3x3::available() {
+            ConvAlgorithm::Direct
+        } else {
+            ConvAlgorithm::Im2col
+        };
+        assert_eq!(strided.auto_algorithm(18, 35, 35), strided_auto);
+        assert_eq!(strided.auto_algorithm(18, 9, 9), ConvAlgorithm::Im2col);
         let x = Tensor::from_vec(8, 1, 9, 9, pseudo_random(8 * 81, 7)).unwrap();
         let a = strided
             .forward_batch_with(&x, Epilogue::default(), ConvAlgorithm::Im2col)
