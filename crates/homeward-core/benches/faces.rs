@@ -25,7 +25,8 @@
 //! - `HOMEWARD_BENCH_ONLY=detect|e2e`: time only the detector or the
 //!   end-to-end rows besides the embeddings (for profiling).
 //! - `HOMEWARD_BENCH_LAYERS=1`: first time the ResNet's 3×3 stride-1 layer
-//!   shapes alone with each convolution algorithm (im2col, Winograd F2, F4),
+//!   shapes alone with each convolution algorithm (im2col, Winograd F2, F4,
+//!   direct),
 //!   one chip and a batch of 18, in CPU time (no dlib side).
 //! - `HOMEWARD_BENCH_OPS=1`: first break the whole ResNet's CPU time down by
 //!   kind of operation (each convolution shape, pooling, `add_prev`, fc),

@@ -16,9 +16,11 @@
 //!   for a single dot product, so each output row accumulates shifted input
 //!   rows instead, one output row per rayon task.
 //!
-//! - **direct 3×3** (3×3 stride-1 pad-1 layers on inputs of at least
-//!   [`DIRECT_MIN_SIDE`], AVX-512): no im2col; an FMA microkernel reads the
-//!   nine taps as shifted runs of the zero-padded input ([`super::direct3x3`]).
+//! - **shifted-tap direct** (outputs from [`DIRECT_MIN_SIDE`] to
+//!   [`DIRECT_MAX_PIXELS`], filters a multiple of 8, AVX-512; the ResNet's
+//!   layers down to 8×8): no im2col; an FMA microkernel reads every tap as a
+//!   shifted run of the zero-padded, stride-phase-split input
+//!   ([`super::direct3x3`]).
 //! - **Winograd** `F(2×2, 3×3)` on the small 128/256-channel 3×3 layers
 //!   ([`super::winograd`]).
 //!
@@ -58,15 +60,22 @@ pub const WINOGRAD_SMALL_MIN_BATCH: usize = 4;
 /// 0.265); with 32 or 64 channels (K = c in its 16 GEMMs) it ties or loses,
 /// and on 3×3 inputs almost half its tiles are padding.
 pub const WINOGRAD_MIN_CHANNELS: usize = 128;
-/// [`ConvAlgorithm::Auto`] uses the direct 3×3 kernel (on a CPU with
-/// AVX-512, filters a multiple of 8) on 3×3 stride-1 layers with inputs at
-/// least this many rows and columns, before Winograd: its blocks of 48 pixels
-/// run over rows padded by 2 columns, so smaller inputs waste most of each
-/// block. Measured (`HOMEWARD_BENCH_LAYERS=1`, docs/adr-speed.md): 0.11 vs
-/// 0.19 ms per chip (im2col) on 32 channels at 35×35, batch of 18; 0.17 vs
-/// 0.28 (F2) on 128 channels at 8×8 for one chip, a tie with F2 batched; but
-/// 0.29 vs 0.16 (F2) on 256 channels at 4×4.
+/// [`ConvAlgorithm::Auto`] uses the direct kernel (on a CPU with AVX-512,
+/// filters a multiple of 8) on outputs at least this many rows and columns
+/// and at most [`DIRECT_MAX_PIXELS`], before Winograd: its blocks of 48
+/// pixels run over rows padded to the input's (phase) width, so smaller
+/// outputs waste most of each block. Measured (`HOMEWARD_BENCH_LAYERS=1` and
+/// `HOMEWARD_BENCH_OPS=1`, docs/adr-speed.md), CPU ms per chip: 3×3 on 32
+/// channels at 35×35, batch of 18, 0.11 vs 0.19 (im2col); 128 channels at
+/// 8×8, one chip, 0.15 vs 0.22–0.28 (F2), a tie with F2 batched; the 7×7/2
+/// first layer 0.34 vs 0.56 batched; but 0.29 vs 0.16 (F2) on 256 channels
+/// at 4×4.
 pub const DIRECT_MIN_SIDE: usize = 8;
+/// … and at most this many output pixels per sample: on the detector's large
+/// planes (5×5 stride-2 layers on 32 channels) the direct kernel's working
+/// set per block leaves L1 and it was slower than im2col (obama.jpg: 429–441
+/// vs 382 CPU ms per megapixel).
+pub const DIRECT_MAX_PIXELS: usize = 96 * 96;
 
 thread_local! {
     /// Per-thread im2col scratch, grown to the largest tile and reused.
@@ -163,9 +172,9 @@ pub struct Conv2d {
 /// How a convolution is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConvAlgorithm {
-    /// The default: for 3×3 stride-1 pad-1 layers the direct 3×3 kernel on
-    /// inputs of at least [`DIRECT_MIN_SIDE`], else Winograd where its tiles
-    /// fill; im2col + GEMM (or direct) for the rest.
+    /// The default: the direct kernel on outputs of [`DIRECT_MIN_SIDE`] to
+    /// [`DIRECT_MAX_PIXELS`], else Winograd on 3×3 stride-1 pad-1 layers
+    /// where its tiles fill; im2col + GEMM (or direct) for the rest.
     Auto,
     /// im2col + GEMM, or the direct kernel for ≤ [`DIRECT_MAX_FILTERS`]
     /// filters: the reference path.
@@ -240,7 +249,7 @@ impl Conv2d {
     /// inputs of `h × w`.
     pub fn auto_algorithm(&self, n: usize, h: usize, w: usize) -> ConvAlgorithm {
         let (oh, ow) = self.out_dims(h, w).unwrap_or((0, 0));
-        if oh.min(ow) >= DIRECT_MIN_SIDE && self.direct_fits() {
+        if oh.min(ow) >= DIRECT_MIN_SIDE && oh * ow <= DIRECT_MAX_PIXELS && self.direct_fits() {
             return ConvAlgorithm::Direct;
         }
         if !self.winograd_fits() {
