@@ -20,7 +20,7 @@
 //!   [`DIRECT_MAX_PIXELS`], filters a multiple of 8, AVX-512; the ResNet's
 //!   layers down to 8×8): no im2col; an FMA microkernel reads every tap as a
 //!   shifted run of the zero-padded, stride-phase-split input
-//!   ([`super::direct3x3`]).
+//!   ([`super::shifted`]).
 //! - **Winograd** `F(2×2, 3×3)` on the small 128/256-channel 3×3 layers
 //!   ([`super::winograd`]).
 //!
@@ -34,8 +34,8 @@ use std::sync::OnceLock;
 use ndarray::{Array2, Array3};
 use rayon::prelude::*;
 
-use super::direct3x3;
 use super::gemm::{sgemm_raw, Mat};
+use super::shifted;
 use super::winograd::{Winograd, WinogradTile};
 use super::{Affine, Tensor};
 
@@ -242,7 +242,7 @@ impl Conv2d {
     /// Whether the direct shifted-tap kernel applies: filters a multiple of
     /// its block and a CPU with AVX-512.
     fn direct_fits(&self) -> bool {
-        self.params.out_channels.is_multiple_of(direct3x3::FB) && direct3x3::available()
+        self.params.out_channels.is_multiple_of(shifted::FB) && shifted::available()
     }
 
     /// The algorithm [`ConvAlgorithm::Auto`] picks for a batch of `n`
@@ -307,7 +307,7 @@ impl Conv2d {
                 true
             }
             ConvAlgorithm::Direct => {
-                direct3x3::forward(p, &self.filters_t, &self.bias, x, &mut out, post)
+                shifted::forward(p, &self.filters_t, &self.bias, x, &mut out, post)
             }
             _ => false,
         };

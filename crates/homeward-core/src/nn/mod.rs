@@ -14,10 +14,10 @@
 pub mod add;
 pub mod affine;
 pub mod conv;
-mod direct3x3;
 pub mod fc;
 mod gemm;
 pub mod pool;
+mod shifted;
 mod tensor;
 mod winograd;
 

@@ -824,7 +824,7 @@ mod tests {
         let conv = conv3x3(128, 16, 3);
         let f2 = ConvAlgorithm::Winograd(WinogradTile::F2);
         // 8×8 and up: the direct 3×3 kernel where the CPU has it.
-        let direct = if crate::nn::direct3x3::available() {
+        let direct = if crate::nn::shifted::available() {
             ConvAlgorithm::Direct
         } else {
             f2
@@ -836,7 +836,7 @@ mod tests {
         assert_eq!(conv.auto_algorithm(1, 4, 4), ConvAlgorithm::Im2col);
         assert_eq!(conv.auto_algorithm(18, 5, 5), ConvAlgorithm::Im2col);
         let small = conv3x3(32, 32, 4);
-        let want = if crate::nn::direct3x3::available() {
+        let want = if crate::nn::shifted::available() {
             ConvAlgorithm::Direct
         } else {
             ConvAlgorithm::Im2col
@@ -853,7 +853,7 @@ mod tests {
             pad_x: 0,
         };
         let strided = Conv2d::new(p, pseudo_random(16 * 72, 5), pseudo_random(16, 6)).unwrap();
-        let strided_auto = if crate::nn::direct3x3::available() {
+        let strided_auto = if crate::nn::shifted::available() {
             ConvAlgorithm::Direct
         } else {
             ConvAlgorithm::Im2col

@@ -1,21 +1,24 @@
-//! Direct 3×3 stride-1 pad-1 convolution without im2col (AVX-512).
+//! Direct convolution without im2col (AVX-512): every tap a shifted run.
 //!
-//! Each input plane is copied once with a one-pixel zero border into rows of
-//! `wp = w + 2` floats. Output pixel `(y, x)` is then computed at the flat
-//! index `j = y·wp + x` of a `h × wp` grid, and the input under tap
-//! `(ky, kx)` is the padded plane at `j + ky·wp + kx`: for a run of
-//! consecutive `j`, every tap is one contiguous load. The two extra columns
-//! per row are computed and dropped (2/37 of the work at 35×35, 2/19 at
-//! 17×17), in exchange for no im2col copy at all (im2col copies each input
-//! nine times and each copied value feeds only `f` multiply-adds).
+//! Each input plane is copied once, zero-padded and split by row and column
+//! phase modulo the stride, into planes of width `wq = ceil((w + 2·pad) /
+//! stride)`. Output pixel `(y, x)` is computed at the flat index
+//! `j = y·wq + x`, and the input under tap `(ky, kx)` is phase plane
+//! `(ky mod sy, kx mod sx)` at `j + (ky / sy)·wq + kx / sx`: for a run of
+//! consecutive `j`, every tap is one contiguous load at a fixed offset. For a
+//! 3×3 stride-1 layer that is the padded plane at `j + ky·(w + 2) + kx`. The
+//! extra columns `ow..wq` of each row are computed and dropped (2/37 of the
+//! work at 35×35, 2/19 at 17×17), in exchange for no im2col copy at all
+//! (im2col copies each input `kh·kw` times and each copied value feeds only
+//! `f` multiply-adds).
 //!
 //! The microkernel keeps [`FB`] filters × [`PB`] pixels (24 AVX-512
-//! accumulators) in registers over all `c · 9` taps: per tap three vector
+//! accumulators) in registers over all `c·kh·kw` taps: per tap three vector
 //! loads of input, eight broadcasts of weights and 24 FMAs. Work is split
 //! into one rayon task per (sample, block of [`FB`] filters, run of
-//! [`CHUNK_BLOCKS`] blocks); each task
-//! writes its pixels into a per-thread scratch, then adds the bias and the
-//! epilogue while copying the valid columns out.
+//! [`CHUNK_BLOCKS`] blocks); each task writes its pixels into a per-thread
+//! scratch, then adds the bias and the epilogue while copying the valid
+//! columns out.
 
 use std::cell::RefCell;
 
