@@ -25,7 +25,8 @@
 //! - `HOMEWARD_BENCH_ONLY=detect|e2e`: time only the detector or the
 //!   end-to-end rows besides the embeddings (for profiling).
 //! - `HOMEWARD_BENCH_LAYERS=1`: first time the ResNet's 3×3 stride-1 layer
-//!   shapes alone with each convolution algorithm (im2col, Winograd F2, F4),
+//!   shapes alone with each convolution algorithm (im2col, Winograd F2, F4,
+//!   direct),
 //!   one chip and a batch of 18, in CPU time (no dlib side).
 //! - `HOMEWARD_BENCH_OPS=1`: first break the whole ResNet's CPU time down by
 //!   kind of operation (each convolution shape, pooling, `add_prev`, fc),
@@ -116,8 +117,8 @@ fn layer_table(core_peak_gmacs: f64) {
         "\n3x3 stride-1 layers alone, CPU ms per sample (share of per-core FMA peak, direct MACs)"
     );
     println!(
-        "{:>18} {:>6} {:>16} {:>16} {:>16}",
-        "layer", "batch", "im2col", "winograd F2", "winograd F4"
+        "{:>18} {:>6} {:>16} {:>16} {:>16} {:>16}",
+        "layer", "batch", "im2col", "winograd F2", "winograd F4", "direct 3x3"
     );
     let mut seed = 1u32;
     let mut random = |len: usize| -> Vec<f32> {
@@ -148,6 +149,7 @@ fn layer_table(core_peak_gmacs: f64) {
                 ConvAlgorithm::Im2col,
                 ConvAlgorithm::Winograd(WinogradTile::F2),
                 ConvAlgorithm::Winograd(WinogradTile::F4),
+                ConvAlgorithm::Direct,
             ] {
                 let run = || conv.forward_batch_with(&x, Epilogue::default(), algo);
                 run();
@@ -168,11 +170,12 @@ fn layer_table(core_peak_gmacs: f64) {
                 cells.push(format!("{:.3} ({share:.0}%)", best * 1e3));
             }
             println!(
-                "{:>18} {n:>6} {:>16} {:>16} {:>16}",
+                "{:>18} {n:>6} {:>16} {:>16} {:>16} {:>16}",
                 format!("{c}->{c} {side}x{side}"),
                 cells[0],
                 cells[1],
-                cells[2]
+                cells[2],
+                cells[3]
             );
         }
     }

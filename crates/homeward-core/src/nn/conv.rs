@@ -4,7 +4,7 @@
 //! `oh = 1 + (h + 2·pad_y − kh) / stride_y` (likewise `ow`). Outside the input
 //! is zero.
 //!
-//! Two kernels, both over the batched [`Tensor`] layout:
+//! Four kernels, all over the batched [`Tensor`] layout:
 //! - **tiled im2col + GEMM** (most layers): the output columns (samples × rows
 //!   × cols) are cut into tiles whose im2col block stays in the L2 cache; each
 //!   tile is gathered on a rayon worker into a per-thread scratch buffer and
@@ -15,6 +15,14 @@
 //!   last 9×9 layer with one filter): im2col would copy 81·c floats per output
 //!   for a single dot product, so each output row accumulates shifted input
 //!   rows instead, one output row per rayon task.
+//!
+//! - **shifted-tap direct** (outputs from [`DIRECT_MIN_SIDE`] to
+//!   [`DIRECT_MAX_PIXELS`], filters a multiple of 8, AVX-512; the ResNet's
+//!   layers down to 8×8): no im2col; an FMA microkernel reads every tap as a
+//!   shifted run of the zero-padded, stride-phase-split input
+//!   ([`super::shifted`]).
+//! - **Winograd** `F(2×2, 3×3)` on the small 128/256-channel 3×3 layers
+//!   ([`super::winograd`]).
 //!
 //! The bias is added after the products (as dlib adds it after its GEMM), and
 //! an [`Epilogue`] applies a following `affine_` and `relu_` while the tile is
@@ -27,6 +35,7 @@ use ndarray::{Array2, Array3};
 use rayon::prelude::*;
 
 use super::gemm::{sgemm_raw, Mat};
+use super::shifted;
 use super::winograd::{Winograd, WinogradTile};
 use super::{Affine, Tensor};
 
@@ -51,6 +60,22 @@ pub const WINOGRAD_SMALL_MIN_BATCH: usize = 4;
 /// 0.265); with 32 or 64 channels (K = c in its 16 GEMMs) it ties or loses,
 /// and on 3×3 inputs almost half its tiles are padding.
 pub const WINOGRAD_MIN_CHANNELS: usize = 128;
+/// [`ConvAlgorithm::Auto`] uses the direct kernel (on a CPU with AVX-512,
+/// filters a multiple of 8) on outputs at least this many rows and columns
+/// and at most [`DIRECT_MAX_PIXELS`], before Winograd: its blocks of 48
+/// pixels run over rows padded to the input's (phase) width, so smaller
+/// outputs waste most of each block. Measured (`HOMEWARD_BENCH_LAYERS=1` and
+/// `HOMEWARD_BENCH_OPS=1`, docs/adr-speed.md), CPU ms per chip: 3×3 on 32
+/// channels at 35×35, batch of 18, 0.11 vs 0.19 (im2col); 128 channels at
+/// 8×8, one chip, 0.15 vs 0.22–0.28 (F2), a tie with F2 batched; the 7×7/2
+/// first layer 0.34 vs 0.56 batched; but 0.29 vs 0.16 (F2) on 256 channels
+/// at 4×4.
+pub const DIRECT_MIN_SIDE: usize = 8;
+/// … and at most this many output pixels per sample: on the detector's large
+/// planes (5×5 stride-2 layers on 32 channels) the direct kernel's working
+/// set per block leaves L1 and it was slower than im2col (obama.jpg: 429–441
+/// vs 382 CPU ms per megapixel).
+pub const DIRECT_MAX_PIXELS: usize = 96 * 96;
 
 thread_local! {
     /// Per-thread im2col scratch, grown to the largest tile and reused.
@@ -147,8 +172,9 @@ pub struct Conv2d {
 /// How a convolution is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConvAlgorithm {
-    /// The default: Winograd for 3×3 stride-1 pad-1 layers whose outputs are
-    /// large enough to fill its tiles, else im2col + GEMM (or direct).
+    /// The default: the direct kernel on outputs of [`DIRECT_MIN_SIDE`] to
+    /// [`DIRECT_MAX_PIXELS`], else Winograd on 3×3 stride-1 pad-1 layers
+    /// where its tiles fill; im2col + GEMM (or direct) for the rest.
     Auto,
     /// im2col + GEMM, or the direct kernel for ≤ [`DIRECT_MAX_FILTERS`]
     /// filters: the reference path.
@@ -156,6 +182,10 @@ pub enum ConvAlgorithm {
     /// Winograd with this tile size; falls back to [`ConvAlgorithm::Im2col`]
     /// for layers that are not 3×3, stride 1, pad 1.
     Winograd(WinogradTile),
+    /// The direct kernel without im2col (AVX-512, filters a multiple of 8):
+    /// every tap is a shifted run of the padded, stride-phase-split input;
+    /// falls back to [`ConvAlgorithm::Im2col`] elsewhere.
+    Direct,
 }
 
 impl Conv2d {
@@ -209,9 +239,19 @@ impl Conv2d {
             && p.out_channels > DIRECT_MAX_FILTERS
     }
 
+    /// Whether the direct shifted-tap kernel applies: filters a multiple of
+    /// its block and a CPU with AVX-512.
+    fn direct_fits(&self) -> bool {
+        self.params.out_channels.is_multiple_of(shifted::FB) && shifted::available()
+    }
+
     /// The algorithm [`ConvAlgorithm::Auto`] picks for a batch of `n`
     /// inputs of `h × w`.
     pub fn auto_algorithm(&self, n: usize, h: usize, w: usize) -> ConvAlgorithm {
+        let (oh, ow) = self.out_dims(h, w).unwrap_or((0, 0));
+        if oh.min(ow) >= DIRECT_MIN_SIDE && oh * ow <= DIRECT_MAX_PIXELS && self.direct_fits() {
+            return ConvAlgorithm::Direct;
+        }
         if !self.winograd_fits() {
             return ConvAlgorithm::Im2col;
         }
@@ -258,10 +298,21 @@ impl Conv2d {
         let algorithm = match algorithm {
             ConvAlgorithm::Auto => self.auto_algorithm(n, h, w),
             ConvAlgorithm::Winograd(_) if !self.winograd_fits() => ConvAlgorithm::Im2col,
+            ConvAlgorithm::Direct if !self.direct_fits() => ConvAlgorithm::Im2col,
             chosen => chosen,
         };
-        if let ConvAlgorithm::Winograd(tile) = algorithm {
-            self.winograd(tile).forward(x, &self.bias, &mut out, post);
+        let done = match algorithm {
+            ConvAlgorithm::Winograd(tile) => {
+                self.winograd(tile).forward(x, &self.bias, &mut out, post);
+                true
+            }
+            ConvAlgorithm::Direct => {
+                shifted::forward(p, &self.filters_t, &self.bias, x, &mut out, post)
+            }
+            _ => false,
+        };
+        if done {
+            // Computed above.
         } else if p.out_channels <= DIRECT_MAX_FILTERS {
             self.direct(x, &mut out, post);
         } else {

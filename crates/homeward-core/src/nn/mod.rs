@@ -17,6 +17,7 @@ pub mod conv;
 pub mod fc;
 mod gemm;
 pub mod pool;
+mod shifted;
 mod tensor;
 mod winograd;
 

@@ -816,22 +816,32 @@ mod tests {
         }
     }
 
-    // Auto picks Winograd on large enough 3x3 layers only, and other layers
+    // Auto picks the direct 3x3 kernel, then Winograd, on large enough 3x3
+    // layers only, and other layers
     // asked for Winograd fall back to im2col with the same result.
     #[test]
     fn auto_choice_and_fallback() {
         let conv = conv3x3(128, 16, 3);
         let f2 = ConvAlgorithm::Winograd(WinogradTile::F2);
-        assert_eq!(conv.auto_algorithm(1, 8, 8), f2);
+        // 8×8 and up: the direct 3×3 kernel where the CPU has it.
+        let direct = if crate::nn::shifted::available() {
+            ConvAlgorithm::Direct
+        } else {
+            f2
+        };
+        assert_eq!(conv.auto_algorithm(1, 8, 8), direct);
         assert_eq!(conv.auto_algorithm(18, 3, 3), ConvAlgorithm::Im2col);
         // 4×4 only batched: one sample is faster by im2col.
         assert_eq!(conv.auto_algorithm(18, 4, 4), f2);
         assert_eq!(conv.auto_algorithm(1, 4, 4), ConvAlgorithm::Im2col);
         assert_eq!(conv.auto_algorithm(18, 5, 5), ConvAlgorithm::Im2col);
-        assert_eq!(
-            conv3x3(32, 32, 4).auto_algorithm(18, 35, 35),
+        let small = conv3x3(32, 32, 4);
+        let want = if crate::nn::shifted::available() {
+            ConvAlgorithm::Direct
+        } else {
             ConvAlgorithm::Im2col
-        );
+        };
+        assert_eq!(small.auto_algorithm(18, 35, 35), want);
         let p = ConvParams {
             in_channels: 8,
             out_channels: 16,
@@ -843,7 +853,13 @@ mod tests {
             pad_x: 0,
         };
         let strided = Conv2d::new(p, pseudo_random(16 * 72, 5), pseudo_random(16, 6)).unwrap();
-        assert_eq!(strided.auto_algorithm(18, 35, 35), ConvAlgorithm::Im2col);
+        let strided_auto = if crate::nn::shifted::available() {
+            ConvAlgorithm::Direct
+        } else {
+            ConvAlgorithm::Im2col
+        };
+        assert_eq!(strided.auto_algorithm(18, 35, 35), strided_auto);
+        assert_eq!(strided.auto_algorithm(18, 9, 9), ConvAlgorithm::Im2col);
         let x = Tensor::from_vec(8, 1, 9, 9, pseudo_random(8 * 81, 7)).unwrap();
         let a = strided
             .forward_batch_with(&x, Epilogue::default(), ConvAlgorithm::Im2col)
