@@ -605,6 +605,7 @@ fn im2col(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nn::test_data::pseudo_random;
 
     /// Direct convolution, the definition, to check the im2col path against.
     fn direct(x: &Array3<f32>, conv: &Conv2d) -> Array3<f32> {
@@ -634,16 +635,6 @@ mod tests {
             }
         }
         out
-    }
-
-    fn pseudo_random(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(1664525).wrapping_add(1013904223);
-                (s >> 8) as f32 / (1 << 24) as f32 - 0.5
-            })
-            .collect()
     }
 
     fn max_diff(a: &Array3<f32>, b: &Array3<f32>) -> f32 {

@@ -42,3 +42,18 @@ pub fn relu_tensor(x: &mut Tensor) {
         *v = v.max(0.0);
     }
 }
+
+/// Deterministic test data shared by the kernels' tests.
+#[cfg(test)]
+pub(crate) mod test_data {
+    /// `n` values in [-0.5, 0.5) from a linear congruential generator.
+    pub(crate) fn pseudo_random(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(1664525).wrapping_add(1013904223);
+                (s >> 8) as f32 / (1 << 24) as f32 - 0.5
+            })
+            .collect()
+    }
+}

@@ -247,17 +247,8 @@ mod avx512 {
 
 #[cfg(test)]
 mod tests {
+    use crate::nn::test_data::pseudo_random;
     use crate::nn::{Affine, Conv2d, ConvAlgorithm, ConvParams, Epilogue, Tensor};
-
-    fn pseudo_random(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(1664525).wrapping_add(1013904223);
-                (s >> 8) as f32 / (1 << 24) as f32 - 0.5
-            })
-            .collect()
-    }
 
     // The direct kernel against im2col + GEMM on the ResNet's shapes and on
     // odd ones (one-pixel rows, sides shorter than a block, several blocks per

@@ -735,17 +735,8 @@ fn output_rows_f2(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nn::test_data::pseudo_random;
     use crate::nn::{Affine, Conv2d, ConvAlgorithm, ConvParams};
-
-    fn pseudo_random(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(1664525).wrapping_add(1013904223);
-                (s >> 8) as f32 / (1 << 24) as f32 - 0.5
-            })
-            .collect()
-    }
 
     fn conv3x3(c: usize, f: usize, seed: u32) -> Conv2d {
         let p = ConvParams {
