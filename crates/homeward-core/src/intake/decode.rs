@@ -48,6 +48,12 @@ impl fmt::Debug for Photo {
 /// # Ok::<(), homeward_core::intake::DecodeError>(())
 /// ```
 pub fn load_path(path: &Path, limits: &Limits) -> Result<Photo, DecodeError> {
+    load_path_with_bytes(path, limits).map(|(photo, _)| photo)
+}
+
+/// [`load_path`], also returning the file's bytes as read (for callers that
+/// store or hash the original), so the file is read once.
+pub fn load_path_with_bytes(path: &Path, limits: &Limits) -> Result<(Photo, Vec<u8>), DecodeError> {
     let io_err = |source| DecodeError::Io {
         path: path.to_path_buf(),
         source,
@@ -74,7 +80,8 @@ pub fn load_path(path: &Path, limits: &Limits) -> Result<Photo, DecodeError> {
     file.take(limits.max_file_bytes.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(io_err)?;
-    decode(&bytes, &origin, limits)
+    let photo = decode(&bytes, &origin, limits)?;
+    Ok((photo, bytes))
 }
 
 /// Decodes photo bytes (an upload, an archive member) into an upright RGB image.

@@ -20,7 +20,7 @@ mod jpeg;
 mod limits;
 mod orientation;
 
-pub use decode::{load_bytes, load_path, Photo};
+pub use decode::{load_bytes, load_path, load_path_with_bytes, Photo};
 pub use error::{DecodeError, Origin};
 pub use format::Format;
 pub use limits::Limits;

@@ -605,7 +605,7 @@ fn im2col(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::test_data::pseudo_random;
+    use crate::nn::test_data::{pseudo_random, square_params};
 
     /// Direct convolution, the definition, to check the im2col path against.
     fn direct(x: &Array3<f32>, conv: &Conv2d) -> Array3<f32> {
@@ -645,19 +645,6 @@ mod tests {
             .fold(0.0, f32::max)
     }
 
-    fn params(c: usize, f: usize, k: usize, stride: usize, pad: usize) -> ConvParams {
-        ConvParams {
-            in_channels: c,
-            out_channels: f,
-            kernel_h: k,
-            kernel_w: k,
-            stride_y: stride,
-            stride_x: stride,
-            pad_y: pad,
-            pad_x: pad,
-        }
-    }
-
     // Both kernels (direct: ≤ 4 filters; tiled GEMM: more, with filter groups
     // when tiles are few) against the definition.
     #[test]
@@ -672,7 +659,7 @@ mod tests {
                 (2, 1, 3),
                 (3, 2, 5),
             ] {
-                let p = params(3, filters, k, stride, pad);
+                let p = square_params(3, filters, k, stride, pad);
                 let conv = Conv2d::new(
                     p,
                     pseudo_random(filters * p.patch_len(), 1),
@@ -695,7 +682,7 @@ mod tests {
     #[test]
     fn batched_tiles_with_epilogue_match_per_sample_layers() {
         for (filters, k, stride, pad) in [(24, 5, 1, 2), (2, 9, 1, 4), (16, 3, 2, 0)] {
-            let p = params(8, filters, k, stride, pad);
+            let p = square_params(8, filters, k, stride, pad);
             let conv = Conv2d::new(
                 p,
                 pseudo_random(filters * p.patch_len(), 4),
@@ -732,16 +719,7 @@ mod tests {
 
     #[test]
     fn output_size_follows_dlib() {
-        let p = ConvParams {
-            in_channels: 1,
-            out_channels: 1,
-            kernel_h: 3,
-            kernel_w: 3,
-            stride_y: 2,
-            stride_x: 2,
-            pad_y: 0,
-            pad_x: 0,
-        };
+        let p = square_params(1, 1, 3, 2, 0);
         assert_eq!(p.out_h(37), Some(18));
         assert_eq!(p.out_h(3), Some(1));
         assert_eq!(p.out_h(2), None);
@@ -749,16 +727,7 @@ mod tests {
 
     #[test]
     fn wrong_channel_count_is_refused() {
-        let p = ConvParams {
-            in_channels: 2,
-            out_channels: 1,
-            kernel_h: 1,
-            kernel_w: 1,
-            stride_y: 1,
-            stride_x: 1,
-            pad_y: 0,
-            pad_x: 0,
-        };
+        let p = square_params(2, 1, 1, 1, 0);
         let conv = Conv2d::new(p, vec![1.0, 1.0], vec![0.0]).unwrap();
         assert!(conv.forward(&Array3::zeros((3, 4, 4))).is_none());
     }

@@ -46,6 +46,28 @@ pub fn relu_tensor(x: &mut Tensor) {
 /// Deterministic test data shared by the kernels' tests.
 #[cfg(test)]
 pub(crate) mod test_data {
+    use super::ConvParams;
+
+    /// Convolution parameters with equal height and width settings.
+    pub(crate) fn square_params(
+        c: usize,
+        f: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+    ) -> ConvParams {
+        ConvParams {
+            in_channels: c,
+            out_channels: f,
+            kernel_h: k,
+            kernel_w: k,
+            stride_y: stride,
+            stride_x: stride,
+            pad_y: pad,
+            pad_x: pad,
+        }
+    }
+
     /// `n` values in [-0.5, 0.5) from a linear congruential generator.
     pub(crate) fn pseudo_random(n: usize, seed: u32) -> Vec<f32> {
         let mut s = seed;

@@ -184,6 +184,18 @@ fn clip(start: isize, len: usize, size: usize) -> (usize, usize) {
 mod tests {
     use super::*;
 
+    fn square_pool(kind: PoolKind, k: usize, stride: usize, pad: usize) -> Pool2d {
+        Pool2d {
+            kind,
+            window_h: k,
+            window_w: k,
+            stride_y: stride,
+            stride_x: stride,
+            pad_y: pad,
+            pad_x: pad,
+        }
+    }
+
     // The batched form equals the per-sample one, padding and clipping included.
     #[test]
     fn batched_pool_matches_per_sample_pool() {
@@ -197,15 +209,7 @@ mod tests {
             (PoolKind::Average, 3, 1, 1),
             (PoolKind::Average, 0, 1, 0),
         ] {
-            let p = Pool2d {
-                kind,
-                window_h: k,
-                window_w: k,
-                stride_y: stride,
-                stride_x: stride,
-                pad_y: pad,
-                pad_x: pad,
-            };
+            let p = square_pool(kind, k, stride, pad);
             let out = p.forward_tensor(&t).unwrap();
             for s in 0..3 {
                 let want = p.forward(&t.sample(s).unwrap()).unwrap();
@@ -229,15 +233,7 @@ mod tests {
             (PoolKind::Average, 2, 2),
             (PoolKind::Average, 3, 1),
         ] {
-            let p = Pool2d {
-                kind,
-                window_h: k,
-                window_w: k,
-                stride_y: stride,
-                stride_x: stride,
-                pad_y: 0,
-                pad_x: 0,
-            };
+            let p = square_pool(kind, k, stride, 0);
             let (oh, ow) = p.out_dims(h, w).unwrap();
             let mut fast = vec![0f32; oh * ow];
             p.plane(&src, h, w, &mut fast, ow);

@@ -247,8 +247,8 @@ mod avx512 {
 
 #[cfg(test)]
 mod tests {
-    use crate::nn::test_data::pseudo_random;
-    use crate::nn::{Affine, Conv2d, ConvAlgorithm, ConvParams, Epilogue, Tensor};
+    use crate::nn::test_data::{pseudo_random, square_params};
+    use crate::nn::{Affine, Conv2d, ConvAlgorithm, Epilogue, Tensor};
 
     // The direct kernel against im2col + GEMM on the ResNet's shapes and on
     // odd ones (one-pixel rows, sides shorter than a block, several blocks per
@@ -270,16 +270,7 @@ mod tests {
             (3, 8, 1, 120, 130, 5, 2, 2),
             (4, 16, 2, 60, 50, 3, 1, 1),
         ] {
-            let p = ConvParams {
-                in_channels: c,
-                out_channels: f,
-                kernel_h: k,
-                kernel_w: k,
-                stride_y: stride,
-                stride_x: stride,
-                pad_y: pad,
-                pad_x: pad,
-            };
+            let p = square_params(c, f, k, stride, pad);
             let conv =
                 Conv2d::new(p, pseudo_random(f * p.patch_len(), 1), pseudo_random(f, 2)).unwrap();
             let affine = Affine::new(pseudo_random(f, 3), pseudo_random(f, 4)).unwrap();

@@ -735,20 +735,11 @@ fn output_rows_f2(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::test_data::pseudo_random;
-    use crate::nn::{Affine, Conv2d, ConvAlgorithm, ConvParams};
+    use crate::nn::test_data::{pseudo_random, square_params};
+    use crate::nn::{Affine, Conv2d, ConvAlgorithm};
 
     fn conv3x3(c: usize, f: usize, seed: u32) -> Conv2d {
-        let p = ConvParams {
-            in_channels: c,
-            out_channels: f,
-            kernel_h: 3,
-            kernel_w: 3,
-            stride_y: 1,
-            stride_x: 1,
-            pad_y: 1,
-            pad_x: 1,
-        };
+        let p = square_params(c, f, 3, 1, 1);
         Conv2d::new(
             p,
             pseudo_random(f * c * 9, seed),
@@ -833,16 +824,7 @@ mod tests {
             ConvAlgorithm::Im2col
         };
         assert_eq!(small.auto_algorithm(18, 35, 35), want);
-        let p = ConvParams {
-            in_channels: 8,
-            out_channels: 16,
-            kernel_h: 3,
-            kernel_w: 3,
-            stride_y: 2,
-            stride_x: 2,
-            pad_y: 0,
-            pad_x: 0,
-        };
+        let p = square_params(8, 16, 3, 2, 0);
         let strided = Conv2d::new(p, pseudo_random(16 * 72, 5), pseudo_random(16, 6)).unwrap();
         let strided_auto = if crate::nn::shifted::available() {
             ConvAlgorithm::Direct

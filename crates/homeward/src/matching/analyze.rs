@@ -67,12 +67,8 @@ impl Analyzed {
         limits: &Limits,
         options: &FaceOptions,
     ) -> Result<Analyzed, MatchError> {
-        // The size limit is checked before reading.
-        let photo = intake::load_path(path, limits)?;
-        let bytes = std::fs::read(path).map_err(|source| MatchError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        // The size limit is checked before reading; the file is read once.
+        let (photo, bytes) = intake::load_path_with_bytes(path, limits)?;
         Ok(Self::from_image(engine, bytes, photo.image, options))
     }
 

@@ -11,8 +11,6 @@ mod dupes;
 pub use analyze::{hash_bytes, Analyzed};
 pub use dupes::{DupIndex, Repeat};
 
-use std::path::PathBuf;
-
 use homeward_core::index::{Embedding, SearchFilter};
 use homeward_core::store::{
     CaseId, CaseStatus, MatchId, MatchOrigin, NewMatch, NewSighting, PhotoId, PhotoMeta, Registry,
@@ -36,14 +34,6 @@ pub enum MatchError {
     /// A photo could not be read.
     #[error(transparent)]
     Decode(#[from] homeward_core::intake::DecodeError),
-    /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
     /// The calibration table is unusable.
     #[error(transparent)]
     Calibration(#[from] crate::ranking::CalibrationError),
