@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::CliError;
 use crate::ranking::{
-    Band, Birth, Calibration, CaseGallery, ChildAnchor, Day, GalleryFace, Policy, QueryMeta,
+    fit_children, Band, Birth, Calibration, Candidate, CaseGallery, ChildFit, Day, Fusion,
+    GalleryFace, ImpostorPair, Policy, Population, QueryMeta,
 };
 
 /// Role of a manifest row.
@@ -292,17 +293,63 @@ pub struct BandRate {
     pub fmr_ceiling: f64,
     /// Share of different-person (sighting, case) pairs in this band or stronger.
     pub false_match_rate: f64,
+    /// The same among children: a child's sighting against other children's
+    /// (dated) cases.
+    pub child_false_match_rate: f64,
+    /// Among children, for cases with one photo and with two or more.
+    pub child_false_match_rate_by_photos: [f64; 2],
     /// Share of sightings whose own case lands in this band or stronger.
     pub true_match_rate: f64,
+}
+
+/// Top-k for one group of sightings.
+#[derive(Debug, Clone, Serialize)]
+pub struct TopK {
+    /// Which sightings.
+    pub group: String,
+    /// How many.
+    pub sightings: usize,
+    pub top1: f64,
+    pub top5: f64,
+    pub top10: f64,
+}
+
+/// The figures of one ranking policy.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyFigures {
+    /// Fusion name.
+    pub fusion: &'static str,
+    /// All sightings with a case, then by age-gap group, then per fold.
+    pub top: Vec<TopK>,
+    /// Per review band.
+    pub bands: Vec<BandRate>,
+}
+
+/// The children's map used for one fold.
+#[derive(Debug, Clone, Serialize)]
+pub struct FoldFit {
+    /// Fold evaluated with it.
+    pub fold: usize,
+    /// Children in the fold.
+    pub children: usize,
+    /// Sightings in the fold.
+    pub sightings: usize,
+    /// The map, fitted on the other folds' children.
+    pub fit: ChildFit,
 }
 
 /// The result of `eval search`.
 #[derive(Debug, Clone, Serialize)]
 pub struct SearchReport {
     pub manifest: String,
-    pub fusion: &'static str,
     pub population: &'static str,
     pub calibration_source: String,
+    /// Folds of children (0: the shipped map, no cross-validation).
+    pub folds: usize,
+    /// Per fold, the map fitted on the other folds.
+    pub fold_fits: Vec<FoldFit>,
+    /// Simulated volunteer's apparent-age error in years, if any.
+    pub apparent_age_error: Option<f64>,
     pub cases: usize,
     pub registry_photos: usize,
     pub registry_photos_without_face: usize,
@@ -310,25 +357,24 @@ pub struct SearchReport {
     pub sightings_without_face: usize,
     /// Sightings whose identity has a case (the denominator of the hit rates).
     pub sightings_with_case: usize,
-    pub top1: f64,
-    pub top5: f64,
-    pub top10: f64,
-    pub bands: Vec<BandRate>,
+    /// The policy evaluated (first) and the plain `min` model (second).
+    pub policies: Vec<PolicyFigures>,
     /// Share of different-person photo pairs under dlib's 0.6, for comparison.
     pub impostor_pairs_under_0_6: f64,
     pub impostor_pairs: u64,
+    /// The same among children's photos (registry and sighting both dated).
+    pub child_impostor_pairs_under_0_6: f64,
+    pub child_impostor_pairs: u64,
     pub seconds: f64,
 }
 
 impl SearchReport {
     pub fn to_text(&self) -> String {
         let mut s = format!(
-            "eval search {} ({} fusion, {} calibration: {})\n\
+            "eval search {} ({} calibration: {})\n\
              registry: {} cases from {} photos ({} without a face)\n\
-             sightings: {} ({} without a face, {} with a case)\n\
-             right case in top 1: {:.1}%  top 5: {:.1}%  top 10: {:.1}%\n",
+             sightings: {} ({} without a face, {} with a case)\n",
             self.manifest,
-            self.fusion,
             self.population,
             self.calibration_source,
             self.cases,
@@ -337,24 +383,72 @@ impl SearchReport {
             self.sightings,
             self.sightings_without_face,
             self.sightings_with_case,
-            100.0 * self.top1,
-            100.0 * self.top5,
-            100.0 * self.top10
         );
-        s.push_str("band      ceiling  measured false-match  right case in band\n");
-        for b in &self.bands {
+        if self.folds >= 2 {
             s.push_str(&format!(
-                "{:<9} {:>6.2}%  {:>19.3}%  {:>17.1}%\n",
-                b.band,
-                100.0 * b.fmr_ceiling,
-                100.0 * b.false_match_rate,
-                100.0 * b.true_match_rate
+                "children's map cross-validated over {} folds of children; figures are for sightings of the fold that did not fit:\n",
+                self.folds
+            ));
+            for f in &self.fold_fits {
+                s.push_str(&format!(
+                    "  fold {}: {} children, {} sightings; fit on the others: scale {:.3} offset {:.3} gap slope {:.3}/y ({} pairs)\n",
+                    f.fold, f.children, f.sightings, f.fit.scale, f.fit.offset, f.fit.gap_slope, f.fit.impostor_pairs
+                ));
+            }
+        }
+        if let Some(e) = self.apparent_age_error {
+            s.push_str(&format!(
+                "volunteer's apparent age simulated: a 2-year range around the true age off by up to {e} years\n"
             ));
         }
+        s.push_str("right case in top 1 / 5 / 10:\n");
+        s.push_str(&format!("  {:<22}", "sightings"));
+        for p in &self.policies {
+            s.push_str(&format!(" {:>22}", p.fusion));
+        }
+        s.push('\n');
+        let groups = self.policies.first().map_or(0, |p| p.top.len());
+        for g in 0..groups {
+            let first = &self.policies[0].top[g];
+            s.push_str(&format!(
+                "  {:<22}",
+                format!("{} ({})", first.group, first.sightings)
+            ));
+            for p in &self.policies {
+                let t = &p.top[g];
+                s.push_str(&format!(
+                    " {:>6.1} {:>6.1} {:>6.1}%  ",
+                    100.0 * t.top1,
+                    100.0 * t.top5,
+                    100.0 * t.top10
+                ));
+            }
+            s.push('\n');
+        }
+        for p in &self.policies {
+            s.push_str(&format!(
+                "bands ({}): ceiling, measured false-match all cases / children's cases (1 photo, 2+), right case in band\n",
+                p.fusion
+            ));
+            for b in &p.bands {
+                s.push_str(&format!(
+                    "  {:<9} {:>6.2}%  {:>7.3}% / {:>7.3}% ({:.3}%, {:.3}%)  {:>5.1}%\n",
+                    b.band,
+                    100.0 * b.fmr_ceiling,
+                    100.0 * b.false_match_rate,
+                    100.0 * b.child_false_match_rate,
+                    100.0 * b.child_false_match_rate_by_photos[0],
+                    100.0 * b.child_false_match_rate_by_photos[1],
+                    100.0 * b.true_match_rate
+                ));
+            }
+        }
         s.push_str(&format!(
-            "different-person photo pairs under dlib's 0.6: {:.2}% of {}\n{:.0} s",
+            "different-person photo pairs under dlib's 0.6: {:.2}% of {} (children against children: {:.2}% of {})\n{:.0} s",
             100.0 * self.impostor_pairs_under_0_6,
             self.impostor_pairs,
+            100.0 * self.child_impostor_pairs_under_0_6,
+            self.child_impostor_pairs,
             self.seconds
         ));
         s
@@ -368,8 +462,245 @@ pub struct SearchEval<'a> {
     pub limits: Limits,
     pub options: FaceOptions,
     pub cache: Option<&'a Path>,
-    /// Fit a calibration table on this manifest's impostor photo pairs.
+    /// Fit a calibration table on this manifest and write it here: the
+    /// children's map for the child population, the adult curve otherwise.
     pub write_calibration: Option<&'a Path>,
+    /// Cross-validate the children's map over this many folds of children
+    /// (0 or 1: use the policy's map as it is).
+    pub folds: usize,
+    /// Simulate the volunteer's apparent age, off by up to this many years.
+    pub apparent_age_error: Option<f64>,
+}
+
+/// Age-gap groups of the report, in years (inclusive).
+const GAP_GROUPS: [(&str, f64, f64); 3] = [
+    ("gap 3-5 y", 3.0, 5.99),
+    ("gap 6-9 y", 6.0, 9.99),
+    ("gap 10+ y", 10.0, f64::INFINITY),
+];
+
+/// One registry built from a manifest.
+struct Built {
+    cases: Vec<CaseGallery>,
+    ids: HashMap<String, u64>,
+    /// Per case: dated (a child's case) and the age of its last photo.
+    dated: Vec<bool>,
+    last_age: Vec<Option<f64>>,
+    registry_photos: usize,
+    registry_without_face: usize,
+}
+
+/// Ages in years are placed on a timeline starting at a notional birth
+/// day, so gaps and expected ages work the same as with dates.
+const BIRTH: Birth = Birth {
+    day: Day(0),
+    uncertainty_years: 0.0,
+};
+
+fn build(rows: &[Row], table: &HashMap<PathBuf, Option<Embedding>>) -> Built {
+    let mut b = Built {
+        cases: Vec::new(),
+        ids: HashMap::new(),
+        dated: Vec::new(),
+        last_age: Vec::new(),
+        registry_photos: 0,
+        registry_without_face: 0,
+    };
+    for (i, r) in rows
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.role == Role::Registry)
+    {
+        b.registry_photos += 1;
+        let Some(Some(emb)) = table.get(&r.path) else {
+            b.registry_without_face += 1;
+            continue;
+        };
+        let next = b.cases.len() as u64;
+        let id = *b.ids.entry(r.identity.clone()).or_insert(next);
+        if id == next {
+            b.cases.push(CaseGallery {
+                case_id: id,
+                sex: Sex::Unknown,
+                birth: None,
+                faces: Vec::new(),
+            });
+            b.dated.push(false);
+            b.last_age.push(None);
+        }
+        let k = id as usize;
+        if r.age.is_some() {
+            b.cases[k].birth = Some(BIRTH);
+            b.dated[k] = true;
+            b.last_age[k] = Some(r.age.unwrap_or(0.0).max(b.last_age[k].unwrap_or(0.0)));
+        }
+        b.cases[k].faces.push(GalleryFace {
+            face_id: i as u64,
+            photo_id: i as u64,
+            embedding: *emb,
+            age_years: r.age,
+            day: r.day.or(r.age.map(|a| BIRTH.day.plus_years(a))),
+            enrolled_from_sighting: None,
+        });
+    }
+    b
+}
+
+/// A deterministic number in [0, 1) from a path (the simulated volunteer).
+fn path_unit(p: &Path) -> f64 {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(p.to_string_lossy().as_bytes());
+    f64::from(u32::from_le_bytes([h[0], h[1], h[2], h[3]])) / (f64::from(u32::MAX) + 1.0)
+}
+
+/// The query a sighting row makes.
+fn query(r: &Row, apparent_error: Option<f64>) -> QueryMeta {
+    let apparent_age = match (r.age, apparent_error) {
+        (Some(t), Some(e)) => {
+            // The volunteer's guess: off by up to `e` years (whole years),
+            // answered as a two-year range.
+            let steps = (2.0 * e).round() + 1.0;
+            let off = (path_unit(&r.path) * steps).floor() - e.round();
+            let guess = (t + off).max(0.0);
+            Some(((guess - 1.0).max(0.0), guess + 1.0))
+        }
+        _ => None,
+    };
+    QueryMeta {
+        day: r.day.or(r.age.map(|a| BIRTH.day.plus_years(a))),
+        apparent_age,
+        sex: None,
+    }
+}
+
+/// Child-against-child impostor pairs among the given identities (registry
+/// photo against sighting photo, both dated).
+fn child_pairs(
+    rows: &[Row],
+    table: &HashMap<PathBuf, Option<Embedding>>,
+    keep: impl Fn(&str) -> bool,
+) -> Vec<ImpostorPair> {
+    let dated = |role: Role| -> Vec<(&str, f64, Embedding)> {
+        rows.iter()
+            .filter(|r| r.role == role && keep(&r.identity))
+            .filter_map(|r| Some((r.identity.as_str(), r.age?, (*table.get(&r.path)?)?)))
+            .collect()
+    };
+    let (reg, sig) = (dated(Role::Registry), dated(Role::Sighting));
+    let mut out = Vec::new();
+    for (sid, sa, se) in &sig {
+        for (rid, ra, re) in &reg {
+            if sid != rid {
+                out.push(ImpostorPair {
+                    distance: f64::from(l2(se, re)),
+                    gap: sa - ra,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// What one sighting contributes to one policy's figures.
+#[derive(Default, Clone)]
+struct Tally {
+    rank: Option<usize>,
+    own_band: Option<Band>,
+    /// Impostor cases reaching each band (all; children by photo count).
+    all: [u64; 4],
+    child: [[u64; 4]; 2],
+    all_cases: u64,
+    child_cases: [u64; 2],
+}
+
+/// One sighting's tally under one policy, with its fold and age gap.
+#[derive(Clone)]
+struct Sighted {
+    fold: usize,
+    gap: Option<f64>,
+    tally: Tally,
+}
+
+fn tally(ranked: &[Candidate], own: Option<u64>, dated: &[bool], cases: &[CaseGallery]) -> Tally {
+    let mut t = Tally::default();
+    for (k, c) in ranked.iter().enumerate() {
+        if Some(c.case_id) == own {
+            t.rank = Some(k);
+            t.own_band = Some(c.band);
+            continue;
+        }
+        t.all_cases += 1;
+        t.all[c.band as usize] += 1;
+        let i = c.case_id as usize;
+        if dated[i] {
+            let m = usize::from(cases[i].faces.len() > 1);
+            t.child_cases[m] += 1;
+            t.child[m][c.band as usize] += 1;
+        }
+    }
+    t
+}
+
+fn figures(fusion: &'static str, per_sighting: &[Sighted], folds: usize) -> PolicyFigures {
+    let top = |group: String, sel: &dyn Fn(usize, Option<f64>) -> bool| {
+        let v: Vec<&Tally> = per_sighting
+            .iter()
+            .filter(|x| sel(x.fold, x.gap))
+            .map(|x| &x.tally)
+            .collect();
+        let n = v.len();
+        let hit = |k: usize| {
+            v.iter().filter(|t| t.rank.is_some_and(|r| r < k)).count() as f64 / n.max(1) as f64
+        };
+        TopK {
+            group,
+            sightings: n,
+            top1: hit(1),
+            top5: hit(5),
+            top10: hit(10),
+        }
+    };
+    let mut tops = vec![top("all".into(), &|_, _| true)];
+    for (name, lo, hi) in GAP_GROUPS {
+        tops.push(top(name.into(), &|_, g| {
+            g.is_some_and(|g| g >= lo && g <= hi)
+        }));
+    }
+    if folds >= 2 {
+        for f in 0..folds {
+            tops.push(top(format!("fold {f}"), &|ff, _| ff == f));
+        }
+    }
+    let n = per_sighting.len().max(1) as f64;
+    let sum = |f: &dyn Fn(&Tally) -> u64| per_sighting.iter().map(|x| f(&x.tally)).sum::<u64>();
+    let bands = Band::QUEUED
+        .iter()
+        .map(|&(band, ceiling)| {
+            let upto = |a: &[u64; 4]| (0..=band as usize).map(|b| a[b]).sum::<u64>();
+            let rate = |num: u64, den: u64| num as f64 / den.max(1) as f64;
+            let by = |m: usize| rate(sum(&|t| upto(&t.child[m])), sum(&|t| t.child_cases[m]));
+            BandRate {
+                band: band.name(),
+                fmr_ceiling: ceiling,
+                false_match_rate: rate(sum(&|t| upto(&t.all)), sum(&|t| t.all_cases)),
+                child_false_match_rate: rate(
+                    sum(&|t| upto(&t.child[0]) + upto(&t.child[1])),
+                    sum(&|t| t.child_cases[0] + t.child_cases[1]),
+                ),
+                child_false_match_rate_by_photos: [by(0), by(1)],
+                true_match_rate: per_sighting
+                    .iter()
+                    .filter(|x| x.tally.own_band.is_some_and(|b| b <= band))
+                    .count() as f64
+                    / n,
+            }
+        })
+        .collect();
+    PolicyFigures {
+        fusion,
+        top: tops,
+        bands,
+    }
 }
 
 /// Runs `eval search`.
@@ -382,183 +713,177 @@ pub fn evaluate(engine: &FaceEngine, e: &SearchEval<'_>) -> Result<SearchReport,
     let base = e.manifest.parent().unwrap_or(Path::new("."));
     let rows = parse_manifest(&text, base).map_err(CliError::Usage)?;
     let table = embed_all(engine, &rows, &e.limits, &e.options, e.cache)?;
+    let built = build(&rows, &table);
 
-    // Ages in years are placed on a timeline starting at a notional birth
-    // day, so gaps and expected ages work the same as with dates.
-    let birth = Birth {
-        day: Day(0),
-        uncertainty_years: 0.0,
-    };
-    let mut ids: HashMap<&str, u64> = HashMap::new();
-    let mut cases: Vec<CaseGallery> = Vec::new();
-    let (mut reg_photos, mut reg_without) = (0, 0);
-    for (i, r) in rows
+    // Children: identities with a dated photo, in name order, dealt into folds.
+    let mut children: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.age.is_some() || r.day.is_some())
+        .map(|r| r.identity.as_str())
+        .collect();
+    children.sort_unstable();
+    children.dedup();
+    let folds = if e.folds >= 2 { e.folds } else { 0 };
+    let fold_of: HashMap<&str, usize> = children
         .iter()
         .enumerate()
-        .filter(|(_, r)| r.role == Role::Registry)
-    {
-        reg_photos += 1;
-        let Some(Some(emb)) = table.get(&r.path) else {
-            reg_without += 1;
-            continue;
-        };
-        let next = cases.len() as u64;
-        let id = *ids.entry(r.identity.as_str()).or_insert(next);
-        if id == next {
-            cases.push(CaseGallery {
-                case_id: id,
-                sex: Sex::Unknown,
-                birth: r.age.map(|_| birth),
-                faces: Vec::new(),
+        .map(|(i, c)| (*c, if folds >= 2 { i % folds } else { 0 }))
+        .collect();
+    let adult = &e.policy.calibration;
+    let mut policies: Vec<Policy> = Vec::new();
+    let mut fold_fits = Vec::new();
+    for f in 0..folds.max(1) {
+        let mut p = e.policy.clone();
+        if folds >= 2 {
+            let pairs = child_pairs(&rows, &table, |id| fold_of.get(id).is_some_and(|&g| g != f));
+            let fit = fit_children(&pairs, adult, "cross-validation fold")
+                .map_err(|err| CliError::Usage(format!("fold {f}: {err}")))?;
+            fold_fits.push(FoldFit {
+                fold: f,
+                children: fold_of.values().filter(|&&g| g == f).count(),
+                sightings: rows
+                    .iter()
+                    .filter(|r| {
+                        r.role == Role::Sighting && fold_of.get(r.identity.as_str()) == Some(&f)
+                    })
+                    .count(),
+                fit: fit.clone(),
             });
+            p.calibration.children = fit;
         }
-        cases[id as usize].faces.push(GalleryFace {
-            face_id: i as u64,
-            photo_id: i as u64,
-            embedding: *emb,
-            age_years: r.age,
-            day: r.day.or(r.age.map(|a| birth.day.plus_years(a))),
-            enrolled_from_sighting: None,
-        });
+        policies.push(p);
     }
+
     let sightings: Vec<&Row> = rows.iter().filter(|r| r.role == Role::Sighting).collect();
-    let cal = &e.policy.calibration;
-    let pop = e.policy.population;
-    struct One {
-        rank: Option<usize>,
-        has_case: bool,
-        own_band: Option<Band>,
-        impostor_bands: [u64; 4],
-        impostor_cases: u64,
-        under_06: u64,
-        pairs: u64,
-        dists: Vec<f32>,
-    }
-    let fit = e.write_calibration.is_some();
-    let results: Vec<Option<One>> = sightings
+    // Sightings of identities outside the folds (no dated photo) are
+    // evaluated with fold 0's policy.
+    let results: Vec<Option<(Sighted, Sighted)>> = sightings
         .par_iter()
         .map(|r| {
             let emb = (*table.get(&r.path)?)?;
-            let own = ids.get(r.identity.as_str()).copied();
-            let meta = QueryMeta {
-                day: r.day.or(r.age.map(|a| birth.day.plus_years(a))),
-                ..QueryMeta::default()
+            let own = built.ids.get(&r.identity).copied();
+            let fold = fold_of.get(r.identity.as_str()).copied().unwrap_or(0);
+            let gap = own
+                .and_then(|c| built.last_age[c as usize])
+                .zip(r.age)
+                .map(|(last, now)| now - last);
+            let meta = query(r, e.apparent_age_error);
+            let policy = &policies[fold];
+            let mut plain = policy.clone();
+            plain.fusion = Fusion::Min;
+            let t = |p: &Policy| {
+                let ranked = p.rank(&[emb], &meta, &built.cases);
+                tally(&ranked, own, &built.dated, &built.cases)
             };
-            let ranked = e.policy.rank(&[emb], &meta, &cases);
-            let mut one = One {
-                rank: None,
-                has_case: own.is_some(),
-                own_band: None,
-                impostor_bands: [0; 4],
-                impostor_cases: 0,
-                under_06: 0,
-                pairs: 0,
-                dists: Vec::new(),
-            };
-            for (k, c) in ranked.iter().enumerate() {
-                if Some(c.case_id) == own {
-                    one.rank = Some(k);
-                    one.own_band = Some(c.band);
-                } else {
-                    one.impostor_cases += 1;
-                    one.impostor_bands[c.band as usize] += 1;
-                }
-            }
-            for c in cases.iter().filter(|c| Some(c.case_id) != own) {
-                for g in &c.faces {
-                    let d = l2(&emb, &g.embedding);
-                    one.pairs += 1;
-                    one.under_06 += u64::from(d < 0.6);
-                    if fit {
-                        one.dists.push(d);
-                    }
-                }
-            }
-            Some(one)
+            let sighted = |tally| Sighted { fold, gap, tally };
+            Some((sighted(t(policy)), sighted(t(&plain))))
         })
         .collect();
-    let with_face: Vec<&One> = results.iter().flatten().collect();
-    let with_case = sightings
+    let with_case: Vec<&(Sighted, Sighted)> = results
         .iter()
-        .filter(|r| ids.contains_key(r.identity.as_str()))
+        .flatten()
+        .zip(
+            sightings
+                .iter()
+                .filter(|r| matches!(table.get(&r.path), Some(Some(_)))),
+        )
+        .filter(|(_, r)| built.ids.contains_key(&r.identity))
+        .map(|(x, _)| x)
+        .collect();
+    // Sightings with a case but no face count as misses.
+    let missed_without_face = sightings
+        .iter()
+        .zip(&results)
+        .filter(|(r, x)| x.is_none() && built.ids.contains_key(&r.identity))
         .count();
-    let hit = |k: usize| {
-        with_face
-            .iter()
-            .filter(|o| o.rank.is_some_and(|r| r < k))
-            .count() as f64
-            / with_case.max(1) as f64
+    let miss = Sighted {
+        fold: usize::MAX,
+        gap: None,
+        tally: Tally::default(),
     };
-    let impostor_cases: u64 = with_face.iter().map(|o| o.impostor_cases).sum();
-    let pairs: u64 = with_face.iter().map(|o| o.pairs).sum();
-    let under: u64 = with_face.iter().map(|o| o.under_06).sum();
-    let bands = Band::QUEUED
-        .iter()
-        .map(|&(band, ceiling)| {
-            let fm: u64 = with_face
-                .iter()
-                .map(|o| {
-                    (0..=band as usize)
-                        .map(|b| o.impostor_bands[b])
-                        .sum::<u64>()
-                })
-                .sum();
-            let tm = with_face
-                .iter()
-                .filter(|o| o.has_case && o.own_band.is_some_and(|b| b <= band))
-                .count();
-            BandRate {
-                band: band.name(),
-                fmr_ceiling: ceiling,
-                false_match_rate: fm as f64 / impostor_cases.max(1) as f64,
-                true_match_rate: tm as f64 / with_case.max(1) as f64,
+    let mut mine: Vec<Sighted> = with_case.iter().map(|x| x.0.clone()).collect();
+    let mut plain: Vec<Sighted> = with_case.iter().map(|x| x.1.clone()).collect();
+    mine.extend(std::iter::repeat_n(miss.clone(), missed_without_face));
+    plain.extend(std::iter::repeat_n(miss, missed_without_face));
+    let figs = vec![
+        figures(e.policy.fusion.name(), &mine, folds),
+        figures(Fusion::Min.name(), &plain, folds),
+    ];
+
+    // Photo pairs under dlib's 0.6, all and among children.
+    let (mut pairs, mut under) = (0u64, 0u64);
+    let mut fit_dists: Vec<f32> = Vec::new();
+    let adult_fit = e.write_calibration.is_some() && e.policy.population == Population::Adult;
+    for r in &sightings {
+        let Some(Some(emb)) = table.get(&r.path) else {
+            continue;
+        };
+        let own = built.ids.get(&r.identity).copied();
+        for c in built.cases.iter().filter(|c| Some(c.case_id) != own) {
+            for g in &c.faces {
+                let d = l2(emb, &g.embedding);
+                pairs += 1;
+                under += u64::from(d < 0.6);
+                if adult_fit {
+                    fit_dists.push(d);
+                }
             }
-        })
-        .collect();
+        }
+    }
+    let kids = child_pairs(&rows, &table, |_| true);
+    let kids_under = kids.iter().filter(|p| p.distance < 0.6).count();
+
     if let Some(out) = e.write_calibration {
-        let dists: Vec<f32> = results
-            .iter()
-            .flatten()
-            .flat_map(|o| o.dists.iter().copied())
-            .collect();
-        let fitted = Calibration::fit(
-            &dists,
-            &format!("dlib_face_recognition_resnet_model_v1 ({})", options_key(&e.options)),
-            &format!(
-                "impostor photo pairs (sighting vs registry photo of another identity) of manifest {}",
-                e.manifest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        let name = e
+            .manifest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let fitted = match e.policy.population {
+            Population::Adult => Calibration::fit(
+                &fit_dists,
+                &format!("dlib_face_recognition_resnet_model_v1 ({})", options_key(&e.options)),
+                &format!("impostor photo pairs (sighting vs registry photo of another identity) of manifest {name}"),
+                adult.children.clone(),
             ),
-            ChildAnchor {
-                distance: cal.child_anchor.distance,
-                fmr: cal.child_anchor.fmr,
-                source: cal.child_anchor.source.clone(),
-            },
-        );
+            Population::Child => {
+                let source = format!(
+                    "child-against-child impostor pairs (dated sighting vs dated registry photo of another child) of manifest {name}, {} children; {}",
+                    children.len(),
+                    options_key(&e.options)
+                );
+                let fit = fit_children(&kids, adult, &source)
+                    .map_err(|err| CliError::Usage(err.to_string()))?;
+                Calibration {
+                    children: fit,
+                    ..adult.clone()
+                }
+            }
+        };
         std::fs::write(out, fitted.to_json()).map_err(|source| CliError::Io {
             context: format!("cannot write {}", out.display()),
             source,
         })?;
     }
+    let with_face = results.iter().flatten().count();
     Ok(SearchReport {
         manifest: e.manifest.display().to_string(),
-        fusion: e.policy.fusion.name(),
-        population: match pop {
-            crate::ranking::Population::Child => "child",
-            crate::ranking::Population::Adult => "adult",
-        },
-        calibration_source: cal.source.clone(),
-        cases: cases.len(),
-        registry_photos: reg_photos,
-        registry_photos_without_face: reg_without,
+        population: e.policy.population.name(),
+        calibration_source: adult.source.clone(),
+        folds,
+        fold_fits,
+        apparent_age_error: e.apparent_age_error,
+        cases: built.cases.len(),
+        registry_photos: built.registry_photos,
+        registry_photos_without_face: built.registry_without_face,
         sightings: sightings.len(),
-        sightings_without_face: sightings.len() - with_face.len(),
-        sightings_with_case: with_case,
-        top1: hit(1),
-        top5: hit(5),
-        top10: hit(10),
-        bands,
+        sightings_without_face: sightings.len() - with_face,
+        sightings_with_case: mine.len(),
+        policies: figs,
         impostor_pairs_under_0_6: under as f64 / pairs.max(1) as f64,
         impostor_pairs: pairs,
+        child_impostor_pairs_under_0_6: kids_under as f64 / kids.len().max(1) as f64,
+        child_impostor_pairs: kids.len() as u64,
         seconds: start.elapsed().as_secs_f64(),
     })
 }
@@ -579,6 +904,27 @@ mod tests {
             (rows[2].age, rows[2].day, rows[2].role),
             (None, None, Role::Sighting)
         );
+    }
+
+    #[test]
+    fn simulated_apparent_age_is_a_two_year_range_off_by_at_most_the_error() {
+        let mut offs = std::collections::BTreeSet::new();
+        for i in 0..200 {
+            let r = Row {
+                path: PathBuf::from(format!("p{i}.jpg")),
+                identity: "a".into(),
+                age: Some(9.0),
+                day: None,
+                role: Role::Sighting,
+            };
+            let (lo, hi) = query(&r, Some(2.0)).apparent_age.unwrap();
+            assert_eq!(hi - lo, 2.0);
+            let off = (lo + hi) / 2.0 - 9.0;
+            assert!((-2.0..=2.0).contains(&off), "{off}");
+            offs.insert(off as i64);
+            assert_eq!(query(&r, None).apparent_age, None);
+        }
+        assert_eq!(offs.len(), 5, "{offs:?}");
     }
 
     #[test]
@@ -627,17 +973,29 @@ pub struct SearchArgs {
     /// CSV rows path,identity,age-or-date,role (role: registry or sighting).
     #[arg(long)]
     pub manifest: PathBuf,
-    /// Case fusion to evaluate.
-    #[arg(long, value_enum, default_value_t = crate::ranking::Fusion::AgeMin)]
+    /// Case fusion to evaluate (the plain `min` model is always reported
+    /// beside it).
+    #[arg(long, value_enum, default_value_t = crate::ranking::Fusion::Calibrated)]
     pub fusion: crate::ranking::Fusion,
+    /// Cross-validate the children's calibration over this many folds of
+    /// children (by identity): each fold's sightings are ranked with a map
+    /// fitted on the other folds. 0 uses the shipped map.
+    #[arg(long, default_value_t = 0)]
+    pub folds: usize,
+    /// Simulate the volunteer's apparent age: a two-year range around the
+    /// child's true age, off by up to this many years.
+    #[arg(long)]
+    pub apparent_age_error: Option<f64>,
     /// Calibration population: `adult` reads the table as fitted (use for
-    /// LFW); `child` applies the children's shift.
+    /// LFW); `child` reads it through the children's map.
     #[arg(long, value_enum, default_value_t = crate::ranking::Population::Child)]
     pub population: crate::ranking::Population,
     /// Calibration table to use instead of the shipped one.
     #[arg(long)]
     pub calibration: Option<PathBuf>,
-    /// Fit a calibration table on this manifest's impostor pairs and write it here.
+    /// Fit a calibration table on this manifest and write it here: with
+    /// `--population child` the children's map (on child-against-child
+    /// impostor pairs), with `adult` the adult curve.
     #[arg(long)]
     pub write_calibration: Option<PathBuf>,
     /// JSON-lines embedding cache, read and appended to.
@@ -685,6 +1043,19 @@ pub fn run_search(args: &SearchArgs) -> Result<crate::cli::Outcome, CliError> {
     }
     policy.fusion = args.fusion;
     policy.population = args.population;
+    if let Some(e) = args.apparent_age_error {
+        if !(0.0..=10.0).contains(&e) {
+            return Err(CliError::Usage(format!(
+                "--apparent-age-error {e} is outside 0-10 years"
+            )));
+        }
+    }
+    if args.folds == 1 || args.folds > 20 {
+        return Err(CliError::Usage(format!(
+            "--folds {} must be 0 (no cross-validation) or 2-20",
+            args.folds
+        )));
+    }
     let report = evaluate(
         &engine,
         &SearchEval {
@@ -694,6 +1065,8 @@ pub fn run_search(args: &SearchArgs) -> Result<crate::cli::Outcome, CliError> {
             options: args.face.options(),
             cache: args.cache.as_deref(),
             write_calibration: args.write_calibration.as_deref(),
+            folds: args.folds,
+            apparent_age_error: args.apparent_age_error,
         },
     )?;
     if args.json {

@@ -11,7 +11,7 @@ mod dupes;
 pub use analyze::{hash_bytes, Analyzed};
 pub use dupes::{DupIndex, Repeat};
 
-use homeward_core::index::{Embedding, SearchFilter};
+use homeward_core::index::{l2, Embedding, SearchFilter};
 use homeward_core::store::{
     CaseId, CaseStatus, MatchId, MatchOrigin, NewMatch, NewSighting, PhotoId, PhotoMeta, Registry,
     SightingExtras, SightingId, StoreError,
@@ -24,6 +24,8 @@ use crate::ranking::{Band, Birth, Candidate, CaseGallery, Day, GalleryFace, Poli
 pub const QUEUE_PER_SIGHTING: usize = 5;
 /// Cases fetched from the index before re-ranking with the full policy.
 const SHORTLIST: usize = 50;
+/// The most cases a widened shortlist fetches.
+const SHORTLIST_MAX: usize = 3200;
 
 /// What can go wrong while matching.
 #[derive(Debug, thiserror::Error)]
@@ -96,18 +98,55 @@ pub fn search_among(
         statuses: statuses.to_vec(),
         ..SearchFilter::default()
     };
-    let mut ids: Vec<CaseId> = Vec::new();
-    for f in faces {
-        for hit in reg.search(f, &filter, SHORTLIST.max(top * 5))? {
-            if !ids.contains(&hit.case_id) {
-                ids.push(hit.case_id);
+    // The calibration can credit a case up to `max_credit` for the years
+    // between its photos and the sighting, so a shortlist fetched by raw
+    // distance is widened until no case beyond it could still reach the top.
+    let credit = policy.max_credit();
+    let mut want = SHORTLIST.max(top * 5);
+    let galleries = loop {
+        let mut ids: Vec<CaseId> = Vec::new();
+        let mut full = true;
+        let mut reach = f64::INFINITY;
+        for f in faces {
+            let hits = reg.search(f, &filter, want)?;
+            full &= hits.len() >= want;
+            if let Some(last) = hits.last() {
+                reach = reach.min(f64::from(last.distance));
+            }
+            for hit in hits {
+                if !ids.contains(&hit.case_id) {
+                    ids.push(hit.case_id);
+                }
             }
         }
-    }
-    let galleries = ids
-        .into_iter()
-        .map(|id| gallery(reg, id))
-        .collect::<Result<Vec<_>, _>>()?;
+        let galleries = ids
+            .into_iter()
+            .map(|id| gallery(reg, id))
+            .collect::<Result<Vec<_>, _>>()?;
+        if credit <= 0.0 || !full || want >= SHORTLIST_MAX {
+            break galleries;
+        }
+        // The raw distance of the top-th case's best photo bounds what an
+        // unfetched case (raw distance >= reach) would need after credit.
+        let mut best: Vec<f64> = galleries
+            .iter()
+            .filter_map(|g| {
+                faces
+                    .iter()
+                    .flat_map(|f| g.faces.iter().map(move |x| f64::from(l2(f, &x.embedding))))
+                    .min_by(f64::total_cmp)
+            })
+            .collect();
+        best.sort_by(f64::total_cmp);
+        let cut = best
+            .get(top.saturating_sub(1))
+            .copied()
+            .unwrap_or(f64::INFINITY);
+        if reach - credit > cut {
+            break galleries;
+        }
+        want *= 4;
+    };
     let mut ranked = policy.rank(faces, meta, &galleries);
     ranked.truncate(top);
     Ok(ranked)

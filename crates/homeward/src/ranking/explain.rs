@@ -38,7 +38,8 @@ pub struct Why {
     pub photos_compared: usize,
     /// Fusion used.
     pub fusion: Cow<'static, str>,
-    /// Fused distance before priors.
+    /// Fused distance before priors (for the `calibrated` fusion, the
+    /// adult-equivalent distance after the age-gap credit).
     pub fused_distance: f64,
     /// Child's expected age on the sighting day, if the birth is known.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -65,29 +66,33 @@ pub struct Candidate {
 }
 
 impl Candidate {
-    /// One line for terminals.
+    /// One line for terminals and pages: the band in plain words, then the
+    /// evidence behind it.
     pub fn summary(&self) -> String {
         let w = &self.why;
         let mut s = format!(
-            "case {:>5}  {:<8} score {:.3}  est. false-match {}  (photo {} at {:.3}",
+            "case {:>5}  {:<8} {}. Closest: photo {} at {:.3}",
             self.case_id,
             self.band.name(),
-            self.score,
-            rate(self.case_fmr),
+            self.band.plain(),
             w.best.photo_id,
             w.best.distance
         );
         if let Some(g) = w.best.age_gap_years {
-            s.push_str(&format!(", age gap {g:.1} y"));
+            s.push_str(&format!(", age gap {g:.1} years"));
         }
         if let Some(sid) = w.best.enrolled_from_sighting {
             s.push_str(&format!(", enrolled from sighting {sid}"));
         }
-        s.push_str(&format!(", {} photo(s), {}", w.photos_compared, w.fusion));
+        s.push_str(&format!(
+            "; {} photo(s) compared; est. false-match {} ({})",
+            w.photos_compared,
+            rate(self.case_fmr),
+            w.fusion
+        ));
         for p in &w.priors {
             s.push_str(&format!("; {} +{:.3}", p.name, p.penalty));
         }
-        s.push(')');
         s
     }
 }

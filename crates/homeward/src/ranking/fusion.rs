@@ -1,8 +1,11 @@
-//! Fusion: one distance per case from the distances of all its photos.
+//! Fusion: one value per case from all its photos.
 //!
-//! Measured facts behind the default (dlib model, cross-age children's set):
-//! using every photo of a family and keeping the nearest lifted top-10 from
-//! 30 % to 55–60 %; softmin and hub-corrected fusions did worse than min.
+//! The default, [`Fusion::Calibrated`], reads each photo's distance through
+//! the calibration (for children: an adult-equivalent distance that credits
+//! the years between the photo and the sighting, see `calibration.rs`) and
+//! keeps the nearest; the case is then ranked by its per-case false-match
+//! rate, which corrects for the number of photos. `min` and `mean2` rank by
+//! raw distance, for comparison.
 
 use serde::{Deserialize, Serialize};
 
@@ -10,13 +13,12 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Fusion {
-    /// The nearest photo.
+    /// The photo with the smallest calibrated (adult-equivalent) distance;
+    /// cases ranked by their per-case false-match rate, so that a case with
+    /// many photos gains nothing from chance alone (default).
+    Calibrated,
+    /// The nearest photo by raw distance (the plain model).
     Min,
-    /// The nearest photo after adding `age_weight` per year between the
-    /// photo's age and the child's expected age on the sighting day, so that
-    /// photos close to that age weigh more (default). Photos of unknown age
-    /// get no term; with no ages at all this is `min`.
-    AgeMin,
     /// The mean of the two nearest photos (the nearest alone for one photo).
     Mean2,
 }
@@ -25,14 +27,14 @@ impl Fusion {
     /// Name as printed.
     pub fn name(self) -> &'static str {
         match self {
+            Fusion::Calibrated => "calibrated",
             Fusion::Min => "min",
-            Fusion::AgeMin => "age-min",
             Fusion::Mean2 => "mean2",
         }
     }
 }
 
-/// One photo's distance and age gap.
+/// One photo's distance, age gap and calibrated distance.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Scored {
     /// Index of the photo in its gallery.
@@ -41,17 +43,20 @@ pub struct Scored {
     pub distance: f64,
     /// Years between the photo's age and the expected age, if known.
     pub gap: Option<f64>,
+    /// Adult-equivalent distance (the calibration's reading of `distance`
+    /// at `gap`).
+    pub equivalent: f64,
 }
 
-/// The fused distance and the photo that decides it.
-pub fn fuse(fusion: Fusion, age_weight: f64, scored: &[Scored]) -> Option<(f64, usize)> {
+/// The fused value and the photo that decides it.
+pub fn fuse(fusion: Fusion, scored: &[Scored]) -> Option<(f64, usize)> {
     let key = |s: &Scored| match fusion {
-        Fusion::AgeMin => s.distance + age_weight * s.gap.unwrap_or(0.0),
+        Fusion::Calibrated => s.equivalent,
         Fusion::Min | Fusion::Mean2 => s.distance,
     };
     let best = scored.iter().min_by(|a, b| key(a).total_cmp(&key(b)))?;
     let value = match fusion {
-        Fusion::Min | Fusion::AgeMin => key(best),
+        Fusion::Min | Fusion::Calibrated => key(best),
         Fusion::Mean2 => {
             let mut d: Vec<f64> = scored.iter().map(|s| s.distance).collect();
             d.sort_by(f64::total_cmp);
@@ -69,38 +74,36 @@ pub fn fuse(fusion: Fusion, age_weight: f64, scored: &[Scored]) -> Option<(f64, 
 mod tests {
     use super::*;
 
-    fn s(index: usize, distance: f64, gap: Option<f64>) -> Scored {
+    fn s(index: usize, distance: f64, equivalent: f64) -> Scored {
         Scored {
             index,
             distance,
-            gap,
+            gap: None,
+            equivalent,
         }
     }
 
     #[test]
     fn min_takes_the_nearest_photo() {
-        let v = [s(0, 0.5, None), s(1, 0.4, None), s(2, 0.7, None)];
-        assert_eq!(fuse(Fusion::Min, 0.01, &v), Some((0.4, 1)));
-        assert_eq!(fuse(Fusion::Min, 0.01, &[]), None);
+        let v = [s(0, 0.5, 0.5), s(1, 0.4, 0.4), s(2, 0.7, 0.7)];
+        assert_eq!(fuse(Fusion::Min, &v), Some((0.4, 1)));
+        assert_eq!(fuse(Fusion::Min, &[]), None);
     }
 
     #[test]
-    fn age_min_prefers_a_photo_near_the_expected_age() {
-        // Photo 0 is slightly nearer but taken 10 years off; photo 1 is 1 year off.
-        let v = [s(0, 0.40, Some(10.0)), s(1, 0.42, Some(1.0))];
-        let (d, i) = fuse(Fusion::AgeMin, 0.005, &v).unwrap();
-        assert_eq!(i, 1);
-        assert!((d - 0.425).abs() < 1e-9);
-        // Without ages it is plain min.
-        let v = [s(0, 0.40, None), s(1, 0.42, None)];
-        assert_eq!(fuse(Fusion::AgeMin, 0.005, &v), Some((0.40, 0)));
+    fn calibrated_takes_the_smallest_equivalent_distance() {
+        // Photo 0 is nearer in raw distance; photo 1, taken longer before,
+        // reads as stronger once the gap is credited.
+        let v = [s(0, 0.40, 0.56), s(1, 0.42, 0.50)];
+        assert_eq!(fuse(Fusion::Calibrated, &v), Some((0.50, 1)));
+        assert_eq!(fuse(Fusion::Min, &v), Some((0.40, 0)));
     }
 
     #[test]
     fn mean2_averages_the_two_nearest() {
-        let v = [s(0, 0.5, None), s(1, 0.3, None), s(2, 0.9, None)];
-        let (d, i) = fuse(Fusion::Mean2, 0.0, &v).unwrap();
+        let v = [s(0, 0.5, 0.5), s(1, 0.3, 0.3), s(2, 0.9, 0.9)];
+        let (d, i) = fuse(Fusion::Mean2, &v).unwrap();
         assert!((d - 0.4).abs() < 1e-9 && i == 1);
-        assert_eq!(fuse(Fusion::Mean2, 0.0, &v[..1]), Some((0.5, 0)));
+        assert_eq!(fuse(Fusion::Mean2, &v[..1]), Some((0.5, 0)));
     }
 }

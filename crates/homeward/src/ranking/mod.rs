@@ -1,17 +1,21 @@
-//! Ranking policy: per case, never per photo. Fuses all of a case's photos,
-//! weighs them by age, applies sex and apparent-age priors, and calibrates
-//! the result into an estimated false-match rate and a review band. Every
-//! candidate carries its explanation. See `docs/adr-ranking.md`.
+//! Ranking policy: per case, never per photo. Reads every photo of a case
+//! through the children's calibration (which credits the years between the
+//! photo and the sighting), applies sex and apparent-age priors, and ranks
+//! cases by their estimated per-case false-match rate, which is fair to the
+//! number of photos. Every candidate carries its explanation and review
+//! band. See `docs/adr-ranking.md`.
 
 mod age;
 mod calibration;
 mod explain;
+mod fit;
 mod fusion;
 mod priors;
 
 pub use age::{age_gap, Birth, Day};
-pub use calibration::{Band, Calibration, CalibrationError, ChildAnchor, Population};
+pub use calibration::{Band, Calibration, CalibrationError, ChildFit, Population};
 pub use explain::{rate, Candidate, PairScore, Why};
+pub use fit::{fit_children, ImpostorPair};
 pub use fusion::Fusion;
 pub use priors::PriorSettings;
 
@@ -67,8 +71,6 @@ pub struct QueryMeta {
 pub struct Policy {
     /// Fusion of a case's photos.
     pub fusion: Fusion,
-    /// Distance added per year of age gap under [`Fusion::AgeMin`].
-    pub age_weight: f64,
     /// Priors.
     pub priors: PriorSettings,
     /// Population the calibration is read for.
@@ -81,8 +83,7 @@ impl Policy {
     /// The default policy with the shipped calibration table.
     pub fn shipped() -> Result<Policy, CalibrationError> {
         Ok(Policy {
-            fusion: Fusion::AgeMin,
-            age_weight: 0.005,
+            fusion: Fusion::Calibrated,
             priors: PriorSettings::default(),
             population: Population::Child,
             calibration: Calibration::shipped()?,
@@ -102,8 +103,27 @@ impl Policy {
             .iter()
             .filter_map(|c| self.score_case(faces, meta, c))
             .collect();
-        out.sort_by(|a, b| a.score.total_cmp(&b.score).then(a.case_id.cmp(&b.case_id)));
+        if self.fusion == Fusion::Calibrated {
+            out.sort_by(|a, b| {
+                a.case_fmr
+                    .total_cmp(&b.case_fmr)
+                    .then(a.score.total_cmp(&b.score))
+                    .then(a.case_id.cmp(&b.case_id))
+            });
+        } else {
+            out.sort_by(|a, b| a.score.total_cmp(&b.score).then(a.case_id.cmp(&b.case_id)));
+        }
         out
+    }
+
+    /// The most the calibration can take off a raw distance for the years
+    /// between photo and sighting: a shortlist fetched by raw distance must
+    /// reach this much beyond its cut to miss no case.
+    pub fn max_credit(&self) -> f64 {
+        match (self.fusion, self.population) {
+            (Fusion::Calibrated, Population::Child) => self.calibration.children.max_credit(),
+            _ => 0.0,
+        }
     }
 
     /// Scores one case (see [`Policy::rank`]).
@@ -129,26 +149,36 @@ impl Policy {
             Verdict::Drop => return None,
             Verdict::Keep(p) => p,
         };
+        // The face age the sighting can have: the case's expected age, but
+        // never older than the volunteer's apparent age allows (so an
+        // impostor case cannot gain a gap the sighting does not show).
+        let face_age = expected.map(|e| meta.apparent_age.map_or(e, |(_, hi)| e.min(hi)));
+        let cal = &self.calibration;
         let mut best: Option<(f64, usize, Vec<Scored>)> = None;
         for (fi, q) in faces.iter().enumerate() {
             let scored: Vec<Scored> = case
                 .faces
                 .iter()
                 .enumerate()
-                .map(|(i, g)| Scored {
-                    index: i,
-                    distance: f64::from(l2(q, &g.embedding)),
-                    gap: age_gap(g.age_years, g.day, expected, meta.day),
+                .map(|(i, g)| {
+                    let distance = f64::from(l2(q, &g.embedding));
+                    let gap = age_gap(g.age_years, g.day, face_age, meta.day);
+                    Scored {
+                        index: i,
+                        distance,
+                        gap,
+                        equivalent: cal.equivalent(distance, gap, self.population),
+                    }
                 })
                 .collect();
-            if let Some((fused, _)) = fusion::fuse(self.fusion, self.age_weight, &scored) {
+            if let Some((fused, _)) = fusion::fuse(self.fusion, &scored) {
                 if best.as_ref().is_none_or(|b| fused < b.0) {
                     best = Some((fused, fi, scored));
                 }
             }
         }
         let (fused, face, mut scored) = best?;
-        let (_, decider) = fusion::fuse(self.fusion, self.age_weight, &scored)?;
+        let (_, decider) = fusion::fuse(self.fusion, &scored)?;
         let pair = |s: &Scored| {
             let g = &case.faces[s.index];
             PairScore {
@@ -164,12 +194,17 @@ impl Policy {
         let nearest = scored.iter().take(3).map(pair).collect();
         let score = fused + applied.iter().map(|p| p.penalty).sum::<f64>();
         let n = case.faces.len();
-        let cal = &self.calibration;
-        let case_fmr = cal.case_fmr(score, n, self.population);
+        // Calibrated scores are adult-equivalent distances already; raw
+        // fusions are read at an unknown gap (the cautious reading).
+        let z = match self.fusion {
+            Fusion::Calibrated => score,
+            Fusion::Min | Fusion::Mean2 => cal.equivalent(score, None, self.population),
+        };
+        let case_fmr = cal.case_fmr_equivalent(z, n);
         Some(Candidate {
             case_id: case.case_id,
             score,
-            pair_fmr: cal.pair_fmr(score, self.population),
+            pair_fmr: cal.pair_fmr_equivalent(z),
             case_fmr,
             band: Band::of(case_fmr),
             why: Why {
@@ -252,20 +287,129 @@ mod tests {
         assert_eq!(r.len(), 1);
     }
 
-    #[test]
-    fn age_min_uses_the_photo_nearest_the_expected_age() {
-        let p = Policy::shipped().unwrap();
-        // Born 2010; seen 2024 (age 14). Photo at age 3 is nearer in embedding
-        // space by 0.01, the photo at 13 wins once the age term is added.
-        let case = gallery(1, Sex::Female, &[(0.40, Some(3.0)), (0.41, Some(13.0))]);
-        let meta = QueryMeta {
+    /// A case born 2010-01-01 whose photos have the given ages (None: the
+    /// case has no birth date and its photos no ages).
+    fn dated(case_id: u64, xs: &[(f32, Option<f64>)]) -> CaseGallery {
+        let mut g = gallery(case_id, Sex::Unknown, xs);
+        if xs.iter().all(|(_, a)| a.is_none()) {
+            g.birth = None;
+        }
+        g
+    }
+
+    fn seen_2024() -> QueryMeta {
+        QueryMeta {
             day: Day::parse("2024-01-01"),
             ..QueryMeta::default()
+        }
+    }
+
+    #[test]
+    fn a_case_with_undated_photos_does_not_outrank_an_identical_dated_case() {
+        let p = Policy::shipped().unwrap();
+        for gap_age in [13.5, 10.0, 4.0] {
+            // Case 1 is undated; case 2 has the same distance and a photo age.
+            let cases = [
+                dated(1, &[(0.45, None)]),
+                dated(2, &[(0.45, Some(gap_age))]),
+            ];
+            let r = p.rank(&[emb(0.0)], &seen_2024(), &cases);
+            assert_eq!(r[0].case_id, 2, "photo at age {gap_age}: {r:?}");
+            assert!(r[1].case_fmr >= r[0].case_fmr);
+        }
+        // Without a sighting date nothing is known of the gap: a tie, broken by id.
+        let cases = [dated(2, &[(0.45, Some(3.0))]), dated(1, &[(0.45, None)])];
+        let r = p.rank(&[emb(0.0)], &QueryMeta::default(), &cases);
+        assert_eq!(r[0].case_fmr, r[1].case_fmr);
+    }
+
+    #[test]
+    fn a_child_missing_ten_years_does_not_rank_below_one_missing_one_year() {
+        let p = Policy::shipped().unwrap();
+        // Both born 2010, seen 2024 (age 14): case 1's photo is from age 13,
+        // case 2's from age 4, at the same distance.
+        for d in [0.30, 0.45, 0.55, 0.65] {
+            let cases = [dated(1, &[(d, Some(13.0))]), dated(2, &[(d, Some(4.0))])];
+            let r = p.rank(&[emb(0.0)], &seen_2024(), &cases);
+            assert_eq!(r[0].case_id, 2, "distance {d}");
+            assert!(r[0].case_fmr <= r[1].case_fmr);
+        }
+    }
+
+    #[test]
+    fn the_gap_is_never_larger_than_the_apparent_age_allows() {
+        let p = Policy::shipped().unwrap();
+        let case = dated(1, &[(0.5, Some(2.0))]);
+        let plain = p.score_case(&[emb(0.0)], &seen_2024(), &case).unwrap();
+        let young = QueryMeta {
+            apparent_age: Some((3.0, 5.0)),
+            ..seen_2024()
         };
-        let c = p.score_case(&[emb(0.0)], &meta, &case).unwrap();
-        assert_eq!(c.why.best.photo_id, 11);
-        let e = c.why.expected_age_years.unwrap();
-        assert!((e - 14.0).abs() < 0.01);
+        let c = p.score_case(&[emb(0.0)], &young, &case).unwrap();
+        let gap = plain.why.best.age_gap_years.unwrap();
+        assert!((gap - 12.0).abs() < 0.01, "{gap}");
+        assert!(c.why.fused_distance > plain.why.fused_distance);
+    }
+
+    /// Deterministic uniform numbers in [0, 1).
+    fn lcg(seed: &mut u64) -> f64 {
+        *seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (*seed >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    #[test]
+    fn impostor_cases_reach_each_band_equally_often_with_one_or_five_photos() {
+        let p = Policy::shipped().unwrap();
+        let cal = &p.calibration;
+        let ch = &cal.children;
+        let mut seed = 11;
+        // Undated impostor photos whose distances follow the calibrated
+        // children's impostor curve, independently.
+        let mut draw = || {
+            let z = cal.quantile(lcg(&mut seed));
+            (z / ch.scale + ch.offset) as f32
+        };
+        let trials = 20_000;
+        let mut reach = [[0u32; 3]; 2];
+        for t in 0..trials {
+            for (k, n) in [1usize, 5].into_iter().enumerate() {
+                let xs: Vec<(f32, Option<f64>)> = (0..n).map(|_| (draw(), None)).collect();
+                let c = p
+                    .score_case(&[emb(0.0)], &QueryMeta::default(), &dated(t, &xs))
+                    .unwrap();
+                for (b, (band, _)) in Band::QUEUED.iter().enumerate() {
+                    reach[k][b] += u32::from(c.band <= *band);
+                }
+            }
+        }
+        for (b, (band, ceiling)) in Band::QUEUED.iter().enumerate() {
+            let (one, five) = (
+                f64::from(reach[0][b]) / trials as f64,
+                f64::from(reach[1][b]) / trials as f64,
+            );
+            // Four standard errors of the difference of two shares.
+            let se = (2.0 * ceiling * (1.0 - ceiling) / trials as f64).sqrt();
+            assert!(
+                (one - five).abs() <= 4.0 * se + 1e-4,
+                "{band:?}: 1 photo {one}, 5 photos {five}"
+            );
+            assert!(five <= ceiling * 1.3, "{band:?}: {five} over {ceiling}");
+        }
+        // Plain `min` would let the five-photo cases through far more often.
+        let mut seed = 5;
+        let (mut one, mut five) = (0, 0);
+        let weak_edge = cal.band_edges(Population::Child)[2].2;
+        for _ in 0..trials {
+            let mut d = || {
+                let z = cal.quantile(lcg(&mut seed));
+                z / ch.scale + ch.offset
+            };
+            one += u32::from(d() <= weak_edge);
+            five += u32::from((0..5).map(|_| d()).fold(f64::INFINITY, f64::min) <= weak_edge);
+        }
+        assert!(five > 3 * one, "{one} {five}");
     }
 
     #[test]
@@ -276,6 +420,6 @@ mod tests {
             .score_case(&[emb(2.0), emb(0.45)], &QueryMeta::default(), &case)
             .unwrap();
         assert_eq!(c.why.sighting_face, 1);
-        assert!((c.score - 0.05).abs() < 1e-6);
+        assert!((c.why.best.distance - 0.05).abs() < 1e-6);
     }
 }

@@ -1,0 +1,201 @@
+//! Fitting the children's map ([`ChildFit`]) on child-against-child
+//! impostor pairs: pairs of photos of two different children, each with the
+//! years between the two faces' ages.
+//!
+//! 1. **Gap slope.** Impostor distances grow as the two faces' ages move
+//!    apart. The slope `k` (0 to 0.02 per year, gaps capped at
+//!    [`GAP_CAP_YEARS`]) is the one that best aligns the impostor quantiles
+//!    of the gap groups 0–4, 5–8, 9–12 and 13+ years once `k · gap` is
+//!    taken off.
+//! 2. **Scale and offset.** The adjusted distances' quantiles at
+//!    [`LEVELS`] are mapped onto the adult curve's by least squares; the
+//!    adult curve then supplies the tail below 0.5 %, which a few thousand
+//!    children's pairs cannot measure.
+//! 3. **Caution.** The offset is lowered until, on the fitted pairs, no
+//!    band's edge lets through more than its false-match ceiling.
+
+use super::calibration::{Band, Calibration, ChildFit};
+
+/// Gaps beyond this many years count as this many.
+pub const GAP_CAP_YEARS: f64 = 12.0;
+/// Impostor quantile levels matched onto the adult curve.
+pub const LEVELS: [f64; 6] = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2];
+/// Gap groups (years, inclusive) whose quantiles the slope aligns.
+const GROUPS: [(f64, f64); 4] = [(0.0, 4.0), (5.0, 8.0), (9.0, 12.0), (13.0, f64::INFINITY)];
+/// Pairs a gap group needs to take part in the slope fit.
+const GROUP_MIN_PAIRS: usize = 200;
+/// Pairs the whole fit needs.
+pub const MIN_PAIRS: usize = 1000;
+
+/// Why the children's map could not be fitted.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum FitError {
+    /// Too few pairs.
+    #[error("{found} child-against-child impostor pairs with ages; the fit needs at least {MIN_PAIRS}: use a manifest with more dated children's photos")]
+    TooFewPairs {
+        /// Pairs found.
+        found: usize,
+    },
+    /// The quantiles do not rise together.
+    #[error("the children's impostor quantiles do not map onto the adult curve (scale {0:.3}); check that the manifest's ages and identities are right")]
+    Degenerate(f64),
+}
+
+/// One impostor pair: distance and the years between the two faces' ages.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ImpostorPair {
+    /// Embedding distance.
+    pub distance: f64,
+    /// Years between the ages (sighting face minus registry face).
+    pub gap: f64,
+}
+
+fn quantile(sorted: &[f64], p: f64) -> f64 {
+    let n = sorted.len();
+    let pos = p * (n - 1) as f64;
+    let i = pos.floor() as usize;
+    let t = pos - i as f64;
+    if i + 1 >= n {
+        sorted[n - 1]
+    } else {
+        sorted[i] + t * (sorted[i + 1] - sorted[i])
+    }
+}
+
+fn adjusted(pairs: &[ImpostorPair], k: f64, keep: impl Fn(f64) -> bool) -> Vec<f64> {
+    let mut u: Vec<f64> = pairs
+        .iter()
+        .filter(|p| keep(p.gap))
+        .map(|p| p.distance - k * p.gap.clamp(0.0, GAP_CAP_YEARS))
+        .collect();
+    u.sort_by(f64::total_cmp);
+    u
+}
+
+/// The gap slope that best aligns the gap groups' quantiles.
+fn gap_slope(pairs: &[ImpostorPair]) -> f64 {
+    let mut best = (f64::INFINITY, 0.0);
+    for step in 0..=20 {
+        let k = f64::from(step) * 0.001;
+        let groups: Vec<Vec<f64>> = GROUPS
+            .iter()
+            .map(|&(lo, hi)| adjusted(pairs, k, |g| g >= lo && g <= hi))
+            .filter(|u| u.len() >= GROUP_MIN_PAIRS)
+            .map(|u| LEVELS.iter().map(|&l| quantile(&u, l)).collect())
+            .collect();
+        if groups.len() < 2 {
+            return 0.0;
+        }
+        let err: f64 = (0..LEVELS.len())
+            .map(|j| {
+                let mean = groups.iter().map(|q| q[j]).sum::<f64>() / groups.len() as f64;
+                groups.iter().map(|q| (q[j] - mean).powi(2)).sum::<f64>()
+            })
+            .sum();
+        if err < best.0 {
+            best = (err, k);
+        }
+    }
+    best.1
+}
+
+/// Fits the children's map onto `adult`'s curve.
+pub fn fit_children(
+    pairs: &[ImpostorPair],
+    adult: &Calibration,
+    source: &str,
+) -> Result<ChildFit, FitError> {
+    let pairs: Vec<ImpostorPair> = pairs
+        .iter()
+        .copied()
+        .filter(|p| p.distance.is_finite() && p.gap.is_finite())
+        .collect();
+    if pairs.len() < MIN_PAIRS {
+        return Err(FitError::TooFewPairs { found: pairs.len() });
+    }
+    let k = gap_slope(&pairs);
+    let u = adjusted(&pairs, k, |_| true);
+    let xs: Vec<f64> = LEVELS.iter().map(|&l| quantile(&u, l)).collect();
+    let ys: Vec<f64> = LEVELS.iter().map(|&l| adult.quantile(l)).collect();
+    let n = xs.len() as f64;
+    let (mx, my) = (xs.iter().sum::<f64>() / n, ys.iter().sum::<f64>() / n);
+    let sxy: f64 = xs.iter().zip(&ys).map(|(x, y)| (x - mx) * (y - my)).sum();
+    let sxx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
+    let scale = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+    if !(scale > 0.0 && scale.is_finite()) {
+        return Err(FitError::Degenerate(scale));
+    }
+    // y = scale · (x − offset)  ⇒  offset = mx − my / scale.
+    let mut offset = mx - my / scale;
+    // Never below the fitted pairs at a band's ceiling: lower the offset
+    // (more cautious) until no band lets more of them through than it says.
+    for _ in 0..200 {
+        let over = Band::QUEUED.iter().any(|&(_, ceiling)| {
+            let edge = adult.quantile(ceiling) / scale + offset;
+            u.partition_point(|&x| x <= edge) as f64 / u.len() as f64 > ceiling
+        });
+        if !over {
+            break;
+        }
+        offset -= 0.001;
+    }
+    Ok(ChildFit {
+        scale,
+        offset,
+        gap_slope: k,
+        gap_cap_years: GAP_CAP_YEARS,
+        impostor_pairs: pairs.len() as u64,
+        source: source.into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic uniform numbers in [0, 1).
+    fn lcg(seed: &mut u64) -> f64 {
+        *seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (*seed >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    #[test]
+    fn recovers_a_known_map_and_gap_slope() {
+        let adult = Calibration::shipped().unwrap();
+        // Children's pairs drawn so that scale 1.4, offset 0.02 and 0.01 per
+        // year of gap map them exactly onto the adult curve.
+        let mut seed = 7;
+        let pairs: Vec<ImpostorPair> = (0..40_000)
+            .map(|i| {
+                let gap = f64::from(i % 16);
+                let z = adult.quantile(lcg(&mut seed).clamp(1e-4, 0.9999));
+                ImpostorPair {
+                    distance: z / 1.4 + 0.02 + 0.01 * gap.min(GAP_CAP_YEARS),
+                    gap,
+                }
+            })
+            .collect();
+        let f = fit_children(&pairs, &adult, "synthetic").unwrap();
+        assert!((f.gap_slope - 0.01).abs() < 0.0015, "{f:?}");
+        assert!((f.scale - 1.4).abs() < 0.1, "{f:?}");
+        assert!((f.offset - 0.02).abs() < 0.02, "{f:?}");
+    }
+
+    #[test]
+    fn refuses_too_few_pairs() {
+        let adult = Calibration::shipped().unwrap();
+        let pairs = vec![
+            ImpostorPair {
+                distance: 0.5,
+                gap: 3.0
+            };
+            10
+        ];
+        assert_eq!(
+            fit_children(&pairs, &adult, "x"),
+            Err(FitError::TooFewPairs { found: 10 })
+        );
+    }
+}
