@@ -1630,11 +1630,9 @@ fn password_spraying_is_limited_per_client_behind_a_trusted_proxy() {
     let first_429 = statuses.iter().position(|(st, _)| *st == 429);
     assert_eq!(first_429, Some(20), "{statuses:?}");
     assert!(statuses[..20].iter().all(|(st, _)| *st == 401));
-    assert_eq!(
-        statuses[20].1.as_deref(),
-        Some("30"),
-        "one failure per 30 s"
-    );
+    // Retry-After: when the next failure is allowed (one per 30 s refills).
+    let secs: u64 = statuses[20].1.as_deref().unwrap().parse().unwrap();
+    assert!((1..=30).contains(&secs), "{secs}");
     // Another client behind the same proxy is not affected.
     assert_eq!(attempt("user0".into(), "198.51.100.20").0, 401);
     // The admin still signs in from elsewhere.
