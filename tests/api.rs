@@ -33,8 +33,23 @@ impl Server {
         Server::start_in(tempfile::tempdir().unwrap(), extra)
     }
 
+    /// [`Server::start`] with the server's log (stderr) written to `server.log`
+    /// in its directory; read it with [`Server::log`].
+    fn start_logged(extra: &[&str]) -> Server {
+        Server::start_with(tempfile::tempdir().unwrap(), extra, true)
+    }
+
+    /// The server's log so far (only for [`Server::start_logged`]).
+    fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("server.log")).unwrap_or_default()
+    }
+
     /// Serves the registry at `dir/db`, which may already hold data.
     fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Server {
+        Server::start_with(dir, extra, false)
+    }
+
+    fn start_with(dir: tempfile::TempDir, extra: &[&str], logged: bool) -> Server {
         let db = dir.path().join("db");
         let defaults: [(&str, Option<&str>); 10] = [
             ("--addr", Some("127.0.0.1:0")),
@@ -65,7 +80,11 @@ impl Server {
             .env("HOMEWARD_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(if logged {
+                Stdio::from(std::fs::File::create(dir.path().join("server.log")).unwrap())
+            } else {
+                Stdio::inherit()
+            })
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
@@ -1026,9 +1045,10 @@ fn errors_are_json_with_the_right_status() {
         422,
         "unprocessable",
     );
-    // 429: repeated wrong passwords for one account from one address.
+    // 429: repeated wrong passwords for one account: after five, a delay
+    // (4 s, then doubling), and Retry-After says the wait the message says.
     let mut statuses = Vec::new();
-    for _ in 0..12 {
+    for _ in 0..8 {
         statuses.push(
             s.post_json(
                 "/api/session",
@@ -1038,13 +1058,16 @@ fn errors_are_json_with_the_right_status() {
             .status,
         );
     }
-    assert_eq!(&statuses[..10], &[401; 10]);
+    assert_eq!(&statuses[..5], &[401; 5], "{statuses:?}");
+    assert_eq!(&statuses[5..], &[429; 3], "{statuses:?}");
     let r = s.post_json(
         "/api/session",
         &Auth::None,
         json!({ "username": "worker", "password": PASSWORD }),
     );
-    assert_eq!(r.header("retry-after"), Some("60"));
+    let secs: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=4).contains(&secs), "{secs}");
+    assert!(r.text().contains(&format!("wait {secs} s")), "{}", r.text());
     check(r, 429, "rate_limited");
 }
 
@@ -1150,10 +1173,24 @@ fn sessions_cookies_and_csrf() {
         204
     );
     assert_eq!(s.get("/api/me", &vol).status, 401);
-    // Tokens are listed without their secrets and can be revoked.
+    // Tokens are listed without their secrets; the disabled account's token
+    // is revoked; the others can be revoked.
     let tokens = s.get("/api/tokens", &admin).json();
     assert!(!tokens.to_string().contains("hwt_"));
-    let tid = tokens[0]["id"].as_u64().unwrap();
+    let list = tokens.as_array().unwrap();
+    let of_v1 = list.iter().find(|t| t["username"] == "v1").unwrap();
+    assert_eq!(of_v1["revoked"], true, "{of_v1}");
+    let other = make_user(&s, &admin, "v2", "volunteer");
+    assert_eq!(s.get("/api/me", &other).status, 200);
+    let tokens = s.get("/api/tokens", &admin).json();
+    let tid = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["username"] == "v2")
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap();
     assert_eq!(
         s.req("DELETE", &format!("/api/tokens/{tid}"), &admin, Send::Empty)
             .status,
@@ -1403,4 +1440,242 @@ fn passwords_are_stored_hashed() {
         String::from_utf8_lossy(&bytes).contains("$argon2id$")
             || String::from_utf8_lossy(&wal).contains("$argon2id$")
     );
+}
+
+// ---------- hostile input and overload (issue 13) ----------
+
+/// A grey PNG of `w × h` pixels, compressed as far as it goes.
+fn grey_png(w: u32, h: u32) -> Vec<u8> {
+    use image::ImageEncoder;
+    let pixels = vec![0u8; (w as usize) * (h as usize)];
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new_with_quality(
+        &mut out,
+        image::codecs::png::CompressionType::Best,
+        image::codecs::png::FilterType::NoFilter,
+    )
+    .write_image(&pixels, w, h, image::ExtendedColorType::L8)
+    .unwrap();
+    out
+}
+
+fn upload(s: &Server, who: &Auth, photo: Vec<u8>) -> Resp {
+    s.req(
+        "POST",
+        "/api/sightings",
+        who,
+        Send::Multipart(vec![("place", "x".into())], Some(photo)),
+    )
+}
+
+/// Finding 1: a tiny, very wide PNG drove the detector to gigabytes. Now
+/// strips, slivers and photos whose analysis would not fit the memory
+/// budget are refused from the header, with the limit in the message, and
+/// the refusal is logged without the photo or the caller's data.
+#[test]
+fn photos_that_cannot_fit_are_refused_from_their_header() {
+    let s = Server::start_logged(&["--max-pixels", "50000000", "--max-bytes", "2000000"]);
+    let admin = admin_token(&s);
+    let vol = make_user(&s, &admin, "strip-vol", "volunteer");
+    // 1,000,000 x 1 (1.7 GB before): a side under 32 px.
+    let wide = grey_png(1_000_000, 1);
+    assert!(wide.len() < 10_000, "{}", wide.len());
+    let r = upload(&s, &vol, wide);
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.text().contains("minimum of 32 pixels"), "{}", r.text());
+    // 2000 x 40: long enough sides, but 50:1.
+    let r = upload(&s, &vol, grey_png(2000, 40));
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.text().contains("longer than 20:1"), "{}", r.text());
+    // Finding 5: an all-black 7000 x 7000 PNG (2.7 GB, 30 s before) is over
+    // the per-photo budget.
+    let black = grey_png(7000, 7000);
+    assert!(black.len() < 1_000_000, "{}", black.len());
+    let r = upload(&s, &vol, black);
+    assert_eq!(r.status, 413, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["error"]["code"], "too_large");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("MiB per photo"),
+        "{v}"
+    );
+    // An ordinary photo still goes through.
+    assert_eq!(submit(&s, &vol, "obama.jpg", "Quai 3").status, 201);
+    let log = s.log();
+    assert!(
+        log.contains("event=\"upload_refused\" reason=\"too_small\""),
+        "{log}"
+    );
+    assert!(log.contains("reason=\"over_budget\""), "{log}");
+    assert!(log.contains("event=\"analysis_admitted\""), "{log}");
+    assert!(
+        !log.contains("Quai 3") && !log.contains("strip-vol"),
+        "{log}"
+    );
+}
+
+/// The server's whole budget bounds any one analysis: a photo that would
+/// need more than all of it is refused (413), not queued forever.
+#[test]
+fn an_analysis_larger_than_the_server_budget_is_refused() {
+    let s = Server::start(&["--analysis-budget-mib", "100"]);
+    let admin = admin_token(&s);
+    let vol = make_user(&s, &admin, "vol", "volunteer");
+    let r = submit(&s, &vol, "obama.jpg", "x");
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert!(
+        r.text().contains("whole analysis budget of 100 MiB"),
+        "{}",
+        r.text()
+    );
+}
+
+/// Finding 2: a timed-out request's analysis kept its worker and ran to the
+/// end. Now it is cancelled at the next pyramid level or network layer, and
+/// its slot freed (the log records how long it was held), so the next
+/// upload on the single worker runs.
+#[test]
+fn a_timed_out_analysis_is_cancelled_and_frees_its_slot() {
+    let s = Server::start_logged(&[
+        "--request-timeout",
+        "1",
+        "--analysis-workers",
+        "1",
+        "--upsample",
+        "1",
+        "--max-pixels",
+        "4000000",
+        "--max-bytes",
+        "3000000",
+        "--max-analysis-mib",
+        "4096",
+    ]);
+    let admin = admin_token(&s);
+    let vol = make_user(&s, &admin, "vol", "volunteer");
+    // 1600 x 2000 upsampled once: a 13-megapixel detection, many seconds.
+    let img = image::load_from_memory(&fixture("obama.jpg")).unwrap();
+    let big = img.resize_exact(1600, 2000, image::imageops::FilterType::Triangle);
+    let mut jpeg = Vec::new();
+    big.to_rgb8()
+        .write_to(&mut Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+        .unwrap();
+    let r = upload(&s, &vol, jpeg);
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "timeout");
+    // The analysis stops on its own; wait for it (bounded), not for a time.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !s.log().contains("event=\"analysis_cancelled\"") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the analysis was never cancelled: {}",
+            s.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let log = s.log();
+    assert!(log.contains("event=\"request_timeout\""), "{log}");
+}
+
+/// Finding 3: sign-in bodies of 30 MB were accepted and their user names
+/// kept. Now the body is at most 4 KB and the user name 256 characters.
+#[test]
+fn sign_in_bodies_and_fields_are_small() {
+    let s = Server::start(&[]);
+    let huge = "u".repeat(30_000);
+    let r = s.post_json(
+        "/api/session",
+        &Auth::None,
+        json!({ "username": huge, "password": "x" }),
+    );
+    assert_eq!(r.status, 413, "{}", r.text());
+    let r = s.post_json(
+        "/api/session",
+        &Auth::None,
+        json!({ "username": "u".repeat(300), "password": "x" }),
+    );
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.text().contains("256 characters"), "{}", r.text());
+}
+
+/// Finding 4: spraying one password over 50 names never met a 429, and
+/// behind a proxy every client shared one address. Now failures from one
+/// address are limited whatever the name, and a trusted proxy's
+/// X-Forwarded-For names the client.
+#[test]
+fn password_spraying_is_limited_per_client_behind_a_trusted_proxy() {
+    let s = Server::start(&["--trusted-proxy", "127.0.0.1"]);
+    let attempt = |name: String, client: &str| {
+        let url = format!("{}/api/session", s.base);
+        let req = ureq::http::Request::builder()
+            .method("POST")
+            .uri(&url)
+            .header("Content-Type", "application/json")
+            .header("X-Forwarded-For", format!("{client}, 127.0.0.1"))
+            .body(json!({ "username": name, "password": "Summer2026!!" }).to_string())
+            .unwrap();
+        let res = s.agent.run(req).unwrap();
+        let retry = res
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_string());
+        (res.status().as_u16(), retry)
+    };
+    let mut statuses = Vec::new();
+    for i in 0..30 {
+        statuses.push(attempt(format!("user{i}"), "192.0.2.10"));
+    }
+    let first_429 = statuses.iter().position(|(st, _)| *st == 429);
+    assert_eq!(first_429, Some(20), "{statuses:?}");
+    assert!(statuses[..20].iter().all(|(st, _)| *st == 401));
+    // Retry-After: when the next failure is allowed (one per 30 s refills).
+    let secs: u64 = statuses[20].1.as_deref().unwrap().parse().unwrap();
+    assert!((1..=30).contains(&secs), "{secs}");
+    // Another client behind the same proxy is not affected.
+    assert_eq!(attempt("user0".into(), "198.51.100.20").0, 401);
+    // The admin still signs in from elsewhere.
+    let _ = s.login("admin", ADMIN_PASSWORD);
+}
+
+/// Finding 7: re-enabling a disabled user revived their API tokens.
+#[test]
+fn disabling_a_user_revokes_their_tokens_for_good() {
+    let s = Server::start(&[]);
+    let admin = admin_token(&s);
+    let vol = make_user(&s, &admin, "v1", "volunteer");
+    assert_eq!(s.get("/api/me", &vol).status, 200);
+    let id = s.get("/api/me", &vol).json()["id"].as_u64().unwrap();
+    for disabled in [true, false] {
+        let r = s.req(
+            "PATCH",
+            &format!("/api/users/{id}"),
+            &admin,
+            Send::Json(json!({ "disabled": disabled })),
+        );
+        assert_eq!(r.status, 204, "{}", r.text());
+    }
+    assert_eq!(s.get("/api/me", &vol).status, 401);
+}
+
+/// Finding 8: a page form without its CSRF field got a JSON 422; it gets an
+/// HTML page now, like every other page error.
+#[test]
+fn a_form_without_its_csrf_field_gets_an_html_page() {
+    let s = Server::start(&[]);
+    let (secret, _) = s.login("admin", ADMIN_PASSWORD);
+    let r = s.req(
+        "POST",
+        "/logout",
+        &Auth::Cookie(secret, None),
+        Send::Raw("application/x-www-form-urlencoded", b"other=1".to_vec()),
+    );
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(
+        r.header("content-type").unwrap().starts_with("text/html"),
+        "{:?}",
+        r.header("content-type")
+    );
+    assert!(r.text().contains("reload the page"), "{}", r.text());
 }

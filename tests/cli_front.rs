@@ -392,3 +392,44 @@ fn batch_resumes_after_sigkill() {
     assert_eq!(summary["recorded_now"], 0);
     assert_eq!(summary["sightings_in_registry"], total);
 }
+
+/// Issue 13, finding 6: a case name typed on the web with terminal escape
+/// sequences was printed raw by `case list`. Every line the CLI prints now
+/// shows control characters as `\uXXXX` instead of obeying them.
+#[test]
+fn terminal_escapes_in_names_are_shown_not_obeyed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("db");
+    let name = "Ana\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31m";
+    let added = Command::new(env!("CARGO_BIN_EXE_homeward"))
+        .args(["case", "add", "--name", name, "--upsample=0", "--photo"])
+        .arg(fixture("obama.jpg"))
+        .arg("--db")
+        .arg(&db)
+        .output()
+        .expect("homeward runs");
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    for args in [&["case", "list"][..], &["case", "list", "--json"][..]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_homeward"))
+            .args(args)
+            .arg("--db")
+            .arg(&db)
+            .output()
+            .expect("homeward runs");
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).expect("UTF-8");
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{args:?} printed a control character: {text:?}"
+        );
+        assert!(text.contains("Ana\\u001b]0;pwned\\u0007"), "{text}");
+        if args.len() == 3 {
+            let v: Value = serde_json::from_str(text.trim()).expect("still JSON");
+            assert_eq!(v["name"], name, "JSON keeps the name exactly");
+        }
+    }
+}

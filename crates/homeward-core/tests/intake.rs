@@ -11,7 +11,10 @@ use std::cell::Cell;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use homeward_core::intake::{load_bytes, load_path, DecodeError, Format, Limits, Origin, Photo};
+use homeward_core::intake::{
+    inspect_bytes, load_bytes, load_path, DecodeError, Format, Limits, Origin, Photo,
+    DEFAULT_MAX_ANALYSIS_BYTES,
+};
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
 
 // ---------------------------------------------------------------------------
@@ -85,7 +88,17 @@ fn encode(image: &DynamicImage, format: ImageFormat) -> Vec<u8> {
 }
 
 fn load(bytes: &[u8]) -> Result<Photo, DecodeError> {
-    load_bytes(bytes, &Limits::default())
+    load_bytes(bytes, &any_shape())
+}
+
+/// The default limits without the shape checks (side, aspect ratio), for
+/// the tests of decoding itself, which use tiny images.
+fn any_shape() -> Limits {
+    Limits {
+        min_side: 1,
+        max_aspect_ratio: u32::MAX,
+        ..Limits::default()
+    }
 }
 
 /// A small image with a different colour in every pixel.
@@ -471,7 +484,7 @@ fn gif_gives_its_first_frame() {
 #[test]
 fn lossy_webp_decodes() {
     // fixtures/intake/lossy.webp: the upright quadrant picture, lossy VP8.
-    let photo = load_path(&fixture("intake/lossy.webp"), &Limits::default()).expect("lossy webp");
+    let photo = load_path(&fixture("intake/lossy.webp"), &any_shape()).expect("lossy webp");
     assert_eq!(photo.format, Format::WebP);
     assert_upright(&photo, "lossy.webp");
 }
@@ -479,12 +492,12 @@ fn lossy_webp_decodes() {
 #[test]
 fn palette_png_and_transparent_gif_decode_like_pil() {
     // fixtures/intake/palette.png: the quadrant picture as a 4-colour palette.
-    let photo = load_path(&fixture("intake/palette.png"), &Limits::default()).expect("palette png");
+    let photo = load_path(&fixture("intake/palette.png"), &any_shape()).expect("palette png");
     assert_upright(&photo, "palette.png");
     // fixtures/intake/transparent.gif: the quadrant picture, with the white
     // quadrant's palette entry marked transparent. PIL's convert('RGB')
     // keeps the palette colour; so must we.
-    let photo = load_path(&fixture("intake/transparent.gif"), &Limits::default()).expect("gif");
+    let photo = load_path(&fixture("intake/transparent.gif"), &any_shape()).expect("gif");
     assert_eq!(photo.format, Format::Gif);
     assert_upright(&photo, "transparent.gif");
 }
@@ -580,7 +593,7 @@ fn sixteen_bit_samples_are_scaled_to_eight_bits() {
 #[test]
 fn cmyk_jpeg_converts_like_pil() {
     // fixtures/intake/cmyk.jpg: quadrants cyan, magenta / yellow, black (Adobe CMYK).
-    let photo = load_path(&fixture("intake/cmyk.jpg"), &Limits::default()).expect("cmyk decodes");
+    let photo = load_path(&fixture("intake/cmyk.jpg"), &any_shape()).expect("cmyk decodes");
     assert_eq!(photo.format, Format::Jpeg);
     assert_eq!(photo.image.dimensions(), (32, 16));
     let at = |x, y| photo.image.get_pixel(x, y);
@@ -611,8 +624,8 @@ fn assert_upright(photo: &Photo, what: &str) {
 fn all_eight_jpeg_orientations_come_out_upright() {
     for orientation in 1..=8u8 {
         let name = format!("intake/orientation_{orientation}.jpg");
-        let photo = load_path(&fixture(&name), &Limits::default())
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let photo =
+            load_path(&fixture(&name), &any_shape()).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(photo.orientation_applied, orientation, "{name}");
         assert_upright(&photo, &name);
     }
@@ -626,7 +639,7 @@ fn png_webp_and_tiff_orientation_tags_are_applied() {
         ("intake/orientation_3.tiff", 3, Format::Tiff),
     ] {
         let photo =
-            load_path(&fixture(name), &Limits::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
+            load_path(&fixture(name), &any_shape()).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(
             (photo.format, photo.orientation_applied),
             (format, orientation),
@@ -651,7 +664,7 @@ fn real_photos_match_pil_decode() {
     );
     for (name, entry) in entries {
         let photo =
-            load_path(&fixture(name), &Limits::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
+            load_path(&fixture(name), &any_shape()).unwrap_or_else(|e| panic!("{name}: {e}"));
         let (w, h) = photo.image.dimensions();
         assert_eq!(
             (u64::from(w), u64::from(h)),
@@ -703,4 +716,68 @@ fn obama_loads_upright_with_its_size() {
     assert_eq!(photo.format, Format::Jpeg);
     assert_eq!(photo.image.dimensions(), (910, 1137));
     assert_eq!(photo.orientation_applied, 1);
+}
+
+/// Issue 13: a 3,000,000 x 1 PNG of 3 KB drove the detector to 5 GB (it pads
+/// every side). Strips and slivers are refused from the header now.
+#[test]
+fn strips_and_slivers_are_refused_before_allocating() {
+    let limits = Limits::default();
+    let (result, largest) =
+        largest_allocation(|| load_bytes(&png_declaring(3_000_000, 1), &limits));
+    match result {
+        Err(DecodeError::TooSmall {
+            width: 3_000_000,
+            height: 1,
+            min_side: 32,
+            ..
+        }) => {}
+        other => panic!("expected TooSmall, got {other:?}"),
+    }
+    assert!(largest < 1 << 20, "largest allocation was {largest} bytes");
+    match load_bytes(&png_declaring(2000, 40), &limits) {
+        Err(e @ DecodeError::AspectRatio { limit: 20, .. }) => {
+            assert!(e.to_string().contains("crop the photo"), "{e}")
+        }
+        other => panic!("expected AspectRatio, got {other:?}"),
+    }
+    // 20:1 exactly passes the shape checks (the forged file then fails to decode).
+    assert!(inspect_bytes(&png_declaring(800, 40), &limits).is_ok());
+}
+
+/// Issue 13: an all-black 7000 x 7000 PNG cost 2.6 GB. Its analysis is
+/// estimated from the header and refused over the per-photo budget, while
+/// a 12-megapixel phone photo fits the default.
+#[test]
+fn a_photo_whose_analysis_would_not_fit_is_refused_before_allocating() {
+    let big = png_declaring(7000, 7000);
+    let (result, largest) = largest_allocation(|| load_bytes(&big, &Limits::default()));
+    let needed = match result {
+        Err(
+            ref e @ DecodeError::OverBudget {
+                width: 7000,
+                height: 7000,
+                needed_mib,
+                limit_mib: 2048,
+                ..
+            },
+        ) => {
+            assert!(e.to_string().contains("MiB per photo"), "{e}");
+            needed_mib
+        }
+        other => panic!("expected OverBudget, got {other:?}"),
+    };
+    assert!(needed > 2048, "{needed}");
+    assert!(largest < 1 << 20, "largest allocation was {largest} bytes");
+    // With room for it, the same header passes and reports the same estimate.
+    let roomy = Limits {
+        max_analysis_bytes: 8 << 30,
+        ..Limits::default()
+    };
+    let header = inspect_bytes(&big, &roomy).expect("fits 8 GiB");
+    assert_eq!(header.cost.peak_bytes.div_ceil(1 << 20), needed);
+    let phone = inspect_bytes(&png_declaring(4032, 3024), &Limits::default())
+        .expect("a 12-megapixel photo fits the default budget");
+    assert!(phone.cost.peak_bytes < DEFAULT_MAX_ANALYSIS_BYTES);
+    assert!(phone.cost.detect_bytes > phone.cost.decode_bytes);
 }

@@ -13,6 +13,8 @@ mod server;
 
 use std::process::ExitCode;
 
+use crate::output::errln;
+
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -21,7 +23,7 @@ fn main() -> ExitCode {
         Ok(cli::Outcome::Success) => ExitCode::SUCCESS,
         Ok(cli::Outcome::SomeFailed) => ExitCode::from(1),
         Err(err) => {
-            eprintln!("homeward: {err}");
+            errln!("homeward: {err}");
             ExitCode::from(2)
         }
     }

@@ -160,3 +160,69 @@ mod tests {
         assert_eq!(v, serde_json::json!({"path": "x.jpg", "error": "bad"}));
     }
 }
+
+/// `s` made safe to print on a terminal: every control character except
+/// newline and tab (ESC, BEL, DEL, the C1 set including CSI U+009B) and the
+/// bidirectional overrides are written as `\uXXXX`, so text typed into a
+/// case name on the web cannot move the cursor, recolour or retitle the
+/// terminal, or hide what follows. In JSON output the escape has the same
+/// meaning as the character, so JSON stays valid and equal.
+pub fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    };
+    if !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// `println!` through [`terminal_safe`]: every line the CLI prints.
+macro_rules! outln {
+    () => { println!() };
+    ($($arg:tt)*) => { println!("{}", $crate::output::terminal_safe(&format!($($arg)*))) };
+}
+/// `print!` through [`terminal_safe`].
+macro_rules! out {
+    ($($arg:tt)*) => { print!("{}", $crate::output::terminal_safe(&format!($($arg)*))) };
+}
+/// `eprintln!` through [`terminal_safe`].
+macro_rules! errln {
+    () => { eprintln!() };
+    ($($arg:tt)*) => { eprintln!("{}", $crate::output::terminal_safe(&format!($($arg)*))) };
+}
+pub(crate) use {errln, out, outln};
+
+#[cfg(test)]
+mod terminal_tests {
+    use super::terminal_safe;
+
+    #[test]
+    fn escapes_and_control_characters_are_shown_not_obeyed() {
+        let name = "Ana\u{1b}[2J\u{1b}]0;pwned\u{7}\u{9b}31m\u{202e}x\r";
+        let safe = terminal_safe(name);
+        assert_eq!(
+            safe,
+            "Ana\\u001b[2J\\u001b]0;pwned\\u0007\\u009b31m\\u202ex\\u000d"
+        );
+        assert!(!safe.chars().any(|c| c.is_control()));
+        // Plain text, newlines and tabs are untouched (and not copied).
+        assert!(matches!(
+            terminal_safe("José\tok\n"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        // In JSON the escape means the same character.
+        let json = serde_json::to_string(&serde_json::json!({ "name": "a\u{9b}b" })).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&terminal_safe(&json)).unwrap();
+        assert_eq!(v["name"], "a\u{9b}b");
+    }
+}

@@ -63,6 +63,52 @@ pub(crate) fn definition() -> Vec<Op> {
     ops
 }
 
+/// The pyramid input layer's padding between levels and around the plane,
+/// as the published model stores them (checked by a test).
+pub(crate) const PYRAMID_PADDING: i64 = 10;
+pub(crate) const PYRAMID_OUTER_PADDING: i64 = 11;
+
+/// Bytes the detector network needs at its peak on a `width × height` image
+/// (no upsampling), from the dimensions alone: the tiled pyramid plane, then
+/// at the worst layer its input, a padded copy of it and its output (all
+/// `f32`). `None` when the plane's size overflows `u64`, which no budget fits.
+///
+/// Mirrors [`Mmod::detect`] for the published model's definition, so that a
+/// budget can be checked before the photo is decoded.
+pub(crate) fn network_peak_bytes(width: u32, height: u32) -> Option<u64> {
+    let Some((_, rows, cols)) = layout(
+        i64::from(height),
+        i64::from(width),
+        PYRAMID_PADDING,
+        PYRAMID_OUTER_PADDING,
+    ) else {
+        return Some(0);
+    };
+    let (mut c, mut h, mut w) = (3u64, u64::try_from(rows).ok()?, u64::try_from(cols).ok()?);
+    let plane = c.checked_mul(h)?.checked_mul(w)?.checked_mul(4)?;
+    let mut peak = plane;
+    for op in definition() {
+        let Op::Con { filters, k, stride } = op else {
+            continue;
+        };
+        let (k, stride, filters) = (k as u64, stride as u64, filters as u64);
+        let pad = if stride != 1 { 0 } else { k / 2 };
+        if h + 2 * pad < k || w + 2 * pad < k {
+            break; // the network stops here (smaller than its receptive field)
+        }
+        let (oh, ow) = (
+            (h + 2 * pad - k) / stride + 1,
+            (w + 2 * pad - k) / stride + 1,
+        );
+        let input = c.checked_mul(h)?.checked_mul(w)?;
+        let output = filters.checked_mul(oh)?.checked_mul(ow)?;
+        let step = input.checked_mul(2)?.checked_add(output)?.checked_mul(4)?;
+        peak = peak.max(step);
+        (c, h, w) = (filters, oh, ow);
+    }
+    Some(peak)
+}
+
 /// A scored box in the coordinates of the image given to [`Mmod::detect`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RawDetection {
@@ -275,6 +321,13 @@ impl TiledPyramid {
             }
         }
         for i in 1..rects.len() {
+            // A cancelled analysis (faces::Cancel) stops before the next level.
+            if crate::faces::cancel_requested() {
+                return TiledPyramid {
+                    tensor: None,
+                    rects,
+                };
+            }
             let (a, b) = (rects[i - 1], rects[i]);
             for ch in 0..3 {
                 let src = t
@@ -391,6 +444,30 @@ fn layout(nr: i64, nc: i64, padding: i64, outer: i64) -> Option<(Vec<Rect>, i64,
 /// The inclusive index range `a..=b` of a box side inside the plane.
 fn span(a: i64, b: i64) -> std::ops::RangeInclusive<usize> {
     a as usize..=b as usize
+}
+
+#[cfg(all(test, feature = "bundled-models"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_estimate_uses_the_published_models_padding() {
+        let m = Mmod::from_bytes(ModelKind::Detector.bundled_bytes()).expect("bundled model");
+        assert_eq!(
+            m.input.extra,
+            [PYRAMID_PADDING as u64, PYRAMID_OUTER_PADDING as u64]
+        );
+    }
+
+    #[test]
+    fn a_very_wide_strip_costs_far_more_than_its_pixels() {
+        // 3,000,000 × 1: the plane is padded to 23 rows, so the network's
+        // first layer alone needs gigabytes for 3 MB of pixels.
+        let peak = network_peak_bytes(3_000_000, 1).expect("fits u64");
+        assert!(peak > 1 << 30, "{peak}");
+        let photo = network_peak_bytes(1000, 750).expect("fits u64");
+        assert!(photo < 200 << 20, "{photo}");
+    }
 }
 
 fn translate(r: Rect, dx: i64, dy: i64) -> Rect {

@@ -472,6 +472,10 @@ pub(crate) fn run_observed(
     let mut tags: [Option<Rc<Batch>>; 11] = Default::default();
     let mut x = Rc::new(x);
     for step in steps {
+        // A cancelled analysis (faces::Cancel) stops before the next layer.
+        if crate::faces::cancel_requested() {
+            return None;
+        }
         let dims = x.dim();
         x = match step {
             Step::Conv { conv, affine, relu } => {

@@ -80,6 +80,10 @@ impl FaceEngine {
     /// goes through the embedding network in one batch.
     pub fn analyze(&self, photo: &RgbImage, options: &FaceOptions) -> Vec<Face> {
         let detections = self.detector.detect(photo, &options.detect);
+        // A cancelled analysis (see `Cancel`) stops here with no faces.
+        if super::cancel_requested() {
+            return Vec::new();
+        }
         let aligned: Vec<_> = detections
             .par_iter()
             .filter_map(|d| {
@@ -88,6 +92,9 @@ impl FaceEngine {
                 Some((d, landmarks, chip.image))
             })
             .collect();
+        if super::cancel_requested() {
+            return Vec::new();
+        }
         let chips: Vec<&RgbImage> = aligned.iter().map(|(_, _, chip)| chip).collect();
         let Some(embeddings) = embed_chips(&self.net, &chips, &options.embed) else {
             return Vec::new(); // chips are always CHIP_SIZE; kept total

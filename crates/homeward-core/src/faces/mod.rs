@@ -1,6 +1,7 @@
 //! Faces: detection, landmarks, alignment and embeddings, as dlib computes them.
 
 mod align;
+mod cancel;
 mod detect;
 mod embed;
 mod engine;
@@ -8,6 +9,7 @@ mod landmarks;
 pub(crate) mod rect;
 
 pub use align::{face_chip, face_chip_details, Affine, AlignError, Chip, ChipDetails};
+pub use cancel::{cancel_requested, Cancel};
 pub use detect::{DetectOptions, Detection, Detector};
 pub use embed::{EmbedOptions, Embedding};
 pub use engine::{Face, FaceEngine, FaceOptions, CHIP_PADDING, CHIP_SIZE};

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
 
+use super::budget::AnalysisCost;
 use super::error::{DecodeError, Origin};
 use super::{jpeg, orientation, Format, Limits};
 
@@ -95,8 +96,46 @@ pub fn load_bytes(bytes: &[u8], limits: &Limits) -> Result<Photo, DecodeError> {
     decode(bytes, &Origin::Bytes, limits)
 }
 
-fn decode(bytes: &[u8], origin: &Origin, limits: &Limits) -> Result<Photo, DecodeError> {
-    limits.check_bytes(origin, u64::try_from(bytes.len()).unwrap_or(u64::MAX))?;
+/// What intake learns from a photo's header, before any pixel is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Width once EXIF orientation is applied.
+    pub width: u32,
+    /// Height once EXIF orientation is applied.
+    pub height: u32,
+    /// The container format.
+    pub format: Format,
+    /// The EXIF orientation (1..=8) that decoding will apply.
+    pub orientation: u8,
+    /// The estimated memory of analysing the photo (within the limits).
+    pub cost: AnalysisCost,
+}
+
+/// Checks photo bytes against every limit without decoding them: size,
+/// format, dimensions, shape and the analysis memory budget. Returns what
+/// the header says, including the [`AnalysisCost`] to admit the analysis by.
+///
+/// ```
+/// use homeward_core::intake::{inspect_bytes, Limits};
+/// let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/obama.jpg"))?;
+/// let header = inspect_bytes(&bytes, &Limits::default())?;
+/// assert_eq!((header.width, header.height), (910, 1137));
+/// assert!(header.cost.peak_bytes < Limits::default().max_analysis_bytes);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn inspect_bytes(bytes: &[u8], limits: &Limits) -> Result<Header, DecodeError> {
+    open(bytes, &Origin::Bytes, limits).map(|(_, header)| header)
+}
+
+/// Sniffs, reads the header and checks every limit; returns the decoder,
+/// ready to decode, and the header.
+fn open<'a>(
+    bytes: &'a [u8],
+    origin: &Origin,
+    limits: &Limits,
+) -> Result<(impl ImageDecoder + 'a, Header), DecodeError> {
+    let file_bytes = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    limits.check_bytes(origin, file_bytes)?;
     let format = Format::sniff(bytes).map_err(|detected| DecodeError::UnsupportedFormat {
         origin: origin.clone(),
         detected,
@@ -117,17 +156,44 @@ fn decode(bytes: &[u8], origin: &Origin, limits: &Limits) -> Result<Photo, Decod
         })?;
     }
     let orientation = orientation::read(&mut decoder);
+    let rotated = orientation >= 5;
+    let (upright_w, upright_h) = if rotated {
+        (height, width)
+    } else {
+        (width, height)
+    };
     let output_bytes = decoder.total_bytes();
+    let cost = AnalysisCost::estimate(
+        upright_w,
+        upright_h,
+        file_bytes,
+        output_bytes,
+        rotated,
+        &limits.detect,
+    );
+    let cost = limits.check_budget(origin, upright_w, upright_h, cost)?;
     decoder
         .set_limits(limits.pixel_decoder_limits(width, height, output_bytes))
         .map_err(image_err)?;
+    let header = Header {
+        width: upright_w,
+        height: upright_h,
+        format,
+        orientation,
+        cost,
+    };
+    Ok((decoder, header))
+}
 
+fn decode(bytes: &[u8], origin: &Origin, limits: &Limits) -> Result<Photo, DecodeError> {
+    let (decoder, header) = open(bytes, origin, limits)?;
+    let image_err = |e| DecodeError::from_image(origin, header.format, e);
     let decoded = DynamicImage::from_decoder(decoder).map_err(image_err)?;
     let rgb = to_rgb8(decoded);
     Ok(Photo {
-        image: orientation::apply(rgb, orientation),
-        format,
-        orientation_applied: orientation,
+        image: orientation::apply(rgb, header.orientation),
+        format: header.format,
+        orientation_applied: header.orientation,
     })
 }
 

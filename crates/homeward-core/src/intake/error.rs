@@ -90,6 +90,50 @@ pub enum DecodeError {
         limit: u64,
     },
 
+    /// A side is shorter than [`Limits::min_side`](super::Limits::min_side).
+    #[error("{origin} is {width}x{height} pixels, with a side under the minimum of {min_side} pixels; no face can be found in it, send the original photo")]
+    TooSmall {
+        /// Where the input came from.
+        origin: Origin,
+        /// Declared width.
+        width: u32,
+        /// Declared height.
+        height: u32,
+        /// The configured minimum side in pixels.
+        min_side: u32,
+    },
+
+    /// The long side is more than [`Limits::max_aspect_ratio`](super::Limits::max_aspect_ratio)
+    /// times the short side.
+    #[error("{origin} is {width}x{height} pixels, longer than {limit}:1; crop the photo to the part that shows the child")]
+    AspectRatio {
+        /// Where the input came from.
+        origin: Origin,
+        /// Declared width.
+        width: u32,
+        /// Declared height.
+        height: u32,
+        /// The configured largest ratio (long side : short side).
+        limit: u32,
+    },
+
+    /// Analysing the image would need more memory than
+    /// [`Limits::max_analysis_bytes`](super::Limits::max_analysis_bytes),
+    /// estimated from its header. Nothing has been decoded.
+    #[error("analysing {origin} ({width}x{height} pixels) would need about {needed_mib} MiB of memory, over the limit of {limit_mib} MiB per photo; send a downscaled copy (12 megapixels or less), or raise `max_analysis_bytes` (`--max-analysis-mib`)")]
+    OverBudget {
+        /// Where the input came from.
+        origin: Origin,
+        /// Declared width.
+        width: u32,
+        /// Declared height.
+        height: u32,
+        /// The estimated peak, in MiB (`u64::MAX` when it overflowed).
+        needed_mib: u64,
+        /// The configured budget, in MiB.
+        limit_mib: u64,
+    },
+
     /// The image header declares a width or height of zero.
     #[error("{origin} declares a {width}x{height} image, which has no pixels; the file is malformed, send the original photo again")]
     ZeroSize {

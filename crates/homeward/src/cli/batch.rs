@@ -1,5 +1,6 @@
 //! `homeward batch`: many sightings at once, resumable, with reports.
 
+use crate::output::{errln, outln};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -191,7 +192,7 @@ pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
                             None => "new",
                         };
                         pb.suspend(|| {
-                            println!(
+                            outln!(
                                 "{}",
                                 json!({"event": "item", "item": it.key, "sighting_id": out.sighting_id,
                                        "kind": kind, "queued": out.queued.len()})
@@ -202,7 +203,7 @@ pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
                 Err(e) => {
                     failed += 1;
                     // The path is the operator's own input; the error names no personal data.
-                    pb.suspend(|| eprintln!("{}: {e}", it.path.display()));
+                    pb.suspend(|| errln!("{}: {e}", it.path.display()));
                     reg.record_batch_failure(&name, &it.key, &e.to_string())
                         .map_err(store)?;
                 }
@@ -242,9 +243,9 @@ pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
         "report_html": html.display().to_string(),
     });
     if a.db.json {
-        println!("{summary}");
+        outln!("{summary}");
     } else {
-        println!(
+        outln!(
             "{} item(s): {recorded} recorded now, {skipped} already done, {failed} failed; {queued} candidate(s) listed\n\
              results: {}, {}, {}",
             items.len(),

@@ -1,6 +1,7 @@
 //! `homeward case add`: register a missing child with photos; past
 //! sightings are matched against the new case at once.
 
+use crate::output::outln;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
@@ -250,22 +251,22 @@ fn add_photo(a: &CasePhotoArgs) -> Result<Outcome, CliError> {
 fn print_report(report: &CaseReport, json: bool, verb: &str) {
     let case_id = report.case_id;
     if json {
-        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+        outln!("{}", serde_json::to_string(&report).unwrap_or_default());
     } else {
-        println!("case {case_id} {verb}");
+        outln!("case {case_id} {verb}");
         for p in &report.photos {
             match (p.photo_id, &p.warning) {
-                (Some(id), None) => println!("  photo {id}: {} ({} face)", p.path, p.faces),
-                (Some(id), Some(w)) => println!("  photo {id}: {}: {w}", p.path),
-                (None, w) => println!("  {}: {}", p.path, w.as_deref().unwrap_or("failed")),
+                (Some(id), None) => outln!("  photo {id}: {} ({} face)", p.path, p.faces),
+                (Some(id), Some(w)) => outln!("  photo {id}: {}: {w}", p.path),
+                (None, w) => outln!("  {}: {}", p.path, w.as_deref().unwrap_or("failed")),
             }
         }
         if report.surfaced_sightings.is_empty() {
-            println!("no past sighting in a review band");
+            outln!("no past sighting in a review band");
         } else {
-            println!("past sightings queued for review:");
+            outln!("past sightings queued for review:");
             for s in &report.surfaced_sightings {
-                println!(
+                outln!(
                     "  match {:>4}  sighting {:>5}  {}",
                     s.match_id,
                     s.sighting_id,
@@ -343,11 +344,14 @@ fn list(a: &CaseListArgs) -> Result<Outcome, CliError> {
         };
         if a.db.json {
             let v = serde_json::json!({"case_id": c.id, "name": c.data.child_name, "status": status, "faces": n});
-            println!("{v}");
+            outln!("{v}");
         } else {
-            println!(
+            outln!(
                 "case {:>5}  {:<9} {} face(s)  {}",
-                c.id, status, n, c.data.child_name
+                c.id,
+                status,
+                n,
+                c.data.child_name
             );
         }
     }

@@ -1,5 +1,6 @@
 //! `homeward demo`: the whole flow on the bundled fixtures, no set-up.
 
+use crate::output::{out, outln};
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -122,13 +123,13 @@ pub fn run(a: &DemoArgs) -> Result<Outcome, CliError> {
     let limits = Limits::default();
     let mut reg = Registry::open(dir).map_err(store)?;
     let actor = "demo";
-    println!("registry: {}", dir.display());
+    outln!("registry: {}", dir.display());
     for c in CASES.iter().filter(|c| !c.late) {
         register(&mut reg, &engine, &options, &limits, &a.fixtures, c)?;
     }
     let mut dupes = DupIndex::load(&reg).map_err(store)?;
     for (file, what, when) in SIGHTINGS {
-        println!("\n== sighting: {file} ({what}), seen {when}");
+        outln!("\n== sighting: {file} ({what}), seen {when}");
         let photo = Analyzed::from_path(&engine, &a.fixtures.join(file), &limits, &options)?;
         let s = NewSighting {
             seen_at: Some((*when).into()),
@@ -136,14 +137,14 @@ pub fn run(a: &DemoArgs) -> Result<Outcome, CliError> {
         };
         let out =
             matching::submit_sighting(&mut reg, &mut dupes, &policy, actor, &photo, &s, 3, None)?;
-        print!("{}", outcome_text(&reg, &out));
+        out!("{}", outcome_text(&reg, &out));
     }
     for c in CASES.iter().filter(|c| c.late) {
-        println!();
+        outln!();
         let id = register(&mut reg, &engine, &options, &limits, &a.fixtures, c)?;
         let found = matching::match_case_against_sightings(&mut reg, &policy, actor, id)?;
         for s in &found {
-            println!(
+            outln!(
                 "  surfaced past sighting {} -> queued as match {}: {}",
                 s.sighting_id,
                 s.match_id,
@@ -151,16 +152,16 @@ pub fn run(a: &DemoArgs) -> Result<Outcome, CliError> {
             );
         }
         if found.is_empty() {
-            println!("  no past sighting in a review band");
+            outln!("  no past sighting in a review band");
         }
     }
-    println!("\n== review queue (pending, best first; a person decides each one)");
+    outln!("\n== review queue (pending, best first; a person decides each one)");
     for m in reg
         .matches(Some(homeward_core::store::MatchState::Pending))
         .map_err(store)?
     {
         let v = match_json(&reg, &m);
-        println!(
+        outln!(
             "match {:>3}  {:<8} est. false-match {:>7}  {} (case {})  <- sighting {}",
             m.id,
             v["band"].as_str().unwrap_or("?"),
@@ -170,7 +171,7 @@ pub fn run(a: &DemoArgs) -> Result<Outcome, CliError> {
             m.sighting_id
         );
     }
-    println!("\nnext: homeward review show ID / confirm ID / reject ID --db DIR (run with --db to keep the registry)");
+    outln!("\nnext: homeward review show ID / confirm ID / reject ID --db DIR (run with --db to keep the registry)");
     reg.close().map_err(store)?;
     Ok(Outcome::Success)
 }
@@ -222,6 +223,6 @@ fn register(
                 .map_err(store)?;
         }
     }
-    println!("case {id}: {} ({} photo(s))", c.name, c.photos.len());
+    outln!("case {id}: {} ({} photo(s))", c.name, c.photos.len());
     Ok(id)
 }

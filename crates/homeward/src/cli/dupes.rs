@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::embed::FaceArgs;
 use super::hash::{error_line, load_and_hash, PhotoHasher, PhotoHashes};
 use super::{CliError, Outcome};
-use crate::output;
+use crate::output::{self, terminal_safe};
 
 /// Group near-duplicate photos: two photos are linked when the PDQ hash of
 /// one (or of one of its 8 rotations/mirrorings) is within --pdq-threshold
@@ -316,7 +316,7 @@ pub fn run(args: &DupesArgs) -> Result<Outcome, CliError> {
             Err(e) => {
                 failed = true;
                 photos.push(None);
-                if writeln!(out, "{}", error_line(path, &e, args.json)).is_err() {
+                if writeln!(out, "{}", terminal_safe(&error_line(path, &e, args.json))).is_err() {
                     return Ok(Outcome::SomeFailed);
                 }
             }
@@ -346,7 +346,7 @@ pub fn run(args: &DupesArgs) -> Result<Outcome, CliError> {
         } else {
             line.to_text()
         };
-        if writeln!(out, "{text}").is_err() {
+        if writeln!(out, "{}", terminal_safe(&text)).is_err() {
             return Ok(Outcome::SomeFailed);
         }
     }

@@ -9,7 +9,7 @@ use homeward_core::intake::{self, Limits};
 use rayon::prelude::*;
 
 use super::{CliError, Outcome};
-use crate::output::{self, ImageReport};
+use crate::output::{self, terminal_safe, ImageReport};
 
 /// Find every face in each photo and print its box, detection score, five
 /// landmarks and 128-d embedding. Directories are walked for image files.
@@ -52,6 +52,10 @@ pub struct FaceArgs {
     /// upsampling is reduced or the photo scaled down for detection.
     #[arg(long, default_value_t = 16_000_000)]
     pub detect_max_pixels: u64,
+    /// Refuse photos whose analysis would need more memory than this, in MiB
+    /// (estimated from the image header before decoding).
+    #[arg(long, default_value_t = homeward_core::intake::DEFAULT_MAX_ANALYSIS_BYTES >> 20)]
+    pub max_analysis_mib: u64,
 }
 
 impl FaceArgs {
@@ -59,6 +63,9 @@ impl FaceArgs {
         Limits {
             max_file_bytes: self.max_bytes,
             max_pixels: self.max_pixels,
+            max_analysis_bytes: self.max_analysis_mib.saturating_mul(1 << 20),
+            detect: self.options().detect,
+            ..Limits::default()
         }
     }
 
@@ -105,7 +112,7 @@ pub fn run(args: &EmbedArgs) -> Result<Outcome, CliError> {
             } else {
                 report.to_text()
             };
-            if writeln!(out, "{line}").is_err() {
+            if writeln!(out, "{}", terminal_safe(&line)).is_err() {
                 return Ok(Outcome::SomeFailed); // stdout closed (e.g. piped to head)
             }
         }

@@ -1,5 +1,6 @@
 //! `homeward eval`: accuracy measurements on labelled datasets.
 
+use crate::output::outln;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
@@ -94,9 +95,9 @@ pub fn run(cmd: EvalCommand) -> Result<Outcome, CliError> {
                 &args.face.options(),
             )?;
             if args.json {
-                println!("{}", serde_json::to_string(&report).unwrap_or_default());
+                outln!("{}", serde_json::to_string(&report).unwrap_or_default());
             } else {
-                println!("{}", report.to_text());
+                outln!("{}", report.to_text());
             }
             Ok(Outcome::Success)
         }
@@ -108,6 +109,11 @@ pub fn run(cmd: EvalCommand) -> Result<Outcome, CliError> {
             let limits = Limits {
                 max_file_bytes: args.max_bytes,
                 max_pixels: args.max_pixels,
+                detect: DetectOptions {
+                    upsample: args.upsample,
+                    max_pixels: args.detect_max_pixels,
+                },
+                ..Limits::default()
             };
             let report = dupes::evaluate(
                 &hasher,
@@ -121,9 +127,9 @@ pub fn run(cmd: EvalCommand) -> Result<Outcome, CliError> {
                 },
             )?;
             if args.json {
-                println!("{}", serde_json::to_string(&report).unwrap_or_default());
+                outln!("{}", serde_json::to_string(&report).unwrap_or_default());
             } else {
-                println!("{}", report.to_text());
+                outln!("{}", report.to_text());
             }
             Ok(Outcome::Success)
         }

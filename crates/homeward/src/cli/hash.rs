@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::embed::FaceArgs;
 use super::{CliError, Outcome};
-use crate::output;
+use crate::output::{self, terminal_safe};
 
 /// Print each photo's PDQ hash (64 hex digits) and quality, and one face-chip
 /// hash per face found, with its box. A photo under 32 px on a side cannot be
@@ -229,7 +229,7 @@ pub fn run(args: &HashArgs) -> Result<Outcome, CliError> {
         let mut out = stdout.lock();
         for (bad, line) in &lines {
             failed |= *bad;
-            if writeln!(out, "{line}").is_err() {
+            if writeln!(out, "{}", terminal_safe(line)).is_err() {
                 return Ok(Outcome::SomeFailed); // stdout closed
             }
         }

@@ -1,5 +1,6 @@
 //! `homeward review`: the queue of candidate matches waiting for a person.
 
+use crate::output::outln;
 use clap::{Args, Subcommand, ValueEnum};
 use homeward_core::store::{MatchRow, MatchState, Registry};
 use serde_json::{json, Value};
@@ -105,14 +106,14 @@ fn list(a: &ListArgs) -> Result<Outcome, CliError> {
     };
     let rows = reg.matches(state).map_err(store)?;
     if !a.db.json {
-        println!("{} match(es)", rows.len());
+        outln!("{} match(es)", rows.len());
     }
     for m in &rows {
         let v = match_json(&reg, m);
         if a.db.json {
-            println!("{v}");
+            outln!("{v}");
         } else {
-            println!(
+            outln!(
                 "match {:>4}  {:<9} {:<8} est. false-match {:>7}  case {:>4} {:<20}  sighting {:>4}  (from new {})",
                 m.id,
                 m.state_name(),
@@ -154,9 +155,9 @@ fn show(a: &ShowArgs) -> Result<Outcome, CliError> {
         "why": why,
     });
     if a.db.json {
-        println!("{v}");
+        outln!("{v}");
     } else {
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     }
     Ok(Outcome::Success)
 }
@@ -181,14 +182,15 @@ fn decide(a: &DecideArgs, confirm: bool) -> Result<Outcome, CliError> {
         json!({"match_id": a.id, "state": "rejected"})
     };
     if a.db.json {
-        println!("{out}");
+        outln!("{out}");
     } else if confirm {
-        println!(
+        outln!(
             "match {} confirmed; the sighting's face was added to the case as photo {}",
-            a.id, out["enrolled_photo_id"]
+            a.id,
+            out["enrolled_photo_id"]
         );
     } else {
-        println!("match {} rejected", a.id);
+        outln!("match {} rejected", a.id);
     }
     reg.close().map_err(store)?;
     Ok(Outcome::Success)

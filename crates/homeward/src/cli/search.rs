@@ -1,6 +1,7 @@
 //! `homeward search`: rank the registry's cases for a photo without
 //! recording anything.
 
+use crate::output::outln;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -69,21 +70,21 @@ pub fn run(a: &SearchArgs) -> Result<Outcome, CliError> {
             faces: faces.len(),
             candidates,
         };
-        println!("{}", serde_json::to_string(&r).unwrap_or_default());
+        outln!("{}", serde_json::to_string(&r).unwrap_or_default());
     } else {
-        println!(
+        outln!(
             "{} face(s); candidates for review (not matches):",
             faces.len()
         );
         for (i, c) in candidates.iter().enumerate() {
-            println!("  {}. {}", i + 1, c.summary());
+            outln!("  {}. {}", i + 1, c.summary());
         }
         let edges = policy.calibration.band_edges(policy.population);
         let shown: Vec<String> = edges
             .iter()
             .map(|(b, f, d)| format!("{} <= {} (one photo at <= {d:.2})", b.name(), rate(*f)))
             .collect();
-        println!("bands by estimated false-match rate: {}", shown.join(", "));
+        outln!("bands by estimated false-match rate: {}", shown.join(", "));
     }
     Ok(Outcome::Success)
 }

@@ -1,5 +1,6 @@
 //! `homeward serve`: the web application and HTTP API.
 
+use crate::output::errln;
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -45,6 +46,17 @@ pub struct ServeArgs {
     /// Photos analysed at the same time (others wait).
     #[arg(long, default_value_t = 2)]
     pub analysis_workers: usize,
+    /// Memory all photo analyses together may use, in MiB; each is charged
+    /// its estimate before it starts. Default (0): half of the machine's memory.
+    #[arg(long, default_value_t = 0)]
+    pub analysis_budget_mib: u64,
+    /// Uploads that may wait for memory or a worker; more get 503 with Retry-After.
+    #[arg(long, default_value_t = 16)]
+    pub analysis_queue: usize,
+    /// A reverse proxy whose X-Forwarded-For is believed (repeat for each; by
+    /// default none, and the peer address is the client).
+    #[arg(long = "trusted-proxy", value_name = "IP")]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     #[command(flatten)]
     pub face: FaceArgs,
 }
@@ -83,11 +95,11 @@ fn ensure_admin(auth: &AuthStore) -> Result<(), CliError> {
     match (user, pass) {
         (Some(u), Some(p)) => {
             auth.create_user(&u, &p, Role::Admin).map_err(fail)?;
-            eprintln!("homeward serve: created admin account `{u}` from the environment");
+            errln!("homeward serve: created admin account `{u}` from the environment");
             Ok(())
         }
         _ if std::io::stdin().is_terminal() => {
-            eprintln!("homeward serve: no admin account yet; create one now.");
+            errln!("homeward serve: no admin account yet; create one now.");
             let u = prompt("Admin user name")?;
             let p = prompt_password(&format!(
                 "Password (at least {MIN_PASSWORD_CHARS} characters)"
@@ -99,7 +111,7 @@ fn ensure_admin(auth: &AuthStore) -> Result<(), CliError> {
                 ));
             }
             auth.create_user(&u, &p, Role::Admin).map_err(fail)?;
-            eprintln!("homeward serve: created admin account `{u}`");
+            errln!("homeward serve: created admin account `{u}`");
             Ok(())
         }
         _ => Err(CliError::Usage(
@@ -111,6 +123,26 @@ fn ensure_admin(auth: &AuthStore) -> Result<(), CliError> {
     }
 }
 
+/// Structured logs (key=value fields) on stderr, for refusals, timeouts,
+/// throttling and admissions. Nothing logged carries image bytes or personal
+/// data. `HOMEWARD_LOG=debug|info|warn|error|off` sets the level (default info).
+fn init_logs() {
+    use tracing_subscriber::filter::LevelFilter;
+    let level = match std::env::var("HOMEWARD_LOG").as_deref() {
+        Ok("off") => LevelFilter::OFF,
+        Ok("error") => LevelFilter::ERROR,
+        Ok("warn") => LevelFilter::WARN,
+        Ok("debug") => LevelFilter::DEBUG,
+        _ => LevelFilter::INFO,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .with_max_level(level)
+        .try_init();
+}
+
 pub fn run(args: &ServeArgs) -> Result<Outcome, CliError> {
     std::fs::create_dir_all(&args.db).map_err(|source| CliError::Io {
         context: format!("creating {}", args.db.display()),
@@ -118,6 +150,7 @@ pub fn run(args: &ServeArgs) -> Result<Outcome, CliError> {
     })?;
     let auth = AuthStore::open(&args.db).map_err(|e| CliError::Usage(e.to_string()))?;
     ensure_admin(&auth)?;
+    init_logs();
     let config = ServerConfig {
         db: args.db.clone(),
         addr: args.addr,
@@ -128,6 +161,13 @@ pub fn run(args: &ServeArgs) -> Result<Outcome, CliError> {
         upload_per_minute: args.upload_per_minute,
         upload_burst: args.upload_burst,
         analysis_workers: args.analysis_workers,
+        analysis_budget: if args.analysis_budget_mib == 0 {
+            server::default_analysis_budget()
+        } else {
+            args.analysis_budget_mib.saturating_mul(1 << 20)
+        },
+        analysis_queue: args.analysis_queue,
+        trusted_proxies: args.trusted_proxies.clone(),
         limits: args.face.limits(),
         face: args.face.options(),
     };

@@ -2,6 +2,7 @@
 //! check it for reposts and duplicates, rank the cases and queue the
 //! candidates for review.
 
+use crate::output::{out, outln};
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
@@ -105,9 +106,9 @@ fn add(a: &SightingAddArgs) -> Result<Outcome, CliError> {
         None,
     )?;
     if a.db.json {
-        println!("{}", serde_json::to_string(&out).unwrap_or_default());
+        outln!("{}", serde_json::to_string(&out).unwrap_or_default());
     } else {
-        print!("{}", outcome_text(&reg, &out));
+        out!("{}", outcome_text(&reg, &out));
     }
     reg.close().map_err(|e| CliError::Matching(e.into()))?;
     Ok(Outcome::Success)

@@ -2,15 +2,20 @@
 //! that check the caller's role, then call the service.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::{
+    ConnectInfo, DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State,
+};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use homeward_core::faces::Cancel;
+use homeward_core::intake::{self, DecodeError};
 use homeward_core::store::{CaseStatus, MatchState, NewCase, PhotoMeta, Sex};
 use serde::{Deserialize, Serialize};
 
+use super::admission::Refusal;
 use super::auth::{now, Role, User, SESSION_SECONDS};
 use super::error::ApiError;
 use super::service::{PhotoAdded, SightingInput};
@@ -22,7 +27,11 @@ use crate::ranking::QueryMeta;
 pub(super) fn routes(r: Routes) -> Routes {
     r.get("/api/openapi.json", openapi_json)
         .get("/api/health", health)
-        .post("/api/session", login)
+        .add(
+            "post",
+            "/api/session",
+            axum::routing::post(login).layer(DefaultBodyLimit::max(LOGIN_BODY_BYTES)),
+        )
         .delete("/api/session", logout)
         .get("/api/me", me)
         .post("/api/sightings", submit_sighting)
@@ -183,21 +192,117 @@ async fn read_upload(mut mp: Multipart) -> Result<Upload, ApiError> {
     Ok(up)
 }
 
-/// Decodes and analyses a photo on the blocking pool, at most
-/// `analysis_workers` at once.
+/// Decodes and analyses a photo on the blocking pool.
+///
+/// The header is checked first (every intake limit, and the memory the
+/// analysis will need); the analysis is then admitted by that estimate
+/// against the server's budget, waiting in the bounded queue if need be.
+/// If the request is dropped (timeout, client gone) while it runs, the
+/// analysis is cancelled at its next pyramid level or network layer, and
+/// its slot is freed when it stops.
 pub(super) async fn analyze(st: &AppState, bytes: Vec<u8>) -> Result<Analyzed, ApiError> {
-    let permit = st
-        .analysis
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| ApiError::busy())?;
+    let header = match intake::inspect_bytes(&bytes, &st.config.limits) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::info!(
+                event = "upload_refused",
+                reason = refusal_kind(&e),
+                bytes = bytes.len(),
+                "photo refused before decoding"
+            );
+            return Err(e.into());
+        }
+    };
+    let cost = header.cost.peak_bytes;
+    let permit = match st.admission.admit(cost).await {
+        Ok(p) => p,
+        Err(refusal) => {
+            let load = st.admission.load();
+            tracing::warn!(
+                event = "analysis_refused",
+                cost_mib = cost >> 20,
+                in_use_mib = load.in_use_mib,
+                running = load.running,
+                waiting = load.waiting,
+                refusal = ?refusal,
+                "analysis not admitted"
+            );
+            return Err(match refusal {
+                Refusal::QueueFull { retry_after_secs } => ApiError::busy(retry_after_secs),
+                Refusal::NeverFits {
+                    needed_mib,
+                    budget_mib,
+                } => ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!(
+                        "analysing this {}x{} photo would need about {needed_mib} MiB, more than \
+                         this server's whole analysis budget of {budget_mib} MiB; send a \
+                         downscaled copy (12 megapixels or less)",
+                        header.width, header.height
+                    ),
+                ),
+            });
+        }
+    };
+    let load = st.admission.load();
+    tracing::info!(
+        event = "analysis_admitted",
+        width = header.width,
+        height = header.height,
+        cost_mib = cost >> 20,
+        in_use_mib = load.in_use_mib,
+        running = load.running,
+        waiting = load.waiting,
+        "analysis admitted"
+    );
+    let cancel = Cancel::new();
+    let mut on_drop = CancelOnDrop(Some(cancel.clone()));
     let svc = st.service.clone();
-    tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        svc.analyze(bytes)
+    let result = tokio::task::spawn_blocking(move || {
+        let result = cancel.scope(|| svc.analyze(bytes));
+        if cancel.is_cancelled() {
+            tracing::warn!(
+                event = "analysis_cancelled",
+                cost_mib = permit.cost() >> 20,
+                held_ms = permit.held().as_millis() as u64,
+                "analysis stopped: its request timed out or its client went away"
+            );
+        }
+        drop(permit);
+        result
     })
-    .await?
+    .await;
+    on_drop.0 = None; // finished: nothing to cancel
+    result?
+}
+
+/// Cancels the analysis when the request future holding it is dropped
+/// before the analysis has finished.
+struct CancelOnDrop(Option<Cancel>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(c) = &self.0 {
+            c.cancel();
+        }
+    }
+}
+
+/// A stable name for why intake refused a photo (for logs: no bytes, no names).
+fn refusal_kind(e: &DecodeError) -> &'static str {
+    match e {
+        DecodeError::TooLarge { .. } => "too_large",
+        DecodeError::TooManyPixels { .. } => "too_many_pixels",
+        DecodeError::TooSmall { .. } => "too_small",
+        DecodeError::AspectRatio { .. } => "aspect_ratio",
+        DecodeError::OverBudget { .. } => "over_budget",
+        DecodeError::UnsupportedFormat { .. } => "unsupported_format",
+        DecodeError::Empty { .. } => "empty",
+        DecodeError::ZeroSize { .. } => "zero_size",
+        DecodeError::DecoderLimit { .. } => "decoder_limit",
+        _ => "malformed",
+    }
 }
 
 fn check_upload_rate(st: &AppState, caller: &Caller) -> Result<(), ApiError> {
@@ -360,20 +465,42 @@ impl MeOut {
     }
 }
 
-/// Signs in; shared by the API and the sign-in page. Rate-limited per
-/// address and per (address, name) before the password is checked.
+/// Longest user name accepted at sign-in, characters.
+pub(super) const MAX_USERNAME_CHARS: usize = 256;
+/// Longest password accepted at sign-in, bytes (as when it is set).
+pub(super) const MAX_PASSWORD_BYTES: usize = 1024;
+/// Largest sign-in body (JSON or form), bytes.
+pub(super) const LOGIN_BODY_BYTES: usize = 4096;
+
+/// Signs in; shared by the API and the sign-in page. Field lengths are
+/// checked first, then the throttle (per address, per account, global),
+/// before the password is.
 pub(super) fn sign_in(
     st: &AppState,
-    peer: SocketAddr,
+    ip: IpAddr,
     username: &str,
     password: &str,
 ) -> Result<(User, String, String), ApiError> {
-    let ip = peer.ip();
-    st.logins
-        .check(&format!("login:{ip}:{username}"))
-        .map_err(ApiError::rate_limited)?;
+    if username.chars().count() > MAX_USERNAME_CHARS || password.len() > MAX_PASSWORD_BYTES {
+        return Err(ApiError::unprocessable(format!(
+            "user names are at most {MAX_USERNAME_CHARS} characters and passwords at most \
+             {MAX_PASSWORD_BYTES} bytes; check what was typed"
+        )));
+    }
+    if let Err(t) = st.logins.check(ip, username) {
+        // The address is the caller's; the user name is never logged.
+        tracing::warn!(
+            event = "sign_in_throttled",
+            scope = t.scope(),
+            %ip,
+            retry_after_s = t.retry_after_secs(),
+            "sign-in throttled"
+        );
+        return Err(ApiError::rate_limited(t.retry_after_secs()));
+    }
     let auth = st.auth.clone();
     let user = blocking(|| auth.verify_password(username, password))?;
+    st.logins.record(ip, username, user.is_some());
     let Some(user) = user else {
         let _ = blocking(|| {
             st.auth
@@ -408,10 +535,12 @@ pub(super) fn session_cookie_header(st: &AppState, secret: &str) -> String {
 async fn login(
     State(st): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     b: Body<LoginIn>,
 ) -> Result<Response, ApiError> {
     let b = body(b)?;
-    let (user, secret, csrf) = sign_in(&st, peer, &b.username, &b.password)?;
+    let ip = st.client_ip(peer, &headers);
+    let (user, secret, csrf) = sign_in(&st, ip, &b.username, &b.password)?;
     let cookie = session_cookie_header(&st, &secret);
     Ok((
         [(header::SET_COOKIE, cookie)],

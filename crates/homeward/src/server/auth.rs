@@ -386,7 +386,9 @@ impl AuthStore {
         })
     }
 
-    /// Enables or disables an account; disabling ends its sessions.
+    /// Enables or disables an account; disabling ends its sessions and
+    /// revokes its API tokens for good (enabling it again does not revive
+    /// them: the owner makes new ones).
     pub fn set_disabled(&self, id: u64, disabled: bool) -> Result<(), AuthError> {
         let n = self.with(|c| {
             let tx = c.transaction()?;
@@ -396,6 +398,10 @@ impl AuthStore {
             )?;
             if disabled {
                 tx.execute("DELETE FROM sessions WHERE user_id = ?1", [id as i64])?;
+                tx.execute(
+                    "UPDATE api_tokens SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL",
+                    params![now(), id as i64],
+                )?;
             }
             tx.commit()?;
             Ok(n)
@@ -699,6 +705,13 @@ mod tests {
         assert!(store.token_user(&secret).unwrap().is_none());
         store.set_disabled(id, true).unwrap();
         assert!(store.session(&session).unwrap().is_none());
+        // Disabling revokes the tokens; enabling again does not revive them.
+        let (_, second) = store.create_token(id, "another").unwrap();
+        store.set_disabled(id, false).unwrap();
+        assert_eq!(store.token_user(&second).unwrap().unwrap().id, id);
+        store.set_disabled(id, true).unwrap();
+        store.set_disabled(id, false).unwrap();
+        assert!(store.token_user(&second).unwrap().is_none());
         assert!(store.log("user:cw", "read", "case:1").is_ok());
         let conn = Connection::open(dir.path().join("auth.sqlite")).unwrap();
         assert!(conn.execute("DELETE FROM access_log", []).is_err());

@@ -16,6 +16,9 @@ pub struct ApiError {
     pub code: &'static str,
     /// What went wrong and what to do.
     pub message: String,
+    /// Seconds to send as `Retry-After` (429 and 503), the same wait the
+    /// message states.
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -36,7 +39,13 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+    /// Sets the `Retry-After` seconds.
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs.max(1));
+        self
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
@@ -83,18 +92,23 @@ impl ApiError {
         )
     }
     pub fn rate_limited(retry_after_secs: u64) -> Self {
+        let secs = retry_after_secs.max(1);
         Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
-            format!("too many requests; wait {retry_after_secs} s and try again"),
+            format!("too many requests; wait {secs} s and try again"),
         )
+        .with_retry_after(secs)
     }
-    pub fn busy() -> Self {
+    /// 503: the analysis queue is full.
+    pub fn busy(retry_after_secs: u64) -> Self {
+        let secs = retry_after_secs.max(1);
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "busy",
-            "the server is busy analysing other photos; try again in a minute",
+            format!("the server is busy analysing other photos; try again in {secs} s"),
         )
+        .with_retry_after(secs)
     }
     pub fn internal(context: &str) -> Self {
         Self::new(
@@ -139,10 +153,10 @@ impl IntoResponse for ApiError {
             self.to_json(),
         )
             .into_response();
-        if self.status == StatusCode::TOO_MANY_REQUESTS {
+        if let Some(secs) = self.retry_after {
             res.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
-                "60".parse().expect("static"),
+                axum::http::HeaderValue::from(secs),
             );
         }
         res
@@ -170,7 +184,8 @@ impl From<DecodeError> for ApiError {
         match e {
             DecodeError::TooLarge { .. }
             | DecodeError::TooManyPixels { .. }
-            | DecodeError::DecoderLimit { .. } => {
+            | DecodeError::DecoderLimit { .. }
+            | DecodeError::OverBudget { .. } => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
             }
             DecodeError::UnsupportedFormat { .. } => ApiError::unsupported_media(message),

@@ -6,9 +6,11 @@
 //! `session` (who is calling), `service` (the one seam over the registry
 //! and face engine), `api` (JSON handlers), `pages` (HTML), `openapi`.
 
+mod admission;
 mod api;
 mod auth;
 mod error;
+mod login_throttle;
 mod openapi;
 mod pages;
 mod ratelimit;
@@ -30,10 +32,12 @@ use axum::Router;
 use homeward_core::faces::{FaceEngine, FaceOptions};
 use homeward_core::intake::Limits;
 use homeward_core::store::Registry;
-use tokio::sync::Semaphore;
 
+pub use admission::default_analysis_budget;
+use admission::Admission;
 pub use auth::{AuthError, AuthStore, Role, MIN_PASSWORD_CHARS};
 pub use error::ApiError;
+use login_throttle::LoginThrottle;
 use ratelimit::RateLimiter;
 use service::Service;
 
@@ -56,6 +60,14 @@ pub struct ServerConfig {
     pub upload_burst: u32,
     /// Photos analysed at once; further uploads wait.
     pub analysis_workers: usize,
+    /// Memory all analyses together may use, bytes (each is charged its
+    /// estimate from `intake::AnalysisCost`).
+    pub analysis_budget: u64,
+    /// Uploads that may wait for an analysis slot; beyond it, 503.
+    pub analysis_queue: usize,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (the client is
+    /// the address to the left of the last trusted hop).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Upload limits (bytes, pixels), as for the CLI.
     pub limits: Limits,
     /// Face pipeline options.
@@ -87,8 +99,8 @@ pub struct Shared {
     config: ServerConfig,
     rate: RateLimiter,
     uploads: RateLimiter,
-    logins: RateLimiter,
-    analysis: Arc<Semaphore>,
+    logins: LoginThrottle,
+    admission: Arc<Admission>,
 }
 
 /// State shared by all handlers.
@@ -115,6 +127,11 @@ impl AppState {
         usize::try_from(self.config.limits.max_file_bytes)
             .unwrap_or(usize::MAX)
             .saturating_add(256 * 1024)
+    }
+    /// The client's address: the peer, or what a trusted proxy forwarded.
+    fn client_ip(&self, peer: SocketAddr, headers: &axum::http::HeaderMap) -> std::net::IpAddr {
+        let xff = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        login_throttle::client_ip(peer.ip(), xff, &self.config.trusted_proxies)
     }
     fn login_cookie(&self) -> &'static str {
         if self.config.secure_cookies {
@@ -265,17 +282,28 @@ async fn json_errors(req: Request, next: Next) -> Response {
 
 /// Bounds the time of a whole request, body included.
 async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
     match tokio::time::timeout(state.config.request_timeout, next.run(req)).await {
         Ok(res) => res,
-        Err(_) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "timeout",
-            format!(
-                "the request took longer than {} s; try a smaller photo or try again later",
-                state.config.request_timeout.as_secs()
-            ),
-        )
-        .into_response(),
+        Err(_) => {
+            // The route only: ids, never query strings or bodies.
+            tracing::warn!(
+                event = "request_timeout",
+                %method,
+                path = %path,
+                timeout_s = state.config.request_timeout.as_secs(),
+                "request timed out; its analysis (if any) is cancelled"
+            );
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                format!(
+                    "the request took longer than {} s; try a smaller photo or try again later",
+                    state.config.request_timeout.as_secs()
+                ),
+            )
+            .into_response()
+        }
     }
 }
 
@@ -316,8 +344,12 @@ pub fn run(config: ServerConfig, auth: AuthStore) -> Result<(), ServerError> {
         auth,
         rate: RateLimiter::new(config.rate_per_minute, config.rate_burst),
         uploads: RateLimiter::new(config.upload_per_minute, config.upload_burst),
-        logins: RateLimiter::new(10, 10),
-        analysis: Arc::new(Semaphore::new(config.analysis_workers.max(1))),
+        logins: LoginThrottle::new(),
+        admission: Admission::new(
+            config.analysis_budget,
+            config.analysis_workers,
+            config.analysis_queue,
+        ),
         config: config.clone(),
     }));
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -335,6 +367,15 @@ pub fn run(config: ServerConfig, auth: AuthStore) -> Result<(), ServerError> {
             addr: config.addr,
             source,
         })?;
+        tracing::info!(
+            event = "serving",
+            analysis_budget_mib = state.admission.budget() >> 20,
+            analysis_workers = state.config.analysis_workers,
+            analysis_queue = state.config.analysis_queue,
+            max_analysis_mib = state.config.limits.max_analysis_bytes >> 20,
+            trusted_proxies = state.config.trusted_proxies.len(),
+            "admission control"
+        );
         println!("homeward serve: listening on http://{local}");
         use std::io::Write;
         let _ = std::io::stdout().flush();

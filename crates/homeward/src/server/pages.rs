@@ -21,13 +21,45 @@ use super::service::{CandidatePhoto, SightingView};
 use super::session::{cookie, set_cookie, Caller, PageCaller, PageError, Via};
 use super::{blocking, AppState, Routes};
 
+/// A form body for a page: a missing field (a form sent without its CSRF
+/// token, say) or a malformed body gets an HTML error page, not JSON.
+pub(super) struct PageForm<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Send> axum::extract::FromRequest<AppState> for PageForm<T> {
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, PageError> {
+        match Form::<T>::from_request(req, state).await {
+            Ok(Form(v)) => Ok(PageForm(v)),
+            Err(e) => {
+                let status = e.status();
+                let code = match status {
+                    StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+                    _ => "bad_form",
+                };
+                Err(PageError(ApiError::new(
+                    status,
+                    code,
+                    "the form was incomplete or malformed; reload the page and send it again",
+                )))
+            }
+        }
+    }
+}
+
 const APP_JS: &str = include_str!("static/app.js");
 const APP_CSS: &str = include_str!("static/app.css");
 
 pub(super) fn routes(r: Routes) -> Routes {
     r.get("/", home)
         .get("/login", login_page)
-        .post("/login", login_submit)
+        .add(
+            "post",
+            "/login",
+            axum::routing::post(login_submit)
+                .layer(axum::extract::DefaultBodyLimit::max(api::LOGIN_BODY_BYTES)),
+        )
         .post("/logout", logout)
         .get("/submit", submit_page)
         .post("/submit", submit_post)
@@ -111,7 +143,7 @@ fn render(status: StatusCode, m: Markup) -> Response {
 
 /// An HTML error page with the error's status.
 pub(super) fn error_page(e: &ApiError) -> Response {
-    render(
+    let mut res = render(
         e.status,
         page(
             "Error",
@@ -122,7 +154,14 @@ pub(super) fn error_page(e: &ApiError) -> Response {
                 p { a href="/" { "Back to the start page" } }
             },
         ),
-    )
+    );
+    if let Some(secs) = e.retry_after {
+        res.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(secs),
+        );
+    }
+    res
 }
 
 fn see_other(to: &str) -> Response {
@@ -207,14 +246,15 @@ async fn login_submit(
     State(st): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Form(f): Form<LoginForm>,
+    PageForm(f): PageForm<LoginForm>,
 ) -> Result<Response, PageError> {
     // Double-submit: the form's token must equal the cookie set with the form.
     let expected = cookie(&headers, st.login_cookie()).unwrap_or("");
     if expected.is_empty() || !super::auth::constant_time_eq(expected, &f.csrf) {
         return Err(ApiError::csrf().into());
     }
-    match api::sign_in(&st, peer, &f.username, &f.password) {
+    let ip = st.client_ip(peer, &headers);
+    match api::sign_in(&st, ip, &f.username, &f.password) {
         Ok((_, secret, _)) => {
             let mut res = see_other("/");
             let c = api::session_cookie_header(&st, &secret);
@@ -227,9 +267,15 @@ async fn login_submit(
         }
         Err(e)
             if e.status == StatusCode::UNAUTHORIZED
-                || e.status == StatusCode::TOO_MANY_REQUESTS =>
+                || e.status == StatusCode::TOO_MANY_REQUESTS
+                || e.status == StatusCode::UNPROCESSABLE_ENTITY =>
         {
-            Ok(render(e.status, login_form(&f.csrf, Some(&e.message))))
+            let mut res = render(e.status, login_form(&f.csrf, Some(&e.message)));
+            if let Some(secs) = e.retry_after {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+            }
+            Ok(res)
         }
         Err(e) => Err(e.into()),
     }
@@ -243,7 +289,7 @@ struct CsrfForm {
 async fn logout(
     State(st): State<AppState>,
     PageCaller(c): PageCaller,
-    Form(f): Form<CsrfForm>,
+    PageForm(f): PageForm<CsrfForm>,
 ) -> Result<Response, PageError> {
     c.check_csrf(Some(&f.csrf))?;
     if let Via::Session { secret, .. } = &c.via {
@@ -473,7 +519,7 @@ async fn review_decide(
     State(st): State<AppState>,
     PageCaller(c): PageCaller,
     Path(id): Path<u64>,
-    Form(f): Form<DecisionForm>,
+    PageForm(f): PageForm<DecisionForm>,
 ) -> Result<Response, PageError> {
     c.require(Role::CaseWorker)?;
     c.check_csrf(Some(&f.csrf))?;
@@ -562,7 +608,7 @@ fn non_empty(s: String) -> Option<String> {
 async fn cases_create(
     State(st): State<AppState>,
     PageCaller(c): PageCaller,
-    Form(f): Form<CaseForm>,
+    PageForm(f): PageForm<CaseForm>,
 ) -> Result<Response, PageError> {
     c.require(Role::CaseWorker)?;
     c.check_csrf(Some(&f.csrf))?;
@@ -757,7 +803,7 @@ struct UserForm {
 async fn admin_create_user(
     State(st): State<AppState>,
     PageCaller(c): PageCaller,
-    Form(f): Form<UserForm>,
+    PageForm(f): PageForm<UserForm>,
 ) -> Result<Response, PageError> {
     c.require(Role::Admin)?;
     c.check_csrf(Some(&f.csrf))?;
@@ -783,7 +829,7 @@ async fn admin_set_disabled(
     State(st): State<AppState>,
     PageCaller(c): PageCaller,
     Path(id): Path<u64>,
-    Form(f): Form<DisabledForm>,
+    PageForm(f): PageForm<DisabledForm>,
 ) -> Result<Response, PageError> {
     c.require(Role::Admin)?;
     c.check_csrf(Some(&f.csrf))?;
@@ -810,7 +856,7 @@ struct TokenForm {
 async fn admin_create_token(
     State(st): State<AppState>,
     PageCaller(c): PageCaller,
-    Form(f): Form<TokenForm>,
+    PageForm(f): PageForm<TokenForm>,
 ) -> Result<Response, PageError> {
     c.require(Role::Admin)?;
     c.check_csrf(Some(&f.csrf))?;
@@ -830,7 +876,7 @@ async fn admin_revoke_token(
     State(st): State<AppState>,
     PageCaller(c): PageCaller,
     Path(id): Path<u64>,
-    Form(f): Form<CsrfForm>,
+    PageForm(f): PageForm<CsrfForm>,
 ) -> Result<Response, PageError> {
     c.require(Role::Admin)?;
     c.check_csrf(Some(&f.csrf))?;
@@ -854,7 +900,7 @@ async fn admin_erase(
     State(st): State<AppState>,
     PageCaller(c): PageCaller,
     Path(id): Path<u64>,
-    Form(f): Form<EraseForm>,
+    PageForm(f): PageForm<EraseForm>,
 ) -> Result<Response, PageError> {
     c.require(Role::Admin)?;
     c.check_csrf(Some(&f.csrf))?;
