@@ -136,7 +136,7 @@ impl<'a> Builder<'a> {
         side: &mut usize,
     ) -> Result<(Block, u64), ModelError> {
         let node = self.take("Conv")?;
-        let w = self.tensor(node, 0 + 1)?;
+        let w = self.tensor(node, 1)?;
         let attr = |name: &str| node.ints.get(name).cloned().unwrap_or_default();
         let [f, cg, kh, kw] = w.dims[..] else {
             return Err(self.error(format!("conv weights have dims {:?}", w.dims)));
