@@ -140,3 +140,57 @@ fn text_output_and_usage_errors() {
     assert_eq!(code, 2);
     assert!(err.contains("upsample"), "{err}");
 }
+
+#[test]
+fn model_switch_prints_each_models_vector() {
+    // Two photos of Obama and one of Biden: with every model, the same person is nearer.
+    let photos = [
+        "fixtures/obama.jpg",
+        "fixtures/obama2.jpg",
+        "fixtures/biden.jpg",
+    ];
+    let mut dlib = vec![];
+    for (model, dim) in [("dlib", 128), ("sface", 128), ("fusion", 256)] {
+        let mut args = vec!["embed", "--json", "--upsample", "0", "--model", model];
+        args.extend(photos);
+        let (code, out, err) = homeward(&args);
+        assert_eq!(code, 0, "{model}: {err}");
+        let vectors: Vec<Vec<f64>> = json_lines(&out)
+            .iter()
+            .map(|v| {
+                v["faces"][0]["embedding"]
+                    .as_array()
+                    .expect("embedding")
+                    .iter()
+                    .map(|x| x.as_f64().expect("number"))
+                    .collect()
+            })
+            .collect();
+        assert!(vectors.iter().all(|v| v.len() == dim), "{model}: length");
+        let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let dist = |a: &[f64], b: &[f64]| {
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| (x - y) * (x - y))
+                .sum::<f64>()
+                .sqrt()
+        };
+        match model {
+            "dlib" => dlib = vectors[0].clone(),
+            "sface" => assert!((norm(&vectors[0]) - 1.0).abs() < 1e-4),
+            _ => {
+                // dlib's part is dlib's own vector scaled to length 1.
+                let n = norm(&dlib);
+                for (f, d) in vectors[0][..128].iter().zip(&dlib) {
+                    assert!((f - d / n).abs() < 1e-5);
+                }
+                assert!((norm(&vectors[0][128..]) - 1.0).abs() < 1e-4);
+            }
+        }
+        let (same, other) = (
+            dist(&vectors[0], &vectors[1]),
+            dist(&vectors[0], &vectors[2]),
+        );
+        assert!(same < other, "{model}: same {same} vs other {other}");
+    }
+}

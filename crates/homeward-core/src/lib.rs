@@ -10,4 +10,5 @@ pub mod hash;
 pub mod index;
 pub mod intake;
 pub mod nn;
+pub mod sface;
 pub mod store;

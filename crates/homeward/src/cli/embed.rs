@@ -1,18 +1,20 @@
-//! `homeward embed`: faces, landmarks and 128-d embeddings of photos.
+//! `homeward embed`: faces, landmarks and embeddings of photos, from dlib's
+//! model, SFace or both (`--model`).
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
-use homeward_core::faces::{DetectOptions, EmbedOptions, FaceEngine, FaceOptions};
+use homeward_core::faces::{DetectOptions, EmbedOptions, Embedding, FaceEngine, FaceOptions};
 use homeward_core::intake::{self, Limits};
+use homeward_core::sface::{self, SFace, SFaceEmbedding};
 use rayon::prelude::*;
 
 use super::{CliError, Outcome};
 use crate::output::{self, terminal_safe, ImageReport};
 
 /// Find every face in each photo and print its box, detection score, five
-/// landmarks and 128-d embedding. Directories are walked for image files.
+/// landmarks and embedding (see --model). Directories are walked for image files.
 /// An unreadable photo is reported and the run goes on; the exit code is then 1.
 #[derive(Debug, Args)]
 pub struct EmbedArgs {
@@ -26,6 +28,52 @@ pub struct EmbedArgs {
     pub json: bool,
     #[command(flatten)]
     pub face: FaceArgs,
+    /// The embedding printed: dlib (128-d, compare by Euclidean distance),
+    /// sface (128-d, scaled to length 1: compare by Euclidean distance or dot
+    /// product), or fusion (256-d: dlib's and SFace's, each scaled to length 1,
+    /// one after the other).
+    #[arg(long, value_enum, default_value_t = FaceModel::Dlib)]
+    pub model: FaceModel,
+}
+
+/// Which face embedding model a command uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FaceModel {
+    /// dlib's ResNet (150×150 chip).
+    #[default]
+    Dlib,
+    /// SFace, a MobileFaceNet (112×112 five-point template), aligned from
+    /// dlib's landmarks.
+    Sface,
+    /// Both: the two embeddings, each of length 1, concatenated.
+    Fusion,
+}
+
+impl FaceModel {
+    /// Whether SFace has to be loaded and run.
+    pub fn needs_sface(self) -> bool {
+        self != FaceModel::Dlib
+    }
+
+    /// The vector this model compares by Euclidean distance; `sface` is
+    /// needed (and only used) for sface and fusion.
+    pub fn vector(self, dlib: &Embedding, sface: Option<&SFaceEmbedding>) -> Vec<f32> {
+        match (self, sface) {
+            (FaceModel::Sface, Some(s)) => s.normalized().to_vec(),
+            (FaceModel::Fusion, Some(s)) => sface::fuse(dlib, s),
+            _ => dlib.0.to_vec(),
+        }
+    }
+
+    /// SFace when this model needs it, from the models built into the binary.
+    pub fn load_sface(self) -> Result<Option<SFace>, CliError> {
+        Ok(if self.needs_sface() {
+            Some(SFace::bundled()?)
+        } else {
+            None
+        })
+    }
 }
 
 /// Face pipeline options shared by the commands that analyse photos.
@@ -85,6 +133,7 @@ impl FaceArgs {
 
 pub fn run(args: &EmbedArgs) -> Result<Outcome, CliError> {
     let engine = FaceEngine::bundled()?;
+    let sface = args.model.load_sface()?;
     let (files, mut failed) = output::expand_paths(&args.paths, args.json);
     let limits = args.face.limits();
     let options = args.face.options();
@@ -96,11 +145,18 @@ pub fn run(args: &EmbedArgs) -> Result<Outcome, CliError> {
         let reports: Vec<ImageReport> = chunk
             .par_iter()
             .map(|path| match intake::load_path(path, &limits) {
-                Ok(photo) => ImageReport::from_faces(
-                    path,
-                    &photo.image,
-                    &engine.analyze(&photo.image, &options),
-                ),
+                Ok(photo) => {
+                    let faces = engine.analyze(&photo.image, &options);
+                    let mut report = ImageReport::from_faces(path, &photo.image, &faces);
+                    if let (Some(sface), Some(reports)) = (&sface, report.faces.as_mut()) {
+                        let marks: Vec<_> = faces.iter().map(|f| f.landmarks).collect();
+                        let vectors = sface.embed_faces(&photo.image, &marks, args.face.flip);
+                        for ((r, f), s) in reports.iter_mut().zip(&faces).zip(&vectors) {
+                            r.embedding = args.model.vector(&f.embedding, Some(s));
+                        }
+                    }
+                    report
+                }
                 Err(e) => ImageReport::error(path, e.to_string()),
             })
             .collect();
@@ -149,8 +205,42 @@ mod tests {
             panic!("not embed")
         };
         assert!(args.json && args.face.flip);
+        assert_eq!(args.model, super::FaceModel::Dlib);
         assert_eq!((args.face.upsample, args.face.jitter), (2, 5));
         assert_eq!(args.paths.len(), 2);
+    }
+
+    #[test]
+    fn parses_the_model() {
+        for (name, model) in [
+            ("dlib", super::FaceModel::Dlib),
+            ("sface", super::FaceModel::Sface),
+            ("fusion", super::FaceModel::Fusion),
+        ] {
+            let cli = Cli::try_parse_from(["homeward", "embed", "--model", name, "a.jpg"]).unwrap();
+            let Command::Embed(args) = cli.command else {
+                panic!("not embed")
+            };
+            assert_eq!(args.model, model);
+        }
+        assert!(Cli::try_parse_from(["homeward", "embed", "--model", "arcface", "a.jpg"]).is_err());
+    }
+
+    #[test]
+    fn model_vectors_have_their_lengths_and_scales() {
+        use homeward_core::faces::Embedding;
+        use homeward_core::sface::SFaceEmbedding;
+        let d = Embedding([0.1; 128]);
+        let s = SFaceEmbedding([3.0; 128]);
+        assert_eq!(super::FaceModel::Dlib.vector(&d, Some(&s)), d.0.to_vec());
+        let v = super::FaceModel::Sface.vector(&d, Some(&s));
+        let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert_eq!(v.len(), 128);
+        assert!((norm - 1.0).abs() < 1e-5);
+        let v = super::FaceModel::Fusion.vector(&d, Some(&s));
+        let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert_eq!(v.len(), 256);
+        assert!((norm - 2f32.sqrt()).abs() < 1e-5);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use homeward_core::faces::FaceEngine;
 use homeward_core::faces::DetectOptions;
 use homeward_core::intake::Limits;
 
-use super::embed::FaceArgs;
+use super::embed::{FaceArgs, FaceModel};
 use super::hash::PhotoHasher;
 use super::{CliError, Outcome};
 use crate::eval::{dupes, lfw};
@@ -36,6 +36,10 @@ pub struct LfwArgs {
     pub json: bool,
     #[command(flatten)]
     pub face: FaceArgs,
+    /// The embedding compared: dlib, sface, or fusion (both, each scaled to
+    /// length 1 and concatenated); fusion also scores each model alone.
+    #[arg(long, value_enum, default_value_t = FaceModel::Dlib)]
+    pub model: FaceModel,
 }
 
 /// Robustness of the perceptual hashes: every photo under --root is edited
@@ -88,8 +92,11 @@ pub fn run(cmd: EvalCommand) -> Result<Outcome, CliError> {
     match cmd {
         EvalCommand::Lfw(args) => {
             let engine = FaceEngine::bundled()?;
+            let sface = args.model.load_sface()?;
             let report = lfw::evaluate(
                 &engine,
+                sface.as_ref(),
+                args.model,
                 &args.root,
                 &args.face.limits(),
                 &args.face.options(),

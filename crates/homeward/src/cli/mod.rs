@@ -5,7 +5,7 @@ mod batch;
 mod case;
 mod demo;
 mod dupes;
-mod embed;
+pub(crate) mod embed;
 mod eval;
 pub(crate) mod hash;
 mod review;

@@ -5,6 +5,10 @@
 //! the distance threshold that is most accurate on the other nine folds is
 //! applied to it; the figure is the mean and standard deviation of the ten
 //! fold accuracies.
+//!
+//! `--model` picks the embedding compared (dlib, SFace or their fusion, see
+//! [`FaceModel`]); with the fusion, each model alone is also scored on the
+//! same embeddings of the same images.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -14,9 +18,11 @@ use homeward_core::faces::{
     face_chip, Embedding, FaceEngine, FaceOptions, Rect, ShapePredictor, CHIP_PADDING, CHIP_SIZE,
 };
 use homeward_core::intake::{self, Limits};
+use homeward_core::sface::{SFace, SFaceEmbedding};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::cli::embed::FaceModel;
 use crate::cli::CliError;
 
 /// One pair of images and whether they show the same person.
@@ -113,8 +119,36 @@ pub fn ten_fold(folds: &[Vec<(f32, bool)>]) -> Vec<(f64, f32)> {
         .collect()
 }
 
+/// One model's ten-fold result.
+#[derive(Debug, Serialize)]
+pub struct ModelAccuracy {
+    pub model: FaceModel,
+    pub mean_accuracy: f64,
+    pub std_accuracy: f64,
+    pub fold_accuracies: Vec<f64>,
+    pub mean_threshold: f32,
+}
+
+impl ModelAccuracy {
+    fn from_folds(model: FaceModel, scored: &[Vec<(f32, bool)>]) -> Self {
+        let results = ten_fold(scored);
+        let accs: Vec<f64> = results.iter().map(|r| r.0).collect();
+        let n = accs.len().max(1) as f64;
+        let mean = accs.iter().sum::<f64>() / n;
+        let std = (accs.iter().map(|a| (a - mean) * (a - mean)).sum::<f64>() / n).sqrt();
+        ModelAccuracy {
+            model,
+            mean_accuracy: mean,
+            std_accuracy: std,
+            fold_accuracies: accs,
+            mean_threshold: results.iter().map(|r| r.1).sum::<f32>() / n as f32,
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct LfwReport {
+    pub model: FaceModel,
     pub mean_accuracy: f64,
     pub std_accuracy: f64,
     pub fold_accuracies: Vec<f64>,
@@ -124,13 +158,17 @@ pub struct LfwReport {
     pub images_without_detection: usize,
     pub images_unreadable: usize,
     pub seconds: f64,
+    /// With `--model fusion`: dlib and SFace alone on the same embeddings.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub single_models: Vec<ModelAccuracy>,
 }
 
 impl LfwReport {
     pub fn to_text(&self) -> String {
-        format!(
-            "LFW View-2, 10 folds: accuracy {:.2}% ± {:.2}% (mean threshold {:.3})\n\
+        let mut text = format!(
+            "LFW View-2, 10 folds, model {:?}: accuracy {:.2}% ± {:.2}% (mean threshold {:.3})\n\
              images: {} ({} without a detected face: central box used; {} unreadable), {:.0} s",
+            self.model,
             100.0 * self.mean_accuracy,
             100.0 * self.std_accuracy,
             self.mean_threshold,
@@ -138,13 +176,30 @@ impl LfwReport {
             self.images_without_detection,
             self.images_unreadable,
             self.seconds
-        )
+        );
+        for m in &self.single_models {
+            text.push_str(&format!(
+                "\n  {:?} alone on the same images: {:.2}% ± {:.2}% (mean threshold {:.3})",
+                m.model,
+                100.0 * m.mean_accuracy,
+                100.0 * m.std_accuracy,
+                m.mean_threshold
+            ));
+        }
+        text
     }
 }
 
+/// One image's embeddings: dlib's, and SFace's when the model needs it.
+#[derive(Clone, Copy)]
+struct Vectors {
+    dlib: Embedding,
+    sface: Option<SFaceEmbedding>,
+}
+
 enum Embedded {
-    Detected(Embedding),
-    Fallback(Embedding),
+    Detected(Vectors),
+    Fallback(Vectors),
     Unreadable,
 }
 
@@ -152,6 +207,7 @@ enum Embedded {
 /// detector finds none, the landmarks of the central 250×250-LFW box.
 fn embed_image(
     engine: &FaceEngine,
+    sface: Option<&SFace>,
     predictor: &ShapePredictor,
     path: &Path,
     limits: &Limits,
@@ -171,8 +227,12 @@ fn embed_image(
         };
         d(&a.rect).total_cmp(&d(&b.rect))
     });
+    let sface_of = |landmarks| sface.map(|s| s.embed_face(img, landmarks, options.embed.flip));
     if let Some(face) = nearest {
-        return Embedded::Detected(face.embedding);
+        return Embedded::Detected(Vectors {
+            dlib: face.embedding,
+            sface: sface_of(&face.landmarks),
+        });
     }
     // LFW crops put the face in about the central 100 px square.
     let w = img.width() as i64;
@@ -183,13 +243,18 @@ fn embed_image(
         .ok()
         .and_then(|chip| engine.embed_chip(&chip.image, &options.embed));
     match embedding {
-        Some(e) => Embedded::Fallback(e),
+        Some(dlib) => Embedded::Fallback(Vectors {
+            dlib,
+            sface: sface_of(&landmarks),
+        }),
         None => Embedded::Unreadable,
     }
 }
 
 pub fn evaluate(
     engine: &FaceEngine,
+    sface: Option<&SFace>,
+    model: FaceModel,
     root: &Path,
     limits: &Limits,
     options: &FaceOptions,
@@ -209,7 +274,7 @@ pub fn evaluate(
     let embedded: Vec<(PathBuf, Embedded)> = unique
         .par_iter()
         .map(|p| {
-            let e = embed_image(engine, &predictor, p, limits, options);
+            let e = embed_image(engine, sface, &predictor, p, limits, options);
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             if n.is_multiple_of(500) {
                 eprintln!("embedded {n}/{} images", unique.len());
@@ -219,7 +284,7 @@ pub fn evaluate(
         .collect();
     let mut without = 0;
     let mut unreadable = 0;
-    let mut table: HashMap<PathBuf, Embedding> = HashMap::new();
+    let mut table: HashMap<PathBuf, Vectors> = HashMap::new();
     for (p, e) in embedded {
         match e {
             Embedded::Detected(e) => {
@@ -232,36 +297,55 @@ pub fn evaluate(
             Embedded::Unreadable => unreadable += 1,
         }
     }
-    // A pair with an unreadable image counts as wrong: distance +inf says "different".
-    let scored: Vec<Vec<(f32, bool)>> = folds
-        .iter()
-        .map(|fold| {
-            fold.iter()
-                .map(|p| {
-                    let d = match (table.get(&p.a), table.get(&p.b)) {
-                        (Some(a), Some(b)) => a.distance(b),
-                        _ => f32::INFINITY,
-                    };
-                    (d, p.same)
-                })
-                .collect()
-        })
-        .collect();
-    let results = ten_fold(&scored);
-    let accs: Vec<f64> = results.iter().map(|r| r.0).collect();
-    let n = accs.len().max(1) as f64;
-    let mean = accs.iter().sum::<f64>() / n;
-    let std = (accs.iter().map(|a| (a - mean) * (a - mean)).sum::<f64>() / n).sqrt();
+    let score = |model: FaceModel| -> Vec<Vec<(f32, bool)>> {
+        let vector = |v: &Vectors| model.vector(&v.dlib, v.sface.as_ref());
+        let vectors: HashMap<&PathBuf, Vec<f32>> =
+            table.iter().map(|(p, v)| (p, vector(v))).collect();
+        // A pair with an unreadable image counts as wrong: distance +inf says "different".
+        folds
+            .iter()
+            .map(|fold| {
+                fold.iter()
+                    .map(|p| {
+                        let d = match (vectors.get(&p.a), vectors.get(&p.b)) {
+                            (Some(a), Some(b)) => euclidean(a, b),
+                            _ => f32::INFINITY,
+                        };
+                        (d, p.same)
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    let main = ModelAccuracy::from_folds(model, &score(model));
+    let single_models = if model == FaceModel::Fusion {
+        [FaceModel::Dlib, FaceModel::Sface]
+            .into_iter()
+            .map(|m| ModelAccuracy::from_folds(m, &score(m)))
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(LfwReport {
-        mean_accuracy: mean,
-        std_accuracy: std,
-        fold_accuracies: accs,
-        mean_threshold: results.iter().map(|r| r.1).sum::<f32>() / n as f32,
+        model,
+        mean_accuracy: main.mean_accuracy,
+        std_accuracy: main.std_accuracy,
+        fold_accuracies: main.fold_accuracies,
+        mean_threshold: main.mean_threshold,
         images: unique.len(),
         images_without_detection: without,
         images_unreadable: unreadable,
         seconds: start.elapsed().as_secs_f64(),
+        single_models,
     })
+}
+
+fn euclidean(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum::<f32>()
+        .sqrt()
 }
 
 #[cfg(test)]
