@@ -9,17 +9,15 @@
 //! Upsampled runs (4× the pixels) are checked on photos up to 0.6 MP so the
 //! default suite stays fast; larger photos are checked without upsampling.
 
-use std::path::Path;
+#[path = "support/golden.rs"]
+mod golden_support;
 
+use golden_support::{floats, read_json, root};
 use homeward_core::faces::{DetectOptions, FaceEngine, FaceOptions, Rect};
 use homeward_core::intake;
 use serde_json::Value;
 
 const UPSAMPLED_TEST_MAX_PIXELS: u64 = 600_000;
-
-fn root() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-}
 
 fn engine() -> &'static FaceEngine {
     static ENGINE: std::sync::OnceLock<FaceEngine> = std::sync::OnceLock::new();
@@ -28,19 +26,7 @@ fn engine() -> &'static FaceEngine {
 
 fn golden() -> &'static Value {
     static DOC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
-    DOC.get_or_init(|| {
-        let text = std::fs::read_to_string(root().join("fixtures/golden/faces.json"))
-            .expect("golden file");
-        serde_json::from_str(&text).expect("golden JSON")
-    })
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .expect("array")
-        .iter()
-        .map(|x| x.as_f64().expect("number"))
-        .collect()
+    DOC.get_or_init(|| read_json("fixtures/golden/faces.json"))
 }
 
 /// Checks every golden record of `file`; returns how many faces were compared.

@@ -11,8 +11,10 @@
 //!   Homeward's own chip are each within 1e-4 of onnxruntime's, component by
 //!   component.
 
-use std::path::Path;
+#[path = "support/golden.rs"]
+mod golden_support;
 
+use golden_support::{floats, read_json, root};
 use homeward_core::faces::FaceLandmarks;
 use homeward_core::intake;
 use homeward_core::sface::{self, SFace};
@@ -20,27 +22,13 @@ use serde_json::Value;
 
 const TOLERANCE: f32 = 1e-4;
 
-fn root() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-}
-
 fn sface() -> &'static SFace {
     static MODEL: std::sync::OnceLock<SFace> = std::sync::OnceLock::new();
     MODEL.get_or_init(|| SFace::bundled().expect("bundled SFace loads"))
 }
 
 fn golden() -> Value {
-    let path = root().join("fixtures/golden/sface/sface.json");
-    let text = std::fs::read_to_string(path).expect("golden file");
-    serde_json::from_str(&text).expect("golden JSON")
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .expect("array")
-        .iter()
-        .map(|x| x.as_f64().expect("number"))
-        .collect()
+    read_json("fixtures/golden/sface/sface.json")
 }
 
 fn points(v: &Value) -> [[f64; 2]; 5] {
