@@ -391,8 +391,8 @@ impl SearchReport {
             ));
             for f in &self.fold_fits {
                 s.push_str(&format!(
-                    "  fold {}: {} children, {} sightings; fit on the others: scale {:.3} offset {:.3} gap slope {:.3}/y ({} pairs)\n",
-                    f.fold, f.children, f.sightings, f.fit.scale, f.fit.offset, f.fit.gap_slope, f.fit.impostor_pairs
+                    "  fold {}: {} children, {} sightings; fit on the others: scale {:.3} offset {:.3} gap slope {:.3}/y photo correlation {:.2} ({} pairs)\n",
+                    f.fold, f.children, f.sightings, f.fit.scale, f.fit.offset, f.fit.gap_slope, f.fit.photo_correlation, f.fit.impostor_pairs
                 ));
             }
         }
@@ -587,13 +587,21 @@ fn child_pairs(
             .collect()
     };
     let (reg, sig) = (dated(Role::Registry), dated(Role::Sighting));
+    // One group per sighting photo and other child.
+    let mut children: HashMap<&str, u64> = HashMap::new();
+    for (rid, _, _) in &reg {
+        let next = children.len() as u64;
+        children.entry(rid).or_insert(next);
+    }
+    let per_sighting = children.len() as u64;
     let mut out = Vec::new();
-    for (sid, sa, se) in &sig {
+    for (si, (sid, sa, se)) in sig.iter().enumerate() {
         for (rid, ra, re) in &reg {
             if sid != rid {
                 out.push(ImpostorPair {
                     distance: f64::from(l2(se, re)),
                     gap: sa - ra,
+                    group: si as u64 * per_sighting + children[rid],
                 });
             }
         }

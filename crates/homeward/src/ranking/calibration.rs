@@ -18,13 +18,18 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::normal;
+
 /// The shipped calibration table.
 const SHIPPED: &str = include_str!("calibration.json");
 
 /// Format name and version of a calibration table file.
 pub const CALIBRATION_FORMAT: &str = "homeward-calibration";
 /// Version of the calibration table file written by this build.
-pub const CALIBRATION_VERSION: u32 = 2;
+pub const CALIBRATION_VERSION: u32 = 3;
+/// Oldest version this build reads. Version 2 has no `photo_correlation`
+/// and reads as independent photos (the more cautious reading).
+pub const CALIBRATION_OLDEST: u32 = 2;
 
 /// Per-case false-match-rate ceilings of the bands.
 pub const STRONG_FMR: f64 = 1e-3;
@@ -131,6 +136,12 @@ pub struct ChildFit {
     pub gap_slope: f64,
     /// Gaps beyond this many years count as this many.
     pub gap_cap_years: f64,
+    /// How alike one different child's photos score against the same
+    /// sighting: the correlation of their normal scores (0: independent).
+    /// A case's best photo is read through it (see `normal.rs`), so a family
+    /// with many photos is charged only for the chances it really has.
+    #[serde(default)]
+    pub photo_correlation: f64,
     /// Child-against-child impostor pairs behind the fit.
     pub impostor_pairs: u64,
     /// Where the pairs come from, and how the fit was checked.
@@ -179,7 +190,7 @@ pub enum CalibrationError {
     #[error("calibration table is not valid: {0}; regenerate it with `homeward eval search --write-calibration`")]
     Parse(String),
     /// Wrong format or version.
-    #[error("calibration table has format {format:?} version {version}; this build reads {CALIBRATION_FORMAT:?} version {CALIBRATION_VERSION}; regenerate it with `homeward eval search --write-calibration`")]
+    #[error("calibration table has format {format:?} version {version}; this build reads {CALIBRATION_FORMAT:?} versions {CALIBRATION_OLDEST} to {CALIBRATION_VERSION}; regenerate it with `homeward eval search --write-calibration`")]
     Version {
         /// Found format.
         format: String,
@@ -206,14 +217,17 @@ impl Calibration {
         }
         let head: Head =
             serde_json::from_str(text).map_err(|e| CalibrationError::Parse(e.to_string()))?;
-        if head.format != CALIBRATION_FORMAT || head.version != CALIBRATION_VERSION {
+        if head.format != CALIBRATION_FORMAT
+            || !(CALIBRATION_OLDEST..=CALIBRATION_VERSION).contains(&head.version)
+        {
             return Err(CalibrationError::Version {
                 format: head.format,
                 version: head.version,
             });
         }
-        let c: Calibration =
+        let mut c: Calibration =
             serde_json::from_str(text).map_err(|e| CalibrationError::Parse(e.to_string()))?;
+        c.version = CALIBRATION_VERSION;
         let n = c.distances.len();
         if n < 2 || c.cdf.len() != n {
             return Err(CalibrationError::Shape(format!(
@@ -233,9 +247,14 @@ impl Calibration {
         let finite = [ch.scale, ch.offset, ch.gap_slope, ch.gap_cap_years]
             .iter()
             .all(|v| v.is_finite());
-        if !finite || ch.scale <= 0.0 || ch.gap_slope < 0.0 || ch.gap_cap_years < 0.0 {
+        if !finite
+            || ch.scale <= 0.0
+            || ch.gap_slope < 0.0
+            || ch.gap_cap_years < 0.0
+            || !(0.0..1.0).contains(&ch.photo_correlation)
+        {
             return Err(CalibrationError::Shape(
-                "children's fit needs finite values, scale > 0, gap_slope >= 0, gap_cap_years >= 0"
+                "children's fit needs finite values, scale > 0, gap_slope >= 0, gap_cap_years >= 0, 0 <= photo_correlation < 1"
                     .into(),
             ));
         }
@@ -326,14 +345,18 @@ impl Calibration {
     }
 
     /// Estimated chance that a *different* person's case with `photos`
-    /// photos has its best at adult-equivalent distance `z` or nearer
-    /// (independence across photos: 1 − (1 − p)ⁿ). Ranking by it gives an
-    /// impostor case the same chance of each band whatever its number of
-    /// photos.
-    pub fn case_fmr_equivalent(&self, z: f64, photos: usize) -> f64 {
+    /// photos has its best at adult-equivalent distance `z` or nearer. For
+    /// children the photos of one case are read as alike, at the fitted
+    /// [`ChildFit::photo_correlation`]; adults' as independent
+    /// (1 − (1 − p)ⁿ). Ranking by it gives an impostor case the same chance
+    /// of each band whatever its number of photos.
+    pub fn case_fmr_equivalent(&self, z: f64, photos: usize, population: Population) -> f64 {
         let p = self.pair_fmr_equivalent(z);
-        let n = photos.max(1) as i32;
-        (1.0 - (1.0 - p).powi(n)).clamp(self.floor(), 1.0)
+        let rho = match population {
+            Population::Child => self.children.photo_correlation,
+            Population::Adult => 0.0,
+        };
+        normal::best_of(p, photos.max(1), rho).clamp(self.floor(), 1.0)
     }
 
     /// Largest single-photo distance (unknown gap) that still falls in each
@@ -363,6 +386,7 @@ mod tests {
             offset: 0.1,
             gap_slope: 0.01,
             gap_cap_years: 12.0,
+            photo_correlation: 0.7,
             impostor_pairs: 1000,
             source: "test".into(),
         }
@@ -414,15 +438,34 @@ mod tests {
     #[test]
     fn more_photos_raise_the_case_rate_and_bands_follow() {
         let c = uniform();
-        let one = c.case_fmr_equivalent(0.52, 1);
-        let ten = c.case_fmr_equivalent(0.52, 10);
+        let one = c.case_fmr_equivalent(0.52, 1, Population::Adult);
+        let ten = c.case_fmr_equivalent(0.52, 10, Population::Adult);
         assert!(ten > one * 5.0, "{one} {ten}");
+        // Alike photos (children's fit) raise it less, but still raise it.
+        let alike = c.case_fmr_equivalent(0.52, 10, Population::Child);
+        assert!(alike > one && alike < ten, "{one} {alike} {ten}");
         assert_eq!(Band::of(0.0005), Band::Strong);
         assert_eq!(Band::of(0.005), Band::Possible);
         assert_eq!(Band::of(0.03), Band::Weak);
         assert_eq!(Band::of(0.2), Band::Below);
         let edges = c.band_edges(Population::Adult);
         assert!(edges[0].2 < edges[1].2 && edges[1].2 < edges[2].2);
+    }
+
+    #[test]
+    fn reads_version_2_tables_as_independent_photos() {
+        let mut json: serde_json::Value = serde_json::from_str(&uniform().to_json()).unwrap();
+        json["version"] = 2.into();
+        json["children"]
+            .as_object_mut()
+            .unwrap()
+            .remove("photo_correlation");
+        let c = Calibration::from_json(&json.to_string()).unwrap();
+        assert_eq!(c.children.photo_correlation, 0.0);
+        assert_eq!(c.version, CALIBRATION_VERSION);
+        let p = c.pair_fmr_equivalent(0.52);
+        let five = c.case_fmr_equivalent(0.52, 5, Population::Child);
+        assert!((five - (1.0 - (1.0 - p).powi(5))).abs() < 1e-12);
     }
 
     #[test]
@@ -435,6 +478,12 @@ mod tests {
         neg.children.gap_slope = -0.01;
         assert!(matches!(
             Calibration::from_json(&neg.to_json()),
+            Err(CalibrationError::Shape(_))
+        ));
+        let mut alike = uniform();
+        alike.children.photo_correlation = 1.0;
+        assert!(matches!(
+            Calibration::from_json(&alike.to_json()),
             Err(CalibrationError::Shape(_))
         ));
         let mut v = uniform();

@@ -13,8 +13,17 @@
 //!    children's pairs cannot measure.
 //! 3. **Caution.** The offset is lowered until, on the fitted pairs, no
 //!    band's edge lets through more than its false-match ceiling.
+//! 4. **Alike photos.** Pairs that share a sighting face and another child
+//!    (a [`ImpostorPair::group`], one impostor case) are read as normal
+//!    scores through the fitted map; their correlation is how alike one
+//!    impostor case's photos are ([`ChildFit::photo_correlation`], 0 when no
+//!    child has two photos). The caution of step 3 is then repeated for
+//!    whole impostor cases.
+
+use std::collections::HashMap;
 
 use super::calibration::{Band, Calibration, ChildFit};
+use super::normal;
 
 /// Gaps beyond this many years count as this many.
 pub const GAP_CAP_YEARS: f64 = 12.0;
@@ -26,6 +35,9 @@ const GROUPS: [(f64, f64); 4] = [(0.0, 4.0), (5.0, 8.0), (9.0, 12.0), (13.0, f64
 const GROUP_MIN_PAIRS: usize = 200;
 /// Pairs the whole fit needs.
 pub const MIN_PAIRS: usize = 1000;
+/// The photo correlation is never read as higher than this (it would let a
+/// large family count as one photo).
+pub const MAX_PHOTO_CORRELATION: f64 = 0.95;
 
 /// Why the children's map could not be fitted.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -48,6 +60,9 @@ pub struct ImpostorPair {
     pub distance: f64,
     /// Years between the ages (sighting face minus registry face).
     pub gap: f64,
+    /// Pairs of one sighting face against the photos of one other child
+    /// share a group.
+    pub group: u64,
 }
 
 fn quantile(sorted: &[f64], p: f64) -> f64 {
@@ -139,14 +154,114 @@ pub fn fit_children(
         }
         offset -= 0.001;
     }
-    Ok(ChildFit {
+    let mut fit = ChildFit {
         scale,
         offset,
         gap_slope: k,
         gap_cap_years: GAP_CAP_YEARS,
+        photo_correlation: 0.0,
         impostor_pairs: pairs.len() as u64,
         source: source.into(),
-    })
+    };
+    fit.photo_correlation = photo_correlation(&pairs, adult, &fit);
+    // The same caution for whole cases: a group is one impostor case, read
+    // through its best photo and the photo correlation.
+    for _ in 0..200 {
+        let cases = case_rates(&pairs, adult, &fit);
+        let over = Band::QUEUED.iter().any(|&(_, ceiling)| {
+            cases.partition_point(|&r| r <= ceiling) as f64 / cases.len() as f64 > ceiling
+        });
+        if !over {
+            break;
+        }
+        fit.offset -= 0.001;
+    }
+    Ok(fit)
+}
+
+/// Each group's per-case false-match rate through `fit`, ascending.
+fn case_rates(pairs: &[ImpostorPair], adult: &Calibration, fit: &ChildFit) -> Vec<f64> {
+    let mut groups: HashMap<u64, (f64, usize)> = HashMap::new();
+    for p in pairs {
+        let z = fit.adult_equivalent(p.distance, Some(p.gap));
+        let g = groups.entry(p.group).or_insert((f64::INFINITY, 0));
+        g.0 = g.0.min(z);
+        g.1 += 1;
+    }
+    let mut rates: Vec<f64> = groups
+        .values()
+        .map(|&(z, n)| normal::best_of(adult.pair_fmr_equivalent(z), n, fit.photo_correlation))
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    rates
+}
+
+/// Tail levels at which the photo correlation is matched.
+const ALIKE_LEVELS: [f64; 4] = [0.01, 0.02, 0.05, 0.1];
+
+/// How alike one impostor case's photos are, read where the bands are: the
+/// correlation (0 to [`MAX_PHOTO_CORRELATION`], steps of 0.01) at which the
+/// model's chance that a group's best photo reaches each of
+/// [`ALIKE_LEVELS`] best matches the share of groups that do. Each level
+/// is taken at the photos' own measured rate, so that an error in the map
+/// is not read as likeness. 0 when no group has two photos.
+fn photo_correlation(pairs: &[ImpostorPair], adult: &Calibration, fit: &ChildFit) -> f64 {
+    let mut groups: HashMap<u64, Vec<f64>> = HashMap::new();
+    for p in pairs {
+        let z = fit.adult_equivalent(p.distance, Some(p.gap));
+        groups
+            .entry(p.group)
+            .or_default()
+            .push(adult.pair_fmr_equivalent(z));
+    }
+    let many: Vec<(f64, usize)> = groups
+        .values()
+        .filter(|g| g.len() >= 2)
+        .map(|g| (g.iter().copied().fold(1.0, f64::min), g.len()))
+        .collect();
+    if many.is_empty() {
+        return 0.0;
+    }
+    let photos: Vec<f64> = groups
+        .values()
+        .filter(|g| g.len() >= 2)
+        .flatten()
+        .copied()
+        .collect();
+    let share = |hit: &dyn Fn(f64) -> bool, of: &[f64]| {
+        of.iter().filter(|&&r| hit(r)).count() as f64 / of.len() as f64
+    };
+    let best: Vec<f64> = many.iter().map(|g| g.0).collect();
+    // (rate per photo, share of groups whose best reaches it) per level.
+    let levels: Vec<(f64, f64)> = ALIKE_LEVELS
+        .iter()
+        .map(|&q| (share(&|r| r <= q, &photos), share(&|r| r <= q, &best)))
+        .filter(|&(per_photo, _)| per_photo > 0.0)
+        .collect();
+    // Groups by size: the model's chance depends only on the size.
+    let mut sizes: std::collections::BTreeMap<usize, usize> = Default::default();
+    for &(_, n) in &many {
+        *sizes.entry(n).or_default() += 1;
+    }
+    let misfit = |rho: f64| -> f64 {
+        levels
+            .iter()
+            .map(|&(per_photo, seen)| {
+                let model = sizes
+                    .iter()
+                    .map(|(&n, &count)| count as f64 * normal::best_of(per_photo, n, rho))
+                    .sum::<f64>()
+                    / many.len() as f64;
+                // Relative error: each level counts alike.
+                ((model - seen) / seen.max(1e-9)).powi(2)
+            })
+            .sum()
+    };
+    (0..=95)
+        .map(|i| f64::from(i) / 100.0)
+        .min_by(|a, b| misfit(*a).total_cmp(&misfit(*b)))
+        .unwrap_or(0.0)
+        .min(MAX_PHOTO_CORRELATION)
 }
 
 #[cfg(test)]
@@ -167,13 +282,23 @@ mod tests {
         // Children's pairs drawn so that scale 1.4, offset 0.02 and 0.01 per
         // year of gap map them exactly onto the adult curve.
         let mut seed = 7;
-        let pairs: Vec<ImpostorPair> = (0..40_000)
+        // Each group is one "child" with three photos whose normal scores
+        // correlate at 0.6.
+        let rho: f64 = 0.6;
+        let mut shared = 0.0;
+        let pairs: Vec<ImpostorPair> = (0..40_000u32)
             .map(|i| {
                 let gap = f64::from(i % 16);
-                let z = adult.quantile(lcg(&mut seed).clamp(1e-4, 0.9999));
+                if i % 3 == 0 {
+                    shared = normal::quantile(lcg(&mut seed).clamp(1e-9, 1.0 - 1e-9));
+                }
+                let own = normal::quantile(lcg(&mut seed).clamp(1e-9, 1.0 - 1e-9));
+                let u = rho.sqrt() * shared + (1.0 - rho).sqrt() * own;
+                let z = adult.quantile(normal::cdf(u).clamp(1e-4, 0.9999));
                 ImpostorPair {
                     distance: z / 1.4 + 0.02 + 0.01 * gap.min(GAP_CAP_YEARS),
                     gap,
+                    group: u64::from(i / 3),
                 }
             })
             .collect();
@@ -181,6 +306,19 @@ mod tests {
         assert!((f.gap_slope - 0.01).abs() < 0.0015, "{f:?}");
         assert!((f.scale - 1.4).abs() < 0.1, "{f:?}");
         assert!((f.offset - 0.02).abs() < 0.02, "{f:?}");
+        // The clamps at the table's ends blunt the scores a little.
+        assert!((f.photo_correlation - rho).abs() < 0.08, "{f:?}");
+        // Every pair its own group: nothing to correlate.
+        let alone: Vec<ImpostorPair> = pairs
+            .iter()
+            .enumerate()
+            .map(|(i, p)| ImpostorPair {
+                group: i as u64,
+                ..*p
+            })
+            .collect();
+        let f = fit_children(&alone, &adult, "synthetic").unwrap();
+        assert_eq!(f.photo_correlation, 0.0);
     }
 
     #[test]
@@ -189,7 +327,8 @@ mod tests {
         let pairs = vec![
             ImpostorPair {
                 distance: 0.5,
-                gap: 3.0
+                gap: 3.0,
+                group: 0,
             };
             10
         ];

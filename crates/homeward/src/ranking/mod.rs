@@ -10,6 +10,7 @@ mod calibration;
 mod explain;
 mod fit;
 mod fusion;
+mod normal;
 mod priors;
 
 pub use age::{age_gap, Birth, Day};
@@ -200,7 +201,7 @@ impl Policy {
             Fusion::Calibrated => score,
             Fusion::Min | Fusion::Mean2 => cal.equivalent(score, None, self.population),
         };
-        let case_fmr = cal.case_fmr_equivalent(z, n);
+        let case_fmr = cal.case_fmr_equivalent(z, n, self.population);
         Some(Candidate {
             case_id: case.case_id,
             score,
@@ -364,18 +365,31 @@ mod tests {
         let p = Policy::shipped().unwrap();
         let cal = &p.calibration;
         let ch = &cal.children;
+        let rho = ch.photo_correlation;
+        assert!(
+            rho > 0.0,
+            "the shipped fit reads children's photos as alike"
+        );
         let mut seed = 11;
-        // Undated impostor photos whose distances follow the calibrated
-        // children's impostor curve, independently.
-        let mut draw = || {
-            let z = cal.quantile(lcg(&mut seed));
-            (z / ch.scale + ch.offset) as f32
+        // Undated impostor cases whose photos follow the calibrated
+        // children's impostor curve and are alike as the fit says: each
+        // photo's normal score is √ρ·(the case's share) + √(1−ρ)·(its own).
+        let mut case = |n: usize| -> Vec<(f32, Option<f64>)> {
+            let shared = normal::quantile(lcg(&mut seed));
+            (0..n)
+                .map(|_| {
+                    let own = normal::quantile(lcg(&mut seed));
+                    let u = rho.sqrt() * shared + (1.0 - rho).sqrt() * own;
+                    let z = cal.quantile(normal::cdf(u));
+                    ((z / ch.scale + ch.offset) as f32, None)
+                })
+                .collect()
         };
         let trials = 20_000;
         let mut reach = [[0u32; 3]; 2];
         for t in 0..trials {
             for (k, n) in [1usize, 5].into_iter().enumerate() {
-                let xs: Vec<(f32, Option<f64>)> = (0..n).map(|_| (draw(), None)).collect();
+                let xs = case(n);
                 let c = p
                     .score_case(&[emb(0.0)], &QueryMeta::default(), &dated(t, &xs))
                     .unwrap();
@@ -397,19 +411,19 @@ mod tests {
             );
             assert!(five <= ceiling * 1.3, "{band:?}: {five} over {ceiling}");
         }
-        // Plain `min` would let the five-photo cases through far more often.
-        let mut seed = 5;
-        let (mut one, mut five) = (0, 0);
+        // Plain `min` would let the five-photo cases through far more often,
+        // and so would reading alike photos as one.
         let weak_edge = cal.band_edges(Population::Child)[2].2;
+        let (mut one, mut five) = (0, 0);
         for _ in 0..trials {
-            let mut d = || {
-                let z = cal.quantile(lcg(&mut seed));
-                z / ch.scale + ch.offset
-            };
-            one += u32::from(d() <= weak_edge);
-            five += u32::from((0..5).map(|_| d()).fold(f64::INFINITY, f64::min) <= weak_edge);
+            one += u32::from(f64::from(case(1)[0].0) <= weak_edge);
+            let best = case(5)
+                .iter()
+                .map(|x| f64::from(x.0))
+                .fold(f64::INFINITY, f64::min);
+            five += u32::from(best <= weak_edge);
         }
-        assert!(five > 3 * one, "{one} {five}");
+        assert!(f64::from(five) > 1.8 * f64::from(one), "{one} {five}");
     }
 
     #[test]
