@@ -10,5 +10,6 @@ pub mod hash;
 pub mod index;
 pub mod intake;
 pub mod nn;
+pub mod rules;
 pub mod sface;
 pub mod store;
