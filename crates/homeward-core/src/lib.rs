@@ -14,11 +14,11 @@
 //!   one set of input rules: sex, dates, apparent ages, statuses, names);
 //! - analysis: [`faces`] ([`FaceEngine`]), [`sface`], [`hash`] (PDQ and chip
 //!   hashes, the Hamming index), with the model readers and kernels in
-//!   [`dlib`], [`nn`] and [`geometry`];
+//!   [`dlib`], [`nn`] and [`geometry`]; [`cancel`] stops an analysis between layers;
 //! - records: [`index`] (nearest faces), [`store`] ([`Registry`], the
 //!   [`Store`] contract, typed reads, accounts, versioned stored scores).
 //!
-//! Modules form no import cycle: `rules` and `geometry` are leaves that the
+//! Modules form no import cycle: `rules`, `geometry` and `cancel` are leaves that the
 //! others use (see `docs/ARCHITECTURE.md`).
 //!
 //! # Documentation lint
@@ -35,6 +35,7 @@
 
 #![deny(missing_docs)]
 
+pub mod cancel;
 pub mod dlib;
 pub mod faces;
 pub mod geometry;

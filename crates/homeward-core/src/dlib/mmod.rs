@@ -323,7 +323,7 @@ impl TiledPyramid {
         }
         for i in 1..rects.len() {
             // A cancelled analysis (faces::Cancel) stops before the next level.
-            if crate::faces::cancel_requested() {
+            if crate::cancel::cancel_requested() {
                 return TiledPyramid {
                     tensor: None,
                     rects,

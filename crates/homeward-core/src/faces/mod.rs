@@ -1,14 +1,13 @@
 //! Faces: detection, landmarks, alignment and embeddings, as dlib computes them.
 
 mod align;
-mod cancel;
 mod detect;
 mod embed;
 mod engine;
 mod landmarks;
 
+pub use crate::cancel::{cancel_requested, Cancel};
 pub use align::{face_chip, face_chip_details, AlignError, Chip, ChipDetails};
-pub use cancel::{cancel_requested, Cancel};
 pub use detect::{DetectOptions, Detection, Detector};
 pub use embed::{EmbedOptions, Embedding};
 pub use engine::{Face, FaceEngine, FaceOptions, CHIP_PADDING, CHIP_SIZE};
