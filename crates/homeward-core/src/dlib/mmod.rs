@@ -22,8 +22,7 @@ use super::format::Reader;
 use super::net::{compile, multiply_adds, read_layers, run, InputLayer, Op, Step};
 use super::resize::resize_plane;
 use super::{verify, ModelError, ModelKind};
-use crate::faces::rect::BoxOverlap;
-use crate::faces::Rect;
+use crate::geometry::{BoxOverlap, Rect};
 use crate::nn::Tensor;
 
 /// Pyramid rate of `pyramid_down<6>`: each level is 5/6 of the one before.
@@ -112,7 +111,9 @@ pub(crate) fn network_peak_bytes(width: u32, height: u32) -> Option<u64> {
 /// A scored box in the coordinates of the image given to [`Mmod::detect`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RawDetection {
+    /// The face box.
     pub rect: Rect,
+    /// Detection score.
     pub score: f64,
 }
 
@@ -322,7 +323,7 @@ impl TiledPyramid {
         }
         for i in 1..rects.len() {
             // A cancelled analysis (faces::Cancel) stops before the next level.
-            if crate::faces::cancel_requested() {
+            if crate::cancel::cancel_requested() {
                 return TiledPyramid {
                     tensor: None,
                     rects,

@@ -21,8 +21,10 @@ pub enum ModelError {
     /// The file could not be read.
     #[error("cannot read model file {path}: {source}; check that the path is right and readable")]
     Io {
+        /// The file.
         path: PathBuf,
         #[source]
+        /// The OS error.
         source: std::io::Error,
     },
     /// The file is not the published model (wrong file, truncated or corrupted).
@@ -31,23 +33,33 @@ pub enum ModelError {
          it is the wrong file or is corrupted: restore it from the repository's models/ folder"
     )]
     Checksum {
+        /// What was checked.
         name: String,
+        /// What was expected.
         expected: String,
+        /// What was found.
         actual: String,
     },
     /// The bytes do not follow dlib's format where the reader expected them to.
     #[error("model file {model} is malformed at byte offset {offset}: {message}")]
     Format {
+        /// The model file.
         model: String,
+        /// Byte offset of the problem.
         offset: usize,
+        /// What is wrong.
         message: String,
     },
     /// A layer's weights do not have the shape the network definition needs.
     #[error("model file {model}: layer {layer}: expected {expected}, got {got}")]
     Shape {
+        /// The model file.
         model: String,
+        /// The layer.
         layer: String,
+        /// What was expected.
         expected: String,
+        /// What was found.
         got: String,
     },
 }

@@ -473,7 +473,7 @@ pub(crate) fn run_observed(
     let mut x = Rc::new(x);
     for step in steps {
         // A cancelled analysis (faces::Cancel) stops before the next layer.
-        if crate::faces::cancel_requested() {
+        if crate::cancel::cancel_requested() {
             return None;
         }
         let dims = x.dim();

@@ -22,7 +22,7 @@ use image::RgbImage;
 
 use super::format::Reader;
 use super::ModelError;
-use crate::faces::{similarity_transform, Affine, Rect};
+use crate::geometry::{similarity_transform, Affine, Rect};
 
 /// Caps that stop a corrupted header from asking for absurd allocations; the
 /// published 5-point model uses 15 steps × 500 trees × 15 splits × 800 pixels.

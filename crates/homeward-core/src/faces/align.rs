@@ -13,6 +13,7 @@
 use image::RgbImage;
 
 use super::FaceLandmarks;
+use crate::geometry::{similarity_transform, Affine};
 
 /// dlib's mean positions of the five landmarks in a unit face square.
 const MEAN_FACE: [[f64; 2]; 5] = [
@@ -34,90 +35,32 @@ const MAX_PYRAMID_DEPTH: u32 = 64;
 /// Why a chip could not be computed.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum AlignError {
+    /// The chip size is out of range.
     #[error(
         "chip size {size} is outside 2..={MAX_CHIP_SIZE}; use e.g. 150 as dlib's face models do"
     )]
-    Size { size: u32 },
+    Size {
+        /// Requested chip side in pixels.
+        size: u32,
+    },
+    /// The padding is negative or not finite.
     #[error("padding {padding} must be finite and at least 0; dlib's face models use 0.25")]
-    Padding { padding: f64 },
+    Padding {
+        /// Requested padding around the face.
+        padding: f64,
+    },
+    /// A landmark is not a usable position.
     #[error(
         "landmark {index} ({x}, {y}) is not a finite position within ±{MAX_COORDINATE} pixels"
     )]
-    Landmark { index: usize, x: f64, y: f64 },
-}
-
-/// An affine map `p ↦ m·p + b` between pixel coordinates (`[x, y]`).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Affine {
-    pub m: [[f64; 2]; 2],
-    pub b: [f64; 2],
-}
-
-impl Affine {
-    pub fn apply(&self, p: [f64; 2]) -> [f64; 2] {
-        [
-            self.m[0][0] * p[0] + self.m[0][1] * p[1] + self.b[0],
-            self.m[1][0] * p[0] + self.m[1][1] * p[1] + self.b[1],
-        ]
-    }
-
-    /// The map from `from[i]` to `to[i]` for three points placed at a chip's
-    /// corners `(0,0)`, `(w,0)` and `(0,h)`.
-    fn from_corners(w: f64, h: f64, tl: [f64; 2], tr: [f64; 2], bl: [f64; 2]) -> Affine {
-        let col = |to: [f64; 2], len: f64| {
-            if len == 0.0 {
-                [0.0, 0.0]
-            } else {
-                [(to[0] - tl[0]) / len, (to[1] - tl[1]) / len]
-            }
-        };
-        let (cx, cy) = (col(tr, w), col(bl, h));
-        Affine {
-            m: [[cx[0], cy[0]], [cx[1], cy[1]]],
-            b: tl,
-        }
-    }
-}
-
-/// dlib's `find_similarity_transform` (Umeyama's least squares fit of
-/// rotation, uniform scale and translation). In 2-D the SVD solution has a
-/// closed form: `c·R = [[p, -q], [q, p]] / σ²_from` with `p = cov₀₀ + cov₁₁`
-/// and `q = cov₁₀ − cov₀₁`, which also covers dlib's reflection fix.
-pub(crate) fn similarity_transform(from: &[[f64; 2]], to: &[[f64; 2]]) -> Affine {
-    let n = from.len().min(to.len()) as f64;
-    let mean = |pts: &[[f64; 2]]| {
-        let s = pts
-            .iter()
-            .fold([0.0, 0.0], |a, p| [a[0] + p[0], a[1] + p[1]]);
-        [s[0] / n, s[1] / n]
-    };
-    let (mf, mt) = (mean(from), mean(to));
-    let mut sigma_from = 0.0;
-    let mut cov = [[0.0f64; 2]; 2];
-    for (f, t) in from.iter().zip(to) {
-        let df = [f[0] - mf[0], f[1] - mf[1]];
-        let dt = [t[0] - mt[0], t[1] - mt[1]];
-        sigma_from += df[0] * df[0] + df[1] * df[1];
-        for (i, row) in cov.iter_mut().enumerate() {
-            for (j, c) in row.iter_mut().enumerate() {
-                *c += dt[i] * df[j];
-            }
-        }
-    }
-    sigma_from /= n;
-    let (p, q) = ((cov[0][0] + cov[1][1]) / n, (cov[1][0] - cov[0][1]) / n);
-    let m = if sigma_from != 0.0 {
-        [
-            [p / sigma_from, -q / sigma_from],
-            [q / sigma_from, p / sigma_from],
-        ]
-    } else {
-        [[1.0, 0.0], [0.0, 1.0]]
-    };
-    let mut t = Affine { m, b: [0.0, 0.0] };
-    let moved = t.apply(mf);
-    t.b = [mt[0] - moved[0], mt[1] - moved[1]];
-    t
+    Landmark {
+        /// Which landmark.
+        index: usize,
+        /// Its x.
+        x: f64,
+        /// Its y.
+        y: f64,
+    },
 }
 
 /// A rectangle with real corners and dlib's `drectangle` semantics
@@ -237,6 +180,7 @@ impl ChipDetails {
 /// A face cut out upright at a fixed size.
 #[derive(Debug, Clone)]
 pub struct Chip {
+    /// The chip pixels.
     pub image: RgbImage,
     /// Chip pixel → image pixel, to map points found on the chip back.
     pub chip_to_image: Affine,

@@ -34,6 +34,7 @@ impl Default for DetectOptions {
 /// A face found by the detector, in the coordinates of the image given.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Detection {
+    /// The face box.
     pub rect: Rect,
     /// dlib's detection confidence: above 0 is a detection, about 1 is typical.
     pub score: f64,

@@ -12,22 +12,28 @@ use crate::dlib::{self, ModelError, ModelKind};
 
 /// Chip size and padding of dlib's face recognition model.
 pub const CHIP_SIZE: u32 = 150;
+/// Padding around the face in a chip, as a share of its side (dlib's default 0.25).
 pub const CHIP_PADDING: f64 = 0.25;
 
 /// Options for [`FaceEngine::analyze`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FaceOptions {
+    /// Detection options.
     pub detect: DetectOptions,
+    /// Embedding options.
     pub embed: EmbedOptions,
 }
 
 /// One face found in a photo, in the photo's (upright) coordinates.
 #[derive(Debug, Clone)]
 pub struct Face {
+    /// The face box.
     pub rect: Rect,
+    /// Detection score.
     pub score: f64,
     /// The five landmarks, rounded to whole pixels as dlib gives them.
     pub landmarks: FaceLandmarks,
+    /// The 128-d embedding.
     pub embedding: Embedding,
     /// The aligned 150×150 chip the embedding was computed from.
     pub chip: RgbImage,
@@ -70,6 +76,7 @@ impl FaceEngine {
         })
     }
 
+    /// The face detector.
     pub fn detector(&self) -> &Detector {
         &self.detector
     }

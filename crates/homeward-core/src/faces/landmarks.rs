@@ -7,46 +7,7 @@ use image::RgbImage;
 
 use crate::dlib::shape_predictor::{round_half_up, ShapePredictorModel};
 use crate::dlib::{self, ModelError, ModelKind};
-
-/// A box in pixel coordinates with dlib's inclusive corners: it covers columns
-/// `left..=right` and rows `top..=bottom`, so `width = right - left + 1`.
-/// Corners may lie outside the image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Rect {
-    pub left: i64,
-    pub top: i64,
-    pub right: i64,
-    pub bottom: i64,
-}
-
-impl Rect {
-    pub fn new(left: i64, top: i64, right: i64, bottom: i64) -> Self {
-        Rect {
-            left,
-            top,
-            right,
-            bottom,
-        }
-    }
-
-    /// `right - left + 1`, or 0 for an empty box.
-    pub fn width(&self) -> i64 {
-        if self.right < self.left {
-            0
-        } else {
-            self.right.saturating_sub(self.left).saturating_add(1)
-        }
-    }
-
-    /// `bottom - top + 1`, or 0 for an empty box.
-    pub fn height(&self) -> i64 {
-        if self.bottom < self.top {
-            0
-        } else {
-            self.bottom.saturating_sub(self.top).saturating_add(1)
-        }
-    }
-}
+use crate::geometry::Rect;
 
 /// The five points of dlib's 5-point model, in its order: right eye outer
 /// corner, right eye inner corner, left eye outer corner, left eye inner
@@ -54,6 +15,7 @@ impl Rect {
 /// side), then the base of the nose. `[x, y]` in image pixels.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FaceLandmarks {
+    /// The five points, `[x, y]` in pixels.
     pub points: [[f64; 2]; 5],
 }
 

@@ -48,6 +48,8 @@ pub const CHIP_HASH_VERSION: u32 = 2;
 /// the same face crop: the largest distance at which edited copies of LFW
 /// photos matched other photos in at most 0.01 % of pairs (see
 /// `docs/adr-dupes.md`); unrelated faces sit around 128.
+///
+/// To be removed: policy moves to homeward-match.
 pub const CHIP_MATCH_THRESHOLD: u32 = 64;
 
 /// Least luma standard deviation (0..255 scale) of the chip's hashed grid

@@ -117,18 +117,6 @@ unsafe fn sq_avx2(a: &Embedding, b: &Embedding) -> f32 {
     _mm_cvtss_f32(h)
 }
 
-/// Kept for callers of the hnsw_rs era: Euclidean distance as a value type.
-/// The graph no longer goes through it.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct FaceL2;
-
-impl FaceL2 {
-    /// Euclidean distance between `va` and `vb`.
-    pub fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
-        l2(va, vb)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -76,14 +76,6 @@ pub enum IndexError {
         /// What did not match.
         what: String,
     },
-    /// The HNSW library refused to dump or load.
-    #[error("hnsw_rs failed on {path}: {message}; delete the snapshot to rebuild from the store")]
-    Hnsw {
-        /// The directory.
-        path: PathBuf,
-        /// The library's message.
-        message: String,
-    },
 }
 
 impl IndexError {

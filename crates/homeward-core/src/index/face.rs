@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::snapshot::{self, SnapshotInfo};
 use super::{Embedding, Hit, HnswIndex, HnswParams, IndexError, VectorIndex};
-use crate::store::{CaseStatus, Sex};
+use crate::rules::{CaseStatus, Sex};
 
 /// Share of tombstones above which [`FaceIndex::remove`] rebuilds the graph.
 pub const COMPACT_RATIO: f64 = 0.2;

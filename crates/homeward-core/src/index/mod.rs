@@ -7,8 +7,9 @@
 //!
 //! - [`FlatIndex`]: exact brute force. Ground truth for tests, and the fallback
 //!   for very selective filters.
-//! - [`HnswIndex`]: approximate search on an `hnsw_rs` graph, with tombstones
-//!   and filtering inside the graph walk.
+//! - [`HnswIndex`]: approximate search on our own HNSW graph (`graph.rs`,
+//!   flat arrays; `docs/adr-index.md`), with tombstones and filtering inside
+//!   the graph walk.
 //! - [`FaceIndex`]: what the registry uses. Adds per-face case attributes,
 //!   [`SearchFilter`]s, per-case grouping and versioned snapshots.
 //!
@@ -23,7 +24,7 @@ mod graph;
 mod hnsw;
 mod snapshot;
 
-pub use distance::{l2, FaceL2};
+pub use distance::l2;
 pub use error::IndexError;
 pub use face::{CaseHit, FaceIndex, FaceMeta, GeoRadius, SearchFilter, COMPACT_RATIO};
 pub use flat::FlatIndex;

@@ -29,7 +29,7 @@
 //!  13   1 byte order of the dump files (1 = little-endian)
 //!  14   2 reserved, zero
 //!  16   4 dimension (128)
-//!  20   4 distance (1 = Euclidean, FaceL2)
+//!  20   4 distance (1 = Euclidean)
 //!  24   4 m           28 4 ef_construction   32 4 ef_search   36 4 reserved
 //!  40   8 count of vectors
 //!  48   8 largest vector id included (store rows above it are added on load)

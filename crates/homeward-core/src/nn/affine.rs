@@ -43,6 +43,7 @@ impl Affine {
         (self.gamma[c], self.beta[c])
     }
 
+    /// Number of channels.
     pub fn channels(&self) -> usize {
         self.gamma.len()
     }

@@ -86,7 +86,9 @@ thread_local! {
 /// (folded batch norm) and a `relu_` that directly follow it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Epilogue<'a> {
+    /// Per-channel scale and shift applied after the convolution.
     pub affine: Option<&'a Affine>,
+    /// Whether a ReLU follows.
     pub relu: bool,
 }
 
@@ -124,13 +126,21 @@ impl OutPtr {
 /// Geometry of a convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvParams {
+    /// Input channels.
     pub in_channels: usize,
+    /// Output channels.
     pub out_channels: usize,
+    /// Kernel rows.
     pub kernel_h: usize,
+    /// Kernel columns.
     pub kernel_w: usize,
+    /// Vertical stride.
     pub stride_y: usize,
+    /// Horizontal stride.
     pub stride_x: usize,
+    /// Rows of zero padding above and below.
     pub pad_y: usize,
+    /// Columns of zero padding left and right.
     pub pad_x: usize,
 }
 
@@ -207,6 +217,7 @@ impl Conv2d {
         })
     }
 
+    /// The layer's shape parameters.
     pub fn params(&self) -> &ConvParams {
         &self.params
     }

@@ -6,6 +6,7 @@ use ndarray::{Array1, Array2, Array3};
 use super::Tensor;
 
 #[derive(Debug, Clone)]
+/// A fully connected layer: weights and bias.
 pub struct FullyConnected {
     weights: Array2<f32>,
 }
@@ -18,10 +19,12 @@ impl FullyConnected {
         })
     }
 
+    /// Input length.
     pub fn inputs(&self) -> usize {
         self.weights.nrows()
     }
 
+    /// Output length.
     pub fn outputs(&self) -> usize {
         self.weights.ncols()
     }

@@ -11,22 +11,30 @@ use rayon::prelude::*;
 use super::Tensor;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which pooling.
 pub enum PoolKind {
+    /// Largest value of the window.
     Max,
+    /// Mean of the window.
     Average,
 }
 
 /// A pooling layer's geometry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pool2d {
+    /// Max or average.
     pub kind: PoolKind,
     /// Window height; 0 = the whole input.
     pub window_h: usize,
     /// Window width; 0 = the whole input.
     pub window_w: usize,
+    /// Vertical stride.
     pub stride_y: usize,
+    /// Horizontal stride.
     pub stride_x: usize,
+    /// Rows of zero padding above and below.
     pub pad_y: usize,
+    /// Columns of zero padding left and right.
     pub pad_x: usize,
 }
 

@@ -65,6 +65,7 @@ impl Tensor {
         &self.data
     }
 
+    /// The values, mutable, in storage order.
     pub fn as_mut_slice(&mut self) -> &mut [f32] {
         &mut self.data
     }

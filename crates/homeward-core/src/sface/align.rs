@@ -16,7 +16,8 @@
 
 use image::{Rgb, RgbImage};
 
-use crate::faces::{similarity_transform, Affine, FaceLandmarks};
+use crate::faces::FaceLandmarks;
+use crate::geometry::{similarity_transform, Affine};
 
 /// Side of SFace's input in pixels.
 pub const SFACE_CHIP_SIZE: u32 = 112;

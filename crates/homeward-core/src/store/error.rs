@@ -57,6 +57,14 @@ pub enum StoreError {
         /// Its id.
         id: u64,
     },
+    /// A row with this unique name exists already.
+    #[error("{what} `{name}` already exists; choose another name")]
+    Exists {
+        /// The kind of row.
+        what: &'static str,
+        /// The name that is taken.
+        name: String,
+    },
     /// An input value is not acceptable.
     #[error("invalid {field}: {why}")]
     Invalid {

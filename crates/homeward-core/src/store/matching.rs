@@ -6,7 +6,8 @@ use std::collections::HashMap;
 
 use rusqlite::{params, OptionalExtension};
 
-use super::registry::{blob_to_embedding, check_faces, now, Registry};
+use super::codec::{blob_to_embedding, blob_to_f32s, check_faces, hash32, now};
+use super::registry::Registry;
 use super::types::*;
 use super::StoreError;
 use crate::index::{Embedding, FaceMeta};
@@ -129,10 +130,6 @@ pub struct BatchItem {
     pub error: Option<String>,
 }
 
-fn hash32(v: Vec<u8>) -> Option<[u8; 32]> {
-    <[u8; 32]>::try_from(v.as_slice()).ok()
-}
-
 const MATCH_COLS: &str = "id, sighting_id, case_id, sighting_face_id, state, origin, rank_key, \
                           scores, reviewer, note, created_at";
 
@@ -142,7 +139,7 @@ fn match_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MatchRow> {
         sighting_id: r.get::<_, i64>(1)? as u64,
         case_id: r.get::<_, i64>(2)? as u64,
         sighting_face_id: r.get::<_, Option<i64>>(3)?.map(|v| v as u64),
-        state: MatchState::parse(&r.get::<_, String>(4)?),
+        state: r.get::<_, MatchState>(4)?,
         origin: r.get(5)?,
         rank_key: r.get(6)?,
         scores_json: r.get(7)?,
@@ -199,10 +196,7 @@ impl Registry {
         let mut out = Vec::new();
         for row in rows {
             let (face_id, photo_id, blob, meta, bbox) = row.map_err(self.sql())?;
-            let b: Vec<f32> = bbox
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
+            let b = blob_to_f32s(&bbox);
             if let (Some(embedding), &[l, t, r, btm]) = (blob_to_embedding(&blob), &b[..]) {
                 out.push(GalleryRow {
                     face_id,
@@ -236,7 +230,7 @@ impl Registry {
                             place: r.get(2)?,
                             location: lat.zip(lon),
                             apparent_age: lo.zip(hi).map(|(a, b)| (a as f32, b as f32)),
-                            sex: r.get::<_, Option<String>>(7)?.map(|s| Sex::parse(&s)),
+                            sex: r.get::<_, Option<Sex>>(7)?,
                             submitter: r.get(8)?,
                             duplicate_group: r.get(9)?,
                         },
@@ -294,15 +288,10 @@ impl Registry {
                 ))
             })
             .map_err(self.sql())?;
-        let f32s = |b: &[u8]| -> Vec<f32> {
-            b.chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect()
-        };
         let mut out = Vec::new();
         for row in rows {
             let (id, bbox, lm, emb, chip, model) = row.map_err(self.sql())?;
-            let (b, l) = (f32s(&bbox), f32s(&lm));
+            let (b, l) = (blob_to_f32s(&bbox), blob_to_f32s(&lm));
             let (Some(embedding), true, true) =
                 (blob_to_embedding(&emb), b.len() == 4, l.len() == 10)
             else {
@@ -481,6 +470,21 @@ impl Registry {
             }
         }
         Ok(out)
+    }
+
+    /// Records a sighting with its photo and detected faces.
+    pub fn add_sighting(
+        &mut self,
+        actor: &str,
+        bytes: &[u8],
+        sighting: &NewSighting,
+        faces: &[FaceRecord],
+    ) -> Result<(SightingId, Vec<FaceId>), StoreError> {
+        // One write path for sightings: with no extras this is exactly the
+        // plain sighting (no hashes, matches or batch mark).
+        let (id, face_ids, _) =
+            self.record_sighting(actor, bytes, sighting, faces, &SightingExtras::default())?;
+        Ok((id, face_ids))
     }
 
     /// Stores the PDQ hash of a case photo.
@@ -1028,6 +1032,7 @@ mod tests {
              DROP INDEX matches_state;
              ALTER TABLE matches DROP COLUMN sighting_face_id; ALTER TABLE matches DROP COLUMN origin;
              ALTER TABLE matches DROP COLUMN rank_key; ALTER TABLE sightings DROP COLUMN repost_of_photo;
+             ALTER TABLE sightings DROP COLUMN note;
              PRAGMA user_version = 1;",
         )
         .unwrap();
@@ -1055,7 +1060,8 @@ mod tests {
         .unwrap();
         reg.close().unwrap();
         let conn = rusqlite::Connection::open(dir.path().join("registry.sqlite")).unwrap();
-        conn.execute_batch("PRAGMA user_version = 2;").unwrap();
+        conn.execute_batch("ALTER TABLE sightings DROP COLUMN note; PRAGMA user_version = 2;")
+            .unwrap();
         drop(conn);
         let reg = Registry::open(dir.path()).unwrap();
         // Version-1 chip hashes are not comparable with today's: dropped.

@@ -15,19 +15,37 @@
 //! two steps, or during an erasure) is removed by the recovery pass at open.
 //! See `docs/adr-store.md`.
 
+mod accounts;
+mod codec;
+mod contract;
 mod error;
 mod files;
 mod matching;
+mod notes;
+mod reads;
 mod registry;
 mod schema;
+mod scores;
 mod types;
 
+pub use accounts::{
+    AccessEntry, Accounts, Receipt, Role, RoleError, TokenInfo, User, ACCOUNTS_APPLICATION_ID,
+    ACCOUNTS_SCHEMA_VERSION,
+};
+pub use contract::Store;
 pub use error::StoreError;
 pub use matching::{
     BatchItem, GalleryRow, MatchOrigin, MatchRow, NewMatch, SightingExtras, StoredSighting,
 };
+pub use reads::{
+    BatchStatus, CasePhoto, CaseSummary, PhotoDistance, QueueEntry, Reader, Reads, ReviewItem,
+    SightingSummary,
+};
 pub use registry::{IndexOrigin, Registry, PER_CASE_PHOTOS};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
+pub use scores::{
+    ScoreBand, ScoresError, StoredPair, StoredPrior, StoredScores, StoredWhy, SCORES_VERSION,
+};
 pub use types::{
     AuditEntry, Case, CaseId, CaseStatus, FaceId, FaceRecord, MatchId, MatchState, NewCase,
     NewSighting, PhotoHit, PhotoId, PhotoMeta, SearchHit, Sex, SightingId, EXPORT_FORMAT_VERSION,

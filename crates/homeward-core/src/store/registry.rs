@@ -3,17 +3,20 @@
 use std::collections::HashSet;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
+use super::codec::{blob_to_embedding, check_faces, f32s_to_blob, now};
 use super::files::{fsync_dir, hex, sha256, PhotoFiles};
 use super::schema::{self, Found, SCHEMA_VERSION};
 use super::types::*;
 use super::StoreError;
-use crate::index::{l2, Embedding, FaceIndex, FaceMeta, HnswParams, SearchFilter, DIM};
+use crate::index::{l2, Embedding, FaceIndex, FaceMeta, HnswParams, SearchFilter};
 
 /// Number of photos returned per case by [`Registry::search`].
+///
+/// To be removed: policy moves to homeward-match (use [`Registry::search_with`]).
 pub const PER_CASE_PHOTOS: usize = 3;
 
 const DB_NAME: &str = "registry.sqlite";
@@ -79,46 +82,6 @@ impl std::fmt::Debug for Registry {
             .field("faces", &self.index.len())
             .finish()
     }
-}
-
-pub(super) fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-pub(super) fn f32s_to_blob(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-pub(super) fn blob_to_embedding(b: &[u8]) -> Option<Embedding> {
-    if b.len() != DIM * 4 {
-        return None;
-    }
-    let mut e = [0f32; DIM];
-    for (o, c) in e.iter_mut().zip(b.chunks_exact(4)) {
-        *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-    }
-    Some(e)
-}
-
-pub(super) fn check_faces(faces: &[FaceRecord]) -> Result<(), StoreError> {
-    for (i, f) in faces.iter().enumerate() {
-        if f.embedding.iter().any(|x| !x.is_finite()) {
-            return Err(StoreError::Invalid {
-                field: "embedding",
-                why: format!("face {i} has a non-finite value"),
-            });
-        }
-        if f.model.trim().is_empty() {
-            return Err(StoreError::Invalid {
-                field: "model",
-                why: format!("face {i} names no model; give the model id and version"),
-            });
-        }
-    }
-    Ok(())
 }
 
 fn year_of(date: &str) -> Option<i32> {
@@ -296,10 +259,10 @@ impl Registry {
                     r.get::<_, i64>(0)? as u64,
                     FaceMeta {
                         case_id: r.get::<_, i64>(1)? as u64,
-                        sex: Sex::parse(&r.get::<_, String>(2)?),
+                        sex: r.get::<_, Sex>(2)?,
                         birth_year: r.get(3)?,
                         location: lat.zip(lon),
-                        status: CaseStatus::parse(&r.get::<_, String>(6)?),
+                        status: r.get::<_, CaseStatus>(6)?,
                     },
                     emb.and_then(|b| blob_to_embedding(&b)),
                 ))
@@ -430,13 +393,13 @@ impl Registry {
                         id,
                         data: NewCase {
                             child_name: r.get(0)?,
-                            sex: Sex::parse(&r.get::<_, String>(1)?),
+                            sex: r.get::<_, Sex>(1)?,
                             birth_date: r.get(2)?,
                             birth_year: r.get(3)?,
                             missing_date: r.get(4)?,
                             missing_place: r.get(5)?,
                             missing_location: lat.zip(lon),
-                            status: CaseStatus::parse(&r.get::<_, String>(8)?),
+                            status: r.get::<_, CaseStatus>(8)?,
                             contact_ref: r.get(9)?,
                             notes: r.get(10)?,
                         },
@@ -576,26 +539,6 @@ impl Registry {
         Ok((photo, face_ids))
     }
 
-    /// Records a sighting with its photo and detected faces.
-    pub fn add_sighting(
-        &mut self,
-        actor: &str,
-        bytes: &[u8],
-        sighting: &NewSighting,
-        faces: &[FaceRecord],
-    ) -> Result<(SightingId, Vec<FaceId>), StoreError> {
-        // One write path for sightings: with no extras this is exactly the
-        // plain sighting (no hashes, matches or batch mark).
-        let (id, face_ids, _) = self.record_sighting(
-            actor,
-            bytes,
-            sighting,
-            faces,
-            &super::matching::SightingExtras::default(),
-        )?;
-        Ok((id, face_ids))
-    }
-
     /// Records a candidate match for review. `scores` are named scores
     /// (e.g. `("embedding_distance", 0.42)`), stored as a JSON object.
     pub fn add_match(
@@ -673,11 +616,10 @@ impl Registry {
             .query_row(
                 "SELECT state FROM matches WHERE id = ?1",
                 [id as i64],
-                |r| r.get::<_, String>(0),
+                |r| r.get::<_, MatchState>(0),
             )
             .optional()
             .map_err(self.sql())?
-            .map(|s| MatchState::parse(&s))
             .ok_or(StoreError::NotFound { what: "match", id })
     }
 
@@ -689,9 +631,20 @@ impl Registry {
         filter: &SearchFilter,
         k: usize,
     ) -> Result<Vec<SearchHit>, StoreError> {
-        let cases = self
-            .index
-            .search_cases(embedding, filter, k, PER_CASE_PHOTOS);
+        self.search_with(embedding, filter, k, PER_CASE_PHOTOS)
+    }
+
+    /// The `k` nearest cases to `embedding` among those `filter` accepts,
+    /// each with its `per_case` nearest photos (exact distances). How many
+    /// photos a case shows is the caller's policy.
+    pub fn search_with(
+        &self,
+        embedding: &Embedding,
+        filter: &SearchFilter,
+        k: usize,
+        per_case: usize,
+    ) -> Result<Vec<SearchHit>, StoreError> {
+        let cases = self.index.search_cases(embedding, filter, k, per_case);
         let mut st = self
             .conn
             .prepare_cached(
@@ -726,7 +679,7 @@ impl Registry {
                     .total_cmp(&b.distance)
                     .then(a.face_id.cmp(&b.face_id))
             });
-            photos.truncate(PER_CASE_PHOTOS);
+            photos.truncate(per_case);
             out.push(SearchHit {
                 case_id: c.case_id,
                 distance: photos.first().map_or(c.distance, |p| p.distance),

@@ -6,7 +6,7 @@ use rusqlite::Connection;
 pub const APPLICATION_ID: i32 = 0x4857_5247;
 
 /// Schema version written by this build.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -140,6 +140,12 @@ CREATE TABLE batch_items (
     r#"
 UPDATE faces SET chip_hash = NULL;
 UPDATE sighting_faces SET chip_hash = NULL;
+"#,
+    // Version 4: the submitter's note lives with the sighting (it was kept in
+    // the web server's auth.sqlite); existing rows get NULL, and the server
+    // moves old notes over at start (`Registry::adopt_sighting_notes`).
+    r#"
+ALTER TABLE sightings ADD COLUMN note TEXT;
 "#,
 ];
 

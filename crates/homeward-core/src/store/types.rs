@@ -1,6 +1,7 @@
 //! Plain data types of the registry.
 
 use crate::index::Embedding;
+pub use crate::rules::{CaseStatus, MatchState, Sex};
 
 /// Row id of a case.
 pub type CaseId = u64;
@@ -15,90 +16,6 @@ pub type MatchId = u64;
 
 /// Version of the export manifest written by [`super::Registry::export`].
 pub const EXPORT_FORMAT_VERSION: u32 = 1;
-
-/// Sex as recorded or as apparent in a sighting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Sex {
-    /// Female.
-    Female,
-    /// Male.
-    Male,
-    /// Not known or not given.
-    Unknown,
-}
-
-impl Sex {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Sex::Female => "female",
-            Sex::Male => "male",
-            Sex::Unknown => "unknown",
-        }
-    }
-    pub(crate) fn parse(s: &str) -> Sex {
-        match s {
-            "female" => Sex::Female,
-            "male" => Sex::Male,
-            _ => Sex::Unknown,
-        }
-    }
-}
-
-/// Where a case stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CaseStatus {
-    /// The child is being searched for.
-    Searching,
-    /// The child was found.
-    Found,
-    /// The case was closed for another reason.
-    Closed,
-}
-
-impl CaseStatus {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            CaseStatus::Searching => "searching",
-            CaseStatus::Found => "found",
-            CaseStatus::Closed => "closed",
-        }
-    }
-    pub(crate) fn parse(s: &str) -> CaseStatus {
-        match s {
-            "found" => CaseStatus::Found,
-            "closed" => CaseStatus::Closed,
-            _ => CaseStatus::Searching,
-        }
-    }
-}
-
-/// Review state of a candidate match.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MatchState {
-    /// Waiting for a case worker.
-    Pending,
-    /// A case worker confirmed it.
-    Confirmed,
-    /// A case worker rejected it.
-    Rejected,
-}
-
-impl MatchState {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            MatchState::Pending => "pending",
-            MatchState::Confirmed => "confirmed",
-            MatchState::Rejected => "rejected",
-        }
-    }
-    pub(crate) fn parse(s: &str) -> MatchState {
-        match s {
-            "confirmed" => MatchState::Confirmed,
-            "rejected" => MatchState::Rejected,
-            _ => MatchState::Pending,
-        }
-    }
-}
 
 /// A new missing-child case.
 #[derive(Debug, Clone, PartialEq)]
@@ -197,7 +114,7 @@ pub struct SearchHit {
     pub case_id: CaseId,
     /// Distance of its nearest face.
     pub distance: f32,
-    /// Its nearest faces, nearest first (at most [`super::PER_CASE_PHOTOS`]).
+    /// Its nearest faces, nearest first (as many as the search asked for).
     pub photos: Vec<PhotoHit>,
 }
 

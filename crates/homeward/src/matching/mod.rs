@@ -262,7 +262,8 @@ fn new_match(c: &Candidate, face: u64, origin: MatchOrigin) -> NewMatch {
         sighting_face: face,
         origin,
         rank_key: c.case_fmr,
-        scores_json: serde_json::to_string(c).unwrap_or_else(|_| "{}".into()),
+        scores_json: homeward_core::store::StoredScores::from_serialize(c)
+            .map_or_else(|_| "{}".into(), |s| s.to_json()),
     }
 }
 

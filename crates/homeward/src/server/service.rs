@@ -9,24 +9,21 @@
 //! face. The server keeps one [`DupIndex`] beside the registry, under the
 //! same lock, so that both always agree.
 //!
-//! **Reads.** The registry exposes writes, search and single-row reads; the
-//! lists and joins the pages need are read here through separate
-//! `query_only` connections to `registry.sqlite` (WAL lets them read while
-//! the registry writes). They depend on schema version 3 and are checked
-//! against it at start.
+//! **Reads.** Lists and views come from the store's typed reads
+//! ([`homeward_core::store::Reads`]) on a pool of read-only connections
+//! ([`Reader`]), which read while the registry writes. This file holds no
+//! SQL; it turns the store's types into the API's and the pages' views.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use homeward_core::faces::{FaceEngine, FaceOptions};
-use homeward_core::index::{l2, Embedding, DIM};
+use homeward_core::index::Embedding;
 use homeward_core::intake::Limits;
 use homeward_core::store::{
-    CaseId, CaseStatus, MatchState, NewCase, NewSighting, PhotoMeta, Registry, Sex, SightingId,
-    StoreError, SCHEMA_VERSION,
+    self as store, CaseId, CaseStatus, MatchState, NewCase, NewSighting, PhotoMeta, Reader, Reads,
+    Registry, ScoresError, Sex, SightingId, StoreError, StoredScores,
 };
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde::Serialize;
 
 use crate::matching::{self, Analyzed, DupIndex, EnrolledPhoto, MatchError, Repeat};
@@ -39,9 +36,10 @@ use super::error::ApiError;
 /// Cases ranked per sighting before the review queue takes the banded ones.
 const RANKED_PER_SIGHTING: usize = matching::QUEUE_PER_SIGHTING;
 
-/// What a stored match's scores say: the candidate as ranked when the match
-/// was queued.
-struct StoredScores {
+/// What a stored match's scores say, for the queue and review views: the
+/// candidate as ranked when the match was queued, or, when the stored
+/// scores cannot be read, band `unknown` and the reason.
+struct ScoresView {
     distance: Option<f64>,
     score: Option<f64>,
     fmr: Option<f64>,
@@ -49,22 +47,26 @@ struct StoredScores {
     why: String,
 }
 
-impl StoredScores {
-    fn parse(scores: &str) -> StoredScores {
-        match serde_json::from_str::<ranking::Candidate>(scores) {
-            Ok(c) => StoredScores {
-                distance: Some(c.why.best.distance),
-                score: Some(c.score),
-                fmr: Some(c.case_fmr),
-                band: c.band.name(),
-                why: c.summary(),
+impl ScoresView {
+    fn new(stored: &Result<StoredScores, ScoresError>) -> ScoresView {
+        match stored {
+            Ok(s) => ScoresView {
+                distance: Some(s.why.best.distance),
+                score: Some(s.score),
+                fmr: Some(s.case_fmr),
+                band: s.band.as_str(),
+                // The ranking's own one-line explanation; its JSON is the
+                // stored shape.
+                why: serde_json::from_str::<ranking::Candidate>(&s.to_json())
+                    .map(|c| c.summary())
+                    .unwrap_or_else(|_| format!("case {}: compare the photos", s.case_id)),
             },
-            Err(_) => StoredScores {
+            Err(e) => ScoresView {
                 distance: None,
                 score: None,
                 fmr: None,
-                band: "weak",
-                why: "no ranking was recorded for this match; compare the photos".into(),
+                band: "unknown",
+                why: e.to_string(),
             },
         }
     }
@@ -249,55 +251,54 @@ pub struct BatchView {
     pub results: Vec<report::ItemResult>,
 }
 
-fn sex_str(s: Sex) -> &'static str {
-    match s {
-        Sex::Female => "female",
-        Sex::Male => "male",
-        Sex::Unknown => "unknown",
+fn case_summary(c: store::CaseSummary) -> CaseSummary {
+    CaseSummary {
+        id: c.id,
+        child_name: c.child_name,
+        sex: c.sex.as_str(),
+        birth_year: c.birth_year,
+        missing_date: c.missing_date,
+        missing_place: c.missing_place,
+        status: c.status.as_str(),
+        photos: c.photos,
+        pending_matches: c.pending_matches,
     }
 }
 
-fn status_str(s: CaseStatus) -> &'static str {
-    match s {
-        CaseStatus::Searching => "searching",
-        CaseStatus::Found => "found",
-        CaseStatus::Closed => "closed",
+fn sighting_view(s: store::SightingSummary) -> SightingView {
+    SightingView {
+        id: s.id,
+        seen_at: s.seen_at,
+        place: s.place,
+        location: s.location.map(|(a, b)| [a, b]),
+        apparent_age: s.apparent_age.map(|(a, b)| [a, b]),
+        sex: s.sex.map(|x| x.to_string()),
+        submitter: s.submitter,
+        note: s.note,
+        faces: s.faces,
+        added_at: s.added_at,
+        photo_url: format!("/api/sightings/{}/photo", s.id),
     }
 }
 
-fn static_status(s: &str) -> &'static str {
-    match s {
-        "found" => "found",
-        "closed" => "closed",
-        _ => "searching",
+fn candidate_photo(p: store::PhotoDistance) -> CandidatePhoto {
+    CandidatePhoto {
+        photo_id: p.photo_id,
+        distance: p.distance,
+        age_months: p.age_months,
+        url: format!("/api/photos/{}", p.photo_id),
     }
 }
 
-fn static_state(s: &str) -> &'static str {
-    match s {
-        "confirmed" => "confirmed",
-        "rejected" => "rejected",
-        _ => "pending",
+fn batch_status(b: store::BatchStatus) -> BatchStatus {
+    BatchStatus {
+        name: b.name,
+        items: b.items,
+        recorded: b.recorded,
+        failed: b.failed,
+        pending_matches: b.pending_matches,
+        last_done_at: b.last_done_at,
     }
-}
-
-fn static_sex(s: &str) -> &'static str {
-    match s {
-        "female" => "female",
-        "male" => "male",
-        _ => "unknown",
-    }
-}
-
-fn blob_embedding(b: &[u8]) -> Option<Embedding> {
-    if b.len() != DIM * 4 {
-        return None;
-    }
-    let mut e = [0f32; DIM];
-    for (o, c) in e.iter_mut().zip(b.chunks_exact(4)) {
-        *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-    }
-    Some(e)
 }
 
 /// The MIME type of stored photo bytes, from their first bytes.
@@ -322,16 +323,14 @@ pub struct Service {
     engine: FaceEngine,
     face_options: FaceOptions,
     limits: Limits,
-    db_path: PathBuf,
-    reads: Mutex<Vec<Connection>>,
+    dir: PathBuf,
+    readers: Mutex<Vec<Reader>>,
     audit: Arc<AuthStore>,
 }
 
 impl std::fmt::Debug for Service {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Service")
-            .field("db", &self.db_path)
-            .finish()
+        f.debug_struct("Service").field("db", &self.dir).finish()
     }
 }
 
@@ -343,43 +342,44 @@ struct Matcher {
 
 /// A read connection borrowed from the pool, returned on drop.
 struct Read<'a> {
-    conn: Option<Connection>,
-    pool: &'a Mutex<Vec<Connection>>,
+    reader: Option<Reader>,
+    pool: &'a Mutex<Vec<Reader>>,
 }
 
-impl std::ops::Deref for Read<'_> {
-    type Target = Connection;
-    fn deref(&self) -> &Connection {
-        self.conn.as_ref().expect("present until drop")
+impl Read<'_> {
+    fn reads(&self) -> Reads<'_> {
+        match &self.reader {
+            Some(r) => r.reads(),
+            None => unreachable!("the reader is present until drop"),
+        }
     }
 }
 
 impl Drop for Read<'_> {
     fn drop(&mut self) {
-        if let Some(c) = self.conn.take() {
+        if let Some(c) = self.reader.take() {
             self.pool.lock().unwrap_or_else(|p| p.into_inner()).push(c);
         }
     }
 }
 
 impl Service {
-    /// Wraps an open registry. Fails if the registry's schema is not the one
-    /// the read queries were written for.
+    /// Wraps an open registry, and moves sighting notes that older builds
+    /// kept in the account store into the registry.
     pub fn new(
-        registry: Registry,
+        mut registry: Registry,
         engine: FaceEngine,
         face_options: FaceOptions,
         limits: Limits,
         audit: Arc<AuthStore>,
     ) -> Result<Service, String> {
-        // Versions 2 and 3 only added tables and columns and cleared old
-        // chip hashes, so the version-1 reads hold.
-        if SCHEMA_VERSION != 3 {
-            return Err(format!(
-                "the server's registry reads know schema version 3, the store is at {SCHEMA_VERSION}; update server/service.rs"
-            ));
-        }
-        let db_path = registry.dir().join("registry.sqlite");
+        audit
+            .move_notes_to(&mut registry)
+            .map_err(|e| format!("cannot move the sighting notes into the registry: {e}"))?;
+        let dir = registry.dir().to_path_buf();
+        let first = registry
+            .reader()
+            .map_err(|e| format!("cannot open a registry reader: {e}"))?;
         let policy =
             Policy::shipped().map_err(|e| format!("the ranking calibration is unusable: {e}"))?;
         let dupes = DupIndex::load(&registry)
@@ -393,30 +393,22 @@ impl Service {
             engine,
             face_options,
             limits,
-            db_path,
-            reads: Mutex::new(Vec::new()),
+            dir,
+            readers: Mutex::new(vec![first]),
             audit,
         };
-        svc.read().map_err(|e| e.to_string())?;
         Ok(svc)
     }
 
     fn read(&self) -> Result<Read<'_>, ApiError> {
-        let pooled = self.reads.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let conn = match pooled {
-            Some(c) => c,
-            None => {
-                let c = Connection::open_with_flags(
-                    &self.db_path,
-                    OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )?;
-                c.execute_batch("PRAGMA query_only = ON; PRAGMA busy_timeout = 5000;")?;
-                c
-            }
+        let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let reader = match pooled {
+            Some(r) => r,
+            None => self.with_registry(|r| r.reader())?,
         };
         Ok(Read {
-            conn: Some(conn),
-            pool: &self.reads,
+            reader: Some(reader),
+            pool: &self.readers,
         })
     }
 
@@ -477,28 +469,15 @@ impl Service {
         Ok(id)
     }
 
-    fn case_summary(&self, conn: &Connection, id: u64) -> Result<Option<CaseSummary>, ApiError> {
-        let mut st = conn.prepare_cached(
-            "SELECT c.id, c.child_name, c.sex, c.birth_year, c.missing_date, c.missing_place, c.status,
-                    (SELECT count(*) FROM photos p WHERE p.case_id = c.id),
-                    (SELECT count(*) FROM matches m WHERE m.case_id = c.id AND m.state = 'pending')
-             FROM cases c WHERE c.id = ?1",
-        )?;
-        Ok(st.query_row([id as i64], row_case_summary).optional()?)
-    }
-
     /// Every case, newest first.
     pub fn list_cases(&self, actor: &str) -> Result<Vec<CaseSummary>, ApiError> {
-        let conn = self.read()?;
-        let mut st = conn.prepare_cached(
-            "SELECT c.id, c.child_name, c.sex, c.birth_year, c.missing_date, c.missing_place, c.status,
-                    (SELECT count(*) FROM photos p WHERE p.case_id = c.id),
-                    (SELECT count(*) FROM matches m WHERE m.case_id = c.id AND m.state = 'pending')
-             FROM cases c ORDER BY c.id DESC",
-        )?;
-        let rows = st
-            .query_map([], row_case_summary)?
-            .collect::<Result<Vec<_>, _>>()?;
+        let rows: Vec<CaseSummary> = self
+            .read()?
+            .reads()
+            .case_summaries()?
+            .into_iter()
+            .map(case_summary)
+            .collect();
         self.audit(actor, "list_cases", &format!("cases:{}", rows.len()))?;
         Ok(rows)
     }
@@ -506,38 +485,32 @@ impl Service {
     /// A case with its photos, youngest age first.
     pub fn get_case(&self, actor: &str, id: CaseId) -> Result<CaseView, ApiError> {
         let case = self.with_registry(|r| r.case(id))?;
-        let conn = self.read()?;
-        let mut st = conn.prepare_cached(
-            "SELECT p.id, p.age_months, p.taken_date, p.source,
-                    (SELECT count(*) FROM faces f WHERE f.photo_id = p.id)
-             FROM photos p WHERE p.case_id = ?1
-             ORDER BY p.age_months IS NULL, p.age_months, p.id",
-        )?;
-        let photos = st
-            .query_map([id as i64], |r| {
-                let pid = r.get::<_, i64>(0)? as u64;
-                Ok(PhotoView {
-                    id: pid,
-                    age_months: r.get(1)?,
-                    taken_date: r.get(2)?,
-                    source: r.get(3)?,
-                    faces: r.get(4)?,
-                    url: format!("/api/photos/{pid}"),
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
+        let photos = self
+            .read()?
+            .reads()
+            .case_photos(id)?
+            .into_iter()
+            .map(|p| PhotoView {
+                id: p.id,
+                age_months: p.age_months,
+                taken_date: p.taken_date,
+                source: p.source,
+                faces: p.faces,
+                url: format!("/api/photos/{}", p.id),
+            })
+            .collect();
         self.audit(actor, "read_case", &format!("case:{id}"))?;
         let d = case.data;
         Ok(CaseView {
             id,
             child_name: d.child_name,
-            sex: sex_str(d.sex),
+            sex: d.sex.as_str(),
             birth_date: d.birth_date,
             birth_year: d.birth_year,
             missing_date: d.missing_date,
             missing_place: d.missing_place,
             missing_location: d.missing_location.map(|(a, b)| [a, b]),
-            status: status_str(d.status),
+            status: d.status.as_str(),
             contact_ref: d.contact_ref,
             notes: d.notes,
             photos,
@@ -637,10 +610,7 @@ impl Service {
         })?;
         let sid = out.sighting_id;
         if let Some(note) = input.note.as_deref().filter(|n| !n.trim().is_empty()) {
-            self.audit.set_note(sid, note).map_err(|e| {
-                eprintln!("homeward serve: sighting note: {e}");
-                ApiError::internal("storing the note")
-            })?;
+            self.with_registry(|r| r.set_sighting_note(actor, sid, Some(note)))?;
         }
         self.audit(actor, "submit_sighting", &format!("sighting:{sid}"))?;
         match &out.repeat {
@@ -667,39 +637,15 @@ impl Service {
         })
     }
 
-    fn sighting_view(&self, conn: &Connection, id: u64) -> Result<Option<SightingView>, ApiError> {
-        let mut st = conn.prepare_cached(
-            "SELECT s.id, s.seen_at, s.place, s.lat, s.lon, s.age_min, s.age_max, s.sex, s.submitter,
-                    s.added_at, (SELECT count(*) FROM sighting_faces f WHERE f.sighting_id = s.id)
-             FROM sightings s WHERE s.id = ?1",
-        )?;
-        let v = st.query_row([id as i64], row_sighting).optional()?;
-        match v {
-            Some(mut v) => {
-                v.note = self.audit.note(id).map_err(|e| {
-                    eprintln!("homeward serve: sighting note: {e}");
-                    ApiError::internal("reading the note")
-                })?;
-                Ok(Some(v))
-            }
-            None => Ok(None),
-        }
-    }
-
     /// Every sighting, newest first.
     pub fn list_sightings(&self, actor: &str) -> Result<Vec<SightingView>, ApiError> {
-        let conn = self.read()?;
-        let mut st = conn.prepare_cached(
-            "SELECT s.id, s.seen_at, s.place, s.lat, s.lon, s.age_min, s.age_max, s.sex, s.submitter,
-                    s.added_at, (SELECT count(*) FROM sighting_faces f WHERE f.sighting_id = s.id)
-             FROM sightings s ORDER BY s.id DESC LIMIT 500",
-        )?;
-        let mut rows = st
-            .query_map([], row_sighting)?
-            .collect::<Result<Vec<_>, _>>()?;
-        for v in &mut rows {
-            v.note = self.audit.note(v.id).ok().flatten();
-        }
+        let rows: Vec<SightingView> = self
+            .read()?
+            .reads()
+            .sighting_summaries(500)?
+            .into_iter()
+            .map(sighting_view)
+            .collect();
         self.audit(
             actor,
             "list_sightings",
@@ -710,10 +656,7 @@ impl Service {
 
     /// One sighting.
     pub fn get_sighting(&self, actor: &str, id: u64) -> Result<SightingView, ApiError> {
-        let conn = self.read()?;
-        let v = self
-            .sighting_view(&conn, id)?
-            .ok_or_else(|| ApiError::not_found("sighting"))?;
+        let v = sighting_view(self.read()?.reads().sighting_summary(id)?);
         self.audit(actor, "read_sighting", &format!("sighting:{id}"))?;
         Ok(v)
     }
@@ -724,67 +667,12 @@ impl Service {
         actor: &str,
         id: u64,
     ) -> Result<(Vec<u8>, &'static str), ApiError> {
-        let sha: Option<Vec<u8>> = {
-            let conn = self.read()?;
-            conn.query_row(
-                "SELECT sha256 FROM sightings WHERE id = ?1",
-                [id as i64],
-                |r| r.get(0),
-            )
-            .optional()?
-        };
-        let sha = sha
-            .and_then(|s| <[u8; 32]>::try_from(s.as_slice()).ok())
-            .ok_or_else(|| ApiError::not_found("sighting"))?;
+        let sha = self.read()?.reads().sighting_photo_hash(id)?;
         let path = self.with_registry(|r| Ok(r.photo_path(&sha)))?;
         let bytes = read_photo(&path)?;
         self.audit(actor, "read_sighting_photo", &format!("sighting:{id}"))?;
         let mime = image_mime(&bytes);
         Ok((bytes, mime))
-    }
-
-    fn candidate_photos(
-        &self,
-        conn: &Connection,
-        case: u64,
-        query: &[Embedding],
-    ) -> Result<Vec<CandidatePhoto>, ApiError> {
-        let mut st = conn.prepare_cached(
-            "SELECT p.id, p.age_months, f.embedding FROM faces f JOIN photos p ON p.id = f.photo_id
-             WHERE p.case_id = ?1",
-        )?;
-        let rows = st.query_map([case as i64], |r| {
-            Ok((
-                r.get::<_, i64>(0)? as u64,
-                r.get::<_, Option<u32>>(1)?,
-                r.get::<_, Vec<u8>>(2)?,
-            ))
-        })?;
-        let mut best: HashMap<u64, CandidatePhoto> = HashMap::new();
-        for row in rows {
-            let (pid, age, blob) = row?;
-            let Some(e) = blob_embedding(&blob) else {
-                continue;
-            };
-            let d = query
-                .iter()
-                .map(|q| l2(q, &e))
-                .fold(f32::INFINITY, f32::min);
-            let entry = best.entry(pid).or_insert(CandidatePhoto {
-                photo_id: pid,
-                distance: d,
-                age_months: age,
-                url: format!("/api/photos/{pid}"),
-            });
-            entry.distance = entry.distance.min(d);
-        }
-        let mut v: Vec<CandidatePhoto> = best.into_values().collect();
-        v.sort_by(|a, b| {
-            a.distance
-                .total_cmp(&b.distance)
-                .then(a.photo_id.cmp(&b.photo_id))
-        });
-        Ok(v)
     }
 
     /// Ranks cases against the faces of an uploaded photo with the
@@ -812,18 +700,26 @@ impl Service {
         let ranked = self.with_registry(|r| {
             matching::search_among(r, &self.policy, &faces, meta, k, &statuses)
         })?;
-        let conn = self.read()?;
+        let read = self.read()?;
+        let reads = read.reads();
         let mut out = Vec::with_capacity(ranked.len());
         for c in ranked {
-            let Some(summary) = self.case_summary(&conn, c.case_id)? else {
-                continue;
+            let summary = match reads.case_summary(c.case_id) {
+                Ok(s) => case_summary(s),
+                // Erased since it was ranked.
+                Err(StoreError::NotFound { .. }) => continue,
+                Err(e) => return Err(e.into()),
             };
             let mut photos = Vec::with_capacity(c.why.nearest.len());
             for p in &c.why.nearest {
+                let age_months = match reads.photo_age_months(p.photo_id) {
+                    Err(StoreError::NotFound { .. }) => None,
+                    other => other?,
+                };
                 photos.push(CandidatePhoto {
                     photo_id: p.photo_id,
                     distance: p.distance as f32,
-                    age_months: photo_age(&conn, p.photo_id)?,
+                    age_months,
                     url: format!("/api/photos/{}", p.photo_id),
                 });
             }
@@ -845,107 +741,54 @@ impl Service {
         Ok(out)
     }
 
-    /// The review queue: pending matches (or all, with `all`), strongest
-    /// (lowest estimated false-match rate) first.
+    /// The review queue: pending matches (or all, with `all`), in the
+    /// store's queue order (lowest estimated false-match rate first).
     pub fn review_queue(&self, actor: &str, all: bool) -> Result<Vec<QueueItem>, ApiError> {
-        let conn = self.read()?;
-        let mut st = conn.prepare_cached(
-            "SELECT m.id, m.sighting_id, m.case_id, c.child_name, m.scores, m.state, m.created_at
-             FROM matches m JOIN cases c ON c.id = m.case_id
-             WHERE (?1 OR m.state = 'pending') ORDER BY m.id",
-        )?;
-        let mut rows = st
-            .query_map([all], |r| {
-                let sc = StoredScores::parse(&r.get::<_, String>(4)?);
-                Ok(QueueItem {
-                    match_id: r.get::<_, i64>(0)? as u64,
-                    sighting_id: r.get::<_, i64>(1)? as u64,
-                    case_id: r.get::<_, i64>(2)? as u64,
-                    child_name: r.get(3)?,
+        let rows: Vec<QueueItem> = self
+            .read()?
+            .reads()
+            .review_queue(all)?
+            .into_iter()
+            .map(|q| {
+                let sc = ScoresView::new(&q.scores);
+                QueueItem {
+                    match_id: q.match_id,
+                    sighting_id: q.sighting_id,
+                    case_id: q.case_id,
+                    child_name: q.child_name,
                     distance: sc.distance,
                     score: sc.score,
                     est_false_match_rate: sc.fmr,
                     band: sc.band,
                     why: sc.why,
-                    state: static_state(&r.get::<_, String>(5)?),
-                    created_at: r.get(6)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        rows.sort_by(|a, b| {
-            let (x, y) = (
-                a.est_false_match_rate.unwrap_or(f64::MAX),
-                b.est_false_match_rate.unwrap_or(f64::MAX),
-            );
-            x.total_cmp(&y).then(a.match_id.cmp(&b.match_id))
-        });
+                    state: q.state.as_str(),
+                    created_at: q.created_at,
+                }
+            })
+            .collect();
         self.audit(actor, "review_queue", &format!("matches:{}", rows.len()))?;
         Ok(rows)
     }
 
     /// One match with the sighting, the case and the case's nearest photos.
     pub fn review_item(&self, actor: &str, id: u64) -> Result<ReviewView, ApiError> {
-        let conn = self.read()?;
-        type Row = (
-            u64,
-            u64,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            Option<i64>,
-        );
-        let row: Option<Row> = conn
-            .query_row(
-                "SELECT sighting_id, case_id, scores, state, reviewer, note, decided_at FROM matches WHERE id = ?1",
-                [id as i64],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)? as u64,
-                        r.get::<_, i64>(1)? as u64,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                    ))
-                },
-            )
-            .optional()?;
-        let (sid, cid, scores, state, reviewer, note, decided_at) =
-            row.ok_or_else(|| ApiError::not_found("match"))?;
-        let sighting = self
-            .sighting_view(&conn, sid)?
-            .ok_or_else(|| ApiError::not_found("sighting"))?;
-        let case = self
-            .case_summary(&conn, cid)?
-            .ok_or_else(|| ApiError::not_found("case"))?;
-        let query: Vec<Embedding> = {
-            let mut st =
-                conn.prepare_cached("SELECT embedding FROM sighting_faces WHERE sighting_id = ?1")?;
-            let rows: Vec<Embedding> = st
-                .query_map([sid as i64], |r| r.get::<_, Vec<u8>>(0))?
-                .filter_map(|b| b.ok().and_then(|b| blob_embedding(&b)))
-                .collect();
-            rows
-        };
-        let photos = self.candidate_photos(&conn, cid, &query)?;
-        let sc = StoredScores::parse(&scores);
+        let item = self.read()?.reads().review_item(id)?;
+        let sc = ScoresView::new(&item.scores);
         self.audit(actor, "read_match", &format!("match:{id}"))?;
         Ok(ReviewView {
             match_id: id,
-            state: static_state(&state),
-            reviewer,
-            note,
-            decided_at,
+            state: item.state.as_str(),
+            reviewer: item.reviewer,
+            note: item.note,
+            decided_at: item.decided_at,
             distance: sc.distance,
             score: sc.score,
             est_false_match_rate: sc.fmr,
             band: sc.band,
             why: sc.why,
-            sighting,
-            case,
-            candidate_photos: photos,
+            sighting: sighting_view(item.sighting),
+            case: case_summary(item.case),
+            candidate_photos: item.photos.into_iter().map(candidate_photo).collect(),
         })
     }
 
@@ -995,27 +838,25 @@ impl Service {
 
     /// Every batch run against this registry by `homeward batch`, newest first.
     pub fn list_batches(&self, actor: &str) -> Result<Vec<BatchStatus>, ApiError> {
-        let conn = self.read()?;
-        let mut st =
-            conn.prepare_cached(&format!("{BATCH_STATUS} GROUP BY b.batch ORDER BY 6 DESC"))?;
-        let rows = st
-            .query_map([], row_batch)?
-            .collect::<Result<Vec<_>, _>>()?;
+        let rows: Vec<BatchStatus> = self
+            .read()?
+            .reads()
+            .batches()?
+            .into_iter()
+            .map(batch_status)
+            .collect();
         self.audit(actor, "list_batches", &format!("batches:{}", rows.len()))?;
         Ok(rows)
     }
 
     /// One batch with each item's outcome and candidates.
     pub fn get_batch(&self, actor: &str, name: &str) -> Result<BatchView, ApiError> {
-        let status = {
-            let conn = self.read()?;
-            let mut st = conn.prepare_cached(&format!(
-                "{BATCH_STATUS} WHERE b.batch = ?1 GROUP BY b.batch"
-            ))?;
-            st.query_row([name], row_batch)
-                .optional()?
-                .ok_or_else(|| ApiError::not_found("batch"))?
-        };
+        let status = self
+            .read()?
+            .reads()
+            .batch_status(name)?
+            .map(batch_status)
+            .ok_or_else(|| ApiError::not_found("batch"))?;
         let results = self.with_registry(|r| report::collect(r, name))?;
         self.audit(
             actor,
@@ -1026,71 +867,10 @@ impl Service {
     }
 }
 
-/// Per-batch counts; `{BATCH_STATUS} [WHERE ..] GROUP BY b.batch`.
-const BATCH_STATUS: &str = "SELECT b.batch, count(*), count(b.sighting_id), count(b.error),
-        (SELECT count(*) FROM matches m JOIN batch_items i ON i.sighting_id = m.sighting_id
-          WHERE i.batch = b.batch AND m.state = 'pending'),
-        max(b.done_at)
-     FROM batch_items b";
-
-fn row_batch(r: &rusqlite::Row<'_>) -> rusqlite::Result<BatchStatus> {
-    Ok(BatchStatus {
-        name: r.get(0)?,
-        items: r.get::<_, i64>(1)? as u64,
-        recorded: r.get::<_, i64>(2)? as u64,
-        failed: r.get::<_, i64>(3)? as u64,
-        pending_matches: r.get::<_, i64>(4)? as u64,
-        last_done_at: r.get(5)?,
-    })
-}
-
-fn photo_age(conn: &Connection, photo: u64) -> Result<Option<u32>, ApiError> {
-    Ok(conn
-        .prepare_cached("SELECT age_months FROM photos WHERE id = ?1")?
-        .query_row([photo as i64], |r| r.get::<_, Option<u32>>(0))
-        .optional()?
-        .flatten())
-}
-
 fn read_photo(path: &Path) -> Result<Vec<u8>, ApiError> {
     std::fs::read(path).map_err(|e| {
         eprintln!("homeward serve: photo file {}: {e}", path.display());
         ApiError::internal("reading a photo file")
-    })
-}
-
-fn row_case_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<CaseSummary> {
-    Ok(CaseSummary {
-        id: r.get::<_, i64>(0)? as u64,
-        child_name: r.get(1)?,
-        sex: static_sex(&r.get::<_, String>(2)?),
-        birth_year: r.get(3)?,
-        missing_date: r.get(4)?,
-        missing_place: r.get(5)?,
-        status: static_status(&r.get::<_, String>(6)?),
-        photos: r.get(7)?,
-        pending_matches: r.get(8)?,
-    })
-}
-
-fn row_sighting(r: &rusqlite::Row<'_>) -> rusqlite::Result<SightingView> {
-    let id = r.get::<_, i64>(0)? as u64;
-    let lat: Option<f64> = r.get(3)?;
-    let lon: Option<f64> = r.get(4)?;
-    let amin: Option<f64> = r.get(5)?;
-    let amax: Option<f64> = r.get(6)?;
-    Ok(SightingView {
-        id,
-        seen_at: r.get(1)?,
-        place: r.get(2)?,
-        location: lat.zip(lon).map(|(a, b)| [a, b]),
-        apparent_age: amin.zip(amax).map(|(a, b)| [a as f32, b as f32]),
-        sex: r.get(7)?,
-        submitter: r.get(8)?,
-        note: None,
-        added_at: r.get(9)?,
-        faces: r.get(10)?,
-        photo_url: format!("/api/sightings/{id}/photo"),
     })
 }
 
@@ -1103,7 +883,7 @@ mod tests {
         let json = r#"{"case_id":7,"score":0.41,"pair_fmr":0.002,"case_fmr":0.004,"band":"possible",
             "why":{"sighting_face":0,"best":{"photo_id":3,"face_id":5,"distance":0.4,"age_gap_years":2.5},
             "nearest":[],"photos_compared":2,"fusion":"age_min","fused_distance":0.41,"priors":[]}}"#;
-        let s = StoredScores::parse(json);
+        let s = ScoresView::new(&StoredScores::parse(json));
         assert_eq!(s.band, "possible");
         assert_eq!(s.distance, Some(0.4));
         assert_eq!(s.fmr, Some(0.004));
@@ -1112,8 +892,9 @@ mod tests {
             "{}",
             s.why
         );
-        let bad = StoredScores::parse(r#"{"embedding_distance":0.4}"#);
-        assert_eq!((bad.band, bad.fmr), ("weak", None));
+        let bad = ScoresView::new(&StoredScores::parse(r#"{"embedding_distance":0.4}"#));
+        assert_eq!((bad.band, bad.fmr), ("unknown", None));
+        assert!(bad.why.contains("compare the photos"), "{}", bad.why);
     }
 
     #[test]

@@ -1,6 +1,49 @@
-//! Integer box arithmetic with dlib's semantics (inclusive corners).
+//! Integer boxes with dlib's semantics (inclusive corners).
 
-use super::Rect;
+/// A box in pixel coordinates with dlib's inclusive corners: it covers columns
+/// `left..=right` and rows `top..=bottom`, so `width = right - left + 1`.
+/// Corners may lie outside the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Rect {
+    /// First column.
+    pub left: i64,
+    /// First row.
+    pub top: i64,
+    /// Last column (inclusive).
+    pub right: i64,
+    /// Last row (inclusive).
+    pub bottom: i64,
+}
+
+impl Rect {
+    /// A box from its inclusive corners.
+    pub fn new(left: i64, top: i64, right: i64, bottom: i64) -> Self {
+        Rect {
+            left,
+            top,
+            right,
+            bottom,
+        }
+    }
+
+    /// `right - left + 1`, or 0 for an empty box.
+    pub fn width(&self) -> i64 {
+        if self.right < self.left {
+            0
+        } else {
+            self.right.saturating_sub(self.left).saturating_add(1)
+        }
+    }
+
+    /// `bottom - top + 1`, or 0 for an empty box.
+    pub fn height(&self) -> i64 {
+        if self.bottom < self.top {
+            0
+        } else {
+            self.bottom.saturating_sub(self.top).saturating_add(1)
+        }
+    }
+}
 
 impl Rect {
     /// Number of pixels covered; 0 when empty.
@@ -34,6 +77,7 @@ impl Rect {
         )
     }
 
+    /// Whether the pixel `(x, y)` is inside.
     pub fn contains(&self, x: i64, y: i64) -> bool {
         self.left <= x && x <= self.right && self.top <= y && y <= self.bottom
     }
@@ -54,11 +98,14 @@ impl Rect {
 /// bounding union, or the share of either box they cover, passes a threshold.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct BoxOverlap {
+    /// Intersection over bounding union above which boxes overlap.
     pub iou_thresh: f64,
+    /// Share of either box covered above which boxes overlap.
     pub percent_covered_thresh: f64,
 }
 
 impl BoxOverlap {
+    /// Whether `a` and `b` overlap under these thresholds.
     pub fn overlaps(&self, a: &Rect, b: &Rect) -> bool {
         let inner = a.intersect(b).area() as f64;
         if inner == 0.0 {

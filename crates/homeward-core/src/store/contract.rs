@@ -1,0 +1,250 @@
+//! [`Store`]: what every registry store promises, whatever holds the data.
+//! [`Registry`] (SQLite) implements it; `tests/store_contract.rs` runs one
+//! suite against every implementation.
+
+use super::reads::{BatchStatus, CasePhoto, CaseSummary, QueueEntry, ReviewItem, SightingSummary};
+use super::registry::Registry;
+use super::types::*;
+use super::{MatchRow, SightingExtras, StoreError};
+use crate::index::{Embedding, SearchFilter};
+use crate::rules::{CaseStatus, MatchState};
+
+/// The registry's contract: cases, photos, sightings and matches, the
+/// typed reads over them, erasure, and the audit log.
+///
+/// **Transactions.** Each write method is atomic: it commits entirely or
+/// not at all, together with its audit entry. [`Store::record_sighting`]
+/// writes the sighting, its faces, its photo hash, its candidate matches and
+/// its batch mark in one transaction, so an interrupted batch leaves each
+/// item either recorded with all of it or not at all; a match naming a face
+/// the sighting lacks fails the whole call. [`Store::confirm_and_enrol`]
+/// decides the match and enrols the face in one transaction. Photo bytes
+/// are durable before the rows that name them commit; bytes without a row
+/// (a crash in between) are removed by the next open.
+///
+/// **Concurrent readers.** A reader on another connection (for SQLite,
+/// [`Registry::reader`]) sees every transaction committed before its
+/// statement began and nothing of one in progress; a read of several
+/// statements (such as [`Store::review_item`]) may see commits that landed
+/// between them. Reads never block writes. Only one process writes: a
+/// second [`Registry::open`] of the same directory is refused.
+///
+/// **Erasure.** After [`Store::erase_case`] returns, the case row, its
+/// photos and their bytes (unless a sighting holds the same bytes), faces,
+/// embeddings, hashes, matches and index entries are gone, from the live
+/// data and from any journal or snapshot the store keeps; a search never
+/// returns them again. Sightings are not the case's and stay. The audit log
+/// keeps only `erase_case case:<id>` and the earlier entries, which name
+/// rows by id and never hold personal data.
+///
+/// **Audit log.** Append-only: no method changes or removes an entry.
+pub trait Store {
+    /// Adds a case.
+    fn add_case(&mut self, actor: &str, case: &NewCase) -> Result<CaseId, StoreError>;
+    /// Reads a case.
+    fn case(&self, id: CaseId) -> Result<Case, StoreError>;
+    /// Changes a case's status.
+    fn set_case_status(
+        &mut self,
+        actor: &str,
+        id: CaseId,
+        status: CaseStatus,
+    ) -> Result<(), StoreError>;
+    /// Adds a photo of a case with its faces.
+    fn add_photo(
+        &mut self,
+        actor: &str,
+        case: CaseId,
+        bytes: &[u8],
+        meta: &PhotoMeta,
+        faces: &[FaceRecord],
+    ) -> Result<(PhotoId, Vec<FaceId>), StoreError>;
+    /// Records a sighting with everything that comes with it, atomically.
+    fn record_sighting(
+        &mut self,
+        actor: &str,
+        bytes: &[u8],
+        sighting: &NewSighting,
+        faces: &[FaceRecord],
+        extras: &SightingExtras,
+    ) -> Result<(SightingId, Vec<FaceId>, Vec<MatchId>), StoreError>;
+    /// Sets or clears the submitter's note on a sighting.
+    fn set_sighting_note(
+        &mut self,
+        actor: &str,
+        id: SightingId,
+        note: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Records a reviewer's decision.
+    fn review_match(
+        &mut self,
+        reviewer: &str,
+        id: MatchId,
+        state: MatchState,
+        note: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Confirms a pending match and enrols its sighting face, atomically.
+    fn confirm_and_enrol(
+        &mut self,
+        reviewer: &str,
+        id: MatchId,
+        note: Option<&str>,
+        meta: &PhotoMeta,
+    ) -> Result<(PhotoId, FaceId), StoreError>;
+    /// One match.
+    fn match_row(&self, id: MatchId) -> Result<MatchRow, StoreError>;
+    /// Records that a batch item failed.
+    fn record_batch_failure(
+        &mut self,
+        batch: &str,
+        item: &str,
+        error: &str,
+    ) -> Result<(), StoreError>;
+    /// Erases a case and everything derived from it (see the trait docs).
+    fn erase_case(&mut self, actor: &str, id: CaseId) -> Result<(), StoreError>;
+    /// The `k` nearest cases, each with its `per_case` nearest photos.
+    fn search_with(
+        &self,
+        embedding: &Embedding,
+        filter: &SearchFilter,
+        k: usize,
+        per_case: usize,
+    ) -> Result<Vec<SearchHit>, StoreError>;
+    /// The audit log, oldest first.
+    fn audit_log(&self) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Every case, newest first.
+    fn case_summaries(&self) -> Result<Vec<CaseSummary>, StoreError>;
+    /// One case in list form.
+    fn case_summary(&self, id: CaseId) -> Result<CaseSummary, StoreError>;
+    /// A case's photos, youngest first, unknown ages last.
+    fn case_photos(&self, case: CaseId) -> Result<Vec<CasePhoto>, StoreError>;
+    /// The newest `limit` sightings, newest first.
+    fn sighting_summaries(&self, limit: u32) -> Result<Vec<SightingSummary>, StoreError>;
+    /// One sighting.
+    fn sighting_summary(&self, id: SightingId) -> Result<SightingSummary, StoreError>;
+    /// The review queue in queue order (pending only unless `all`).
+    fn review_queue(&self, all: bool) -> Result<Vec<QueueEntry>, StoreError>;
+    /// One match with what a reviewer needs.
+    fn review_item(&self, id: MatchId) -> Result<ReviewItem, StoreError>;
+    /// Every batch's progress.
+    fn batches(&self) -> Result<Vec<BatchStatus>, StoreError>;
+    /// One batch's progress.
+    fn batch_status(&self, name: &str) -> Result<Option<BatchStatus>, StoreError>;
+}
+
+impl Store for Registry {
+    fn add_case(&mut self, actor: &str, case: &NewCase) -> Result<CaseId, StoreError> {
+        Registry::add_case(self, actor, case)
+    }
+    fn case(&self, id: CaseId) -> Result<Case, StoreError> {
+        Registry::case(self, id)
+    }
+    fn set_case_status(
+        &mut self,
+        actor: &str,
+        id: CaseId,
+        status: CaseStatus,
+    ) -> Result<(), StoreError> {
+        Registry::set_case_status(self, actor, id, status)
+    }
+    fn add_photo(
+        &mut self,
+        actor: &str,
+        case: CaseId,
+        bytes: &[u8],
+        meta: &PhotoMeta,
+        faces: &[FaceRecord],
+    ) -> Result<(PhotoId, Vec<FaceId>), StoreError> {
+        Registry::add_photo(self, actor, case, bytes, meta, faces)
+    }
+    fn record_sighting(
+        &mut self,
+        actor: &str,
+        bytes: &[u8],
+        sighting: &NewSighting,
+        faces: &[FaceRecord],
+        extras: &SightingExtras,
+    ) -> Result<(SightingId, Vec<FaceId>, Vec<MatchId>), StoreError> {
+        Registry::record_sighting(self, actor, bytes, sighting, faces, extras)
+    }
+    fn set_sighting_note(
+        &mut self,
+        actor: &str,
+        id: SightingId,
+        note: Option<&str>,
+    ) -> Result<(), StoreError> {
+        Registry::set_sighting_note(self, actor, id, note)
+    }
+    fn review_match(
+        &mut self,
+        reviewer: &str,
+        id: MatchId,
+        state: MatchState,
+        note: Option<&str>,
+    ) -> Result<(), StoreError> {
+        Registry::review_match(self, reviewer, id, state, note)
+    }
+    fn confirm_and_enrol(
+        &mut self,
+        reviewer: &str,
+        id: MatchId,
+        note: Option<&str>,
+        meta: &PhotoMeta,
+    ) -> Result<(PhotoId, FaceId), StoreError> {
+        Registry::confirm_and_enrol(self, reviewer, id, note, meta)
+    }
+    fn match_row(&self, id: MatchId) -> Result<MatchRow, StoreError> {
+        Registry::match_row(self, id)
+    }
+    fn record_batch_failure(
+        &mut self,
+        batch: &str,
+        item: &str,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        Registry::record_batch_failure(self, batch, item, error)
+    }
+    fn erase_case(&mut self, actor: &str, id: CaseId) -> Result<(), StoreError> {
+        Registry::erase_case(self, actor, id)
+    }
+    fn search_with(
+        &self,
+        embedding: &Embedding,
+        filter: &SearchFilter,
+        k: usize,
+        per_case: usize,
+    ) -> Result<Vec<SearchHit>, StoreError> {
+        Registry::search_with(self, embedding, filter, k, per_case)
+    }
+    fn audit_log(&self) -> Result<Vec<AuditEntry>, StoreError> {
+        Registry::audit_log(self)
+    }
+    fn case_summaries(&self) -> Result<Vec<CaseSummary>, StoreError> {
+        self.reads().case_summaries()
+    }
+    fn case_summary(&self, id: CaseId) -> Result<CaseSummary, StoreError> {
+        self.reads().case_summary(id)
+    }
+    fn case_photos(&self, case: CaseId) -> Result<Vec<CasePhoto>, StoreError> {
+        self.reads().case_photos(case)
+    }
+    fn sighting_summaries(&self, limit: u32) -> Result<Vec<SightingSummary>, StoreError> {
+        self.reads().sighting_summaries(limit)
+    }
+    fn sighting_summary(&self, id: SightingId) -> Result<SightingSummary, StoreError> {
+        self.reads().sighting_summary(id)
+    }
+    fn review_queue(&self, all: bool) -> Result<Vec<QueueEntry>, StoreError> {
+        self.reads().review_queue(all)
+    }
+    fn review_item(&self, id: MatchId) -> Result<ReviewItem, StoreError> {
+        self.reads().review_item(id)
+    }
+    fn batches(&self) -> Result<Vec<BatchStatus>, StoreError> {
+        self.reads().batches()
+    }
+    fn batch_status(&self, name: &str) -> Result<Option<BatchStatus>, StoreError> {
+        self.reads().batch_status(name)
+    }
+}
