@@ -5,11 +5,12 @@
 
 mod cli;
 mod eval;
-mod matching;
 mod output;
-mod ranking;
 mod report;
 mod server;
+
+// The matching library, under the names the front has always used.
+use homeward_match::{matching, ranking};
 
 use std::process::ExitCode;
 
