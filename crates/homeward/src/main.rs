@@ -4,13 +4,12 @@
 //! (each failure is reported where it happened); 2 on a usage or fatal error.
 
 mod cli;
+mod error;
 mod eval;
+mod face_args;
 mod output;
 mod report;
 mod server;
-
-// The matching library, under the names the front has always used.
-use homeward_match::{matching, ranking};
 
 use std::process::ExitCode;
 
