@@ -1740,7 +1740,8 @@ fn a_sighting_without_a_face_is_kept_by_both_fronts() {
 
 /// Issue 12: one face analysis through every front. The same case photo and
 /// the same query photo give the same distance through the API and the CLI
-/// (both flip-average; the CLI's registry commands have no --flip).
+/// (both flip-average; the CLI's registry commands have no --flip), with
+/// the test server's `--upsample 0` on both sides.
 #[test]
 fn the_cli_and_the_api_read_a_photo_the_same_way() {
     let s = Server::start(&[]);
@@ -1775,12 +1776,19 @@ fn the_cli_and_the_api_read_a_photo_the_same_way() {
             "male",
             "--photo",
             &fixture_path("obama.jpg"),
+            "--upsample=0",
         ],
     );
     assert_eq!(added["photos"][0]["faces"], 1, "{added}");
     let found = cli(
         tmp.path(),
-        &["search", &fixture_path("obama2.jpg"), "--top", "1"],
+        &[
+            "search",
+            &fixture_path("obama2.jpg"),
+            "--top",
+            "1",
+            "--upsample=0",
+        ],
     );
     let cli_distance = found["candidates"][0]["why"]["best"]["distance"]
         .as_f64()

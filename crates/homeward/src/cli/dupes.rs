@@ -9,7 +9,7 @@ use clap::Args;
 use homeward_match::hashing::{
     find_links, groups, Link, Matchable, PhotoHasher, Via, PDQ_VARIANTS,
 };
-use homeward_match::policy::{SamePhotoRule, CHIP_MATCH_THRESHOLD, PDQ_MATCH_THRESHOLD};
+use homeward_match::SamePhotoRule;
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -37,10 +37,10 @@ pub struct DupesArgs {
     #[arg(long)]
     pub json: bool,
     /// Largest PDQ Hamming distance taken as the same photo.
-    #[arg(long, default_value_t = PDQ_MATCH_THRESHOLD, value_parser = clap::value_parser!(u32).range(0..=256))]
+    #[arg(long, default_value_t = SamePhotoRule::default().pdq_bits, value_parser = clap::value_parser!(u32).range(0..=256))]
     pub pdq_threshold: u32,
     /// Largest face-chip Hamming distance taken as the same face crop.
-    #[arg(long, default_value_t = CHIP_MATCH_THRESHOLD, value_parser = clap::value_parser!(u32).range(0..=256))]
+    #[arg(long, default_value_t = SamePhotoRule::default().chip_bits, value_parser = clap::value_parser!(u32).range(0..=256))]
     pub chip_threshold: u32,
     #[command(flatten)]
     pub face: FaceArgs,
@@ -207,7 +207,7 @@ mod tests {
         };
         assert_eq!(
             (args.pdq_threshold, args.chip_threshold),
-            (20, CHIP_MATCH_THRESHOLD)
+            (20, SamePhotoRule::default().chip_bits)
         );
         assert!(
             Cli::try_parse_from(["homeward", "dupes", "--chip-threshold", "300", "d"]).is_err()
