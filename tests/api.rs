@@ -963,16 +963,14 @@ fn errors_are_json_with_the_right_status() {
     ))
     .write_to(&mut Cursor::new(&mut blank), image::ImageFormat::Png)
     .unwrap();
-    check(
-        s.req(
-            "POST",
-            "/api/sightings",
-            &w.volunteer,
-            Send::Multipart(vec![], Some(blank.clone())),
-        ),
-        422,
-        "unprocessable",
+    // A sighting without a face is kept (issue 12), not refused.
+    let r = s.req(
+        "POST",
+        "/api/sightings",
+        &w.volunteer,
+        Send::Multipart(vec![], Some(blank.clone())),
     );
+    assert_eq!((r.status, r.json()["faces"].as_u64()), (201, Some(0)));
     check(
         s.req(
             "POST",
@@ -1678,4 +1676,134 @@ fn a_form_without_its_csrf_field_gets_an_html_page() {
         r.header("content-type")
     );
     assert!(r.text().contains("reload the page"), "{}", r.text());
+}
+
+/// Runs `homeward ARGS --db DB --json` and parses its last line.
+fn cli(db: &std::path::Path, args: &[&str]) -> Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_homeward"))
+        .args(args)
+        .arg("--db")
+        .arg(db)
+        .arg("--json")
+        .output()
+        .expect("homeward runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or("null")).expect("JSON")
+}
+
+fn fixture_path(name: &str) -> String {
+    format!("{}/../../fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Issue 12: a sighting with no detectable face is kept through both fronts,
+/// with the same answer: recorded, 0 faces, nothing queued.
+#[test]
+fn a_sighting_without_a_face_is_kept_by_both_fronts() {
+    let photo = "noface/brick.jpg";
+    let s = Server::start(&[]);
+    let admin = admin_token(&s);
+    let worker = make_user(&s, &admin, "worker", "caseworker");
+    let volunteer = make_user(&s, &admin, "vol", "volunteer");
+    let r = s.req(
+        "POST",
+        "/api/sightings",
+        &volunteer,
+        Send::Multipart(vec![], Some(fixture(photo))),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["faces"], 0);
+    let listed = s.get("/api/sightings", &worker).json();
+    let listed = listed.as_array().expect("a list");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["faces"], 0);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let out = cli(
+        tmp.path(),
+        &[
+            "sighting",
+            "add",
+            &fixture_path(photo),
+            "--when",
+            "2024-03-02",
+        ],
+    );
+    assert_eq!(out["faces"], 0, "{out}");
+    assert!(out["sighting_id"].as_u64().is_some(), "{out}");
+    assert_eq!(out["queued"].as_array().map(Vec::len), Some(0));
+}
+
+/// Issue 12: one face analysis through every front. The same case photo and
+/// the same query photo give the same distance through the API and the CLI
+/// (both flip-average; the CLI's registry commands have no --flip), with
+/// the test server's `--upsample 0` on both sides.
+#[test]
+fn the_cli_and_the_api_read_a_photo_the_same_way() {
+    let s = Server::start(&[]);
+    let admin = admin_token(&s);
+    let worker = make_user(&s, &admin, "worker", "caseworker");
+    let (case_id, _) = case_with_photo(
+        &s,
+        &worker,
+        json!({ "child_name": "Barack Test", "sex": "male", "missing_place": "Lyon" }),
+        vec![],
+        "obama.jpg",
+    );
+    let r = s.req(
+        "POST",
+        "/api/search",
+        &worker,
+        Send::Multipart(vec![("k", "1".into())], Some(fixture("obama2.jpg"))),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let api = r.json()[0].clone();
+    assert_eq!(api["case_id"], case_id);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let added = cli(
+        tmp.path(),
+        &[
+            "case",
+            "add",
+            "--name",
+            "Barack Test",
+            "--sex",
+            "male",
+            "--photo",
+            &fixture_path("obama.jpg"),
+            "--upsample=0",
+        ],
+    );
+    assert_eq!(added["photos"][0]["faces"], 1, "{added}");
+    let found = cli(
+        tmp.path(),
+        &[
+            "search",
+            &fixture_path("obama2.jpg"),
+            "--top",
+            "1",
+            "--upsample=0",
+        ],
+    );
+    let cli_distance = found["candidates"][0]["why"]["best"]["distance"]
+        .as_f64()
+        .expect("a distance");
+    let api_distance = api["distance"].as_f64().expect("a distance");
+    assert!(
+        (cli_distance - api_distance).abs() < 1e-5,
+        "CLI {cli_distance} vs API {api_distance}"
+    );
+    assert!(
+        Command::new(env!("CARGO_BIN_EXE_homeward"))
+            .args(["search", "x.jpg", "--flip"])
+            .output()
+            .map(|o| !o.status.success())
+            .unwrap_or(false),
+        "registry commands take no --flip"
+    );
 }

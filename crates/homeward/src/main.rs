@@ -4,10 +4,10 @@
 //! (each failure is reported where it happened); 2 on a usage or fatal error.
 
 mod cli;
+mod error;
 mod eval;
-mod matching;
+mod face_args;
 mod output;
-mod ranking;
 mod report;
 mod server;
 

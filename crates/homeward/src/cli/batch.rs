@@ -5,18 +5,17 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
-use homeward_core::faces::FaceEngine;
 use homeward_core::store::{NewSighting, Sex};
+use homeward_match::ranking::Day;
+use homeward_match::{Analyzer, Repeat};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use serde_json::json;
 
 use super::case::{parse_age_range, parse_day, parse_sex, DbArgs};
-use super::embed::FaceArgs;
 use super::sighting::PriorArgs;
 use super::{CliError, Outcome};
-use crate::matching::{self, Analyzed, DupIndex, Repeat};
-use crate::ranking::Day;
+use crate::face_args::AnalysisArgs;
 use crate::report;
 
 /// Record every photo of a directory, or every row of a CSV
@@ -49,7 +48,7 @@ pub struct BatchArgs {
     #[command(flatten)]
     pub db: DbArgs,
     #[command(flatten)]
-    pub face: FaceArgs,
+    pub face: AnalysisArgs,
 }
 
 /// One input photo with its report fields.
@@ -131,17 +130,14 @@ pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
         let p = std::fs::canonicalize(&a.input).unwrap_or_else(|_| a.input.clone());
         format!("batch:{}", p.display())
     });
-    let policy = a.priors.policy()?;
-    let engine = FaceEngine::bundled()?;
-    let mut reg = a.db.open()?;
-    let store = |e: homeward_core::store::StoreError| CliError::Matching(e.into());
-    let done = reg.batch_done(&name).map_err(store)?;
+    let analyzer = Analyzer::bundled(a.face.analysis())?;
+    let mut m = a.db.matcher(a.priors.policy()?)?;
+    let done = m.batch_done(&name)?;
     let todo: Vec<&Item> = items
         .iter()
         .filter(|i| !done.contains_key(&i.key))
         .collect();
     let skipped = items.len() - todo.len();
-    let mut dupes = DupIndex::load(&reg).map_err(store)?;
     let actor = a.db.actor();
     let default_day = a.when.clone().unwrap_or_else(|| Day::today().iso());
 
@@ -159,7 +155,7 @@ pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
     for part in todo.chunks(chunk) {
         let analysed: Vec<_> = part
             .par_iter()
-            .map(|it| Analyzed::from_path(&engine, &it.path, &a.face.limits(), &a.face.options()))
+            .map(|it| analyzer.photo_path(&it.path))
             .collect();
         for (it, an) in part.iter().zip(analysed) {
             let result = an.and_then(|photo| {
@@ -170,16 +166,7 @@ pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
                     sex: it.sex.or(a.priors.sex),
                     ..NewSighting::default()
                 };
-                matching::submit_sighting(
-                    &mut reg,
-                    &mut dupes,
-                    &policy,
-                    &actor,
-                    &photo,
-                    &s,
-                    a.top,
-                    Some((name.clone(), it.key.clone())),
-                )
+                m.submit_batch_item(&actor, &photo, &s, a.top, &name, &it.key)
             });
             match result {
                 Ok(out) => {
@@ -204,8 +191,7 @@ pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
                     failed += 1;
                     // The path is the operator's own input; the error names no personal data.
                     pb.suspend(|| errln!("{}: {e}", it.path.display()));
-                    reg.record_batch_failure(&name, &it.key, &e.to_string())
-                        .map_err(store)?;
+                    m.record_batch_failure(&name, &it.key, &e.to_string())?;
                 }
             }
             pb.inc(1);
@@ -217,14 +203,14 @@ pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
         context: format!("cannot create {}", a.out.display()),
         source,
     })?;
-    let results = report::collect(&reg, &name).map_err(store)?;
+    let results = m.batch_results(&name)?;
     let jsonl = a.out.join("results.jsonl");
     let csv = a.out.join("results.csv");
     let html = a.out.join("report.html");
     report::write_jsonl(&jsonl, &results)?;
     report::write_csv(&csv, &results)?;
     report::write_html(
-        &reg,
+        m.registry(),
         &html,
         &format!("Homeward batch: {} sightings", results.len()),
         &results,
@@ -237,7 +223,7 @@ pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
         "skipped_done": skipped,
         "failed": failed,
         "candidates_listed": queued,
-        "sightings_in_registry": reg.sighting_count().map_err(store)?,
+        "sightings_in_registry": m.registry().sighting_count()?,
         "results_jsonl": jsonl.display().to_string(),
         "results_csv": csv.display().to_string(),
         "report_html": html.display().to_string(),
@@ -254,7 +240,7 @@ pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
             html.display()
         );
     }
-    reg.close().map_err(store)?;
+    m.close()?;
     Ok(if failed > 0 {
         Outcome::SomeFailed
     } else {

@@ -5,14 +5,13 @@ use crate::output::outln;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use homeward_core::faces::FaceEngine;
 use homeward_core::store::{CaseStatus, NewCase, PhotoMeta, Registry, Sex};
+use homeward_match::ranking::{Day, Policy};
+use homeward_match::{Analyzer, Matcher, Surfaced};
 use serde::Serialize;
 
-use super::embed::FaceArgs;
 use super::{CliError, Outcome};
-use crate::matching::{self, Analyzed, Surfaced};
-use crate::ranking::{Day, Policy};
+use crate::face_args::AnalysisArgs;
 
 /// Where the registry lives and how results are printed; shared by the
 /// registry commands.
@@ -32,6 +31,11 @@ pub struct DbArgs {
 impl DbArgs {
     pub fn open(&self) -> Result<Registry, CliError> {
         Registry::open(&self.db).map_err(|e| CliError::Matching(e.into()))
+    }
+
+    /// The registry with its duplicate index, under `policy`.
+    pub fn matcher(&self, policy: Policy) -> Result<Matcher, CliError> {
+        Ok(Matcher::open(&self.db, policy)?)
     }
 
     pub fn actor(&self) -> String {
@@ -104,7 +108,7 @@ pub struct CasePhotoArgs {
     #[command(flatten)]
     pub db: DbArgs,
     #[command(flatten)]
-    pub face: FaceArgs,
+    pub face: AnalysisArgs,
 }
 
 /// Register a missing child. Each `--photo` may be followed by `--age`
@@ -144,7 +148,7 @@ pub struct CaseAddArgs {
     #[command(flatten)]
     pub db: DbArgs,
     #[command(flatten)]
-    pub face: FaceArgs,
+    pub face: AnalysisArgs,
 }
 
 /// List the cases in the registry.
@@ -184,9 +188,9 @@ fn add(a: &CaseAddArgs) -> Result<Outcome, CliError> {
             "more --age/--taken values than --photo values".into(),
         ));
     }
-    let policy = Policy::shipped().map_err(|e| CliError::Matching(e.into()))?;
-    let engine = FaceEngine::bundled()?;
-    let mut reg = a.db.open()?;
+    let analyzer = Analyzer::bundled(a.face.analysis())?;
+    let mut m =
+        a.db.matcher(Policy::shipped().map_err(|e| CliError::Matching(e.into()))?)?;
     let actor = a.db.actor();
     let birth_year = match (&a.born, a.missing_age, &a.missing_date) {
         (None, Some(age), Some(d)) => Day::parse(d).map(|d| {
@@ -195,28 +199,26 @@ fn add(a: &CaseAddArgs) -> Result<Outcome, CliError> {
         }),
         _ => None,
     };
-    let case_id = reg
-        .add_case(
-            &actor,
-            &NewCase {
-                child_name: a.name.clone(),
-                sex: a.sex,
-                birth_date: a.born.clone(),
-                birth_year,
-                missing_date: a.missing_date.clone(),
-                missing_place: a.place.clone(),
-                missing_location: None,
-                status: CaseStatus::Searching,
-                contact_ref: None,
-                notes: None,
-            },
-        )
-        .map_err(|e| CliError::Matching(e.into()))?;
+    let case_id = m.register_case(
+        &actor,
+        &NewCase {
+            child_name: a.name.clone(),
+            sex: a.sex,
+            birth_date: a.born.clone(),
+            birth_year,
+            missing_date: a.missing_date.clone(),
+            missing_place: a.place.clone(),
+            missing_location: None,
+            status: CaseStatus::Searching,
+            contact_ref: None,
+            notes: None,
+        },
+    )?;
     let report = add_photos(
-        &mut reg, &engine, &policy, &actor, case_id, &a.photos, &a.ages, &a.taken, &a.face,
+        &mut m, &analyzer, &actor, case_id, &a.photos, &a.ages, &a.taken,
     )?;
     print_report(&report, a.db.json, "registered");
-    reg.close().map_err(|e| CliError::Matching(e.into()))?;
+    m.close()?;
     Ok(if report.photos.iter().any(|p| p.photo_id.is_none()) {
         Outcome::SomeFailed
     } else {
@@ -230,17 +232,16 @@ fn add_photo(a: &CasePhotoArgs) -> Result<Outcome, CliError> {
             "more --age/--taken values than --photo values".into(),
         ));
     }
-    let policy = Policy::shipped().map_err(|e| CliError::Matching(e.into()))?;
-    let engine = FaceEngine::bundled()?;
-    let mut reg = a.db.open()?;
-    reg.case(a.case_id)
-        .map_err(|e| CliError::Matching(e.into()))?;
+    let analyzer = Analyzer::bundled(a.face.analysis())?;
+    let mut m =
+        a.db.matcher(Policy::shipped().map_err(|e| CliError::Matching(e.into()))?)?;
+    m.registry().case(a.case_id)?;
     let actor = a.db.actor();
     let report = add_photos(
-        &mut reg, &engine, &policy, &actor, a.case_id, &a.photos, &a.ages, &a.taken, &a.face,
+        &mut m, &analyzer, &actor, a.case_id, &a.photos, &a.ages, &a.taken,
     )?;
     print_report(&report, a.db.json, "updated");
-    reg.close().map_err(|e| CliError::Matching(e.into()))?;
+    m.close()?;
     Ok(if report.photos.iter().any(|p| p.photo_id.is_none()) {
         Outcome::SomeFailed
     } else {
@@ -279,22 +280,19 @@ fn print_report(report: &CaseReport, json: bool, verb: &str) {
 
 /// Adds photos to a case (largest face of each), stores their hashes, then
 /// matches the case against past sightings.
-#[allow(clippy::too_many_arguments)]
 fn add_photos(
-    reg: &mut Registry,
-    engine: &FaceEngine,
-    policy: &Policy,
+    m: &mut Matcher,
+    analyzer: &Analyzer,
     actor: &str,
     case_id: u64,
     photos: &[PathBuf],
     ages: &[f64],
     taken: &[String],
-    face: &FaceArgs,
 ) -> Result<CaseReport, CliError> {
     let mut out = Vec::new();
     for (i, path) in photos.iter().enumerate() {
         let shown = path.display().to_string();
-        let analyzed = match Analyzed::from_path(engine, path, &face.limits(), &face.options()) {
+        let analyzed = match analyzer.photo_path(path) {
             Ok(x) => x,
             Err(e) => {
                 out.push(PhotoReport {
@@ -311,8 +309,7 @@ fn add_photos(
             taken_date: taken.get(i).cloned(),
             source: Some("case".into()),
         };
-        let e = matching::enrol_case_photo(reg, None, actor, case_id, &analyzed, &meta)
-            .map_err(|e| CliError::Matching(e.into()))?;
+        let e = m.add_photo(actor, case_id, &analyzed, &meta)?;
         let (photo_id, faces, warning) = (e.photo_id, e.faces, e.warning);
         out.push(PhotoReport {
             path: shown,
@@ -321,7 +318,7 @@ fn add_photos(
             warning,
         });
     }
-    let surfaced = matching::match_case_against_sightings(reg, policy, actor, case_id)?;
+    let surfaced = m.surface_sightings(actor, case_id)?;
     Ok(CaseReport {
         case_id,
         photos: out,

@@ -4,15 +4,15 @@ use crate::output::{out, outln};
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use homeward_core::faces::{DetectOptions, EmbedOptions, FaceEngine, FaceOptions};
+use homeward_core::faces::DetectOptions;
 use homeward_core::intake::Limits;
-use homeward_core::store::{CaseStatus, NewCase, NewSighting, PhotoMeta, Registry, Sex};
+use homeward_core::store::{CaseStatus, NewCase, NewSighting, PhotoMeta, Sex};
+use homeward_match::ranking::{rate, Policy};
+use homeward_match::{Analysis, Analyzer, Matcher};
 
 use super::review::match_json;
 use super::sighting::outcome_text;
 use super::{CliError, Outcome};
-use crate::matching::{self, hash_bytes, Analyzed, DupIndex};
-use crate::ranking::{rate, Policy};
 
 /// Register two demo cases from the fixture photos, submit six sightings
 /// (a new photo of a registered person, two reposts of a case photo, a
@@ -106,43 +106,40 @@ pub fn run(a: &DemoArgs) -> Result<Outcome, CliError> {
             tmp.path()
         }
     };
-    let store = |e: homeward_core::store::StoreError| CliError::Matching(e.into());
-    let engine = FaceEngine::bundled()?;
     let policy = Policy::shipped().map_err(|e| CliError::Matching(e.into()))?;
     // The fixture faces are large: no upsampling keeps the demo quick.
-    let options = FaceOptions {
-        detect: DetectOptions {
-            upsample: 0,
-            ..DetectOptions::default()
-        },
-        embed: EmbedOptions {
-            flip: true,
-            ..EmbedOptions::default()
-        },
+    let detect = DetectOptions {
+        upsample: 0,
+        ..DetectOptions::default()
     };
-    let limits = Limits::default();
-    let mut reg = Registry::open(dir).map_err(store)?;
+    let analyzer = Analyzer::bundled(Analysis {
+        limits: Limits {
+            detect,
+            ..Limits::default()
+        },
+        detect,
+        jitter: 0,
+    })?;
+    let mut m = Matcher::open(dir, policy)?;
     let actor = "demo";
     outln!("registry: {}", dir.display());
     for c in CASES.iter().filter(|c| !c.late) {
-        register(&mut reg, &engine, &options, &limits, &a.fixtures, c)?;
+        register(&mut m, &analyzer, &a.fixtures, c)?;
     }
-    let mut dupes = DupIndex::load(&reg).map_err(store)?;
     for (file, what, when) in SIGHTINGS {
         outln!("\n== sighting: {file} ({what}), seen {when}");
-        let photo = Analyzed::from_path(&engine, &a.fixtures.join(file), &limits, &options)?;
+        let photo = analyzer.photo_path(&a.fixtures.join(file))?;
         let s = NewSighting {
             seen_at: Some((*when).into()),
             ..NewSighting::default()
         };
-        let out =
-            matching::submit_sighting(&mut reg, &mut dupes, &policy, actor, &photo, &s, 3, None)?;
-        out!("{}", outcome_text(&reg, &out));
+        let out = m.submit_sighting(actor, &photo, &s, 3)?;
+        out!("{}", outcome_text(m.registry(), &out));
     }
     for c in CASES.iter().filter(|c| c.late) {
         outln!();
-        let id = register(&mut reg, &engine, &options, &limits, &a.fixtures, c)?;
-        let found = matching::match_case_against_sightings(&mut reg, &policy, actor, id)?;
+        let id = register(&mut m, &analyzer, &a.fixtures, c)?;
+        let found = m.surface_sightings(actor, id)?;
         for s in &found {
             outln!(
                 "  surfaced past sighting {} -> queued as match {}: {}",
@@ -156,72 +153,56 @@ pub fn run(a: &DemoArgs) -> Result<Outcome, CliError> {
         }
     }
     outln!("\n== review queue (pending, best first; a person decides each one)");
-    for m in reg
-        .matches(Some(homeward_core::store::MatchState::Pending))
-        .map_err(store)?
+    for row in m
+        .registry()
+        .matches(Some(homeward_core::store::MatchState::Pending))?
     {
-        let v = match_json(&reg, &m);
+        let v = match_json(m.registry(), &row);
         outln!(
             "match {:>3}  {:<8} est. false-match {:>7}  {} (case {})  <- sighting {}",
-            m.id,
+            row.id,
             v["band"].as_str().unwrap_or("?"),
             v["case_fmr"].as_f64().map(rate).unwrap_or_default(),
             v["child_name"].as_str().unwrap_or(""),
-            m.case_id,
-            m.sighting_id
+            row.case_id,
+            row.sighting_id
         );
     }
     outln!("\nnext: homeward review show ID / confirm ID / reject ID --db DIR (run with --db to keep the registry)");
-    reg.close().map_err(store)?;
+    m.close()?;
     Ok(Outcome::Success)
 }
 
 fn register(
-    reg: &mut Registry,
-    engine: &FaceEngine,
-    options: &FaceOptions,
-    limits: &Limits,
+    m: &mut Matcher,
+    analyzer: &Analyzer,
     fixtures: &Path,
     c: &DemoCase,
 ) -> Result<u64, CliError> {
-    let store = |e: homeward_core::store::StoreError| CliError::Matching(e.into());
     let actor = "demo";
-    let id = reg
-        .add_case(
-            actor,
-            &NewCase {
-                child_name: c.name.into(),
-                sex: c.sex,
-                birth_date: Some(c.born.into()),
-                birth_year: None,
-                missing_date: Some(c.missing.into()),
-                missing_place: "demo".into(),
-                missing_location: None,
-                status: CaseStatus::Searching,
-                contact_ref: None,
-                notes: None,
-            },
-        )
-        .map_err(store)?;
+    let id = m.register_case(
+        actor,
+        &NewCase {
+            child_name: c.name.into(),
+            sex: c.sex,
+            birth_date: Some(c.born.into()),
+            birth_year: None,
+            missing_date: Some(c.missing.into()),
+            missing_place: "demo".into(),
+            missing_location: None,
+            status: CaseStatus::Searching,
+            contact_ref: None,
+            notes: None,
+        },
+    )?;
     for (file, age) in c.photos {
-        let photo = Analyzed::from_path(engine, &fixtures.join(file), limits, options)?;
-        let faces: Vec<_> = photo
-            .largest_face()
-            .map(|k| photo.faces[k].clone())
-            .into_iter()
-            .collect();
+        let photo = analyzer.photo_path(&fixtures.join(file))?;
         let meta = PhotoMeta {
             age_months: Some((age * 12.0) as u32),
             taken_date: None,
             source: Some("case".into()),
         };
-        let (pid, _) = reg
-            .add_photo(actor, id, &photo.bytes, &meta, &faces)
-            .map_err(store)?;
-        if let Some(p) = photo.pdq {
-            reg.set_photo_hash(actor, pid, hash_bytes(&p.hashes[0]), p.quality)
-                .map_err(store)?;
-        }
+        m.add_photo(actor, id, &photo, &meta)?;
     }
     outln!("case {id}: {} ({} photo(s))", c.name, c.photos.len());
     Ok(id)

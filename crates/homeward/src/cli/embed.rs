@@ -5,12 +5,12 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
-use homeward_core::faces::{DetectOptions, EmbedOptions, Embedding, FaceEngine, FaceOptions};
-use homeward_core::intake::{self, Limits};
-use homeward_core::sface::{self, SFace, SFaceEmbedding};
+use homeward_core::faces::FaceEngine;
+use homeward_core::intake;
 use rayon::prelude::*;
 
 use super::{CliError, Outcome};
+use crate::face_args::{FaceArgs, FaceModel};
 use crate::output::{self, terminal_safe, ImageReport};
 
 /// Find every face in each photo and print its box, detection score, five
@@ -34,101 +34,6 @@ pub struct EmbedArgs {
     /// one after the other).
     #[arg(long, value_enum, default_value_t = FaceModel::Dlib)]
     pub model: FaceModel,
-}
-
-/// Which face embedding model a command uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FaceModel {
-    /// dlib's ResNet (150×150 chip).
-    #[default]
-    Dlib,
-    /// SFace, a MobileFaceNet (112×112 five-point template), aligned from
-    /// dlib's landmarks.
-    Sface,
-    /// Both: the two embeddings, each of length 1, concatenated.
-    Fusion,
-}
-
-impl FaceModel {
-    /// Whether SFace has to be loaded and run.
-    pub fn needs_sface(self) -> bool {
-        self != FaceModel::Dlib
-    }
-
-    /// The vector this model compares by Euclidean distance; `sface` is
-    /// needed (and only used) for sface and fusion.
-    pub fn vector(self, dlib: &Embedding, sface: Option<&SFaceEmbedding>) -> Vec<f32> {
-        match (self, sface) {
-            (FaceModel::Sface, Some(s)) => s.normalized().to_vec(),
-            (FaceModel::Fusion, Some(s)) => sface::fuse(dlib, s),
-            _ => dlib.0.to_vec(),
-        }
-    }
-
-    /// SFace when this model needs it, from the models built into the binary.
-    pub fn load_sface(self) -> Result<Option<SFace>, CliError> {
-        Ok(if self.needs_sface() {
-            Some(SFace::bundled()?)
-        } else {
-            None
-        })
-    }
-}
-
-/// Face pipeline options shared by the commands that analyse photos.
-#[derive(Debug, Args, Clone)]
-pub struct FaceArgs {
-    /// Times to double the photo before detecting (0-2): 1 finds faces down to
-    /// about 40 px, 2 down to about 20 px, each at four times the cost.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=2))]
-    pub upsample: u8,
-    /// Average the embeddings of N randomly perturbed copies of each face
-    /// (dlib's num_jitters; 0 or 1 = off).
-    #[arg(long, default_value_t = 0)]
-    pub jitter: u32,
-    /// Average each face's embedding with that of its mirror image.
-    #[arg(long)]
-    pub flip: bool,
-    /// Refuse photos larger than this many bytes.
-    #[arg(long, default_value_t = 50_000_000)]
-    pub max_bytes: u64,
-    /// Refuse photos with more pixels than this (checked before decoding).
-    #[arg(long, default_value_t = 50_000_000)]
-    pub max_pixels: u64,
-    /// Largest image the detector sees after upsampling, in pixels; beyond it
-    /// upsampling is reduced or the photo scaled down for detection.
-    #[arg(long, default_value_t = 16_000_000)]
-    pub detect_max_pixels: u64,
-    /// Refuse photos whose analysis would need more memory than this, in MiB
-    /// (estimated from the image header before decoding).
-    #[arg(long, default_value_t = homeward_core::intake::DEFAULT_MAX_ANALYSIS_BYTES >> 20)]
-    pub max_analysis_mib: u64,
-}
-
-impl FaceArgs {
-    pub fn limits(&self) -> Limits {
-        Limits {
-            max_file_bytes: self.max_bytes,
-            max_pixels: self.max_pixels,
-            max_analysis_bytes: self.max_analysis_mib.saturating_mul(1 << 20),
-            detect: self.options().detect,
-            ..Limits::default()
-        }
-    }
-
-    pub fn options(&self) -> FaceOptions {
-        FaceOptions {
-            detect: DetectOptions {
-                upsample: self.upsample,
-                max_pixels: self.detect_max_pixels,
-            },
-            embed: EmbedOptions {
-                jitter: self.jitter,
-                flip: self.flip,
-            },
-        }
-    }
 }
 
 pub fn run(args: &EmbedArgs) -> Result<Outcome, CliError> {
@@ -206,7 +111,10 @@ mod tests {
         };
         assert!(args.json && args.face.flip);
         assert_eq!(args.model, super::FaceModel::Dlib);
-        assert_eq!((args.face.upsample, args.face.jitter), (2, 5));
+        assert_eq!(
+            (args.face.analysis.upsample, args.face.analysis.jitter),
+            (2, 5)
+        );
         assert_eq!(args.paths.len(), 2);
     }
 

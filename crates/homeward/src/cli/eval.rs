@@ -9,10 +9,10 @@ use homeward_core::faces::FaceEngine;
 use homeward_core::faces::DetectOptions;
 use homeward_core::intake::Limits;
 
-use super::embed::{FaceArgs, FaceModel};
-use super::hash::PhotoHasher;
 use super::{CliError, Outcome};
 use crate::eval::{dupes, lfw};
+use crate::face_args::{FaceArgs, FaceModel};
+use homeward_match::hashing::PhotoHasher;
 
 #[derive(Debug, Subcommand)]
 pub enum EvalCommand {

@@ -1,20 +1,18 @@
 //! `homeward hash`: the perceptual hashes of photos (PDQ for the whole photo,
-//! one chip hash per face), and the photo hasher `dupes` and `eval dupes` share.
+//! one chip hash per face), from the library's `PhotoHasher`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use homeward_core::faces::{
-    face_chip, DetectOptions, Detector, Rect, ShapePredictor, CHIP_PADDING, CHIP_SIZE,
-};
-use homeward_core::hash::{chip_hash, pdq_dihedral, ChipHash, HashError, PdqDihedral};
+use homeward_core::hash::PdqDihedral;
 use homeward_core::intake;
+use homeward_match::hashing::{PhotoHasher, PhotoHashes};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::embed::FaceArgs;
 use super::{CliError, Outcome};
+use crate::face_args::FaceArgs;
 use crate::output::{self, terminal_safe};
 
 /// Print each photo's PDQ hash (64 hex digits) and quality, and one face-chip
@@ -34,83 +32,6 @@ pub struct HashArgs {
     pub json: bool,
     #[command(flatten)]
     pub face: FaceArgs,
-}
-
-/// Detects faces and computes a photo's PDQ and face-chip hashes. The face
-/// pipeline stops at the aligned chip: no embedding is computed.
-pub struct PhotoHasher {
-    detector: Detector,
-    predictor: ShapePredictor,
-    options: DetectOptions,
-}
-
-/// One face's box, detection score and chip hash.
-#[derive(Debug)]
-pub struct FaceHash {
-    pub rect: Rect,
-    pub score: f64,
-    /// `Err` when the chip is too flat (dark, blown out) to hash.
-    pub chip: Result<ChipHash, HashError>,
-    /// The aligned 150×150 chip that was hashed.
-    pub chip_image: image::RgbImage,
-}
-
-/// Every hash of one photo.
-#[derive(Debug)]
-pub struct PhotoHashes {
-    pub width: u32,
-    pub height: u32,
-    /// The eight dihedral PDQ hashes; `hashes[0]` is the photo's own.
-    pub pdq: PdqDihedral,
-    pub faces: Vec<FaceHash>,
-}
-
-impl PhotoHashes {
-    /// The chip hashes of the faces that have one, with their face number.
-    pub fn chips(&self) -> impl Iterator<Item = (usize, &ChipHash)> {
-        self.faces
-            .iter()
-            .enumerate()
-            .filter_map(|(i, f)| f.chip.as_ref().ok().map(|c| (i, c)))
-    }
-}
-
-impl PhotoHasher {
-    /// Loads the bundled detector and landmark models.
-    pub fn bundled(options: DetectOptions) -> Result<Self, CliError> {
-        Ok(PhotoHasher {
-            detector: Detector::bundled()?,
-            predictor: ShapePredictor::bundled()?,
-            options,
-        })
-    }
-
-    /// Hashes a photo. A photo too small for PDQ is refused whole (no face is
-    /// looked for either): any hash of it would describe upsampled blur.
-    pub fn hash(&self, img: &image::RgbImage) -> Result<PhotoHashes, HashError> {
-        let pdq = pdq_dihedral(img)?;
-        let faces = self
-            .detector
-            .detect(img, &self.options)
-            .into_iter()
-            .filter_map(|d| {
-                let landmarks = self.predictor.predict(img, d.rect).rounded();
-                let chip = face_chip(img, &landmarks, CHIP_SIZE, CHIP_PADDING).ok()?;
-                Some(FaceHash {
-                    rect: d.rect,
-                    score: d.score,
-                    chip: chip_hash(&chip.image),
-                    chip_image: chip.image,
-                })
-            })
-            .collect();
-        Ok(PhotoHashes {
-            width: img.width(),
-            height: img.height(),
-            pdq,
-            faces,
-        })
-    }
 }
 
 #[derive(Debug, Serialize)]
@@ -165,7 +86,7 @@ impl HashLine {
             self.height,
             self.pdq,
             self.quality,
-            if self.quality < homeward_core::hash::PDQ_MIN_QUALITY {
+            if !homeward_match::policy::pdq_usable(self.quality) {
                 " (low: too flat to match on)"
             } else {
                 ""
@@ -263,7 +184,7 @@ mod tests {
             panic!("not hash")
         };
         assert!(args.json);
-        assert_eq!(args.face.upsample, 0);
+        assert_eq!(args.face.analysis.upsample, 0);
         assert_eq!(args.paths.len(), 2);
         assert!(Cli::try_parse_from(["homeward", "hash"]).is_err());
     }

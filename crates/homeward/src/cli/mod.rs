@@ -5,15 +5,15 @@ mod batch;
 mod case;
 mod demo;
 mod dupes;
-pub(crate) mod embed;
+mod embed;
 mod eval;
-pub(crate) mod hash;
+mod hash;
 mod review;
 mod search;
 mod serve;
 mod sighting;
 
-pub use embed::FaceArgs;
+pub use crate::error::{CliError, Outcome};
 
 use clap::{Parser, Subcommand};
 
@@ -47,31 +47,6 @@ pub enum Command {
     #[command(subcommand)]
     Eval(eval::EvalCommand),
     Serve(serve::ServeArgs),
-}
-
-/// How a run ended when it did not fail outright.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Success,
-    /// The run went on past failed inputs; the exit code is 1.
-    SomeFailed,
-}
-
-/// A fatal error: printed once by `main`, exit code 2.
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    #[error("{0}")]
-    Model(#[from] homeward_core::dlib::ModelError),
-    #[error("{0}")]
-    Usage(String),
-    #[error("{0}")]
-    Matching(#[from] crate::matching::MatchError),
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 pub fn run(cli: Cli) -> Result<Outcome, CliError> {

@@ -8,8 +8,7 @@ use serde_json::{json, Value};
 use super::case::DbArgs;
 use super::sighting::StateName;
 use super::{CliError, Outcome};
-use crate::matching;
-use crate::ranking::rate;
+use homeward_match::ranking::{rate, Policy};
 
 #[derive(Debug, Subcommand)]
 pub enum ReviewCommand {
@@ -163,22 +162,14 @@ fn show(a: &ShowArgs) -> Result<Outcome, CliError> {
 }
 
 fn decide(a: &DecideArgs, confirm: bool) -> Result<Outcome, CliError> {
-    let mut reg = a.db.open()?;
+    let policy = Policy::shipped().map_err(|e| CliError::Matching(e.into()))?;
+    let mut m = a.db.matcher(policy)?;
     let actor = a.db.actor();
     let out = if confirm {
-        let (photo, face) = matching::confirm(&mut reg, &actor, a.id, a.note.as_deref())?;
+        let (photo, face) = m.confirm(&actor, a.id, a.note.as_deref())?;
         json!({"match_id": a.id, "state": "confirmed", "enrolled_photo_id": photo, "enrolled_face_id": face})
     } else {
-        let m = reg.match_row(a.id).map_err(store)?;
-        if m.state != MatchState::Pending {
-            return Err(CliError::Usage(format!(
-                "match {} is already {}",
-                a.id,
-                m.state_name()
-            )));
-        }
-        reg.review_match(&actor, a.id, MatchState::Rejected, a.note.as_deref())
-            .map_err(store)?;
+        m.reject(&actor, a.id, a.note.as_deref())?;
         json!({"match_id": a.id, "state": "rejected"})
     };
     if a.db.json {
@@ -192,7 +183,7 @@ fn decide(a: &DecideArgs, confirm: bool) -> Result<Outcome, CliError> {
     } else {
         outln!("match {} rejected", a.id);
     }
-    reg.close().map_err(store)?;
+    m.close()?;
     Ok(Outcome::Success)
 }
 

@@ -5,16 +5,15 @@ use crate::output::outln;
 use std::path::PathBuf;
 
 use clap::Args;
-use homeward_core::faces::FaceEngine;
-use homeward_core::index::Embedding;
+use homeward_core::store::CaseStatus;
+use homeward_match::ranking::{rate, Candidate, Day, QueryMeta};
+use homeward_match::Analyzer;
 use serde::Serialize;
 
 use super::case::{parse_day, DbArgs};
-use super::embed::FaceArgs;
 use super::sighting::PriorArgs;
 use super::{CliError, Outcome};
-use crate::matching::{self, Analyzed};
-use crate::ranking::{rate, Candidate, Day, QueryMeta};
+use crate::face_args::AnalysisArgs;
 
 /// Rank the searching cases for the faces in a photo (read-only: nothing is
 /// recorded or queued). Shows every candidate, including those below the
@@ -35,7 +34,7 @@ pub struct SearchArgs {
     #[command(flatten)]
     pub db: DbArgs,
     #[command(flatten)]
-    pub face: FaceArgs,
+    pub face: AnalysisArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -45,11 +44,9 @@ struct SearchReport {
 }
 
 pub fn run(a: &SearchArgs) -> Result<Outcome, CliError> {
-    let policy = a.priors.policy()?;
-    let engine = FaceEngine::bundled()?;
-    let photo = Analyzed::from_path(&engine, &a.photo, &a.face.limits(), &a.face.options())?;
-    let reg = a.db.open()?;
-    let faces: Vec<Embedding> = photo.faces.iter().map(|f| f.embedding).collect();
+    let analyzer = Analyzer::bundled(a.face.analysis())?;
+    let photo = analyzer.photo_path(&a.photo)?;
+    let m = a.db.matcher(a.priors.policy()?)?;
     let meta = QueryMeta {
         day: Some(
             a.when
@@ -63,22 +60,17 @@ pub fn run(a: &SearchArgs) -> Result<Outcome, CliError> {
             .map(|(x, y)| (f64::from(x), f64::from(y))),
         sex: a.priors.sex,
     };
-    let candidates = matching::search(&reg, &policy, &faces, &meta, a.top)
-        .map_err(|e| CliError::Matching(e.into()))?;
+    let candidates = m.search(&photo, &meta, a.top, &[CaseStatus::Searching])?;
+    let faces = photo.faces.len();
     if a.db.json {
-        let r = SearchReport {
-            faces: faces.len(),
-            candidates,
-        };
+        let r = SearchReport { faces, candidates };
         outln!("{}", serde_json::to_string(&r).unwrap_or_default());
     } else {
-        outln!(
-            "{} face(s); candidates for review (not matches):",
-            faces.len()
-        );
+        outln!("{faces} face(s); candidates for review (not matches):");
         for (i, c) in candidates.iter().enumerate() {
             outln!("  {}. {}", i + 1, c.summary());
         }
+        let policy = m.policy();
         let edges = policy.calibration.band_edges(policy.population);
         let shown: Vec<String> = edges
             .iter()

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::embed::FaceArgs;
 use super::{CliError, Outcome};
+use crate::face_args::AnalysisArgs;
 use crate::server::{self, AuthStore, Role, ServerConfig, MIN_PASSWORD_CHARS};
 
 /// Serve the web pages and the JSON API (OpenAPI at /api/openapi.json).
@@ -58,7 +58,7 @@ pub struct ServeArgs {
     #[arg(long = "trusted-proxy", value_name = "IP")]
     pub trusted_proxies: Vec<std::net::IpAddr>,
     #[command(flatten)]
-    pub face: FaceArgs,
+    pub face: AnalysisArgs,
 }
 
 fn prompt(label: &str) -> Result<String, CliError> {
@@ -169,7 +169,7 @@ pub fn run(args: &ServeArgs) -> Result<Outcome, CliError> {
         analysis_queue: args.analysis_queue,
         trusted_proxies: args.trusted_proxies.clone(),
         limits: args.face.limits(),
-        face: args.face.options(),
+        face: args.face.analysis().face_options(),
     };
     server::run(config, auth).map_err(|e| CliError::Usage(e.to_string()))?;
     Ok(Outcome::Success)

@@ -6,14 +6,13 @@ use crate::output::{out, outln};
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use homeward_core::faces::FaceEngine;
 use homeward_core::store::{NewSighting, Sex};
+use homeward_match::ranking::{Day, Policy};
+use homeward_match::{Analyzer, Repeat, SightingOutcome};
 
 use super::case::{parse_age_range, parse_day, parse_sex, DbArgs};
-use super::embed::FaceArgs;
 use super::{CliError, Outcome};
-use crate::matching::{self, Analyzed, DupIndex, Repeat, SightingOutcome};
-use crate::ranking::{Day, Policy};
+use crate::face_args::AnalysisArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum SightingCommand {
@@ -72,7 +71,7 @@ pub struct SightingAddArgs {
     #[command(flatten)]
     pub db: DbArgs,
     #[command(flatten)]
-    pub face: FaceArgs,
+    pub face: AnalysisArgs,
 }
 
 pub fn run(cmd: SightingCommand) -> Result<Outcome, CliError> {
@@ -82,11 +81,9 @@ pub fn run(cmd: SightingCommand) -> Result<Outcome, CliError> {
 }
 
 fn add(a: &SightingAddArgs) -> Result<Outcome, CliError> {
-    let policy = a.priors.policy()?;
-    let engine = FaceEngine::bundled()?;
-    let photo = Analyzed::from_path(&engine, &a.photo, &a.face.limits(), &a.face.options())?;
-    let mut reg = a.db.open()?;
-    let mut dupes = DupIndex::load(&reg).map_err(|e| CliError::Matching(e.into()))?;
+    let analyzer = Analyzer::bundled(a.face.analysis())?;
+    let photo = analyzer.photo_path(&a.photo)?;
+    let mut m = a.db.matcher(a.priors.policy()?)?;
     let sighting = NewSighting {
         seen_at: Some(a.when.clone().unwrap_or_else(|| Day::today().iso())),
         place: a.place.clone(),
@@ -95,22 +92,13 @@ fn add(a: &SightingAddArgs) -> Result<Outcome, CliError> {
         submitter: a.submitter.clone(),
         ..NewSighting::default()
     };
-    let out = matching::submit_sighting(
-        &mut reg,
-        &mut dupes,
-        &policy,
-        &a.db.actor(),
-        &photo,
-        &sighting,
-        a.top,
-        None,
-    )?;
+    let out = m.submit_sighting(&a.db.actor(), &photo, &sighting, a.top)?;
     if a.db.json {
         outln!("{}", serde_json::to_string(&out).unwrap_or_default());
     } else {
-        out!("{}", outcome_text(&reg, &out));
+        out!("{}", outcome_text(m.registry(), &out));
     }
-    reg.close().map_err(|e| CliError::Matching(e.into()))?;
+    m.close()?;
     Ok(Outcome::Success)
 }
 
@@ -152,7 +140,9 @@ pub fn outcome_text(reg: &homeward_core::store::Registry, out: &SightingOutcome)
                 }
             }
         }
-        None if out.faces == 0 => s.push_str("no face found: nothing to rank\n"),
+        None if out.faces == 0 => {
+            s.push_str("no face found: kept for a case worker to look at; nothing to rank\n")
+        }
         None if out.candidates.is_empty() => s.push_str("no searching case to rank\n"),
         None => {
             s.push_str("candidates (for review; not matches):\n");

@@ -30,14 +30,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use homeward_core::hash::{Hash256, PDQ_MIN_QUALITY};
+use homeward_core::hash::Hash256;
 use homeward_core::intake::{self, Limits};
 use rayon::prelude::*;
 use serde::Serialize;
 
 use super::transforms::ALL;
-use crate::cli::hash::{PhotoHasher, PhotoHashes};
-use crate::cli::CliError;
+use crate::error::CliError;
+use homeward_match::hashing::{PhotoHasher, PhotoHashes};
 
 /// The false-positive rate the thresholds are chosen at.
 pub const TARGET_FPR: f64 = 1e-4;
@@ -61,7 +61,7 @@ struct Edited {
 }
 
 fn usable_pdq(h: &PhotoHashes) -> bool {
-    h.pdq.quality >= PDQ_MIN_QUALITY
+    h.pdq_usable()
 }
 
 impl Original {

@@ -22,8 +22,8 @@ use homeward_core::sface::{SFace, SFaceEmbedding};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::cli::embed::FaceModel;
-use crate::cli::CliError;
+use crate::error::CliError;
+use crate::face_args::FaceModel;
 
 /// One pair of images and whether they show the same person.
 #[derive(Debug, Clone, PartialEq)]

@@ -22,8 +22,8 @@ use homeward_core::store::Sex;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::cli::CliError;
-use crate::ranking::{
+use crate::error::CliError;
+use homeward_match::ranking::{
     fit_children, Band, Birth, Calibration, Candidate, CaseGallery, ChildFit, Day, Fusion,
     GalleryFace, ImpostorPair, Policy, Population, QueryMeta,
 };
@@ -983,8 +983,8 @@ pub struct SearchArgs {
     pub manifest: PathBuf,
     /// Case fusion to evaluate (the plain `min` model is always reported
     /// beside it).
-    #[arg(long, value_enum, default_value_t = crate::ranking::Fusion::Calibrated)]
-    pub fusion: crate::ranking::Fusion,
+    #[arg(long, value_enum, default_value_t = homeward_match::ranking::Fusion::Calibrated)]
+    pub fusion: homeward_match::ranking::Fusion,
     /// Cross-validate the children's calibration over this many folds of
     /// children (by identity): each fold's sightings are ranked with a map
     /// fitted on the other folds. 0 uses the shipped map.
@@ -996,8 +996,8 @@ pub struct SearchArgs {
     pub apparent_age_error: Option<f64>,
     /// Calibration population: `adult` reads the table as fitted (use for
     /// LFW); `child` reads it through the children's map.
-    #[arg(long, value_enum, default_value_t = crate::ranking::Population::Child)]
-    pub population: crate::ranking::Population,
+    #[arg(long, value_enum, default_value_t = homeward_match::ranking::Population::Child)]
+    pub population: homeward_match::ranking::Population,
     /// Calibration table to use instead of the shipped one.
     #[arg(long)]
     pub calibration: Option<PathBuf>,
@@ -1013,7 +1013,7 @@ pub struct SearchArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub face: crate::cli::FaceArgs,
+    pub face: crate::face_args::FaceArgs,
 }
 
 /// Writes an `eval search` manifest for an LFW-style tree
@@ -1038,7 +1038,7 @@ pub struct LfwManifestArgs {
     pub half: Option<Half>,
 }
 
-pub fn run_search(args: &SearchArgs) -> Result<crate::cli::Outcome, CliError> {
+pub fn run_search(args: &SearchArgs) -> Result<crate::error::Outcome, CliError> {
     let engine = FaceEngine::bundled()?;
     let mut policy = Policy::shipped().map_err(|e| CliError::Usage(e.to_string()))?;
     if let Some(p) = &args.calibration {
@@ -1082,10 +1082,10 @@ pub fn run_search(args: &SearchArgs) -> Result<crate::cli::Outcome, CliError> {
     } else {
         println!("{}", report.to_text());
     }
-    Ok(crate::cli::Outcome::Success)
+    Ok(crate::error::Outcome::Success)
 }
 
-pub fn run_lfw_manifest(args: &LfwManifestArgs) -> Result<crate::cli::Outcome, CliError> {
+pub fn run_lfw_manifest(args: &LfwManifestArgs) -> Result<crate::error::Outcome, CliError> {
     let text =
         lfw_manifest(&args.root, args.registry_photos, args.half).map_err(CliError::Usage)?;
     std::fs::write(&args.out, &text).map_err(|source| CliError::Io {
@@ -1094,5 +1094,5 @@ pub fn run_lfw_manifest(args: &LfwManifestArgs) -> Result<crate::cli::Outcome, C
     })?;
     let rows = text.lines().count().saturating_sub(1);
     eprintln!("wrote {rows} rows to {}", args.out.display());
-    Ok(crate::cli::Outcome::Success)
+    Ok(crate::error::Outcome::Success)
 }

@@ -11,7 +11,7 @@ use homeward_core::store::Registry;
 use image::RgbImage;
 
 use super::ItemResult;
-use crate::ranking::rate;
+use homeward_match::ranking::rate;
 
 /// Longest side of an embedded thumbnail, in pixels.
 const THUMB: u32 = 160;
@@ -93,7 +93,7 @@ pub fn write_html(
     path: &Path,
     title: &str,
     items: &[ItemResult],
-) -> Result<(), crate::cli::CliError> {
+) -> Result<(), super::ReportError> {
     let mut case_thumbs: HashMap<u64, Option<String>> = HashMap::new();
     let mut case_boxes: HashMap<u64, HashMap<u64, [f32; 4]>> = HashMap::new();
     let mut rows = String::new();
@@ -178,8 +178,8 @@ pub fn write_html(
          <table>\n{rows}</table></body></html>\n",
         t = escape(title)
     );
-    std::fs::write(path, html).map_err(|source| crate::cli::CliError::Io {
-        context: format!("cannot write {}", path.display()),
+    std::fs::write(path, html).map_err(|source| super::ReportError::Write {
+        path: path.display().to_string(),
         source,
     })
 }

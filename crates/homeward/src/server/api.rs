@@ -21,8 +21,8 @@ use super::error::ApiError;
 use super::service::{PhotoAdded, SightingInput};
 use super::session::{set_cookie, Caller, Via};
 use super::{blocking, openapi, AppState, Routes};
-use crate::matching::Analyzed;
-use crate::ranking::QueryMeta;
+use homeward_match::matching::Analyzed;
+use homeward_match::ranking::QueryMeta;
 
 pub(super) fn routes(r: Routes) -> Routes {
     r.get("/api/openapi.json", openapi_json)
@@ -845,7 +845,7 @@ async fn search(
     // Apparent age and sex are soft priors, as for a sighting.
     let input = sighting_input(&up)?;
     let meta = QueryMeta {
-        day: Some(crate::ranking::Day::today()),
+        day: Some(homeward_match::ranking::Day::today()),
         apparent_age: input
             .apparent_age
             .map(|(a, b)| (f64::from(a), f64::from(b))),

@@ -195,9 +195,9 @@ impl From<DecodeError> for ApiError {
     }
 }
 
-impl From<crate::matching::MatchError> for ApiError {
-    fn from(e: crate::matching::MatchError) -> Self {
-        use crate::matching::MatchError;
+impl From<homeward_match::MatchError> for ApiError {
+    fn from(e: homeward_match::MatchError) -> Self {
+        use homeward_match::MatchError;
         match e {
             MatchError::Store(e) => e.into(),
             MatchError::Decode(e) => e.into(),

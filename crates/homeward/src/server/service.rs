@@ -26,9 +26,9 @@ use homeward_core::store::{
 };
 use serde::Serialize;
 
-use crate::matching::{self, Analyzed, DupIndex, EnrolledPhoto, MatchError, Repeat};
-use crate::ranking::{self, Policy, QueryMeta};
-use crate::report;
+use homeward_match::batch as report;
+use homeward_match::matching::{self, Analyzed, DupIndex, EnrolledPhoto, MatchError, Repeat};
+use homeward_match::ranking::{self, Policy, QueryMeta};
 
 use super::auth::AuthStore;
 use super::error::ApiError;
@@ -578,11 +578,6 @@ impl Service {
         analysis: &Analyzed,
         input: &SightingInput,
     ) -> Result<Submitted, ApiError> {
-        if analysis.faces.is_empty() {
-            return Err(ApiError::unprocessable(
-                "no face was found in the photo; if you can, take another photo closer, facing the child, in good light",
-            ));
-        }
         // Without a date, the report's own day: ranking needs it for age.
         let sighting = NewSighting {
             seen_at: input

@@ -39,6 +39,26 @@ pub enum MatchError {
     /// The calibration table is unusable.
     #[error(transparent)]
     Calibration(#[from] crate::ranking::CalibrationError),
+    /// A bundled face model failed its checks.
+    #[error("{0} (the models are built into the program: reinstall or rebuild it)")]
+    Model(#[from] homeward_core::dlib::ModelError),
+    /// A review decision on a match that was already decided.
+    #[error("match {id} is already {state}; only a pending match can be decided")]
+    NotPending {
+        /// The match.
+        id: MatchId,
+        /// Its state.
+        state: &'static str,
+    },
+}
+
+/// The name of a match state, as shown and stored in reports.
+pub fn state_name(s: homeward_core::store::MatchState) -> &'static str {
+    match s {
+        homeward_core::store::MatchState::Pending => "pending",
+        homeward_core::store::MatchState::Confirmed => "confirmed",
+        homeward_core::store::MatchState::Rejected => "rejected",
+    }
 }
 
 /// The ranking view of a stored case.

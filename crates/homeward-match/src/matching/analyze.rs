@@ -3,12 +3,13 @@
 use std::path::Path;
 
 use homeward_core::faces::{FaceEngine, FaceOptions};
-use homeward_core::hash::{chip_hash, pdq_dihedral, PdqDihedral, PDQ_MIN_QUALITY};
+use homeward_core::hash::{chip_hash, pdq_dihedral, PdqDihedral};
 use homeward_core::intake::{self, Limits};
 use homeward_core::store::FaceRecord;
 use image::RgbImage;
 
 use super::MatchError;
+use crate::policy::pdq_usable;
 
 /// Model id recorded with every face. Registry embeddings are always
 /// flip-averaged (measured +1–3 points of top-10 on children), so the
@@ -108,9 +109,7 @@ impl Analyzed {
             });
             mirrored_chips.push(ch.map(|c| hash_bytes(&c.mirrored)));
         }
-        let pdq = pdq_dihedral(&image)
-            .ok()
-            .filter(|p| p.quality >= PDQ_MIN_QUALITY);
+        let pdq = pdq_dihedral(&image).ok().filter(|p| pdq_usable(p.quality));
         Analyzed {
             bytes,
             image,

@@ -4,28 +4,21 @@
 //! re-encodes, resizes and screenshots; face-chip hashes (and their mirrors)
 //! catch crops, rotations and collages of the same face picture.
 //!
-//! A wrong "duplicate" would hide a sighting from ranking, so a hash match
-//! alone never decides when both photos have faces: some face of each must
-//! also be within [`SAME_PICTURE_DISTANCE`] in embedding (the same picture
-//! edited: 0.09–0.24 on the fixtures; different pictures of one person: 0.32
-//! and more; different people much further). Face-chip matches are searched
-//! within [`CHIP_LOOSE`] bits, PDQ matches within [`PDQ_MATCH_THRESHOLD`].
-//! Photos without a face are judged by PDQ alone: they create no match, so
-//! grouping them hides nothing.
+//! The rule is [`SamePhotoRule`] (`crate::policy`), the same one that groups
+//! a folder of photos: a wrong "duplicate" would hide a sighting from
+//! ranking, so a hash match alone never decides when both photos have faces;
+//! some face of each must also be within the same-picture embedding
+//! distance. Photos without a face are judged by PDQ alone: they create no
+//! match, so grouping them hides nothing.
 
 use std::collections::HashMap;
 
-use homeward_core::hash::{HammingIndex, Hash256, HashKind, PDQ_MATCH_THRESHOLD};
+use homeward_core::hash::{HammingIndex, Hash256, HashKind};
 use homeward_core::index::{l2, Embedding};
 use homeward_core::store::{CaseId, FaceId, PhotoId, Registry, SightingId, StoreError};
-
-/// Chip-hash radius within which a face is checked for being the same
-/// picture by its embedding.
-pub const CHIP_LOOSE: u32 = 80;
-/// Embedding distance under which two faces of hash-matched photos are
-/// taken as the same picture.
-pub const SAME_PICTURE_DISTANCE: f32 = 0.3;
 use serde::Serialize;
+
+use crate::policy::SamePhotoRule;
 
 use super::analyze::{hash_from_bytes, Analyzed};
 
@@ -35,7 +28,9 @@ use super::analyze::{hash_from_bytes, Analyzed};
 pub enum Repeat {
     /// A repost of a registered case photo.
     PosterRepost {
+        /// The case.
         case_id: CaseId,
+        /// Its photo.
         photo_id: PhotoId,
         /// `pdq` or `face_chip`.
         by: &'static str,
@@ -48,7 +43,9 @@ pub enum Repeat {
         group: SightingId,
         /// The sighting it repeats.
         of: SightingId,
+        /// `pdq` or `face_chip`.
         by: &'static str,
+        /// Hamming distance of the hashes.
         bits: u32,
     },
 }
@@ -67,6 +64,7 @@ pub struct DupIndex {
     /// Face embeddings of each case photo and sighting, for the same-picture check.
     photo_faces: HashMap<PhotoId, Vec<Embedding>>,
     sighting_faces: HashMap<SightingId, Vec<Embedding>>,
+    rule: SamePhotoRule,
 }
 
 impl DupIndex {
@@ -83,6 +81,7 @@ impl DupIndex {
             chip_sighting: HashMap::new(),
             photo_faces: HashMap::new(),
             sighting_faces: HashMap::new(),
+            rule: SamePhotoRule::default(),
         }
     }
 
@@ -111,30 +110,31 @@ impl DupIndex {
         Ok(d)
     }
 
-    /// The nearest hit of any query hash in `index` that `keep` accepts.
+    /// The nearest PDQ hit of any query hash in `index` that the rule
+    /// links, given `agree` (see [`DupIndex::faces_agree`]).
     fn nearest(
+        &self,
         index: &HammingIndex,
         queries: &[Hash256],
-        radius: u32,
-        keep: impl Fn(u64) -> bool,
+        agree: impl Fn(u64) -> Option<bool>,
     ) -> Option<(u64, u32)> {
         queries
             .iter()
-            .flat_map(|q| index.query(q, radius))
-            .filter(|&(id, _)| keep(id))
+            .flat_map(|q| index.query(q, self.rule.pdq_bits))
+            .filter(|&(id, bits)| self.rule.pdq_links(bits, agree(id)))
             .min_by_key(|&(id, bits)| (bits, id))
     }
 
     /// Whether the new photo's faces and a stored photo's faces can be the
-    /// same picture: true when either side has none, else when some pair
-    /// is within [`SAME_PICTURE_DISTANCE`].
-    fn faces_agree(a: &Analyzed, stored: Option<&Vec<Embedding>>) -> bool {
+    /// same picture: `None` when either side has none, else whether some
+    /// pair is within the rule's same-picture distance.
+    fn faces_agree(&self, a: &Analyzed, stored: Option<&Vec<Embedding>>) -> Option<bool> {
         match stored {
-            Some(st) if !a.faces.is_empty() && !st.is_empty() => a.faces.iter().any(|f| {
+            Some(st) if !a.faces.is_empty() && !st.is_empty() => Some(a.faces.iter().any(|f| {
                 st.iter()
-                    .any(|e| l2(&f.embedding, e) <= SAME_PICTURE_DISTANCE)
-            }),
-            _ => true,
+                    .any(|e| l2(&f.embedding, e) <= self.rule.same_picture_distance)
+            })),
+            _ => None,
         }
     }
 
@@ -150,9 +150,10 @@ impl DupIndex {
         out
     }
 
-    /// The nearest stored face whose chip hash is within [`CHIP_LOOSE`] and
-    /// embedding within [`SAME_PICTURE_DISTANCE`].
+    /// The nearest stored face whose chip hash and embedding the rule
+    /// links to a face of the new photo.
     fn same_face_picture(
+        &self,
         index: &HammingIndex,
         queries: &[(Hash256, Embedding)],
         embedding_of: impl Fn(FaceId) -> Option<Embedding>,
@@ -160,9 +161,12 @@ impl DupIndex {
         queries
             .iter()
             .flat_map(|(q, e)| {
-                index.query(q, CHIP_LOOSE).into_iter().filter(|&(f, _)| {
-                    embedding_of(f).is_some_and(|s| l2(e, &s) <= SAME_PICTURE_DISTANCE)
-                })
+                index
+                    .query(q, self.rule.chip_radius())
+                    .into_iter()
+                    .filter(|&(f, bits)| {
+                        embedding_of(f).is_some_and(|s| self.rule.chip_links(bits, Some(l2(e, &s))))
+                    })
             })
             .min_by_key(|&(f, bits)| (bits, f))
     }
@@ -173,10 +177,8 @@ impl DupIndex {
     pub fn check(&self, a: &Analyzed) -> Option<Repeat> {
         let pdq: Vec<_> = a.pdq.map(|p| p.hashes.to_vec()).unwrap_or_default();
         let chips = Self::chip_queries(a);
-        let photo_agrees = |p: u64| Self::faces_agree(a, self.photo_faces.get(&p));
-        if let Some((p, bits)) =
-            Self::nearest(&self.photo_pdq, &pdq, PDQ_MATCH_THRESHOLD, photo_agrees)
-        {
+        let photo_agrees = |p: u64| self.faces_agree(a, self.photo_faces.get(&p));
+        if let Some((p, bits)) = self.nearest(&self.photo_pdq, &pdq, photo_agrees) {
             if let Some(&c) = self.photo_case.get(&p) {
                 return Some(Repeat::PosterRepost {
                     case_id: c,
@@ -187,7 +189,7 @@ impl DupIndex {
             }
         }
         let case_emb = |f| self.chip_photo.get(&f).map(|x| x.2);
-        if let Some((f, bits)) = Self::same_face_picture(&self.photo_chip, &chips, case_emb) {
+        if let Some((f, bits)) = self.same_face_picture(&self.photo_chip, &chips, case_emb) {
             if let Some(&(p, c, _)) = self.chip_photo.get(&f) {
                 return Some(Repeat::PosterRepost {
                     case_id: c,
@@ -206,18 +208,12 @@ impl DupIndex {
                 bits,
             }
         };
-        let sighting_agrees = |s: u64| Self::faces_agree(a, self.sighting_faces.get(&s));
-        if let Some((s, bits)) = Self::nearest(
-            &self.sighting_pdq,
-            &pdq,
-            PDQ_MATCH_THRESHOLD,
-            sighting_agrees,
-        ) {
+        let sighting_agrees = |s: u64| self.faces_agree(a, self.sighting_faces.get(&s));
+        if let Some((s, bits)) = self.nearest(&self.sighting_pdq, &pdq, sighting_agrees) {
             return Some(dup(s, "pdq", bits));
         }
         let sighting_emb = |f| self.chip_sighting.get(&f).map(|x| x.1);
-        if let Some((f, bits)) = Self::same_face_picture(&self.sighting_chip, &chips, sighting_emb)
-        {
+        if let Some((f, bits)) = self.same_face_picture(&self.sighting_chip, &chips, sighting_emb) {
             if let Some(&(s, _)) = self.chip_sighting.get(&f) {
                 return Some(dup(s, "face_chip", bits));
             }
