@@ -1807,3 +1807,116 @@ fn the_cli_and_the_api_read_a_photo_the_same_way() {
         "registry commands take no --flip"
     );
 }
+
+/// Runs `homeward ARGS --db DB` and returns whether it succeeded and what it
+/// said (stdout and stderr).
+fn cli_try(db: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_homeward"))
+        .args(args)
+        .arg("--db")
+        .arg(db)
+        .output()
+        .expect("homeward runs");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), said)
+}
+
+/// Issue 12: one set of input rules. The same case or sighting is accepted
+/// or refused alike by the API and the CLI, and the refusal names the same
+/// rule.
+#[test]
+fn the_cli_and_the_api_apply_the_same_input_rules() {
+    let s = Server::start(&[]);
+    let admin = admin_token(&s);
+    let worker = make_user(&s, &admin, "worker", "caseworker");
+    let volunteer = make_user(&s, &admin, "vol", "volunteer");
+    let tmp = tempfile::tempdir().unwrap();
+    let photo = fixture_path("obama.jpg");
+
+    // (API case JSON, CLI extra args, the rule's words, or None if accepted).
+    let cases: Vec<(Value, Vec<&str>, Option<&str>)> = vec![
+        (
+            json!({ "child_name": "Li Wei", "sex": "girl" }),
+            vec!["--name", "Li Wei", "--sex", "girl"],
+            None,
+        ),
+        (
+            json!({ "child_name": "Li Wei", "birth_date": "2015-02-30" }),
+            vec!["--name", "Li Wei", "--born", "2015-02-30"],
+            Some("is not a day of the calendar"),
+        ),
+        (
+            json!({ "child_name": "Li Wei", "birth_date": "2020-01-01", "missing_date": "2019-06-01" }),
+            vec![
+                "--name",
+                "Li Wei",
+                "--born",
+                "2020-01-01",
+                "--missing-date",
+                "2019-06-01",
+            ],
+            Some("after the date the child went missing"),
+        ),
+        (
+            json!({ "child_name": "Li\u{7}Wei" }),
+            vec!["--name", "Li\u{7}Wei"],
+            Some("control character"),
+        ),
+        (
+            json!({ "child_name": "Li Wei", "sex": "x" }),
+            vec!["--name", "Li Wei", "--sex", "x"],
+            Some("female"),
+        ),
+    ];
+    for (body, args, rule) in cases {
+        let r = s.post_json("/api/cases", &worker, body.clone());
+        let mut cli_args = vec!["case", "add", "--photo", &photo, "--upsample=0"];
+        cli_args.extend(args.iter().copied());
+        let (ok, said) = cli_try(tmp.path(), &cli_args);
+        match rule {
+            None => {
+                assert_eq!(r.status, 201, "{body}: {}", r.text());
+                assert!(ok, "{args:?}: {said}");
+            }
+            Some(words) => {
+                assert_eq!(r.status, 422, "{body}: {}", r.text());
+                assert!(r.text().contains(words), "{body}: {}", r.text());
+                assert!(!ok, "{args:?} was accepted");
+                assert!(said.contains(words), "{args:?}: {said}");
+            }
+        }
+    }
+
+    // Sightings: a day in the future and an adult's apparent age.
+    let sightings: Vec<(Vec<(&str, String)>, Vec<&str>, &str)> = vec![
+        (
+            vec![("seen_at", "2100-01-01".into())],
+            vec!["--when", "2100-01-01"],
+            "after today",
+        ),
+        (
+            vec![("apparent_age", "30".into())],
+            vec!["--age-range", "30"],
+            "from 0 to 25",
+        ),
+    ];
+    for (fields, args, words) in sightings {
+        let r = s.req(
+            "POST",
+            "/api/sightings",
+            &volunteer,
+            Send::Multipart(fields.clone(), Some(fixture("obama2.jpg"))),
+        );
+        assert_eq!(r.status, 422, "{fields:?}: {}", r.text());
+        assert!(r.text().contains(words), "{fields:?}: {}", r.text());
+        let mut cli_args = vec!["sighting", "add", &photo, "--upsample=0"];
+        cli_args.extend(args.iter().copied());
+        let (ok, said) = cli_try(tmp.path(), &cli_args);
+        assert!(!ok, "{args:?} was accepted");
+        assert!(said.contains(words), "{args:?}: {said}");
+    }
+}

@@ -17,6 +17,9 @@ use homeward_core::store::{
 };
 use synth::{FaceSynth, Rng};
 
+/// Photos shown per case (a policy of the matching library; any value works here).
+const PER_CASE: usize = 3;
+
 fn case(name: &str, sex: Sex, year: i32) -> NewCase {
     NewCase {
         child_name: name.into(),
@@ -142,7 +145,9 @@ fn cases_photos_sightings_and_matches_round_trip() {
             &[face(q, None)],
         )
         .unwrap();
-    let hits = reg.search(&q, &SearchFilter::default(), 2).unwrap();
+    let hits = reg
+        .search_with(&q, &SearchFilter::default(), 2, PER_CASE)
+        .unwrap();
     assert_eq!(hits[0].case_id, ca);
     assert_eq!(hits[0].photos.len(), 2);
     assert!(hits[0].distance < 0.6 && hits[1].distance > 0.6);
@@ -152,7 +157,7 @@ fn cases_photos_sightings_and_matches_round_trip() {
         ..Default::default()
     };
     assert_eq!(
-        reg.search(&q, &male, 2)
+        reg.search_with(&q, &male, 2, PER_CASE)
             .unwrap()
             .iter()
             .map(|h| h.case_id)
@@ -167,7 +172,7 @@ fn cases_photos_sightings_and_matches_round_trip() {
         ..Default::default()
     };
     assert!(reg
-        .search(&q, &searching, 5)
+        .search_with(&q, &searching, 5, PER_CASE)
         .unwrap()
         .iter()
         .all(|h| h.case_id != ca));
@@ -306,7 +311,7 @@ fn erase_case_leaves_no_trace_anywhere_on_disk() {
         assert!(!reg.index().graph().contains(*f));
     }
     assert!(reg
-        .search(&emb, &SearchFilter::default(), 10)
+        .search_with(&emb, &SearchFilter::default(), 10, PER_CASE)
         .unwrap()
         .iter()
         .all(|h| h.case_id != gone));
@@ -321,7 +326,9 @@ fn erase_case_leaves_no_trace_anywhere_on_disk() {
     }
     // The other case is intact and the registry sound, also after reopening.
     assert_eq!(
-        reg.search(&kc, &SearchFilter::default(), 1).unwrap()[0].case_id,
+        reg.search_with(&kc, &SearchFilter::default(), 1, PER_CASE)
+            .unwrap()[0]
+            .case_id,
         keep
     );
     assert!(reg.verify().unwrap().is_empty());
@@ -413,7 +420,10 @@ fn export_then_import_restores_everything_and_bad_exports_are_refused() {
     let imported = Registry::import("admin", &out, dir.path().join("b")).unwrap();
     assert_eq!(imported.case(c).unwrap().data.child_name, "Export Child");
     assert_eq!(
-        imported.search(&id, &SearchFilter::default(), 1).unwrap()[0].case_id,
+        imported
+            .search_with(&id, &SearchFilter::default(), 1, PER_CASE)
+            .unwrap()[0]
+            .case_id,
         c
     );
     assert!(imported.verify().unwrap().is_empty());

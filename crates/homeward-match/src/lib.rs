@@ -52,6 +52,7 @@
 
 pub mod batch;
 pub mod hashing;
+pub mod input;
 mod matcher;
 pub mod matching;
 pub mod policy;

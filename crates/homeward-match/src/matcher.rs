@@ -179,8 +179,11 @@ impl Matcher {
     /// Registers a missing child (without photos: see [`Matcher::add_photo`]).
     ///
     /// # Errors
-    /// [`MatchError::Store`] when the registry refuses the case.
+    /// [`MatchError::Input`] when the case breaks an input rule
+    /// ([`crate::input::check_case`]); [`MatchError::Store`] when the
+    /// registry refuses it.
     pub fn register_case(&mut self, actor: &str, case: &NewCase) -> Result<CaseId, MatchError> {
+        crate::input::check_case(case, crate::input::today()?)?;
         Ok(self.reg.add_case(actor, case)?)
     }
 

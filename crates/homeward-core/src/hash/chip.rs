@@ -44,14 +44,6 @@ pub const CHIP_SIZE: u32 = 150;
 /// 16×16 square of frequencies 1..=16).
 pub const CHIP_HASH_VERSION: u32 = 2;
 
-/// Suggested Hamming distance at or under which two chip hashes are taken as
-/// the same face crop: the largest distance at which edited copies of LFW
-/// photos matched other photos in at most 0.01 % of pairs (see
-/// `docs/adr-dupes.md`); unrelated faces sit around 128.
-///
-/// To be removed: policy moves to homeward-match.
-pub const CHIP_MATCH_THRESHOLD: u32 = 64;
-
 /// Least luma standard deviation (0..255 scale) of the chip's hashed grid
 /// for which a hash is returned.
 pub const CHIP_MIN_CONTRAST: f32 = 4.0;

@@ -23,14 +23,10 @@ mod error;
 mod index;
 mod pdq;
 
-pub use chip::{
-    chip_hash, ChipHash, CHIP_HASH_VERSION, CHIP_MATCH_THRESHOLD, CHIP_MIN_CONTRAST, CHIP_SIZE,
-};
+pub use chip::{chip_hash, ChipHash, CHIP_HASH_VERSION, CHIP_MIN_CONTRAST, CHIP_SIZE};
 pub use error::HashError;
 pub use index::{HammingIndex, HashKind, INDEX_FORMAT_OLDEST, INDEX_FORMAT_VERSION};
-pub use pdq::{
-    pdq, pdq_dihedral, PdqDihedral, PdqHash, PDQ_MATCH_THRESHOLD, PDQ_MIN_QUALITY, PDQ_MIN_SIDE,
-};
+pub use pdq::{pdq, pdq_dihedral, PdqDihedral, PdqHash, PDQ_MIN_QUALITY, PDQ_MIN_SIDE};
 
 /// A 256-bit perceptual hash.
 ///

@@ -31,15 +31,6 @@ pub const PDQ_MIN_SIDE: u32 = 32;
 /// distinctive; such hashes match unrelated photos).
 pub const PDQ_MIN_QUALITY: u8 = 50;
 
-/// Hamming distance at or under which two PDQ hashes are taken as the same
-/// photo. Meta suggests 31; on LFW (see `docs/adr-dupes.md`) 31 missed
-/// almost every text overlay and 4° rotation, while 63 gave no false
-/// positive in 178,200 pairs and stays under the distance that keeps false
-/// positives at 0.005 % of pairs on 800 photos (79).
-///
-/// To be removed: policy moves to homeward-match.
-pub const PDQ_MATCH_THRESHOLD: u32 = 63;
-
 /// A PDQ hash with its quality (0..=100).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PdqHash {

@@ -975,7 +975,7 @@ mod tests {
         assert!(reg.confirm_and_enrol("rev", ms[0], None, &meta).is_err());
         // The enrolled photo is searchable and is not a poster to detect reposts of.
         assert_eq!(
-            reg.search(&face(0.45).embedding, &Default::default(), 1)
+            reg.search_with(&face(0.45).embedding, &Default::default(), 1, 3)
                 .unwrap()[0]
                 .photos[0]
                 .photo_id,

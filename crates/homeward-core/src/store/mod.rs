@@ -41,7 +41,7 @@ pub use reads::{
     BatchStatus, CasePhoto, CaseSummary, PhotoDistance, QueueEntry, Reader, Reads, ReviewItem,
     SightingSummary,
 };
-pub use registry::{IndexOrigin, Registry, PER_CASE_PHOTOS};
+pub use registry::{IndexOrigin, Registry};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 pub use scores::{
     ScoreBand, ScoresError, StoredPair, StoredPrior, StoredScores, StoredWhy, SCORES_VERSION,

@@ -14,11 +14,6 @@ use super::types::*;
 use super::StoreError;
 use crate::index::{l2, Embedding, FaceIndex, FaceMeta, HnswParams, SearchFilter};
 
-/// Number of photos returned per case by [`Registry::search`].
-///
-/// To be removed: policy moves to homeward-match (use [`Registry::search_with`]).
-pub const PER_CASE_PHOTOS: usize = 3;
-
 const DB_NAME: &str = "registry.sqlite";
 const LOCK_NAME: &str = "registry.lock";
 const CLEAN_NAME: &str = "closed-cleanly";
@@ -59,7 +54,7 @@ pub enum IndexOrigin {
 /// let face = FaceRecord { bbox: [0.0, 0.0, 10.0, 10.0], landmarks: [[1.0, 1.0]; 5],
 ///     embedding: [0.05; 128], chip_hash: None, model: "dlib-resnet-v1".into() };
 /// reg.add_photo("worker-1", case, b"jpeg bytes", &PhotoMeta::default(), &[face]).unwrap();
-/// let hits = reg.search(&[0.05; 128], &SearchFilter::default(), 5).unwrap();
+/// let hits = reg.search_with(&[0.05; 128], &SearchFilter::default(), 5, 3).unwrap();
 /// assert_eq!(hits[0].case_id, case);
 /// ```
 pub struct Registry {
@@ -621,17 +616,6 @@ impl Registry {
             .optional()
             .map_err(self.sql())?
             .ok_or(StoreError::NotFound { what: "match", id })
-    }
-
-    /// The `k` nearest cases to `embedding` among those `filter` accepts,
-    /// each with its [`PER_CASE_PHOTOS`] nearest photos (exact distances).
-    pub fn search(
-        &self,
-        embedding: &Embedding,
-        filter: &SearchFilter,
-        k: usize,
-    ) -> Result<Vec<SearchHit>, StoreError> {
-        self.search_with(embedding, filter, k, PER_CASE_PHOTOS)
     }
 
     /// The `k` nearest cases to `embedding` among those `filter` accepts,

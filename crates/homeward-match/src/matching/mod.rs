@@ -42,6 +42,9 @@ pub enum MatchError {
     /// A bundled face model failed its checks.
     #[error("{0} (the models are built into the program: reinstall or rebuild it)")]
     Model(#[from] homeward_core::dlib::ModelError),
+    /// A case or sighting the input rules refuse (`input.rs`).
+    #[error(transparent)]
+    Input(#[from] crate::input::InputError),
     /// A review decision on a match that was already decided.
     #[error("match {id} is already {state}; only a pending match can be decided")]
     NotPending {
@@ -128,7 +131,7 @@ pub fn search_among(
         let mut full = true;
         let mut reach = f64::INFINITY;
         for f in faces {
-            let hits = reg.search(f, &filter, want)?;
+            let hits = reg.search_with(f, &filter, want, crate::policy::PER_CASE_PHOTOS)?;
             full &= hits.len() >= want;
             if let Some(last) = hits.last() {
                 reach = reach.min(f64::from(last.distance));
@@ -213,6 +216,7 @@ pub fn submit_sighting(
     top: usize,
     batch_item: Option<(String, String)>,
 ) -> Result<SightingOutcome, MatchError> {
+    crate::input::check_sighting(sighting, crate::input::today()?)?;
     let repeat = dupes.check(photo);
     let mut s = sighting.clone();
     let mut extras = SightingExtras {

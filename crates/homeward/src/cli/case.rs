@@ -5,6 +5,7 @@ use crate::output::outln;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+use homeward_core::rules::{AgeRange, CalendarDate};
 use homeward_core::store::{CaseStatus, NewCase, PhotoMeta, Registry, Sex};
 use homeward_match::ranking::{Day, Policy};
 use homeward_match::{Analyzer, Matcher, Surfaced};
@@ -46,40 +47,26 @@ impl DbArgs {
     }
 }
 
-/// Parses `female`, `male` or `unknown` (also `f`, `m`).
+/// Parses a sex under the one input rule (`homeward_core::rules::Sex`).
 pub fn parse_sex(s: &str) -> Result<Sex, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "f" | "female" | "girl" => Ok(Sex::Female),
-        "m" | "male" | "boy" => Ok(Sex::Male),
-        "u" | "unknown" => Ok(Sex::Unknown),
-        _ => Err(format!("{s:?}: use female, male or unknown")),
-    }
+    s.parse::<Sex>().map_err(|e| e.to_string())
 }
 
-/// Parses a date `YYYY-MM-DD` (or `YYYY-MM`, `YYYY`).
+/// Parses a date `YYYY-MM-DD` (or `YYYY`) under the one input rule
+/// (`homeward_core::rules::CalendarDate`: real days only).
 pub fn parse_day(s: &str) -> Result<String, String> {
-    Day::parse(s)
-        .map(|_| s.trim().to_string())
-        .ok_or_else(|| format!("{s:?} is not a date: use YYYY-MM-DD"))
+    s.trim()
+        .parse::<CalendarDate>()
+        .map(|d| d.to_string())
+        .map_err(|e| e.to_string())
 }
 
-/// Parses an age range `LO-HI` or a single age, in years.
+/// Parses an apparent age `LO-HI` or a single age, in years, under the one
+/// input rule (`homeward_core::rules::AgeRange`: 0 to 25).
 pub fn parse_age_range(s: &str) -> Result<(f32, f32), String> {
-    let bad = || format!("{s:?}: use an age range in years such as 6-9, or one age");
-    let (lo, hi) = match s.split_once('-') {
-        Some((a, b)) => (
-            a.trim().parse().map_err(|_| bad())?,
-            b.trim().parse().map_err(|_| bad())?,
-        ),
-        None => {
-            let a: f32 = s.trim().parse().map_err(|_| bad())?;
-            (a, a)
-        }
-    };
-    if !(0.0..=120.0).contains(&lo) || hi < lo || hi > 120.0 {
-        return Err(bad());
-    }
-    Ok((lo, hi))
+    s.parse::<AgeRange>()
+        .map(|r| r.pair())
+        .map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Subcommand)]

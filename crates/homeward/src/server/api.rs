@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use homeward_core::faces::Cancel;
 use homeward_core::intake::{self, DecodeError};
+use homeward_core::rules::{AgeRange, CalendarDate};
 use homeward_core::store::{CaseStatus, MatchState, NewCase, PhotoMeta, Sex};
 use serde::{Deserialize, Serialize};
 
@@ -324,16 +325,13 @@ fn parse_f64(up: &Upload, name: &str) -> Result<Option<f64>, ApiError> {
         .transpose()
 }
 
+/// A sex under the one input rule (`homeward_core::rules::Sex`), as the CLI.
 fn parse_sex(s: Option<&str>) -> Result<Option<Sex>, ApiError> {
-    match s {
-        None => Ok(None),
-        Some("female") => Ok(Some(Sex::Female)),
-        Some("male") => Ok(Some(Sex::Male)),
-        Some("unknown") => Ok(Some(Sex::Unknown)),
-        Some(other) => Err(ApiError::unprocessable(format!(
-            "sex must be female, male or unknown, got `{other}`"
-        ))),
-    }
+    s.map(|v| {
+        v.parse::<Sex>()
+            .map_err(|e| ApiError::unprocessable(format!("`sex`: {e}")))
+    })
+    .transpose()
 }
 
 fn check_len(name: &str, s: Option<&str>, max: usize) -> Result<Option<String>, ApiError> {
@@ -360,18 +358,14 @@ pub(super) fn sighting_input(up: &Upload) -> Result<SightingInput, ApiError> {
             ))
         }
     };
-    let apparent_age = match up.text("apparent_age") {
-        None => None,
-        Some(s) => {
-            let (a, b) = s.split_once('-').unwrap_or((s, s));
-            let a: f32 = a.trim().parse().map_err(|_| bad_age(s))?;
-            let b: f32 = b.trim().parse().map_err(|_| bad_age(s))?;
-            if !(0.0..=25.0).contains(&a) || !(a..=25.0).contains(&b) {
-                return Err(bad_age(s));
-            }
-            Some((a, b))
-        }
-    };
+    let apparent_age = up
+        .text("apparent_age")
+        .map(|s| {
+            s.parse::<AgeRange>()
+                .map(|r| r.pair())
+                .map_err(|e| ApiError::unprocessable(format!("`apparent_age`: {e}")))
+        })
+        .transpose()?;
     Ok(SightingInput {
         seen_at: check_len("seen_at", up.text("seen_at"), 64)?,
         place: check_len("place", up.text("place"), 200)?,
@@ -380,12 +374,6 @@ pub(super) fn sighting_input(up: &Upload) -> Result<SightingInput, ApiError> {
         sex: parse_sex(up.text("sex"))?,
         note: check_len("note", up.text("note"), 1000)?,
     })
-}
-
-fn bad_age(s: &str) -> ApiError {
-    ApiError::unprocessable(format!(
-        "apparent_age must be years as `8` or a range `6-9` between 0 and 25, got `{s}`"
-    ))
 }
 
 /// The photo fields of a case photo upload.
@@ -692,62 +680,39 @@ pub(super) struct CaseIn {
     pub notes: Option<String>,
 }
 
-fn check_date(name: &str, d: &Option<String>) -> Result<(), ApiError> {
-    if let Some(d) = d {
-        let b = d.as_bytes();
-        let ok = b.len() == 10
-            && b[4] == b'-'
-            && b[7] == b'-'
-            && b.iter()
-                .enumerate()
-                .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
-        if !ok {
-            return Err(ApiError::unprocessable(format!(
-                "`{name}` must be a date YYYY-MM-DD, got `{d}`"
-            )));
-        }
-    }
-    Ok(())
+/// A date under the one input rule (`CalendarDate`: `YYYY-MM-DD` or `YYYY`,
+/// real days only), as the CLI; stored in its canonical form.
+fn parse_date(name: &str, d: Option<String>) -> Result<Option<String>, ApiError> {
+    d.map(|d| {
+        d.trim()
+            .parse::<CalendarDate>()
+            .map(|d| d.to_string())
+            .map_err(|e| ApiError::unprocessable(format!("`{name}`: {e}")))
+    })
+    .transpose()
 }
 
 impl CaseIn {
+    /// The case as given; the library checks it against the input rules
+    /// (`homeward_match::input::check_case`) when it is created.
     pub(super) fn into_new_case(self) -> Result<NewCase, ApiError> {
-        if self.child_name.trim().is_empty() || self.child_name.chars().count() > 200 {
-            return Err(ApiError::unprocessable(
-                "child_name must have 1-200 characters",
-            ));
-        }
-        check_date("birth_date", &self.birth_date)?;
-        check_date("missing_date", &self.missing_date)?;
         let status = match self.status.as_deref() {
-            None | Some("searching") => CaseStatus::Searching,
-            Some("found") => CaseStatus::Found,
-            Some("closed") => CaseStatus::Closed,
-            Some(s) => {
-                return Err(ApiError::unprocessable(format!(
-                    "status must be searching, found or closed, got `{s}`"
-                )))
-            }
+            None => CaseStatus::Searching,
+            Some(s) => s
+                .parse::<CaseStatus>()
+                .map_err(|e| ApiError::unprocessable(format!("`status`: {e}")))?,
         };
-        if let Some([a, b]) = self.missing_location {
-            if !(-90.0..=90.0).contains(&a) || !(-180.0..=180.0).contains(&b) {
-                return Err(ApiError::unprocessable(
-                    "missing_location must be [lat, lon]",
-                ));
-            }
-        }
         Ok(NewCase {
             child_name: self.child_name.trim().to_string(),
             sex: parse_sex(self.sex.as_deref())?.unwrap_or(Sex::Unknown),
-            birth_date: self.birth_date,
+            birth_date: parse_date("birth_date", self.birth_date)?,
             birth_year: self.birth_year,
-            missing_date: self.missing_date,
-            missing_place: check_len("missing_place", Some(self.missing_place.trim()), 200)?
-                .unwrap_or_default(),
+            missing_date: parse_date("missing_date", self.missing_date)?,
+            missing_place: self.missing_place.trim().to_string(),
             missing_location: self.missing_location.map(|[a, b]| (a, b)),
             status,
-            contact_ref: check_len("contact_ref", self.contact_ref.as_deref(), 200)?,
-            notes: check_len("notes", self.notes.as_deref(), 4000)?,
+            contact_ref: self.contact_ref,
+            notes: self.notes,
         })
     }
 }

@@ -201,6 +201,7 @@ impl From<homeward_match::MatchError> for ApiError {
         match e {
             MatchError::Store(e) => e.into(),
             MatchError::Decode(e) => e.into(),
+            MatchError::Input(e) => e.into(),
             other => {
                 eprintln!("homeward serve: matching: {other}");
                 ApiError::internal("matching the photo")
@@ -209,10 +210,9 @@ impl From<homeward_match::MatchError> for ApiError {
     }
 }
 
-impl From<rusqlite::Error> for ApiError {
-    fn from(e: rusqlite::Error) -> Self {
-        eprintln!("homeward serve: database error: {e}");
-        ApiError::internal("using the database")
+impl From<homeward_match::input::InputError> for ApiError {
+    fn from(e: homeward_match::input::InputError) -> Self {
+        ApiError::unprocessable(e.to_string())
     }
 }
 

@@ -464,6 +464,7 @@ impl Service {
 
     /// Adds a case.
     pub fn create_case(&self, actor: &str, case: &NewCase) -> Result<CaseId, ApiError> {
+        homeward_match::input::check_case(case, homeward_match::input::today()?)?;
         let id = self.with_registry(|r| r.add_case(actor, case))?;
         self.audit(actor, "create_case", &format!("case:{id}"))?;
         Ok(id)
