@@ -22,6 +22,10 @@ const FLOAT_IS_INF: i64 = 32000;
 const FLOAT_IS_NINF: i64 = 32001;
 const FLOAT_IS_NAN: i64 = 32002;
 
+/// The fewest bytes a serialized float takes (mantissa and exponent, each a
+/// control byte and at least one byte).
+pub(crate) const MIN_FLOAT_BYTES: usize = 4;
+
 /// A 4-d tensor as dlib stores it: `num_samples × k × nr × nc`, row-major.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Tensor {
@@ -193,13 +197,18 @@ impl<'a> Reader<'a> {
 
     /// A dlib `matrix<float>` (column vectors included): `(rows, cols, data)`.
     pub fn matrix_f32(&mut self) -> Result<(usize, usize, Vec<f32>), ModelError> {
-        let nr = -self.int()?;
-        let nc = -self.int()?;
+        // dlib writes the sizes negated; i64::MIN has no negation.
+        let (nr, nc) = (self.int()?, self.int()?);
+        let (Some(nr), Some(nc)) = (nr.checked_neg(), nc.checked_neg()) else {
+            return Err(self.error(format!("bad matrix size {nr}x{nc}")));
+        };
         if nr < 0 || nc < 0 {
             return Err(self.error(format!("bad matrix size {nr}x{nc}")));
         }
+        // Each element is a float of at least 4 bytes (two integers): a size
+        // the rest of the file cannot hold is refused before allocating.
         let len = (nr as u64).saturating_mul(nc as u64);
-        if len > self.remaining() as u64 {
+        if len > (self.remaining() / MIN_FLOAT_BYTES) as u64 {
             return Err(self.error(format!("matrix {nr}x{nc} is larger than the file")));
         }
         let mut data = Vec::with_capacity(len as usize);
@@ -209,7 +218,8 @@ impl<'a> Reader<'a> {
         Ok((nr as usize, nc as usize, data))
     }
 
-    fn remaining(&self) -> usize {
+    /// Bytes not read yet: the most any length field can still describe.
+    pub fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
 
@@ -294,6 +304,22 @@ mod tests {
         let bytes = [1u8, 2, 3, 0x40, 0x42, 0x0f, 3, 0x40, 0x42, 0x0f, 1, 1, 1, 1];
         let mut r = Reader::new(&bytes, "m.dat");
         assert!(r.tensor().is_err());
+    }
+
+    #[test]
+    fn matrix_size_without_a_negation_is_an_error_not_a_panic() {
+        // rows = i64::MIN (control 0x08, bytes 00 … 80), cols = -1
+        let bytes = [8u8, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x81, 1, 1, 0, 1, 0];
+        let err = Reader::new(&bytes, "m.dat").matrix_f32().unwrap_err();
+        assert!(err.to_string().contains("bad matrix size"), "{err}");
+    }
+
+    #[test]
+    fn matrix_longer_than_the_rest_of_the_file_is_refused_before_reading() {
+        // a 1 x 3 column claims 3 floats (12 bytes at least); 8 bytes follow
+        let bytes = [0x81u8, 1, 0x81, 3, 1, 1, 1, 0, 1, 1, 1, 0];
+        let err = Reader::new(&bytes, "m.dat").matrix_f32().unwrap_err();
+        assert!(err.to_string().contains("larger than the file"), "{err}");
     }
 
     #[test]

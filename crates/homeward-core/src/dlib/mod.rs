@@ -141,6 +141,23 @@ pub(crate) fn read_verified(dir: &Path, kind: ModelKind) -> Result<Vec<u8>, Mode
     Ok(bytes)
 }
 
+/// Parses `bytes` as the model `kind` **without** checking its SHA-256, and
+/// throws the result away. Only for fuzzing (`fuzz/fuzz_targets/dlib_model.rs`)
+/// and its corpus replay: the checksum would stop every mutated input before
+/// the parser. Loading a model for use always goes through the checked
+/// constructors ([`resnet::ResNet::from_bytes`], [`mmod::Mmod::from_bytes`],
+/// [`crate::faces::ShapePredictor::from_bytes`]).
+#[doc(hidden)]
+pub fn parse_unchecked(kind: ModelKind, bytes: &[u8]) -> Result<(), ModelError> {
+    match kind {
+        ModelKind::Detector => mmod::Mmod::parse(bytes).map(drop),
+        ModelKind::Embedder => resnet::ResNet::parse(bytes).map(drop),
+        ModelKind::Landmarks => {
+            shape_predictor::ShapePredictorModel::parse(bytes, kind.file_name()).map(drop)
+        }
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -174,10 +174,13 @@ fn slice(
     offset: usize,
     dims: [usize; 4],
 ) -> Result<Vec<f32>, ModelError> {
-    let len = dims.iter().product::<usize>();
-    params
-        .data
-        .get(offset..offset + len)
+    // The dimensions come from the file: their product or the end may
+    // overflow, which is as out of range as a region past the tensor.
+    let end = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .and_then(|len| offset.checked_add(len));
+    end.and_then(|end| params.data.get(offset..end))
         .map(<[f32]>::to_vec)
         .ok_or_else(|| {
             r.error(format!(
@@ -368,7 +371,12 @@ fn read_fc(r: &mut Reader, i: usize, op: Op, outputs: usize) -> Result<Layer, Mo
         r.bool()?;
     }
     // fc_bias_mode: FC_HAS_BIAS = 0, FC_NO_BIAS = 1.
-    if num_outputs != outputs || bias_mode != 1 || wdims[0] * wdims[1] != num_inputs * num_outputs {
+    // Products of sizes read from the file, compared without overflowing.
+    let area = |a: usize, b: usize| a as u128 * b as u128;
+    if num_outputs != outputs
+        || bias_mode != 1
+        || area(wdims[0], wdims[1]) != area(num_inputs, num_outputs)
+    {
         return Err(shape_error(
             r,
             i,
@@ -543,4 +551,58 @@ pub(crate) fn multiply_adds(steps: &[Step], h: usize, w: usize) -> Option<u64> {
         };
     }
     Some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tensor(data: Vec<f32>) -> Tensor {
+        Tensor {
+            n: 1,
+            k: 1,
+            nr: 1,
+            nc: data.len(),
+            data,
+        }
+    }
+
+    #[test]
+    fn alias_dimensions_whose_product_overflows_are_an_error_not_a_panic() {
+        let r = Reader::new(&[], "m.dat");
+        let params = tensor(vec![0.0; 4]);
+        let huge = [usize::MAX / 2 + 1, 2, 1, 1];
+        let err = slice(&r, &params, 0, huge).unwrap_err();
+        assert!(
+            err.to_string().contains("exceed the parameter tensor"),
+            "{err}"
+        );
+        let err = slice(&r, &params, usize::MAX, [1, 1, 1, 1]).unwrap_err();
+        assert!(
+            err.to_string().contains("exceed the parameter tensor"),
+            "{err}"
+        );
+        assert_eq!(slice(&r, &params, 1, [1, 1, 1, 2]).unwrap(), vec![0.0; 2]);
+    }
+
+    #[test]
+    fn fc_sizes_whose_product_overflows_are_a_shape_error_not_a_panic() {
+        // fc_2, 128 outputs from 2^62 inputs, an empty tensor, alias dims
+        // 1x1x1x1 twice, bias mode 1, four zero floats.
+        let mut b = vec![1u8, 4];
+        b.extend_from_slice(b"fc_2");
+        b.extend_from_slice(&[1, 128, 8, 0, 0, 0, 0, 0, 0, 0, 0x40]);
+        b.extend_from_slice(&[1, 2, 1, 0, 1, 0, 1, 0, 1, 0]); // tensor v2, 0x0x0x0
+        for _ in 0..2 {
+            b.extend_from_slice(&[1, 1, 1, 1, 1, 1, 1, 1, 1, 1]); // alias v1, 1x1x1x1
+        }
+        b.extend_from_slice(&[1, 1]); // bias mode 1
+        for _ in 0..4 {
+            b.extend_from_slice(&[1, 0, 1, 0]);
+        }
+        let mut r = Reader::new(&b, "m.dat");
+        let op = Op::FcNoBias { outputs: 128 };
+        let err = read_fc(&mut r, 0, op, 128).unwrap_err();
+        assert!(matches!(err, ModelError::Shape { .. }), "{err}");
+    }
 }

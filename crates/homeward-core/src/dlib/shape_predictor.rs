@@ -20,7 +20,7 @@
 
 use image::RgbImage;
 
-use super::format::Reader;
+use super::format::{Reader, MIN_FLOAT_BYTES};
 use super::ModelError;
 use crate::geometry::{similarity_transform, Affine, Rect};
 
@@ -237,7 +237,15 @@ fn read_tree(r: &mut Reader<'_>, shape_len: usize) -> Result<Tree, ModelError> {
             splits.len()
         )));
     }
-    let mut leaves = Vec::with_capacity(num_leaves * shape_len);
+    // Each leaf holds `shape_len` floats of at least 4 bytes each: a count
+    // the rest of the file cannot hold is refused before allocating.
+    let values = num_leaves.saturating_mul(shape_len);
+    if values > r.remaining() / MIN_FLOAT_BYTES {
+        return Err(r.error(format!(
+            "{num_leaves} leaves of {shape_len} values are larger than the file"
+        )));
+    }
+    let mut leaves = Vec::with_capacity(values);
     for _ in 0..num_leaves {
         let (_, _, values) = r.matrix_f32()?;
         if values.len() != shape_len {
@@ -360,6 +368,26 @@ mod tests {
             let err = ShapePredictorModel::parse(&bytes[..cut], "sp5").err();
             assert!(err.is_some(), "cut at {cut} was accepted");
         }
+    }
+
+    #[test]
+    fn leaf_count_times_shape_is_refused_before_allocating() {
+        // 5,000 parts (10,000 zero floats), one step of one tree with 32,767
+        // splits, then the leaf count 32,768: 327,680,000 leaf values (1.3 GB)
+        // claimed by a file with nothing after the count.
+        let mut b = vec![1u8, 1]; // version 1
+        b.extend_from_slice(&[0x82, 0x10, 0x27, 0x81, 1]); // -10000 x -1
+        for _ in 0..10_000 {
+            b.extend_from_slice(&[1, 0, 1, 0]); // 0 = 0·2^0
+        }
+        b.extend_from_slice(&[1, 1, 1, 1]); // one step, one tree
+        b.extend_from_slice(&[2, 0xff, 0x7f]); // 32,767 splits
+        for _ in 0..32_767 {
+            b.extend_from_slice(&[1, 0, 1, 0, 1, 0, 1, 0]); // idx 0, 0, thresh 0
+        }
+        b.extend_from_slice(&[2, 0, 0x80]); // 32,768 leaves
+        let err = ShapePredictorModel::parse(&b, "sp5").err().unwrap();
+        assert!(err.to_string().contains("larger than the file"), "{err}");
     }
 
     #[test]

@@ -333,7 +333,8 @@ impl FaceIndex {
         erase_generation: u64,
         metas: Vec<(u64, FaceMeta)>,
     ) -> Result<(FaceIndex, Vec<u64>), IndexError> {
-        let (hnsw, info) = snapshot::load(root, erase_generation)?;
+        let store_max_id = metas.iter().map(|(id, _)| *id).max();
+        let (hnsw, info) = snapshot::load(root, erase_generation, store_max_id)?;
         let mut idx = FaceIndex {
             hnsw,
             meta: Vec::new(),

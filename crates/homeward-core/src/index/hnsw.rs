@@ -343,6 +343,7 @@ impl HnswIndex {
         basename: &str,
         params: HnswParams,
         sums: (FileSum, FileSum),
+        store_max_id: Option<u64>,
     ) -> Result<Self, IndexError> {
         let (gp, dp) = dump_paths(dir, basename);
         let open = |p: &Path| -> Result<(Crc<BufReader<File>>, u64), IndexError> {
@@ -409,6 +410,13 @@ impl HnswIndex {
             n_tomb: 0,
         };
         if let Some(&max) = idx.graph.labels().iter().max() {
+            // The id table is dense up to the largest id: an id the store
+            // does not have is refused before it sizes the table.
+            if store_max_id.is_none_or(|store| u64::from(max) > store) {
+                return Err(IndexError::Stale {
+                    what: format!("the snapshot holds face {max}, which the store does not have"),
+                });
+            }
             idx.slots = vec![Slot::Absent; max as usize + 1];
         }
         for i in 0..idx.graph.len() {

@@ -64,6 +64,10 @@ const DISTANCE_L2: u32 = 1;
 const FIXED: usize = 96;
 /// Bytes per graph word (u32 node numbers).
 const GRAPH_WORD: u8 = 4;
+/// Widest search beam (`ef_construction`, `ef_search`) a header may give:
+/// every search allocates its beam up front, and no index of ours needs
+/// more than a few hundred.
+const MAX_EF: u32 = 1 << 16;
 
 /// What a snapshot header records.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,6 +189,13 @@ pub(crate) fn read_header(root: &Path) -> Result<SnapshotInfo, IndexError> {
     if u32_at(&b, 16) as usize != DIM || u32_at(&b, 20) != DISTANCE_L2 {
         return Err(corrupt("dimension or distance differs from this build"));
     }
+    let (m, efc, efs) = (u32_at(&b, 24), u32_at(&b, 28), u32_at(&b, 32));
+    if !(2..=255).contains(&m) || !(1..=MAX_EF).contains(&efc) || !(1..=MAX_EF).contains(&efs) {
+        return Err(corrupt(&format!(
+            "graph parameters out of range (m {m}, search widths {efc} and {efs}; \
+             m is 2..=255 and the widths 1..={MAX_EF})"
+        )));
+    }
     let dn = u32_at(&b, 88) as usize;
     let bn = u32_at(&b, 92) as usize;
     if FIXED + dn + bn + 4 != b.len() {
@@ -203,9 +214,9 @@ pub(crate) fn read_header(root: &Path) -> Result<SnapshotInfo, IndexError> {
         max_id: u64_at(&b, 48),
         erase_generation: u64_at(&b, 56),
         params: HnswParams {
-            m: u32_at(&b, 24) as usize,
-            ef_construction: u32_at(&b, 28) as usize,
-            ef_search: u32_at(&b, 32) as usize,
+            m: m as usize,
+            ef_construction: efc as usize,
+            ef_search: efs as usize,
         },
         dir_name,
         basename,
@@ -316,10 +327,13 @@ pub(crate) fn delete(root: &Path) -> Result<(), IndexError> {
 }
 
 /// Loads the snapshot under `root` after checking header, file lengths and
-/// checksums, and that it was written at `erase_generation`.
+/// checksums, and that it was written at `erase_generation`. `store_max_id`
+/// is the store's largest face id (`None` for no faces): a snapshot holding
+/// a larger id is stale, and is refused before that id sizes any table.
 pub(crate) fn load(
     root: &Path,
     erase_generation: u64,
+    store_max_id: Option<u64>,
 ) -> Result<(HnswIndex, SnapshotInfo), IndexError> {
     let info = read_header(root)?;
     remove_others(root, Some(&info.dir_name))?;
@@ -342,7 +356,7 @@ pub(crate) fn load(
             crc: info.data_crc,
         },
     );
-    let idx = HnswIndex::load(&dir, &info.basename, info.params, sums)?;
+    let idx = HnswIndex::load(&dir, &info.basename, info.params, sums, store_max_id)?;
     if idx.len() as u64 != info.count {
         return Err(IndexError::Corrupt {
             path: dir,
@@ -350,4 +364,70 @@ pub(crate) fn load(
         });
     }
     Ok((idx, info))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::{FaceIndex, FaceMeta};
+    use crate::rules::{CaseStatus, Sex};
+
+    fn meta() -> FaceMeta {
+        FaceMeta {
+            case_id: 1,
+            sex: Sex::Unknown,
+            birth_year: None,
+            location: None,
+            status: CaseStatus::Searching,
+        }
+    }
+
+    #[test]
+    fn an_id_beyond_the_store_is_refused_before_it_sizes_the_id_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut index = FaceIndex::new(HnswParams::default());
+        for id in 1..=3u64 {
+            let mut v = [0f32; DIM];
+            v[id as usize] = 1.0;
+            index.insert(id, &v, meta()).unwrap();
+        }
+        index.save(dir.path(), 0).unwrap();
+        // Rewrite the last id as 2^30 (a 1 GiB id table) with valid checksums,
+        // as a corrupt or hostile snapshot could.
+        let mut info = read_header(dir.path()).unwrap();
+        let data = dir
+            .path()
+            .join(&info.dir_name)
+            .join(format!("{}.hnsw.data", info.basename));
+        let mut bytes = fs::read(&data).unwrap();
+        let at = bytes.len() - 4;
+        bytes[at..].copy_from_slice(&(1u32 << 30).to_ne_bytes());
+        fs::write(&data, &bytes).unwrap();
+        info.data_crc = crc32fast::hash(&bytes);
+        fs::write(header_path(dir.path()), encode(&info)).unwrap();
+        let metas = (1..=3).map(|id| (id, meta())).collect();
+        let err = FaceIndex::load(dir.path(), 0, metas).unwrap_err();
+        assert!(
+            matches!(&err, IndexError::Stale { what } if what.contains("store does not have")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_search_width_no_index_needs_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut index = FaceIndex::new(HnswParams::default());
+        index.insert(1, &[0.5; DIM], meta()).unwrap();
+        index.save(dir.path(), 0).unwrap();
+        // A header with a valid checksum asking every search for a beam of
+        // 4 billion candidates (64 GiB allocated up front).
+        let mut info = read_header(dir.path()).unwrap();
+        info.params.ef_search = u32::MAX as usize;
+        fs::write(header_path(dir.path()), encode(&info)).unwrap();
+        let err = FaceIndex::load(dir.path(), 0, vec![(1, meta())]).unwrap_err();
+        assert!(
+            matches!(&err, IndexError::Corrupt { what, .. } if what.contains("out of range")),
+            "{err}"
+        );
+    }
 }

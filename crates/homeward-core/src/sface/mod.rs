@@ -22,6 +22,8 @@ use sha2::{Digest, Sha256};
 use crate::dlib::ModelError;
 use crate::faces::FaceLandmarks;
 pub use align::{align_dlib, template_points, SFACE_CHIP_SIZE};
+#[doc(hidden)]
+pub use onnx::parse_unchecked;
 
 /// Length of an SFace embedding.
 pub const SFACE_DIM: usize = 128;

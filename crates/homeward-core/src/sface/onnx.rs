@@ -142,6 +142,17 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Parses `bytes` as SFace's ONNX file and builds the network from it
+/// **without** checking the file's SHA-256, then throws the result away. Only
+/// for fuzzing (`fuzz/fuzz_targets/onnx.rs`) and its corpus replay: loading
+/// the model for use always goes through [`super::SFace::from_bytes`], which
+/// checks the hash first.
+#[doc(hidden)]
+pub fn parse_unchecked(bytes: &[u8]) -> Result<(), ModelError> {
+    let graph = parse(bytes, super::SFACE_FILE)?;
+    super::net::Net::build(&graph, super::SFACE_FILE).map(drop)
+}
+
 /// Parses `bytes` as an ONNX model; `model` names it in errors.
 pub(crate) fn parse(bytes: &[u8], model: &str) -> Result<Graph, ModelError> {
     let mut top = Reader::new(bytes, 0);

@@ -221,6 +221,24 @@ mod tests {
     }
 
     #[test]
+    fn written_floats_read_back_to_the_same_bits() {
+        // Found by fuzz/stored_scores: serde_json's default float parser
+        // read "123456789.1234568" one ulp off, so written scores did not
+        // read back equal.
+        let json = LEGACY.replace(
+            "\"fused_distance\":0.41",
+            "\"fused_distance\":123456789.1234568",
+        );
+        let s = StoredScores::parse(&json).unwrap();
+        assert_eq!(s.why.fused_distance, 123_456_789.123_456_8_f64);
+        let back = StoredScores::parse(&s.to_json()).unwrap();
+        assert_eq!(
+            back.why.fused_distance.to_bits(),
+            s.why.fused_distance.to_bits()
+        );
+    }
+
+    #[test]
     fn other_shapes_and_newer_versions_are_errors_not_weak() {
         assert!(matches!(
             StoredScores::parse(r#"{"embedding_distance":0.4}"#),
