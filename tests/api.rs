@@ -1892,7 +1892,9 @@ fn the_cli_and_the_api_apply_the_same_input_rules() {
     }
 
     // Sightings: a day in the future and an adult's apparent age.
-    let sightings: Vec<(Vec<(&str, String)>, Vec<&str>, &str)> = vec![
+    // (API form fields, CLI extra args, the rule's words).
+    type Refused<'a> = (Vec<(&'a str, String)>, Vec<&'a str>, &'a str);
+    let sightings: Vec<Refused> = vec![
         (
             vec![("seen_at", "2100-01-01".into())],
             vec!["--when", "2100-01-01"],
