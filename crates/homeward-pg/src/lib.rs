@@ -497,6 +497,20 @@ impl PgStore {
         Ok(())
     }
 
+    /// Rewrites the tables an erasure deletes from (`VACUUM FULL`), so the
+    /// erased rows leave the database's files too: a plain `DELETE` (and
+    /// plain `VACUUM`) leaves their bytes in the pages until overwritten.
+    /// Takes an exclusive lock on those tables while it runs (reads wait):
+    /// a maintenance step to schedule after erasures, not part of
+    /// [`Store::erase_case`]. Copies in WAL segments, archives, standbys and
+    /// backups are not reached (docs/adr-postgres.md).
+    pub fn purge_erased(&mut self) -> Result<(), StoreError> {
+        let (client, target) = self.parts();
+        client
+            .batch_execute("VACUUM FULL cases, photos, faces, matches, image_hashes")
+            .map_err(|e| error::store_error(e, target))
+    }
+
     fn face_meta(case: &Case) -> FaceMeta {
         FaceMeta {
             case_id: case.id,

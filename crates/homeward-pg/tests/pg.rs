@@ -242,6 +242,64 @@ fn erasure_removes_rows_and_files_but_keeps_bytes_a_sighting_holds() {
     assert!(s.index().is_empty());
 }
 
+/// Every file of this database under the cluster's data directory that
+/// holds `needle` (after a checkpoint, so the pages are on disk).
+fn files_holding(c: &mut postgres::Client, needle: &[u8]) -> Vec<String> {
+    c.batch_execute("CHECKPOINT").unwrap();
+    let data: String = c.query_one("SHOW data_directory", &[]).unwrap().get(0);
+    let oid: u32 = c
+        .query_one(
+            "SELECT oid FROM pg_database WHERE datname = current_database()",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let dir = std::path::Path::new(&data)
+        .join("base")
+        .join(oid.to_string());
+    let mut found = Vec::new();
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        let bytes = std::fs::read(e.path()).unwrap_or_default();
+        if bytes.windows(needle.len()).any(|w| w == needle) {
+            found.push(e.file_name().to_string_lossy().into_owned());
+        }
+    }
+    found
+}
+
+#[test]
+fn purging_after_erasure_removes_the_bytes_from_the_table_files() {
+    let Some(db) = TestDb::new_or_skip("purge") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = PgStore::connect(&db.url(), dir.path()).unwrap();
+    let mut c = case("Qzxv Secretname");
+    c.notes = Some("Wqpl private note".into());
+    let a = s.add_case("t", &c).unwrap();
+    let mut f = face(0.3);
+    f.embedding[1..].fill(0.123_456_79);
+    s.add_photo("t", a, b"photo", &PhotoMeta::default(), &[f.clone()])
+        .unwrap();
+    let emb: Vec<u8> = f.embedding[1..9]
+        .iter()
+        .flat_map(|x| x.to_le_bytes())
+        .collect();
+    let mut admin = db.cluster().client(db.name()).unwrap();
+    // The scan finds them while the case exists, and still after a plain
+    // DELETE: that is why purging exists.
+    assert!(!files_holding(&mut admin, b"Qzxv Secretname").is_empty());
+    s.erase_case("t", a).unwrap();
+    assert!(!files_holding(&mut admin, b"Qzxv Secretname").is_empty());
+    s.purge_erased().unwrap();
+    for needle in [&b"Qzxv Secretname"[..], b"Wqpl private note", &emb] {
+        assert_eq!(files_holding(&mut admin, needle), Vec::<String>::new());
+    }
+    // The store goes on working after the rewrite.
+    let b = s.add_case("t", &case("Other")).unwrap();
+    assert_eq!(s.case(b).unwrap().data.child_name, "Other");
+}
+
 #[test]
 fn errors_say_what_to_do_and_never_show_the_password() {
     let Some(db) = TestDb::new_or_skip("errors") else {
