@@ -28,8 +28,9 @@ pub const SUPERUSER: &str = "homeward";
 pub enum ClusterError {
     /// The PostgreSQL server binaries are not installed.
     #[error(
-        "PostgreSQL's initdb and pg_ctl are not on PATH nor in /usr/lib/postgresql/*/bin \
-         (install the `postgresql` package, or set HOMEWARD_PG_BIN to their directory)"
+        "PostgreSQL's initdb and pg_ctl were not found (in HOMEWARD_PG_BIN if set, else on PATH \
+         and in /usr/lib/postgresql/*/bin); install the `postgresql` package or set \
+         HOMEWARD_PG_BIN to their directory"
     )]
     NotInstalled,
     /// A step failed.
