@@ -122,6 +122,18 @@ pub enum PgError {
         /// The client's error.
         source: postgres::Error,
     },
+    /// Transactions older than a purge are still running (they may still
+    /// see erased rows, which a rewrite would then keep).
+    #[error(
+        "{running} transaction(s) in {target} began before the purge and are still running; \
+         purge again when they have ended"
+    )]
+    Busy {
+        /// The database, without password.
+        target: Target,
+        /// How many.
+        running: u64,
+    },
     /// Opening the photo files or loading the index failed.
     #[error(transparent)]
     Store(#[from] StoreError),

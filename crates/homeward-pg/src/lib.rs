@@ -29,7 +29,7 @@ mod schema;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use homeward_core::index::{l2, Embedding, FaceIndex, FaceMeta, HnswParams, SearchFilter, DIM};
 use homeward_core::rules::{CaseStatus, MatchState};
@@ -50,6 +50,9 @@ const WRITER_LOCK: i64 = 0x4857_5247;
 /// How long [`PgStore::connect`] waits for the server when the URL sets no
 /// `connect_timeout`.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long [`PgStore::purge_erased`] waits for transactions older than it.
+pub const PURGE_WAIT: Duration = Duration::from_secs(60);
 
 /// The registry store on PostgreSQL. See the crate docs.
 pub struct PgStore {
@@ -500,15 +503,49 @@ impl PgStore {
     /// Rewrites the tables an erasure deletes from (`VACUUM FULL`), so the
     /// erased rows leave the database's files too: a plain `DELETE` (and
     /// plain `VACUUM`) leaves their bytes in the pages until overwritten.
-    /// Takes an exclusive lock on those tables while it runs (reads wait):
-    /// a maintenance step to schedule after erasures, not part of
-    /// [`Store::erase_case`]. Copies in WAL segments, archives, standbys and
-    /// backups are not reached (docs/adr-postgres.md).
-    pub fn purge_erased(&mut self) -> Result<(), StoreError> {
+    ///
+    /// A transaction that began before the purge (a long report, or
+    /// autovacuum sampling a table) may still see erased rows, and the
+    /// rewrite would have to keep them; the purge first waits for every such
+    /// transaction in this database to end, up to [`PURGE_WAIT`], else
+    /// returns [`PgError::Busy`]. The rewrite takes an exclusive lock on the
+    /// tables (reads wait): a maintenance step to schedule after erasures,
+    /// not part of [`Store::erase_case`]. Copies in WAL segments, archives,
+    /// standbys and backups are not reached (docs/adr-postgres.md).
+    pub fn purge_erased(&mut self) -> Result<(), PgError> {
+        self.purge_erased_within(PURGE_WAIT)
+    }
+
+    /// [`PgStore::purge_erased`], waiting at most `wait` for older transactions.
+    pub fn purge_erased_within(&mut self, wait: Duration) -> Result<(), PgError> {
         let (client, target) = self.parts();
+        let db = |e| PgError::Store(error::store_error(e, target));
+        let since: SystemTime = client.query_one("SELECT now()", &[]).map_err(db)?.get(0);
+        let deadline = Instant::now() + wait;
+        loop {
+            let running: i64 = client
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity
+                     WHERE datname = current_database() AND pid <> pg_backend_pid()
+                       AND xact_start IS NOT NULL AND xact_start <= $1",
+                    &[&since],
+                )
+                .map_err(db)?
+                .get(0);
+            if running == 0 {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(PgError::Busy {
+                    target: target.clone(),
+                    running: running as u64,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         client
             .batch_execute("VACUUM FULL cases, photos, faces, matches, image_hashes")
-            .map_err(|e| error::store_error(e, target))
+            .map_err(db)
     }
 
     fn face_meta(case: &Case) -> FaceMeta {

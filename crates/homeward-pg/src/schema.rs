@@ -143,6 +143,36 @@ CREATE TABLE registry_meta (
     value bigint NOT NULL
 );
 INSERT INTO registry_meta (key, value) VALUES ('erase_generation', 0);
+-- No planner statistics on personal or biometric columns: ANALYZE (and
+-- autovacuum's) would copy sample values into pg_statistic, where an erased
+-- case's name or embedding would outlive the case.
+ALTER TABLE cases
+    ALTER COLUMN child_name SET STATISTICS 0, ALTER COLUMN birth_date SET STATISTICS 0,
+    ALTER COLUMN birth_year SET STATISTICS 0, ALTER COLUMN missing_date SET STATISTICS 0,
+    ALTER COLUMN missing_place SET STATISTICS 0, ALTER COLUMN missing_lat SET STATISTICS 0,
+    ALTER COLUMN missing_lon SET STATISTICS 0, ALTER COLUMN contact_ref SET STATISTICS 0,
+    ALTER COLUMN notes SET STATISTICS 0;
+ALTER TABLE photos
+    ALTER COLUMN sha256 SET STATISTICS 0, ALTER COLUMN taken_date SET STATISTICS 0,
+    ALTER COLUMN source SET STATISTICS 0;
+ALTER TABLE faces
+    ALTER COLUMN bbox SET STATISTICS 0, ALTER COLUMN landmarks SET STATISTICS 0,
+    ALTER COLUMN embedding SET STATISTICS 0, ALTER COLUMN chip_hash SET STATISTICS 0;
+ALTER TABLE sightings
+    ALTER COLUMN sha256 SET STATISTICS 0, ALTER COLUMN seen_at SET STATISTICS 0,
+    ALTER COLUMN place SET STATISTICS 0, ALTER COLUMN lat SET STATISTICS 0,
+    ALTER COLUMN lon SET STATISTICS 0, ALTER COLUMN age_min SET STATISTICS 0,
+    ALTER COLUMN age_max SET STATISTICS 0, ALTER COLUMN submitter SET STATISTICS 0,
+    ALTER COLUMN note SET STATISTICS 0;
+ALTER TABLE sighting_faces
+    ALTER COLUMN bbox SET STATISTICS 0, ALTER COLUMN landmarks SET STATISTICS 0,
+    ALTER COLUMN embedding SET STATISTICS 0, ALTER COLUMN chip_hash SET STATISTICS 0;
+ALTER TABLE matches
+    ALTER COLUMN scores SET STATISTICS 0, ALTER COLUMN reviewer SET STATISTICS 0,
+    ALTER COLUMN note SET STATISTICS 0;
+ALTER TABLE image_hashes ALTER COLUMN pdq SET STATISTICS 0;
+ALTER TABLE batch_items
+    ALTER COLUMN item SET STATISTICS 0, ALTER COLUMN error SET STATISTICS 0;
 "#];
 
 /// Brings the database to [`SCHEMA_VERSION`], refusing a foreign or newer one.
