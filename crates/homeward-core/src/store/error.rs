@@ -21,6 +21,17 @@ pub enum StoreError {
         /// SQLite's error.
         source: rusqlite::Error,
     },
+    /// A database server (PostgreSQL) reported an error. `target` names the
+    /// database without its password; `hint` says what to do.
+    #[error("database {target}: {source}; {hint}")]
+    Database {
+        /// `user@host:port/database`, never a password.
+        target: String,
+        /// The client's error.
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+        /// What to check or do.
+        hint: String,
+    },
     /// Another process has the registry open.
     #[error("registry {path} is open in another process; close it first")]
     Locked {

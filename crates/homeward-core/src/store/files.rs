@@ -9,8 +9,8 @@ use sha2::{Digest, Sha256};
 
 use super::StoreError;
 
-/// SHA-256 of `bytes`.
-pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
+/// SHA-256 of `bytes`: the name of a photo's file.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
@@ -29,13 +29,17 @@ fn unhex(s: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-/// The photo file store of a registry directory.
+/// The content-addressed photo files under one root directory
+/// (`<root>/photos/ab/cdef…`, `<root>/tmp/`). Shared by every store
+/// implementation: [`super::Registry`] keeps them beside its database, a
+/// server-backed store under a configured root.
 #[derive(Debug)]
-pub(crate) struct PhotoFiles {
+pub struct PhotoFiles {
     photos: PathBuf,
     tmp: PathBuf,
 }
 
+/// Makes a directory's entries durable.
 pub(crate) fn fsync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -43,7 +47,8 @@ pub(crate) fn fsync_dir(dir: &Path) -> Result<(), StoreError> {
 }
 
 impl PhotoFiles {
-    pub(crate) fn new(dir: &Path) -> Result<Self, StoreError> {
+    /// Opens (creating if needed) the photo files under `dir`.
+    pub fn new(dir: &Path) -> Result<Self, StoreError> {
         let photos = dir.join("photos");
         let tmp = dir.join("tmp");
         for d in [&photos, &tmp] {
@@ -53,14 +58,14 @@ impl PhotoFiles {
     }
 
     /// Path of the file holding content `h`.
-    pub(crate) fn path(&self, h: &[u8; 32]) -> PathBuf {
+    pub fn path(&self, h: &[u8; 32]) -> PathBuf {
         let x = hex(h);
         self.photos.join(&x[..2]).join(&x[2..])
     }
 
     /// Makes `bytes` durable under their hash: temp file, fsync, rename,
     /// fsync of the directories. Idempotent.
-    pub(crate) fn put(&self, h: &[u8; 32], bytes: &[u8]) -> Result<(), StoreError> {
+    pub fn put(&self, h: &[u8; 32], bytes: &[u8]) -> Result<(), StoreError> {
         let dest = self.path(h);
         if dest.exists() {
             return Ok(());
@@ -85,7 +90,7 @@ impl PhotoFiles {
     }
 
     /// Removes the file of `h` if present.
-    pub(crate) fn remove(&self, h: &[u8; 32]) -> Result<(), StoreError> {
+    pub fn remove(&self, h: &[u8; 32]) -> Result<(), StoreError> {
         let p = self.path(h);
         match fs::remove_file(&p) {
             Ok(()) => {
@@ -100,7 +105,7 @@ impl PhotoFiles {
     }
 
     /// Empties `tmp/` (files of interrupted writes).
-    pub(crate) fn clear_tmp(&self) -> Result<usize, StoreError> {
+    pub fn clear_tmp(&self) -> Result<usize, StoreError> {
         let mut n = 0;
         for e in fs::read_dir(&self.tmp)
             .map_err(|e| StoreError::io(&self.tmp, e))?
@@ -114,7 +119,7 @@ impl PhotoFiles {
     }
 
     /// Every stored content hash (files with other names are ignored).
-    pub(crate) fn list(&self) -> Result<Vec<[u8; 32]>, StoreError> {
+    pub fn list(&self) -> Result<Vec<[u8; 32]>, StoreError> {
         let mut out = Vec::new();
         for shard in fs::read_dir(&self.photos)
             .map_err(|e| StoreError::io(&self.photos, e))?
@@ -139,10 +144,7 @@ impl PhotoFiles {
     }
 
     /// Removes every stored file whose hash is not in `referenced`.
-    pub(crate) fn remove_orphans(
-        &self,
-        referenced: &HashSet<[u8; 32]>,
-    ) -> Result<usize, StoreError> {
+    pub fn remove_orphans(&self, referenced: &HashSet<[u8; 32]>) -> Result<usize, StoreError> {
         let mut n = 0;
         for h in self.list()? {
             if !referenced.contains(&h) {

@@ -18,6 +18,9 @@
 mod accounts;
 mod codec;
 mod contract;
+#[cfg(feature = "contract-suite")]
+#[doc(hidden)]
+pub mod contract_suite;
 mod error;
 mod files;
 mod matching;
@@ -34,6 +37,7 @@ pub use accounts::{
 };
 pub use contract::Store;
 pub use error::StoreError;
+pub use files::{sha256, PhotoFiles};
 pub use matching::{
     BatchItem, GalleryRow, MatchOrigin, MatchRow, NewMatch, SightingExtras, StoredSighting,
 };

@@ -1,0 +1,596 @@
+//! The conformance suite of the [`Store`] contract, shared by every
+//! implementation (feature `contract-suite`, for tests only).
+//!
+//! Each check is a function generic over [`Store`]; the [`store_suite!`]
+//! macro turns them into one `#[test]` each for an implementation:
+//!
+//! ```ignore
+//! homeward_core::store_suite!(sqlite, |dir| Registry::open(dir).unwrap());
+//! // An opener that may skip (returns None) or needs a guard kept alive
+//! // until the store is dropped (a throwaway database server):
+//! homeward_core::store_suite!(guarded postgres, |dir| open_pg(dir));
+//! ```
+//!
+//! [`store_suite!`]: crate::store_suite
+
+#![allow(missing_docs)]
+
+use super::{
+    CaseStatus, FaceRecord, MatchOrigin, MatchState, NewCase, NewMatch, NewSighting, PhotoMeta,
+    ScoreBand, Sex, SightingExtras, Store, StoreError, StoredScores,
+};
+use crate::index::SearchFilter;
+
+/// A temporary directory for one check (the photo root of the store).
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("a temporary directory for the store suite")
+}
+
+const SCORES: &str = r#"{"case_id":0,"score":0.41,"pair_fmr":0.002,"case_fmr":KEY,"band":"possible",
+    "why":{"sighting_face":0,"best":{"photo_id":1,"face_id":1,"distance":0.4},
+    "nearest":[],"photos_compared":1,"fusion":"calibrated","fused_distance":0.41,"priors":[]}}"#;
+
+fn face(x: f32) -> FaceRecord {
+    let mut embedding = [0f32; 128];
+    embedding[0] = x;
+    FaceRecord {
+        bbox: [0.0, 0.0, 10.0, 10.0],
+        landmarks: [[1.0, 1.0]; 5],
+        embedding,
+        chip_hash: None,
+        model: "test-model".into(),
+    }
+}
+
+fn new_case(name: &str) -> NewCase {
+    NewCase {
+        child_name: name.into(),
+        sex: Sex::Female,
+        birth_date: Some("2015-01-01".into()),
+        birth_year: None,
+        missing_date: Some("2020-05-01".into()),
+        missing_place: "Lyon".into(),
+        missing_location: None,
+        status: CaseStatus::Searching,
+        contact_ref: None,
+        notes: None,
+    }
+}
+
+fn candidate(case_id: u64, face: u64, key: f64) -> NewMatch {
+    NewMatch {
+        case_id,
+        sighting_face: face,
+        origin: MatchOrigin::Sighting,
+        rank_key: key,
+        scores_json: SCORES.replace("KEY", &key.to_string()),
+    }
+}
+
+pub fn cases_and_photos_read_back<S: Store>(s: &mut S) {
+    let a = s.add_case("t", &new_case("Ana")).unwrap();
+    let b = s.add_case("t", &new_case("Bo")).unwrap();
+    for (bytes, age) in [(&b"p1"[..], Some(90)), (b"p2", None), (b"p3", Some(30))] {
+        let meta = PhotoMeta {
+            age_months: age,
+            ..PhotoMeta::default()
+        };
+        s.add_photo("t", a, bytes, &meta, &[face(0.1)]).unwrap();
+    }
+    let list = s.case_summaries().unwrap();
+    assert_eq!(list.iter().map(|c| c.id).collect::<Vec<_>>(), vec![b, a]);
+    let sa = s.case_summary(a).unwrap();
+    assert_eq!(
+        (sa.photos, sa.sex, sa.status),
+        (3, Sex::Female, CaseStatus::Searching)
+    );
+    // The birth year is derived from the birth date.
+    assert_eq!(sa.birth_year, Some(2015));
+    let ages: Vec<_> = s
+        .case_photos(a)
+        .unwrap()
+        .iter()
+        .map(|p| p.age_months)
+        .collect();
+    assert_eq!(ages, vec![Some(30), Some(90), None]);
+    s.set_case_status("t", b, CaseStatus::Found).unwrap();
+    assert_eq!(s.case(b).unwrap().data.status, CaseStatus::Found);
+    assert!(matches!(
+        s.case_summary(999),
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+/// Every field of a case and a sighting reads back as written.
+pub fn fields_round_trip<S: Store>(s: &mut S) {
+    let mut c = new_case("Zoé N'Diaye");
+    c.birth_date = None;
+    c.birth_year = Some(2012);
+    c.missing_location = Some((45.764_043_123, 4.835_659_987));
+    c.contact_ref = Some("ref-17".into());
+    c.notes = Some("scar on the left hand".into());
+    c.sex = Sex::Unknown;
+    let id = s.add_case("t", &c).unwrap();
+    let back = s.case(id).unwrap();
+    assert_eq!((back.id, &back.data), (id, &c));
+    let meta = PhotoMeta {
+        age_months: Some(131),
+        taken_date: Some("2023-06-01".into()),
+        source: Some("family".into()),
+    };
+    let (p, f) = s.add_photo("t", id, b"photo", &meta, &[face(0.3)]).unwrap();
+    assert_eq!(f.len(), 1);
+    let photos = s.case_photos(id).unwrap();
+    assert_eq!(photos.len(), 1);
+    assert_eq!(
+        (
+            photos[0].id,
+            photos[0].age_months,
+            photos[0].taken_date.as_deref(),
+            photos[0].source.as_deref(),
+            photos[0].faces
+        ),
+        (p, Some(131), Some("2023-06-01"), Some("family"), 1)
+    );
+    let seen = NewSighting {
+        seen_at: Some("2024-03-04".into()),
+        place: Some("Gare de Lyon".into()),
+        location: Some((48.844_3, 2.374_3)),
+        apparent_age: Some((10.5, 13.0)),
+        sex: Some(Sex::Female),
+        submitter: Some("volunteer-3".into()),
+        duplicate_group: None,
+    };
+    let (sid, faces, _) = s
+        .record_sighting("t", b"seen", &seen, &[], &SightingExtras::default())
+        .unwrap();
+    assert!(faces.is_empty(), "a sighting with no face is kept");
+    let v = s.sighting_summary(sid).unwrap();
+    assert_eq!(
+        (
+            v.seen_at.as_deref(),
+            v.place.as_deref(),
+            v.location,
+            v.apparent_age,
+            v.sex,
+            v.submitter.as_deref(),
+            v.note.as_deref(),
+            v.faces
+        ),
+        (
+            Some("2024-03-04"),
+            Some("Gare de Lyon"),
+            Some((48.844_3, 2.374_3)),
+            Some((10.5, 13.0)),
+            Some(Sex::Female),
+            Some("volunteer-3"),
+            None,
+            0
+        )
+    );
+    assert!(v.added_at > 1_600_000_000, "seconds since the Unix epoch");
+    s.set_sighting_note("t", sid, Some("note")).unwrap();
+    s.set_sighting_note("t", sid, None).unwrap();
+    assert_eq!(s.sighting_summary(sid).unwrap().note, None);
+    assert_eq!(s.sighting_summaries(10).unwrap()[0].id, sid);
+    assert!(s.sighting_summaries(0).unwrap().is_empty());
+}
+
+pub fn sighting_with_matches_is_atomic_and_queued_in_order<S: Store>(s: &mut S) {
+    let a = s.add_case("t", &new_case("Ana")).unwrap();
+    let b = s.add_case("t", &new_case("Bo")).unwrap();
+    s.add_photo("t", a, b"case", &PhotoMeta::default(), &[face(0.5)])
+        .unwrap();
+    let extras = SightingExtras {
+        matches: vec![candidate(a, 0, 0.02), candidate(b, 1, 0.001)],
+        batch_item: Some(("run".into(), "x.jpg".into())),
+        ..SightingExtras::default()
+    };
+    let seen = NewSighting {
+        seen_at: Some("2024-01-02".into()),
+        sex: Some(Sex::Male),
+        apparent_age: Some((6.0, 9.0)),
+        ..NewSighting::default()
+    };
+    let (sid, faces, ms) = s
+        .record_sighting("t", b"seen", &seen, &[face(0.4), face(0.9)], &extras)
+        .unwrap();
+    assert_eq!((faces.len(), ms.len()), (2, 2));
+    let queue = s.review_queue(false).unwrap();
+    assert_eq!(
+        queue.iter().map(|q| q.case_id).collect::<Vec<_>>(),
+        vec![b, a]
+    );
+    assert_eq!(queue[0].scores.as_ref().unwrap().band, ScoreBand::Possible);
+    // The match names the sighting face it was given by index.
+    let row = s.match_row(ms[1]).unwrap();
+    assert_eq!(
+        (
+            row.sighting_id,
+            row.case_id,
+            row.sighting_face_id,
+            row.state,
+            row.origin.as_deref(),
+            row.rank_key
+        ),
+        (
+            sid,
+            b,
+            Some(faces[1]),
+            MatchState::Pending,
+            Some("sighting"),
+            Some(0.001)
+        )
+    );
+    assert_eq!(row.scores_json, candidate(b, 1, 0.001).scores_json);
+    // A match naming a face the sighting lacks: nothing of the call is written.
+    let bad = SightingExtras {
+        matches: vec![candidate(a, 7, 0.1)],
+        batch_item: Some(("run".into(), "y.jpg".into())),
+        ..SightingExtras::default()
+    };
+    assert!(s
+        .record_sighting("t", b"bad", &NewSighting::default(), &[face(0.3)], &bad)
+        .is_err());
+    assert_eq!(s.sighting_summaries(10).unwrap().len(), 1);
+    let run = s.batch_status("run").unwrap().unwrap();
+    assert_eq!(
+        (run.items, run.recorded, run.failed, run.pending_matches),
+        (1, 1, 0, 2)
+    );
+    s.record_batch_failure("run", "z.jpg", "unreadable")
+        .unwrap();
+    assert_eq!(s.batch_status("run").unwrap().unwrap().failed, 1);
+    assert_eq!(s.batches().unwrap().len(), 1);
+    assert!(s.batch_status("none").unwrap().is_none());
+    // The sighting view, with its note.
+    s.set_sighting_note("t", sid, Some("near the market"))
+        .unwrap();
+    let v = s.sighting_summary(sid).unwrap();
+    assert_eq!(
+        (v.faces, v.sex, v.apparent_age),
+        (2, Some(Sex::Male), Some((6.0, 9.0)))
+    );
+    assert_eq!(v.note.as_deref(), Some("near the market"));
+    // The review item: the case photo's distance to the sighting's nearest face.
+    let item = s.review_item(ms[0]).unwrap();
+    assert_eq!((item.case.id, item.sighting.id), (a, sid));
+    assert_eq!(item.photos.len(), 1);
+    assert!((item.photos[0].distance - 0.1).abs() < 1e-6);
+    // Deciding takes a match out of the pending queue, not out of `all`.
+    s.review_match("rev", ms[1], MatchState::Rejected, None)
+        .unwrap();
+    assert_eq!(s.review_queue(false).unwrap().len(), 1);
+    assert_eq!(s.review_queue(true).unwrap().len(), 2);
+    let (_, enrolled) = s
+        .confirm_and_enrol("rev", ms[0], Some("same child"), &PhotoMeta::default())
+        .unwrap();
+    let decided = s.match_row(ms[0]).unwrap();
+    assert_eq!(decided.state, MatchState::Confirmed);
+    assert_eq!(
+        (decided.reviewer.as_deref(), decided.note.as_deref()),
+        (Some("rev"), Some("same child"))
+    );
+    let item = s.review_item(ms[0]).unwrap();
+    assert!(item.decided_at.is_some());
+    let hits = s
+        .search_with(&face(0.4).embedding, &Default::default(), 1, 1)
+        .unwrap();
+    assert_eq!(hits[0].photos[0].face_id, enrolled);
+    // The enrolled photo is the case's, from the sighting.
+    let sources: Vec<_> = s
+        .case_photos(a)
+        .unwrap()
+        .into_iter()
+        .map(|p| p.source)
+        .collect();
+    assert!(sources.contains(&Some(format!("sighting:{sid}"))));
+    // A decided match cannot be confirmed again.
+    assert!(matches!(
+        s.confirm_and_enrol("rev", ms[0], None, &PhotoMeta::default()),
+        Err(StoreError::Invalid { .. })
+    ));
+}
+
+pub fn unreadable_scores_are_an_error_not_a_band<S: Store>(s: &mut S) {
+    let a = s.add_case("t", &new_case("Ana")).unwrap();
+    let mut m = candidate(a, 0, 0.1);
+    m.scores_json = r#"{"embedding_distance":0.4}"#.into();
+    let extras = SightingExtras {
+        matches: vec![m],
+        ..SightingExtras::default()
+    };
+    s.record_sighting("t", b"seen", &NewSighting::default(), &[face(0.2)], &extras)
+        .unwrap();
+    let q = s.review_queue(false).unwrap();
+    assert!(q[0].scores.is_err());
+    assert!(StoredScores::parse(r#"{"embedding_distance":0.4}"#).is_err());
+}
+
+/// Missing rows are `NotFound`, refused input is `Invalid`, and a refused
+/// call writes nothing.
+pub fn errors_are_typed_and_write_nothing<S: Store>(s: &mut S) {
+    let nf = |r: Result<(), StoreError>| matches!(r, Err(StoreError::NotFound { .. }));
+    assert!(nf(s.case(999).map(|_| ())));
+    assert!(nf(s.set_case_status("t", 999, CaseStatus::Closed)));
+    assert!(nf(s
+        .add_photo("t", 999, b"x", &PhotoMeta::default(), &[])
+        .map(|_| ())));
+    assert!(nf(s.set_sighting_note("t", 999, Some("n"))));
+    assert!(nf(s.review_match("t", 999, MatchState::Rejected, None)));
+    assert!(nf(s.match_row(999).map(|_| ())));
+    assert!(nf(s.review_item(999).map(|_| ())));
+    assert!(nf(s.sighting_summary(999).map(|_| ())));
+    assert!(nf(s
+        .confirm_and_enrol("t", 999, None, &PhotoMeta::default())
+        .map(|_| ())));
+    assert!(nf(s.erase_case("t", 999)));
+    let invalid = |r: Result<(), StoreError>| matches!(r, Err(StoreError::Invalid { .. }));
+    assert!(invalid(s.add_case("t", &new_case("  ")).map(|_| ())));
+    let a = s.add_case("t", &new_case("Ana")).unwrap();
+    assert!(invalid(
+        s.add_photo("t", a, b"", &PhotoMeta::default(), &[face(0.1)])
+            .map(|_| ())
+    ));
+    let mut nan = face(0.1);
+    nan.embedding[5] = f32::NAN;
+    assert!(invalid(
+        s.add_photo("t", a, b"x", &PhotoMeta::default(), &[nan.clone()])
+            .map(|_| ())
+    ));
+    let mut no_model = face(0.1);
+    no_model.model = " ".into();
+    assert!(invalid(
+        s.add_photo("t", a, b"x", &PhotoMeta::default(), &[no_model])
+            .map(|_| ())
+    ));
+    assert!(invalid(
+        s.record_sighting(
+            "t",
+            b"s",
+            &NewSighting::default(),
+            &[nan],
+            &SightingExtras::default()
+        )
+        .map(|_| ())
+    ));
+    assert!(invalid(
+        s.record_sighting(
+            "t",
+            b"",
+            &NewSighting::default(),
+            &[],
+            &SightingExtras::default()
+        )
+        .map(|_| ())
+    ));
+    assert_eq!(s.case_summaries().unwrap().len(), 1);
+    assert_eq!(s.case_summary(a).unwrap().photos, 0);
+    assert!(s.sighting_summaries(10).unwrap().is_empty());
+    assert!(s
+        .search_with(&face(0.1).embedding, &SearchFilter::default(), 5, 3)
+        .unwrap()
+        .is_empty());
+    // Only the one case was written, with its audit line.
+    let log = s.audit_log().unwrap();
+    assert_eq!(
+        log.iter()
+            .map(|e| (e.action.as_str(), e.target.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("add_case", format!("case:{a}").as_str())]
+    );
+}
+
+/// Search ranks cases by their nearest face, honours the filters, and
+/// follows a status change without a rebuild.
+pub fn search_ranks_cases_and_follows_filters<S: Store>(s: &mut S) {
+    let a = s.add_case("t", &new_case("Ana")).unwrap();
+    let mut boy = new_case("Bo");
+    boy.sex = Sex::Male;
+    boy.birth_date = Some("2010-02-02".into());
+    let b = s.add_case("t", &boy).unwrap();
+    let (pa, fa) = s
+        .add_photo(
+            "t",
+            a,
+            b"a1",
+            &PhotoMeta::default(),
+            &[face(0.30), face(0.36)],
+        )
+        .unwrap();
+    s.add_photo("t", a, b"a2", &PhotoMeta::default(), &[face(0.5)])
+        .unwrap();
+    s.add_photo("t", b, b"b1", &PhotoMeta::default(), &[face(0.2)])
+        .unwrap();
+    let q = face(0.31).embedding;
+    let hits = s.search_with(&q, &SearchFilter::default(), 5, 2).unwrap();
+    assert_eq!(
+        hits.iter().map(|h| h.case_id).collect::<Vec<_>>(),
+        vec![a, b]
+    );
+    assert_eq!(hits[0].photos.len(), 2);
+    assert_eq!(
+        (hits[0].photos[0].photo_id, hits[0].photos[0].face_id),
+        (pa, fa[0])
+    );
+    assert!((hits[0].distance - 0.01).abs() < 1e-6);
+    assert!(hits[0].photos[0].distance <= hits[0].photos[1].distance);
+    // k limits the cases, per_case the photos.
+    let one = s.search_with(&q, &SearchFilter::default(), 1, 1).unwrap();
+    assert_eq!((one.len(), one[0].photos.len()), (1, 1));
+    let girls = SearchFilter {
+        sex: Some(Sex::Female),
+        ..SearchFilter::default()
+    };
+    let only_b = SearchFilter {
+        born_between: Some((2009, 2011)),
+        ..SearchFilter::default()
+    };
+    assert_eq!(s.search_with(&q, &girls, 5, 1).unwrap().len(), 1);
+    assert_eq!(s.search_with(&q, &only_b, 5, 1).unwrap()[0].case_id, b);
+    let searching = SearchFilter {
+        statuses: vec![CaseStatus::Searching],
+        ..SearchFilter::default()
+    };
+    s.set_case_status("t", a, CaseStatus::Found).unwrap();
+    let left = s.search_with(&q, &searching, 5, 1).unwrap();
+    assert_eq!(left.iter().map(|h| h.case_id).collect::<Vec<_>>(), vec![b]);
+}
+
+/// The audit log: one entry per write, oldest first, naming rows by id and
+/// never the child, the place or a note.
+pub fn audit_log_names_rows_not_people<S: Store>(s: &mut S) {
+    let a = s.add_case("worker", &new_case("Secret Name")).unwrap();
+    let (p, _) = s
+        .add_photo("worker", a, b"ph", &PhotoMeta::default(), &[face(0.5)])
+        .unwrap();
+    let extras = SightingExtras {
+        matches: vec![candidate(a, 0, 0.01)],
+        ..SightingExtras::default()
+    };
+    let (sid, _, ms) = s
+        .record_sighting(
+            "volunteer",
+            b"s",
+            &NewSighting::default(),
+            &[face(0.5)],
+            &extras,
+        )
+        .unwrap();
+    s.set_sighting_note("volunteer", sid, Some("Secret note"))
+        .unwrap();
+    s.set_case_status("worker", a, CaseStatus::Closed).unwrap();
+    s.review_match("rev", ms[0], MatchState::Rejected, Some("Secret why"))
+        .unwrap();
+    let log = s.audit_log().unwrap();
+    let got: Vec<(&str, &str, &str)> = log
+        .iter()
+        .map(|e| (e.actor.as_str(), e.action.as_str(), e.target.as_str()))
+        .collect();
+    let (case, photo, sighting, m) = (
+        format!("case:{a}"),
+        format!("photo:{p}"),
+        format!("sighting:{sid}"),
+        format!("match:{}", ms[0]),
+    );
+    assert_eq!(
+        got,
+        vec![
+            ("worker", "add_case", case.as_str()),
+            ("worker", "add_photo", photo.as_str()),
+            ("volunteer", "add_sighting", sighting.as_str()),
+            ("volunteer", "add_match", m.as_str()),
+            ("volunteer", "set_note", sighting.as_str()),
+            ("worker", "set_status:closed", case.as_str()),
+            ("rev", "review:rejected", m.as_str()),
+        ]
+    );
+    assert!(log
+        .windows(2)
+        .all(|w| w[0].id < w[1].id && w[0].at <= w[1].at));
+    assert!(log
+        .iter()
+        .all(|e| !format!("{}{}{}", e.actor, e.action, e.target).contains("Secret")));
+}
+
+pub fn erasure_removes_the_case_and_keeps_only_its_audit_line<S: Store>(s: &mut S) {
+    let a = s.add_case("t", &new_case("Secret Name")).unwrap();
+    s.add_photo("t", a, b"case photo", &PhotoMeta::default(), &[face(0.5)])
+        .unwrap();
+    let keep = s.add_case("t", &new_case("Other")).unwrap();
+    s.add_photo(
+        "t",
+        keep,
+        b"other photo",
+        &PhotoMeta::default(),
+        &[face(0.9)],
+    )
+    .unwrap();
+    let extras = SightingExtras {
+        matches: vec![candidate(a, 0, 0.01)],
+        ..SightingExtras::default()
+    };
+    let (sid, _, _) = s
+        .record_sighting("t", b"seen", &NewSighting::default(), &[face(0.5)], &extras)
+        .unwrap();
+    s.erase_case("t", a).unwrap();
+    assert!(matches!(s.case(a), Err(StoreError::NotFound { .. })));
+    assert_eq!(
+        s.case_summaries()
+            .unwrap()
+            .iter()
+            .map(|c| c.id)
+            .collect::<Vec<_>>(),
+        vec![keep]
+    );
+    assert!(s.review_queue(true).unwrap().is_empty());
+    let hits = s
+        .search_with(&face(0.5).embedding, &Default::default(), 5, 3)
+        .unwrap();
+    assert_eq!(
+        hits.iter().map(|h| h.case_id).collect::<Vec<_>>(),
+        vec![keep]
+    );
+    assert!(
+        s.sighting_summary(sid).is_ok(),
+        "sightings are not the case's"
+    );
+    let log = s.audit_log().unwrap();
+    assert!(log
+        .iter()
+        .any(|e| e.action == "erase_case" && e.target == format!("case:{a}")));
+    assert!(log
+        .iter()
+        .all(|e| !e.target.contains("Secret") && !e.actor.contains("Secret")));
+    assert!(matches!(
+        s.erase_case("t", a),
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+/// Runs every check of [`self`](crate::store::contract_suite) against one
+/// implementation, one `#[test]` per check, each on a fresh store in a
+/// fresh temporary directory.
+///
+/// - `store_suite!(name, |dir| open(dir))`: the opener returns the store.
+/// - `store_suite!(guarded name, |dir| open(dir))`: the opener returns
+///   `Option<(store, guard)>`; `None` skips the check (the opener says why),
+///   and the guard (e.g. a throwaway database server) is dropped after the
+///   store.
+#[macro_export]
+macro_rules! store_suite {
+    (guarded $name:ident, $open:expr) => {
+        $crate::store_suite!(@tests $name, $open;
+            cases_and_photos_read_back,
+            fields_round_trip,
+            sighting_with_matches_is_atomic_and_queued_in_order,
+            unreadable_scores_are_an_error_not_a_band,
+            errors_are_typed_and_write_nothing,
+            search_ranks_cases_and_follows_filters,
+            audit_log_names_rows_not_people,
+            erasure_removes_the_case_and_keeps_only_its_audit_line
+        );
+    };
+    (@tests $name:ident, $open:expr; $($check:ident),* $(,)?) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[test]
+                fn $check() {
+                    let dir = $crate::store::contract_suite::tempdir();
+                    if let ::std::option::Option::Some((mut store, guard)) = ($open)(dir.path()) {
+                        $crate::store::contract_suite::$check(&mut store);
+                        drop(store);
+                        drop(guard);
+                    }
+                }
+            )*
+        }
+    };
+    ($name:ident, $open:expr) => {
+        $crate::store_suite!(guarded $name, |dir: &::std::path::Path| {
+            ::std::option::Option::Some((($open)(dir), ()))
+        });
+    };
+}

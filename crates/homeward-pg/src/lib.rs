@@ -1,0 +1,1372 @@
+//! The Homeward registry on PostgreSQL: [`PgStore`] implements
+//! [`homeward_core::store::Store`] with the same contract as the SQLite
+//! [`Registry`](homeward_core::store::Registry): the same typed reads, the
+//! same audit log, the same erasure, and the same in-process face index
+//! (Homeward's own, loaded from the database at open and kept in step with
+//! every insert, status change and erasure).
+//!
+//! ```text
+//! postgres://user@host/db   cases, photos, faces, sightings, matches,
+//!                           audit log, batch progress (schema.rs)
+//! <photo_root>/photos/ab/…  photo bytes named by SHA-256, written and
+//!                           fsync'd before the row that names them commits
+//! <photo_root>/tmp/         files being written (cleared at open)
+//! ```
+//!
+//! One process writes a database at a time (a session advisory lock, held
+//! for the store's lifetime and released by the server if the process
+//! dies): until the change log of issue 14 keeps every process's index in
+//! step, a second writer would answer searches from a stale index.
+//! See `docs/adr-postgres.md`.
+
+#![deny(missing_docs)]
+
+#[cfg(feature = "test-cluster")]
+pub mod cluster;
+mod error;
+mod schema;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use homeward_core::index::{l2, Embedding, FaceIndex, FaceMeta, HnswParams, SearchFilter, DIM};
+use homeward_core::rules::{CaseStatus, MatchState};
+use homeward_core::store::{
+    sha256, AuditEntry, BatchStatus, Case, CaseId, CasePhoto, CaseSummary, FaceId, FaceRecord,
+    MatchId, MatchOrigin, MatchRow, NewCase, NewSighting, PhotoDistance, PhotoFiles, PhotoHit,
+    PhotoId, PhotoMeta, QueueEntry, ReviewItem, SearchHit, SightingExtras, SightingId,
+    SightingSummary, Store, StoreError, StoredScores,
+};
+use postgres::{Client, GenericClient, NoTls, Row};
+
+pub use error::{PgError, Target};
+pub use schema::{APPLICATION, SCHEMA_VERSION};
+
+/// Session advisory lock key of the one writer ("HWRG", as SQLite's application id).
+const WRITER_LOCK: i64 = 0x4857_5247;
+
+/// How long [`PgStore::connect`] waits for the server when the URL sets no
+/// `connect_timeout`.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long [`PgStore::purge_erased`] waits for transactions older than it.
+pub const PURGE_WAIT: Duration = Duration::from_secs(60);
+
+/// The registry store on PostgreSQL. See the crate docs.
+pub struct PgStore {
+    client: Mutex<Client>,
+    target: Target,
+    root: PathBuf,
+    files: PhotoFiles,
+    index: FaceIndex,
+    params: HnswParams,
+    orphans_removed: usize,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("target", &self.target.to_string())
+            .field("photo_root", &self.root)
+            .field("faces", &self.index.len())
+            .finish()
+    }
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn year_of(date: &str) -> Option<i32> {
+    date.get(..4)?.parse().ok()
+}
+
+fn id(v: i64) -> u64 {
+    v as u64
+}
+
+fn sql_id(v: u64, what: &'static str) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::NotFound { what, id: v })
+}
+
+fn count(v: i64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+fn embedding_bytes(e: &Embedding) -> Vec<u8> {
+    e.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn bytes_embedding(b: &[u8]) -> Option<Embedding> {
+    if b.len() != DIM * 4 {
+        return None;
+    }
+    let mut e = [0f32; DIM];
+    for (o, c) in e.iter_mut().zip(b.chunks_exact(4)) {
+        *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+    }
+    Some(e)
+}
+
+fn hash32(b: &[u8]) -> Option<[u8; 32]> {
+    <[u8; 32]>::try_from(b).ok()
+}
+
+/// A rule word read back through its rule: an unknown word is an error.
+fn word<T: std::str::FromStr>(v: &str, field: &'static str) -> Result<T, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    v.parse().map_err(|e: T::Err| StoreError::Invalid {
+        field,
+        why: format!("stored value: {e}"),
+    })
+}
+
+fn opt_word<T: std::str::FromStr>(
+    v: Option<String>,
+    field: &'static str,
+) -> Result<Option<T>, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    v.map(|s| word(&s, field)).transpose()
+}
+
+fn age_months(v: Option<i32>) -> Result<Option<u32>, StoreError> {
+    v.map(|m| {
+        u32::try_from(m).map_err(|_| StoreError::Invalid {
+            field: "photos.age_months",
+            why: format!("stored value {m} is negative"),
+        })
+    })
+    .transpose()
+}
+
+fn age_months_in(v: Option<u32>) -> Result<Option<i32>, StoreError> {
+    v.map(|m| {
+        i32::try_from(m).map_err(|_| StoreError::Invalid {
+            field: "age_months",
+            why: format!("{m} months is not a child's age"),
+        })
+    })
+    .transpose()
+}
+
+/// Refuses faces the store cannot hold faithfully (as the SQLite registry does).
+fn check_faces(faces: &[FaceRecord]) -> Result<(), StoreError> {
+    for (i, f) in faces.iter().enumerate() {
+        if f.embedding.iter().any(|x| !x.is_finite()) {
+            return Err(StoreError::Invalid {
+                field: "embedding",
+                why: format!("face {i} has a non-finite value"),
+            });
+        }
+        if f.model.trim().is_empty() {
+            return Err(StoreError::Invalid {
+                field: "model",
+                why: format!("face {i} names no model; give the model id and version"),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn no_bytes(bytes: &[u8]) -> Result<(), StoreError> {
+    if bytes.is_empty() {
+        return Err(StoreError::Invalid {
+            field: "photo",
+            why: "no bytes".into(),
+        });
+    }
+    Ok(())
+}
+
+fn audit(
+    c: &mut impl GenericClient,
+    actor: &str,
+    action: &str,
+    target: &str,
+) -> Result<(), postgres::Error> {
+    c.execute(
+        "INSERT INTO audit_log (at, actor, action, target) VALUES ($1, $2, $3, $4)",
+        &[&now(), &actor, &action, &target],
+    )
+    .map(|_| ())
+}
+
+fn insert_faces(
+    c: &mut impl GenericClient,
+    table: &str,
+    owner_col: &str,
+    owner: i64,
+    faces: &[FaceRecord],
+) -> Result<Vec<u64>, postgres::Error> {
+    let st = c.prepare(&format!(
+        "INSERT INTO {table} ({owner_col}, bbox, landmarks, embedding, chip_hash, model)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
+    ))?;
+    let mut ids = Vec::with_capacity(faces.len());
+    for f in faces {
+        let bbox: Vec<f32> = f.bbox.to_vec();
+        let lm: Vec<f32> = f.landmarks.iter().flatten().copied().collect();
+        let chip = f.chip_hash.map(|h| h.to_vec());
+        let row = c.query_one(
+            &st,
+            &[
+                &owner,
+                &bbox,
+                &lm,
+                &embedding_bytes(&f.embedding),
+                &chip,
+                &f.model,
+            ],
+        )?;
+        ids.push(id(row.get(0)));
+    }
+    Ok(ids)
+}
+
+const CASE_COLS: &str = "child_name, sex, birth_date, birth_year, missing_date, missing_place, \
+                         missing_lat, missing_lon, status, contact_ref, notes";
+
+fn case_row(id: CaseId, r: &Row) -> Result<Case, StoreError> {
+    let lat: Option<f64> = r.get(6);
+    let lon: Option<f64> = r.get(7);
+    Ok(Case {
+        id,
+        data: NewCase {
+            child_name: r.get(0),
+            sex: word(r.get(1), "cases.sex")?,
+            birth_date: r.get(2),
+            birth_year: r.get(3),
+            missing_date: r.get(4),
+            missing_place: r.get(5),
+            missing_location: lat.zip(lon),
+            status: word(r.get(8), "cases.status")?,
+            contact_ref: r.get(9),
+            notes: r.get(10),
+        },
+    })
+}
+
+const CASE_SUMMARY: &str =
+    "SELECT c.id, c.child_name, c.sex, c.birth_year, c.missing_date, c.missing_place, c.status,
+        (SELECT count(*) FROM photos p WHERE p.case_id = c.id),
+        (SELECT count(*) FROM matches m WHERE m.case_id = c.id AND m.state = 'pending')
+     FROM cases c";
+
+fn case_summary(r: &Row) -> Result<CaseSummary, StoreError> {
+    Ok(CaseSummary {
+        id: id(r.get(0)),
+        child_name: r.get(1),
+        sex: word(r.get(2), "cases.sex")?,
+        birth_year: r.get(3),
+        missing_date: r.get(4),
+        missing_place: r.get(5),
+        status: word(r.get(6), "cases.status")?,
+        photos: count(r.get(7)),
+        pending_matches: count(r.get(8)),
+    })
+}
+
+const SIGHTING_SUMMARY: &str =
+    "SELECT s.id, s.seen_at, s.place, s.lat, s.lon, s.age_min, s.age_max, s.sex, s.submitter,
+        s.added_at, (SELECT count(*) FROM sighting_faces f WHERE f.sighting_id = s.id), s.note
+     FROM sightings s";
+
+fn sighting_summary(r: &Row) -> Result<SightingSummary, StoreError> {
+    let lat: Option<f64> = r.get(3);
+    let lon: Option<f64> = r.get(4);
+    let amin: Option<f64> = r.get(5);
+    let amax: Option<f64> = r.get(6);
+    Ok(SightingSummary {
+        id: id(r.get(0)),
+        seen_at: r.get(1),
+        place: r.get(2),
+        location: lat.zip(lon),
+        apparent_age: amin.zip(amax).map(|(a, b)| (a as f32, b as f32)),
+        sex: opt_word(r.get(7), "sightings.sex")?,
+        submitter: r.get(8),
+        added_at: r.get(9),
+        faces: count(r.get(10)),
+        note: r.get(11),
+    })
+}
+
+const BATCH_STATUS: &str = "SELECT b.batch, count(*), count(b.sighting_id), count(b.error),
+        (SELECT count(*) FROM matches m JOIN batch_items i ON i.sighting_id = m.sighting_id
+          WHERE i.batch = b.batch AND m.state = 'pending'),
+        max(b.done_at)
+     FROM batch_items b";
+
+fn batch_status(r: &Row) -> BatchStatus {
+    BatchStatus {
+        name: r.get(0),
+        items: r.get::<_, i64>(1) as u64,
+        recorded: r.get::<_, i64>(2) as u64,
+        failed: r.get::<_, i64>(3) as u64,
+        pending_matches: r.get::<_, i64>(4) as u64,
+        last_done_at: r.get(5),
+    }
+}
+
+const MATCH_COLS: &str = "id, sighting_id, case_id, sighting_face_id, state, origin, rank_key, \
+                          scores, reviewer, note, created_at";
+
+fn match_row(r: &Row) -> Result<MatchRow, StoreError> {
+    Ok(MatchRow {
+        id: id(r.get(0)),
+        sighting_id: id(r.get(1)),
+        case_id: id(r.get(2)),
+        sighting_face_id: r.get::<_, Option<i64>>(3).map(id),
+        state: word(r.get(4), "matches.state")?,
+        origin: r.get(5),
+        rank_key: r.get(6),
+        scores_json: r.get(7),
+        reviewer: r.get(8),
+        note: r.get(9),
+        created_at: r.get(10),
+    })
+}
+
+fn origin_word(o: MatchOrigin) -> &'static str {
+    match o {
+        MatchOrigin::Sighting => "sighting",
+        MatchOrigin::Case => "case",
+    }
+}
+
+impl PgStore {
+    /// Opens the registry in the PostgreSQL database `url` with its photo
+    /// files under `photo_root` (created if needed), with default index
+    /// parameters. See [`PgStore::connect_with`].
+    pub fn connect(url: &str, photo_root: &Path) -> Result<PgStore, PgError> {
+        Self::connect_with(url, photo_root, HnswParams::default())
+    }
+
+    /// Opens the registry: connects, takes the one-writer lock, runs the
+    /// migrations, removes photo files no row names (interrupted writes),
+    /// and loads the face index from the database.
+    ///
+    /// `url` is a `postgres://user:password@host:port/database` URL or a
+    /// `key=value` connection string; no error repeats it.
+    pub fn connect_with(
+        url: &str,
+        photo_root: &Path,
+        params: HnswParams,
+    ) -> Result<PgStore, PgError> {
+        let mut config: postgres::Config = url
+            .parse()
+            .map_err(|e: postgres::Error| PgError::BadUrl { why: e.to_string() })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("homeward");
+        }
+        let target = Target::of(&config);
+        let mut client = config.connect(NoTls).map_err(|source| PgError::Connect {
+            hint: error::hint(&source, &target),
+            target: target.clone(),
+            source,
+        })?;
+        let db = |e| PgError::Store(error::store_error(e, &target));
+        let locked: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK])
+            .map_err(db)?
+            .get(0);
+        if !locked {
+            return Err(PgError::Locked { target });
+        }
+        schema::migrate(&mut client, &target)?;
+        let files = PhotoFiles::new(photo_root)?;
+        let mut store = PgStore {
+            client: Mutex::new(client),
+            target,
+            root: photo_root.to_path_buf(),
+            files,
+            index: FaceIndex::new(params),
+            params,
+            orphans_removed: 0,
+        };
+        store.recover()?;
+        store.rebuild_index()?;
+        Ok(store)
+    }
+
+    /// The database, without password.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// The photo root.
+    pub fn photo_root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Path of the stored file of a photo content hash.
+    pub fn photo_path(&self, sha256: &[u8; 32]) -> PathBuf {
+        self.files.path(sha256)
+    }
+
+    /// Photo files removed at open because no row named them.
+    pub fn orphans_removed(&self) -> usize {
+        self.orphans_removed
+    }
+
+    /// The face index (read-only).
+    pub fn index(&self) -> &FaceIndex {
+        &self.index
+    }
+
+    fn db(&self) -> impl Fn(postgres::Error) -> StoreError + '_ {
+        move |e| error::store_error(e, &self.target)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Client> {
+        // A panic while holding the client leaves no transaction open
+        // (dropping one rolls it back), so the client is still sound.
+        self.client.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Splits the borrow: the client, the error mapper.
+    fn parts(&mut self) -> (&mut Client, &Target) {
+        (
+            self.client.get_mut().unwrap_or_else(|p| p.into_inner()),
+            &self.target,
+        )
+    }
+
+    /// Removes `tmp/` files and every photo file that no row names. Safe
+    /// because this process holds the writer lock: no other writer can have
+    /// a file written whose row is not yet committed.
+    fn recover(&mut self) -> Result<(), StoreError> {
+        self.files.clear_tmp()?;
+        let referenced = self.referenced_hashes()?;
+        self.orphans_removed = self.files.remove_orphans(&referenced)?;
+        Ok(())
+    }
+
+    fn referenced_hashes(&self) -> Result<HashSet<[u8; 32]>, StoreError> {
+        let rows = self
+            .lock()
+            .query(
+                "SELECT sha256 FROM photos UNION SELECT sha256 FROM sightings",
+                &[],
+            )
+            .map_err(self.db())?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| hash32(r.get::<_, &[u8]>(0)))
+            .collect())
+    }
+
+    /// Rebuilds the face index from the database (the index is derived data).
+    pub fn rebuild_index(&mut self) -> Result<(), StoreError> {
+        let rows = self
+            .lock()
+            .query(
+                "SELECT f.id, p.case_id, c.sex, c.birth_year, c.missing_lat, c.missing_lon,
+                        c.status, f.embedding
+                 FROM faces f JOIN photos p ON p.id = f.photo_id JOIN cases c ON c.id = p.case_id
+                 ORDER BY f.id",
+                &[],
+            )
+            .map_err(self.db())?;
+        let mut items = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let lat: Option<f64> = r.get(4);
+            let lon: Option<f64> = r.get(5);
+            let meta = FaceMeta {
+                case_id: id(r.get(1)),
+                sex: word(r.get(2), "cases.sex")?,
+                birth_year: r.get(3),
+                location: lat.zip(lon),
+                status: word(r.get(6), "cases.status")?,
+            };
+            if let Some(e) = bytes_embedding(r.get(7)) {
+                items.push((id(r.get(0)), e, meta));
+            }
+        }
+        let mut idx = FaceIndex::new(self.params);
+        idx.insert_batch(&items)?;
+        self.index = idx;
+        Ok(())
+    }
+
+    /// Rewrites the tables an erasure deletes from (`VACUUM FULL`), so the
+    /// erased rows leave the database's files too: a plain `DELETE` (and
+    /// plain `VACUUM`) leaves their bytes in the pages until overwritten.
+    ///
+    /// A transaction that began before the purge (a long report, or
+    /// autovacuum sampling a table) may still see erased rows, and the
+    /// rewrite would have to keep them; the purge first waits for every such
+    /// transaction in this database to end, up to [`PURGE_WAIT`], else
+    /// returns [`PgError::Busy`]. The rewrite takes an exclusive lock on the
+    /// tables (reads wait): a maintenance step to schedule after erasures,
+    /// not part of [`Store::erase_case`]. Copies in WAL segments, archives,
+    /// standbys and backups are not reached (docs/adr-postgres.md).
+    pub fn purge_erased(&mut self) -> Result<(), PgError> {
+        self.purge_erased_within(PURGE_WAIT)
+    }
+
+    /// [`PgStore::purge_erased`], waiting at most `wait` for older transactions.
+    pub fn purge_erased_within(&mut self, wait: Duration) -> Result<(), PgError> {
+        let (client, target) = self.parts();
+        let db = |e| PgError::Store(error::store_error(e, target));
+        let since: SystemTime = client.query_one("SELECT now()", &[]).map_err(db)?.get(0);
+        let deadline = Instant::now() + wait;
+        loop {
+            let running: i64 = client
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity
+                     WHERE datname = current_database() AND pid <> pg_backend_pid()
+                       AND xact_start IS NOT NULL AND xact_start <= $1",
+                    &[&since],
+                )
+                .map_err(db)?
+                .get(0);
+            if running == 0 {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(PgError::Busy {
+                    target: target.clone(),
+                    running: running as u64,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        client
+            .batch_execute("VACUUM FULL cases, photos, faces, matches, image_hashes")
+            .map_err(db)
+    }
+
+    fn face_meta(case: &Case) -> FaceMeta {
+        FaceMeta {
+            case_id: case.id,
+            sex: case.data.sex,
+            birth_year: case.data.birth_year,
+            location: case.data.missing_location,
+            status: case.data.status,
+        }
+    }
+
+    fn sighting_embeddings(&self, id: SightingId) -> Result<Vec<Embedding>, StoreError> {
+        let rows = self
+            .lock()
+            .query(
+                "SELECT embedding FROM sighting_faces WHERE sighting_id = $1 ORDER BY id",
+                &[&sql_id(id, "sighting")?],
+            )
+            .map_err(self.db())?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| bytes_embedding(r.get(0)))
+            .collect())
+    }
+
+    fn case_photo_distances(
+        &self,
+        case: CaseId,
+        query: &[Embedding],
+    ) -> Result<Vec<PhotoDistance>, StoreError> {
+        let rows = self
+            .lock()
+            .query(
+                "SELECT p.id, p.age_months, f.embedding FROM faces f JOIN photos p ON p.id = f.photo_id
+                 WHERE p.case_id = $1",
+                &[&sql_id(case, "case")?],
+            )
+            .map_err(self.db())?;
+        let mut best: HashMap<u64, PhotoDistance> = HashMap::new();
+        for r in &rows {
+            let Some(e) = bytes_embedding(r.get(2)) else {
+                continue;
+            };
+            let photo_id = id(r.get(0));
+            let age_months = age_months(r.get(1))?;
+            let d = query
+                .iter()
+                .map(|q| l2(q, &e))
+                .fold(f32::INFINITY, f32::min);
+            let entry = best.entry(photo_id).or_insert(PhotoDistance {
+                photo_id,
+                distance: d,
+                age_months,
+            });
+            entry.distance = entry.distance.min(d);
+        }
+        let mut v: Vec<PhotoDistance> = best.into_values().collect();
+        v.sort_by(|a, b| {
+            a.distance
+                .total_cmp(&b.distance)
+                .then(a.photo_id.cmp(&b.photo_id))
+        });
+        Ok(v)
+    }
+}
+
+impl Store for PgStore {
+    fn add_case(&mut self, actor: &str, case: &NewCase) -> Result<CaseId, StoreError> {
+        if case.child_name.trim().is_empty() {
+            return Err(StoreError::Invalid {
+                field: "child_name",
+                why: "empty".into(),
+            });
+        }
+        let birth_year = case
+            .birth_year
+            .or_else(|| case.birth_date.as_deref().and_then(year_of));
+        let (client, target) = self.parts();
+        let db = |e| error::store_error(e, target);
+        let mut tx = client.transaction().map_err(db)?;
+        let row = tx
+            .query_one(
+                "INSERT INTO cases (child_name, sex, birth_date, birth_year, missing_date,
+                                    missing_place, missing_lat, missing_lon, status, contact_ref,
+                                    notes, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+                &[
+                    &case.child_name,
+                    &case.sex.as_str(),
+                    &case.birth_date,
+                    &birth_year,
+                    &case.missing_date,
+                    &case.missing_place,
+                    &case.missing_location.map(|l| l.0),
+                    &case.missing_location.map(|l| l.1),
+                    &case.status.as_str(),
+                    &case.contact_ref,
+                    &case.notes,
+                    &now(),
+                ],
+            )
+            .map_err(db)?;
+        let cid = id(row.get(0));
+        audit(&mut tx, actor, "add_case", &format!("case:{cid}")).map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(cid)
+    }
+
+    fn case(&self, id: CaseId) -> Result<Case, StoreError> {
+        let row = self
+            .lock()
+            .query_opt(
+                &format!("SELECT {CASE_COLS} FROM cases WHERE id = $1"),
+                &[&sql_id(id, "case")?],
+            )
+            .map_err(self.db())?
+            .ok_or(StoreError::NotFound { what: "case", id })?;
+        case_row(id, &row)
+    }
+
+    fn set_case_status(
+        &mut self,
+        actor: &str,
+        id: CaseId,
+        status: CaseStatus,
+    ) -> Result<(), StoreError> {
+        let key = sql_id(id, "case")?;
+        let (client, target) = self.parts();
+        let db = |e| error::store_error(e, target);
+        let mut tx = client.transaction().map_err(db)?;
+        let n = tx
+            .execute(
+                "UPDATE cases SET status = $1 WHERE id = $2",
+                &[&status.as_str(), &key],
+            )
+            .map_err(db)?;
+        if n == 0 {
+            return Err(StoreError::NotFound { what: "case", id });
+        }
+        audit(
+            &mut tx,
+            actor,
+            &format!("set_status:{}", status.as_str()),
+            &format!("case:{id}"),
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
+        self.index.update_case(id, |m| m.status = status);
+        Ok(())
+    }
+
+    fn add_photo(
+        &mut self,
+        actor: &str,
+        case: CaseId,
+        bytes: &[u8],
+        meta: &PhotoMeta,
+        faces: &[FaceRecord],
+    ) -> Result<(PhotoId, Vec<FaceId>), StoreError> {
+        check_faces(faces)?;
+        no_bytes(bytes)?;
+        let age = age_months_in(meta.age_months)?;
+        let c = self.case(case)?;
+        let h = sha256(bytes);
+        // Durable before the row that names it commits.
+        self.files.put(&h, bytes)?;
+        let (client, target) = self.parts();
+        let db = |e| error::store_error(e, target);
+        let mut tx = client.transaction().map_err(db)?;
+        let row = tx
+            .query_one(
+                "INSERT INTO photos (case_id, sha256, byte_len, age_months, taken_date, source,
+                                     added_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                &[
+                    &(c.id as i64),
+                    &h.as_slice(),
+                    &(bytes.len() as i64),
+                    &age,
+                    &meta.taken_date,
+                    &meta.source,
+                    &now(),
+                ],
+            )
+            .map_err(db)?;
+        let photo = id(row.get(0));
+        let face_ids =
+            insert_faces(&mut tx, "faces", "photo_id", photo as i64, faces).map_err(db)?;
+        audit(&mut tx, actor, "add_photo", &format!("photo:{photo}")).map_err(db)?;
+        tx.commit().map_err(db)?;
+        let fm = Self::face_meta(&c);
+        for (fid, f) in face_ids.iter().zip(faces) {
+            self.index.insert(*fid, &f.embedding, fm)?;
+        }
+        Ok((photo, face_ids))
+    }
+
+    fn record_sighting(
+        &mut self,
+        actor: &str,
+        bytes: &[u8],
+        sighting: &NewSighting,
+        faces: &[FaceRecord],
+        extras: &SightingExtras,
+    ) -> Result<(SightingId, Vec<FaceId>, Vec<MatchId>), StoreError> {
+        check_faces(faces)?;
+        no_bytes(bytes)?;
+        if let Some(m) = extras
+            .matches
+            .iter()
+            .find(|m| m.sighting_face as usize >= faces.len())
+        {
+            return Err(StoreError::Invalid {
+                field: "match",
+                why: format!(
+                    "face index {} but the sighting has {} face(s)",
+                    m.sighting_face,
+                    faces.len()
+                ),
+            });
+        }
+        let repost = extras
+            .repost_of_photo
+            .map(|p| sql_id(p, "photo"))
+            .transpose()?;
+        let h = sha256(bytes);
+        self.files.put(&h, bytes)?;
+        let (client, target) = self.parts();
+        let db = |e| error::store_error(e, target);
+        let mut tx = client.transaction().map_err(db)?;
+        let s = sighting;
+        let row = tx
+            .query_one(
+                "INSERT INTO sightings (sha256, byte_len, seen_at, place, lat, lon, age_min,
+                                        age_max, sex, submitter, duplicate_group,
+                                        repost_of_photo, added_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+                &[
+                    &h.as_slice(),
+                    &(bytes.len() as i64),
+                    &s.seen_at,
+                    &s.place,
+                    &s.location.map(|l| l.0),
+                    &s.location.map(|l| l.1),
+                    &s.apparent_age.map(|a| f64::from(a.0)),
+                    &s.apparent_age.map(|a| f64::from(a.1)),
+                    &s.sex.map(|x| x.as_str()),
+                    &s.submitter,
+                    &s.duplicate_group,
+                    &repost,
+                    &now(),
+                ],
+            )
+            .map_err(db)?;
+        let sid = id(row.get(0));
+        let face_ids = insert_faces(&mut tx, "sighting_faces", "sighting_id", sid as i64, faces)
+            .map_err(db)?;
+        audit(&mut tx, actor, "add_sighting", &format!("sighting:{sid}")).map_err(db)?;
+        if let Some((pdq, q)) = extras.pdq {
+            tx.execute(
+                "INSERT INTO image_hashes (sighting_id, pdq, quality) VALUES ($1, $2, $3)",
+                &[&(sid as i64), &pdq.as_slice(), &i32::from(q)],
+            )
+            .map_err(db)?;
+        }
+        let mut match_ids = Vec::with_capacity(extras.matches.len());
+        for m in &extras.matches {
+            let face = face_ids[m.sighting_face as usize];
+            let case = i64::try_from(m.case_id).map_err(|_| StoreError::NotFound {
+                what: "case",
+                id: m.case_id,
+            })?;
+            let row = tx
+                .query_one(
+                    "INSERT INTO matches (sighting_id, case_id, scores, state, created_at,
+                                          sighting_face_id, origin, rank_key)
+                     VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7) RETURNING id",
+                    &[
+                        &(sid as i64),
+                        &case,
+                        &m.scores_json,
+                        &now(),
+                        &(face as i64),
+                        &origin_word(m.origin),
+                        &m.rank_key,
+                    ],
+                )
+                .map_err(db)?;
+            let mid = id(row.get(0));
+            audit(&mut tx, actor, "add_match", &format!("match:{mid}")).map_err(db)?;
+            match_ids.push(mid);
+        }
+        if let Some((batch, item)) = &extras.batch_item {
+            tx.execute(
+                "INSERT INTO batch_items (batch, item, sighting_id, error, done_at)
+                 VALUES ($1, $2, $3, NULL, $4)
+                 ON CONFLICT (batch, item) DO UPDATE
+                 SET sighting_id = EXCLUDED.sighting_id, error = NULL, done_at = EXCLUDED.done_at",
+                &[batch, item, &(sid as i64), &now()],
+            )
+            .map_err(db)?;
+        }
+        tx.commit().map_err(db)?;
+        Ok((sid, face_ids, match_ids))
+    }
+
+    fn set_sighting_note(
+        &mut self,
+        actor: &str,
+        id: SightingId,
+        note: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let key = sql_id(id, "sighting")?;
+        let (client, target) = self.parts();
+        let db = |e| error::store_error(e, target);
+        let mut tx = client.transaction().map_err(db)?;
+        let n = tx
+            .execute(
+                "UPDATE sightings SET note = $1 WHERE id = $2",
+                &[&note, &key],
+            )
+            .map_err(db)?;
+        if n == 0 {
+            return Err(StoreError::NotFound {
+                what: "sighting",
+                id,
+            });
+        }
+        audit(&mut tx, actor, "set_note", &format!("sighting:{id}")).map_err(db)?;
+        tx.commit().map_err(db)
+    }
+
+    fn review_match(
+        &mut self,
+        reviewer: &str,
+        id: MatchId,
+        state: MatchState,
+        note: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let key = sql_id(id, "match")?;
+        let (client, target) = self.parts();
+        let db = |e| error::store_error(e, target);
+        let mut tx = client.transaction().map_err(db)?;
+        let n = tx
+            .execute(
+                "UPDATE matches SET state = $1, reviewer = $2, decided_at = $3, note = $4
+                 WHERE id = $5",
+                &[&state.as_str(), &reviewer, &now(), &note, &key],
+            )
+            .map_err(db)?;
+        if n == 0 {
+            return Err(StoreError::NotFound { what: "match", id });
+        }
+        audit(
+            &mut tx,
+            reviewer,
+            &format!("review:{}", state.as_str()),
+            &format!("match:{id}"),
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)
+    }
+
+    fn confirm_and_enrol(
+        &mut self,
+        reviewer: &str,
+        id: MatchId,
+        note: Option<&str>,
+        meta: &PhotoMeta,
+    ) -> Result<(PhotoId, FaceId), StoreError> {
+        let age = age_months_in(meta.age_months)?;
+        let m = self.match_row(id)?;
+        if m.state != MatchState::Pending {
+            return Err(StoreError::Invalid {
+                field: "match",
+                why: format!("match {id} is already {}", m.state.as_str()),
+            });
+        }
+        let c = self.case(m.case_id)?;
+        let sid = m.sighting_id as i64;
+        let (client, target) = self.parts();
+        let db = |e| error::store_error(e, target);
+        let mut tx = client.transaction().map_err(db)?;
+        let srow = tx
+            .query_opt(
+                "SELECT sha256, byte_len FROM sightings WHERE id = $1",
+                &[&sid],
+            )
+            .map_err(db)?
+            .ok_or(StoreError::NotFound {
+                what: "sighting",
+                id: m.sighting_id,
+            })?;
+        let sha: Vec<u8> = srow.get(0);
+        let byte_len: i64 = srow.get(1);
+        let faces = tx
+            .query(
+                "SELECT id, bbox, landmarks, embedding, chip_hash, model FROM sighting_faces
+                 WHERE sighting_id = $1 ORDER BY id",
+                &[&sid],
+            )
+            .map_err(db)?;
+        let face = faces
+            .iter()
+            .find(|r| Some(crate::id(r.get(0))) == m.sighting_face_id)
+            .or(faces.first())
+            .and_then(|r| {
+                let bbox: Vec<f32> = r.get(1);
+                let lm: Vec<f32> = r.get(2);
+                let emb = bytes_embedding(r.get(3))?;
+                let chip: Option<Vec<u8>> = r.get(4);
+                let (&[l, t, rt, b], true) = (&bbox[..], lm.len() == 10) else {
+                    return None;
+                };
+                let mut landmarks = [[0f32; 2]; 5];
+                for (i, p) in landmarks.iter_mut().enumerate() {
+                    *p = [lm[2 * i], lm[2 * i + 1]];
+                }
+                Some(FaceRecord {
+                    bbox: [l, t, rt, b],
+                    landmarks,
+                    embedding: emb,
+                    chip_hash: chip.as_deref().and_then(hash32),
+                    model: r.get(5),
+                })
+            })
+            .ok_or(StoreError::Invalid {
+                field: "match",
+                why: format!("sighting {} has no face to enrol", m.sighting_id),
+            })?;
+        // Decided only if still pending: another reviewer may have been first.
+        let n = tx
+            .execute(
+                "UPDATE matches SET state = 'confirmed', reviewer = $1, decided_at = $2, note = $3
+                 WHERE id = $4 AND state = 'pending'",
+                &[&reviewer, &now(), &note, &(id as i64)],
+            )
+            .map_err(db)?;
+        if n == 0 {
+            return Err(StoreError::Invalid {
+                field: "match",
+                why: format!("match {id} is no longer pending"),
+            });
+        }
+        audit(
+            &mut tx,
+            reviewer,
+            "review:confirmed",
+            &format!("match:{id}"),
+        )
+        .map_err(db)?;
+        let row = tx
+            .query_one(
+                "INSERT INTO photos (case_id, sha256, byte_len, age_months, taken_date, source,
+                                     added_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                &[
+                    &(m.case_id as i64),
+                    &sha,
+                    &byte_len,
+                    &age,
+                    &meta.taken_date,
+                    &format!("sighting:{}", m.sighting_id),
+                    &now(),
+                ],
+            )
+            .map_err(db)?;
+        let photo = crate::id(row.get(0));
+        let face_ids = insert_faces(
+            &mut tx,
+            "faces",
+            "photo_id",
+            photo as i64,
+            std::slice::from_ref(&face),
+        )
+        .map_err(db)?;
+        audit(
+            &mut tx,
+            reviewer,
+            "enrol_sighting",
+            &format!("photo:{photo}"),
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
+        let fid = face_ids[0];
+        self.index
+            .insert(fid, &face.embedding, Self::face_meta(&c))?;
+        Ok((photo, fid))
+    }
+
+    fn match_row(&self, id: MatchId) -> Result<MatchRow, StoreError> {
+        let row = self
+            .lock()
+            .query_opt(
+                &format!("SELECT {MATCH_COLS} FROM matches WHERE id = $1"),
+                &[&sql_id(id, "match")?],
+            )
+            .map_err(self.db())?
+            .ok_or(StoreError::NotFound { what: "match", id })?;
+        match_row(&row)
+    }
+
+    fn record_batch_failure(
+        &mut self,
+        batch: &str,
+        item: &str,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let (client, target) = self.parts();
+        client
+            .execute(
+                "INSERT INTO batch_items (batch, item, sighting_id, error, done_at)
+                 VALUES ($1, $2, NULL, $3, $4)
+                 ON CONFLICT (batch, item) DO UPDATE
+                 SET sighting_id = NULL, error = EXCLUDED.error, done_at = EXCLUDED.done_at",
+                &[&batch, &item, &error, &now()],
+            )
+            .map(|_| ())
+            .map_err(|e| error::store_error(e, target))
+    }
+
+    fn erase_case(&mut self, actor: &str, id: CaseId) -> Result<(), StoreError> {
+        let key = sql_id(id, "case")?;
+        let (client, target) = self.parts();
+        let db = |e| error::store_error(e, target);
+        let mut tx = client.transaction().map_err(db)?;
+        let face_ids: Vec<u64> = tx
+            .query(
+                "SELECT f.id FROM faces f JOIN photos p ON p.id = f.photo_id WHERE p.case_id = $1",
+                &[&key],
+            )
+            .map_err(db)?
+            .iter()
+            .map(|r| crate::id(r.get(0)))
+            .collect();
+        let hashes: Vec<[u8; 32]> = tx
+            .query(
+                "SELECT DISTINCT sha256 FROM photos WHERE case_id = $1",
+                &[&key],
+            )
+            .map_err(db)?
+            .iter()
+            .filter_map(|r| hash32(r.get::<_, &[u8]>(0)))
+            .collect();
+        let n = tx
+            .execute("DELETE FROM cases WHERE id = $1", &[&key])
+            .map_err(db)?;
+        if n == 0 {
+            return Err(StoreError::NotFound { what: "case", id });
+        }
+        tx.execute(
+            "UPDATE registry_meta SET value = value + 1 WHERE key = 'erase_generation'",
+            &[],
+        )
+        .map_err(db)?;
+        audit(&mut tx, actor, "erase_case", &format!("case:{id}")).map_err(db)?;
+        tx.commit().map_err(db)?;
+        // Committed: from here a crash leaves only orphan files, removed at
+        // the next open; the index is rebuilt from the database at open.
+        let still = self.referenced_hashes()?;
+        for h in hashes.iter().filter(|h| !still.contains(*h)) {
+            self.files.remove(h)?;
+        }
+        for f in &face_ids {
+            self.index.remove(*f);
+        }
+        self.index.compact();
+        Ok(())
+    }
+
+    fn search_with(
+        &self,
+        embedding: &Embedding,
+        filter: &SearchFilter,
+        k: usize,
+        per_case: usize,
+    ) -> Result<Vec<SearchHit>, StoreError> {
+        let cases = self.index.search_cases(embedding, filter, k, per_case);
+        if cases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = cases.iter().map(|c| c.case_id as i64).collect();
+        let rows = self
+            .lock()
+            .query(
+                "SELECT p.case_id, f.id, f.photo_id, f.embedding
+                 FROM faces f JOIN photos p ON p.id = f.photo_id
+                 WHERE p.case_id = ANY($1)",
+                &[&ids],
+            )
+            .map_err(self.db())?;
+        let mut by_case: HashMap<u64, Vec<PhotoHit>> = HashMap::new();
+        for r in &rows {
+            if let Some(e) = bytes_embedding(r.get(3)) {
+                by_case.entry(id(r.get(0))).or_default().push(PhotoHit {
+                    photo_id: id(r.get(2)),
+                    face_id: id(r.get(1)),
+                    distance: l2(embedding, &e),
+                });
+            }
+        }
+        let mut out = Vec::with_capacity(cases.len());
+        for c in cases {
+            let mut photos = by_case.remove(&c.case_id).unwrap_or_default();
+            photos.sort_by(|a, b| {
+                a.distance
+                    .total_cmp(&b.distance)
+                    .then(a.face_id.cmp(&b.face_id))
+            });
+            photos.truncate(per_case);
+            out.push(SearchHit {
+                case_id: c.case_id,
+                distance: photos.first().map_or(c.distance, |p| p.distance),
+                photos,
+            });
+        }
+        Ok(out)
+    }
+
+    fn audit_log(&self) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = self
+            .lock()
+            .query(
+                "SELECT id, at, actor, action, target FROM audit_log ORDER BY id",
+                &[],
+            )
+            .map_err(self.db())?;
+        Ok(rows
+            .iter()
+            .map(|r| AuditEntry {
+                id: id(r.get(0)),
+                at: r.get(1),
+                actor: r.get(2),
+                action: r.get(3),
+                target: r.get(4),
+            })
+            .collect())
+    }
+
+    fn case_summaries(&self) -> Result<Vec<CaseSummary>, StoreError> {
+        let rows = self
+            .lock()
+            .query(&format!("{CASE_SUMMARY} ORDER BY c.id DESC"), &[])
+            .map_err(self.db())?;
+        rows.iter().map(case_summary).collect()
+    }
+
+    fn case_summary(&self, id: CaseId) -> Result<CaseSummary, StoreError> {
+        let row = self
+            .lock()
+            .query_opt(
+                &format!("{CASE_SUMMARY} WHERE c.id = $1"),
+                &[&sql_id(id, "case")?],
+            )
+            .map_err(self.db())?
+            .ok_or(StoreError::NotFound { what: "case", id })?;
+        case_summary(&row)
+    }
+
+    fn case_photos(&self, case: CaseId) -> Result<Vec<CasePhoto>, StoreError> {
+        let rows = self
+            .lock()
+            .query(
+                "SELECT p.id, p.age_months, p.taken_date, p.source,
+                        (SELECT count(*) FROM faces f WHERE f.photo_id = p.id)
+                 FROM photos p WHERE p.case_id = $1
+                 ORDER BY p.age_months IS NULL, p.age_months, p.id",
+                &[&sql_id(case, "case")?],
+            )
+            .map_err(self.db())?;
+        rows.iter()
+            .map(|r| {
+                Ok(CasePhoto {
+                    id: id(r.get(0)),
+                    age_months: age_months(r.get(1))?,
+                    taken_date: r.get(2),
+                    source: r.get(3),
+                    faces: count(r.get(4)),
+                })
+            })
+            .collect()
+    }
+
+    fn sighting_summaries(&self, limit: u32) -> Result<Vec<SightingSummary>, StoreError> {
+        let rows = self
+            .lock()
+            .query(
+                &format!("{SIGHTING_SUMMARY} ORDER BY s.id DESC LIMIT $1"),
+                &[&i64::from(limit)],
+            )
+            .map_err(self.db())?;
+        rows.iter().map(sighting_summary).collect()
+    }
+
+    fn sighting_summary(&self, id: SightingId) -> Result<SightingSummary, StoreError> {
+        let row = self
+            .lock()
+            .query_opt(
+                &format!("{SIGHTING_SUMMARY} WHERE s.id = $1"),
+                &[&sql_id(id, "sighting")?],
+            )
+            .map_err(self.db())?
+            .ok_or(StoreError::NotFound {
+                what: "sighting",
+                id,
+            })?;
+        sighting_summary(&row)
+    }
+
+    fn review_queue(&self, all: bool) -> Result<Vec<QueueEntry>, StoreError> {
+        let rows = self
+            .lock()
+            .query(
+                "SELECT m.id, m.sighting_id, m.case_id, c.child_name, m.scores, m.state,
+                        m.created_at
+                 FROM matches m JOIN cases c ON c.id = m.case_id
+                 WHERE ($1 OR m.state = 'pending')
+                 ORDER BY m.rank_key IS NULL, m.rank_key, m.id",
+                &[&all],
+            )
+            .map_err(self.db())?;
+        rows.iter()
+            .map(|r| {
+                Ok(QueueEntry {
+                    match_id: id(r.get(0)),
+                    sighting_id: id(r.get(1)),
+                    case_id: id(r.get(2)),
+                    child_name: r.get(3),
+                    scores: StoredScores::parse(r.get(4)),
+                    state: word(r.get(5), "matches.state")?,
+                    created_at: r.get(6),
+                })
+            })
+            .collect()
+    }
+
+    fn review_item(&self, id: MatchId) -> Result<ReviewItem, StoreError> {
+        let row = self
+            .lock()
+            .query_opt(
+                "SELECT sighting_id, case_id, scores, state, reviewer, note, decided_at
+                 FROM matches WHERE id = $1",
+                &[&sql_id(id, "match")?],
+            )
+            .map_err(self.db())?
+            .ok_or(StoreError::NotFound { what: "match", id })?;
+        let (sid, cid) = (crate::id(row.get(0)), crate::id(row.get(1)));
+        let sighting = self.sighting_summary(sid)?;
+        let case = self.case_summary(cid)?;
+        let query = self.sighting_embeddings(sid)?;
+        let photos = self.case_photo_distances(cid, &query)?;
+        Ok(ReviewItem {
+            match_id: id,
+            state: word(row.get(3), "matches.state")?,
+            reviewer: row.get(4),
+            note: row.get(5),
+            decided_at: row.get(6),
+            scores: StoredScores::parse(row.get(2)),
+            sighting,
+            case,
+            photos,
+        })
+    }
+
+    fn batches(&self) -> Result<Vec<BatchStatus>, StoreError> {
+        let rows = self
+            .lock()
+            .query(
+                &format!(
+                    "{BATCH_STATUS} GROUP BY b.batch ORDER BY max(b.done_at) DESC NULLS LAST, b.batch"
+                ),
+                &[],
+            )
+            .map_err(self.db())?;
+        Ok(rows.iter().map(batch_status).collect())
+    }
+
+    fn batch_status(&self, name: &str) -> Result<Option<BatchStatus>, StoreError> {
+        let row = self
+            .lock()
+            .query_opt(
+                &format!("{BATCH_STATUS} WHERE b.batch = $1 GROUP BY b.batch"),
+                &[&name],
+            )
+            .map_err(self.db())?;
+        Ok(row.as_ref().map(batch_status))
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<PgStore>();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use homeward_core::rules::Sex;
+
+    #[test]
+    fn embeddings_round_trip_and_wrong_lengths_are_refused() {
+        let mut e = [0f32; DIM];
+        e[7] = -2.5;
+        e[127] = f32::MIN_POSITIVE;
+        assert_eq!(bytes_embedding(&embedding_bytes(&e)), Some(e));
+        assert_eq!(bytes_embedding(&[0; 511]), None);
+    }
+
+    #[test]
+    fn stored_words_are_read_through_the_rules() {
+        assert_eq!(word::<Sex>("female", "f").unwrap(), Sex::Female);
+        assert!(matches!(
+            word::<CaseStatus>("lost", "cases.status"),
+            Err(StoreError::Invalid {
+                field: "cases.status",
+                ..
+            })
+        ));
+        assert!(age_months(Some(-1)).is_err());
+        assert!(age_months_in(Some(u32::MAX)).is_err());
+    }
+}

@@ -1,0 +1,423 @@
+//! What only the PostgreSQL store has to show: reopening (migrations run
+//! once, the index is rebuilt from the rows, orphan files are removed), the
+//! one-writer lock, refusing foreign and newer databases, the audit log's
+//! triggers, erasure of rows and files, and error messages that say what to
+//! do without ever repeating the password.
+//!
+//! Each test makes its own database on a throwaway cluster; without
+//! PostgreSQL installed they pass as skipped (and say so) unless
+//! `HOMEWARD_REQUIRE_PG=1`.
+
+use homeward_core::index::SearchFilter;
+use homeward_core::store::{
+    sha256, CaseStatus, FaceRecord, NewCase, NewSighting, PhotoMeta, SightingExtras, Store,
+    StoreError,
+};
+use homeward_pg::cluster::TestDb;
+use homeward_pg::{PgError, PgStore, SCHEMA_VERSION};
+
+fn face(x: f32) -> FaceRecord {
+    let mut embedding = [0f32; 128];
+    embedding[0] = x;
+    FaceRecord {
+        bbox: [1.0, 2.0, 30.0, 40.0],
+        landmarks: [[1.0, 1.5]; 5],
+        embedding,
+        chip_hash: Some([9; 32]),
+        model: "test-model".into(),
+    }
+}
+
+fn case(name: &str) -> NewCase {
+    NewCase {
+        child_name: name.into(),
+        sex: homeward_core::store::Sex::Male,
+        birth_date: None,
+        birth_year: Some(2014),
+        missing_date: Some("2021-09-01".into()),
+        missing_place: "Marseille".into(),
+        missing_location: Some((43.3, 5.4)),
+        status: CaseStatus::Searching,
+        contact_ref: None,
+        notes: None,
+    }
+}
+
+#[test]
+fn reopening_keeps_rows_rebuilds_the_index_and_migrates_once() {
+    let Some(db) = TestDb::new_or_skip("reopening") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (a, f) = {
+        let mut s = PgStore::connect(&db.url(), dir.path()).unwrap();
+        let a = s.add_case("t", &case("Noé")).unwrap();
+        let (_, f) = s
+            .add_photo("t", a, b"jpeg", &PhotoMeta::default(), &[face(0.2)])
+            .unwrap();
+        (a, f[0])
+    };
+    let s = PgStore::connect(&db.url(), dir.path()).unwrap();
+    assert_eq!(s.index().len(), 1);
+    let hits = s
+        .search_with(&face(0.21).embedding, &SearchFilter::default(), 3, 3)
+        .unwrap();
+    assert_eq!((hits[0].case_id, hits[0].photos[0].face_id), (a, f));
+    assert_eq!(s.case(a).unwrap().data.child_name, "Noé");
+    assert!(s.photo_path(&sha256(b"jpeg")).is_file());
+    let mut c = db.cluster().client(db.name()).unwrap();
+    let v: i32 = c
+        .query_one("SELECT version FROM homeward_schema", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(v, SCHEMA_VERSION);
+}
+
+#[test]
+fn one_writer_at_a_time() {
+    let Some(db) = TestDb::new_or_skip("one_writer") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let first = PgStore::connect(&db.url(), dir.path()).unwrap();
+    let err = PgStore::connect(&db.url(), dir.path()).unwrap_err();
+    assert!(matches!(err, PgError::Locked { .. }), "{err}");
+    assert!(err.to_string().contains("close it first"));
+    drop(first);
+    // The server releases the lock with the session.
+    let mut again = None;
+    for _ in 0..50 {
+        match PgStore::connect(&db.url(), dir.path()) {
+            Ok(s) => {
+                again = Some(s);
+                break;
+            }
+            Err(PgError::Locked { .. }) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(again.is_some(), "the lock outlived its connection");
+}
+
+#[test]
+fn foreign_and_newer_databases_are_refused() {
+    let Some(db) = TestDb::new_or_skip("foreign") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = db.cluster().client(db.name()).unwrap();
+    c.batch_execute("CREATE TABLE invoices (id int)").unwrap();
+    let err = PgStore::connect(&db.url(), dir.path()).unwrap_err();
+    assert!(matches!(err, PgError::NotARegistry { .. }), "{err}");
+    let n: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1, "nothing is created in a foreign database");
+
+    let Some(db2) = TestDb::new_or_skip("newer") else {
+        return;
+    };
+    drop(PgStore::connect(&db2.url(), dir.path()).unwrap());
+    let mut c2 = db2.cluster().client(db2.name()).unwrap();
+    c2.execute(
+        "UPDATE homeward_schema SET version = $1",
+        &[&(SCHEMA_VERSION + 1)],
+    )
+    .unwrap();
+    let err = PgStore::connect(&db2.url(), dir.path()).unwrap_err();
+    assert!(
+        matches!(err, PgError::TooNew { found, .. } if found == SCHEMA_VERSION + 1),
+        "{err}"
+    );
+    assert!(err.to_string().contains("upgrade Homeward"));
+}
+
+#[test]
+fn the_audit_log_refuses_changes_even_from_the_superuser() {
+    let Some(db) = TestDb::new_or_skip("audit") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = PgStore::connect(&db.url(), dir.path()).unwrap();
+    s.add_case("t", &case("A")).unwrap();
+    let mut c = db.cluster().client(db.name()).unwrap();
+    for sql in [
+        "UPDATE audit_log SET actor = 'x'",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+    ] {
+        let e = c.batch_execute(sql).unwrap_err();
+        assert!(e.to_string().contains("append-only") || format!("{e:?}").contains("append-only"));
+    }
+    assert_eq!(s.audit_log().unwrap().len(), 1);
+}
+
+#[test]
+fn a_failed_write_leaves_no_row_and_its_file_goes_at_the_next_open() {
+    let Some(db) = TestDb::new_or_skip("orphans") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = PgStore::connect(&db.url(), dir.path()).unwrap();
+    // A repost of a photo that does not exist: the file is written first,
+    // then the transaction fails on the foreign key and writes nothing.
+    let extras = SightingExtras {
+        repost_of_photo: Some(4242),
+        ..SightingExtras::default()
+    };
+    let err = s
+        .record_sighting(
+            "t",
+            b"orphan",
+            &NewSighting::default(),
+            &[face(0.1)],
+            &extras,
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Database { .. }), "{err}");
+    assert!(err.to_string().contains("nothing was written"), "{err}");
+    assert!(s.sighting_summaries(10).unwrap().is_empty());
+    assert!(s.audit_log().unwrap().is_empty());
+    let orphan = s.photo_path(&sha256(b"orphan"));
+    assert!(orphan.is_file(), "bytes are durable before the row commits");
+    drop(s);
+    let s = PgStore::connect(&db.url(), dir.path()).unwrap();
+    assert_eq!(s.orphans_removed(), 1);
+    assert!(!orphan.exists());
+}
+
+#[test]
+fn erasure_removes_rows_and_files_but_keeps_bytes_a_sighting_holds() {
+    let Some(db) = TestDb::new_or_skip("erasure") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = PgStore::connect(&db.url(), dir.path()).unwrap();
+    let a = s.add_case("t", &case("Secret Child")).unwrap();
+    s.add_photo(
+        "t",
+        a,
+        b"only the case's",
+        &PhotoMeta::default(),
+        &[face(0.3)],
+    )
+    .unwrap();
+    s.add_photo("t", a, b"poster", &PhotoMeta::default(), &[face(0.4)])
+        .unwrap();
+    s.record_sighting(
+        "t",
+        b"poster",
+        &NewSighting::default(),
+        &[face(0.4)],
+        &SightingExtras::default(),
+    )
+    .unwrap();
+    s.erase_case("t", a).unwrap();
+    assert!(!s.photo_path(&sha256(b"only the case's")).exists());
+    assert!(s.photo_path(&sha256(b"poster")).is_file());
+    assert!(s.index().is_empty());
+    let mut c = db.cluster().client(db.name()).unwrap();
+    for table in ["cases", "photos", "faces", "matches", "image_hashes"] {
+        let n: i64 = c
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 0, "{table}");
+    }
+    let generation: i64 = c
+        .query_one(
+            "SELECT value FROM registry_meta WHERE key = 'erase_generation'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(generation, 1);
+    // After reopening, the erased faces are not loaded back.
+    drop(s);
+    let s = PgStore::connect(&db.url(), dir.path()).unwrap();
+    assert!(s.index().is_empty());
+}
+
+/// Every file of this database under the cluster's data directory that
+/// holds `needle` (after a checkpoint, so the pages are on disk).
+fn files_holding(c: &mut postgres::Client, needle: &[u8]) -> Vec<String> {
+    c.batch_execute("CHECKPOINT").unwrap();
+    let data: String = c.query_one("SHOW data_directory", &[]).unwrap().get(0);
+    let oid: u32 = c
+        .query_one(
+            "SELECT oid FROM pg_database WHERE datname = current_database()",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let dir = std::path::Path::new(&data)
+        .join("base")
+        .join(oid.to_string());
+    let mut found = Vec::new();
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        let bytes = std::fs::read(e.path()).unwrap_or_default();
+        if bytes.windows(needle.len()).any(|w| w == needle) {
+            found.push(e.file_name().to_string_lossy().into_owned());
+        }
+    }
+    found
+}
+
+#[test]
+fn purging_after_erasure_removes_the_bytes_from_the_database_files() {
+    let Some(db) = TestDb::new_or_skip("purge") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = PgStore::connect(&db.url(), dir.path()).unwrap();
+    let mut c = case("Qzxv Secretname");
+    c.notes = Some("Wqpl private note".into());
+    let a = s.add_case("t", &c).unwrap();
+    let mut f = face(0.3);
+    f.embedding[1..].fill(0.123_456_79);
+    s.add_photo("t", a, b"photo", &PhotoMeta::default(), &[f.clone()])
+        .unwrap();
+    let emb: Vec<u8> = f.embedding[1..9]
+        .iter()
+        .flat_map(|x| x.to_le_bytes())
+        .collect();
+    // Other cases stay, and give ANALYZE distinct values to sample.
+    for name in ["Other One", "Other Two", "Other Three"] {
+        let o = s.add_case("t", &case(name)).unwrap();
+        s.add_photo("t", o, name.as_bytes(), &PhotoMeta::default(), &[face(0.9)])
+            .unwrap();
+    }
+    let mut admin = db.cluster().client(db.name()).unwrap();
+    // What autovacuum may do at any time: sample the tables into pg_statistic.
+    admin.batch_execute("ANALYZE").unwrap();
+    // The scan finds the name while the case exists, and still after the
+    // erasure's DELETE: that is why purging exists.
+    assert!(!files_holding(&mut admin, b"Qzxv Secretname").is_empty());
+    s.erase_case("t", a).unwrap();
+    assert!(!files_holding(&mut admin, b"Qzxv Secretname").is_empty());
+    admin.batch_execute("ANALYZE").unwrap();
+    s.purge_erased().unwrap();
+    for needle in [&b"Qzxv Secretname"[..], b"Wqpl private note", &emb] {
+        assert_eq!(files_holding(&mut admin, needle), Vec::<String>::new());
+    }
+    assert!(!files_holding(&mut admin, b"Other Two").is_empty());
+    assert_eq!(s.case_summaries().unwrap().len(), 3);
+}
+
+#[test]
+fn purging_waits_for_transactions_older_than_it() {
+    let Some(db) = TestDb::new_or_skip("purge_wait") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = PgStore::connect(&db.url(), dir.path()).unwrap();
+    let a = s.add_case("t", &case("Qzxv Late")).unwrap();
+    s.erase_case("t", a).unwrap();
+    // A reader whose transaction began before the purge could still see
+    // erased rows, so VACUUM FULL would have to keep them.
+    let mut reader = db.cluster().client(db.name()).unwrap();
+    let mut tx = reader.transaction().unwrap();
+    tx.query_one("SELECT count(*) FROM cases", &[]).unwrap();
+    let err = s
+        .purge_erased_within(std::time::Duration::from_millis(300))
+        .unwrap_err();
+    assert!(matches!(err, PgError::Busy { running: 1, .. }), "{err}");
+    assert!(err.to_string().contains("purge again"), "{err}");
+    tx.rollback().unwrap();
+    s.purge_erased_within(std::time::Duration::from_secs(10))
+        .unwrap();
+}
+
+#[test]
+fn errors_say_what_to_do_and_never_show_the_password() {
+    let Some(db) = TestDb::new_or_skip("errors") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = db.cluster();
+    let pw = cluster.password().to_string();
+    let port = cluster.port();
+
+    // Nothing listens on this port.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = closed.local_addr().unwrap().port();
+    drop(closed);
+    let e = PgStore::connect(
+        &format!("postgres://homeward:{pw}@127.0.0.1:{dead}/x"),
+        dir.path(),
+    )
+    .unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, PgError::Connect { .. }), "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "is PostgreSQL running at 127.0.0.1:{dead}? check --db"
+        )),
+        "{msg}"
+    );
+    assert!(!msg.contains(&pw) && !format!("{e:?}").contains(&pw));
+
+    let e = PgStore::connect(
+        &format!(
+            "postgres://homeward:wrong-{pw}@127.0.0.1:{port}/{}",
+            db.name()
+        ),
+        dir.path(),
+    )
+    .unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("check the user and password"), "{msg}");
+    assert!(!msg.contains(&pw) && !format!("{e:?}").contains(&pw));
+
+    let e = PgStore::connect(&cluster.url("no_such_db"), dir.path()).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("createdb no_such_db"), "{msg}");
+    assert!(!msg.contains(&pw) && !format!("{e:?}").contains(&pw));
+
+    let e = PgStore::connect(
+        &format!("postgres://homeward:{pw}@127.0.0.1:notaport/x"),
+        dir.path(),
+    )
+    .unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, PgError::BadUrl { .. }), "{msg}");
+    assert!(!msg.contains(&pw) && !format!("{e:?}").contains(&pw));
+}
+
+#[test]
+fn one_store_serves_reads_from_several_threads() {
+    // The store is Send + Sync: reads through `&self` from several threads.
+    let Some(db) = TestDb::new_or_skip("threads") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = PgStore::connect(&db.url(), dir.path()).unwrap();
+    let a = s.add_case("t", &case("A")).unwrap();
+    s.add_photo("t", a, b"p", &PhotoMeta::default(), &[face(0.5)])
+        .unwrap();
+    let s = &s;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(move || {
+                    s.search_with(&face(0.5).embedding, &SearchFilter::default(), 1, 1)
+                        .unwrap()[0]
+                        .case_id
+                })
+            })
+            .collect();
+        for h in handles {
+            assert_eq!(h.join().unwrap(), a);
+        }
+    });
+    let mut c = db.cluster().client(db.name()).unwrap();
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM faces", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+}

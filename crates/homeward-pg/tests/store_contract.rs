@@ -1,0 +1,20 @@
+//! The [`Store`] conformance suite (`homeward_core::store::contract_suite`),
+//! the very checks the SQLite registry passes, run against [`PgStore`] on a
+//! throwaway PostgreSQL cluster. Each check gets its own database, so they
+//! run in parallel. Without PostgreSQL installed they pass as skipped and
+//! say so, unless `HOMEWARD_REQUIRE_PG=1`.
+//!
+//! [`Store`]: homeward_core::store::Store
+
+use std::path::Path;
+
+use homeward_pg::cluster::TestDb;
+use homeward_pg::PgStore;
+
+fn open(dir: &Path) -> Option<(PgStore, TestDb)> {
+    let db = TestDb::new_or_skip("store_contract")?;
+    let store = PgStore::connect(&db.url(), dir).unwrap_or_else(|e| panic!("{e}"));
+    Some((store, db))
+}
+
+homeward_core::store_suite!(guarded postgres, open);
