@@ -1297,6 +1297,7 @@ fn batches_two_way_matching_reposts_enrolment_and_erasure() {
             "0",
             "--when",
             "2026-01-10",
+            "--create",
         ])
         .arg("--db")
         .arg(dir.path().join("db"))
@@ -1684,6 +1685,7 @@ fn cli(db: &std::path::Path, args: &[&str]) -> Value {
         .args(args)
         .arg("--db")
         .arg(db)
+        .arg("--create")
         .arg("--json")
         .output()
         .expect("homeward runs");
@@ -1815,6 +1817,7 @@ fn cli_try(db: &std::path::Path, args: &[&str]) -> (bool, String) {
         .args(args)
         .arg("--db")
         .arg(db)
+        .arg("--create")
         .output()
         .expect("homeward runs");
     let said = format!(

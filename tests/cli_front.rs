@@ -17,13 +17,14 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Runs `homeward ARGS --db DB --json --upsample 0` (the last two only where
-/// the command takes them) and parses the last JSON line of its output.
+/// Runs `homeward ARGS --db DB --create --json` (the registry is made on
+/// first use) and parses the last JSON line of its output.
 fn run(db: &Path, args: &[&str]) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_homeward"))
         .args(args)
         .arg("--db")
         .arg(db)
+        .arg("--create")
         .arg("--json")
         .output()
         .expect("homeward runs");
@@ -42,6 +43,7 @@ fn lines(db: &Path, args: &[&str]) -> Vec<Value> {
         .args(args)
         .arg("--db")
         .arg(db)
+        .arg("--create")
         .arg("--json")
         .output()
         .expect("homeward runs");
@@ -300,6 +302,7 @@ fn batch_resumes_after_sigkill() {
             path(&out),
             "--db",
             path(&db),
+            "--create",
             "--json",
             "--upsample",
             "0",
@@ -403,7 +406,15 @@ fn terminal_escapes_in_names_are_shown_not_obeyed() {
     let name = "Ana\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31m";
     // New names with control characters are refused at the door (issue 12)...
     let added = Command::new(env!("CARGO_BIN_EXE_homeward"))
-        .args(["case", "add", "--name", name, "--upsample=0", "--photo"])
+        .args([
+            "case",
+            "add",
+            "--create",
+            "--name",
+            name,
+            "--upsample=0",
+            "--photo",
+        ])
         .arg(fixture("obama.jpg"))
         .arg("--db")
         .arg(&db)

@@ -130,6 +130,7 @@ fn main() {
                 &[
                     "case",
                     "add",
+                    "--create",
                     "--name",
                     &format!("Bench case {i}"),
                     "--place",

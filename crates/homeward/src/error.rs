@@ -18,6 +18,14 @@ pub enum CliError {
     Model(#[from] homeward_core::dlib::ModelError),
     #[error("{0}")]
     Usage(String),
+    /// `--db` names a directory that holds no registry.
+    #[error("no registry at {dir}; run `homeward init --db {dir}` or pass --create")]
+    NoRegistry { dir: String },
+    /// `homeward init` was pointed at a directory that holds other files.
+    #[error(
+        "{dir} is not empty and holds no registry; give `homeward init --db` a new or empty directory"
+    )]
+    NotEmpty { dir: String },
     #[error("{0}")]
     Matching(#[from] MatchError),
     #[error(transparent)]

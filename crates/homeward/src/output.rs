@@ -131,14 +131,12 @@ pub fn is_image_name(path: &Path) -> bool {
 
 fn report_error(path: &Path, error: &str, json: bool) {
     let report = ImageReport::error(path, error.to_string());
-    println!(
-        "{}",
-        if json {
-            report.to_json()
-        } else {
-            report.to_text()
-        }
-    );
+    let line = if json {
+        report.to_json()
+    } else {
+        report.to_text()
+    };
+    write_stdout(&format!("{}\n", terminal_safe(&line)));
 }
 
 #[cfg(test)]
@@ -186,19 +184,56 @@ pub fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-/// `println!` through [`terminal_safe`]: every line the CLI prints.
+/// Writes `text` to standard output, the one writer behind [`outln!`] and
+/// [`out!`] and the commands that stream (`embed`, `hash`, `dupes`). A
+/// reader that has gone (`homeward review list | head -3`) ends the run
+/// quietly through [`stdout_failed`].
+pub fn write_stdout(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        stdout_failed(&e)
+    }
+}
+
+/// Ends the process after standard output failed. A closed pipe is the
+/// reader saying it has seen enough (`| head`): exit 0 at once, without a
+/// word, as a program killed by SIGPIPE would stop (whatever the registry
+/// had committed stays; an unclosed registry is recovered at its next
+/// open). Any other failure (a full disk, a closed descriptor) is said on
+/// stderr and exits 2.
+pub fn stdout_failed(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0)
+    }
+    write_stderr(&format!("homeward: cannot write the output: {e}\n"));
+    std::process::exit(2)
+}
+
+/// Writes `text` to standard error; a closed stderr is ignored (there is
+/// nowhere left to say anything).
+pub fn write_stderr(text: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// A line through [`terminal_safe`] to [`write_stdout`]: every line the CLI prints.
 macro_rules! outln {
-    () => { println!() };
-    ($($arg:tt)*) => { println!("{}", $crate::output::terminal_safe(&format!($($arg)*))) };
+    () => { $crate::output::write_stdout("\n") };
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(&format!("{}\n", $crate::output::terminal_safe(&format!($($arg)*))))
+    };
 }
-/// `print!` through [`terminal_safe`].
+/// Text through [`terminal_safe`] to [`write_stdout`], no newline added.
 macro_rules! out {
-    ($($arg:tt)*) => { print!("{}", $crate::output::terminal_safe(&format!($($arg)*))) };
+    ($($arg:tt)*) => { $crate::output::write_stdout(&$crate::output::terminal_safe(&format!($($arg)*))) };
 }
-/// `eprintln!` through [`terminal_safe`].
+/// A line through [`terminal_safe`] to [`write_stderr`].
 macro_rules! errln {
-    () => { eprintln!() };
-    ($($arg:tt)*) => { eprintln!("{}", $crate::output::terminal_safe(&format!($($arg)*))) };
+    () => { $crate::output::write_stderr("\n") };
+    ($($arg:tt)*) => {
+        $crate::output::write_stderr(&format!("{}\n", $crate::output::terminal_safe(&format!($($arg)*))))
+    };
 }
 pub(crate) use {errln, out, outln};
 

@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use clap::Args;
 use homeward_core::store::{NewSighting, Sex};
-use homeward_match::ranking::Day;
+use homeward_match::ranking::{rate, Day};
 use homeward_match::{Analyzer, Repeat};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use serde_json::json;
 
 use super::case::{parse_age_range, parse_day, parse_sex, DbArgs};
+use super::human::{case_label_in, Align, Table};
 use super::sighting::PriorArgs;
 use super::{CliError, Outcome};
 use crate::face_args::AnalysisArgs;
@@ -121,6 +122,7 @@ fn items_from_csv(path: &Path) -> Result<Vec<Item>, CliError> {
 }
 
 pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
+    a.db.check()?;
     let items = if a.input.is_dir() {
         items_from_dir(&a.input)?
     } else {
@@ -203,7 +205,9 @@ pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
         context: format!("cannot create {}", a.out.display()),
         source,
     })?;
-    let results = m.batch_results(&name)?;
+    let mut results = m.batch_results(&name)?;
+    report::strongest_first(&mut results);
+    let summary = report::summarize(&results);
     let jsonl = a.out.join("results.jsonl");
     let csv = a.out.join("results.csv");
     let html = a.out.join("report.html");
@@ -216,7 +220,7 @@ pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
         &results,
     )?;
     let queued: usize = results.iter().map(|r| r.candidates.len()).sum();
-    let summary = json!({
+    let done = json!({
         "event": "done",
         "items": items.len(),
         "recorded_now": recorded,
@@ -227,14 +231,18 @@ pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
         "results_jsonl": jsonl.display().to_string(),
         "results_csv": csv.display().to_string(),
         "report_html": html.display().to_string(),
+        "summary": summary,
     });
     if a.db.json {
-        outln!("{summary}");
+        outln!("{done}");
     } else {
         outln!(
-            "{} item(s): {recorded} recorded now, {skipped} already done, {failed} failed; {queued} candidate(s) listed\n\
-             results: {}, {}, {}",
-            items.len(),
+            "this run: {recorded} recorded now, {skipped} already done, {failed} failed; {queued} candidate(s) listed",
+        );
+        outln!("{}", summary.text());
+        print_strongest(m.registry(), &results);
+        outln!(
+            "results: {}, {}, {}",
             jsonl.display(),
             csv.display(),
             html.display()
@@ -246,6 +254,45 @@ pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
     } else {
         Outcome::Success
     })
+}
+
+/// The items with a candidate, strongest first, as the report lists them
+/// (at most [`SHOWN`]; the report has them all).
+fn print_strongest(reg: &homeward_core::store::Registry, results: &[report::ItemResult]) {
+    const SHOWN: usize = 20;
+    let with: Vec<_> = results
+        .iter()
+        .filter(|r| r.kind == "new" && !r.candidates.is_empty())
+        .collect();
+    if with.is_empty() {
+        return;
+    }
+    outln!("strongest first:");
+    let mut table = Table::new(&[
+        ("item", Align::Left),
+        ("sighting", Align::Right),
+        ("band", Align::Left),
+        ("est. false-match", Align::Right),
+        ("match", Align::Right),
+        ("case", Align::Left),
+    ]);
+    for r in with.iter().take(SHOWN) {
+        let Some(c) = report::best(r) else { continue };
+        table.row(vec![
+            r.item.clone(),
+            r.sighting_id.map(|s| s.to_string()).unwrap_or_default(),
+            c.band.clone(),
+            rate(c.case_fmr),
+            c.match_id.to_string(),
+            case_label_in(reg, c.case_id),
+        ]);
+    }
+    for line in table.lines() {
+        outln!("  {line}");
+    }
+    if with.len() > SHOWN {
+        outln!("  ... and {} more in the report", with.len() - SHOWN);
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! sightings are matched against the new case at once.
 
 use crate::output::outln;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use homeward_core::rules::{AgeRange, CalendarDate};
@@ -11,16 +11,31 @@ use homeward_match::ranking::{Day, Policy};
 use homeward_match::{Analyzer, Matcher, Surfaced};
 use serde::Serialize;
 
+use super::human::{candidate_line, case_label, Align, Table};
 use super::{CliError, Outcome};
 use crate::face_args::AnalysisArgs;
+
+/// The file that makes a directory a registry (`homeward_core::store`
+/// keeps its database there); its absence means "no registry here".
+pub const REGISTRY_FILE: &str = "registry.sqlite";
+
+/// Whether `dir` holds a registry.
+pub fn is_registry(dir: &Path) -> bool {
+    dir.join(REGISTRY_FILE).is_file()
+}
 
 /// Where the registry lives and how results are printed; shared by the
 /// registry commands.
 #[derive(Debug, Args, Clone)]
 pub struct DbArgs {
-    /// Registry directory (created if missing).
+    /// Registry directory, made by `homeward init` (or by --create).
     #[arg(long, default_value = "./homeward-data")]
     pub db: PathBuf,
+    /// Create the registry when --db holds none. Without it a --db that
+    /// holds no registry is an error, so a mistyped path cannot start an
+    /// empty registry and report no matches.
+    #[arg(long)]
+    pub create: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -30,12 +45,25 @@ pub struct DbArgs {
 }
 
 impl DbArgs {
+    /// Refuses a --db that holds no registry, unless --create was given.
+    pub fn check(&self) -> Result<(), CliError> {
+        if self.create || is_registry(&self.db) {
+            Ok(())
+        } else {
+            Err(CliError::NoRegistry {
+                dir: self.db.display().to_string(),
+            })
+        }
+    }
+
     pub fn open(&self) -> Result<Registry, CliError> {
+        self.check()?;
         Registry::open(&self.db).map_err(|e| CliError::Matching(e.into()))
     }
 
     /// The registry with its duplicate index, under `policy`.
     pub fn matcher(&self, policy: Policy) -> Result<Matcher, CliError> {
+        self.check()?;
         Ok(Matcher::open(&self.db, policy)?)
     }
 
@@ -157,6 +185,9 @@ struct PhotoReport {
 #[derive(Debug, Serialize)]
 struct CaseReport {
     case_id: u64,
+    /// For the text output only (the JSON shape is unchanged).
+    #[serde(skip)]
+    name: String,
     photos: Vec<PhotoReport>,
     surfaced_sightings: Vec<Surfaced>,
 }
@@ -170,6 +201,7 @@ pub fn run(cmd: CaseCommand) -> Result<Outcome, CliError> {
 }
 
 fn add(a: &CaseAddArgs) -> Result<Outcome, CliError> {
+    a.db.check()?;
     if a.ages.len() > a.photos.len() || a.taken.len() > a.photos.len() {
         return Err(CliError::Usage(
             "more --age/--taken values than --photo values".into(),
@@ -204,7 +236,7 @@ fn add(a: &CaseAddArgs) -> Result<Outcome, CliError> {
     let report = add_photos(
         &mut m, &analyzer, &actor, case_id, &a.photos, &a.ages, &a.taken,
     )?;
-    print_report(&report, a.db.json, "registered");
+    print_report(m.registry(), &report, a.db.json, "registered");
     m.close()?;
     Ok(if report.photos.iter().any(|p| p.photo_id.is_none()) {
         Outcome::SomeFailed
@@ -214,6 +246,7 @@ fn add(a: &CaseAddArgs) -> Result<Outcome, CliError> {
 }
 
 fn add_photo(a: &CasePhotoArgs) -> Result<Outcome, CliError> {
+    a.db.check()?;
     if a.ages.len() > a.photos.len() || a.taken.len() > a.photos.len() {
         return Err(CliError::Usage(
             "more --age/--taken values than --photo values".into(),
@@ -227,7 +260,7 @@ fn add_photo(a: &CasePhotoArgs) -> Result<Outcome, CliError> {
     let report = add_photos(
         &mut m, &analyzer, &actor, a.case_id, &a.photos, &a.ages, &a.taken,
     )?;
-    print_report(&report, a.db.json, "updated");
+    print_report(m.registry(), &report, a.db.json, "updated");
     m.close()?;
     Ok(if report.photos.iter().any(|p| p.photo_id.is_none()) {
         Outcome::SomeFailed
@@ -236,12 +269,12 @@ fn add_photo(a: &CasePhotoArgs) -> Result<Outcome, CliError> {
     })
 }
 
-fn print_report(report: &CaseReport, json: bool, verb: &str) {
+fn print_report(reg: &Registry, report: &CaseReport, json: bool, verb: &str) {
     let case_id = report.case_id;
     if json {
         outln!("{}", serde_json::to_string(&report).unwrap_or_default());
     } else {
-        outln!("case {case_id} {verb}");
+        outln!("{} {verb}", case_label(case_id, &report.name));
         for p in &report.photos {
             match (p.photo_id, &p.warning) {
                 (Some(id), None) => outln!("  photo {id}: {} ({} face)", p.path, p.faces),
@@ -258,7 +291,7 @@ fn print_report(report: &CaseReport, json: bool, verb: &str) {
                     "  match {:>4}  sighting {:>5}  {}",
                     s.match_id,
                     s.sighting_id,
-                    s.candidate.summary()
+                    candidate_line(reg, &s.candidate)
                 );
             }
         }
@@ -308,6 +341,7 @@ fn add_photos(
     let surfaced = m.surface_sightings(actor, case_id)?;
     Ok(CaseReport {
         case_id,
+        name: super::human::case_name(m.registry(), case_id),
         photos: out,
         surfaced_sightings: surfaced,
     })
@@ -316,6 +350,13 @@ fn add_photos(
 fn list(a: &CaseListArgs) -> Result<Outcome, CliError> {
     let reg = a.db.open()?;
     let cases = reg.cases(None).map_err(|e| CliError::Matching(e.into()))?;
+    let mut table = Table::new(&[
+        ("case", Align::Right),
+        ("name", Align::Left),
+        ("status", Align::Left),
+        ("faces", Align::Right),
+        ("missing since", Align::Left),
+    ]);
     for c in &cases {
         let n = reg
             .case_gallery(c.id)
@@ -330,13 +371,21 @@ fn list(a: &CaseListArgs) -> Result<Outcome, CliError> {
             let v = serde_json::json!({"case_id": c.id, "name": c.data.child_name, "status": status, "faces": n});
             outln!("{v}");
         } else {
-            outln!(
-                "case {:>5}  {:<9} {} face(s)  {}",
-                c.id,
-                status,
-                n,
-                c.data.child_name
-            );
+            table.row(vec![
+                c.id.to_string(),
+                c.data.child_name.clone(),
+                status.into(),
+                n.to_string(),
+                c.data.missing_date.clone().unwrap_or_default(),
+            ]);
+        }
+    }
+    if !a.db.json {
+        outln!("{} case(s)", cases.len());
+        if !cases.is_empty() {
+            for line in table.lines() {
+                outln!("{line}");
+            }
         }
     }
     Ok(Outcome::Success)

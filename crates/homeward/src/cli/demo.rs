@@ -10,6 +10,7 @@ use homeward_core::store::{CaseStatus, NewCase, NewSighting, PhotoMeta, Sex};
 use homeward_match::ranking::{rate, Policy};
 use homeward_match::{Analysis, Analyzer, Matcher};
 
+use super::human::{candidate_line, case_label, Align, Table};
 use super::review::match_json;
 use super::sighting::outcome_text;
 use super::{CliError, Outcome};
@@ -19,17 +20,71 @@ use super::{CliError, Outcome};
 /// repeat of that new photo, an unrelated face, and a child not yet
 /// registered), then register a third case that surfaces that last
 /// sighting, and print the ranked
-/// review queue. Uses a throwaway registry unless --db is given. The people
-/// in the fixtures are public figures standing in for children; names and
-/// dates are made up.
+/// review queue. Uses a throwaway registry unless --db is given (the demo
+/// creates it there). The photos are built into the binary, so the demo
+/// runs wherever it is installed. The people in the photos are public
+/// figures standing in for children; names and dates are made up.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Keep the registry here instead of a temporary directory.
     #[arg(long)]
     pub db: Option<PathBuf>,
-    /// Directory holding the fixture photos.
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures"))]
-    pub fixtures: PathBuf,
+}
+
+/// The demo's photos, built into the binary (3.1 MB next to the 70 MB of
+/// models): public-domain fixtures, provenance in `fixtures/README.md`.
+const PHOTOS: &[(&str, &[u8])] = &[
+    (
+        "obama.jpg",
+        include_bytes!("../../../../fixtures/obama.jpg"),
+    ),
+    (
+        "obama2.jpg",
+        include_bytes!("../../../../fixtures/obama2.jpg"),
+    ),
+    (
+        "obama3.jpg",
+        include_bytes!("../../../../fixtures/obama3.jpg"),
+    ),
+    (
+        "obama_rot15.png",
+        include_bytes!("../../../../fixtures/obama_rot15.png"),
+    ),
+    (
+        "obama_partial_face.jpg",
+        include_bytes!("../../../../fixtures/obama_partial_face.jpg"),
+    ),
+    (
+        "biden.jpg",
+        include_bytes!("../../../../fixtures/biden.jpg"),
+    ),
+    (
+        "biden_gray.jpg",
+        include_bytes!("../../../../fixtures/biden_gray.jpg"),
+    ),
+    (
+        "grace_hopper.jpg",
+        include_bytes!("../../../../fixtures/grace_hopper.jpg"),
+    ),
+    (
+        "astronaut.png",
+        include_bytes!("../../../../fixtures/astronaut.png"),
+    ),
+];
+
+/// Writes the built-in photos into `dir` (a throwaway directory).
+fn write_photos(dir: &Path) -> Result<(), CliError> {
+    for (name, bytes) in PHOTOS {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).map_err(|source| CliError::Io {
+            context: format!(
+                "cannot write the demo photo {}; check the temporary directory (TMPDIR)",
+                path.display()
+            ),
+            source,
+        })?;
+    }
+    Ok(())
 }
 
 struct DemoCase {
@@ -60,7 +115,7 @@ const CASES: &[DemoCase] = &[
         late: true,
     },
     DemoCase {
-        name: "Demo child C",
+        name: "张小花",
         sex: Sex::Female,
         born: "2014-12-09",
         missing: "2021-09-15",
@@ -100,12 +155,19 @@ pub fn run(a: &DemoArgs) -> Result<Outcome, CliError> {
         Some(d) => d,
         None => {
             tmp = tempfile::tempdir().map_err(|source| CliError::Io {
-                context: "cannot create a temporary directory".into(),
+                context: "cannot create a temporary directory for the demo registry; check TMPDIR"
+                    .into(),
                 source,
             })?;
             tmp.path()
         }
     };
+    let photos = tempfile::tempdir().map_err(|source| CliError::Io {
+        context: "cannot create a temporary directory for the demo photos; check TMPDIR".into(),
+        source,
+    })?;
+    write_photos(photos.path())?;
+    let fixtures = photos.path();
     let policy = Policy::shipped().map_err(|e| CliError::Matching(e.into()))?;
     // The fixture faces are large: no upsampling keeps the demo quick.
     let detect = DetectOptions {
@@ -124,11 +186,11 @@ pub fn run(a: &DemoArgs) -> Result<Outcome, CliError> {
     let actor = "demo";
     outln!("registry: {}", dir.display());
     for c in CASES.iter().filter(|c| !c.late) {
-        register(&mut m, &analyzer, &a.fixtures, c)?;
+        register(&mut m, &analyzer, fixtures, c)?;
     }
     for (file, what, when) in SIGHTINGS {
         outln!("\n== sighting: {file} ({what}), seen {when}");
-        let photo = analyzer.photo_path(&a.fixtures.join(file))?;
+        let photo = analyzer.photo_path(&fixtures.join(file))?;
         let s = NewSighting {
             seen_at: Some((*when).into()),
             ..NewSighting::default()
@@ -138,14 +200,14 @@ pub fn run(a: &DemoArgs) -> Result<Outcome, CliError> {
     }
     for c in CASES.iter().filter(|c| c.late) {
         outln!();
-        let id = register(&mut m, &analyzer, &a.fixtures, c)?;
+        let id = register(&mut m, &analyzer, fixtures, c)?;
         let found = m.surface_sightings(actor, id)?;
         for s in &found {
             outln!(
                 "  surfaced past sighting {} -> queued as match {}: {}",
                 s.sighting_id,
                 s.match_id,
-                s.candidate.summary()
+                candidate_line(m.registry(), &s.candidate)
             );
         }
         if found.is_empty() {
@@ -153,20 +215,28 @@ pub fn run(a: &DemoArgs) -> Result<Outcome, CliError> {
         }
     }
     outln!("\n== review queue (pending, best first; a person decides each one)");
+    let mut table = Table::new(&[
+        ("match", Align::Right),
+        ("band", Align::Left),
+        ("est. false-match", Align::Right),
+        ("case", Align::Left),
+        ("sighting", Align::Right),
+    ]);
     for row in m
         .registry()
         .matches(Some(homeward_core::store::MatchState::Pending))?
     {
         let v = match_json(m.registry(), &row);
-        outln!(
-            "match {:>3}  {:<8} est. false-match {:>7}  {} (case {})  <- sighting {}",
-            row.id,
-            v["band"].as_str().unwrap_or("?"),
+        table.row(vec![
+            row.id.to_string(),
+            v["band"].as_str().unwrap_or("?").into(),
             v["case_fmr"].as_f64().map(rate).unwrap_or_default(),
-            v["child_name"].as_str().unwrap_or(""),
-            row.case_id,
-            row.sighting_id
-        );
+            case_label(row.case_id, v["child_name"].as_str().unwrap_or("")),
+            row.sighting_id.to_string(),
+        ]);
+    }
+    for line in table.lines() {
+        outln!("{line}");
     }
     outln!("\nnext: homeward review show ID / confirm ID / reject ID --db DIR (run with --db to keep the registry)");
     m.close()?;
@@ -204,6 +274,10 @@ fn register(
         };
         m.add_photo(actor, id, &photo, &meta)?;
     }
-    outln!("case {id}: {} ({} photo(s))", c.name, c.photos.len());
+    outln!(
+        "{} registered with {} photo(s)",
+        case_label(id, c.name),
+        c.photos.len()
+    );
     Ok(id)
 }

@@ -2,7 +2,6 @@
 //! re-encoded, cropped, framed or mirrored) by PDQ and face-chip hashes,
 //! under the library's one "same photo" rule (`SamePhotoRule`).
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -122,8 +121,6 @@ pub fn run(args: &DupesArgs) -> Result<Outcome, CliError> {
         .par_iter()
         .map(|p| load_and_hash(&hasher, p, &limits).map(|h| Matchable::of(&h)))
         .collect();
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
     let mut photos = Vec::with_capacity(files.len());
     let mut low_quality = 0;
     for (path, h) in files.iter().zip(hashed) {
@@ -135,9 +132,8 @@ pub fn run(args: &DupesArgs) -> Result<Outcome, CliError> {
             Err(e) => {
                 failed = true;
                 photos.push(None);
-                if writeln!(out, "{}", terminal_safe(&error_line(path, &e, args.json))).is_err() {
-                    return Ok(Outcome::SomeFailed);
-                }
+                let line = error_line(path, &e, args.json);
+                output::write_stdout(&format!("{}\n", terminal_safe(&line)));
             }
         }
     }
@@ -170,20 +166,17 @@ pub fn run(args: &DupesArgs) -> Result<Outcome, CliError> {
         } else {
             line.to_text()
         };
-        if writeln!(out, "{}", terminal_safe(&text)).is_err() {
-            return Ok(Outcome::SomeFailed);
-        }
+        output::write_stdout(&format!("{}\n", terminal_safe(&text)));
     }
     if !args.json {
         let hashed = photos.iter().flatten().count();
         let grouped: usize = groups.iter().map(Vec::len).sum();
-        let _ = writeln!(
-            out,
+        output::write_stdout(&format!(
             "{hashed} photos hashed ({low_quality} with a PDQ too flat to match on), \
-             {} failed; {} groups holding {grouped} photos",
+             {} failed; {} groups holding {grouped} photos\n",
             files.len() - hashed,
             groups.len()
-        );
+        ));
     }
     Ok(if failed {
         Outcome::SomeFailed

@@ -1,7 +1,6 @@
 //! `homeward embed`: faces, landmarks and embeddings of photos, from dlib's
 //! model, SFace or both (`--model`).
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -42,7 +41,6 @@ pub fn run(args: &EmbedArgs) -> Result<Outcome, CliError> {
     let (files, mut failed) = output::expand_paths(&args.paths, args.json);
     let limits = args.face.limits();
     let options = args.face.options();
-    let stdout = std::io::stdout();
     // Photos are decoded and analysed in parallel a batch at a time, and
     // printed in input order.
     let batch = rayon::current_num_threads() * 4;
@@ -65,7 +63,6 @@ pub fn run(args: &EmbedArgs) -> Result<Outcome, CliError> {
                 Err(e) => ImageReport::error(path, e.to_string()),
             })
             .collect();
-        let mut out = stdout.lock();
         for report in &reports {
             failed |= report.error.is_some();
             let line = if args.json {
@@ -73,9 +70,7 @@ pub fn run(args: &EmbedArgs) -> Result<Outcome, CliError> {
             } else {
                 report.to_text()
             };
-            if writeln!(out, "{}", terminal_safe(&line)).is_err() {
-                return Ok(Outcome::SomeFailed); // stdout closed (e.g. piped to head)
-            }
+            output::write_stdout(&format!("{}\n", terminal_safe(&line)));
         }
     }
     Ok(if failed {

@@ -1,7 +1,6 @@
 //! `homeward hash`: the perceptual hashes of photos (PDQ for the whole photo,
 //! one chip hash per face), from the library's `PhotoHasher`.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -129,7 +128,6 @@ pub fn run(args: &HashArgs) -> Result<Outcome, CliError> {
     let hasher = PhotoHasher::bundled(args.face.options().detect)?;
     let (files, mut failed) = output::expand_paths(&args.paths, args.json);
     let limits = args.face.limits();
-    let stdout = std::io::stdout();
     let batch = rayon::current_num_threads() * 4;
     for chunk in files.chunks(batch) {
         let lines: Vec<(bool, String)> = chunk
@@ -147,12 +145,9 @@ pub fn run(args: &HashArgs) -> Result<Outcome, CliError> {
                 Err(e) => (true, error_line(path, &e, args.json)),
             })
             .collect();
-        let mut out = stdout.lock();
         for (bad, line) in &lines {
             failed |= *bad;
-            if writeln!(out, "{}", terminal_safe(line)).is_err() {
-                return Ok(Outcome::SomeFailed); // stdout closed
-            }
+            output::write_stdout(&format!("{}\n", terminal_safe(line)));
         }
     }
     Ok(if failed {

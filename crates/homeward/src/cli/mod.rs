@@ -8,6 +8,8 @@ mod dupes;
 mod embed;
 mod eval;
 mod hash;
+mod human;
+mod init;
 mod review;
 mod search;
 mod serve;
@@ -32,6 +34,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    Init(init::InitArgs),
     Embed(embed::EmbedArgs),
     Hash(hash::HashArgs),
     Dupes(dupes::DupesArgs),
@@ -57,6 +60,7 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
             .map_err(|e| CliError::Usage(format!("cannot set up {n} threads: {e}")))?;
     }
     match cli.command {
+        Command::Init(args) => init::run(&args),
         Command::Embed(args) => embed::run(&args),
         Command::Hash(args) => hash::run(&args),
         Command::Dupes(args) => dupes::run(&args),

@@ -1,11 +1,15 @@
 //! `homeward review`: the queue of candidate matches waiting for a person.
 
 use crate::output::outln;
+use std::path::{Path, PathBuf};
+
 use clap::{Args, Subcommand, ValueEnum};
-use homeward_core::store::{MatchRow, MatchState, Registry};
+use homeward_core::store::{MatchRow, MatchState, Registry, ScoreBand, StoredScores};
+use homeward_match::ranking::Band;
 use serde_json::{json, Value};
 
 use super::case::DbArgs;
+use super::human::{case_label, Align, Table};
 use super::sighting::StateName;
 use super::{CliError, Outcome};
 use homeward_match::ranking::{rate, Policy};
@@ -38,11 +42,18 @@ pub struct ListArgs {
     pub db: DbArgs,
 }
 
-/// Show one match: the case, the sighting, and why they were paired.
+/// Show one match: the case, the sighting, why they were paired, and the
+/// two photos to compare.
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// Match id.
     pub id: u64,
+    /// Copy the sighting photo and the closest case photo into this
+    /// directory, named by match and with their file endings
+    /// (`match-7-sighting.jpg`, `match-7-case-photo-3.png`), to open in any
+    /// viewer. (The registry stores photos by content hash, without endings.)
+    #[arg(long, value_name = "DIR")]
+    pub save_photos: Option<PathBuf>,
     #[command(flatten)]
     pub db: DbArgs,
 }
@@ -107,25 +118,86 @@ fn list(a: &ListArgs) -> Result<Outcome, CliError> {
     if !a.db.json {
         outln!("{} match(es)", rows.len());
     }
+    let mut table = Table::new(&[
+        ("match", Align::Right),
+        ("state", Align::Left),
+        ("band", Align::Left),
+        ("est. false-match", Align::Right),
+        ("case", Align::Right),
+        ("name", Align::Left),
+        ("sighting", Align::Right),
+        ("from new", Align::Left),
+    ]);
     for m in &rows {
         let v = match_json(&reg, m);
         if a.db.json {
             outln!("{v}");
         } else {
-            outln!(
-                "match {:>4}  {:<9} {:<8} est. false-match {:>7}  case {:>4} {:<20}  sighting {:>4}  (from new {})",
-                m.id,
-                m.state_name(),
-                v["band"].as_str().unwrap_or("?"),
+            table.row(vec![
+                m.id.to_string(),
+                m.state_name().into(),
+                v["band"].as_str().unwrap_or("?").into(),
                 v["case_fmr"].as_f64().map(rate).unwrap_or_default(),
-                m.case_id,
-                v["child_name"].as_str().unwrap_or(""),
-                m.sighting_id,
-                m.origin.as_deref().unwrap_or("?"),
-            );
+                m.case_id.to_string(),
+                v["child_name"].as_str().unwrap_or("").into(),
+                m.sighting_id.to_string(),
+                m.origin.as_deref().unwrap_or("?").into(),
+            ]);
+        }
+    }
+    if !a.db.json && !rows.is_empty() {
+        for line in table.lines() {
+            outln!("{line}");
         }
     }
     Ok(Outcome::Success)
+}
+
+/// The band's plain words, as the ranking says them.
+fn band_words(b: ScoreBand) -> &'static str {
+    match b {
+        ScoreBand::Strong => Band::Strong.plain(),
+        ScoreBand::Possible => Band::Possible.plain(),
+        ScoreBand::Weak => Band::Weak.plain(),
+        ScoreBand::Below => Band::Below.plain(),
+    }
+}
+
+/// A stored photo's format, read from its first bytes ("file" when unknown).
+fn photo_kind(path: &Path) -> (&'static str, &'static str) {
+    use std::io::Read as _;
+    let mut head = [0u8; 32];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    match image::guess_format(&head[..n]) {
+        Ok(image::ImageFormat::Jpeg) => ("JPEG", "jpg"),
+        Ok(image::ImageFormat::Png) => ("PNG", "png"),
+        Ok(image::ImageFormat::WebP) => ("WebP", "webp"),
+        Ok(image::ImageFormat::Bmp) => ("BMP", "bmp"),
+        Ok(image::ImageFormat::Tiff) => ("TIFF", "tif"),
+        Ok(image::ImageFormat::Gif) => ("GIF", "gif"),
+        _ => ("file", "bin"),
+    }
+}
+
+/// Copies a stored photo to `dir/stem.EXT`, the ending from its contents.
+fn save_photo(from: &Path, dir: &Path, stem: &str) -> Result<PathBuf, CliError> {
+    let to = dir.join(format!("{stem}.{}", photo_kind(from).1));
+    std::fs::copy(from, &to).map_err(|source| CliError::Io {
+        context: format!(
+            "cannot copy the photo to {}; check that --save-photos names a writable directory",
+            to.display()
+        ),
+        source,
+    })?;
+    Ok(to)
+}
+
+/// An absolute form of `p` when it can be had, so a printed path works
+/// from any directory.
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
 fn show(a: &ShowArgs) -> Result<Outcome, CliError> {
@@ -134,29 +206,162 @@ fn show(a: &ShowArgs) -> Result<Outcome, CliError> {
     let c = reg.case(m.case_id).map_err(store)?;
     let s = reg.sighting(m.sighting_id).map_err(store)?;
     let why: Value = serde_json::from_str(&m.scores_json).unwrap_or(Value::Null);
-    let sighting_photo = reg.photo_path(&s.sha256);
-    let best_photo = why["why"]["best"]["photo_id"]
-        .as_u64()
+    let sighting_photo = absolute(&reg.photo_path(&s.sha256));
+    let best_id = why["why"]["best"]["photo_id"].as_u64();
+    let best_photo = best_id
         .and_then(|p| reg.photo(p).ok())
-        .map(|(_, h)| reg.photo_path(&h).display().to_string());
-    let v = json!({
-        "match": match_json(&reg, &m),
-        "case": {
-            "id": c.id, "name": c.data.child_name, "born": c.data.birth_date, "birth_year": c.data.birth_year,
-            "missing_date": c.data.missing_date, "missing_place": c.data.missing_place,
-        },
-        "sighting": {
-            "id": s.id, "seen_at": s.data.seen_at, "place": s.data.place,
-            "apparent_age": s.data.apparent_age, "duplicate_group": s.data.duplicate_group,
-            "photo_file": sighting_photo.display().to_string(),
-        },
-        "best_case_photo_file": best_photo,
-        "why": why,
-    });
+        .map(|(_, h)| absolute(&reg.photo_path(&h)));
+    let mut saved = Vec::new();
+    if let Some(dir) = &a.save_photos {
+        std::fs::create_dir_all(dir).map_err(|source| CliError::Io {
+            context: format!(
+                "cannot create {}; check that --save-photos names a writable place",
+                dir.display()
+            ),
+            source,
+        })?;
+        saved.push(save_photo(
+            &sighting_photo,
+            dir,
+            &format!("match-{}-sighting", m.id),
+        )?);
+        if let (Some(p), Some(id)) = (&best_photo, best_id) {
+            saved.push(save_photo(
+                p,
+                dir,
+                &format!("match-{}-case-photo-{id}", m.id),
+            )?);
+        }
+    }
     if a.db.json {
+        let mut v = json!({
+            "match": match_json(&reg, &m),
+            "case": {
+                "id": c.id, "name": c.data.child_name, "born": c.data.birth_date, "birth_year": c.data.birth_year,
+                "missing_date": c.data.missing_date, "missing_place": c.data.missing_place,
+            },
+            "sighting": {
+                "id": s.id, "seen_at": s.data.seen_at, "place": s.data.place,
+                "apparent_age": s.data.apparent_age, "duplicate_group": s.data.duplicate_group,
+                "photo_file": sighting_photo.display().to_string(),
+            },
+            "best_case_photo_file": best_photo.as_ref().map(|p| p.display().to_string()),
+            "why": why,
+        });
+        if a.save_photos.is_some() {
+            v["saved_photos"] = json!(saved
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>());
+        }
         outln!("{v}");
+        return Ok(Outcome::Success);
+    }
+
+    // For people: what was paired, why, and where the photos are.
+    let decided = match (&m.reviewer, &m.note) {
+        (Some(r), Some(n)) => format!(" by {r}: {n}"),
+        (Some(r), None) => format!(" by {r}"),
+        _ => String::new(),
+    };
+    outln!("match {}: {}{decided}", m.id, m.state_name());
+    match StoredScores::parse(&m.scores_json) {
+        Ok(sc) => {
+            let w = &sc.why;
+            outln!("  {}: {}", sc.band.as_str(), band_words(sc.band));
+            let mut evidence = format!(
+                "  est. false-match {}; closest: case photo {} at distance {:.3}",
+                rate(sc.case_fmr),
+                w.best.photo_id,
+                w.best.distance
+            );
+            if let Some(g) = w.best.age_gap_years {
+                evidence.push_str(&format!(", age gap {g:.1} years"));
+            }
+            if let Some(sid) = w.best.enrolled_from_sighting {
+                evidence.push_str(&format!(" (enrolled from sighting {sid})"));
+            }
+            evidence.push_str(&format!(
+                "; {} photo(s) compared; score {:.3}",
+                w.photos_compared, sc.score
+            ));
+            outln!("{evidence}");
+            for p in &w.priors {
+                outln!("  prior {} ({}) added {:.3}", p.name, p.detail, p.penalty);
+            }
+        }
+        Err(e) => outln!("  {e}"),
+    }
+    outln!();
+    let d = &c.data;
+    outln!("{}", case_label(c.id, &d.child_name));
+    let mut facts = vec![format!("sex {}", d.sex)];
+    match (&d.birth_date, d.birth_year) {
+        (Some(b), _) => facts.push(format!("born {b}")),
+        (None, Some(y)) => facts.push(format!("born about {y}")),
+        _ => {}
+    }
+    if let Some(md) = &d.missing_date {
+        facts.push(format!("missing since {md}"));
+    }
+    if !d.missing_place.is_empty() {
+        facts.push(format!("from {}", d.missing_place));
+    }
+    outln!("  {}", facts.join("; "));
+    outln!();
+    outln!("sighting {}", s.id);
+    let sd = &s.data;
+    let mut facts = Vec::new();
+    if let Some(w) = &sd.seen_at {
+        facts.push(format!("seen {w}"));
+    }
+    if let Some(p) = sd.place.as_deref().filter(|p| !p.is_empty()) {
+        facts.push(format!("at {p}"));
+    }
+    if let Some((lo, hi)) = sd.apparent_age {
+        facts.push(if lo == hi {
+            format!("looks {lo} years old")
+        } else {
+            format!("looks {lo}-{hi} years old")
+        });
+    }
+    if let Some(x) = sd.sex {
+        facts.push(format!("looks {x}"));
+    }
+    if let Some(g) = sd.duplicate_group.filter(|g| *g as u64 != s.id) {
+        facts.push(format!("a repeat of sighting {g}"));
+    }
+    if facts.is_empty() {
+        facts.push("no details given".into());
+    }
+    outln!("  {}", facts.join("; "));
+    outln!();
+    outln!("photos");
+    let mut photos = vec![("sighting:".to_string(), sighting_photo.clone())];
+    if let (Some(p), Some(id)) = (&best_photo, best_id) {
+        photos.push((format!("closest case photo {id}:"), p.clone()));
+    }
+    let w = photos.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
+    for (label, p) in &photos {
+        outln!("  {label:<w$}  {} ({})", p.display(), photo_kind(p).0);
+    }
+    if saved.is_empty() {
+        outln!(
+            "  (stored by content hash without a file ending; add --save-photos DIR to copy them with one)"
+        );
     } else {
-        outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        outln!("  copied to:");
+        for p in &saved {
+            outln!("    {}", p.display());
+        }
+    }
+    if m.state == MatchState::Pending {
+        outln!();
+        outln!(
+            "next: homeward review confirm {id} --db {db}   or   homeward review reject {id} --db {db}",
+            id = m.id,
+            db = a.db.db.display()
+        );
     }
     Ok(Outcome::Success)
 }

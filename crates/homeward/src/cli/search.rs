@@ -11,6 +11,7 @@ use homeward_match::Analyzer;
 use serde::Serialize;
 
 use super::case::{parse_day, DbArgs};
+use super::human::candidate_line;
 use super::sighting::PriorArgs;
 use super::{CliError, Outcome};
 use crate::face_args::AnalysisArgs;
@@ -44,6 +45,7 @@ struct SearchReport {
 }
 
 pub fn run(a: &SearchArgs) -> Result<Outcome, CliError> {
+    a.db.check()?;
     let analyzer = Analyzer::bundled(a.face.analysis())?;
     let photo = analyzer.photo_path(&a.photo)?;
     let m = a.db.matcher(a.priors.policy()?)?;
@@ -68,7 +70,7 @@ pub fn run(a: &SearchArgs) -> Result<Outcome, CliError> {
     } else {
         outln!("{faces} face(s); candidates for review (not matches):");
         for (i, c) in candidates.iter().enumerate() {
-            outln!("  {}. {}", i + 1, c.summary());
+            outln!("  {}. {}", i + 1, candidate_line(m.registry(), c));
         }
         let policy = m.policy();
         let edges = policy.calibration.band_edges(policy.population);

@@ -11,6 +11,7 @@ use homeward_match::ranking::{Day, Policy};
 use homeward_match::{Analyzer, Repeat, SightingOutcome};
 
 use super::case::{parse_age_range, parse_day, parse_sex, DbArgs};
+use super::human::{candidate_line, case_label_in};
 use super::{CliError, Outcome};
 use crate::face_args::AnalysisArgs;
 
@@ -81,6 +82,7 @@ pub fn run(cmd: SightingCommand) -> Result<Outcome, CliError> {
 }
 
 fn add(a: &SightingAddArgs) -> Result<Outcome, CliError> {
+    a.db.check()?;
     let analyzer = Analyzer::bundled(a.face.analysis())?;
     let photo = analyzer.photo_path(&a.photo)?;
     let mut m = a.db.matcher(a.priors.policy()?)?;
@@ -116,8 +118,9 @@ pub fn outcome_text(reg: &homeward_core::store::Registry, out: &SightingOutcome)
             bits,
         }) => {
             s.push_str(&format!(
-                "poster repost: this is registered photo {photo_id} of case {case_id} ({by} hash, {bits} bits apart), \
-                 not a new sighting of the child; no match created\n"
+                "poster repost: this is registered photo {photo_id} of {} ({by} hash, {bits} bits apart), \
+                 not a new sighting of the child; no match created\n",
+                case_label_in(reg, *case_id)
             ));
         }
         Some(Repeat::Duplicate {
@@ -132,9 +135,9 @@ pub fn outcome_text(reg: &homeward_core::store::Registry, out: &SightingOutcome)
             if let Ok(ms) = reg.matches_of_sighting(*group) {
                 for m in ms {
                     s.push_str(&format!(
-                        "  group match {} with case {} ({})\n",
+                        "  group match {} with {} ({})\n",
                         m.id,
-                        m.case_id,
+                        case_label_in(reg, m.case_id),
                         m.state_name()
                     ));
                 }
@@ -151,7 +154,12 @@ pub fn outcome_text(reg: &homeward_core::store::Registry, out: &SightingOutcome)
                 let mark = queued.map_or(String::new(), |q| {
                     format!("  -> queued as match {}", q.match_id)
                 });
-                s.push_str(&format!("  {}. {}{}\n", i + 1, c.summary(), mark));
+                s.push_str(&format!(
+                    "  {}. {}{}\n",
+                    i + 1,
+                    candidate_line(reg, c),
+                    mark
+                ));
             }
         }
     }

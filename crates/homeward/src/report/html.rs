@@ -85,9 +85,74 @@ img{display:block;max-width:160px;max-height:160px;border-radius:4px}\
 .band{display:inline-block;padding:0 .4em;border-radius:3px;color:#fff;font-weight:600}\
 .strong{background:#1b7f3b}.possible{background:#b8860b}.weak{background:#777}.below{background:#aaa}\
 .kind{font-weight:600}.nophoto{width:120px;height:90px;background:#eee;color:#777;font-size:12px;padding:4px}\
-.note{color:#555;max-width:60em}";
+.note{color:#555;max-width:60em}h2{font-size:1.1em}\
+table.summary td{border-top:none;padding:.15em .5em}table.summary td.n{width:auto;text-align:right;font-weight:600}";
 
-/// Writes the report for `items` to `path`.
+/// The summary at the head of the page: one line per count, those that
+/// ask for a person first.
+fn summary_html(s: &super::Summary) -> String {
+    let rows = [
+        (
+            "strong",
+            s.strong,
+            "new sightings whose strongest candidate is strong",
+        ),
+        (
+            "possible",
+            s.possible,
+            "new sightings whose strongest candidate is possible",
+        ),
+        (
+            "weak",
+            s.weak,
+            "new sightings whose strongest candidate is weak",
+        ),
+        (
+            "",
+            s.no_candidate,
+            "new sightings with no candidate in a review band",
+        ),
+        (
+            "",
+            s.duplicates,
+            "duplicates of earlier sightings (they share its matches)",
+        ),
+        (
+            "",
+            s.poster_reposts,
+            "reposts of a registered case photo (no match created)",
+        ),
+        (
+            "",
+            s.no_face,
+            "photos without a detectable face (kept for a person to look at)",
+        ),
+        (
+            "",
+            s.failed,
+            "failed (not recorded; see the error beside each)",
+        ),
+    ];
+    let mut h = format!(
+        "<section id=\"summary\"><h2>Summary: {} item(s)</h2><table class=\"summary\">",
+        s.items
+    );
+    for (band, n, what) in rows {
+        let mark = if band.is_empty() {
+            String::new()
+        } else {
+            format!("<span class=\"band {band}\">{band}</span> ")
+        };
+        h.push_str(&format!(
+            "<tr><td class=\"n\">{n}</td><td>{mark}{what}</td></tr>"
+        ));
+    }
+    h.push_str("</table></section>\n");
+    h
+}
+
+/// Writes the report for `items` to `path`, in the order given (the batch
+/// command passes them [`super::strongest_first`]).
 pub fn write_html(
     reg: &Registry,
     path: &Path,
@@ -96,6 +161,7 @@ pub fn write_html(
 ) -> Result<(), super::ReportError> {
     let mut case_thumbs: HashMap<u64, Option<String>> = HashMap::new();
     let mut case_boxes: HashMap<u64, HashMap<u64, [f32; 4]>> = HashMap::new();
+    let mut names: HashMap<u64, String> = HashMap::new();
     let mut rows = String::new();
     for it in items {
         let mut sighting_cell = format!("<b>{}</b><br>", escape(&it.item));
@@ -150,11 +216,23 @@ pub fn write_html(
                 .age_gap_years
                 .map(|g| format!(", age gap {g:.1} y"))
                 .unwrap_or_default();
+            let name = names
+                .entry(c.case_id)
+                .or_insert_with(|| {
+                    reg.case(c.case_id)
+                        .map(|k| k.data.child_name)
+                        .unwrap_or_default()
+                })
+                .clone();
+            let label = if name.trim().is_empty() {
+                format!("case {}", c.case_id)
+            } else {
+                format!("case {} ({})", c.case_id, escape(&name))
+            };
             cands.push_str(&format!(
-                "<div class=\"cand\">{}<span class=\"band {b}\">{b}</span> case {}<br>\
+                "<div class=\"cand\">{}<span class=\"band {b}\">{b}</span> {label}<br>\
                  est. false-match {}<br>score {:.3} (photo {} at {:.3}{gap})<br>match {} ({})</div>",
                 img_tag(thumb, &format!("case {}", c.case_id)),
-                c.case_id,
                 rate(c.case_fmr),
                 c.score,
                 c.best_photo_id.unwrap_or(0),
@@ -171,12 +249,14 @@ pub fn write_html(
     let html = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width\"><title>{t}</title><style>{STYLE}</style></head>\
-         <body><h1>{t}</h1><p class=\"note\">Each sighting beside the cases queued for review, best first. \
+         <body><h1>{t}</h1>{summary}<h2>Sightings, strongest first</h2>\
+         <p class=\"note\">Each sighting beside the cases queued for review, best first. \
          These are candidates for a person to review, never matches. Bands: strong, possible, weak \
          by the estimated chance that a different child's case scores as well (est. false-match). \
          Use <code>homeward review show MATCH</code> for the details.</p>\
          <table>\n{rows}</table></body></html>\n",
-        t = escape(title)
+        t = escape(title),
+        summary = summary_html(&super::summarize(items)),
     );
     std::fs::write(path, html).map_err(|source| super::ReportError::Write {
         path: path.display().to_string(),

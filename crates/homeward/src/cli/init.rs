@@ -1,0 +1,78 @@
+//! `homeward init`: create an empty registry, the one way (beside
+//! `--create`) a registry directory comes to be.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use homeward_core::store::Registry;
+use serde_json::json;
+
+use super::case::is_registry;
+use super::{CliError, Outcome};
+use crate::output::outln;
+
+/// Create an empty registry in --db. The registry commands (`case`,
+/// `sighting`, `search`, `review`, `batch`) refuse a --db that holds no
+/// registry unless it was made here or they are given --create. Running it
+/// on an existing registry changes nothing.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Registry directory: new, empty, or an existing registry.
+    #[arg(long, default_value = "./homeward-data")]
+    pub db: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: &InitArgs) -> Result<Outcome, CliError> {
+    let existed = is_registry(&a.db);
+    if !existed && a.db.exists() {
+        let mut entries = std::fs::read_dir(&a.db).map_err(|source| CliError::Io {
+            context: format!(
+                "cannot read {}; give `homeward init --db` a directory you can write",
+                a.db.display()
+            ),
+            source,
+        })?;
+        if entries.next().is_some() {
+            return Err(CliError::NotEmpty {
+                dir: a.db.display().to_string(),
+            });
+        }
+    }
+    let reg = Registry::open(&a.db)?;
+    let cases = reg.cases(None)?.len();
+    reg.close()?;
+    let dir = a.db.display().to_string();
+    if a.json {
+        outln!(
+            "{}",
+            json!({"db": dir, "created": !existed, "cases": cases})
+        );
+    } else if existed {
+        outln!("a registry is already at {dir} ({cases} case(s)); nothing changed");
+    } else {
+        outln!("registry created at {dir}");
+        outln!("next: homeward case add --db {dir} --name NAME --photo PHOTO --age AGE");
+    }
+    Ok(Outcome::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command};
+
+    #[test]
+    fn parses_init() {
+        let cli = Cli::try_parse_from(["homeward", "init", "--db", "d"]).unwrap();
+        let Command::Init(a) = cli.command else {
+            panic!("not init")
+        };
+        assert_eq!(a.db, std::path::PathBuf::from("d"));
+        let cli = Cli::try_parse_from(["homeward", "review", "list", "--create"]).unwrap();
+        assert!(matches!(cli.command, Command::Review(_)));
+    }
+}
