@@ -491,6 +491,12 @@ fn authorisation_matrix() {
         }),
         (
             "POST",
+            format!("/api/cases/{c}/status"),
+            Needs::CaseWorker,
+            || Send::Json(json!({ "status": "searching" })),
+        ),
+        (
+            "POST",
             format!("/api/cases/{c}/photos"),
             Needs::CaseWorker,
             || {
@@ -1924,4 +1930,76 @@ fn the_cli_and_the_api_apply_the_same_input_rules() {
         assert!(!ok, "{args:?} was accepted");
         assert!(said.contains(words), "{args:?}: {said}");
     }
+}
+
+/// A case worker ends a case's search and reopens it; the case leaves and
+/// rejoins the searches, and bad requests say what to do.
+#[test]
+fn a_case_is_found_and_reopened_through_the_api() {
+    let s = Server::start(&[]);
+    let admin = admin_token(&s);
+    let worker = make_user(&s, &admin, "worker", "caseworker");
+    let (case_id, _) = case_with_photo(
+        &s,
+        &worker,
+        json!({ "child_name": "Status Test", "missing_place": "Lyon" }),
+        vec![("age_years", "7".into())],
+        "obama.jpg",
+    );
+    let status = |v: &str| {
+        s.post_json(
+            &format!("/api/cases/{case_id}/status"),
+            &worker,
+            json!({ "status": v }),
+        )
+    };
+    let searched = || {
+        let r = s.req(
+            "POST",
+            "/api/search",
+            &worker,
+            Send::Multipart(vec![], Some(fixture("obama2.jpg"))),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["case_id"] == case_id)
+    };
+    assert!(searched());
+    let r = status("found");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json(),
+        json!({ "case_id": case_id, "from": "searching", "to": "found" })
+    );
+    assert_eq!(
+        s.get(&format!("/api/cases/{case_id}"), &worker).json()["status"],
+        "found"
+    );
+    assert!(!searched(), "a found case is not searched for");
+    let r = status("searching");
+    assert_eq!(r.json()["from"], "found");
+    assert!(searched(), "a reopened case is searched for again");
+
+    let r = status("lost");
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(
+        r.text().contains("searching, found or closed"),
+        "{}",
+        r.text()
+    );
+    let r = s.post_json(
+        "/api/cases/9999/status",
+        &worker,
+        json!({ "status": "closed" }),
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = s.post_json(
+        &format!("/api/cases/{case_id}/status"),
+        &worker,
+        json!({ "status": "closed", "extra": 1 }),
+    );
+    assert!(r.status == 400 || r.status == 422, "{}", r.text());
 }

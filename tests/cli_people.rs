@@ -435,3 +435,62 @@ fn demo_runs_without_the_build_directory() {
     assert!(said.contains("== review queue"), "{said}");
     assert!(said.contains("(Demo child A)"), "{said}");
 }
+
+/// A case's status: found ends the search, searching reopens it, with the
+/// change shown in words and in JSON; a bad status or a missing case is an
+/// error that says what to do.
+#[test]
+fn case_status_ends_and_reopens_the_search() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("reg");
+    ok(&["init", "--db", path(&db)]);
+    let id = add_case(&db, CHILD).to_string();
+    let said = ok(&["case", "status", "--case", &id, "found", "--db", path(&db)]);
+    assert!(
+        said.contains(CHILD) && said.contains("searching -> found"),
+        "{said}"
+    );
+    let listed = ok(&["case", "list", "--db", path(&db), "--json"]);
+    let row: Value = serde_json::from_str(listed.lines().next().unwrap()).unwrap();
+    assert_eq!(row["status"], "found");
+    let again = ok(&["case", "status", "--case", &id, "found", "--db", path(&db)]);
+    assert!(again.contains("already found"), "{again}");
+    let back = ok(&[
+        "case",
+        "status",
+        "--case",
+        &id,
+        "searching",
+        "--db",
+        path(&db),
+        "--json",
+    ]);
+    let v: Value = serde_json::from_str(back.trim()).unwrap();
+    assert_eq!(
+        (v["from"].as_str(), v["to"].as_str()),
+        (Some("found"), Some("searching"))
+    );
+
+    let bad = homeward(&["case", "status", "--case", &id, "lost", "--db", path(&db)]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("use searching, found or closed"),
+        "{}",
+        text(&bad.stderr)
+    );
+    let missing = homeward(&[
+        "case",
+        "status",
+        "--case",
+        "999",
+        "closed",
+        "--db",
+        path(&db),
+    ]);
+    assert!(!missing.status.success());
+    assert!(
+        text(&missing.stderr).contains("999"),
+        "{}",
+        text(&missing.stderr)
+    );
+}

@@ -7,7 +7,7 @@
 //!
 //! - [`Matcher`]: the registry, its duplicate index and the policy, kept in
 //!   step; one method per use case (register a case, add a photo, submit a
-//!   sighting, search, review, batch, erase).
+//!   sighting, search, review, batch, erase, case status ([`lifecycle`])).
 //! - [`Analyzer`]: a photo read the same way for every front
 //!   (flip-averaged embeddings, [`Analysis`]).
 //! - [`policy`]: every threshold that decides what a person is shown;
@@ -53,6 +53,7 @@
 pub mod batch;
 pub mod hashing;
 pub mod input;
+pub mod lifecycle;
 mod matcher;
 pub mod matching;
 pub mod policy;

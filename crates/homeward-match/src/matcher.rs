@@ -370,6 +370,21 @@ impl Matcher {
             .review_match(reviewer, id, MatchState::Rejected, note)?)
     }
 
+    /// Moves a case to `status` and returns the status it had
+    /// ([`crate::lifecycle::set_case_status`]).
+    ///
+    /// # Errors
+    /// [`MatchError::Store`] when the case does not exist or the registry
+    /// fails.
+    pub fn set_case_status(
+        &mut self,
+        actor: &str,
+        id: CaseId,
+        status: CaseStatus,
+    ) -> Result<CaseStatus, MatchError> {
+        crate::lifecycle::set_case_status(&mut self.reg, actor, id, status)
+    }
+
     /// Erases a case (photos, faces, matches) and drops it from the
     /// duplicate index.
     ///
@@ -397,7 +412,7 @@ mod tests {
     use std::sync::OnceLock;
 
     use homeward_core::faces::DetectOptions;
-    use homeward_core::store::Sex;
+    use homeward_core::store::{Sex, StoreError};
 
     use super::*;
     use crate::matching::Repeat;
@@ -488,6 +503,43 @@ mod tests {
         assert!(a.face_options().embed.flip);
         assert_eq!(a.face_options().embed.jitter, 3);
         assert!(photo("obama.jpg").faces[0].model.ends_with("+flip"));
+    }
+
+    #[test]
+    fn a_found_case_leaves_the_search_and_reopening_brings_it_back() {
+        let (_d, mut m) = matcher();
+        let a = case(&mut m, "A", &["obama.jpg"]);
+        let q = photo("obama.jpg");
+        let searching = [CaseStatus::Searching];
+        let found = |m: &Matcher| {
+            m.search(&q, &QueryMeta::default(), 5, &searching)
+                .expect("search")
+                .iter()
+                .any(|c| c.case_id == a)
+        };
+        assert!(found(&m));
+        let audit = |m: &Matcher| m.registry().audit_log().expect("audit").len();
+        let before = audit(&m);
+        assert_eq!(
+            m.set_case_status("worker", a, CaseStatus::Found).unwrap(),
+            CaseStatus::Searching
+        );
+        assert_eq!(m.registry().case(a).unwrap().data.status, CaseStatus::Found);
+        assert!(!found(&m), "a found case is not searched for");
+        assert_eq!(audit(&m), before + 1, "who and when are audited");
+        // The same status again writes nothing.
+        assert_eq!(
+            m.set_case_status("worker", a, CaseStatus::Found).unwrap(),
+            CaseStatus::Found
+        );
+        assert_eq!(audit(&m), before + 1);
+        m.set_case_status("worker", a, CaseStatus::Searching)
+            .unwrap();
+        assert!(found(&m), "a reopened case is searched for again");
+        assert!(matches!(
+            m.set_case_status("worker", a + 99, CaseStatus::Closed),
+            Err(MatchError::Store(StoreError::NotFound { .. }))
+        ));
     }
 
     #[test]

@@ -102,6 +102,7 @@ pub enum CaseCommand {
     Add(CaseAddArgs),
     Photo(CasePhotoArgs),
     List(CaseListArgs),
+    Status(CaseStatusArgs),
 }
 
 /// Add photos to an existing case; past sightings are matched against the
@@ -166,6 +167,25 @@ pub struct CaseAddArgs {
     pub face: AnalysisArgs,
 }
 
+/// Change a case's status: `found` or `closed` ends the search (the case
+/// leaves searches and the matching of new sightings), `searching` reopens
+/// it. Who and when are kept in the audit log.
+#[derive(Debug, Args)]
+pub struct CaseStatusArgs {
+    /// The case.
+    #[arg(long = "case")]
+    pub case_id: u64,
+    /// The new status: searching, found or closed.
+    #[arg(value_parser = parse_status)]
+    pub status: CaseStatus,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+fn parse_status(s: &str) -> Result<CaseStatus, String> {
+    s.parse::<CaseStatus>().map_err(|e| e.to_string())
+}
+
 /// List the cases in the registry.
 #[derive(Debug, Args)]
 pub struct CaseListArgs {
@@ -197,6 +217,7 @@ pub fn run(cmd: CaseCommand) -> Result<Outcome, CliError> {
         CaseCommand::Add(a) => add(&a),
         CaseCommand::Photo(a) => add_photo(&a),
         CaseCommand::List(a) => list(&a),
+        CaseCommand::Status(a) => set_status(&a),
     }
 }
 
@@ -345,6 +366,27 @@ fn add_photos(
         photos: out,
         surfaced_sightings: surfaced,
     })
+}
+
+fn set_status(a: &CaseStatusArgs) -> Result<Outcome, CliError> {
+    let mut m =
+        a.db.matcher(Policy::shipped().map_err(|e| CliError::Matching(e.into()))?)?;
+    let before = m.set_case_status(&a.db.actor(), a.case_id, a.status)?;
+    let name = m.registry().case(a.case_id)?.data.child_name;
+    let (from, to) = (before.as_str(), a.status.as_str());
+    if a.db.json {
+        let v = serde_json::json!({"case_id": a.case_id, "name": name, "from": from, "to": to});
+        outln!("{v}");
+    } else if before == a.status {
+        outln!(
+            "{} is already {to}; nothing changed",
+            case_label(a.case_id, &name)
+        );
+    } else {
+        outln!("{}: {from} -> {to}", case_label(a.case_id, &name));
+    }
+    m.close()?;
+    Ok(Outcome::Success)
 }
 
 fn list(a: &CaseListArgs) -> Result<Outcome, CliError> {

@@ -44,6 +44,7 @@ pub(super) fn routes(r: Routes) -> Routes {
         .post("/api/cases", create_case)
         .get("/api/cases/{id}", get_case)
         .delete("/api/cases/{id}", erase_case)
+        .post("/api/cases/{id}/status", set_case_status)
         .post("/api/cases/{id}/photos", add_case_photo)
         .get("/api/photos/{id}", get_photo)
         .post("/api/search", search)
@@ -741,6 +742,38 @@ async fn get_case(
     caller.require(Role::CaseWorker)?;
     let v = blocking(|| st.service.get_case(&caller.actor(), id))?;
     Ok(Json(v).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusIn {
+    status: String,
+}
+
+#[derive(Serialize)]
+struct StatusChange {
+    case_id: u64,
+    from: &'static str,
+    to: &'static str,
+}
+
+async fn set_case_status(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<u64>,
+    b: Body<StatusIn>,
+) -> Result<Json<StatusChange>, ApiError> {
+    caller.require(Role::CaseWorker)?;
+    let to = body(b)?
+        .status
+        .parse::<CaseStatus>()
+        .map_err(|e| ApiError::unprocessable(format!("`status`: {e}")))?;
+    let from = blocking(|| st.service.set_case_status(&caller.actor(), id, to))?;
+    Ok(Json(StatusChange {
+        case_id: id,
+        from: from.as_str(),
+        to: to.as_str(),
+    }))
 }
 
 async fn erase_case(

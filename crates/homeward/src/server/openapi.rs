@@ -99,6 +99,9 @@ pub fn document() -> Value {
                 "Photo": { "type": "object", "properties": { "id": { "type": "integer" }, "age_months": { "type": "integer" },
                     "taken_date": { "type": "string" }, "source": { "type": "string" }, "faces": { "type": "integer" }, "url": { "type": "string" } } },
                 "Case": { "allOf": [ r("CaseIn"), { "type": "object", "properties": { "id": { "type": "integer" }, "photos": arr("Photo") } } ] },
+                "StatusChange": { "type": "object", "properties": { "case_id": { "type": "integer" },
+                    "from": { "type": "string", "enum": ["searching", "found", "closed"] },
+                    "to": { "type": "string", "enum": ["searching", "found", "closed"] } } },
                 "PhotoAdded": { "type": "object", "properties": { "photo_id": { "type": "integer" },
                     "faces": { "type": "integer", "description": "faces enrolled: the largest face of the photo" },
                     "faces_found": { "type": "integer" }, "warning": { "type": "string" },
@@ -178,6 +181,12 @@ pub fn document() -> Value {
                 "get": op("A case with its photos", CW, json!({ "parameters": id("id") }), json!({ "200": ok("Case", r("Case")) })),
                 "delete": op("Erase a case and everything derived from it", AD, json!({ "parameters": id("id") }), json!({ "204": { "description": "Erased" } }))
             },
+            "/api/cases/{id}/status": { "post": op("Change a case's status (found or closed ends the search; searching reopens it)", CW,
+                { let mut b = json!({ "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["status"],
+                    "properties": { "status": { "type": "string", "enum": ["searching", "found", "closed"] } } } } } } });
+                  b["parameters"] = id("id"); b },
+                json!({ "200": ok("The status before and after", r("StatusChange")) })) },
             "/api/cases/{id}/photos": { "post": op("Add a photo to a case", CW,
                 { let mut m = multipart(json!({ "photo": photo, "age_months": { "type": "integer" }, "age_years": { "type": "number" },
                     "taken_date": { "type": "string", "format": "date" }, "source": { "type": "string" } }), &["photo"]);

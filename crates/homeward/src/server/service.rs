@@ -27,6 +27,7 @@ use homeward_core::store::{
 use serde::Serialize;
 
 use homeward_match::batch as report;
+use homeward_match::lifecycle;
 use homeward_match::matching::{self, Analyzed, DupIndex, EnrolledPhoto, MatchError, Repeat};
 use homeward_match::ranking::{self, Policy, QueryMeta};
 
@@ -819,6 +820,17 @@ impl Service {
             MatchState::Pending => "reopen_match",
         };
         self.audit(actor, action, &format!("match:{id}"))
+    }
+
+    /// Moves a case to `status` (`homeward_match::lifecycle`)
+    /// and returns the status it had; the same status again writes nothing.
+    pub fn set_case_status(
+        &self,
+        actor: &str,
+        id: CaseId,
+        status: CaseStatus,
+    ) -> Result<CaseStatus, ApiError> {
+        self.with_matcher(|m| lifecycle::set_case_status(&mut m.reg, actor, id, status))
     }
 
     /// Erases a case and everything derived from it, including the hashes
