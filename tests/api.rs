@@ -530,6 +530,12 @@ fn authorisation_matrix() {
             Needs::CaseWorker,
             || Send::Empty,
         ),
+        (
+            "POST",
+            format!("/api/review/{m}/undo"),
+            Needs::CaseWorker,
+            || Send::Empty,
+        ),
         ("GET", "/api/batches".into(), Needs::CaseWorker, || {
             Send::Empty
         }),
@@ -2002,4 +2008,66 @@ fn a_case_is_found_and_reopened_through_the_api() {
         json!({ "status": "closed", "extra": 1 }),
     );
     assert!(r.status == 400 || r.status == 422, "{}", r.text());
+}
+
+/// A mistaken confirmation is taken back: the match is pending again, the
+/// enrolled face leaves the case's photos, and it can be decided anew.
+#[test]
+fn a_confirmation_is_undone_and_decided_again() {
+    let s = Server::start(&[]);
+    let w = world(&s);
+    let (c, m) = (w.case_id, w.match_id);
+    let photos = || {
+        s.get(&format!("/api/cases/{c}"), &w.worker).json()["photos"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let before = photos();
+    let undo = || {
+        s.req(
+            "POST",
+            &format!("/api/review/{m}/undo"),
+            &w.worker,
+            Send::Empty,
+        )
+    };
+    let r = undo();
+    assert_eq!(r.status, 409, "nothing to undo while pending: {}", r.text());
+    let r = s.req(
+        "POST",
+        &format!("/api/review/{m}/confirm"),
+        &w.worker,
+        Send::Empty,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        photos(),
+        before + 1,
+        "confirming enrols the sighting's face"
+    );
+    let r = s.post_json(&format!("/api/review/{m}/reject"), &w.worker, json!({}));
+    assert_eq!(r.status, 409);
+    assert!(
+        r.text().contains("undo"),
+        "the conflict says what to do: {}",
+        r.text()
+    );
+    let r = undo();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json(),
+        json!({ "match_id": m, "state": "pending", "was": "confirmed" })
+    );
+    assert_eq!(photos(), before, "the enrolled face left the case");
+    let queue = s.get("/api/review", &w.worker).json();
+    assert!(queue.as_array().unwrap().iter().any(|i| i["match_id"] == m));
+    let r = s.post_json(
+        &format!("/api/review/{m}/reject"),
+        &w.worker,
+        json!({ "note": "other child" }),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = s.req("POST", "/api/review/99999/undo", &w.worker, Send::Empty);
+    assert_eq!(r.status, 404, "{}", r.text());
 }

@@ -335,6 +335,32 @@ fn text_for_people_review_and_batch_report() {
     assert_eq!(v["sighting"]["place"], "market");
     assert!(v["why"]["band"].is_string());
 
+    // Confirm, then undo: pending again, and the enrolled face leaves the case.
+    let faces = || {
+        let v: Value = serde_json::from_str(
+            ok(&["case", "list", "--db", path(&db), "--json"])
+                .lines()
+                .next()
+                .unwrap(),
+        )
+        .unwrap();
+        v["faces"].as_u64().unwrap()
+    };
+    assert_eq!(faces(), 1);
+    ok(&["review", "confirm", "1", "--db", path(&db)]);
+    assert_eq!(faces(), 2);
+    let undone = ok(&["review", "undo", "1", "--db", path(&db)]);
+    assert!(undone.contains("confirmation undone"), "{undone}");
+    assert_eq!(faces(), 1);
+    assert!(ok(&["review", "show", "1", "--db", path(&db)]).contains("match 1: pending"));
+    let again = homeward(&["review", "undo", "1", "--db", path(&db)]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        text(&again.stderr).contains("no decision to undo"),
+        "{}",
+        text(&again.stderr)
+    );
+
     // A batch whose file-name order is not its strength order.
     let input = tmp.path().join("archive");
     std::fs::create_dir(&input).unwrap();

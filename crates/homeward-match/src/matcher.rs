@@ -347,6 +347,15 @@ impl Matcher {
         matching::confirm(&mut self.reg, reviewer, id, note)
     }
 
+    /// Takes back a decision ([`matching::undo`]): pending again, and a
+    /// confirmation's enrolled face removed. Returns the state it had.
+    ///
+    /// # Errors
+    /// [`MatchError::Store`] when the match does not exist or is pending.
+    pub fn undo(&mut self, actor: &str, id: MatchId) -> Result<MatchState, MatchError> {
+        matching::undo(&mut self.reg, actor, id)
+    }
+
     /// Rejects a pending match.
     ///
     /// # Errors

@@ -772,6 +772,63 @@ impl Store for PgStore {
         Ok((photo, fid))
     }
 
+    fn undo_decision(&mut self, actor: &str, id: MatchId) -> Result<MatchState, StoreError> {
+        let m = self.match_row(id)?;
+        if m.state == MatchState::Pending {
+            return Err(StoreError::Invalid {
+                field: "match",
+                why: format!("match {id} is pending; there is no decision to undo"),
+            });
+        }
+        let key = sql_id(id, "match")?;
+        let case = sql_id(m.case_id, "case")?;
+        let source = format!("sighting:{}", m.sighting_id);
+        let (client, target) = self.parts();
+        let db = |e| error::store_error(e, target);
+        let mut tx = client.transaction().map_err(db)?;
+        // Undone only if still in the state read above: another reviewer
+        // may have undone or decided it meanwhile.
+        let n = tx
+            .execute(
+                "UPDATE matches SET state = 'pending', reviewer = NULL, decided_at = NULL,
+                                    note = NULL
+                 WHERE id = $1 AND state = $2",
+                &[&key, &m.state.as_str()],
+            )
+            .map_err(db)?;
+        if n == 0 {
+            return Err(StoreError::Invalid {
+                field: "match",
+                why: format!("match {id} changed meanwhile; read it again"),
+            });
+        }
+        let mut enrolled = Vec::new();
+        if m.state == MatchState::Confirmed {
+            // Faces go with their photo (ON DELETE CASCADE).
+            for r in tx
+                .query(
+                    "SELECT f.id FROM faces f JOIN photos p ON p.id = f.photo_id
+                     WHERE p.case_id = $1 AND p.source = $2",
+                    &[&case, &source],
+                )
+                .map_err(db)?
+            {
+                enrolled.push(crate::id(r.get(0)));
+            }
+            tx.execute(
+                "DELETE FROM photos WHERE case_id = $1 AND source = $2",
+                &[&case, &source],
+            )
+            .map_err(db)?;
+        }
+        audit(&mut tx, actor, "review:undone", &format!("match:{id}")).map_err(db)?;
+        tx.commit().map_err(db)?;
+        for f in enrolled {
+            self.index.remove(f);
+        }
+        Ok(m.state)
+    }
+
     fn match_row(&self, id: MatchId) -> Result<MatchRow, StoreError> {
         let row = self
             .lock()

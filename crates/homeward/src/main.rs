@@ -3,6 +3,10 @@
 //! Exit codes: 0 on success; 1 when the run finished but some inputs failed
 //! (each failure is reported where it happened); 2 on a usage or fatal error.
 
+// The OpenAPI document (`server/openapi.rs`) is one `json!` literal, deeper
+// than the default macro recursion limit allows.
+#![recursion_limit = "256"]
+
 mod cli;
 mod error;
 mod eval;

@@ -91,6 +91,11 @@ pub trait Store {
         note: Option<&str>,
         meta: &PhotoMeta,
     ) -> Result<(PhotoId, FaceId), StoreError>;
+    /// Takes back the decision on a match: pending again, and a
+    /// confirmation's enrolled photo and face removed in the same
+    /// transaction. Returns the state it had; a pending match is
+    /// [`StoreError::Invalid`].
+    fn undo_decision(&mut self, actor: &str, id: MatchId) -> Result<MatchState, StoreError>;
     /// One match.
     fn match_row(&self, id: MatchId) -> Result<MatchRow, StoreError>;
     /// Records that a batch item failed.
@@ -193,6 +198,9 @@ impl Store for Registry {
         meta: &PhotoMeta,
     ) -> Result<(PhotoId, FaceId), StoreError> {
         Registry::confirm_and_enrol(self, reviewer, id, note, meta)
+    }
+    fn undo_decision(&mut self, actor: &str, id: MatchId) -> Result<MatchState, StoreError> {
+        Registry::undo_decision(self, actor, id)
     }
     fn match_row(&self, id: MatchId) -> Result<MatchRow, StoreError> {
         Registry::match_row(self, id)

@@ -292,6 +292,74 @@ pub fn sighting_with_matches_is_atomic_and_queued_in_order<S: Store>(s: &mut S) 
     ));
 }
 
+pub fn undoing_a_decision_takes_back_its_enrolment<S: Store>(s: &mut S) {
+    let a = s.add_case("t", &new_case("Ana")).unwrap();
+    s.add_photo("t", a, b"case", &PhotoMeta::default(), &[face(0.5)])
+        .unwrap();
+    let extras = SightingExtras {
+        matches: vec![candidate(a, 0, 0.01)],
+        ..SightingExtras::default()
+    };
+    let (sid, _, ms) = s
+        .record_sighting("t", b"seen", &NewSighting::default(), &[face(0.2)], &extras)
+        .unwrap();
+    // Nothing to undo while pending; nothing is written.
+    let audit = s.audit_log().unwrap().len();
+    assert!(matches!(
+        s.undo_decision("rev", ms[0]),
+        Err(StoreError::Invalid { .. })
+    ));
+    assert!(matches!(
+        s.undo_decision("rev", 999),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(s.audit_log().unwrap().len(), audit);
+    // Confirm, then undo: pending again, the enrolled photo and face gone.
+    s.confirm_and_enrol("rev", ms[0], Some("same"), &PhotoMeta::default())
+        .unwrap();
+    assert_eq!(s.case_photos(a).unwrap().len(), 2);
+    assert_eq!(
+        s.undo_decision("lead", ms[0]).unwrap(),
+        MatchState::Confirmed
+    );
+    let row = s.match_row(ms[0]).unwrap();
+    assert_eq!(
+        (row.state, row.reviewer, row.note),
+        (MatchState::Pending, None, None)
+    );
+    let photos = s.case_photos(a).unwrap();
+    assert_eq!(photos.len(), 1);
+    assert!(photos
+        .iter()
+        .all(|p| p.source != Some(format!("sighting:{sid}"))));
+    let hits = s
+        .search_with(&face(0.2).embedding, &Default::default(), 5, 5)
+        .unwrap();
+    assert!(
+        hits.iter()
+            .flat_map(|h| &h.photos)
+            .all(|p| (p.distance - 0.3).abs() < 1e-6),
+        "only the case's own photo is searched: {hits:?}"
+    );
+    assert_eq!(s.review_queue(false).unwrap().len(), 1);
+    // The sighting keeps its photo; it can be decided again.
+    assert_eq!(s.sighting_summary(sid).unwrap().faces, 1);
+    s.review_match("rev", ms[0], MatchState::Rejected, None)
+        .unwrap();
+    assert_eq!(
+        s.undo_decision("lead", ms[0]).unwrap(),
+        MatchState::Rejected
+    );
+    assert_eq!(s.match_row(ms[0]).unwrap().state, MatchState::Pending);
+    let log = s.audit_log().unwrap();
+    assert_eq!(
+        log.iter()
+            .filter(|e| e.action == "review:undone" && e.target == format!("match:{}", ms[0]))
+            .count(),
+        2
+    );
+}
+
 pub fn unreadable_scores_are_an_error_not_a_band<S: Store>(s: &mut S) {
     let a = s.add_case("t", &new_case("Ana")).unwrap();
     let mut m = candidate(a, 0, 0.1);
@@ -564,6 +632,7 @@ macro_rules! store_suite {
             cases_and_photos_read_back,
             fields_round_trip,
             sighting_with_matches_is_atomic_and_queued_in_order,
+            undoing_a_decision_takes_back_its_enrolment,
             unreadable_scores_are_an_error_not_a_band,
             errors_are_typed_and_write_nothing,
             search_ranks_cases_and_follows_filters,

@@ -796,6 +796,61 @@ impl Registry {
         Ok((photo, face_ids[0]))
     }
 
+    /// Takes back the decision on match `id`: the match is pending again,
+    /// and when it had been confirmed the photo and face its confirmation
+    /// enrolled in the case's gallery (source `sighting:<id>`) are removed,
+    /// from the rows and the index, in the same transaction. The sighting
+    /// keeps its own copy of the bytes. Returns the state it had.
+    pub fn undo_decision(&mut self, actor: &str, id: MatchId) -> Result<MatchState, StoreError> {
+        let m = self.match_row(id)?;
+        if m.state == MatchState::Pending {
+            return Err(StoreError::Invalid {
+                field: "match",
+                why: format!("match {id} is pending; there is no decision to undo"),
+            });
+        }
+        let sql = |source| StoreError::Sqlite {
+            path: self.db_path.clone(),
+            source,
+        };
+        let source = format!("sighting:{}", m.sighting_id);
+        let tx = self.conn.transaction().map_err(sql)?;
+        let mut enrolled = Vec::new();
+        if m.state == MatchState::Confirmed {
+            let mut st = tx
+                .prepare(
+                    "SELECT f.id FROM faces f JOIN photos p ON p.id = f.photo_id
+                     WHERE p.case_id = ?1 AND p.source = ?2",
+                )
+                .map_err(sql)?;
+            let rows = st
+                .query_map(params![m.case_id as i64, source], |r| r.get::<_, i64>(0))
+                .map_err(sql)?;
+            for r in rows {
+                enrolled.push(r.map_err(sql)? as u64);
+            }
+            drop(st);
+            // Faces go with their photo (ON DELETE CASCADE).
+            tx.execute(
+                "DELETE FROM photos WHERE case_id = ?1 AND source = ?2",
+                params![m.case_id as i64, source],
+            )
+            .map_err(sql)?;
+        }
+        tx.execute(
+            "UPDATE matches SET state = 'pending', reviewer = NULL, decided_at = NULL, note = NULL
+             WHERE id = ?1",
+            [id as i64],
+        )
+        .map_err(sql)?;
+        Self::audit(&tx, actor, "review:undone", &format!("match:{id}")).map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        for f in enrolled {
+            self.index.remove(f);
+        }
+        Ok(m.state)
+    }
+
     /// Items of a batch, in item order.
     pub fn batch_items(&self, batch: &str) -> Result<Vec<BatchItem>, StoreError> {
         let mut st = self

@@ -424,3 +424,18 @@ pub fn confirm(
     };
     Ok(reg.confirm_and_enrol(reviewer, id, note, &meta)?)
 }
+
+/// Takes back the decision on match `id` (a mistaken confirmation or
+/// rejection): the match is pending again, and a confirmation's enrolled
+/// photo and face leave the case's gallery. Returns the state it had.
+///
+/// # Errors
+/// [`MatchError::Store`] when the match does not exist, or is pending (no
+/// decision to undo).
+pub fn undo(
+    reg: &mut Registry,
+    actor: &str,
+    id: MatchId,
+) -> Result<homeward_core::store::MatchState, MatchError> {
+    Ok(reg.undo_decision(actor, id)?)
+}

@@ -20,6 +20,7 @@ pub enum ReviewCommand {
     Show(ShowArgs),
     Confirm(DecideArgs),
     Reject(DecideArgs),
+    Undo(UndoArgs),
 }
 
 /// Which matches to list.
@@ -71,12 +72,23 @@ pub struct DecideArgs {
     pub db: DbArgs,
 }
 
+/// Take back a decision: the match is pending again, and a confirmation's
+/// enrolled face leaves the case's photos.
+#[derive(Debug, Args)]
+pub struct UndoArgs {
+    /// Match id.
+    pub id: u64,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
 pub fn run(cmd: ReviewCommand) -> Result<Outcome, CliError> {
     match cmd {
         ReviewCommand::List(a) => list(&a),
         ReviewCommand::Show(a) => show(&a),
         ReviewCommand::Confirm(a) => decide(&a, true),
         ReviewCommand::Reject(a) => decide(&a, false),
+        ReviewCommand::Undo(a) => undo(&a),
     }
 }
 
@@ -363,6 +375,31 @@ fn show(a: &ShowArgs) -> Result<Outcome, CliError> {
             db = a.db.db.display()
         );
     }
+    Ok(Outcome::Success)
+}
+
+fn undo(a: &UndoArgs) -> Result<Outcome, CliError> {
+    let policy = Policy::shipped().map_err(|e| CliError::Matching(e.into()))?;
+    let mut m = a.db.matcher(policy)?;
+    let was = m.undo(&a.db.actor(), a.id)?;
+    if a.db.json {
+        outln!(
+            "{}",
+            json!({"match_id": a.id, "state": "pending", "was": was.as_str()})
+        );
+    } else if was == MatchState::Confirmed {
+        outln!(
+            "match {}: confirmation undone; it is pending again and the sighting's face left the case's photos",
+            a.id
+        );
+    } else {
+        outln!(
+            "match {}: {} undone; it is pending again",
+            a.id,
+            was.as_str()
+        );
+    }
+    m.close()?;
     Ok(Outcome::Success)
 }
 

@@ -52,6 +52,7 @@ pub(super) fn routes(r: Routes) -> Routes {
         .get("/api/review/{id}", review_item)
         .post("/api/review/{id}/confirm", confirm)
         .post("/api/review/{id}/reject", reject)
+        .post("/api/review/{id}/undo", undo)
         .get("/api/batches", list_batches)
         .get("/api/batches/{name}", get_batch)
         .get("/api/users", list_users)
@@ -986,6 +987,29 @@ async fn reject(
     bytes: axum::body::Bytes,
 ) -> Result<Json<DecisionOut>, ApiError> {
     decide(st, caller, id, headers, bytes, MatchState::Rejected).await
+}
+
+#[derive(Serialize)]
+struct UndoOut {
+    match_id: u64,
+    state: &'static str,
+    was: &'static str,
+}
+
+/// Takes back a decision: the match is pending again and a confirmation's
+/// enrolled face leaves the case's gallery.
+async fn undo(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<u64>,
+) -> Result<Json<UndoOut>, ApiError> {
+    caller.require(Role::CaseWorker)?;
+    let was = blocking(|| st.service.undo(&caller.actor(), id))?;
+    Ok(Json(UndoOut {
+        match_id: id,
+        state: MatchState::Pending.as_str(),
+        was: was.as_str(),
+    }))
 }
 
 // ---------- admin ----------

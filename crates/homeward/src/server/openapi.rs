@@ -136,6 +136,8 @@ pub fn document() -> Value {
                     "last_done_at": { "type": "integer" } } },
                 "Batch": { "allOf": [ r("BatchStatus"), { "type": "object", "properties": { "results": { "type": "array",
                     "items": { "type": "object", "description": "one item: kind (new, duplicate, poster_repost, no_face, failed) and its candidates" } } } } ] },
+                "Undone": { "type": "object", "properties": { "match_id": { "type": "integer" },
+                    "state": { "type": "string", "enum": ["pending"] }, "was": { "type": "string", "enum": ["confirmed", "rejected"] } } },
                 "Decision": { "type": "object", "properties": { "match_id": { "type": "integer" }, "state": { "type": "string" } } },
                 "User": { "type": "object", "properties": { "id": { "type": "integer" }, "username": { "type": "string" },
                     "role": { "type": "string" }, "disabled": { "type": "boolean" } } },
@@ -217,6 +219,9 @@ pub fn document() -> Value {
             "/api/review/{id}/reject": { "post": op("Reject a pending match", CW,
                 { let mut b = json_body(json!({ "type": "object", "properties": { "note": { "type": "string" } } }), false); b["parameters"] = id("id"); b },
                 json!({ "200": ok("Decided", r("Decision")), "409": err() })) },
+            "/api/review/{id}/undo": { "post": op("Take back a decision: the match is pending again, and a confirmation's enrolled face leaves the case's gallery", CW,
+                json!({ "parameters": id("id") }),
+                json!({ "200": ok("Undone", r("Undone")), "409": err() })) },
             "/api/users": {
                 "get": op("List users", AD, json!({}), json!({ "200": ok("Users", arr("User")) })),
                 "post": op("Create a user", AD, json_body(json!({ "type": "object", "required": ["username", "password", "role"], "properties": {

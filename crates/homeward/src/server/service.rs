@@ -803,7 +803,7 @@ impl Service {
             let current = m.reg.match_state(id)?;
             if current != MatchState::Pending {
                 return Ok(Err(ApiError::conflict(format!(
-                    "match {id} was already decided; a decision is final, open a new review if it was wrong"
+                    "match {id} was already decided; undo the decision first (POST /api/review/{id}/undo) if it was wrong"
                 ))));
             }
             match state {
@@ -822,6 +822,21 @@ impl Service {
         self.audit(actor, action, &format!("match:{id}"))
     }
 
+    /// Takes back the decision on a match (`homeward_match::matching::undo`);
+    /// returns the state it had. A pending match is a conflict.
+    pub fn undo(&self, actor: &str, id: u64) -> Result<MatchState, ApiError> {
+        let was = self.with_matcher(|m| {
+            if m.reg.match_state(id)? == MatchState::Pending {
+                return Ok(Err(ApiError::conflict(format!(
+                    "match {id} is pending; there is no decision to undo"
+                ))));
+            }
+            Ok(Ok(matching::undo(&mut m.reg, actor, id)?))
+        })??;
+        self.audit(actor, "undo_decision", &format!("match:{id}"))?;
+        Ok(was)
+    }
+
     /// Moves a case to `status` (`homeward_match::lifecycle`)
     /// and returns the status it had; the same status again writes nothing.
     pub fn set_case_status(
@@ -830,7 +845,10 @@ impl Service {
         id: CaseId,
         status: CaseStatus,
     ) -> Result<CaseStatus, ApiError> {
-        self.with_matcher(|m| lifecycle::set_case_status(&mut m.reg, actor, id, status))
+        let was =
+            self.with_matcher(|m| lifecycle::set_case_status(&mut m.reg, actor, id, status))?;
+        self.audit(actor, "set_case_status", &format!("case:{id}"))?;
+        Ok(was)
     }
 
     /// Erases a case and everything derived from it, including the hashes
