@@ -682,5 +682,11 @@ mod tests {
         assert!(weak_edge < 0.6, "weak band edge {weak_edge}");
         let z = c.equivalent(weak_edge, None, Population::Child);
         assert!(c.pair_fmr_equivalent(z) <= WEAK_FMR + 1e-9);
+        // Version 4: SFace's own table, on unit-vector distances, and the fusion.
+        let sface = c.sface.as_deref().unwrap();
+        let f = c.fusion.as_ref().unwrap();
+        assert!(sface.distances.last().copied().unwrap_or(0.0) > 1.5);
+        assert!(f.model_correlation > 0.0 && f.model_correlation < 1.0);
+        assert!((0.0..1.0).contains(&f.photo_correlation));
     }
 }

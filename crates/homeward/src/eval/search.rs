@@ -932,8 +932,9 @@ fn fit_second(
         ..sface_adult.clone()
     };
     let fused = if fusion {
+        let source = format!("{source}; r and the fused photo correlation of dlib and SFace");
         Some(
-            fit_fusion(&fused_pairs(pairs), dlib, &table, source)
+            fit_fusion(&fused_pairs(pairs), dlib, &table, &source)
                 .map_err(|err| CliError::Usage(format!("fusion: {err}")))?,
         )
     } else {
@@ -1006,9 +1007,10 @@ pub fn evaluate(engine: &FaceEngine, e: &SearchEval<'_>) -> Result<SearchReport,
             .filter(|r| matches!(table.get(&r.path), Some(Some(v)) if v.sface.is_some()))
             .count();
         let source = format!(
-            "SFace adult impostor pairs: every pair of the {people} undated one-photo adult registry photos (LFW distractors) of manifest {name} ({} pairs). Command: homeward eval search --manifest {name} --model {} --flip --sface-adult-from-distractors --write-calibration calibration.json",
+            "SFace adult impostor pairs: every pair of the {people} undated one-photo adult registry photos (LFW distractors) of manifest {name} ({} pairs). Command: homeward eval search --manifest {name} --model {} --flip{} --sface-adult-from-distractors --write-calibration calibration.json",
             d.len(),
-            e.model.name()
+            e.model.name(),
+            if folds >= 2 { format!(" --folds {folds}") } else { String::new() }
         );
         let children = adult
             .sface
