@@ -23,6 +23,15 @@ pub enum FaceModel {
 }
 
 impl FaceModel {
+    /// Name as typed on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaceModel::Dlib => "dlib",
+            FaceModel::Sface => "sface",
+            FaceModel::Fusion => "fusion",
+        }
+    }
+
     /// Whether SFace has to be loaded and run.
     pub fn needs_sface(self) -> bool {
         self != FaceModel::Dlib

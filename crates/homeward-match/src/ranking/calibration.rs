@@ -15,6 +15,11 @@
 //! the child's age on the sighting day; when it is unknown it counts as 0,
 //! the most cautious reading, so a case with undated photos never gains from
 //! lacking dates.
+//!
+//! Version 4 adds an optional second model: `sface` is a whole nested table
+//! for SFace (its own adult curve and children's map), and `fusion` says how
+//! the two models' normal scores correlate ([`ModelFusion`]). A table without
+//! them (versions 2 and 3) scores with dlib alone.
 
 use serde::{Deserialize, Serialize};
 
@@ -26,9 +31,10 @@ const SHIPPED: &str = include_str!("calibration.json");
 /// Format name and version of a calibration table file.
 pub const CALIBRATION_FORMAT: &str = "homeward-calibration";
 /// Version of the calibration table file written by this build.
-pub const CALIBRATION_VERSION: u32 = 3;
+pub const CALIBRATION_VERSION: u32 = 4;
 /// Oldest version this build reads. Version 2 has no `photo_correlation`
-/// and reads as independent photos (the more cautious reading).
+/// and reads as independent photos (the more cautious reading); versions 2
+/// and 3 have no second model and score with dlib alone.
 pub const CALIBRATION_OLDEST: u32 = 2;
 
 /// Per-case false-match-rate ceilings of the bands.
@@ -181,6 +187,47 @@ pub struct Calibration {
     pub cdf: Vec<f64>,
     /// The children's map onto this curve.
     pub children: ChildFit,
+    /// SFace's own table (adult curve and children's map), if fitted
+    /// (version 4). Its distances are Euclidean between unit vectors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sface: Option<Box<Calibration>>,
+    /// How dlib's and SFace's calibrated scores are fused (version 4; needs
+    /// `sface`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fusion: Option<ModelFusion>,
+}
+
+/// How two models' calibrated evidence is fused. Each model turns a photo
+/// pair into a false-match rate `p_m` through its own table; its normal
+/// score is `u_m = Φ⁻¹(p_m)`. The fused score `(u_1 + u_2) / √(2 + 2r)` is
+/// standard normal for impostor pairs when each `u_m` is and they correlate
+/// at `r`, so `Φ(fused)` is again a false-match rate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelFusion {
+    /// `r`: the correlation of the two models' normal scores over
+    /// child-against-child impostor pairs.
+    pub model_correlation: f64,
+    /// How alike one different child's photos score on the fused scale
+    /// (replaces [`ChildFit::photo_correlation`] for fused pairs).
+    pub photo_correlation: f64,
+    /// Impostor pairs behind the fit.
+    #[serde(default)]
+    pub impostor_pairs: u64,
+    /// Where the pairs come from.
+    #[serde(default)]
+    pub source: String,
+}
+
+impl ModelFusion {
+    /// The fused false-match rate of two models' pair rates.
+    pub fn fuse(&self, p_dlib: f64, p_sface: f64) -> f64 {
+        normal::cdf(self.fused_score(normal::quantile(p_dlib), normal::quantile(p_sface)))
+    }
+
+    /// The fused normal score of two models' normal scores.
+    pub fn fused_score(&self, u_dlib: f64, u_sface: f64) -> f64 {
+        (u_dlib + u_sface) / (2.0 + 2.0 * self.model_correlation).sqrt()
+    }
 }
 
 /// Why a calibration table cannot be used.
@@ -228,10 +275,46 @@ impl Calibration {
         let mut c: Calibration =
             serde_json::from_str(text).map_err(|e| CalibrationError::Parse(e.to_string()))?;
         c.version = CALIBRATION_VERSION;
+        c.check("")?;
+        if let Some(sf) = c.sface.as_mut() {
+            if sf.sface.is_some() || sf.fusion.is_some() {
+                return Err(CalibrationError::Shape(
+                    "the sface table must not nest another model".into(),
+                ));
+            }
+            sf.version = CALIBRATION_VERSION;
+            sf.check("sface: ")?;
+        }
+        match (&c.fusion, &c.sface) {
+            (Some(_), None) => {
+                return Err(CalibrationError::Shape(
+                    "a fusion block needs an sface table".into(),
+                ))
+            }
+            (Some(f), Some(_)) => {
+                let ok = f.model_correlation > -1.0
+                    && f.model_correlation <= 1.0
+                    && (0.0..1.0).contains(&f.photo_correlation);
+                if !ok {
+                    return Err(CalibrationError::Shape(
+                        "fusion needs -1 < model_correlation <= 1 and 0 <= photo_correlation < 1"
+                            .into(),
+                    ));
+                }
+            }
+            _ => {}
+        }
+        Ok(c)
+    }
+
+    /// Checks one table's columns and children's map (`what` prefixes the
+    /// message).
+    fn check(&self, what: &str) -> Result<(), CalibrationError> {
+        let c = self;
         let n = c.distances.len();
         if n < 2 || c.cdf.len() != n {
             return Err(CalibrationError::Shape(format!(
-                "{n} distances and {} cdf values",
+                "{what}{n} distances and {} cdf values",
                 c.cdf.len()
             )));
         }
@@ -239,9 +322,9 @@ impl Calibration {
         let monotone = c.cdf.windows(2).all(|w| w[0] <= w[1]);
         let in_range = c.cdf.iter().all(|p| (0.0..=1.0).contains(p));
         if !ascending || !monotone || !in_range || c.impostor_pairs == 0 {
-            return Err(CalibrationError::Shape(
-                "distances must ascend, cdf must be non-decreasing in [0, 1], pairs > 0".into(),
-            ));
+            return Err(CalibrationError::Shape(format!(
+                "{what}distances must ascend, cdf must be non-decreasing in [0, 1], pairs > 0"
+            )));
         }
         let ch = &c.children;
         let finite = [ch.scale, ch.offset, ch.gap_slope, ch.gap_cap_years]
@@ -253,23 +336,48 @@ impl Calibration {
             || ch.gap_cap_years < 0.0
             || !(0.0..1.0).contains(&ch.photo_correlation)
         {
-            return Err(CalibrationError::Shape(
-                "children's fit needs finite values, scale > 0, gap_slope >= 0, gap_cap_years >= 0, 0 <= photo_correlation < 1"
-                    .into(),
-            ));
+            return Err(CalibrationError::Shape(format!(
+                "{what}children's fit needs finite values, scale > 0, gap_slope >= 0, gap_cap_years >= 0, 0 <= photo_correlation < 1"
+            )));
         }
-        Ok(c)
+        Ok(())
     }
 
-    /// Fits the adult curve from impostor distances (any order), keeping
-    /// `children` as given.
+    /// Whether this table can score SFace pairs (it has an SFace table), and
+    /// fuse them with dlib's (it also has a fusion block).
+    pub fn has_sface(&self) -> bool {
+        self.sface.is_some()
+    }
+
+    /// The dlib grid: 0.01 steps from 0.20 to 1.20, which covers every
+    /// distance dlib produces between faces that are not the same photo.
+    pub fn dlib_grid() -> Vec<f64> {
+        (20..=120).map(|i| f64::from(i) / 100.0).collect()
+    }
+
+    /// The grid for unit vectors (SFace): 0.01 steps from 0.20 to 2.00.
+    pub fn unit_grid() -> Vec<f64> {
+        (20..=200).map(|i| f64::from(i) / 100.0).collect()
+    }
+
+    /// Fits the adult curve from impostor distances (any order) on dlib's
+    /// grid, keeping `children` as given.
     pub fn fit(impostor: &[f32], model: &str, source: &str, children: ChildFit) -> Calibration {
+        Self::fit_on(impostor, Self::dlib_grid(), model, source, children)
+    }
+
+    /// Fits the adult curve from impostor distances on the given ascending
+    /// grid of distances, keeping `children` as given.
+    pub fn fit_on(
+        impostor: &[f32],
+        distances: Vec<f64>,
+        model: &str,
+        source: &str,
+        children: ChildFit,
+    ) -> Calibration {
         let mut d: Vec<f32> = impostor.iter().copied().filter(|x| x.is_finite()).collect();
         d.sort_by(f32::total_cmp);
         let n = d.len().max(1) as f64;
-        // 0.01 steps from 0.20 to 1.20: covers every distance dlib produces
-        // between faces that are not the same photo.
-        let distances: Vec<f64> = (20..=120).map(|i| f64::from(i) / 100.0).collect();
         let cdf = distances
             .iter()
             .map(|&t| d.partition_point(|&x| f64::from(x) <= t) as f64 / n)
@@ -283,6 +391,8 @@ impl Calibration {
             distances,
             cdf,
             children,
+            sface: None,
+            fusion: None,
         }
     }
 
@@ -351,11 +461,17 @@ impl Calibration {
     /// (1 − (1 − p)ⁿ). Ranking by it gives an impostor case the same chance
     /// of each band whatever its number of photos.
     pub fn case_fmr_equivalent(&self, z: f64, photos: usize, population: Population) -> f64 {
-        let p = self.pair_fmr_equivalent(z);
         let rho = match population {
             Population::Child => self.children.photo_correlation,
             Population::Adult => 0.0,
         };
+        self.case_fmr_alike(z, photos, rho)
+    }
+
+    /// [`Calibration::case_fmr_equivalent`] at a given photo correlation
+    /// (fused scores have their own, [`ModelFusion::photo_correlation`]).
+    pub fn case_fmr_alike(&self, z: f64, photos: usize, rho: f64) -> f64 {
+        let p = self.pair_fmr_equivalent(z);
         normal::best_of(p, photos.max(1), rho).clamp(self.floor(), 1.0)
     }
 
@@ -469,6 +585,68 @@ mod tests {
     }
 
     #[test]
+    fn version_4_tables_carry_a_second_model_and_refuse_a_fusion_without_it() {
+        let mut c = uniform();
+        let mut sf = uniform();
+        sf.model = "sface".into();
+        c.sface = Some(Box::new(sf));
+        c.fusion = Some(ModelFusion {
+            model_correlation: 0.6,
+            photo_correlation: 0.7,
+            impostor_pairs: 1000,
+            source: "test".into(),
+        });
+        let back = Calibration::from_json(&c.to_json()).unwrap();
+        assert_eq!(back, c);
+        assert!(back.has_sface());
+        let mut lone = c.clone();
+        lone.sface = None;
+        assert!(matches!(
+            Calibration::from_json(&lone.to_json()),
+            Err(CalibrationError::Shape(_))
+        ));
+        let mut bad = c.clone();
+        if let Some(f) = bad.fusion.as_mut() {
+            f.model_correlation = -1.0;
+        }
+        assert!(Calibration::from_json(&bad.to_json()).is_err());
+        let mut bad_sface = c;
+        if let Some(s) = bad_sface.sface.as_mut() {
+            s.children.scale = 0.0;
+        }
+        let err = Calibration::from_json(&bad_sface.to_json()).unwrap_err();
+        assert!(err.to_string().contains("sface: "), "{err}");
+    }
+
+    #[test]
+    fn reads_version_3_tables_with_dlib_alone() {
+        let mut json: serde_json::Value = serde_json::from_str(&uniform().to_json()).unwrap();
+        json["version"] = 3.into();
+        let c = Calibration::from_json(&json.to_string()).unwrap();
+        assert!(c.sface.is_none() && c.fusion.is_none());
+        assert_eq!(c.children.photo_correlation, 0.7);
+    }
+
+    #[test]
+    fn fusing_a_model_with_itself_at_full_correlation_gives_its_rate_back() {
+        let f = ModelFusion {
+            model_correlation: 1.0,
+            photo_correlation: 0.0,
+            impostor_pairs: 1,
+            source: String::new(),
+        };
+        for p in [1e-7, 1e-4, 0.003, 0.05, 0.4, 0.9] {
+            assert!((f.fuse(p, p) / p - 1.0).abs() < 1e-9, "{p}");
+        }
+        // Independent models: two 1 % pairs together are far stronger.
+        let g = ModelFusion {
+            model_correlation: 0.0,
+            ..f
+        };
+        assert!(g.fuse(0.01, 0.01) < 1e-3);
+    }
+
+    #[test]
     fn refuses_bad_tables() {
         let mut c = uniform();
         c.cdf.reverse();
@@ -504,5 +682,11 @@ mod tests {
         assert!(weak_edge < 0.6, "weak band edge {weak_edge}");
         let z = c.equivalent(weak_edge, None, Population::Child);
         assert!(c.pair_fmr_equivalent(z) <= WEAK_FMR + 1e-9);
+        // Version 4: SFace's own table, on unit-vector distances, and the fusion.
+        let sface = c.sface.as_deref().unwrap();
+        let f = c.fusion.as_ref().unwrap();
+        assert!(sface.distances.last().copied().unwrap_or(0.0) > 1.5);
+        assert!(f.model_correlation > 0.0 && f.model_correlation < 1.0);
+        assert!((0.0..1.0).contains(&f.photo_correlation));
     }
 }

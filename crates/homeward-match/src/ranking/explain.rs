@@ -15,8 +15,12 @@ pub struct PairScore {
     pub photo_id: u64,
     /// Face in that photo.
     pub face_id: u64,
-    /// Embedding distance.
+    /// Embedding distance (dlib).
     pub distance: f64,
+    /// SFace distance (Euclidean between unit vectors), when both faces
+    /// have an SFace vector and SFace scored the pair.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sface_distance: Option<f64>,
     /// Years between the photo's age and the child's expected age, if known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub age_gap_years: Option<f64>,
@@ -38,6 +42,10 @@ pub struct Why {
     pub photos_compared: usize,
     /// Fusion used.
     pub fusion: Cow<'static, str>,
+    /// The face model(s) behind the score: `dlib`, `sface` or `dlib+sface`
+    /// (tables and stored scores from before version 4 are dlib's).
+    #[serde(default = "dlib_name")]
+    pub models: Cow<'static, str>,
     /// Fused distance before priors (for the `calibrated` fusion, the
     /// adult-equivalent distance after the age-gap credit).
     pub fused_distance: f64,
@@ -46,6 +54,10 @@ pub struct Why {
     pub expected_age_years: Option<f64>,
     /// Priors that changed the score.
     pub priors: Vec<PriorApplied>,
+}
+
+fn dlib_name() -> Cow<'static, str> {
+    Cow::Borrowed("dlib")
 }
 
 /// One case ranked for review: never a verdict.
@@ -84,8 +96,16 @@ impl Candidate {
         if let Some(sid) = w.best.enrolled_from_sighting {
             s.push_str(&format!(", enrolled from sighting {sid}"));
         }
+        if let Some(sd) = w.best.sface_distance {
+            s.push_str(&format!(" (SFace {sd:.3})"));
+        }
+        let by = if w.models == "dlib" {
+            String::new()
+        } else {
+            format!(", {}", w.models)
+        };
         s.push_str(&format!(
-            "; {} photo(s) compared; est. false-match {} ({})",
+            "; {} photo(s) compared; est. false-match {} ({}{by})",
             w.photos_compared,
             rate(self.case_fmr),
             w.fusion

@@ -19,10 +19,17 @@
 //!    impostor case's photos are ([`ChildFit::photo_correlation`], 0 when no
 //!    child has two photos). The caution of step 3 is then repeated for
 //!    whole impostor cases.
+//! 5. **Two models** ([`fit_fusion`]). With each model's map fitted by the
+//!    steps above on its own distances of the same pairs, `r` is the
+//!    correlation of the two models' normal scores over the pairs, and the
+//!    fused scale gets its own photo correlation, fitted as in step 4 on
+//!    the fused rates. The caution of step 3 is then applied to the fused
+//!    rates of the fitted pairs and cases: `r` is raised (which weakens the
+//!    fused evidence) until no band lets through more than its ceiling.
 
 use std::collections::HashMap;
 
-use super::calibration::{Band, Calibration, ChildFit};
+use super::calibration::{Band, Calibration, ChildFit, ModelFusion};
 use super::normal;
 
 /// Gaps beyond this many years count as this many.
@@ -163,7 +170,7 @@ pub fn fit_children(
         impostor_pairs: pairs.len() as u64,
         source: source.into(),
     };
-    fit.photo_correlation = photo_correlation(&pairs, adult, &fit);
+    fit.photo_correlation = photo_correlation(&pair_rates(&pairs, adult, &fit));
     // The same caution for whole cases: a group is one impostor case, read
     // through its best photo and the photo correlation.
     for _ in 0..200 {
@@ -199,20 +206,28 @@ fn case_rates(pairs: &[ImpostorPair], adult: &Calibration, fit: &ChildFit) -> Ve
 /// Tail levels at which the photo correlation is matched.
 const ALIKE_LEVELS: [f64; 4] = [0.01, 0.02, 0.05, 0.1];
 
+/// Each pair's group and false-match rate through `fit`.
+fn pair_rates(pairs: &[ImpostorPair], adult: &Calibration, fit: &ChildFit) -> Vec<(u64, f64)> {
+    pairs
+        .iter()
+        .map(|p| {
+            let z = fit.adult_equivalent(p.distance, Some(p.gap));
+            (p.group, adult.pair_fmr_equivalent(z))
+        })
+        .collect()
+}
+
 /// How alike one impostor case's photos are, read where the bands are: the
 /// correlation (0 to [`MAX_PHOTO_CORRELATION`], steps of 0.01) at which the
 /// model's chance that a group's best photo reaches each of
 /// [`ALIKE_LEVELS`] best matches the share of groups that do. Each level
-/// is taken at the photos' own measured rate, so that an error in the map
-/// is not read as likeness. 0 when no group has two photos.
-fn photo_correlation(pairs: &[ImpostorPair], adult: &Calibration, fit: &ChildFit) -> f64 {
+/// is taken at the photos' own measured rate (`rates`: each pair's group and
+/// calibrated false-match rate), so that an error in the map is not read as
+/// likeness. 0 when no group has two photos.
+fn photo_correlation(rates: &[(u64, f64)]) -> f64 {
     let mut groups: HashMap<u64, Vec<f64>> = HashMap::new();
-    for p in pairs {
-        let z = fit.adult_equivalent(p.distance, Some(p.gap));
-        groups
-            .entry(p.group)
-            .or_default()
-            .push(adult.pair_fmr_equivalent(z));
+    for &(group, rate) in rates {
+        groups.entry(group).or_default().push(rate);
     }
     let many: Vec<(f64, usize)> = groups
         .values()
@@ -262,6 +277,122 @@ fn photo_correlation(pairs: &[ImpostorPair], adult: &Calibration, fit: &ChildFit
         .min_by(|a, b| misfit(*a).total_cmp(&misfit(*b)))
         .unwrap_or(0.0)
         .min(MAX_PHOTO_CORRELATION)
+}
+
+/// One child-against-child impostor pair measured by both models.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FusedPair {
+    /// dlib's distance.
+    pub dlib: f64,
+    /// SFace's distance (Euclidean between unit vectors).
+    pub sface: f64,
+    /// Years between the ages (sighting face minus registry face).
+    pub gap: f64,
+    /// As [`ImpostorPair::group`].
+    pub group: u64,
+}
+
+impl FusedPair {
+    /// The pair as seen by one model.
+    pub fn of(&self, sface: bool) -> ImpostorPair {
+        ImpostorPair {
+            distance: if sface { self.sface } else { self.dlib },
+            gap: self.gap,
+            group: self.group,
+        }
+    }
+}
+
+/// Fits the fusion of two models whose tables (`dlib`, `sface`) already
+/// carry their children's maps: `r`, the correlation of their normal
+/// scores over `pairs`, and the photo correlation of the fused scores.
+pub fn fit_fusion(
+    pairs: &[FusedPair],
+    dlib: &Calibration,
+    sface: &Calibration,
+    source: &str,
+) -> Result<ModelFusion, FitError> {
+    let pairs: Vec<FusedPair> = pairs
+        .iter()
+        .copied()
+        .filter(|p| p.dlib.is_finite() && p.sface.is_finite() && p.gap.is_finite())
+        .collect();
+    if pairs.len() < MIN_PAIRS {
+        return Err(FitError::TooFewPairs { found: pairs.len() });
+    }
+    let score = |c: &Calibration, d: f64, gap: f64| {
+        normal::quantile(c.pair_fmr_equivalent(c.children.adult_equivalent(d, Some(gap))))
+    };
+    let u: Vec<(f64, f64)> = pairs
+        .iter()
+        .map(|p| (score(dlib, p.dlib, p.gap), score(sface, p.sface, p.gap)))
+        .collect();
+    let r = correlation(&u);
+    if !r.is_finite() {
+        return Err(FitError::Degenerate(r));
+    }
+    // Never 1 or above (the fused scale would not be normal), never below 0
+    // (two face models do not disagree by design; a negative r would
+    // over-credit a pair that both models find close).
+    let mut fusion = ModelFusion {
+        model_correlation: r.clamp(0.0, 0.999),
+        photo_correlation: 0.0,
+        impostor_pairs: pairs.len() as u64,
+        source: source.into(),
+    };
+    let rates: Vec<(u64, f64)> = pairs
+        .iter()
+        .zip(&u)
+        .map(|(p, &(a, b))| (p.group, normal::cdf(fusion.fused_score(a, b))))
+        .collect();
+    fusion.photo_correlation = photo_correlation(&rates);
+    // Caution: raise r until the fitted pairs and cases keep every ceiling.
+    while fusion.model_correlation < 0.999 {
+        let rates: Vec<(u64, f64)> = pairs
+            .iter()
+            .zip(&u)
+            .map(|(p, &(a, b))| (p.group, normal::cdf(fusion.fused_score(a, b))))
+            .collect();
+        let mut per_pair: Vec<f64> = rates.iter().map(|r| r.1).collect();
+        per_pair.sort_by(f64::total_cmp);
+        let mut groups: HashMap<u64, (f64, usize)> = HashMap::new();
+        for &(g, r) in &rates {
+            let e = groups.entry(g).or_insert((1.0, 0));
+            e.0 = e.0.min(r);
+            e.1 += 1;
+        }
+        let mut cases: Vec<f64> = groups
+            .values()
+            .map(|&(r, n)| normal::best_of(r, n, fusion.photo_correlation))
+            .collect();
+        cases.sort_by(f64::total_cmp);
+        let over = |v: &[f64]| {
+            Band::QUEUED.iter().any(|&(_, ceiling)| {
+                v.partition_point(|&r| r <= ceiling) as f64 / v.len() as f64 > ceiling
+            })
+        };
+        if !over(&per_pair) && !over(&cases) {
+            break;
+        }
+        fusion.model_correlation = (fusion.model_correlation + 0.01).min(0.999);
+    }
+    Ok(fusion)
+}
+
+/// Pearson correlation of the pairs' two values.
+fn correlation(v: &[(f64, f64)]) -> f64 {
+    let n = v.len() as f64;
+    let (ma, mb) = (
+        v.iter().map(|x| x.0).sum::<f64>() / n,
+        v.iter().map(|x| x.1).sum::<f64>() / n,
+    );
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for &(a, b) in v {
+        sab += (a - ma) * (b - mb);
+        saa += (a - ma).powi(2);
+        sbb += (b - mb).powi(2);
+    }
+    sab / (saa * sbb).sqrt()
 }
 
 #[cfg(test)]
@@ -319,6 +450,41 @@ mod tests {
             .collect();
         let f = fit_children(&alone, &adult, "synthetic").unwrap();
         assert_eq!(f.photo_correlation, 0.0);
+    }
+
+    #[test]
+    fn fusion_fit_recovers_the_models_correlation() {
+        let adult = Calibration::shipped().unwrap();
+        let (r, rho) = (0.6_f64, 0.7_f64);
+        let (up, down) = ((2.0 + 2.0 * r).sqrt() / 2.0, (2.0 - 2.0 * r).sqrt() / 2.0);
+        let mut seed = 9;
+        let mut shared = 0.0;
+        let unit = |seed: &mut u64| normal::quantile(lcg(seed).clamp(1e-9, 1.0 - 1e-9));
+        // Both "models" read through the same table and map.
+        let at =
+            |u: f64| adult.children.offset + adult.quantile(normal::cdf(u)) / adult.children.scale;
+        let pairs: Vec<FusedPair> = (0..30_000u32)
+            .map(|i| {
+                if i % 3 == 0 {
+                    shared = unit(&mut seed);
+                }
+                let f = rho.sqrt() * shared + (1.0 - rho).sqrt() * unit(&mut seed);
+                let g = unit(&mut seed);
+                FusedPair {
+                    dlib: at(up * f + down * g),
+                    sface: at(up * f - down * g),
+                    gap: 0.0,
+                    group: u64::from(i / 3),
+                }
+            })
+            .collect();
+        let f = fit_fusion(&pairs, &adult, &adult, "synthetic").unwrap();
+        assert!((f.model_correlation - r).abs() < 0.05, "{f:?}");
+        assert!((f.photo_correlation - rho).abs() < 0.1, "{f:?}");
+        assert_eq!(
+            fit_fusion(&pairs[..10], &adult, &adult, "x"),
+            Err(FitError::TooFewPairs { found: 10 })
+        );
     }
 
     #[test]

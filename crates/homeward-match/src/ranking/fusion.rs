@@ -34,13 +34,66 @@ impl Fusion {
     }
 }
 
+/// Which face model(s) score a photo pair under [`Fusion::Calibrated`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Models {
+    /// dlib alone (default; the registry stores no other vectors yet).
+    #[default]
+    Dlib,
+    /// SFace alone where both faces have its vector, else dlib.
+    Sface,
+    /// dlib and SFace fused as calibrated normal scores where both faces
+    /// have an SFace vector, else dlib alone.
+    Fusion,
+}
+
+impl Models {
+    /// Name as printed.
+    pub fn name(self) -> &'static str {
+        match self {
+            Models::Dlib => "dlib",
+            Models::Sface => "sface",
+            Models::Fusion => "fusion",
+        }
+    }
+}
+
+/// The model(s) that scored one photo pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Used {
+    /// dlib alone.
+    #[default]
+    Dlib,
+    /// SFace alone.
+    Sface,
+    /// Both, fused.
+    Both,
+}
+
+impl Used {
+    /// Name as shown in explanations.
+    pub fn name(self) -> &'static str {
+        match self {
+            Used::Dlib => "dlib",
+            Used::Sface => "sface",
+            Used::Both => "dlib+sface",
+        }
+    }
+}
+
 /// One photo's distance, age gap and calibrated distance.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Scored {
     /// Index of the photo in its gallery.
     pub index: usize,
-    /// Embedding distance to the sighting face.
+    /// Embedding distance to the sighting face (dlib).
     pub distance: f64,
+    /// SFace distance (Euclidean between unit vectors), when both faces
+    /// have an SFace vector.
+    pub sface_distance: Option<f64>,
+    /// The model(s) behind `equivalent`.
+    pub used: Used,
     /// Years between the photo's age and the expected age, if known.
     pub gap: Option<f64>,
     /// Adult-equivalent distance (the calibration's reading of `distance`
@@ -78,6 +131,8 @@ mod tests {
         Scored {
             index,
             distance,
+            sface_distance: None,
+            used: Used::Dlib,
             gap: None,
             equivalent,
         }

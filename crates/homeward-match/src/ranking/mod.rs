@@ -14,16 +14,16 @@ mod normal;
 mod priors;
 
 pub use age::{age_gap, Birth, Day};
-pub use calibration::{Band, Calibration, CalibrationError, ChildFit, Population};
+pub use calibration::{Band, Calibration, CalibrationError, ChildFit, ModelFusion, Population};
 pub use explain::{rate, Candidate, PairScore, Why};
-pub use fit::{fit_children, ImpostorPair};
-pub use fusion::Fusion;
+pub use fit::{fit_children, fit_fusion, FitError, FusedPair, ImpostorPair};
+pub use fusion::{Fusion, Models};
 pub use priors::PriorSettings;
 
 use homeward_core::index::{l2, Embedding};
 use homeward_core::store::Sex;
 
-use fusion::Scored;
+use fusion::{Scored, Used};
 use priors::Verdict;
 
 /// One face of a case's gallery.
@@ -42,6 +42,27 @@ pub struct GalleryFace {
     /// Set when enrolled from a confirmed sighting.
     pub enrolled_from_sighting: Option<u64>,
 }
+
+/// One sighting face: its dlib embedding and, when computed, its SFace
+/// embedding (scaled to length 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QueryFace {
+    /// dlib's embedding.
+    pub dlib: Embedding,
+    /// SFace's embedding, scaled to length 1, if computed.
+    pub sface: Option<Embedding>,
+}
+
+impl From<Embedding> for QueryFace {
+    fn from(dlib: Embedding) -> QueryFace {
+        QueryFace { dlib, sface: None }
+    }
+}
+
+/// SFace vectors (scaled to length 1) of gallery faces, by
+/// [`GalleryFace::face_id`]. A face without one is scored by dlib alone;
+/// the registry stores none yet, so the live search passes an empty map.
+pub type SfaceVectors = std::collections::HashMap<u64, Embedding>;
 
 /// Everything ranking needs of a case.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,6 +99,10 @@ pub struct Policy {
     pub population: Population,
     /// Calibration table.
     pub calibration: Calibration,
+    /// Face model(s) behind a [`Fusion::Calibrated`] score. Anything but
+    /// dlib needs SFace vectors on both sides and an SFace table in
+    /// `calibration`; pairs without them are scored by dlib alone.
+    pub models: Models,
 }
 
 impl Policy {
@@ -88,6 +113,7 @@ impl Policy {
             priors: PriorSettings::default(),
             population: Population::Child,
             calibration: Calibration::shipped()?,
+            models: Models::Dlib,
         })
     }
 
@@ -100,9 +126,22 @@ impl Policy {
         meta: &QueryMeta,
         cases: &[CaseGallery],
     ) -> Vec<Candidate> {
+        let faces: Vec<QueryFace> = faces.iter().copied().map(QueryFace::from).collect();
+        self.rank_faces(&faces, meta, cases, &SfaceVectors::new())
+    }
+
+    /// [`Policy::rank`] with each sighting face's SFace vector, if any, and
+    /// the gallery faces' SFace vectors in `sface` (by face id).
+    pub fn rank_faces(
+        &self,
+        faces: &[QueryFace],
+        meta: &QueryMeta,
+        cases: &[CaseGallery],
+        sface: &SfaceVectors,
+    ) -> Vec<Candidate> {
         let mut out: Vec<Candidate> = cases
             .iter()
-            .filter_map(|c| self.score_case(faces, meta, c))
+            .filter_map(|c| self.score_case_faces(faces, meta, c, sface))
             .collect();
         if self.fusion == Fusion::Calibrated {
             out.sort_by(|a, b| {
@@ -134,6 +173,62 @@ impl Policy {
         meta: &QueryMeta,
         case: &CaseGallery,
     ) -> Option<Candidate> {
+        let faces: Vec<QueryFace> = faces.iter().copied().map(QueryFace::from).collect();
+        self.score_case_faces(&faces, meta, case, &SfaceVectors::new())
+    }
+
+    /// The adult-equivalent distance (on dlib's curve) of one photo pair, and
+    /// the model(s) behind it. dlib's distance `d` is read through dlib's
+    /// table as ever; with SFace (`s`, and an SFace table) each model's pair
+    /// false-match rate comes from its own table, the two are fused as
+    /// normal scores ([`ModelFusion`]), and the fused rate is turned back
+    /// into the dlib distance with that rate, so bands, case rates and
+    /// sorting read it as they read dlib's.
+    fn read_pair(&self, d: f64, s: Option<f64>, gap: Option<f64>) -> (f64, Used) {
+        let cal = &self.calibration;
+        let pop = self.population;
+        let dlib = || (cal.equivalent(d, gap, pop), Used::Dlib);
+        let (Some(s), Some(sc)) = (s, cal.sface.as_deref()) else {
+            return dlib();
+        };
+        let p_sface = sc.pair_fmr_equivalent(sc.equivalent(s, gap, pop));
+        match (self.models, &cal.fusion) {
+            (Models::Sface, _) => (cal.quantile(p_sface), Used::Sface),
+            (Models::Fusion, Some(f)) => {
+                let p_dlib = cal.pair_fmr_equivalent(cal.equivalent(d, gap, pop));
+                (cal.quantile(f.fuse(p_dlib, p_sface)), Used::Both)
+            }
+            _ => dlib(),
+        }
+    }
+
+    /// How alike one impostor case's photos score, for pairs scored by `used`.
+    fn photo_correlation(&self, used: Used) -> f64 {
+        let cal = &self.calibration;
+        match (self.population, used) {
+            (Population::Adult, _) => 0.0,
+            (Population::Child, Used::Dlib) => cal.children.photo_correlation,
+            (Population::Child, Used::Sface) => cal
+                .sface
+                .as_ref()
+                .map_or(cal.children.photo_correlation, |s| {
+                    s.children.photo_correlation
+                }),
+            (Population::Child, Used::Both) => cal
+                .fusion
+                .as_ref()
+                .map_or(cal.children.photo_correlation, |f| f.photo_correlation),
+        }
+    }
+
+    /// [`Policy::score_case`] with SFace vectors (see [`Policy::rank_faces`]).
+    pub fn score_case_faces(
+        &self,
+        faces: &[QueryFace],
+        meta: &QueryMeta,
+        case: &CaseGallery,
+        sface: &SfaceVectors,
+    ) -> Option<Candidate> {
         if case.faces.is_empty() {
             return None;
         }
@@ -155,6 +250,7 @@ impl Policy {
         // impostor case cannot gain a gap the sighting does not show).
         let face_age = expected.map(|e| meta.apparent_age.map_or(e, |(_, hi)| e.min(hi)));
         let cal = &self.calibration;
+        let second = self.models != Models::Dlib && self.fusion == Fusion::Calibrated;
         let mut best: Option<(f64, usize, Vec<Scored>)> = None;
         for (fi, q) in faces.iter().enumerate() {
             let scored: Vec<Scored> = case
@@ -162,13 +258,21 @@ impl Policy {
                 .iter()
                 .enumerate()
                 .map(|(i, g)| {
-                    let distance = f64::from(l2(q, &g.embedding));
+                    let distance = f64::from(l2(&q.dlib, &g.embedding));
                     let gap = age_gap(g.age_years, g.day, face_age, meta.day);
+                    let sface_distance = q
+                        .sface
+                        .zip(sface.get(&g.face_id))
+                        .filter(|_| second)
+                        .map(|(a, b)| f64::from(l2(&a, b)));
+                    let (equivalent, used) = self.read_pair(distance, sface_distance, gap);
                     Scored {
                         index: i,
                         distance,
+                        sface_distance: sface_distance.filter(|_| used != Used::Dlib),
+                        used,
                         gap,
-                        equivalent: cal.equivalent(distance, gap, self.population),
+                        equivalent,
                     }
                 })
                 .collect();
@@ -186,11 +290,13 @@ impl Policy {
                 photo_id: g.photo_id,
                 face_id: g.face_id,
                 distance: s.distance,
+                sface_distance: s.sface_distance,
                 age_gap_years: s.gap,
                 enrolled_from_sighting: g.enrolled_from_sighting,
             }
         };
         let best_pair = pair(&scored[decider]);
+        let used = scored[decider].used;
         scored.sort_by(|a, b| a.distance.total_cmp(&b.distance));
         let nearest = scored.iter().take(3).map(pair).collect();
         let score = fused + applied.iter().map(|p| p.penalty).sum::<f64>();
@@ -201,7 +307,10 @@ impl Policy {
             Fusion::Calibrated => score,
             Fusion::Min | Fusion::Mean2 => cal.equivalent(score, None, self.population),
         };
-        let case_fmr = cal.case_fmr_equivalent(z, n, self.population);
+        let case_fmr = match self.fusion {
+            Fusion::Calibrated => cal.case_fmr_alike(z, n, self.photo_correlation(used)),
+            Fusion::Min | Fusion::Mean2 => cal.case_fmr_equivalent(z, n, self.population),
+        };
         Some(Candidate {
             case_id: case.case_id,
             score,
@@ -214,6 +323,7 @@ impl Policy {
                 nearest,
                 photos_compared: n,
                 fusion: self.fusion.name().into(),
+                models: used.name().into(),
                 fused_distance: fused,
                 expected_age_years: expected,
                 priors: applied,
@@ -424,6 +534,192 @@ mod tests {
             five += u32::from(best <= weak_edge);
         }
         assert!(f64::from(five) > 1.8 * f64::from(one), "{one} {five}");
+    }
+
+    /// A synthetic SFace table: impostor distances normal around 1.2 (sd
+    /// 0.1), children's map the identity but for the gap credit.
+    fn sface_table() -> Calibration {
+        let n = 100_000;
+        let d: Vec<f32> = (0..n)
+            .map(|i| (1.2 + 0.1 * normal::quantile((f64::from(i) + 0.5) / f64::from(n))) as f32)
+            .collect();
+        let children = ChildFit {
+            scale: 1.0,
+            offset: 0.0,
+            gap_slope: 0.015,
+            gap_cap_years: 12.0,
+            photo_correlation: 0.7,
+            impostor_pairs: 1000,
+            source: "synthetic".into(),
+        };
+        Calibration::fit_on(&d, Calibration::unit_grid(), "sface", "synthetic", children)
+    }
+
+    /// The shipped policy with the synthetic SFace table fused at `r`, `rho`.
+    fn fused_policy(r: f64, rho: f64) -> Policy {
+        let mut p = Policy::shipped().unwrap();
+        p.calibration.sface = Some(Box::new(sface_table()));
+        p.calibration.fusion = Some(ModelFusion {
+            model_correlation: r,
+            photo_correlation: rho,
+            impostor_pairs: 1000,
+            source: "synthetic".into(),
+        });
+        p.models = Models::Fusion;
+        p
+    }
+
+    /// The distance whose calibrated (undated, child) normal score is `u`.
+    fn distance_at(cal: &Calibration, u: f64) -> f64 {
+        cal.quantile(normal::cdf(u)) / cal.children.scale + cal.children.offset
+    }
+
+    #[test]
+    fn the_fused_normal_score_is_standard_normal_under_independent_nulls() {
+        let p = fused_policy(0.0, 0.0);
+        let sf = sface_table();
+        let mut seed = 5;
+        let n = 20_000;
+        let (mut sum, mut sq) = (0.0, 0.0);
+        for _ in 0..n {
+            let d = distance_at(&p.calibration, normal::quantile(lcg(&mut seed)));
+            let s = distance_at(&sf, normal::quantile(lcg(&mut seed)));
+            let (z, used) = p.read_pair(d, Some(s), None);
+            assert_eq!(used, Used::Both);
+            let u = normal::quantile(p.calibration.pair_fmr_equivalent(z));
+            sum += u;
+            sq += u * u;
+        }
+        let mean = sum / f64::from(n);
+        let sd = (sq / f64::from(n) - mean * mean).sqrt();
+        // Four standard errors (the tables' ends blunt the extremes a little).
+        assert!(mean.abs() < 4.0 / f64::from(n).sqrt(), "mean {mean}");
+        assert!((sd - 1.0).abs() < 0.03, "sd {sd}");
+    }
+
+    #[test]
+    fn two_identical_models_at_full_correlation_read_as_one() {
+        let mut p = Policy::shipped().unwrap();
+        let same = p.calibration.clone();
+        p.calibration.sface = Some(Box::new(same));
+        p.calibration.fusion = Some(ModelFusion {
+            model_correlation: 1.0,
+            photo_correlation: p.calibration.children.photo_correlation,
+            impostor_pairs: 1,
+            source: String::new(),
+        });
+        p.models = Models::Fusion;
+        let dlib = Policy::shipped().unwrap();
+        for (d, gap) in [
+            (0.3, None),
+            (0.45, Some(4.0)),
+            (0.55, Some(11.0)),
+            (0.7, None),
+        ] {
+            let (alone, _) = dlib.read_pair(d, None, gap);
+            let (both, used) = p.read_pair(d, Some(d), gap);
+            assert_eq!(used, Used::Both);
+            let (a, b) = (
+                dlib.calibration.pair_fmr_equivalent(alone),
+                p.calibration.pair_fmr_equivalent(both),
+            );
+            assert!((a / b - 1.0).abs() < 1e-6, "{d}: {a} {b}");
+        }
+    }
+
+    #[test]
+    fn a_face_without_an_sface_vector_is_scored_by_dlib_alone() {
+        let fused = fused_policy(0.6, 0.7);
+        let dlib = Policy::shipped().unwrap();
+        let case = dated(1, &[(0.45, Some(4.0)), (0.5, Some(6.0))]);
+        let plain = dlib.score_case(&[emb(0.0)], &seen_2024(), &case).unwrap();
+        let query = QueryFace {
+            dlib: emb(0.0),
+            sface: Some(emb(0.0)),
+        };
+        // Neither gallery face has an SFace vector; then the sighting has none.
+        let none = fused
+            .score_case_faces(&[query], &seen_2024(), &case, &SfaceVectors::new())
+            .unwrap();
+        let mut vectors = SfaceVectors::new();
+        vectors.insert(10, emb(1.0));
+        let no_query = fused
+            .score_case_faces(&[emb(0.0).into()], &seen_2024(), &case, &vectors)
+            .unwrap();
+        for c in [&none, &no_query] {
+            assert_eq!(
+                (c.score, c.case_fmr, c.band),
+                (plain.score, plain.case_fmr, plain.band)
+            );
+            assert_eq!(c.why.models, "dlib");
+            assert!(c.why.best.sface_distance.is_none());
+        }
+        // With a vector on both sides, the SFace evidence counts and is named.
+        let both = fused
+            .score_case_faces(&[query], &seen_2024(), &case, &vectors)
+            .unwrap();
+        assert_eq!(both.why.models, "dlib+sface");
+        assert_eq!(both.why.best.sface_distance, Some(1.0));
+        assert!(both.summary().contains("dlib+sface"), "{}", both.summary());
+        // A table without SFace (versions 2 and 3) scores with dlib alone.
+        let mut old = fused.clone();
+        old.calibration.sface = None;
+        old.calibration.fusion = None;
+        let c = old
+            .score_case_faces(&[query], &seen_2024(), &case, &vectors)
+            .unwrap();
+        assert_eq!((c.score, c.case_fmr), (plain.score, plain.case_fmr));
+    }
+
+    #[test]
+    fn fused_impostor_cases_reach_each_band_equally_often_with_one_or_five_photos() {
+        // Drawn at correlations like the fitted ones: the two models' normal
+        // scores at r, one case's fused scores alike at rho.
+        let (r, rho) = (0.6_f64, 0.75_f64);
+        let p = fused_policy(r, rho);
+        let sf = sface_table();
+        let mut seed = 17;
+        let (up, down) = ((2.0 + 2.0 * r).sqrt() / 2.0, (2.0 - 2.0 * r).sqrt() / 2.0);
+        let trials = 20_000;
+        let mut reach = [[0u32; 3]; 2];
+        for t in 0..trials {
+            for (k, n) in [1usize, 5].into_iter().enumerate() {
+                let shared = normal::quantile(lcg(&mut seed));
+                let mut vectors = SfaceVectors::new();
+                let mut xs = Vec::new();
+                for i in 0..n {
+                    let f =
+                        rho.sqrt() * shared + (1.0 - rho).sqrt() * normal::quantile(lcg(&mut seed));
+                    let g = normal::quantile(lcg(&mut seed));
+                    let (ud, us) = (up * f + down * g, up * f - down * g);
+                    xs.push((distance_at(&p.calibration, ud) as f32, None));
+                    vectors.insert(t * 10 + i as u64, emb(distance_at(&sf, us) as f32));
+                }
+                let query = QueryFace {
+                    dlib: emb(0.0),
+                    sface: Some(emb(0.0)),
+                };
+                let c = p
+                    .score_case_faces(&[query], &QueryMeta::default(), &dated(t, &xs), &vectors)
+                    .unwrap();
+                assert_eq!(c.why.models, "dlib+sface");
+                for (b, (band, _)) in Band::QUEUED.iter().enumerate() {
+                    reach[k][b] += u32::from(c.band <= *band);
+                }
+            }
+        }
+        for (b, (band, ceiling)) in Band::QUEUED.iter().enumerate() {
+            let (one, five) = (
+                f64::from(reach[0][b]) / trials as f64,
+                f64::from(reach[1][b]) / trials as f64,
+            );
+            let se = (2.0 * ceiling * (1.0 - ceiling) / trials as f64).sqrt();
+            assert!(
+                (one - five).abs() <= 4.0 * se + 1e-4,
+                "{band:?}: 1 photo {one}, 5 photos {five}"
+            );
+            assert!(five <= ceiling * 1.3, "{band:?}: {five} over {ceiling}");
+        }
     }
 
     #[test]

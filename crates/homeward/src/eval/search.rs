@@ -18,14 +18,17 @@ use std::time::Instant;
 use homeward_core::faces::{FaceEngine, FaceOptions, Rect};
 use homeward_core::index::{l2, Embedding};
 use homeward_core::intake::{self, Limits};
+use homeward_core::sface::SFace;
 use homeward_core::store::Sex;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::CliError;
+use crate::face_args::FaceModel;
 use homeward_match::ranking::{
-    fit_children, Band, Birth, Calibration, Candidate, CaseGallery, ChildFit, Day, Fusion,
-    GalleryFace, ImpostorPair, Policy, Population, QueryMeta,
+    fit_children, fit_fusion, Band, Birth, Calibration, Candidate, CaseGallery, ChildFit, Day,
+    FusedPair, Fusion, GalleryFace, ImpostorPair, ModelFusion, Models, Policy, Population,
+    QueryFace, QueryMeta, SfaceVectors,
 };
 
 /// Role of a manifest row.
@@ -176,6 +179,8 @@ struct CacheLine {
     embedding: Option<Vec<f32>>,
 }
 
+/// The cache key of dlib's vectors (unchanged since the first cache: a line
+/// without a model is dlib's).
 fn options_key(o: &FaceOptions) -> String {
     format!(
         "upsample={} jitter={} flip={}",
@@ -183,14 +188,34 @@ fn options_key(o: &FaceOptions) -> String {
     )
 }
 
+/// The cache key of SFace's vectors (scaled to length 1) of the same faces.
+fn sface_key(o: &FaceOptions) -> String {
+    format!("{} model=sface", options_key(o))
+}
+
+/// One photo's face nearest the centre: dlib's vector and, when asked,
+/// SFace's (scaled to length 1) from the same face's landmarks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Vectors {
+    /// dlib's embedding.
+    pub dlib: Embedding,
+    /// SFace's embedding, scaled to length 1.
+    pub sface: Option<Embedding>,
+}
+
+/// The embedding table: per photo, its centre face's vectors (`None`: no
+/// face, or the photo cannot be read).
+type Table = HashMap<PathBuf, Option<Vectors>>;
+
 /// The face nearest the photo's centre, or `None` when no face is found or
 /// the photo cannot be read.
 fn embed_centre(
     engine: &FaceEngine,
+    sface: Option<&SFace>,
     path: &Path,
     limits: &Limits,
     o: &FaceOptions,
-) -> Option<Embedding> {
+) -> Option<Vectors> {
     let photo = intake::load_path(path, limits).ok()?;
     let (cx, cy) = (
         photo.image.width() as f64 / 2.0,
@@ -201,45 +226,84 @@ fn embed_centre(
         let y = (r.top + r.bottom) as f64 / 2.0 - cy;
         x * x + y * y
     };
-    engine
+    let face = engine
         .analyze(&photo.image, o)
         .into_iter()
-        .min_by(|a, b| off(&a.rect).total_cmp(&off(&b.rect)))
-        .map(|f| f.embedding.0)
+        .min_by(|a, b| off(&a.rect).total_cmp(&off(&b.rect)))?;
+    let sface = sface.map(|s| {
+        s.embed_face(&photo.image, &face.landmarks, o.embed.flip)
+            .normalized()
+    });
+    Some(Vectors {
+        dlib: face.embedding.0,
+        sface,
+    })
 }
 
-/// Embeds every row's photo, reading and appending to `cache` if given.
+fn vector(v: Option<Vec<f32>>) -> Option<Embedding> {
+    v.and_then(|v| <[f32; 128]>::try_from(v.as_slice()).ok())
+}
+
+/// dlib's and SFace's cached vectors, by path: lines keyed `key` are
+/// dlib's (every line written before SFace was cached has that key), lines
+/// keyed `skey` SFace's; other options are ignored.
+type Cached = HashMap<PathBuf, Option<Embedding>>;
+
+fn read_cache(c: &Path, key: &str, skey: &str) -> Result<(Cached, Cached), CliError> {
+    let f = std::fs::File::open(c).map_err(|source| CliError::Io {
+        context: format!("cannot read cache {}", c.display()),
+        source,
+    })?;
+    let (mut dlib, mut second) = (Cached::new(), Cached::new());
+    for line in BufReader::new(f).lines().map_while(Result::ok) {
+        // A torn last line (interrupted run) is skipped.
+        if let Ok(l) = serde_json::from_str::<CacheLine>(&line) {
+            if l.options == key {
+                dlib.insert(PathBuf::from(l.path), vector(l.embedding));
+            } else if l.options == skey {
+                second.insert(PathBuf::from(l.path), vector(l.embedding));
+            }
+        }
+    }
+    Ok((dlib, second))
+}
+
+/// Embeds every row's photo (with SFace too when `sface` is given), reading
+/// and appending to `cache` if given.
 fn embed_all(
     engine: &FaceEngine,
+    sface: Option<&SFace>,
     rows: &[Row],
     limits: &Limits,
     options: &FaceOptions,
     cache: Option<&Path>,
-) -> Result<HashMap<PathBuf, Option<Embedding>>, CliError> {
+) -> Result<Table, CliError> {
     let key = options_key(options);
-    let mut table: HashMap<PathBuf, Option<Embedding>> = HashMap::new();
-    if let Some(c) = cache.filter(|c| c.exists()) {
-        let f = std::fs::File::open(c).map_err(|source| CliError::Io {
-            context: format!("cannot read cache {}", c.display()),
-            source,
-        })?;
-        for line in BufReader::new(f).lines().map_while(Result::ok) {
-            // A torn last line (interrupted run) is skipped.
-            if let Ok(l) = serde_json::from_str::<CacheLine>(&line) {
-                if l.options == key {
-                    let e = l
-                        .embedding
-                        .and_then(|v| <[f32; 128]>::try_from(v.as_slice()).ok());
-                    table.insert(PathBuf::from(l.path), e);
-                }
-            }
+    let skey = sface_key(options);
+    let (dlib, second) = match cache.filter(|c| c.exists()) {
+        Some(c) => read_cache(c, &key, &skey)?,
+        None => Default::default(),
+    };
+    // A photo is done when dlib's vector is known and, if SFace is asked
+    // for, SFace's too (or dlib found no face).
+    let done = |p: &PathBuf| match dlib.get(p) {
+        None => false,
+        Some(None) => true,
+        Some(Some(_)) => sface.is_none() || second.contains_key(p),
+    };
+    let mut table: Table = HashMap::new();
+    let mut todo: Vec<&PathBuf> = Vec::new();
+    for p in rows.iter().map(|r| &r.path) {
+        if done(p) {
+            let v = dlib.get(p).copied().flatten().map(|d| Vectors {
+                dlib: d,
+                sface: sface.and(second.get(p).copied().flatten()),
+            });
+            table.insert(p.clone(), v);
+        } else {
+            todo.push(p);
         }
     }
-    let mut todo: Vec<&PathBuf> = rows
-        .iter()
-        .map(|r| &r.path)
-        .filter(|p| !table.contains_key(*p))
-        .collect();
     todo.sort();
     todo.dedup();
     let mut writer = match cache {
@@ -258,18 +322,33 @@ fn embed_all(
     let total = todo.len();
     let start = Instant::now();
     for (n, chunk) in todo.chunks(64).enumerate() {
-        let done: Vec<(PathBuf, Option<Embedding>)> = chunk
+        let done: Vec<(PathBuf, Option<Vectors>)> = chunk
             .par_iter()
-            .map(|p| ((*p).clone(), embed_centre(engine, p, limits, options)))
+            .map(|p| {
+                (
+                    (*p).clone(),
+                    embed_centre(engine, sface, p, limits, options),
+                )
+            })
             .collect();
         for (p, e) in done {
             if let Some(w) = writer.as_mut() {
-                let line = CacheLine {
-                    path: p.to_string_lossy().into_owned(),
+                let path = p.to_string_lossy().into_owned();
+                let mut lines = vec![CacheLine {
+                    path: path.clone(),
                     options: key.clone(),
-                    embedding: e.map(|e| e.to_vec()),
-                };
-                let _ = writeln!(w, "{}", serde_json::to_string(&line).unwrap_or_default());
+                    embedding: e.map(|e| e.dlib.to_vec()),
+                }];
+                if let Some(s) = e.and_then(|e| e.sface) {
+                    lines.push(CacheLine {
+                        path,
+                        options: skey.clone(),
+                        embedding: Some(s.to_vec()),
+                    });
+                }
+                for line in lines {
+                    let _ = writeln!(w, "{}", serde_json::to_string(&line).unwrap_or_default());
+                }
             }
             table.insert(p, e);
         }
@@ -317,8 +396,8 @@ pub struct TopK {
 /// The figures of one ranking policy.
 #[derive(Debug, Clone, Serialize)]
 pub struct PolicyFigures {
-    /// Fusion name.
-    pub fusion: &'static str,
+    /// Fusion name, and the model(s) when not dlib alone.
+    pub fusion: String,
     /// All sightings with a case, then by age-gap group, then per fold.
     pub top: Vec<TopK>,
     /// Per review band.
@@ -336,6 +415,12 @@ pub struct FoldFit {
     pub sightings: usize,
     /// The map, fitted on the other folds' children.
     pub fit: ChildFit,
+    /// SFace's map, fitted on the same pairs (with `--model sface|fusion`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sface: Option<ChildFit>,
+    /// The fusion of the two models (with `--model fusion`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fusion: Option<ModelFusion>,
 }
 
 /// The result of `eval search`.
@@ -343,7 +428,12 @@ pub struct FoldFit {
 pub struct SearchReport {
     pub manifest: String,
     pub population: &'static str,
+    /// Face model(s) of the policy evaluated.
+    pub model: &'static str,
     pub calibration_source: String,
+    /// Where SFace's adult curve comes from (with `--model sface|fusion`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sface_calibration_source: Option<String>,
     /// Folds of children (0: the shipped map, no cross-validation).
     pub folds: usize,
     /// Per fold, the map fitted on the other folds.
@@ -357,7 +447,8 @@ pub struct SearchReport {
     pub sightings_without_face: usize,
     /// Sightings whose identity has a case (the denominator of the hit rates).
     pub sightings_with_case: usize,
-    /// The policy evaluated (first) and the plain `min` model (second).
+    /// The policy evaluated (first), dlib's own calibrated ranking when the
+    /// policy uses SFace, and the plain `min` model (dlib, last).
     pub policies: Vec<PolicyFigures>,
     /// Share of different-person photo pairs under dlib's 0.6, for comparison.
     pub impostor_pairs_under_0_6: f64,
@@ -384,16 +475,35 @@ impl SearchReport {
             self.sightings_without_face,
             self.sightings_with_case,
         );
+        if let Some(src) = &self.sface_calibration_source {
+            s.push_str(&format!("SFace adult curve: {src}\n"));
+        }
         if self.folds >= 2 {
             s.push_str(&format!(
                 "children's map cross-validated over {} folds of children; figures are for sightings of the fold that did not fit:\n",
                 self.folds
             ));
+            let map = |name: &str, f: &ChildFit| {
+                format!(
+                    "    {name:<6} scale {:.3} offset {:.3} gap slope {:.3}/y photo correlation {:.2} ({} pairs)\n",
+                    f.scale, f.offset, f.gap_slope, f.photo_correlation, f.impostor_pairs
+                )
+            };
             for f in &self.fold_fits {
                 s.push_str(&format!(
-                    "  fold {}: {} children, {} sightings; fit on the others: scale {:.3} offset {:.3} gap slope {:.3}/y photo correlation {:.2} ({} pairs)\n",
-                    f.fold, f.children, f.sightings, f.fit.scale, f.fit.offset, f.fit.gap_slope, f.fit.photo_correlation, f.fit.impostor_pairs
+                    "  fold {}: {} children, {} sightings; fit on the others:\n",
+                    f.fold, f.children, f.sightings
                 ));
+                s.push_str(&map("dlib", &f.fit));
+                if let Some(sf) = &f.sface {
+                    s.push_str(&map("sface", sf));
+                }
+                if let Some(fu) = &f.fusion {
+                    s.push_str(&format!(
+                        "    fusion model correlation r {:.3} photo correlation {:.2} ({} pairs)\n",
+                        fu.model_correlation, fu.photo_correlation, fu.impostor_pairs
+                    ));
+                }
             }
         }
         if let Some(e) = self.apparent_age_error {
@@ -470,6 +580,14 @@ pub struct SearchEval<'a> {
     pub folds: usize,
     /// Simulate the volunteer's apparent age, off by up to this many years.
     pub apparent_age_error: Option<f64>,
+    /// Face model(s) of the policy evaluated.
+    pub model: FaceModel,
+    /// SFace, loaded when `model` needs it.
+    pub sface: Option<&'a SFace>,
+    /// Fit SFace's adult curve on the pairs among the manifest's undated
+    /// registry photos of different identities (one-photo adult distractors)
+    /// instead of reading it from the table.
+    pub sface_adult_from_distractors: bool,
 }
 
 /// Age-gap groups of the report, in years (inclusive).
@@ -482,6 +600,8 @@ const GAP_GROUPS: [(&str, f64, f64); 3] = [
 /// One registry built from a manifest.
 struct Built {
     cases: Vec<CaseGallery>,
+    /// SFace vectors of the gallery faces, by face id.
+    sface: SfaceVectors,
     ids: HashMap<String, u64>,
     /// Per case: dated (a child's case) and the age of its last photo.
     dated: Vec<bool>,
@@ -497,9 +617,10 @@ const BIRTH: Birth = Birth {
     uncertainty_years: 0.0,
 };
 
-fn build(rows: &[Row], table: &HashMap<PathBuf, Option<Embedding>>) -> Built {
+fn build(rows: &[Row], table: &Table) -> Built {
     let mut b = Built {
         cases: Vec::new(),
+        sface: SfaceVectors::new(),
         ids: HashMap::new(),
         dated: Vec::new(),
         last_age: Vec::new(),
@@ -512,10 +633,13 @@ fn build(rows: &[Row], table: &HashMap<PathBuf, Option<Embedding>>) -> Built {
         .filter(|(_, r)| r.role == Role::Registry)
     {
         b.registry_photos += 1;
-        let Some(Some(emb)) = table.get(&r.path) else {
+        let Some(Some(v)) = table.get(&r.path) else {
             b.registry_without_face += 1;
             continue;
         };
+        if let Some(s) = v.sface {
+            b.sface.insert(i as u64, s);
+        }
         let next = b.cases.len() as u64;
         let id = *b.ids.entry(r.identity.clone()).or_insert(next);
         if id == next {
@@ -537,7 +661,7 @@ fn build(rows: &[Row], table: &HashMap<PathBuf, Option<Embedding>>) -> Built {
         b.cases[k].faces.push(GalleryFace {
             face_id: i as u64,
             photo_id: i as u64,
-            embedding: *emb,
+            embedding: v.dlib,
             age_years: r.age,
             day: r.day.or(r.age.map(|a| BIRTH.day.plus_years(a))),
             enrolled_from_sighting: None,
@@ -574,13 +698,14 @@ fn query(r: &Row, apparent_error: Option<f64>) -> QueryMeta {
 }
 
 /// Child-against-child impostor pairs among the given identities (registry
-/// photo against sighting photo, both dated).
+/// photo against sighting photo, both dated): dlib's pair, and SFace's
+/// distance when both photos have its vector.
 fn child_pairs(
     rows: &[Row],
-    table: &HashMap<PathBuf, Option<Embedding>>,
+    table: &Table,
     keep: impl Fn(&str) -> bool,
-) -> Vec<ImpostorPair> {
-    let dated = |role: Role| -> Vec<(&str, f64, Embedding)> {
+) -> Vec<(ImpostorPair, Option<f64>)> {
+    let dated = |role: Role| -> Vec<(&str, f64, Vectors)> {
         rows.iter()
             .filter(|r| r.role == role && keep(&r.identity))
             .filter_map(|r| Some((r.identity.as_str(), r.age?, (*table.get(&r.path)?)?)))
@@ -598,11 +723,13 @@ fn child_pairs(
     for (si, (sid, sa, se)) in sig.iter().enumerate() {
         for (rid, ra, re) in &reg {
             if sid != rid {
-                out.push(ImpostorPair {
-                    distance: f64::from(l2(se, re)),
+                let sface = se.sface.zip(re.sface).map(|(a, b)| f64::from(l2(&a, &b)));
+                let pair = ImpostorPair {
+                    distance: f64::from(l2(&se.dlib, &re.dlib)),
                     gap: sa - ra,
                     group: si as u64 * per_sighting + children[rid],
-                });
+                };
+                out.push((pair, sface));
             }
         }
     }
@@ -649,7 +776,7 @@ fn tally(ranked: &[Candidate], own: Option<u64>, dated: &[bool], cases: &[CaseGa
     t
 }
 
-fn figures(fusion: &'static str, per_sighting: &[Sighted], folds: usize) -> PolicyFigures {
+fn figures(fusion: String, per_sighting: &[Sighted], folds: usize) -> PolicyFigures {
     let top = |group: String, sel: &dyn Fn(usize, Option<f64>) -> bool| {
         let v: Vec<&Tally> = per_sighting
             .iter()
@@ -711,6 +838,111 @@ fn figures(fusion: &'static str, per_sighting: &[Sighted], folds: usize) -> Poli
     }
 }
 
+/// The ranking's models for a command's `--model`.
+fn models_of(m: FaceModel) -> Models {
+    match m {
+        FaceModel::Dlib => Models::Dlib,
+        FaceModel::Sface => Models::Sface,
+        FaceModel::Fusion => Models::Fusion,
+    }
+}
+
+/// The SFace model string recorded in a table.
+fn sface_model(o: &FaceOptions) -> String {
+    format!(
+        "face_recognition_sface_2021dec, aligned from dlib's landmarks, unit vectors compared by Euclidean distance ({})",
+        options_key(o)
+    )
+}
+
+/// A children's map that reads SFace's adult curve unchanged, for a table
+/// whose SFace map has not been fitted yet.
+fn unfitted_map() -> ChildFit {
+    ChildFit {
+        scale: 1.0,
+        offset: 0.0,
+        gap_slope: 0.0,
+        gap_cap_years: 12.0,
+        photo_correlation: 0.0,
+        impostor_pairs: 1,
+        source: "not fitted: the adult curve unchanged".into(),
+    }
+}
+
+/// SFace distances of every pair of the manifest's undated registry photos
+/// of two different identities (LFW distractors: one adult each).
+fn distractor_pairs(rows: &[Row], table: &Table) -> Vec<f32> {
+    let v: Vec<(&str, Embedding)> = rows
+        .iter()
+        .filter(|r| r.role == Role::Registry && r.age.is_none() && r.day.is_none())
+        .filter_map(|r| Some((r.identity.as_str(), (*table.get(&r.path)?)?.sface?)))
+        .collect();
+    (0..v.len())
+        .into_par_iter()
+        .flat_map_iter(|i| {
+            let v = &v;
+            (i + 1..v.len())
+                .filter(move |&j| v[i].0 != v[j].0)
+                .map(move |j| l2(&v[i].1, &v[j].1))
+        })
+        .collect()
+}
+
+/// The pairs of `pairs` as seen by SFace (those with its distance).
+fn sface_pairs(pairs: &[(ImpostorPair, Option<f64>)]) -> Vec<ImpostorPair> {
+    pairs
+        .iter()
+        .filter_map(|(p, s)| {
+            Some(ImpostorPair {
+                distance: (*s)?,
+                ..*p
+            })
+        })
+        .collect()
+}
+
+/// The pairs of `pairs` measured by both models.
+fn fused_pairs(pairs: &[(ImpostorPair, Option<f64>)]) -> Vec<FusedPair> {
+    pairs
+        .iter()
+        .filter_map(|(p, s)| {
+            Some(FusedPair {
+                dlib: p.distance,
+                sface: (*s)?,
+                gap: p.gap,
+                group: p.group,
+            })
+        })
+        .collect()
+}
+
+/// Fits SFace's children's map (onto `sface_adult`) and, for fusion, the
+/// fusion with `dlib` (whose map is fitted already) on `pairs`.
+fn fit_second(
+    pairs: &[(ImpostorPair, Option<f64>)],
+    dlib: &Calibration,
+    sface_adult: &Calibration,
+    fusion: bool,
+    source: &str,
+) -> Result<(Calibration, Option<ModelFusion>), CliError> {
+    let fit = fit_children(&sface_pairs(pairs), sface_adult, source)
+        .map_err(|err| CliError::Usage(format!("SFace: {err}")))?;
+    let table = Calibration {
+        children: fit,
+        ..sface_adult.clone()
+    };
+    let fused = if fusion {
+        let source = format!("{source}; r and the fused photo correlation of dlib and SFace");
+        Some(
+            fit_fusion(&fused_pairs(pairs), dlib, &table, &source)
+                .map_err(|err| CliError::Usage(format!("fusion: {err}")))?,
+        )
+    } else {
+        None
+    };
+    Ok((table, fused))
+}
+
 /// Runs `eval search`.
 pub fn evaluate(engine: &FaceEngine, e: &SearchEval<'_>) -> Result<SearchReport, CliError> {
     let start = Instant::now();
@@ -720,8 +952,22 @@ pub fn evaluate(engine: &FaceEngine, e: &SearchEval<'_>) -> Result<SearchReport,
     })?;
     let base = e.manifest.parent().unwrap_or(Path::new("."));
     let rows = parse_manifest(&text, base).map_err(CliError::Usage)?;
-    let table = embed_all(engine, &rows, &e.limits, &e.options, e.cache)?;
+    let second = e.model.needs_sface();
+    if second && e.sface.is_none() {
+        return Err(CliError::Usage(
+            "--model sface|fusion needs SFace loaded".into(),
+        ));
+    }
+    let table = embed_all(
+        engine,
+        e.sface.filter(|_| second),
+        &rows,
+        &e.limits,
+        &e.options,
+        e.cache,
+    )?;
     let built = build(&rows, &table);
+    let models = models_of(e.model);
 
     // Children: identities with a dated photo, in name order, dealt into folds.
     let mut children: Vec<&str> = rows
@@ -738,14 +984,90 @@ pub fn evaluate(engine: &FaceEngine, e: &SearchEval<'_>) -> Result<SearchReport,
         .map(|(i, c)| (*c, if folds >= 2 { i % folds } else { 0 }))
         .collect();
     let adult = &e.policy.calibration;
+    let name = e
+        .manifest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+
+    // SFace's adult curve: from the table, or fitted on the distractors.
+    let sface_adult: Option<Calibration> = if !second {
+        None
+    } else if e.sface_adult_from_distractors {
+        let d = distractor_pairs(&rows, &table);
+        if d.len() < 100_000 {
+            return Err(CliError::Usage(format!(
+                "--sface-adult-from-distractors found {} pairs among undated registry photos; use a manifest with LFW distractors (lfw-distractors-*.csv)",
+                d.len()
+            )));
+        }
+        let people = rows
+            .iter()
+            .filter(|r| r.role == Role::Registry && r.age.is_none() && r.day.is_none())
+            .filter(|r| matches!(table.get(&r.path), Some(Some(v)) if v.sface.is_some()))
+            .count();
+        let source = format!(
+            "SFace adult impostor pairs: every pair of the {people} undated one-photo adult registry photos (LFW distractors) of manifest {name} ({} pairs). Command: homeward eval search --manifest {name} --model {} --flip{} --sface-adult-from-distractors --write-calibration calibration.json",
+            d.len(),
+            e.model.name(),
+            if folds >= 2 { format!(" --folds {folds}") } else { String::new() }
+        );
+        let children = adult
+            .sface
+            .as_ref()
+            .map_or_else(unfitted_map, |s| s.children.clone());
+        Some(Calibration::fit_on(
+            &d,
+            Calibration::unit_grid(),
+            &sface_model(&e.options),
+            &source,
+            children,
+        ))
+    } else {
+        match adult.sface.as_deref() {
+            Some(s) => Some(s.clone()),
+            None => {
+                return Err(CliError::Usage(
+                    "the calibration table has no SFace curve: pass --sface-adult-from-distractors on a manifest with LFW distractors, or --calibration with a version 4 table written by `eval search --model fusion --write-calibration`".into(),
+                ))
+            }
+        }
+    };
+    if folds < 2 && models == Models::Fusion && adult.fusion.is_none() {
+        return Err(CliError::Usage(
+            "the calibration table has no fusion block: use --folds 2 (fits it), or --calibration with a version 4 table written by `eval search --model fusion --write-calibration`".into(),
+        ));
+    }
+
     let mut policies: Vec<Policy> = Vec::new();
     let mut fold_fits = Vec::new();
     for f in 0..folds.max(1) {
         let mut p = e.policy.clone();
+        p.models = models;
+        if let Some(sa) = &sface_adult {
+            p.calibration.sface = Some(Box::new(sa.clone()));
+        }
         if folds >= 2 {
             let pairs = child_pairs(&rows, &table, |id| fold_of.get(id).is_some_and(|&g| g != f));
-            let fit = fit_children(&pairs, adult, "cross-validation fold")
+            let dlib: Vec<ImpostorPair> = pairs.iter().map(|x| x.0).collect();
+            let fit = fit_children(&dlib, adult, "cross-validation fold")
                 .map_err(|err| CliError::Usage(format!("fold {f}: {err}")))?;
+            p.calibration.children = fit.clone();
+            let (mut sface_fit, mut fusion_fit) = (None, None);
+            if let Some(sa) = &sface_adult {
+                let (sc, fu) = fit_second(
+                    &pairs,
+                    &p.calibration,
+                    sa,
+                    models == Models::Fusion,
+                    "cross-validation fold",
+                )
+                .map_err(|err| CliError::Usage(format!("fold {f}: {err}")))?;
+                sface_fit = Some(sc.children.clone());
+                fusion_fit = fu.clone();
+                p.calibration.sface = Some(Box::new(sc));
+                p.calibration.fusion = fu;
+            }
             fold_fits.push(FoldFit {
                 fold: f,
                 children: fold_of.values().filter(|&&g| g == f).count(),
@@ -755,20 +1077,24 @@ pub fn evaluate(engine: &FaceEngine, e: &SearchEval<'_>) -> Result<SearchReport,
                         r.role == Role::Sighting && fold_of.get(r.identity.as_str()) == Some(&f)
                     })
                     .count(),
-                fit: fit.clone(),
+                fit,
+                sface: sface_fit,
+                fusion: fusion_fit,
             });
-            p.calibration.children = fit;
         }
         policies.push(p);
     }
 
     let sightings: Vec<&Row> = rows.iter().filter(|r| r.role == Role::Sighting).collect();
+    // Per sighting: the policy evaluated, dlib's own calibrated ranking when
+    // the policy uses SFace, and the plain `min` model (dlib).
+    let dlib_too = models != Models::Dlib;
     // Sightings of identities outside the folds (no dated photo) are
     // evaluated with fold 0's policy.
-    let results: Vec<Option<(Sighted, Sighted)>> = sightings
+    let results: Vec<Option<Vec<Sighted>>> = sightings
         .par_iter()
         .map(|r| {
-            let emb = (*table.get(&r.path)?)?;
+            let v = (*table.get(&r.path)?)?;
             let own = built.ids.get(&r.identity).copied();
             let fold = fold_of.get(r.identity.as_str()).copied().unwrap_or(0);
             let gap = own
@@ -777,17 +1103,36 @@ pub fn evaluate(engine: &FaceEngine, e: &SearchEval<'_>) -> Result<SearchReport,
                 .map(|(last, now)| now - last);
             let meta = query(r, e.apparent_age_error);
             let policy = &policies[fold];
+            let mut runs = vec![policy.clone()];
+            if dlib_too {
+                let mut d = policy.clone();
+                d.models = Models::Dlib;
+                runs.push(d);
+            }
             let mut plain = policy.clone();
             plain.fusion = Fusion::Min;
-            let t = |p: &Policy| {
-                let ranked = p.rank(&[emb], &meta, &built.cases);
-                tally(&ranked, own, &built.dated, &built.cases)
+            plain.models = Models::Dlib;
+            runs.push(plain);
+            let face = QueryFace {
+                dlib: v.dlib,
+                sface: v.sface,
             };
-            let sighted = |tally| Sighted { fold, gap, tally };
-            Some((sighted(t(policy)), sighted(t(&plain))))
+            Some(
+                runs.iter()
+                    .map(|p| {
+                        let ranked = p.rank_faces(&[face], &meta, &built.cases, &built.sface);
+                        Sighted {
+                            fold,
+                            gap,
+                            tally: tally(&ranked, own, &built.dated, &built.cases),
+                        }
+                    })
+                    .collect(),
+            )
         })
         .collect();
-    let with_case: Vec<&(Sighted, Sighted)> = results
+    let runs = if dlib_too { 3 } else { 2 };
+    let with_case: Vec<&Vec<Sighted>> = results
         .iter()
         .flatten()
         .zip(
@@ -809,45 +1154,78 @@ pub fn evaluate(engine: &FaceEngine, e: &SearchEval<'_>) -> Result<SearchReport,
         gap: None,
         tally: Tally::default(),
     };
-    let mut mine: Vec<Sighted> = with_case.iter().map(|x| x.0.clone()).collect();
-    let mut plain: Vec<Sighted> = with_case.iter().map(|x| x.1.clone()).collect();
-    mine.extend(std::iter::repeat_n(miss.clone(), missed_without_face));
-    plain.extend(std::iter::repeat_n(miss, missed_without_face));
-    let figs = vec![
-        figures(e.policy.fusion.name(), &mine, folds),
-        figures(Fusion::Min.name(), &plain, folds),
-    ];
+    let per_run: Vec<Vec<Sighted>> = (0..runs)
+        .map(|k| {
+            let mut v: Vec<Sighted> = with_case.iter().map(|x| x[k].clone()).collect();
+            v.extend(std::iter::repeat_n(miss.clone(), missed_without_face));
+            v
+        })
+        .collect();
+    let fusion = e.policy.fusion.name();
+    let mut names = vec![if dlib_too {
+        format!("{fusion} {}", models.name())
+    } else {
+        fusion.to_string()
+    }];
+    if dlib_too {
+        names.push(format!("{fusion} dlib"));
+    }
+    names.push(Fusion::Min.name().to_string());
+    let figs: Vec<PolicyFigures> = names
+        .into_iter()
+        .zip(&per_run)
+        .map(|(n, v)| figures(n, v, folds))
+        .collect();
+    let with_case_count = per_run.first().map_or(0, Vec::len);
 
     // Photo pairs under dlib's 0.6, all and among children.
     let (mut pairs, mut under) = (0u64, 0u64);
     let mut fit_dists: Vec<f32> = Vec::new();
     let adult_fit = e.write_calibration.is_some() && e.policy.population == Population::Adult;
     for r in &sightings {
-        let Some(Some(emb)) = table.get(&r.path) else {
+        let Some(Some(v)) = table.get(&r.path) else {
             continue;
         };
         let own = built.ids.get(&r.identity).copied();
         for c in built.cases.iter().filter(|c| Some(c.case_id) != own) {
             for g in &c.faces {
-                let d = l2(emb, &g.embedding);
+                let d = l2(&v.dlib, &g.embedding);
                 pairs += 1;
                 under += u64::from(d < 0.6);
                 if adult_fit {
-                    fit_dists.push(d);
+                    // The adult curve of the model asked for.
+                    if !second {
+                        fit_dists.push(d);
+                    } else if let Some((a, b)) = v.sface.zip(built.sface.get(&g.face_id)) {
+                        fit_dists.push(l2(&a, b));
+                    }
                 }
             }
         }
     }
     let kids = child_pairs(&rows, &table, |_| true);
-    let kids_under = kids.iter().filter(|p| p.distance < 0.6).count();
+    let kids_under = kids.iter().filter(|p| p.0.distance < 0.6).count();
 
     if let Some(out) = e.write_calibration {
-        let name = e
-            .manifest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
         let fitted = match e.policy.population {
+            Population::Adult if second => {
+                let source = format!("impostor photo pairs (sighting vs registry photo of another identity) of manifest {name}");
+                let children = adult
+                    .sface
+                    .as_ref()
+                    .map_or_else(unfitted_map, |s| s.children.clone());
+                let sc = if e.sface_adult_from_distractors {
+                    sface_adult.clone().unwrap_or_else(|| {
+                        Calibration::fit_on(&fit_dists, Calibration::unit_grid(), &sface_model(&e.options), &source, children)
+                    })
+                } else {
+                    Calibration::fit_on(&fit_dists, Calibration::unit_grid(), &sface_model(&e.options), &source, children)
+                };
+                Calibration {
+                    sface: Some(Box::new(sc)),
+                    ..adult.clone()
+                }
+            }
             Population::Adult => Calibration::fit(
                 &fit_dists,
                 &format!("dlib_face_recognition_resnet_model_v1 ({})", options_key(&e.options)),
@@ -855,17 +1233,30 @@ pub fn evaluate(engine: &FaceEngine, e: &SearchEval<'_>) -> Result<SearchReport,
                 adult.children.clone(),
             ),
             Population::Child => {
-                let source = format!(
-                    "child-against-child impostor pairs (dated sighting vs dated registry photo of another child) of manifest {name}, {} children; {}",
+                let source = |model: &str| format!(
+                    "child-against-child impostor pairs (dated sighting vs dated registry photo of another child) of manifest {name}, {} children; {model}; {}",
                     children.len(),
                     options_key(&e.options)
                 );
-                let fit = fit_children(&kids, adult, &source)
+                let dlib: Vec<ImpostorPair> = kids.iter().map(|x| x.0).collect();
+                let fit = fit_children(&dlib, adult, &source("dlib"))
                     .map_err(|err| CliError::Usage(err.to_string()))?;
-                Calibration {
+                let mut out = Calibration {
                     children: fit,
                     ..adult.clone()
+                };
+                if let Some(sa) = &sface_adult {
+                    let (sc, fu) = fit_second(
+                        &kids,
+                        &out,
+                        sa,
+                        models == Models::Fusion,
+                        &source("SFace"),
+                    )?;
+                    out.sface = Some(Box::new(sc));
+                    out.fusion = fu.or(out.fusion);
                 }
+                out
             }
         };
         std::fs::write(out, fitted.to_json()).map_err(|source| CliError::Io {
@@ -877,7 +1268,9 @@ pub fn evaluate(engine: &FaceEngine, e: &SearchEval<'_>) -> Result<SearchReport,
     Ok(SearchReport {
         manifest: e.manifest.display().to_string(),
         population: e.policy.population.name(),
+        model: e.model.name(),
         calibration_source: adult.source.clone(),
+        sface_calibration_source: sface_adult.as_ref().map(|s| s.source.clone()),
         folds,
         fold_fits,
         apparent_age_error: e.apparent_age_error,
@@ -886,7 +1279,7 @@ pub fn evaluate(engine: &FaceEngine, e: &SearchEval<'_>) -> Result<SearchReport,
         registry_photos_without_face: built.registry_without_face,
         sightings: sightings.len(),
         sightings_without_face: sightings.len() - with_face,
-        sightings_with_case: mine.len(),
+        sightings_with_case: with_case_count,
         policies: figs,
         impostor_pairs_under_0_6: under as f64 / pairs.max(1) as f64,
         impostor_pairs: pairs,
@@ -933,6 +1326,47 @@ mod tests {
             assert_eq!(query(&r, None).apparent_age, None);
         }
         assert_eq!(offs.len(), 5, "{offs:?}");
+    }
+
+    #[test]
+    fn the_cache_keys_sface_apart_and_reads_old_lines_as_dlib() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache.jsonl");
+        let o = FaceOptions {
+            detect: homeward_core::faces::DetectOptions {
+                upsample: 1,
+                ..Default::default()
+            },
+            embed: homeward_core::faces::EmbedOptions {
+                jitter: 0,
+                flip: true,
+            },
+        };
+        let (key, skey) = (options_key(&o), sface_key(&o));
+        assert_eq!(key, "upsample=1 jitter=0 flip=true");
+        let line = |p: &str, k: &str, x: f32| {
+            format!(
+                "{{\"path\":\"{p}\",\"options\":\"{k}\",\"embedding\":{:?}}}\n",
+                vec![x; 128]
+            )
+        };
+        let text = [
+            line("a.jpg", &key, 0.1),
+            line("a.jpg", &skey, 0.2),
+            line("b.jpg", &key, 0.3),
+            "{\"path\":\"c.jpg\",\"options\":\"upsample=1 jitter=0 flip=true\",\"embedding\":null}\n".into(),
+            line("d.jpg", "upsample=0 jitter=0 flip=true", 0.4),
+            "{\"path\":\"torn".into(),
+        ]
+        .concat();
+        std::fs::write(&path, text).unwrap();
+        let (dlib, sface) = read_cache(&path, &key, &skey).unwrap();
+        assert_eq!(dlib.len(), 3);
+        assert_eq!(dlib[Path::new("a.jpg")].map(|v| v[0]), Some(0.1));
+        assert_eq!(dlib[Path::new("c.jpg")], None);
+        assert_eq!(sface.len(), 1);
+        assert_eq!(sface[Path::new("a.jpg")].map(|v| v[5]), Some(0.2));
+        assert!(!sface.contains_key(Path::new("b.jpg")));
     }
 
     #[test]
@@ -1006,9 +1440,22 @@ pub struct SearchArgs {
     /// impostor pairs), with `adult` the adult curve.
     #[arg(long)]
     pub write_calibration: Option<PathBuf>,
-    /// JSON-lines embedding cache, read and appended to.
+    /// JSON-lines embedding cache, read and appended to (dlib's and SFace's
+    /// vectors are keyed apart; a line without a model is dlib's).
     #[arg(long)]
     pub cache: Option<PathBuf>,
+    /// Face model(s) of the policy evaluated: dlib, sface, or fusion (both,
+    /// fused as calibrated scores). With sface or fusion, dlib's own
+    /// calibrated ranking is reported beside it, and `--folds` fits every
+    /// model's map and the fusion on the other folds.
+    #[arg(long, value_enum, default_value_t = FaceModel::Dlib)]
+    pub model: FaceModel,
+    /// With `--model sface|fusion`: fit SFace's adult curve on every pair of
+    /// the manifest's undated registry photos of different identities (the
+    /// one-photo LFW distractors of lfw-distractors-*.csv) instead of reading
+    /// it from the calibration table.
+    #[arg(long)]
+    pub sface_adult_from_distractors: bool,
     /// Print the result as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -1064,6 +1511,7 @@ pub fn run_search(args: &SearchArgs) -> Result<crate::error::Outcome, CliError> 
             args.folds
         )));
     }
+    let sface = args.model.load_sface()?;
     let report = evaluate(
         &engine,
         &SearchEval {
@@ -1075,6 +1523,9 @@ pub fn run_search(args: &SearchArgs) -> Result<crate::error::Outcome, CliError> 
             write_calibration: args.write_calibration.as_deref(),
             folds: args.folds,
             apparent_age_error: args.apparent_age_error,
+            model: args.model,
+            sface: sface.as_ref(),
+            sface_adult_from_distractors: args.sface_adult_from_distractors,
         },
     )?;
     if args.json {
