@@ -35,10 +35,10 @@ use std::time::{Duration, Instant, SystemTime};
 use homeward_core::index::{l2, Embedding, FaceIndex, FaceMeta, HnswParams, SearchFilter};
 use homeward_core::rules::{CaseStatus, MatchState};
 use homeward_core::store::{
-    sha256, AuditEntry, BatchStatus, Case, CaseId, CasePhoto, CaseSummary, FaceId, FaceRecord,
-    MatchId, MatchRow, NewCase, NewSighting, PhotoDistance, PhotoFiles, PhotoHit, PhotoId,
-    PhotoMeta, QueueEntry, ReviewItem, SearchHit, SightingExtras, SightingId, SightingSummary,
-    Store, StoreError, StoredScores,
+    check_faces, sha256, AuditEntry, BatchStatus, Case, CaseId, CasePhoto, CaseSummary, FaceId,
+    FaceRecord, MatchId, MatchRow, NewCase, NewSighting, PhotoDistance, PhotoFiles, PhotoHit,
+    PhotoId, PhotoMeta, QueueEntry, ReviewItem, SearchHit, SightingExtras, SightingId,
+    SightingSummary, Store, StoreError, StoredScores,
 };
 use postgres::{Client, NoTls};
 

@@ -94,25 +94,6 @@ pub(crate) fn age_months_in(v: Option<u32>) -> Result<Option<i32>, StoreError> {
     .transpose()
 }
 
-/// Refuses faces the store cannot hold faithfully (as the SQLite registry does).
-pub(crate) fn check_faces(faces: &[FaceRecord]) -> Result<(), StoreError> {
-    for (i, f) in faces.iter().enumerate() {
-        if f.embedding.iter().any(|x| !x.is_finite()) {
-            return Err(StoreError::Invalid {
-                field: "embedding",
-                why: format!("face {i} has a non-finite value"),
-            });
-        }
-        if f.model.trim().is_empty() {
-            return Err(StoreError::Invalid {
-                field: "model",
-                why: format!("face {i} names no model; give the model id and version"),
-            });
-        }
-    }
-    Ok(())
-}
-
 pub(crate) fn no_bytes(bytes: &[u8]) -> Result<(), StoreError> {
     if bytes.is_empty() {
         return Err(StoreError::Invalid {

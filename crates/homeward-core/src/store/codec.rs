@@ -49,8 +49,9 @@ pub(super) fn hash32(v: Vec<u8>) -> Option<[u8; 32]> {
     <[u8; 32]>::try_from(v.as_slice()).ok()
 }
 
-/// Refuses faces the store cannot hold faithfully.
-pub(super) fn check_faces(faces: &[FaceRecord]) -> Result<(), StoreError> {
+/// Refuses faces a store cannot hold faithfully (non-finite embedding
+/// values, no model id); every [`super::Store`] implementation calls it.
+pub fn check_faces(faces: &[FaceRecord]) -> Result<(), StoreError> {
     for (i, f) in faces.iter().enumerate() {
         if f.embedding.iter().any(|x| !x.is_finite()) {
             return Err(StoreError::Invalid {

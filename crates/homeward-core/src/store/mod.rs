@@ -35,6 +35,7 @@ pub use accounts::{
     AccessEntry, Accounts, Receipt, Role, RoleError, TokenInfo, User, ACCOUNTS_APPLICATION_ID,
     ACCOUNTS_SCHEMA_VERSION,
 };
+pub use codec::check_faces;
 pub use contract::Store;
 pub use error::StoreError;
 pub use files::{sha256, PhotoFiles};
