@@ -48,6 +48,7 @@ fn face(embedding: [f32; 128], chip: Option<[u8; 32]>) -> FaceRecord {
         embedding,
         chip_hash: chip,
         model: "dlib_face_recognition_resnet_model_v1".into(),
+        vectors: Vec::new(),
     }
 }
 

@@ -13,6 +13,7 @@ fn face() -> FaceRecord {
         embedding: [0.1; 128],
         chip_hash: None,
         model: "test-model".into(),
+        vectors: Vec::new(),
     }
 }
 
@@ -51,10 +52,15 @@ fn a_version_3_registry_upgrades_and_takes_over_the_notes() {
         reg.close().unwrap();
         (case, s, gone)
     };
-    // Make it the version-3 layout: no note column.
+    // Make it the version-3 layout: no note column, no model slot.
     let conn = rusqlite::Connection::open(dir.path().join("registry.sqlite")).unwrap();
-    conn.execute_batch("ALTER TABLE sightings DROP COLUMN note; PRAGMA user_version = 3;")
-        .unwrap();
+    conn.execute_batch(
+        "ALTER TABLE sightings DROP COLUMN note;
+         DROP TABLE face_vectors; DROP TABLE sighting_face_vectors; DROP TABLE models;
+         DELETE FROM registry_meta WHERE key = 'models_chosen';
+         PRAGMA user_version = 3;",
+    )
+    .unwrap();
     drop(conn);
     // Notes as the version-3 server kept them, one of a sighting since erased.
     {
@@ -71,6 +77,9 @@ fn a_version_3_registry_upgrades_and_takes_over_the_notes() {
         .unwrap();
     assert_eq!(v, SCHEMA_VERSION);
     assert_eq!(reg.case(case).unwrap().data.child_name, "Ana");
+    // An upgraded registry has made no choice of models yet.
+    assert!(reg.models().is_empty());
+    assert!(!reg.models_chosen().unwrap());
     assert_eq!(reg.reads().case_photos(case).unwrap().len(), 1);
     let s = reg.reads().sighting_summary(sighting).unwrap();
     assert_eq!(

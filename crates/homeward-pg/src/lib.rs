@@ -706,6 +706,7 @@ impl Store for PgStore {
                     embedding: emb,
                     chip_hash: chip.as_deref().and_then(hash32),
                     model: r.get(5),
+                    vectors: Vec::new(),
                 })
             })
             .ok_or(StoreError::Invalid {

@@ -25,6 +25,7 @@ fn face(x: f32) -> FaceRecord {
         embedding,
         chip_hash: Some([9; 32]),
         model: "test-model".into(),
+        vectors: Vec::new(),
     }
 }
 

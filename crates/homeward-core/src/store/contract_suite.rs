@@ -39,6 +39,7 @@ fn face(x: f32) -> FaceRecord {
         embedding,
         chip_hash: None,
         model: "test-model".into(),
+        vectors: Vec::new(),
     }
 }
 

@@ -9,6 +9,7 @@ use rusqlite::{params, OptionalExtension};
 use super::codec::{blob_to_embedding, blob_to_f32s, check_faces, hash32, now};
 use super::registry::Registry;
 use super::types::*;
+use super::vectors::FaceTable;
 use super::StoreError;
 use crate::index::{Embedding, FaceMeta};
 
@@ -309,6 +310,7 @@ impl Registry {
                     embedding,
                     chip_hash: chip.and_then(hash32),
                     model,
+                    vectors: self.face_model_vectors(FaceTable::Sighting, id)?,
                 },
             ));
         }
@@ -522,6 +524,7 @@ impl Registry {
         extras: &SightingExtras,
     ) -> Result<(SightingId, Vec<FaceId>, Vec<MatchId>), StoreError> {
         check_faces(faces)?;
+        self.check_vectors(faces)?;
         if bytes.is_empty() {
             return Err(StoreError::Invalid {
                 field: "photo",
@@ -572,8 +575,14 @@ impl Registry {
         )
         .map_err(sql)?;
         let id = tx.last_insert_rowid() as u64;
-        let face_ids = Self::insert_faces(&tx, "sighting_faces", "sighting_id", id as i64, faces)
-            .map_err(sql)?;
+        let face_ids = Self::insert_faces(
+            &tx,
+            FaceTable::Sighting,
+            &self.models.specs,
+            id as i64,
+            faces,
+        )
+        .map_err(sql)?;
         Self::audit(&tx, actor, "add_sighting", &format!("sighting:{id}")).map_err(sql)?;
         if let Some((pdq, q)) = extras.pdq {
             tx.execute(
@@ -777,8 +786,8 @@ impl Registry {
         let photo = tx.last_insert_rowid() as u64;
         let face_ids = Self::insert_faces(
             &tx,
-            "faces",
-            "photo_id",
+            FaceTable::Case,
+            &self.models.specs,
             photo as i64,
             std::slice::from_ref(&face),
         )
@@ -793,6 +802,7 @@ impl Registry {
             status: c.data.status,
         };
         self.index.insert(face_ids[0], &face.embedding, fm)?;
+        self.models.insert(face_ids[0], &face, fm);
         Ok((photo, face_ids[0]))
     }
 
@@ -847,6 +857,7 @@ impl Registry {
         tx.commit().map_err(sql)?;
         for f in enrolled {
             self.index.remove(f);
+            self.models.remove(f);
         }
         Ok(m.state)
     }
@@ -911,6 +922,7 @@ mod tests {
             embedding,
             chip_hash: Some([x.to_bits() as u8; 32]),
             model: "test".into(),
+            vectors: Vec::new(),
         }
     }
 

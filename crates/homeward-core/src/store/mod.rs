@@ -30,6 +30,7 @@ mod registry;
 mod schema;
 mod scores;
 mod types;
+mod vectors;
 
 pub use accounts::{
     AccessEntry, Accounts, Receipt, Role, RoleError, TokenInfo, User, ACCOUNTS_APPLICATION_ID,
@@ -52,6 +53,8 @@ pub use scores::{
     ScoreBand, ScoresError, StoredPair, StoredPrior, StoredScores, StoredWhy, SCORES_VERSION,
 };
 pub use types::{
-    AuditEntry, Case, CaseId, CaseStatus, FaceId, FaceRecord, MatchId, MatchState, NewCase,
-    NewSighting, PhotoHit, PhotoId, PhotoMeta, SearchHit, Sex, SightingId, EXPORT_FORMAT_VERSION,
+    AuditEntry, Case, CaseId, CaseStatus, FaceId, FaceRecord, MatchId, MatchState, ModelVector,
+    NewCase, NewSighting, PhotoHit, PhotoId, PhotoMeta, SearchHit, Sex, SightingId,
+    EXPORT_FORMAT_VERSION,
 };
+pub use vectors::{FaceTable, Metric, ModelSpec, ModelStatus, PendingFace};

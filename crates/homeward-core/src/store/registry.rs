@@ -11,6 +11,7 @@ use super::codec::{blob_to_embedding, check_faces, f32s_to_blob, now};
 use super::files::{fsync_dir, hex, sha256, PhotoFiles};
 use super::schema::{self, Found, SCHEMA_VERSION};
 use super::types::*;
+use super::vectors::{FaceTable, ModelSpec};
 use super::StoreError;
 use crate::index::{l2, Embedding, FaceIndex, FaceMeta, HnswParams, SearchFilter};
 
@@ -52,7 +53,7 @@ pub enum IndexOrigin {
 ///     missing_location: Some((45.76, 4.83)), status: CaseStatus::Searching,
 ///     contact_ref: None, notes: None }).unwrap();
 /// let face = FaceRecord { bbox: [0.0, 0.0, 10.0, 10.0], landmarks: [[1.0, 1.0]; 5],
-///     embedding: [0.05; 128], chip_hash: None, model: "dlib-resnet-v1".into() };
+///     embedding: [0.05; 128], chip_hash: None, model: "dlib-resnet-v1".into(), vectors: vec![] };
 /// reg.add_photo("worker-1", case, b"jpeg bytes", &PhotoMeta::default(), &[face]).unwrap();
 /// let hits = reg.search_with(&[0.05; 128], &SearchFilter::default(), 5, 3).unwrap();
 /// assert_eq!(hits[0].case_id, case);
@@ -63,9 +64,10 @@ pub struct Registry {
     pub(super) conn: Connection,
     pub(super) files: PhotoFiles,
     pub(super) index: FaceIndex,
+    pub(super) models: super::vectors::ModelIndexes,
     origin: IndexOrigin,
     orphans_removed: usize,
-    params: HnswParams,
+    pub(super) params: HnswParams,
     // Held for the registry's lifetime; the OS releases it if the process dies.
     _lock: File,
 }
@@ -136,6 +138,7 @@ impl Registry {
             conn,
             files,
             index: FaceIndex::new(params),
+            models: Default::default(),
             origin: IndexOrigin::Rebuilt {
                 reason: String::new(),
             },
@@ -146,6 +149,7 @@ impl Registry {
         };
         reg.recover()?;
         reg.open_index()?;
+        reg.open_models()?;
         Ok(reg)
     }
 
@@ -308,6 +312,9 @@ impl Registry {
         let mut idx = FaceIndex::new(self.params);
         idx.insert_batch(&items)?;
         self.index = idx;
+        if !self.models().is_empty() {
+            self.open_models()?;
+        }
         Ok(())
     }
 
@@ -455,18 +462,25 @@ impl Registry {
         .map_err(sql)?;
         tx.commit().map_err(sql)?;
         self.index.update_case(id, |m| m.status = status);
+        self.models.update_case(id, |m| m.status = status);
         Ok(())
     }
 
+    /// Inserts face rows of `table` with the vectors of the enabled models
+    /// `specs`.
     pub(super) fn insert_faces(
         tx: &rusqlite::Transaction<'_>,
-        table: &str,
-        owner_col: &str,
+        table: FaceTable,
+        specs: &[ModelSpec],
         owner: i64,
         faces: &[FaceRecord],
     ) -> rusqlite::Result<Vec<u64>> {
+        let (table_name, owner_col) = match table {
+            FaceTable::Case => ("faces", "photo_id"),
+            FaceTable::Sighting => ("sighting_faces", "sighting_id"),
+        };
         let mut st = tx.prepare(&format!(
-            "INSERT INTO {table} ({owner_col}, bbox, landmarks, embedding, chip_hash, model)
+            "INSERT INTO {table_name} ({owner_col}, bbox, landmarks, embedding, chip_hash, model)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
         ))?;
         let mut ids = Vec::with_capacity(faces.len());
@@ -482,6 +496,7 @@ impl Registry {
             ])?;
             ids.push(tx.last_insert_rowid() as u64);
         }
+        Self::insert_vectors(tx, table, specs, &ids, faces)?;
         Ok(ids)
     }
 
@@ -496,6 +511,7 @@ impl Registry {
         faces: &[FaceRecord],
     ) -> Result<(PhotoId, Vec<FaceId>), StoreError> {
         check_faces(faces)?;
+        self.check_vectors(faces)?;
         if bytes.is_empty() {
             return Err(StoreError::Invalid {
                 field: "photo",
@@ -517,8 +533,14 @@ impl Registry {
         )
         .map_err(sql)?;
         let photo = tx.last_insert_rowid() as u64;
-        let face_ids =
-            Self::insert_faces(&tx, "faces", "photo_id", photo as i64, faces).map_err(sql)?;
+        let face_ids = Self::insert_faces(
+            &tx,
+            FaceTable::Case,
+            &self.models.specs,
+            photo as i64,
+            faces,
+        )
+        .map_err(sql)?;
         Self::audit(&tx, actor, "add_photo", &format!("photo:{photo}")).map_err(sql)?;
         tx.commit().map_err(sql)?;
         let fm = FaceMeta {
@@ -530,6 +552,7 @@ impl Registry {
         };
         for (id, f) in face_ids.iter().zip(faces) {
             self.index.insert(*id, &f.embedding, fm)?;
+            self.models.insert(*id, f, fm);
         }
         Ok((photo, face_ids))
     }
@@ -731,8 +754,10 @@ impl Registry {
         FaceIndex::delete_snapshot(&root)?;
         for f in &face_ids {
             self.index.remove(*f);
+            self.models.remove(*f);
         }
         self.index.compact();
+        self.models.compact();
         if !self.index.is_empty() {
             self.save_index()?;
         }

@@ -6,7 +6,7 @@ use rusqlite::Connection;
 pub const APPLICATION_ID: i32 = 0x4857_5247;
 
 /// Schema version written by this build.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -146,6 +146,34 @@ UPDATE sighting_faces SET chip_hash = NULL;
     // moves old notes over at start (`Registry::adopt_sighting_notes`).
     r#"
 ALTER TABLE sightings ADD COLUMN note TEXT;
+"#,
+    // Version 5: a model slot. dlib's embedding stays in `faces.embedding`
+    // (its landmarks align every model); other embedding models are enabled
+    // per registry, with their name, version, dimension and metric, and each
+    // face's vector from each enabled model is a row of its own. An existing
+    // registry starts with none; adding one re-embeds the stored photos
+    // (`docs/adr-model-slot.md`).
+    r#"
+CREATE TABLE models (
+    name     TEXT PRIMARY KEY,
+    version  TEXT NOT NULL,
+    dim      INTEGER NOT NULL CHECK (dim > 0),
+    metric   TEXT NOT NULL CHECK (metric IN ('euclidean','cosine')),
+    added_at INTEGER NOT NULL
+);
+CREATE TABLE face_vectors (
+    face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+    model   TEXT NOT NULL REFERENCES models(name) ON DELETE CASCADE,
+    vector  BLOB NOT NULL,
+    PRIMARY KEY (face_id, model)
+) WITHOUT ROWID;
+CREATE TABLE sighting_face_vectors (
+    sighting_face_id INTEGER NOT NULL REFERENCES sighting_faces(id) ON DELETE CASCADE,
+    model            TEXT NOT NULL REFERENCES models(name) ON DELETE CASCADE,
+    vector           BLOB NOT NULL,
+    PRIMARY KEY (sighting_face_id, model)
+) WITHOUT ROWID;
+INSERT INTO registry_meta (key, value) VALUES ('models_chosen', 0);
 "#,
 ];
 

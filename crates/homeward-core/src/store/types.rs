@@ -75,6 +75,22 @@ pub struct FaceRecord {
     pub chip_hash: Option<[u8; 32]>,
     /// Model id and version, e.g. `dlib_face_recognition_resnet_model_v1`.
     pub model: String,
+    /// The face's vectors from other embedding models (see
+    /// [`super::ModelSpec`]); a store keeps those of the models it has
+    /// enabled and ignores the rest.
+    pub vectors: Vec<ModelVector>,
+}
+
+/// One face's vector from an embedding model other than dlib's, ready for
+/// Euclidean comparison (a cosine model's vector is scaled to length 1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelVector {
+    /// The model's name, e.g. `sface`.
+    pub model: String,
+    /// The model's version; vectors of two versions are never compared.
+    pub version: String,
+    /// The vector.
+    pub vector: Vec<f32>,
 }
 
 /// A new sighting report.

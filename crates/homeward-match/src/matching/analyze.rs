@@ -106,6 +106,7 @@ impl Analyzed {
                 embedding: f.embedding.0,
                 chip_hash: ch.map(|c| hash_bytes(&c.hash)),
                 model: MODEL_ID.into(),
+                vectors: Vec::new(),
             });
             mirrored_chips.push(ch.map(|c| hash_bytes(&c.mirrored)));
         }

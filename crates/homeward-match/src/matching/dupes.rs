@@ -291,6 +291,7 @@ mod tests {
                 embedding,
                 chip_hash: chip,
                 model: "test".into(),
+                vectors: Vec::new(),
             }],
             mirrored_chips: vec![None],
             pdq: Some(PdqDihedral {
