@@ -56,6 +56,7 @@ pub mod input;
 pub mod lifecycle;
 mod matcher;
 pub mod matching;
+pub mod models;
 pub mod policy;
 #[allow(missing_docs)]
 pub mod ranking;

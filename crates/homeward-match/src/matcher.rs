@@ -6,8 +6,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use homeward_core::faces::{DetectOptions, EmbedOptions, FaceEngine, FaceOptions};
+use homeward_core::faces::{DetectOptions, EmbedOptions, Embedder, FaceEngine, FaceOptions};
 use homeward_core::intake::Limits;
+use homeward_core::sface::SFace;
 use homeward_core::store::{
     CaseId, CaseStatus, MatchId, MatchState, NewCase, NewSighting, PhotoMeta, Registry, SightingId,
 };
@@ -16,7 +17,8 @@ use crate::batch::{self, ItemResult};
 use crate::matching::{
     self, Analyzed, DupIndex, EnrolledPhoto, MatchError, SightingOutcome, Surfaced,
 };
-use crate::ranking::{Candidate, Policy, QueryMeta};
+use crate::models;
+use crate::ranking::{Candidate, Models, Policy, QueryMeta};
 
 /// How photos are analysed for the registry: the same through every front.
 ///
@@ -61,9 +63,12 @@ impl Analysis {
     }
 }
 
-/// Reads photos into [`Analyzed`] with one [`Analysis`].
+/// Reads photos into [`Analyzed`] with one [`Analysis`]: dlib's detector,
+/// landmarks and embedding, and the vector of each second model (SFace
+/// when bundled) from the same landmarks.
 pub struct Analyzer {
     engine: FaceEngine,
+    second: Vec<Box<dyn Embedder>>,
     analysis: Analysis,
 }
 
@@ -83,13 +88,39 @@ impl Analyzer {
     pub fn bundled(analysis: Analysis) -> Result<Analyzer, MatchError> {
         Ok(Analyzer {
             engine: FaceEngine::bundled()?,
+            second: vec![Box::new(SFace::bundled()?)],
             analysis,
         })
     }
 
-    /// With an engine already loaded.
+    /// With an engine already loaded and no second model (dlib alone).
     pub fn new(engine: FaceEngine, analysis: Analysis) -> Analyzer {
-        Analyzer { engine, analysis }
+        Self::with_models(engine, Vec::new(), analysis)
+    }
+
+    /// With an engine and the second models already loaded.
+    pub fn with_models(
+        engine: FaceEngine,
+        second: Vec<Box<dyn Embedder>>,
+        analysis: Analysis,
+    ) -> Analyzer {
+        Analyzer {
+            engine,
+            second,
+            analysis,
+        }
+    }
+
+    /// The second models, by registry name.
+    pub fn second_model(&self, name: &str) -> Option<&dyn Embedder> {
+        self.second
+            .iter()
+            .find(|m| m.spec().name == name)
+            .map(|m| m.as_ref())
+    }
+
+    fn second_refs(&self) -> Vec<&dyn Embedder> {
+        self.second.iter().map(|m| m.as_ref()).collect()
     }
 
     /// The engine.
@@ -110,6 +141,7 @@ impl Analyzer {
     pub fn photo_path(&self, path: &Path) -> Result<Analyzed, MatchError> {
         Analyzed::from_path(
             &self.engine,
+            &self.second_refs(),
             path,
             &self.analysis.limits,
             &self.analysis.face_options(),
@@ -123,6 +155,7 @@ impl Analyzer {
     pub fn photo_bytes(&self, bytes: Vec<u8>) -> Result<Analyzed, MatchError> {
         Analyzed::from_bytes(
             &self.engine,
+            &self.second_refs(),
             bytes,
             &self.analysis.limits,
             &self.analysis.face_options(),
@@ -157,13 +190,49 @@ impl Matcher {
         Matcher::new(Registry::open(dir)?, policy)
     }
 
-    /// Wraps an open registry, loading its duplicate index.
+    /// Wraps an open registry, loading its duplicate index. A new registry
+    /// that has not chosen its face models gets the defaults
+    /// ([`models::choose_for_new`]).
     ///
     /// # Errors
     /// [`MatchError::Store`] when the stored hashes cannot be read.
-    pub fn new(reg: Registry, policy: Policy) -> Result<Matcher, MatchError> {
+    pub fn new(mut reg: Registry, policy: Policy) -> Result<Matcher, MatchError> {
+        models::choose_for_new(&mut reg, "system")?;
         let dupes = DupIndex::load(&reg)?;
         Ok(Matcher { reg, dupes, policy })
+    }
+
+    /// The face models the ranking reads (dlib, SFace or their fusion).
+    /// Pairs without a vector of the chosen model are scored by dlib.
+    pub fn set_models(&mut self, m: Models) {
+        self.policy.models = m;
+    }
+
+    /// Enables a face model beside dlib's (by name, see
+    /// [`models::known_model`]). Stored faces get its vector from
+    /// [`Matcher::reembed`]; until then they are scored by dlib alone.
+    ///
+    /// # Errors
+    /// [`MatchError::UnknownModel`], or [`MatchError::Store`] when the
+    /// registry holds another version of it.
+    pub fn add_model(&mut self, actor: &str, name: &str) -> Result<(), MatchError> {
+        let spec = models::known_model(name)?;
+        Ok(self.reg.enable_models(actor, &[spec])?)
+    }
+
+    /// Gives up to `budget` stored faces their vector from `embedder`'s
+    /// model, one transaction per `batch` faces; resumable
+    /// ([`models::reembed`]).
+    ///
+    /// # Errors
+    /// [`MatchError::Store`] when the model is not enabled.
+    pub fn reembed(
+        &mut self,
+        embedder: &dyn Embedder,
+        budget: usize,
+        batch: usize,
+    ) -> Result<models::ReembedProgress, MatchError> {
+        models::reembed(&mut self.reg, embedder, budget, batch)
     }
 
     /// The registry, for reads.
@@ -321,11 +390,10 @@ impl Matcher {
         top: usize,
         statuses: &[CaseStatus],
     ) -> Result<Vec<Candidate>, MatchError> {
-        let faces: Vec<_> = photo.faces.iter().map(|f| f.embedding).collect();
         Ok(matching::search_among(
             &self.reg,
             &self.policy,
-            &faces,
+            &matching::query_faces(&photo.faces),
             meta,
             top,
             statuses,

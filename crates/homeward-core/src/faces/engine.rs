@@ -6,9 +6,10 @@ use image::RgbImage;
 use rayon::prelude::*;
 
 use super::embed::{embed_chip, embed_chips, EmbedOptions, Embedding};
-use super::{face_chip, DetectOptions, Detector, FaceLandmarks, Rect, ShapePredictor};
+use super::{face_chip, DetectOptions, Detector, Embedder, FaceLandmarks, Rect, ShapePredictor};
 use crate::dlib::resnet::ResNet;
 use crate::dlib::{self, ModelError, ModelKind};
+use crate::store::{Metric, ModelSpec};
 
 /// Chip size and padding of dlib's face recognition model.
 pub const CHIP_SIZE: u32 = 150;
@@ -134,8 +135,45 @@ impl FaceEngine {
         embed_chips(&self.net, chips, options)
     }
 
+    /// The model id recorded with every dlib face (flip-averaged).
+    pub const MODEL_ID: &'static str = "dlib_face_recognition_resnet_model_v1+flip";
+
     /// Embeds an already aligned 150×150 chip; `None` for another size.
     pub fn embed_chip(&self, chip: &RgbImage, options: &EmbedOptions) -> Option<Embedding> {
         embed_chip(&self.net, chip, options)
+    }
+}
+
+impl Embedder for FaceEngine {
+    fn spec(&self) -> ModelSpec {
+        ModelSpec {
+            name: "dlib".into(),
+            version: Self::MODEL_ID.into(),
+            dim: crate::dlib::resnet::EMBEDDING_DIM as u32,
+            metric: Metric::Euclidean,
+        }
+    }
+
+    fn input_template(&self) -> &'static str {
+        "150×150 chip, dlib's five-point alignment with 25% padding"
+    }
+
+    fn embed(&self, photo: &RgbImage, landmarks: &[FaceLandmarks]) -> Vec<Vec<f32>> {
+        let chips: Vec<RgbImage> = landmarks
+            .iter()
+            .filter_map(|l| face_chip(photo, l, CHIP_SIZE, CHIP_PADDING).ok())
+            .map(|c| c.image)
+            .collect();
+        if chips.len() != landmarks.len() {
+            return Vec::new();
+        }
+        let refs: Vec<&RgbImage> = chips.iter().collect();
+        let options = EmbedOptions {
+            jitter: 0,
+            flip: true,
+        };
+        self.embed_chips(&refs, &options)
+            .map(|v| v.into_iter().map(|e| e.0.to_vec()).collect())
+            .unwrap_or_default()
     }
 }

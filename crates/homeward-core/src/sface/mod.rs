@@ -20,7 +20,8 @@ use image::RgbImage;
 use sha2::{Digest, Sha256};
 
 use crate::dlib::ModelError;
-use crate::faces::FaceLandmarks;
+use crate::faces::{Embedder, FaceLandmarks};
+use crate::store::{Metric, ModelSpec};
 pub use align::{align_dlib, template_points, SFACE_CHIP_SIZE};
 #[doc(hidden)]
 pub use onnx::parse_unchecked;
@@ -167,6 +168,36 @@ impl SFace {
                 let (a, b) = (out[i].0, out[n + i].0);
                 SFaceEmbedding(std::array::from_fn(|k| (a[k] + b[k]) / 2.0))
             })
+            .collect()
+    }
+}
+
+impl SFace {
+    /// The name a registry records SFace's vectors under.
+    pub const NAME: &'static str = "sface";
+    /// The version: the weights, aligned from dlib's landmarks, each vector
+    /// the mean of the face's and its mirror's, scaled to length 1.
+    pub const VERSION: &'static str = "face_recognition_sface_2021dec+dlib5+flip+unit";
+}
+
+impl Embedder for SFace {
+    fn spec(&self) -> ModelSpec {
+        ModelSpec {
+            name: Self::NAME.into(),
+            version: Self::VERSION.into(),
+            dim: SFACE_DIM as u32,
+            metric: Metric::Cosine,
+        }
+    }
+
+    fn input_template(&self) -> &'static str {
+        "112×112 chip, the standard five-point template (eye centres, nose tip, mouth corners) mapped from dlib's landmarks"
+    }
+
+    fn embed(&self, photo: &RgbImage, landmarks: &[FaceLandmarks]) -> Vec<Vec<f32>> {
+        self.embed_faces(photo, landmarks, true)
+            .iter()
+            .map(|e| e.normalized().to_vec())
             .collect()
     }
 }

@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
-use homeward_core::faces::{FaceEngine, FaceOptions};
+use homeward_core::faces::{Embedder, FaceEngine, FaceLandmarks, FaceOptions};
 use homeward_core::hash::{chip_hash, pdq_dihedral, PdqDihedral};
 use homeward_core::intake::{self, Limits};
-use homeward_core::store::FaceRecord;
+use homeward_core::store::{FaceRecord, ModelVector};
 use image::RgbImage;
 
 use super::MatchError;
@@ -14,7 +14,7 @@ use crate::policy::pdq_usable;
 /// Model id recorded with every face. Registry embeddings are always
 /// flip-averaged (measured +1–3 points of top-10 on children), so the
 /// queries must be too.
-pub const MODEL_ID: &str = "dlib_face_recognition_resnet_model_v1+flip";
+pub const MODEL_ID: &str = FaceEngine::MODEL_ID;
 
 /// A photo with what matching needs from it.
 pub struct Analyzed {
@@ -64,29 +64,44 @@ impl Analyzed {
     /// Reads and analyses a photo file. Flip averaging is always on.
     pub fn from_path(
         engine: &FaceEngine,
+        second: &[&dyn Embedder],
         path: &Path,
         limits: &Limits,
         options: &FaceOptions,
     ) -> Result<Analyzed, MatchError> {
         // The size limit is checked before reading; the file is read once.
         let (photo, bytes) = intake::load_path_with_bytes(path, limits)?;
-        Ok(Self::from_image(engine, bytes, photo.image, options))
+        Ok(Self::from_image(
+            engine,
+            second,
+            bytes,
+            photo.image,
+            options,
+        ))
     }
 
     /// Analyses an uploaded photo held in memory (limits checked before
     /// decoding). Flip averaging is always on.
     pub fn from_bytes(
         engine: &FaceEngine,
+        second: &[&dyn Embedder],
         bytes: Vec<u8>,
         limits: &Limits,
         options: &FaceOptions,
     ) -> Result<Analyzed, MatchError> {
         let photo = intake::load_bytes(&bytes, limits)?;
-        Ok(Self::from_image(engine, bytes, photo.image, options))
+        Ok(Self::from_image(
+            engine,
+            second,
+            bytes,
+            photo.image,
+            options,
+        ))
     }
 
     fn from_image(
         engine: &FaceEngine,
+        second: &[&dyn Embedder],
         bytes: Vec<u8>,
         image: RgbImage,
         options: &FaceOptions,
@@ -109,6 +124,20 @@ impl Analyzed {
                 vectors: Vec::new(),
             });
             mirrored_chips.push(ch.map(|c| hash_bytes(&c.mirrored)));
+        }
+        // Every other model reads the same faces, aligned from the same
+        // landmarks, so a face's vectors always describe one face.
+        let marks: Vec<FaceLandmarks> = found.iter().map(|f| f.landmarks).collect();
+        for model in second.iter().filter(|_| !marks.is_empty()) {
+            let spec = model.spec();
+            let vectors = model.embed(&image, &marks);
+            for (face, vector) in faces.iter_mut().zip(vectors) {
+                face.vectors.push(ModelVector {
+                    model: spec.name.clone(),
+                    version: spec.version.clone(),
+                    vector,
+                });
+            }
         }
         let pdq = pdq_dihedral(&image).ok().filter(|p| pdq_usable(p.quality));
         Analyzed {

@@ -13,12 +13,16 @@ pub use dupes::{DupIndex, Repeat};
 
 use homeward_core::index::{l2, Embedding, SearchFilter};
 use homeward_core::store::{
-    CaseId, CaseStatus, MatchId, MatchOrigin, NewMatch, NewSighting, PhotoId, PhotoMeta, Registry,
-    SightingExtras, SightingId, StoreError,
+    CaseId, CaseStatus, FaceRecord, FaceTable, MatchId, MatchOrigin, NewMatch, NewSighting,
+    PhotoId, PhotoMeta, Registry, SightingExtras, SightingId, StoreError,
 };
 use serde::Serialize;
 
-use crate::ranking::{Band, Birth, Candidate, CaseGallery, Day, GalleryFace, Policy, QueryMeta};
+use crate::models::SFACE;
+use crate::ranking::{
+    Band, Birth, Candidate, CaseGallery, Day, GalleryFace, Models, Policy, QueryFace, QueryMeta,
+    SfaceVectors,
+};
 
 /// Candidates queued for review per sighting, at most.
 pub const QUEUE_PER_SIGHTING: usize = 5;
@@ -45,6 +49,9 @@ pub enum MatchError {
     /// A case or sighting the input rules refuse (`input.rs`).
     #[error(transparent)]
     Input(#[from] crate::input::InputError),
+    /// A face model this build does not know.
+    #[error("no face model named {0:?}; this build knows: sface")]
+    UnknownModel(String),
     /// A review decision on a match that was already decided.
     #[error("match {id} is already {state}; only a pending match can be decided")]
     NotPending {
@@ -88,6 +95,44 @@ pub fn gallery(reg: &Registry, case: CaseId) -> Result<CaseGallery, StoreError> 
     })
 }
 
+/// The ranking view of a sighting's faces: dlib's embedding, and SFace's
+/// vector when the face has one.
+pub fn query_faces(faces: &[FaceRecord]) -> Vec<QueryFace> {
+    faces
+        .iter()
+        .map(|f| QueryFace {
+            dlib: f.embedding,
+            sface: f
+                .vectors
+                .iter()
+                .find(|v| v.model == SFACE)
+                .and_then(|v| Embedding::try_from(v.vector.as_slice()).ok()),
+        })
+        .collect()
+}
+
+/// Whether `policy` reads SFace vectors and `reg` stores them.
+fn reads_sface(reg: &Registry, policy: &Policy) -> bool {
+    policy.models != Models::Dlib && reg.models().iter().any(|m| m.name == SFACE)
+}
+
+/// The stored SFace vectors of the galleries' faces, when the policy reads
+/// them (empty otherwise: every pair is then scored by dlib alone).
+pub fn gallery_vectors(
+    reg: &Registry,
+    policy: &Policy,
+    galleries: &[CaseGallery],
+) -> Result<SfaceVectors, StoreError> {
+    if !reads_sface(reg, policy) {
+        return Ok(SfaceVectors::new());
+    }
+    let ids: Vec<u64> = galleries
+        .iter()
+        .flat_map(|g| g.faces.iter().map(|f| f.face_id))
+        .collect();
+    reg.vectors_of(FaceTable::Case, SFACE, &ids)
+}
+
 /// The ranking view of a sighting report.
 pub fn query_meta(s: &NewSighting) -> QueryMeta {
     QueryMeta {
@@ -101,7 +146,7 @@ pub fn query_meta(s: &NewSighting) -> QueryMeta {
 pub fn search(
     reg: &Registry,
     policy: &Policy,
-    faces: &[Embedding],
+    faces: &[QueryFace],
     meta: &QueryMeta,
     top: usize,
 ) -> Result<Vec<Candidate>, StoreError> {
@@ -109,10 +154,15 @@ pub fn search(
 }
 
 /// [`search`] among cases of the given statuses (all cases when empty).
+///
+/// The shortlist is the union of each model's nearest cases (dlib's index,
+/// and SFace's when the policy reads it), widened on dlib's distances until
+/// no case beyond it could reach the top after the calibration's age
+/// credit; the whole shortlist is then ranked by the policy.
 pub fn search_among(
     reg: &Registry,
     policy: &Policy,
-    faces: &[Embedding],
+    faces: &[QueryFace],
     meta: &QueryMeta,
     top: usize,
     statuses: &[CaseStatus],
@@ -125,12 +175,20 @@ pub fn search_among(
     // between its photos and the sighting, so a shortlist fetched by raw
     // distance is widened until no case beyond it could still reach the top.
     let credit = policy.max_credit();
+    let second = reads_sface(reg, policy);
     let mut want = SHORTLIST.max(top * 5);
     let galleries = loop {
         let mut ids: Vec<CaseId> = Vec::new();
         let mut full = true;
         let mut reach = f64::INFINITY;
-        for f in faces {
+        for f in faces.iter().filter_map(|q| q.sface).filter(|_| second) {
+            for (case, _) in reg.search_model(SFACE, &f, &filter, want)? {
+                if !ids.contains(&case) {
+                    ids.push(case);
+                }
+            }
+        }
+        for f in faces.iter().map(|q| &q.dlib) {
             let hits = reg.search_with(f, &filter, want, crate::policy::PER_CASE_PHOTOS)?;
             full &= hits.len() >= want;
             if let Some(last) = hits.last() {
@@ -156,7 +214,11 @@ pub fn search_among(
             .filter_map(|g| {
                 faces
                     .iter()
-                    .flat_map(|f| g.faces.iter().map(move |x| f64::from(l2(f, &x.embedding))))
+                    .flat_map(|f| {
+                        g.faces
+                            .iter()
+                            .map(move |x| f64::from(l2(&f.dlib, &x.embedding)))
+                    })
                     .min_by(f64::total_cmp)
             })
             .collect();
@@ -170,7 +232,8 @@ pub fn search_among(
         }
         want *= 4;
     };
-    let mut ranked = policy.rank(faces, meta, &galleries);
+    let vectors = gallery_vectors(reg, policy, &galleries)?;
+    let mut ranked = policy.rank_faces(faces, meta, &galleries, &vectors);
     ranked.truncate(top);
     Ok(ranked)
 }
@@ -231,11 +294,10 @@ pub fn submit_sighting(
         Some(Repeat::PosterRepost { photo_id, .. }) => extras.repost_of_photo = Some(*photo_id),
         Some(Repeat::Duplicate { group, .. }) => s.duplicate_group = Some(*group as i64),
         None => {
-            let embs: Vec<Embedding> = photo.faces.iter().map(|f| f.embedding).collect();
             candidates = search(
                 reg,
                 policy,
-                &embs,
+                &query_faces(&photo.faces),
                 &query_meta(&s),
                 top.max(QUEUE_PER_SIGHTING),
             )?;
@@ -377,10 +439,22 @@ pub fn match_case_against_sightings(
     if g.faces.is_empty() {
         return Ok(Vec::new());
     }
+    let gv = gallery_vectors(reg, policy, std::slice::from_ref(&g))?;
+    let faces = reg.matchable_sighting_faces()?;
+    let sv = if reads_sface(reg, policy) {
+        let ids: Vec<u64> = faces.iter().map(|f| f.0).collect();
+        reg.vectors_of(FaceTable::Sighting, SFACE, &ids)?
+    } else {
+        SfaceVectors::new()
+    };
     let mut out = Vec::new();
-    for (face_id, sighting_id, emb) in reg.matchable_sighting_faces()? {
+    for (face_id, sighting_id, emb) in faces {
         let s = reg.sighting(sighting_id)?;
-        let Some(c) = policy.score_case(&[emb], &query_meta(&s.data), &g) else {
+        let q = QueryFace {
+            dlib: emb,
+            sface: sv.get(&face_id).copied(),
+        };
+        let Some(c) = policy.score_case_faces(&[q], &query_meta(&s.data), &g, &gv) else {
             continue;
         };
         if c.band > Band::Weak {

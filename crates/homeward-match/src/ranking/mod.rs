@@ -113,7 +113,7 @@ impl Policy {
             priors: PriorSettings::default(),
             population: Population::Child,
             calibration: Calibration::shipped()?,
-            models: Models::Dlib,
+            models: Models::Fusion,
         })
     }
 

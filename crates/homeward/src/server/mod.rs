@@ -31,7 +31,9 @@ use axum::routing::{self, MethodRouter};
 use axum::Router;
 use homeward_core::faces::{FaceEngine, FaceOptions};
 use homeward_core::intake::Limits;
+use homeward_core::sface::SFace;
 use homeward_core::store::Registry;
+use homeward_match::{Analysis, Analyzer};
 
 pub use admission::default_analysis_budget;
 use admission::Admission;
@@ -328,17 +330,47 @@ fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Gives stored faces their vectors from a newly added model in the
+/// background, a few at a time, while the server answers (a registry that
+/// added SFace, or one whose job was interrupted). Ends when none is left,
+/// at shutdown, or on an error (reported; the next start goes on).
+fn spawn_reembed(service: Arc<Service>) {
+    const BATCH: usize = 4;
+    let spawned = std::thread::Builder::new()
+        .name("reembed".into())
+        .spawn(move || loop {
+            match service.reembed_step(BATCH) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    eprintln!("homeward serve: re-embedding stopped: {}", e.message);
+                    break;
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        eprintln!("homeward serve: cannot start re-embedding: {e}");
+    }
+}
+
 /// Opens the registry and face engine, listens on `config.addr` and serves
 /// until SIGINT/SIGTERM; then closes the registry cleanly. Prints
 /// `listening on http://ADDR` on stdout once ready.
 pub fn run(config: ServerConfig, auth: AuthStore) -> Result<(), ServerError> {
     let registry = Registry::open(&config.db)?;
-    let engine = FaceEngine::bundled()?;
-    let auth = Arc::new(auth);
-    let service = Arc::new(
-        Service::new(registry, engine, config.face, config.limits, auth.clone())
-            .map_err(ServerError::Setup)?,
+    let analyzer = Analyzer::with_models(
+        FaceEngine::bundled()?,
+        vec![Box::new(SFace::bundled()?)],
+        Analysis {
+            limits: config.limits,
+            detect: config.face.detect,
+            jitter: config.face.embed.jitter,
+        },
     );
+    let auth = Arc::new(auth);
+    let service =
+        Arc::new(Service::new(registry, analyzer, auth.clone()).map_err(ServerError::Setup)?);
+    spawn_reembed(service.clone());
     let state = AppState(Arc::new(Shared {
         service: service.clone(),
         auth,

@@ -17,9 +17,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use homeward_core::faces::{FaceEngine, FaceOptions};
-use homeward_core::index::Embedding;
-use homeward_core::intake::Limits;
 use homeward_core::store::{
     self as store, CaseId, CaseStatus, MatchState, NewCase, NewSighting, PhotoMeta, Reader, Reads,
     Registry, ScoresError, Sex, SightingId, StoreError, StoredScores,
@@ -30,6 +27,7 @@ use homeward_match::batch as report;
 use homeward_match::lifecycle;
 use homeward_match::matching::{self, Analyzed, DupIndex, EnrolledPhoto, MatchError, Repeat};
 use homeward_match::ranking::{self, Policy, QueryMeta};
+use homeward_match::Analyzer;
 
 use super::auth::AuthStore;
 use super::error::ApiError;
@@ -321,9 +319,7 @@ pub fn image_mime(bytes: &[u8]) -> &'static str {
 pub struct Service {
     matcher: Mutex<Option<Matcher>>,
     policy: Policy,
-    engine: FaceEngine,
-    face_options: FaceOptions,
-    limits: Limits,
+    analyzer: Analyzer,
     dir: PathBuf,
     readers: Mutex<Vec<Reader>>,
     audit: Arc<AuthStore>,
@@ -367,13 +363,15 @@ impl Drop for Read<'_> {
 impl Service {
     /// Wraps an open registry, and moves sighting notes that older builds
     /// kept in the account store into the registry.
+    /// A registry that has never chosen its face models and holds no face
+    /// yet gets the library's defaults (SFace beside dlib).
     pub fn new(
         mut registry: Registry,
-        engine: FaceEngine,
-        face_options: FaceOptions,
-        limits: Limits,
+        analyzer: Analyzer,
         audit: Arc<AuthStore>,
     ) -> Result<Service, String> {
+        homeward_match::models::choose_for_new(&mut registry, "system")
+            .map_err(|e| format!("cannot choose the registry's face models: {e}"))?;
         audit
             .move_notes_to(&mut registry)
             .map_err(|e| format!("cannot move the sighting notes into the registry: {e}"))?;
@@ -391,9 +389,7 @@ impl Service {
                 dupes,
             })),
             policy,
-            engine,
-            face_options,
-            limits,
+            analyzer,
             dir,
             readers: Mutex::new(vec![first]),
             audit,
@@ -455,12 +451,31 @@ impl Service {
     /// Decodes an upload within the limits, finds its faces (flip-averaged
     /// embeddings and chip hashes) and hashes the whole photo.
     pub fn analyze(&self, bytes: Vec<u8>) -> Result<Analyzed, ApiError> {
-        Ok(Analyzed::from_bytes(
-            &self.engine,
-            bytes,
-            &self.limits,
-            &self.face_options,
-        )?)
+        Ok(self.analyzer.photo_bytes(bytes)?)
+    }
+
+    /// One step of the background job that gives stored faces their vector
+    /// from every enabled second model (a registry that added SFace): at
+    /// most `batch` faces, under the registry lock, so searches and
+    /// submissions go on between steps. Returns the faces still waiting.
+    pub fn reembed_step(&self, batch: usize) -> Result<u64, ApiError> {
+        let names: Vec<String> =
+            self.with_registry(|r| Ok(r.models().iter().map(|m| m.name.clone()).collect()))?;
+        let mut left = 0;
+        for name in names {
+            let Some(model) = self.analyzer.second_model(&name) else {
+                continue; // a model this build cannot run stays as it is
+            };
+            let p = self.with_matcher(|m| {
+                homeward_match::models::reembed(&mut m.reg, model, batch, batch)
+            })?;
+            left += p.left;
+            if p.embedded == 0 && p.left > 0 {
+                // Only unreadable photos remain: stop rather than spin.
+                left -= p.left;
+            }
+        }
+        Ok(left)
     }
 
     /// Adds a case.
@@ -688,7 +703,7 @@ impl Service {
                 "no face was found in the photo; use a photo where a face is visible",
             ));
         }
-        let faces: Vec<Embedding> = analysis.faces.iter().map(|f| f.embedding).collect();
+        let faces = matching::query_faces(&analysis.faces);
         let statuses = if include_closed {
             Vec::new()
         } else {
