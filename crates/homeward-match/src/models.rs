@@ -48,6 +48,18 @@ pub fn known_model(name: &str) -> Result<ModelSpec, MatchError> {
     }
 }
 
+/// The network of a model this build can add, as built into the binary.
+///
+/// # Errors
+/// [`MatchError::UnknownModel`], or [`MatchError::Model`] when the bundled
+/// weights fail their checksum.
+pub fn bundled(name: &str) -> Result<Box<dyn Embedder>, MatchError> {
+    match name {
+        SFACE => Ok(Box::new(SFace::bundled()?)),
+        other => Err(MatchError::UnknownModel(other.to_string())),
+    }
+}
+
 /// Enables the default models in a registry that has never chosen any and
 /// holds no face yet (a new one). An older registry with faces is left as
 /// it is: adding a model there is a case worker's choice, since it

@@ -6,6 +6,7 @@ use homeward_core::dlib::ModelError;
 use homeward_core::faces::{DetectOptions, EmbedOptions, Embedding, FaceOptions};
 use homeward_core::intake::Limits;
 use homeward_core::sface::{self, SFace, SFaceEmbedding};
+use homeward_match::ranking::Models;
 use homeward_match::Analysis;
 
 /// Which face embedding model a command uses.
@@ -29,6 +30,15 @@ impl FaceModel {
             FaceModel::Dlib => "dlib",
             FaceModel::Sface => "sface",
             FaceModel::Fusion => "fusion",
+        }
+    }
+
+    /// The ranking's reading of this choice: which model(s) score a pair.
+    pub fn ranking(self) -> Models {
+        match self {
+            FaceModel::Dlib => Models::Dlib,
+            FaceModel::Sface => Models::Sface,
+            FaceModel::Fusion => Models::Fusion,
         }
     }
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use homeward_core::store::Registry;
+use homeward_match::models;
 use serde_json::json;
 
 use super::case::is_registry;
@@ -20,6 +21,11 @@ pub struct InitArgs {
     /// Registry directory: new, empty, or an existing registry.
     #[arg(long, default_value = "./homeward-data")]
     pub db: PathBuf,
+    /// Face models of a new registry: `dlib,sface` (the default: the
+    /// ranking fuses the two) or `dlib` alone. dlib's always finds and
+    /// aligns the faces. `homeward models add` adds one later.
+    #[arg(long, value_delimiter = ',', default_value = "dlib,sface")]
+    pub models: Vec<String>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -41,19 +47,45 @@ pub fn run(a: &InitArgs) -> Result<Outcome, CliError> {
             });
         }
     }
-    let reg = Registry::open(&a.db)?;
+    let mut specs = Vec::new();
+    for name in &a.models {
+        match name.trim() {
+            "dlib" => {}
+            other => specs.push(models::known_model(other)?),
+        }
+    }
+    if !a.models.iter().any(|m| m.trim() == "dlib") {
+        return Err(CliError::Usage(
+            "--models must include dlib: its detector and landmarks find and align every face"
+                .into(),
+        ));
+    }
+    let mut reg = Registry::open(&a.db)?;
+    if !existed {
+        let actor = std::env::var("USER").unwrap_or_else(|_| "cli".into());
+        reg.enable_models(&actor, &specs)?;
+    }
     let cases = reg.cases(None)?.len();
+    let enabled: Vec<String> = std::iter::once("dlib".to_string())
+        .chain(reg.models().iter().map(|m| m.name.clone()))
+        .collect();
     reg.close()?;
     let dir = a.db.display().to_string();
     if a.json {
         outln!(
             "{}",
-            json!({"db": dir, "created": !existed, "cases": cases})
+            json!({"db": dir, "created": !existed, "cases": cases, "models": enabled})
         );
     } else if existed {
-        outln!("a registry is already at {dir} ({cases} case(s)); nothing changed");
+        outln!(
+            "a registry is already at {dir} ({cases} case(s), models {}); nothing changed",
+            enabled.join(", ")
+        );
     } else {
-        outln!("registry created at {dir}");
+        outln!(
+            "registry created at {dir} (face models {})",
+            enabled.join(", ")
+        );
         outln!("next: homeward case add --db {dir} --name NAME --photo PHOTO --age AGE");
     }
     Ok(Outcome::Success)

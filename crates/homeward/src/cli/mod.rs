@@ -10,6 +10,7 @@ mod eval;
 mod hash;
 mod human;
 mod init;
+mod models;
 mod review;
 mod search;
 mod serve;
@@ -46,6 +47,8 @@ pub enum Command {
     #[command(subcommand)]
     Review(review::ReviewCommand),
     Batch(batch::BatchArgs),
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
     Demo(demo::DemoArgs),
     #[command(subcommand)]
     Eval(eval::EvalCommand),
@@ -69,6 +72,7 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Search(args) => search::run(&args),
         Command::Review(cmd) => review::run(cmd),
         Command::Batch(args) => batch::run(&args),
+        Command::Models(cmd) => models::run(cmd),
         Command::Demo(args) => demo::run(&args),
         Command::Eval(cmd) => eval::run(cmd),
         Command::Serve(args) => serve::run(&args),

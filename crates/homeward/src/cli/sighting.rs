@@ -13,7 +13,7 @@ use homeward_match::{Analyzer, Repeat, SightingOutcome};
 use super::case::{parse_age_range, parse_day, parse_sex, DbArgs};
 use super::human::{candidate_line, case_label_in};
 use super::{CliError, Outcome};
-use crate::face_args::AnalysisArgs;
+use crate::face_args::{AnalysisArgs, FaceModel};
 
 #[derive(Debug, Subcommand)]
 pub enum SightingCommand {
@@ -36,6 +36,11 @@ pub struct PriorArgs {
     /// slack) instead of ranking them lower.
     #[arg(long)]
     pub strict_age: bool,
+    /// Face model(s) behind the scores: dlib and SFace fused (the default;
+    /// a pair without an SFace vector is scored by dlib alone), or either
+    /// one alone.
+    #[arg(long, value_enum, default_value_t = FaceModel::Fusion)]
+    pub model: FaceModel,
 }
 
 impl PriorArgs {
@@ -43,6 +48,7 @@ impl PriorArgs {
         let mut p = Policy::shipped().map_err(|e| CliError::Matching(e.into()))?;
         p.priors.hard_sex = self.strict_sex;
         p.priors.hard_age = self.strict_age;
+        p.models = self.model.ranking();
         Ok(p)
     }
 }

@@ -840,11 +840,7 @@ fn figures(fusion: String, per_sighting: &[Sighted], folds: usize) -> PolicyFigu
 
 /// The ranking's models for a command's `--model`.
 fn models_of(m: FaceModel) -> Models {
-    match m {
-        FaceModel::Dlib => Models::Dlib,
-        FaceModel::Sface => Models::Sface,
-        FaceModel::Fusion => Models::Fusion,
-    }
+    m.ranking()
 }
 
 /// The SFace model string recorded in a table.
