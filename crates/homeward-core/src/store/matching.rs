@@ -1100,6 +1100,8 @@ mod tests {
              ALTER TABLE matches DROP COLUMN sighting_face_id; ALTER TABLE matches DROP COLUMN origin;
              ALTER TABLE matches DROP COLUMN rank_key; ALTER TABLE sightings DROP COLUMN repost_of_photo;
              ALTER TABLE sightings DROP COLUMN note;
+             DROP TABLE face_vectors; DROP TABLE sighting_face_vectors; DROP TABLE models;
+             DELETE FROM registry_meta WHERE key = 'models_chosen';
              PRAGMA user_version = 1;",
         )
         .unwrap();
@@ -1127,8 +1129,13 @@ mod tests {
         .unwrap();
         reg.close().unwrap();
         let conn = rusqlite::Connection::open(dir.path().join("registry.sqlite")).unwrap();
-        conn.execute_batch("ALTER TABLE sightings DROP COLUMN note; PRAGMA user_version = 2;")
-            .unwrap();
+        conn.execute_batch(
+            "ALTER TABLE sightings DROP COLUMN note;
+             DROP TABLE face_vectors; DROP TABLE sighting_face_vectors; DROP TABLE models;
+             DELETE FROM registry_meta WHERE key = 'models_chosen';
+             PRAGMA user_version = 2;",
+        )
+        .unwrap();
         drop(conn);
         let reg = Registry::open(dir.path()).unwrap();
         // Version-1 chip hashes are not comparable with today's: dropped.
