@@ -406,8 +406,9 @@ pub(super) enum SeenAtError {
 /// Reads a "when seen" value and returns what is stored: an RFC 3339 time
 /// with an offset or `Z` as an instant, a `datetime-local` value
 /// (`YYYY-MM-DDTHH:MM[:SS]`) as a wall time in `tz`, both stored in UTC as
-/// `YYYY-MM-DDTHH:MM:SSZ`; a plain date `YYYY-MM-DD` is kept as it is.
-/// Times more than 10 minutes after `now` are refused.
+/// `YYYY-MM-DDTHH:MM:SSZ`; a plain date `YYYY-MM-DD` is kept as it is
+/// (the library checks its day). Times more than 10 minutes after `now`
+/// are refused: the library's rule works by the day.
 pub(super) fn normalize_seen_at(
     s: &str,
     tz: &TimeZone,
@@ -423,12 +424,9 @@ pub(super) fn normalize_seen_at(
         ts
     } else if let Ok(dt) = s.parse::<jiff::civil::DateTime>() {
         if !s.contains(['T', ' ']) {
-            // A date alone: the library's day rules apply to it as given.
+            // A date alone: the library's day rules (a real day, not after
+            // today) apply to it as given, as for the CLI.
             let d: jiff::civil::Date = s.parse().map_err(|_| malformed())?;
-            let today = now.to_zoned_datetime(tz.clone()).date();
-            if d > today {
-                return Err(SeenAtError::Future);
-            }
             return Ok(d.to_string());
         }
         dt.to_zoned_datetime(tz.clone())
@@ -570,7 +568,8 @@ mod tests {
         );
         assert_eq!(n("2026-11-29").unwrap(), "2026-11-29");
         assert_eq!(n("2026-11-30T17:00"), Err(SeenAtError::Future));
-        assert_eq!(n("2026-12-01"), Err(SeenAtError::Future));
+        // A date is the library's to judge ("after today").
+        assert_eq!(n("2026-12-01").unwrap(), "2026-12-01");
         assert!(matches!(n("yesterday"), Err(SeenAtError::Malformed { .. })));
         assert!(matches!(
             n("2026-13-01T10:00"),
