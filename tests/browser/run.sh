@@ -2,7 +2,9 @@
 # Browser test: builds homeward (release), starts `homeward serve` on a free
 # loopback port with a temporary data dir, runs the Chromium test against it,
 # and stops the server. Both scripts share the server. Needs /usr/bin/chromium (apt-get install -y chromium)
-# and Node.js with npm (playwright-core is installed from package-lock.json).
+# and Node.js with npm (playwright-core is installed from package-lock.json);
+# Chinese pages need a CJK font for readable screenshots
+# (apt-get install -y fonts-wqy-microhei).
 # HOMEWARD_BIN=path skips the build and uses that binary.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
