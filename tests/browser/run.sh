@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Browser test: builds homeward (release), starts `homeward serve` on a free
 # loopback port with a temporary data dir, runs the Chromium test against it,
-# and stops the server. Needs /usr/bin/chromium (apt-get install -y chromium)
-# and Node.js with npm (playwright-core is installed from package-lock.json).
+# and stops the server. Both scripts share the server. Needs /usr/bin/chromium (apt-get install -y chromium)
+# and Node.js with npm (playwright-core is installed from package-lock.json);
+# Chinese pages need a CJK font for readable screenshots
+# (apt-get install -y fonts-wqy-microhei).
 # HOMEWARD_BIN=path skips the build and uses that binary.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -37,3 +39,5 @@ done
 url="$(sed -n 's/^homeward serve: listening on //p' "$data/stdout" | head -n1)"
 [ -n "$url" ] || { echo "server did not start" >&2; cat "$data/stderr" >&2; exit 1; }
 HOMEWARD_URL="$url" node "$here/submit_and_review.mjs"
+# The volunteer flow in zh-CN and en (issue 15); screenshots in docs/screenshots/.
+HOMEWARD_URL="$url" node "$here/volunteer.mjs"

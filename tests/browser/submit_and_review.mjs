@@ -134,7 +134,7 @@ try {
     assert.equal(new URL(page.url()).pathname, "/submit");
     await page.setInputFiles("#photo", fixture("obama2.jpg"));
     await page.waitForSelector("#preview:not([hidden])");
-    await page.click("#locate");
+    await page.check("#share-location");
     await page.waitForFunction(() => document.getElementById("lat").value !== "");
     await page.selectOption('select[name="apparent_age"]', "8-11");
     await page.selectOption('select[name="sex"]', "male");

@@ -3,4 +3,5 @@
 pub mod dupes;
 pub mod lfw;
 pub mod search;
+pub mod through_registry;
 pub mod transforms;

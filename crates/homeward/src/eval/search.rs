@@ -456,7 +456,22 @@ pub struct SearchReport {
     /// The same among children's photos (registry and sighting both dated).
     pub child_impostor_pairs_under_0_6: f64,
     pub child_impostor_pairs: u64,
+    /// With `--through-registry`: the policy evaluated, with each sighting
+    /// searched through a registry as the product searches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub through_registry: Option<RegistryFigures>,
     pub seconds: f64,
+}
+
+/// Top-k through the registry, pooled and per fold.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegistryFigures {
+    /// Sightings with a case (no face: a miss), and the right case in the
+    /// top 1 / 5 / 10.
+    pub sightings: usize,
+    pub top: [f64; 3],
+    /// Per fold that did not fit (with `--folds`).
+    pub per_fold: Vec<[f64; 3]>,
 }
 
 impl SearchReport {
@@ -553,6 +568,25 @@ impl SearchReport {
                 ));
             }
         }
+        if let Some(r) = &self.through_registry {
+            let pct = |t: &[f64; 3]| {
+                format!(
+                    "{:.1} / {:.1} / {:.1}%",
+                    100.0 * t[0],
+                    100.0 * t[1],
+                    100.0 * t[2]
+                )
+            };
+            s.push_str(&format!(
+                "through a registry (each model's index, shortlist, then the policy; {}): top 1 / 5 / 10 {}",
+                self.policies.first().map_or("", |p| p.fusion.as_str()),
+                pct(&r.top)
+            ));
+            for (f, t) in r.per_fold.iter().enumerate() {
+                s.push_str(&format!("; fold {f} {}", pct(t)));
+            }
+            s.push('\n');
+        }
         s.push_str(&format!(
             "different-person photo pairs under dlib's 0.6: {:.2}% of {} (children against children: {:.2}% of {})\n{:.0} s",
             100.0 * self.impostor_pairs_under_0_6,
@@ -588,6 +622,8 @@ pub struct SearchEval<'a> {
     /// registry photos of different identities (one-photo adult distractors)
     /// instead of reading it from the table.
     pub sface_adult_from_distractors: bool,
+    /// Also search every sighting through a registry, as the product does.
+    pub through_registry: bool,
 }
 
 /// Age-gap groups of the report, in years (inclusive).
@@ -668,6 +704,67 @@ fn build(rows: &[Row], table: &Table) -> Built {
         });
     }
     b
+}
+
+/// The policy's top-k with every sighting searched through a registry
+/// ([`super::through_registry`]); a sighting with a case but no face is a
+/// miss, as in the exhaustive figures.
+#[allow(clippy::too_many_arguments)]
+fn registry_figures(
+    built: &Built,
+    sightings: &[&Row],
+    table: &Table,
+    fold_of: &HashMap<&str, usize>,
+    apparent_error: Option<f64>,
+    policies: &[Policy],
+    folds: usize,
+) -> Result<RegistryFigures, CliError> {
+    let with_case: Vec<&&Row> = sightings
+        .iter()
+        .filter(|r| built.ids.contains_key(&r.identity))
+        .collect();
+    let queries: Vec<super::through_registry::Query> = with_case
+        .iter()
+        .filter_map(|r| {
+            let v = (*table.get(&r.path)?)?;
+            Some(super::through_registry::Query {
+                face: QueryFace {
+                    dlib: v.dlib,
+                    sface: v.sface,
+                },
+                meta: query(r, apparent_error),
+                own: built.ids.get(&r.identity).copied(),
+                fold: fold_of.get(r.identity.as_str()).copied().unwrap_or(0),
+            })
+        })
+        .collect();
+    let ranks = super::through_registry::ranks(&built.cases, &built.sface, &queries, policies, 10)?;
+    let misses = with_case.len() - queries.len();
+    let rate = |sel: &dyn Fn(usize) -> bool, n: usize| -> [f64; 3] {
+        let hit = |k: usize| {
+            queries
+                .iter()
+                .zip(&ranks)
+                .filter(|(q, r)| sel(q.fold) && r.is_some_and(|r| r < k))
+                .count() as f64
+                / n.max(1) as f64
+        };
+        [hit(1), hit(5), hit(10)]
+    };
+    let per_fold = (0..if folds >= 2 { folds } else { 0 })
+        .map(|f| {
+            let n = with_case
+                .iter()
+                .filter(|r| fold_of.get(r.identity.as_str()).copied().unwrap_or(0) == f)
+                .count();
+            rate(&|g| g == f, n)
+        })
+        .collect();
+    Ok(RegistryFigures {
+        sightings: queries.len() + misses,
+        top: rate(&|_| true, queries.len() + misses),
+        per_fold,
+    })
 }
 
 /// A deterministic number in [0, 1) from a path (the simulated volunteer).
@@ -1200,6 +1297,19 @@ pub fn evaluate(engine: &FaceEngine, e: &SearchEval<'_>) -> Result<SearchReport,
         }
     }
     let kids = child_pairs(&rows, &table, |_| true);
+    let through_registry = if e.through_registry {
+        Some(registry_figures(
+            &built,
+            &sightings,
+            &table,
+            &fold_of,
+            e.apparent_age_error,
+            &policies,
+            folds,
+        )?)
+    } else {
+        None
+    };
     let kids_under = kids.iter().filter(|p| p.0.distance < 0.6).count();
 
     if let Some(out) = e.write_calibration {
@@ -1276,6 +1386,7 @@ pub fn evaluate(engine: &FaceEngine, e: &SearchEval<'_>) -> Result<SearchReport,
         sightings: sightings.len(),
         sightings_without_face: sightings.len() - with_face,
         sightings_with_case: with_case_count,
+        through_registry,
         policies: figs,
         impostor_pairs_under_0_6: under as f64 / pairs.max(1) as f64,
         impostor_pairs: pairs,
@@ -1452,6 +1563,11 @@ pub struct SearchArgs {
     /// it from the calibration table.
     #[arg(long)]
     pub sface_adult_from_distractors: bool,
+    /// Also search every sighting through a throwaway registry, as the
+    /// product does (each model's index, the shortlist, then the policy),
+    /// and report its top-k beside the exhaustive ranking.
+    #[arg(long)]
+    pub through_registry: bool,
     /// Print the result as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -1522,6 +1638,7 @@ pub fn run_search(args: &SearchArgs) -> Result<crate::error::Outcome, CliError> 
             model: args.model,
             sface: sface.as_ref(),
             sface_adult_from_distractors: args.sface_adult_from_distractors,
+            through_registry: args.through_registry,
         },
     )?;
     if args.json {

@@ -177,7 +177,11 @@ async fn read_upload(mut mp: Multipart) -> Result<Upload, ApiError> {
         let name = field.name().unwrap_or("").to_string();
         if name == "photo" {
             let bytes = field.bytes().await.map_err(err)?;
-            up.photo = Some(bytes.to_vec());
+            // The page offers a camera and a gallery input, both named
+            // `photo`: the one left empty does not replace the chosen one.
+            if !bytes.is_empty() || up.photo.is_none() {
+                up.photo = Some(bytes.to_vec());
+            }
         } else {
             let bytes = field.bytes().await.map_err(err)?;
             if bytes.len() > MAX_FIELD_BYTES {
@@ -293,7 +297,7 @@ impl Drop for CancelOnDrop {
 }
 
 /// A stable name for why intake refused a photo (for logs: no bytes, no names).
-fn refusal_kind(e: &DecodeError) -> &'static str {
+pub(super) fn refusal_kind(e: &DecodeError) -> &'static str {
     match e {
         DecodeError::TooLarge { .. } => "too_large",
         DecodeError::TooManyPixels { .. } => "too_many_pixels",
@@ -314,14 +318,39 @@ fn check_upload_rate(st: &AppState, caller: &Caller) -> Result<(), ApiError> {
         .map_err(ApiError::rate_limited)
 }
 
-fn parse_f64(up: &Upload, name: &str) -> Result<Option<f64>, ApiError> {
+/// A sighting form field that could not be accepted. The API answers it
+/// in English (as `ApiError`, 422); the page says it in the reader's language.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum FieldError {
+    #[error("`{field}` must be a number, got `{got}`")]
+    NotNumber { field: &'static str, got: String },
+    #[error("give both `lat` (-90..90) and `lon` (-180..180), or neither")]
+    Location,
+    #[error("`apparent_age`: {0}")]
+    ApparentAge(String),
+    #[error("`sex`: {0}")]
+    Sex(String),
+    #[error("`{field}` is longer than {max} characters")]
+    TooLong { field: &'static str, max: usize },
+    #[error(transparent)]
+    SeenAt(#[from] super::i18n::SeenAtError),
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError::unprocessable(e.to_string())
+    }
+}
+
+fn parse_f64(up: &Upload, name: &'static str) -> Result<Option<f64>, FieldError> {
     up.text(name)
         .map(|s| {
             s.parse::<f64>()
                 .ok()
                 .filter(|v| v.is_finite())
-                .ok_or_else(|| {
-                    ApiError::unprocessable(format!("`{name}` must be a number, got `{s}`"))
+                .ok_or_else(|| FieldError::NotNumber {
+                    field: name,
+                    got: s.chars().take(64).collect(),
                 })
         })
         .transpose()
@@ -345,8 +374,38 @@ fn check_len(name: &str, s: Option<&str>, max: usize) -> Result<Option<String>, 
     }
 }
 
+fn field_len(up: &Upload, name: &'static str, max: usize) -> Result<Option<String>, FieldError> {
+    match up.text(name) {
+        Some(v) if v.chars().count() > max => Err(FieldError::TooLong { field: name, max }),
+        other => Ok(other.map(str::to_string)),
+    }
+}
+
+/// Whether a form's yes/no field says yes (a ticked checkbox sends `on`).
+fn ticked(up: &Upload, name: &str) -> bool {
+    matches!(
+        up.text(name).map(str::to_ascii_lowercase).as_deref(),
+        Some("on" | "yes" | "true" | "1")
+    )
+}
+
 /// The sighting fields of an upload form (API and page share them).
-pub(super) fn sighting_input(up: &Upload) -> Result<SightingInput, ApiError> {
+///
+/// `seen_at` is read by [`super::i18n::normalize_seen_at`]: a
+/// `datetime-local` value is a wall time in the organisation's zone, an
+/// RFC 3339 time an instant; both are stored in UTC. The location is kept
+/// only with the volunteer's consent: on the page, the `share_location`
+/// box must be ticked (`consent_required`); on the API, a
+/// `share_location` field that is present and not yes drops it.
+pub(super) fn sighting_input(
+    up: &Upload,
+    consent_required: bool,
+) -> Result<SightingInput, FieldError> {
+    let consent = if consent_required || up.text("share_location").is_some() {
+        ticked(up, "share_location")
+    } else {
+        true
+    };
     let lat = parse_f64(up, "lat")?;
     let lon = parse_f64(up, "lon")?;
     let location = match (lat, lon) {
@@ -354,27 +413,39 @@ pub(super) fn sighting_input(up: &Upload) -> Result<SightingInput, ApiError> {
             Some((a, b))
         }
         (None, None) => None,
-        _ => {
-            return Err(ApiError::unprocessable(
-                "give both `lat` (-90..90) and `lon` (-180..180), or neither",
-            ))
-        }
+        _ => return Err(FieldError::Location),
     };
     let apparent_age = up
         .text("apparent_age")
         .map(|s| {
             s.parse::<AgeRange>()
                 .map(|r| r.pair())
-                .map_err(|e| ApiError::unprocessable(format!("`apparent_age`: {e}")))
+                .map_err(|e| FieldError::ApparentAge(e.to_string()))
         })
         .transpose()?;
+    let sex = up
+        .text("sex")
+        .map(|v| v.parse::<Sex>().map_err(|e| FieldError::Sex(e.to_string())))
+        .transpose()?;
+    let seen_at = match field_len(up, "seen_at", 64)? {
+        Some(s) => {
+            let (name, tz) = super::i18n::zone();
+            Some(super::i18n::normalize_seen_at(
+                &s,
+                tz,
+                name,
+                jiff::Timestamp::now(),
+            )?)
+        }
+        None => None,
+    };
     Ok(SightingInput {
-        seen_at: check_len("seen_at", up.text("seen_at"), 64)?,
-        place: check_len("place", up.text("place"), 200)?,
-        location,
+        seen_at,
+        place: field_len(up, "place", 200)?,
+        location: location.filter(|_| consent),
         apparent_age,
-        sex: parse_sex(up.text("sex"))?,
-        note: check_len("note", up.text("note"), 1000)?,
+        sex,
+        note: field_len(up, "note", 1000)?,
     })
 }
 
@@ -569,14 +640,76 @@ pub(super) struct ReceiptOut {
 pub(super) const RECEIPT_MESSAGE: &str =
     "Thank you. Your report was received and will be looked at by a case worker.";
 
-/// Stores a sighting upload and returns its receipt; shared with the page.
+/// The receipt's message when no face was found: the report is kept all the same.
+pub(super) const RECEIPT_NO_FACE_MESSAGE: &str = "Thank you. No face could be found in the photo; \
+     your report is kept all the same and a case worker will look at the photo.";
+
+/// Why a sighting submission failed: a form field (said in the reader's
+/// language on the page), or anything else.
+#[derive(Debug)]
+pub(super) enum SubmitError {
+    Field(FieldError),
+    Other(ApiError),
+}
+
+impl From<FieldError> for SubmitError {
+    fn from(e: FieldError) -> Self {
+        SubmitError::Field(e)
+    }
+}
+
+impl From<ApiError> for SubmitError {
+    fn from(e: ApiError) -> Self {
+        SubmitError::Other(e)
+    }
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(e: SubmitError) -> Self {
+        match e {
+            SubmitError::Field(f) => f.into(),
+            SubmitError::Other(a) => a,
+        }
+    }
+}
+
+/// The photo as it will be stored: EXIF, XMP and the like removed (GPS
+/// included), orientation kept (`metadata::strip`). Nothing about the
+/// photo is logged but its size.
+pub(super) fn strip_photo(st: &AppState, photo: Vec<u8>) -> Result<Vec<u8>, ApiError> {
+    let limits = st.config.limits;
+    let before = photo.len();
+    let out = tokio::task::block_in_place(|| super::metadata::strip(photo, &limits));
+    match out {
+        Ok(b) => {
+            tracing::debug!(
+                event = "metadata_stripped",
+                bytes_before = before,
+                bytes_after = b.len()
+            );
+            Ok(b)
+        }
+        Err(super::metadata::StripError::Decode(e)) => Err(e.into()),
+        Err(e) => {
+            tracing::warn!(event = "metadata_strip_failed", error = %e);
+            Err(ApiError::internal("preparing the photo"))
+        }
+    }
+}
+
+/// Stores a sighting upload and returns its receipt; shared with the page
+/// (`from_page`: the location needs the volunteer's ticked consent).
 pub(super) async fn do_submit(
     st: &AppState,
     caller: &Caller,
     mut up: Upload,
-) -> Result<ReceiptOut, ApiError> {
-    let input = sighting_input(&up)?;
+    from_page: bool,
+) -> Result<ReceiptOut, SubmitError> {
+    let input = sighting_input(&up, from_page)?;
     let photo = up.take_photo()?;
+    // Walking JPEG/PNG/WebP containers decodes nothing; the rare formats
+    // that are re-encoded are decoded within the intake limits.
+    let photo = strip_photo(st, photo)?;
     let analysis = analyze(st, photo).await?;
     let actor = caller.actor();
     let sub = blocking(|| st.service.submit_sighting(&actor, &analysis, &input))?;
@@ -588,7 +721,11 @@ pub(super) async fn do_submit(
         receipt: code,
         received_at: now(),
         faces: sub.faces,
-        message: RECEIPT_MESSAGE,
+        message: if sub.faces == 0 {
+            RECEIPT_NO_FACE_MESSAGE
+        } else {
+            RECEIPT_MESSAGE
+        },
     })
 }
 
@@ -598,7 +735,7 @@ async fn submit_sighting(
     req: Request,
 ) -> Result<(StatusCode, Json<ReceiptOut>), ApiError> {
     let (caller, up) = upload_gate(&st, caller, Role::Volunteer, req).await?;
-    let out = do_submit(&st, &caller, up).await?;
+    let out = do_submit(&st, &caller, up, false).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -842,7 +979,7 @@ async fn search(
     };
     let include_closed = matches!(up.text("include_closed"), Some("true" | "1" | "on"));
     // Apparent age and sex are soft priors, as for a sighting.
-    let input = sighting_input(&up)?;
+    let input = sighting_input(&up, false)?;
     let meta = QueryMeta {
         day: Some(homeward_match::ranking::Day::today()),
         apparent_age: input

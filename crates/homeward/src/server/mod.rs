@@ -10,7 +10,9 @@ mod admission;
 mod api;
 mod auth;
 mod error;
+mod i18n;
 mod login_throttle;
+mod metadata;
 mod openapi;
 mod pages;
 mod ratelimit;
@@ -326,6 +328,7 @@ fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), timeout))
         .layer(middleware::from_fn(json_errors))
+        .layer(middleware::from_fn(i18n::scope))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
 }
@@ -357,6 +360,7 @@ fn spawn_reembed(service: Arc<Service>) {
 /// until SIGINT/SIGTERM; then closes the registry cleanly. Prints
 /// `listening on http://ADDR` on stdout once ready.
 pub fn run(config: ServerConfig, auth: AuthStore) -> Result<(), ServerError> {
+    i18n::check_time_zone().map_err(ServerError::Setup)?;
     let registry = Registry::open(&config.db)?;
     let analyzer = Analyzer::with_models(
         FaceEngine::bundled()?,

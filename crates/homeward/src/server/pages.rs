@@ -10,6 +10,7 @@ use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
+use homeward_core::intake::{self, DecodeError};
 use homeward_core::store::MatchState;
 use maud::{html, Markup, DOCTYPE};
 use serde::Deserialize;
@@ -17,6 +18,7 @@ use serde::Deserialize;
 use super::api::{self, CaseIn, TokenIn, UserIn};
 use super::auth::{random_hex, Role};
 use super::error::ApiError;
+use super::i18n::{self, Arg, Lang};
 use super::service::{CandidatePhoto, SightingView};
 use super::session::{cookie, set_cookie, Caller, PageCaller, PageError, Via};
 use super::{blocking, AppState, Routes};
@@ -79,6 +81,7 @@ pub(super) fn routes(r: Routes) -> Routes {
         .get("/static/app.js", app_js)
         .get("/static/app.css", app_css)
         .get("/favicon.ico", icon)
+        .get("/lang/{tag}", i18n::switch)
 }
 
 async fn app_js() -> Response {
@@ -100,34 +103,65 @@ async fn app_css() -> Response {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], APP_CSS).into_response()
 }
 
-fn page(title: &str, caller: Option<&Caller>, body: Markup) -> Markup {
+/// The message `id` in `l`.
+fn t(l: Lang, id: &str) -> String {
+    i18n::tr(l, id)
+}
+
+/// The message `id` in `l`, with arguments.
+fn ta(l: Lang, id: &str, args: &[(&str, Arg<'_>)]) -> String {
+    i18n::tr_args(l, id, args)
+}
+
+/// A stored word (band, state, status, sex, role) in `l`: the message
+/// `{prefix}-{word}`, or the word itself when there is none.
+fn word(l: Lang, prefix: &str, w: &str) -> String {
+    let id = format!("{prefix}-{w}");
+    let out = t(l, &id);
+    if out == id {
+        w.to_string()
+    } else {
+        out
+    }
+}
+
+fn page(l: Lang, title: &str, caller: Option<&Caller>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
-        html lang="en" {
+        html lang=(l.tag()) {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="referrer" content="no-referrer";
-                title { (title) " · Homeward" }
+                title { (title) " · " (t(l, "brand")) }
                 link rel="stylesheet" href="/static/app.css";
                 script src="/static/app.js" defer {}
             }
             body {
                 header.top {
-                    a.brand href="/" { "Homeward" }
+                    a.brand href="/" { (t(l, "brand")) }
                     @if let Some(c) = caller {
                         nav {
-                            @if c.user.role >= Role::Volunteer { a href="/submit" { "Report a sighting" } }
+                            @if c.user.role >= Role::Volunteer { a href="/submit" { (t(l, "nav-submit")) } }
                             @if c.user.role >= Role::CaseWorker {
-                                a href="/review" { "Review queue" }
-                                a href="/cases" { "Cases" }
+                                a href="/review" { (t(l, "nav-review")) }
+                                a href="/cases" { (t(l, "nav-cases")) }
                             }
-                            @if c.user.role >= Role::Admin { a href="/admin" { "Admin" } }
+                            @if c.user.role >= Role::Admin { a href="/admin" { (t(l, "nav-admin")) } }
                         }
                         form.inline method="post" action="/logout" {
                             input type="hidden" name="csrf" value=(c.csrf());
-                            span.who { (c.user.username) " (" (c.user.role.as_str()) ")" }
-                            button.link type="submit" { "Sign out" }
+                            span.who { (c.user.username) " (" (word(l, "role", c.user.role.as_str())) ")" }
+                            button.link type="submit" { (t(l, "sign-out")) }
+                        }
+                    }
+                    nav.lang #lang-switch aria-label=(t(l, "lang-switch")) {
+                        @for other in Lang::ALL {
+                            @if other == l {
+                                span lang=(other.tag()) aria-current="true" { (other.own_name()) }
+                            } @else {
+                                a lang=(other.tag()) hreflang=(other.tag()) href=(i18n::switch_href(other)) { (other.own_name()) }
+                            }
                         }
                     }
                 }
@@ -141,17 +175,41 @@ fn render(status: StatusCode, m: Markup) -> Response {
     (status, Html(m.into_string())).into_response()
 }
 
-/// An HTML error page with the error's status.
+/// An error said in `l`: English keeps the error's own, specific message;
+/// Chinese says what the error's code means (the English detail stays
+/// available under "details" for whoever helps the volunteer).
+fn error_text(l: Lang, e: &ApiError) -> String {
+    match l {
+        Lang::En => e.message.clone(),
+        Lang::ZhCn => {
+            let id = format!("err-{}", e.code);
+            let secs = e.retry_after.unwrap_or(1);
+            let out = ta(l, &id, &[("secs", secs.into())]);
+            if out == id {
+                t(l, "err-other")
+            } else {
+                out
+            }
+        }
+    }
+}
+
+/// An HTML error page with the error's status, in the request's language.
 pub(super) fn error_page(e: &ApiError) -> Response {
+    let l = i18n::current_lang();
     let mut res = render(
         e.status,
         page(
-            "Error",
+            l,
+            &t(l, "error-title"),
             None,
             html! {
-                h1 { "Something went wrong" }
-                p.error { (e.message) }
-                p { a href="/" { "Back to the start page" } }
+                h1 { (t(l, "error-heading")) }
+                p.error { (error_text(l, e)) }
+                @if l != Lang::En {
+                    details.hint { summary { (t(l, "error-details")) } p lang="en" { (e.message) } }
+                }
+                p { a href="/" { (t(l, "error-back")) } }
             },
         ),
     );
@@ -168,31 +226,18 @@ fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
 
-fn fmt_time(t: i64) -> String {
-    // UTC, without a date library: days since epoch to a civil date.
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        secs / 3600,
-        (secs / 60) % 60
-    )
+fn fmt_time(l: Lang, t: i64) -> String {
+    i18n::fmt_time(l, t)
 }
 
-fn age_label(months: Option<u32>) -> String {
+fn age_label(l: Lang, months: Option<u32>) -> String {
     match months {
-        Some(m) => format!("{}y {}m", m / 12, m % 12),
-        None => "age unknown".into(),
+        Some(m) => ta(
+            l,
+            "case-age-label",
+            &[("years", (m / 12).into()), ("months", (m % 12).into())],
+        ),
+        None => t(l, "case-age-unknown"),
     }
 }
 
@@ -206,27 +251,28 @@ async fn home(caller: Result<Caller, ApiError>) -> Response {
     }
 }
 
-fn login_form(token: &str, message: Option<&str>) -> Markup {
+fn login_form(l: Lang, token: &str, message: Option<&str>) -> Markup {
     page(
-        "Sign in",
+        l,
+        &t(l, "login-title"),
         None,
         html! {
-            h1 { "Sign in" }
+            h1 { (t(l, "login-title")) }
             @if let Some(m) = message { p.error role="alert" { (m) } }
             form.stack method="post" action="/login" {
                 input type="hidden" name="csrf" value=(token);
-                label { "User name" input name="username" autocomplete="username" required; }
-                label { "Password" input type="password" name="password" autocomplete="current-password" required; }
-                button type="submit" { "Sign in" }
+                label { (t(l, "login-username")) input name="username" autocomplete="username" required; }
+                label { (t(l, "login-password")) input type="password" name="password" autocomplete="current-password" required; }
+                button type="submit" { (t(l, "login-submit")) }
             }
         },
     )
 }
 
-async fn login_page(State(st): State<AppState>) -> Result<Response, PageError> {
+async fn login_page(State(st): State<AppState>, l: Lang) -> Result<Response, PageError> {
     let token = random_hex(16).map_err(ApiError::from)?;
     let c = set_cookie(st.login_cookie(), &token, 3600, st.config.secure_cookies);
-    let mut res = render(StatusCode::OK, login_form(&token, None));
+    let mut res = render(StatusCode::OK, login_form(l, &token, None));
     res.headers_mut().append(
         header::SET_COOKIE,
         c.parse()
@@ -245,6 +291,7 @@ struct LoginForm {
 async fn login_submit(
     State(st): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    l: Lang,
     headers: HeaderMap,
     PageForm(f): PageForm<LoginForm>,
 ) -> Result<Response, PageError> {
@@ -270,7 +317,7 @@ async fn login_submit(
                 || e.status == StatusCode::TOO_MANY_REQUESTS
                 || e.status == StatusCode::UNPROCESSABLE_ENTITY =>
         {
-            let mut res = render(e.status, login_form(&f.csrf, Some(&e.message)));
+            let mut res = render(e.status, login_form(l, &f.csrf, Some(&error_text(l, &e))));
             if let Some(secs) = e.retry_after {
                 res.headers_mut()
                     .insert(header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
@@ -308,118 +355,250 @@ async fn logout(
 
 // ---------- volunteers ----------
 
-fn submit_form(c: &Caller, error: Option<&str>) -> Markup {
+/// What the volunteer had typed, to show again with an error: only the
+/// photo has to be chosen again (browsers never refill a file input).
+#[derive(Default)]
+struct Prefill {
+    seen_at: Option<String>,
+    place: String,
+    note: String,
+    apparent_age: String,
+    sex: String,
+    share_location: bool,
+}
+
+impl Prefill {
+    fn from_upload(up: &api::Upload) -> Prefill {
+        let get = |k: &str| up.text(k).unwrap_or("").to_string();
+        Prefill {
+            seen_at: up.text("seen_at").map(str::to_string),
+            place: get("place"),
+            note: get("note"),
+            apparent_age: get("apparent_age"),
+            sex: get("sex"),
+            share_location: matches!(up.text("share_location"), Some("on" | "yes" | "true" | "1")),
+        }
+    }
+}
+
+const AGE_RANGES: [&str; 5] = ["0-3", "4-7", "8-11", "12-14", "15-17"];
+
+fn submit_form(l: Lang, c: &Caller, error: Option<&str>, pre: &Prefill) -> Markup {
+    let now = i18n::now_local_input();
+    let zone = &i18n::zone().0;
+    // The script's words, in the page's language (no inline script).
+    let placeholder = |id: &str, k: &str| ta(l, id, &[(k, format!("{{{k}}}").as_str().into())]);
     page(
-        "Report a sighting",
+        l,
+        &t(l, "submit-title"),
         Some(c),
         html! {
-            h1 { "Report a sighting" }
-            p.hint { "Take a photo of the child's face if it is safe to do so. Do not approach or follow the child. If the child is in danger, call the emergency number." }
-            @if let Some(m) = error { p.error role="alert" { (m) } }
-            form.stack #submit-form method="post" action="/submit" enctype="multipart/form-data" {
+            h1 { (t(l, "submit-title")) }
+            p.hint { (t(l, "submit-safety")) }
+            @if let Some(m) = error { p.error #form-error role="alert" { (m) } }
+            form.stack #submit-form method="post" action="/submit" enctype="multipart/form-data"
+                data-zone=(zone)
+                data-msg-locating=(t(l, "js-locating"))
+                data-msg-located=(placeholder("js-located", "metres"))
+                data-msg-no-location=(t(l, "js-no-location"))
+                data-msg-sending=(t(l, "js-sending"))
+                data-msg-preparing=(t(l, "js-preparing"))
+                data-msg-exif-time=(t(l, "js-exif-time"))
+                data-msg-photo-ready=(ta(l, "js-photo-ready", &[("width", "{width}".into()), ("height", "{height}".into())])) {
                 input type="hidden" name="csrf" value=(c.csrf());
-                label.photo {
-                    "Photo"
-                    input #photo type="file" name="photo" accept="image/*" capture="environment" required;
+                fieldset.photo {
+                    legend { (t(l, "submit-photo")) }
+                    @if error.is_some() { p.hint { (t(l, "submit-photo-again")) } }
+                    div.photo-pick {
+                        label.button.pick for="photo-camera" { (t(l, "submit-take-photo")) }
+                        input #photo-camera.file type="file" name="photo" accept="image/*" capture="environment";
+                        label.button.pick for="photo" { (t(l, "submit-pick-photo")) }
+                        input #photo.file type="file" name="photo" accept="image/*";
+                    }
+                    p.hint #photo-status { (t(l, "submit-photo-hint")) }
+                    img #preview.preview hidden alt=(t(l, "submit-preview-alt"));
                 }
-                img #preview.preview hidden alt="Preview of the photo";
+                label { (t(l, "submit-seen-at"))
+                    input #seen-at type="datetime-local" name="seen_at" step="60" max=(now)
+                        value=(pre.seen_at.as_deref().unwrap_or(&now)) required;
+                }
+                p.hint #seen-at-hint { (ta(l, "submit-seen-at-hint", &[("zone", zone.into())])) }
                 fieldset {
-                    legend { "Where" }
-                    button #locate type="button" { "Add my location" }
-                    span #locate-status.hint {}
+                    legend { (t(l, "submit-where")) }
+                    label { (t(l, "submit-place")) input name="place" maxlength="200" value=(pre.place); }
+                    label.check {
+                        input #share-location type="checkbox" name="share_location" value="on" checked[pre.share_location];
+                        span { (t(l, "submit-share-location")) }
+                    }
+                    p.hint { (t(l, "submit-share-location-hint")) }
+                    span #locate-status.hint role="status" {}
                     input #lat type="hidden" name="lat";
                     input #lon type="hidden" name="lon";
-                    label { "Place (street, landmark)" input name="place" maxlength="200"; }
                 }
-                label { "Apparent age"
+                label { (t(l, "submit-age"))
                     select name="apparent_age" {
-                        option value="" { "Not sure" }
-                        option value="0-3" { "0-3" }
-                        option value="4-7" { "4-7" }
-                        option value="8-11" { "8-11" }
-                        option value="12-14" { "12-14" }
-                        option value="15-17" { "15-17" }
+                        option value="" { (t(l, "submit-not-sure")) }
+                        @for r in AGE_RANGES {
+                            option value=(r) selected[pre.apparent_age == r] { (r) }
+                        }
                     }
                 }
-                label { "Apparent sex"
+                label { (t(l, "submit-sex"))
                     select name="sex" {
-                        option value="" { "Not sure" }
-                        option value="female" { "Girl" }
-                        option value="male" { "Boy" }
+                        option value="" { (t(l, "submit-not-sure")) }
+                        option value="female" selected[pre.sex == "female"] { (t(l, "submit-girl")) }
+                        option value="male" selected[pre.sex == "male"] { (t(l, "submit-boy")) }
                     }
                 }
-                label { "Note (what you saw, clothes, who was with the child)"
-                    textarea name="note" maxlength="1000" rows="3" {}
+                label { (t(l, "submit-note"))
+                    textarea name="note" maxlength="1000" rows="3" { (pre.note) }
                 }
-                input #seen-at type="hidden" name="seen_at";
-                button #send type="submit" { "Send report" }
+                section.privacy #privacy {
+                    h2 { (t(l, "privacy-title")) }
+                    p { (t(l, "privacy-text")) }
+                }
+                button #send type="submit" { (t(l, "submit-send")) }
             }
         },
     )
 }
 
-async fn submit_page(PageCaller(c): PageCaller) -> Result<Response, PageError> {
+async fn submit_page(PageCaller(c): PageCaller, l: Lang) -> Result<Response, PageError> {
     c.require(Role::Volunteer)?;
-    Ok(render(StatusCode::OK, submit_form(&c, None)))
+    Ok(render(
+        StatusCode::OK,
+        submit_form(l, &c, None, &Prefill::default()),
+    ))
+}
+
+/// A form field's problem, said in `l`.
+fn field_error_text(l: Lang, e: &api::FieldError) -> String {
+    use api::FieldError as F;
+    match e {
+        F::NotNumber { .. } | F::Location => t(l, "ferr-location"),
+        F::ApparentAge(_) => t(l, "ferr-age"),
+        F::Sex(_) => t(l, "ferr-sex"),
+        F::TooLong { field, max } => {
+            let name = match *field {
+                "place" => t(l, "field-place"),
+                "note" => t(l, "field-note"),
+                "seen_at" => t(l, "submit-seen-at"),
+                other => other.to_string(),
+            };
+            ta(
+                l,
+                "ferr-too-long",
+                &[("field", name.as_str().into()), ("max", (*max).into())],
+            )
+        }
+        F::SeenAt(i18n::SeenAtError::Future) => t(l, "ferr-seen-at-future"),
+        F::SeenAt(i18n::SeenAtError::Malformed { .. }) => t(l, "ferr-seen-at"),
+    }
+}
+
+/// Why a photo cannot be used, said in `l`.
+fn photo_error_text(l: Lang, e: &DecodeError) -> String {
+    let id = match e {
+        DecodeError::TooSmall { .. } | DecodeError::ZeroSize { .. } => "ferr-photo-small",
+        DecodeError::AspectRatio { .. } => "ferr-photo-shape",
+        DecodeError::TooLarge { .. }
+        | DecodeError::TooManyPixels { .. }
+        | DecodeError::OverBudget { .. }
+        | DecodeError::DecoderLimit { .. } => "ferr-photo-large",
+        DecodeError::UnsupportedFormat { .. } => "ferr-photo-format",
+        _ => "ferr-photo-broken",
+    };
+    t(l, id)
 }
 
 async fn submit_post(
     State(st): State<AppState>,
     caller: Result<Caller, ApiError>,
+    l: Lang,
     req: Request,
 ) -> Result<Response, PageError> {
     let (c, up) = api::upload_gate(&st, caller, Role::Volunteer, req).await?;
     c.check_csrf(up.text("csrf"))?;
-    match api::do_submit(&st, &c, up).await {
+    let pre = Prefill::from_upload(&up);
+    let form_error = |status: StatusCode, m: String| -> Result<Response, PageError> {
+        Ok(render(status, submit_form(l, &c, Some(&m), &pre)))
+    };
+    // The photo's own problems first, said plainly (headers only: cheap).
+    match up.photo.as_deref().filter(|p| !p.is_empty()) {
+        None => return form_error(StatusCode::BAD_REQUEST, t(l, "ferr-no-photo")),
+        Some(p) => {
+            if let Err(e) = intake::inspect_bytes(p, &st.config.limits) {
+                tracing::info!(
+                    event = "upload_refused",
+                    reason = api::refusal_kind(&e),
+                    bytes = p.len(),
+                    "photo refused before decoding"
+                );
+                let text = photo_error_text(l, &e);
+                return form_error(ApiError::from(e).status, text);
+            }
+        }
+    }
+    match api::do_submit(&st, &c, up, true).await {
         Ok(r) => Ok(render(
             StatusCode::CREATED,
             page(
-                "Report received",
+                l,
+                &t(l, "receipt-title"),
                 Some(&c),
                 html! {
-                    h1 { "Report received" }
-                    p.receipt { "Receipt " strong #receipt { (r.receipt) } }
-                    p { (r.message) }
-                    p.hint { "Received " (fmt_time(r.received_at)) ". Keep the receipt number if you want to ask about your report." }
-                    p { a.button href="/submit" { "Report another sighting" } }
+                    h1 { (t(l, "receipt-title")) }
+                    p.receipt { (t(l, "receipt-number")) " " strong #receipt { (r.receipt) } }
+                    @if r.faces == 0 {
+                        p #no-face.notice role="status" { (t(l, "receipt-no-face")) }
+                    } @else {
+                        p #thanks { (t(l, "receipt-thanks")) }
+                    }
+                    p.hint #received { (ta(l, "receipt-received", &[("time", fmt_time(l, r.received_at).as_str().into())])) }
+                    p { a.button href="/submit" { (t(l, "receipt-another")) } }
                 },
             ),
         )),
-        Err(e) if e.status.is_client_error() => {
-            Ok(render(e.status, submit_form(&c, Some(&e.message))))
+        Err(api::SubmitError::Field(e)) => {
+            form_error(StatusCode::UNPROCESSABLE_ENTITY, field_error_text(l, &e))
         }
-        Err(e) => Err(e.into()),
+        Err(api::SubmitError::Other(e)) if e.status.is_client_error() => {
+            form_error(e.status, error_text(l, &e))
+        }
+        Err(api::SubmitError::Other(e)) => Err(e.into()),
     }
 }
 
 // ---------- review ----------
 
-fn band_badge(band: &str) -> Markup {
-    html! { span class=(format!("band band-{band}")) { (band) } }
+fn band_badge(l: Lang, band: &str) -> Markup {
+    html! { span class=(format!("band band-{band}")) { (word(l, "band", band)) } }
 }
 
 async fn review_page(
     State(st): State<AppState>,
     PageCaller(c): PageCaller,
+    l: Lang,
 ) -> Result<Response, PageError> {
     c.require(Role::CaseWorker)?;
     let items = blocking(|| st.service.review_queue(&c.actor(), false))?;
     Ok(render(
         StatusCode::OK,
         page(
-            "Review queue",
+            l,
+            &t(l, "review-title"),
             Some(&c),
             html! {
-                h1 { "Review queue" }
-                p.hint { "Candidates are ranked for a person to review. The scores are not a verdict." }
-                @if items.is_empty() { p #queue-empty { "Nothing waiting for review." } }
+                h1 { (t(l, "review-title")) }
+                p.hint { (t(l, "review-hint")) }
+                @if items.is_empty() { p #queue-empty { (t(l, "review-empty")) } }
                 ul.queue #queue {
                     @for i in &items {
                         li.queue-item data-match=(i.match_id) {
-                            img.thumb src=(format!("/api/sightings/{}/photo", i.sighting_id)) alt=(format!("Sighting {}", i.sighting_id));
+                            img.thumb src=(format!("/api/sightings/{}/photo", i.sighting_id)) alt=(ta(l, "review-sighting-alt", &[("id", i.sighting_id.into())]));
                             div {
-                                a href=(format!("/review/{}", i.match_id)) { "Sighting " (i.sighting_id) " → case " (i.case_id) ": " (i.child_name) }
-                                " " (band_badge(i.band))
+                                a href=(format!("/review/{}", i.match_id)) { (ta(l, "review-item-link", &[("sighting", i.sighting_id.into()), ("case", i.case_id.into()), ("name", i.child_name.as_str().into())])) }
+                                " " (band_badge(l, i.band))
                                 div.why { (i.why) }
                             }
                         }
@@ -430,28 +609,37 @@ async fn review_page(
     ))
 }
 
-fn sighting_facts(s: &SightingView) -> Markup {
+fn sighting_facts(l: Lang, s: &SightingView) -> Markup {
     html! {
         dl.facts {
-            dt { "Received" } dd { (fmt_time(s.added_at)) }
-            @if let Some(t) = &s.seen_at { dt { "Seen at" } dd { (t) } }
-            @if let Some(p) = &s.place { dt { "Place" } dd { (p) } }
-            @if let Some([a, b]) = s.location { dt { "Location" } dd { (format!("{a:.5}, {b:.5}")) } }
-            @if let Some([a, b]) = s.apparent_age { dt { "Apparent age" } dd { (a) "–" (b) } }
-            @if let Some(x) = &s.sex { dt { "Apparent sex" } dd { (x) } }
-            @if let Some(n) = &s.note { dt { "Note" } dd { (n) } }
-            dt { "Faces found" } dd { (s.faces) }
+            dt { (t(l, "fact-received")) } dd { (fmt_time(l, s.added_at)) }
+            @if let Some(x) = &s.seen_at { dt { (t(l, "fact-seen-at")) } dd { (seen_at_label(l, x)) } }
+            @if let Some(p) = &s.place { dt { (t(l, "fact-place")) } dd { (p) } }
+            @if let Some([a, b]) = s.location { dt { (t(l, "fact-location")) } dd { (format!("{a:.5}, {b:.5}")) } }
+            @if let Some([a, b]) = s.apparent_age { dt { (t(l, "fact-age")) } dd { (a) "–" (b) } }
+            @if let Some(x) = &s.sex { dt { (t(l, "fact-sex")) } dd { (word(l, "sex", x)) } }
+            @if let Some(n) = &s.note { dt { (t(l, "fact-note")) } dd { (n) } }
+            dt { (t(l, "fact-faces")) } dd { (s.faces) }
         }
     }
 }
 
-fn candidate_gallery(photos: &[CandidatePhoto]) -> Markup {
+/// A stored "when seen": a UTC time is shown in the organisation's zone,
+/// the local way; a plain date (or anything else) as stored.
+fn seen_at_label(l: Lang, stored: &str) -> String {
+    match stored.parse::<jiff::Timestamp>() {
+        Ok(ts) => fmt_time(l, ts.as_second()),
+        Err(_) => stored.to_string(),
+    }
+}
+
+fn candidate_gallery(l: Lang, photos: &[CandidatePhoto]) -> Markup {
     html! {
         div.gallery {
             @for p in photos {
                 figure {
-                    img src=(p.url) alt=(format!("Case photo {}", p.photo_id));
-                    figcaption { (age_label(p.age_months)) " · distance " (format!("{:.3}", p.distance)) }
+                    img src=(p.url) alt=(ta(l, "review-case-photo-alt", &[("id", p.photo_id.into())]));
+                    figcaption { (age_label(l, p.age_months)) " · " (ta(l, "review-distance", &[("d", format!("{:.3}", p.distance).as_str().into())])) }
                 }
             }
         }
@@ -461,46 +649,56 @@ fn candidate_gallery(photos: &[CandidatePhoto]) -> Markup {
 async fn review_item_page(
     State(st): State<AppState>,
     PageCaller(c): PageCaller,
+    l: Lang,
     Path(id): Path<u64>,
 ) -> Result<Response, PageError> {
     c.require(Role::CaseWorker)?;
     let v = blocking(|| st.service.review_item(&c.actor(), id))?;
+    let unknown = t(l, "review-unknown");
     Ok(render(
         StatusCode::OK,
         page(
-            "Review",
+            l,
+            &t(l, "review-title"),
             Some(&c),
             html! {
-                h1 { "Sighting " (v.sighting.id) " beside case " (v.case.id) }
-                p { (band_badge(v.band)) " " span.why #why { (v.why) } }
+                h1 { (ta(l, "review-heading", &[("sighting", v.sighting.id.into()), ("case", v.case.id.into())])) }
+                p { (band_badge(l, v.band)) " " span.why #why { (v.why) } }
                 div.side-by-side {
                     section.sighting {
-                        h2 { "Sighting" }
-                        img.main src=(v.sighting.photo_url) alt="Sighting photo";
-                        (sighting_facts(&v.sighting))
+                        h2 { (t(l, "review-sighting")) }
+                        img.main src=(v.sighting.photo_url) alt=(t(l, "review-sighting-photo-alt"));
+                        (sighting_facts(l, &v.sighting))
                     }
                     section.case {
                         h2 { a href=(format!("/cases/{}", v.case.id)) { (v.case.child_name) } }
-                        p.hint { "Missing since " (v.case.missing_date.as_deref().unwrap_or("unknown")) " from " (v.case.missing_place) " · " (v.case.sex) @if let Some(y) = v.case.birth_year { " · born " (y) } }
-                        (candidate_gallery(&v.candidate_photos))
+                        p.hint {
+                            (ta(l, "review-case-facts", &[
+                                ("since", v.case.missing_date.as_deref().unwrap_or(&unknown).into()),
+                                ("place", v.case.missing_place.as_str().into()),
+                                ("sex", word(l, "sex", v.case.sex).as_str().into()),
+                            ]))
+                            @if let Some(y) = v.case.birth_year { " · " (ta(l, "review-born", &[("year", y.into())])) }
+                        }
+                        (candidate_gallery(l, &v.candidate_photos))
                     }
                 }
                 @if v.state == "pending" {
                     form.stack #decide method="post" action=(format!("/review/{id}")) {
                         input type="hidden" name="csrf" value=(c.csrf());
-                        label { "Note for the record" textarea name="note" rows="2" maxlength="2000" {} }
+                        label { (t(l, "review-note")) textarea name="note" rows="2" maxlength="2000" {} }
                         div.buttons {
-                            button.confirm type="submit" name="decision" value="confirm" { "Confirm: same child" }
-                            button.reject type="submit" name="decision" value="reject" { "Reject: not the same child" }
+                            button.confirm type="submit" name="decision" value="confirm" { (t(l, "review-confirm")) }
+                            button.reject type="submit" name="decision" value="reject" { (t(l, "review-reject")) }
                         }
                     }
                 } @else {
-                    p #decision.decided { "Decision: " strong { (v.state) }
-                        @if let Some(r) = &v.reviewer { " by " (r) }
-                        @if let Some(t) = v.decided_at { ", " (fmt_time(t)) }
-                        @if let Some(n) = &v.note { ". Note: " (n) }
+                    p #decision.decided { (t(l, "review-decision")) " " strong { (word(l, "state", v.state)) }
+                        @if let Some(r) = &v.reviewer { " " (ta(l, "review-by", &[("who", r.as_str().into())])) }
+                        @if let Some(x) = v.decided_at { ", " (fmt_time(l, x)) }
+                        @if let Some(n) = &v.note { ". " (ta(l, "review-note-was", &[("note", n.as_str().into())])) }
                     }
-                    p { a href="/review" { "Back to the queue" } }
+                    p { a href="/review" { (t(l, "review-back")) } }
                 }
             },
         ),
@@ -542,18 +740,20 @@ async fn review_decide(
 async fn cases_page(
     State(st): State<AppState>,
     PageCaller(c): PageCaller,
+    l: Lang,
 ) -> Result<Response, PageError> {
     c.require(Role::CaseWorker)?;
     let cases = blocking(|| st.service.list_cases(&c.actor()))?;
     Ok(render(
         StatusCode::OK,
         page(
-            "Cases",
+            l,
+            &t(l, "cases-title"),
             Some(&c),
             html! {
-                h1 { "Cases" }
+                h1 { (t(l, "cases-title")) }
                 table.list {
-                    thead { tr { th { "#" } th { "Name" } th { "Missing since" } th { "From" } th { "Status" } th { "Photos" } th { "Pending" } } }
+                    thead { tr { th { "#" } th { (t(l, "col-name")) } th { (t(l, "col-missing-since")) } th { (t(l, "col-from")) } th { (t(l, "col-status")) } th { (t(l, "col-photos")) } th { (t(l, "col-pending")) } } }
                     tbody {
                         @for k in &cases {
                             tr {
@@ -561,23 +761,23 @@ async fn cases_page(
                                 td { a href=(format!("/cases/{}", k.id)) { (k.child_name) } }
                                 td { (k.missing_date.as_deref().unwrap_or("")) }
                                 td { (k.missing_place) }
-                                td { (k.status) }
+                                td { (word(l, "status", k.status)) }
                                 td { (k.photos) }
                                 td { (k.pending_matches) }
                             }
                         }
                     }
                 }
-                h2 { "New case" }
+                h2 { (t(l, "cases-new")) }
                 form.stack method="post" action="/cases" {
                     input type="hidden" name="csrf" value=(c.csrf());
-                    label { "Child's name" input name="child_name" required maxlength="200"; }
-                    label { "Sex" select name="sex" { option value="unknown" { "Unknown" } option value="female" { "Female" } option value="male" { "Male" } } }
-                    label { "Birth date" input type="date" name="birth_date"; }
-                    label { "Missing since" input type="date" name="missing_date"; }
-                    label { "Missing from (place)" input name="missing_place" maxlength="200"; }
-                    label { "Notes" textarea name="notes" rows="2" {} }
-                    button type="submit" { "Create case" }
+                    label { (t(l, "case-child-name")) input name="child_name" required maxlength="200"; }
+                    label { (t(l, "case-sex")) select name="sex" { option value="unknown" { (t(l, "sex-unknown")) } option value="female" { (t(l, "sex-female")) } option value="male" { (t(l, "sex-male")) } } }
+                    label { (t(l, "case-birth-date")) input type="date" name="birth_date"; }
+                    label { (t(l, "case-missing-since")) input type="date" name="missing_date"; }
+                    label { (t(l, "case-missing-from")) input name="missing_place" maxlength="200"; }
+                    label { (t(l, "case-notes")) textarea name="notes" rows="2" {} }
+                    button type="submit" { (t(l, "case-create")) }
                 }
             },
         ),
@@ -632,6 +832,7 @@ async fn cases_create(
 async fn case_page(
     State(st): State<AppState>,
     PageCaller(c): PageCaller,
+    l: Lang,
     Path(id): Path<u64>,
 ) -> Result<Response, PageError> {
     c.require(Role::CaseWorker)?;
@@ -649,41 +850,42 @@ async fn case_page(
     Ok(render(
         StatusCode::OK,
         page(
+            l,
             &v.child_name,
             Some(&c),
             html! {
-                h1 { (v.child_name) " " span.status { (v.status) } }
+                h1 { (v.child_name) " " span.status { (word(l, "status", v.status)) } }
                 dl.facts {
-                    dt { "Case" } dd { (v.id) }
-                    dt { "Sex" } dd { (v.sex) }
-                    @if let Some(b) = &v.birth_date { dt { "Born" } dd { (b) } } @else if let Some(y) = v.birth_year { dt { "Born" } dd { (y) } }
-                    @if let Some(m) = &v.missing_date { dt { "Missing since" } dd { (m) } }
-                    dt { "Missing from" } dd { (v.missing_place) }
-                    @if let Some(n) = &v.notes { dt { "Notes" } dd { (n) } }
+                    dt { (t(l, "case-case")) } dd { (v.id) }
+                    dt { (t(l, "case-sex")) } dd { (word(l, "sex", v.sex)) }
+                    @if let Some(b) = &v.birth_date { dt { (t(l, "case-born")) } dd { (b) } } @else if let Some(y) = v.birth_year { dt { (t(l, "case-born")) } dd { (y) } }
+                    @if let Some(m) = &v.missing_date { dt { (t(l, "case-missing-since")) } dd { (m) } }
+                    dt { (t(l, "case-missing-from")) } dd { (v.missing_place) }
+                    @if let Some(n) = &v.notes { dt { (t(l, "case-notes")) } dd { (n) } }
                 }
-                h2 { "Photos by age" }
-                @if groups.is_empty() { p { "No photos yet." } }
+                h2 { (t(l, "case-photos-by-age")) }
+                @if groups.is_empty() { p { (t(l, "case-no-photos")) } }
                 @for (age, photos) in &groups {
                     section.age-group {
-                        h3 { @if let Some(a) = age { "Age " (a) } @else { "Age unknown" } }
+                        h3 { @if let Some(a) = age { (ta(l, "case-age", &[("age", (*a).into())])) } @else { (t(l, "case-age-unknown")) } }
                         div.gallery {
                             @for p in photos {
                                 figure {
-                                    img src=(p.url) alt=(format!("Photo {}", p.id));
-                                    figcaption { (age_label(p.age_months)) @if let Some(d) = &p.taken_date { " · " (d) } @if let Some(s) = &p.source { " · " (s) } }
+                                    img src=(p.url) alt=(ta(l, "case-photo-alt", &[("id", p.id.into())]));
+                                    figcaption { (age_label(l, p.age_months)) @if let Some(d) = &p.taken_date { " · " (d) } @if let Some(s) = &p.source { " · " (s) } }
                                 }
                             }
                         }
                     }
                 }
-                h2 { "Add a photo" }
+                h2 { (t(l, "case-add-photo")) }
                 form.stack method="post" action=(format!("/cases/{id}/photos")) enctype="multipart/form-data" {
                     input type="hidden" name="csrf" value=(c.csrf());
-                    label { "Photo" input type="file" name="photo" accept="image/*" required; }
-                    label { "Age in the photo (years)" input type="number" name="age_years" min="0" max="25" step="0.5"; }
-                    label { "Taken on" input type="date" name="taken_date"; }
-                    label { "Source" input name="source" maxlength="200"; }
-                    button type="submit" { "Add photo" }
+                    label { (t(l, "case-photo")) input type="file" name="photo" accept="image/*" required; }
+                    label { (t(l, "case-age-years")) input type="number" name="age_years" min="0" max="25" step="0.5"; }
+                    label { (t(l, "case-taken-on")) input type="date" name="taken_date"; }
+                    label { (t(l, "case-source")) input name="source" maxlength="200"; }
+                    button type="submit" { (t(l, "case-add-photo-submit")) }
                 }
             },
         ),
@@ -707,12 +909,18 @@ async fn case_photo_post(
 async fn admin_page(
     State(st): State<AppState>,
     PageCaller(c): PageCaller,
+    l: Lang,
 ) -> Result<Response, PageError> {
-    admin_view(&st, &c, None)
+    admin_view(&st, &c, l, None)
 }
 
 /// The admin page; `new_token` is shown once, right after it was created.
-fn admin_view(st: &AppState, c: &Caller, new_token: Option<&str>) -> Result<Response, PageError> {
+fn admin_view(
+    st: &AppState,
+    c: &Caller,
+    l: Lang,
+    new_token: Option<&str>,
+) -> Result<Response, PageError> {
     c.require(Role::Admin)?;
     let users = blocking(|| st.auth.users())?;
     let tokens = blocking(|| st.auth.tokens())?;
@@ -720,27 +928,28 @@ fn admin_view(st: &AppState, c: &Caller, new_token: Option<&str>) -> Result<Resp
     Ok(render(
         StatusCode::OK,
         page(
-            "Admin",
+            l,
+            &t(l, "admin-title"),
             Some(c),
             html! {
-                h1 { "Registry administration" }
-                @if let Some(t) = new_token {
-                    p.notice role="status" { "New API token (shown once, copy it now): " code #new-token { (t) } }
+                h1 { (t(l, "admin-heading")) }
+                @if let Some(tok) = new_token {
+                    p.notice role="status" { (t(l, "admin-new-token")) " " code #new-token { (tok) } }
                 }
-                h2 { "Users" }
+                h2 { (t(l, "admin-users")) }
                 table.list {
-                    thead { tr { th { "#" } th { "Name" } th { "Role" } th { "State" } th {} } }
+                    thead { tr { th { "#" } th { (t(l, "col-name")) } th { (t(l, "col-role")) } th { (t(l, "col-state")) } th {} } }
                     tbody {
                         @for u in &users {
                             tr {
-                                td { (u.id) } td { (u.username) } td { (u.role.as_str()) }
-                                td { @if u.disabled { "disabled" } @else { "active" } }
+                                td { (u.id) } td { (u.username) } td { (word(l, "role", u.role.as_str())) }
+                                td { @if u.disabled { (t(l, "state-disabled")) } @else { (t(l, "state-active")) } }
                                 td {
                                     @if u.id != c.user.id {
                                         form.inline method="post" action=(format!("/admin/users/{}/disabled", u.id)) {
                                             input type="hidden" name="csrf" value=(c.csrf());
                                             input type="hidden" name="disabled" value=(if u.disabled { "false" } else { "true" });
-                                            button type="submit" { @if u.disabled { "Enable" } @else { "Disable" } }
+                                            button type="submit" { @if u.disabled { (t(l, "admin-enable")) } @else { (t(l, "admin-disable")) } }
                                         }
                                     }
                                 }
@@ -750,23 +959,23 @@ fn admin_view(st: &AppState, c: &Caller, new_token: Option<&str>) -> Result<Resp
                 }
                 form.stack method="post" action="/admin/users" {
                     input type="hidden" name="csrf" value=(c.csrf());
-                    label { "User name" input name="username" required maxlength="64"; }
-                    label { "Password (at least " (super::auth::MIN_PASSWORD_CHARS) " characters)" input type="password" name="password" required autocomplete="new-password"; }
-                    label { "Role" select name="role" { option value="volunteer" { "Volunteer" } option value="caseworker" { "Case worker" } option value="admin" { "Admin" } } }
-                    button type="submit" { "Create user" }
+                    label { (t(l, "login-username")) input name="username" required maxlength="64"; }
+                    label { (ta(l, "admin-password", &[("min", super::auth::MIN_PASSWORD_CHARS.into())])) input type="password" name="password" required autocomplete="new-password"; }
+                    label { (t(l, "col-role")) select name="role" { option value="volunteer" { (t(l, "admin-role-volunteer")) } option value="caseworker" { (t(l, "admin-role-caseworker")) } option value="admin" { (t(l, "admin-role-admin")) } } }
+                    button type="submit" { (t(l, "admin-create-user")) }
                 }
-                h2 { "API tokens" }
+                h2 { (t(l, "admin-tokens")) }
                 table.list {
-                    thead { tr { th { "#" } th { "User" } th { "Name" } th { "Created" } th { "State" } th {} } }
+                    thead { tr { th { "#" } th { (t(l, "col-user")) } th { (t(l, "col-name")) } th { (t(l, "col-created")) } th { (t(l, "col-state")) } th {} } }
                     tbody {
-                        @for t in &tokens {
+                        @for tk in &tokens {
                             tr {
-                                td { (t.id) } td { (t.username) } td { (t.name) } td { (fmt_time(t.created_at)) }
-                                td { @if t.revoked { "revoked" } @else { "active" } }
-                                td { @if !t.revoked {
-                                    form.inline method="post" action=(format!("/admin/tokens/{}/revoke", t.id)) {
+                                td { (tk.id) } td { (tk.username) } td { (tk.name) } td { (fmt_time(l, tk.created_at)) }
+                                td { @if tk.revoked { (t(l, "state-revoked")) } @else { (t(l, "state-active")) } }
+                                td { @if !tk.revoked {
+                                    form.inline method="post" action=(format!("/admin/tokens/{}/revoke", tk.id)) {
                                         input type="hidden" name="csrf" value=(c.csrf());
-                                        button type="submit" { "Revoke" }
+                                        button type="submit" { (t(l, "admin-revoke")) }
                                     }
                                 } }
                             }
@@ -775,17 +984,17 @@ fn admin_view(st: &AppState, c: &Caller, new_token: Option<&str>) -> Result<Resp
                 }
                 form.stack method="post" action="/admin/tokens" {
                     input type="hidden" name="csrf" value=(c.csrf());
-                    label { "For user" select name="user_id" { @for u in &users { option value=(u.id) { (u.username) } } } }
-                    label { "Token name" input name="name" required maxlength="100"; }
-                    button type="submit" { "Create token" }
+                    label { (t(l, "admin-for-user")) select name="user_id" { @for u in &users { option value=(u.id) { (u.username) } } } }
+                    label { (t(l, "admin-token-name")) input name="name" required maxlength="100"; }
+                    button type="submit" { (t(l, "admin-create-token")) }
                 }
-                h2 { "Erase a case" }
-                p.hint { "Erasure removes the case, its photos, faces and matches for good; the audit log keeps only that case N was erased." }
+                h2 { (t(l, "admin-erase")) }
+                p.hint { (t(l, "admin-erase-hint")) }
                 form.stack #erase method="post" action="/admin/cases/0/erase" {
                     input type="hidden" name="csrf" value=(c.csrf());
-                    label { "Case number" input #erase-id type="number" name="case_id" min="1" required; }
-                    label { "Type ERASE to confirm" input name="confirm" required pattern="ERASE"; }
-                    button.reject type="submit" { "Erase case" }
+                    label { (t(l, "admin-case-number")) input #erase-id type="number" name="case_id" min="1" required; }
+                    label { (t(l, "admin-erase-confirm")) input name="confirm" required pattern="ERASE"; }
+                    button.reject type="submit" { (t(l, "admin-erase-submit")) }
                 }
             },
         ),
@@ -856,6 +1065,7 @@ struct TokenForm {
 async fn admin_create_token(
     State(st): State<AppState>,
     PageCaller(c): PageCaller,
+    l: Lang,
     PageForm(f): PageForm<TokenForm>,
 ) -> Result<Response, PageError> {
     c.require(Role::Admin)?;
@@ -869,7 +1079,7 @@ async fn admin_create_token(
         },
     )?;
     // Shown once, in this response (no-store), never in a URL.
-    admin_view(&st, &c, Some(&t.token))
+    admin_view(&st, &c, l, Some(&t.token))
 }
 
 async fn admin_revoke_token(
@@ -899,6 +1109,7 @@ struct EraseForm {
 async fn admin_erase(
     State(st): State<AppState>,
     PageCaller(c): PageCaller,
+    l: Lang,
     Path(id): Path<u64>,
     PageForm(f): PageForm<EraseForm>,
 ) -> Result<Response, PageError> {
@@ -913,9 +1124,10 @@ async fn admin_erase(
     Ok(render(
         StatusCode::OK,
         page(
-            "Case erased",
+            l,
+            &t(l, "admin-erased-title"),
             Some(&c),
-            html! { h1 { "Case " (id) " erased" } p { a href="/admin" { "Back" } } },
+            html! { h1 { (ta(l, "admin-erased", &[("id", id.into())])) } p { a href="/admin" { (t(l, "admin-back")) } } },
         ),
     ))
 }
@@ -925,9 +1137,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn times_are_formatted_in_utc() {
-        assert_eq!(fmt_time(0), "1970-01-01 00:00 UTC");
-        assert_eq!(fmt_time(1_700_000_000), "2023-11-14 22:13 UTC");
+    fn stored_words_are_translated_or_kept() {
+        assert_eq!(word(Lang::ZhCn, "band", "strong"), "强");
+        assert_eq!(word(Lang::En, "state", "confirmed"), "confirmed");
+        assert_eq!(word(Lang::ZhCn, "status", "searching"), "寻找中");
+        assert_eq!(word(Lang::ZhCn, "band", "unheard-of"), "unheard-of");
+        assert_eq!(age_label(Lang::ZhCn, Some(100)), "8 岁 4 个月");
+        assert_eq!(age_label(Lang::En, Some(100)), "8 y 4 m");
+    }
+
+    #[test]
+    fn zh_errors_say_what_the_code_means() {
+        let e = ApiError::rate_limited(7);
+        assert_eq!(
+            error_text(Lang::ZhCn, &e),
+            "请求过于频繁，请等待 7 秒后重试。"
+        );
+        assert_eq!(error_text(Lang::En, &e), e.message);
+        let odd = ApiError::new(StatusCode::IM_A_TEAPOT, "teapot", "short and stout");
+        assert_eq!(error_text(Lang::ZhCn, &odd), "请求未能完成。");
     }
 
     #[test]
