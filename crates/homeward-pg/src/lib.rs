@@ -3,7 +3,9 @@
 //! [`Registry`](homeward_core::store::Registry): the same typed reads, the
 //! same audit log, the same erasure, and the same in-process face index
 //! (Homeward's own, loaded from the database at open and kept in step with
-//! every insert, status change and erasure).
+//! every insert, status change and erasure), and the same model slot: the
+//! vectors of the embedding models enabled beside dlib's, with one index
+//! per model (`vectors.rs`).
 //!
 //! ```text
 //! postgres://user@host/db   cases, photos, faces, sightings, matches,
@@ -26,6 +28,7 @@ pub mod cluster;
 mod error;
 mod rows;
 mod schema;
+mod vectors;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -34,11 +37,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use homeward_core::index::{l2, Embedding, FaceIndex, FaceMeta, HnswParams, SearchFilter};
 use homeward_core::rules::{CaseStatus, MatchState};
+use homeward_core::store::model_checks::check_vectors;
 use homeward_core::store::{
     check_faces, sha256, AuditEntry, BatchStatus, Case, CaseId, CasePhoto, CaseSummary, FaceId,
-    FaceRecord, MatchId, MatchRow, NewCase, NewSighting, PhotoDistance, PhotoFiles, PhotoHit,
-    PhotoId, PhotoMeta, QueueEntry, ReviewItem, SearchHit, SightingExtras, SightingId,
-    SightingSummary, Store, StoreError, StoredScores,
+    FaceRecord, FaceTable, MatchId, MatchRow, ModelSpec, ModelStatus, NewCase, NewSighting,
+    PendingFace, PhotoDistance, PhotoFiles, PhotoHit, PhotoId, PhotoMeta, QueueEntry, ReviewItem,
+    SearchHit, SightingExtras, SightingId, SightingSummary, Store, StoreError, StoredScores,
 };
 use postgres::{Client, NoTls};
 
@@ -63,6 +67,8 @@ pub struct PgStore {
     root: PathBuf,
     files: PhotoFiles,
     index: FaceIndex,
+    /// The enabled models and one index per model (`vectors.rs`).
+    models: vectors::ModelIndexes,
     params: HnswParams,
     orphans_removed: usize,
 }
@@ -73,6 +79,7 @@ impl std::fmt::Debug for PgStore {
             .field("target", &self.target.to_string())
             .field("photo_root", &self.root)
             .field("faces", &self.index.len())
+            .field("models", &self.models.specs.len())
             .finish()
     }
 }
@@ -127,6 +134,7 @@ impl PgStore {
             root: photo_root.to_path_buf(),
             files,
             index: FaceIndex::new(params),
+            models: Default::default(),
             params,
             orphans_removed: 0,
         };
@@ -202,7 +210,8 @@ impl PgStore {
             .collect())
     }
 
-    /// Rebuilds the face index from the database (the index is derived data).
+    /// Rebuilds the face index and each enabled model's index from the
+    /// database (the indexes are derived data).
     pub fn rebuild_index(&mut self) -> Result<(), StoreError> {
         let rows = self
             .lock()
@@ -232,7 +241,7 @@ impl PgStore {
         let mut idx = FaceIndex::new(self.params);
         idx.insert_batch(&items)?;
         self.index = idx;
-        Ok(())
+        self.load_models(self.params)
     }
 
     /// Rewrites the tables an erasure deletes from (`VACUUM FULL`), so the
@@ -279,7 +288,7 @@ impl PgStore {
             std::thread::sleep(Duration::from_millis(50));
         }
         client
-            .batch_execute("VACUUM FULL cases, photos, faces, matches, image_hashes")
+            .batch_execute("VACUUM FULL cases, photos, faces, face_vectors, matches, image_hashes")
             .map_err(db)
     }
 
@@ -430,6 +439,7 @@ impl Store for PgStore {
         .map_err(db)?;
         tx.commit().map_err(db)?;
         self.index.update_case(id, |m| m.status = status);
+        self.models.update_case(id, |m| m.status = status);
         Ok(())
     }
 
@@ -442,9 +452,11 @@ impl Store for PgStore {
         faces: &[FaceRecord],
     ) -> Result<(PhotoId, Vec<FaceId>), StoreError> {
         check_faces(faces)?;
+        check_vectors(&self.models.specs, faces)?;
         no_bytes(bytes)?;
         let age = age_months_in(meta.age_months)?;
         let c = self.case(case)?;
+        let specs = self.models.specs.clone();
         let h = sha256(bytes);
         // Durable before the row that names it commits.
         self.files.put(&h, bytes)?;
@@ -470,11 +482,13 @@ impl Store for PgStore {
         let photo = id(row.get(0));
         let face_ids =
             insert_faces(&mut tx, "faces", "photo_id", photo as i64, faces).map_err(db)?;
+        vectors::insert_vectors(&mut tx, FaceTable::Case, &specs, &face_ids, faces).map_err(db)?;
         audit(&mut tx, actor, "add_photo", &format!("photo:{photo}")).map_err(db)?;
         tx.commit().map_err(db)?;
         let fm = Self::face_meta(&c);
         for (fid, f) in face_ids.iter().zip(faces) {
             self.index.insert(*fid, &f.embedding, fm)?;
+            self.models.insert(*fid, f, fm);
         }
         Ok((photo, face_ids))
     }
@@ -488,6 +502,7 @@ impl Store for PgStore {
         extras: &SightingExtras,
     ) -> Result<(SightingId, Vec<FaceId>, Vec<MatchId>), StoreError> {
         check_faces(faces)?;
+        check_vectors(&self.models.specs, faces)?;
         no_bytes(bytes)?;
         if let Some(m) = extras
             .matches
@@ -509,6 +524,7 @@ impl Store for PgStore {
             .transpose()?;
         let h = sha256(bytes);
         self.files.put(&h, bytes)?;
+        let specs = self.models.specs.clone();
         let (client, target) = self.parts();
         let db = |e| error::store_error(e, target);
         let mut tx = client.transaction().map_err(db)?;
@@ -538,6 +554,8 @@ impl Store for PgStore {
             .map_err(db)?;
         let sid = id(row.get(0));
         let face_ids = insert_faces(&mut tx, "sighting_faces", "sighting_id", sid as i64, faces)
+            .map_err(db)?;
+        vectors::insert_vectors(&mut tx, FaceTable::Sighting, &specs, &face_ids, faces)
             .map_err(db)?;
         audit(&mut tx, actor, "add_sighting", &format!("sighting:{sid}")).map_err(db)?;
         if let Some((pdq, q)) = extras.pdq {
@@ -662,6 +680,7 @@ impl Store for PgStore {
         }
         let c = self.case(m.case_id)?;
         let sid = m.sighting_id as i64;
+        let specs = self.models.specs.clone();
         let (client, target) = self.parts();
         let db = |e| error::store_error(e, target);
         let mut tx = client.transaction().map_err(db)?;
@@ -684,7 +703,7 @@ impl Store for PgStore {
                 &[&sid],
             )
             .map_err(db)?;
-        let face = faces
+        let (sighting_face, mut face) = faces
             .iter()
             .find(|r| Some(crate::id(r.get(0))) == m.sighting_face_id)
             .or(faces.first())
@@ -700,14 +719,15 @@ impl Store for PgStore {
                 for (i, p) in landmarks.iter_mut().enumerate() {
                     *p = [lm[2 * i], lm[2 * i + 1]];
                 }
-                Some(FaceRecord {
+                let record = FaceRecord {
                     bbox: [l, t, rt, b],
                     landmarks,
                     embedding: emb,
                     chip_hash: chip.as_deref().and_then(hash32),
                     model: r.get(5),
                     vectors: Vec::new(),
-                })
+                };
+                Some((crate::id(r.get(0)), record))
             })
             .ok_or(StoreError::Invalid {
                 field: "match",
@@ -751,14 +771,14 @@ impl Store for PgStore {
             )
             .map_err(db)?;
         let photo = crate::id(row.get(0));
-        let face_ids = insert_faces(
-            &mut tx,
-            "faces",
-            "photo_id",
-            photo as i64,
-            std::slice::from_ref(&face),
-        )
-        .map_err(db)?;
+        // The sighting face's vectors of every enabled model come with it.
+        face.vectors = vectors::face_vectors(&mut tx, FaceTable::Sighting, &specs, sighting_face)
+            .map_err(db)?;
+        let enrolled = std::slice::from_ref(&face);
+        let face_ids =
+            insert_faces(&mut tx, "faces", "photo_id", photo as i64, enrolled).map_err(db)?;
+        vectors::insert_vectors(&mut tx, FaceTable::Case, &specs, &face_ids, enrolled)
+            .map_err(db)?;
         audit(
             &mut tx,
             reviewer,
@@ -768,8 +788,9 @@ impl Store for PgStore {
         .map_err(db)?;
         tx.commit().map_err(db)?;
         let fid = face_ids[0];
-        self.index
-            .insert(fid, &face.embedding, Self::face_meta(&c))?;
+        let fm = Self::face_meta(&c);
+        self.index.insert(fid, &face.embedding, fm)?;
+        self.models.insert(fid, &face, fm);
         Ok((photo, fid))
     }
 
@@ -826,6 +847,7 @@ impl Store for PgStore {
         tx.commit().map_err(db)?;
         for f in enrolled {
             self.index.remove(f);
+            self.models.remove(f);
         }
         Ok(m.state)
     }
@@ -905,8 +927,10 @@ impl Store for PgStore {
         }
         for f in &face_ids {
             self.index.remove(*f);
+            self.models.remove(*f);
         }
         self.index.compact();
+        self.models.compact();
         Ok(())
     }
 
@@ -1126,6 +1150,47 @@ impl Store for PgStore {
             )
             .map_err(self.db())?;
         Ok(row.as_ref().map(batch_status))
+    }
+
+    // The model slot lives in vectors.rs.
+    fn models(&self) -> &[ModelSpec] {
+        PgStore::models(self)
+    }
+    fn models_chosen(&self) -> Result<bool, StoreError> {
+        PgStore::models_chosen(self)
+    }
+    fn enable_models(&mut self, actor: &str, specs: &[ModelSpec]) -> Result<(), StoreError> {
+        PgStore::enable_models(self, actor, specs)
+    }
+    fn model_status(&self) -> Result<Vec<ModelStatus>, StoreError> {
+        PgStore::model_status(self)
+    }
+    fn pending_faces(&self, model: &str, limit: usize) -> Result<Vec<PendingFace>, StoreError> {
+        PgStore::pending_faces(self, model, limit)
+    }
+    fn store_vectors(
+        &mut self,
+        model: &str,
+        vectors: &[(FaceTable, FaceId, Vec<f32>)],
+    ) -> Result<usize, StoreError> {
+        PgStore::store_vectors(self, model, vectors)
+    }
+    fn vectors_of(
+        &self,
+        table: FaceTable,
+        model: &str,
+        ids: &[FaceId],
+    ) -> Result<HashMap<FaceId, Embedding>, StoreError> {
+        PgStore::vectors_of(self, table, model, ids)
+    }
+    fn search_model(
+        &self,
+        model: &str,
+        vector: &Embedding,
+        filter: &SearchFilter,
+        k: usize,
+    ) -> Result<Vec<(CaseId, f32)>, StoreError> {
+        PgStore::search_model(self, model, vector, filter, k)
     }
 }
 

@@ -1,8 +1,9 @@
 //! What only the PostgreSQL store has to show: reopening (migrations run
 //! once, the index is rebuilt from the rows, orphan files are removed), the
 //! one-writer lock, refusing foreign and newer databases, the audit log's
-//! triggers, erasure of rows and files, and error messages that say what to
-//! do without ever repeating the password.
+//! triggers, erasure of rows and files, the model slot across reopening
+//! and upgrading, and error messages that say what to do without ever
+//! repeating the password.
 //!
 //! Each test makes its own database on a throwaway cluster; without
 //! PostgreSQL installed they pass as skipped (and say so) unless
@@ -10,8 +11,8 @@
 
 use homeward_core::index::SearchFilter;
 use homeward_core::store::{
-    sha256, CaseStatus, FaceRecord, NewCase, NewSighting, PhotoMeta, SightingExtras, Store,
-    StoreError,
+    sha256, CaseStatus, FaceRecord, FaceTable, Metric, ModelSpec, ModelVector, NewCase,
+    NewSighting, PhotoMeta, SightingExtras, Store, StoreError,
 };
 use homeward_pg::cluster::TestDb;
 use homeward_pg::{PgError, PgStore, SCHEMA_VERSION};
@@ -72,6 +73,142 @@ fn reopening_keeps_rows_rebuilds_the_index_and_migrates_once() {
         .unwrap()
         .get(0);
     assert_eq!(v, SCHEMA_VERSION);
+}
+
+fn sface() -> ModelSpec {
+    ModelSpec {
+        name: "sface".into(),
+        version: "pg-test-v1".into(),
+        dim: 128,
+        metric: Metric::Cosine,
+    }
+}
+
+fn with_vector(mut f: FaceRecord, vector: Vec<f32>) -> FaceRecord {
+    f.vectors.push(ModelVector {
+        model: "sface".into(),
+        version: "pg-test-v1".into(),
+        vector,
+    });
+    f
+}
+
+fn axis(k: usize) -> Vec<f32> {
+    let mut v = vec![0.0; 128];
+    v[k] = 1.0;
+    v
+}
+
+#[test]
+fn models_survive_reopening_and_their_indexes_are_rebuilt_from_the_rows() {
+    let Some(db) = TestDb::new_or_skip("models_reopen") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, fb) = {
+        let mut s = PgStore::connect(&db.url(), dir.path()).unwrap();
+        let a = s.add_case("t", &case("Ada")).unwrap();
+        let b = s.add_case("t", &case("Ben")).unwrap();
+        let c = s.add_case("t", &case("Cal")).unwrap();
+        s.enable_models("t", &[sface()]).unwrap();
+        s.add_photo(
+            "t",
+            a,
+            b"a",
+            &PhotoMeta::default(),
+            &[with_vector(face(0.1), axis(1))],
+        )
+        .unwrap();
+        let (_, fb) = s
+            .add_photo("t", b, b"b", &PhotoMeta::default(), &[face(0.2)])
+            .unwrap();
+        s.add_photo(
+            "t",
+            c,
+            b"c",
+            &PhotoMeta::default(),
+            &[with_vector(face(0.3), axis(3))],
+        )
+        .unwrap();
+        s.set_case_status("t", c, CaseStatus::Found).unwrap();
+        (a, b, fb[0])
+    };
+    let mut s = PgStore::connect(&db.url(), dir.path()).unwrap();
+    assert_eq!(s.models(), &[sface()]);
+    assert!(s.models_chosen().unwrap());
+    let searching = SearchFilter {
+        statuses: vec![CaseStatus::Searching],
+        ..SearchFilter::default()
+    };
+    let q = |k| <[f32; 128]>::try_from(axis(k)).unwrap();
+    let hits = s.search_model("sface", &q(1), &searching, 5).unwrap();
+    // The found case's status came back with the rebuilt index.
+    assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), vec![a]);
+    // The re-embedding job resumes after the restart.
+    let pending = s.pending_faces("sface", 10).unwrap();
+    assert_eq!(
+        pending
+            .iter()
+            .map(|p| (p.table, p.face_id))
+            .collect::<Vec<_>>(),
+        vec![(FaceTable::Case, fb)]
+    );
+    assert!(s.photo_path(&pending[0].sha256).is_file());
+    s.store_vectors("sface", &[(FaceTable::Case, fb, axis(2))])
+        .unwrap();
+    // Storing again replaces the vector, in the rows and in the index.
+    s.store_vectors("sface", &[(FaceTable::Case, fb, axis(5))])
+        .unwrap();
+    let hits = s.search_model("sface", &q(5), &searching, 1).unwrap();
+    assert_eq!(hits[0].0, b);
+    assert!(hits[0].1.abs() < 1e-6, "{hits:?}");
+    assert_eq!(
+        s.vectors_of(FaceTable::Case, "sface", &[fb]).unwrap()[&fb],
+        q(5)
+    );
+    assert!(s.model_status().unwrap()[0].complete());
+}
+
+#[test]
+fn a_version_1_registry_gets_the_model_slot_and_keeps_its_rows() {
+    let Some(db) = TestDb::new_or_skip("models_upgrade") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let a = {
+        let mut s = PgStore::connect(&db.url(), dir.path()).unwrap();
+        let a = s.add_case("t", &case("Old")).unwrap();
+        s.add_photo("t", a, b"old", &PhotoMeta::default(), &[face(0.4)])
+            .unwrap();
+        a
+    };
+    // Back to what version 1 held.
+    let mut c = db.cluster().client(db.name()).unwrap();
+    c.batch_execute(
+        "DROP TABLE face_vectors, sighting_face_vectors, models;
+         DELETE FROM registry_meta WHERE key = 'models_chosen';
+         UPDATE homeward_schema SET version = 1;",
+    )
+    .unwrap();
+    let mut s = PgStore::connect(&db.url(), dir.path()).unwrap();
+    let v: i32 = c
+        .query_one("SELECT version FROM homeward_schema", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(v, SCHEMA_VERSION);
+    assert!(!s.models_chosen().unwrap());
+    assert!(s.models().is_empty());
+    s.enable_models("t", &[sface()]).unwrap();
+    let pending = s.pending_faces("sface", 10).unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].landmarks, face(0.4).landmarks);
+    s.store_vectors("sface", &[(pending[0].table, pending[0].face_id, axis(7))])
+        .unwrap();
+    let q = <[f32; 128]>::try_from(axis(7)).unwrap();
+    let hits = s
+        .search_model("sface", &q, &SearchFilter::default(), 1)
+        .unwrap();
+    assert_eq!(hits[0].0, a);
 }
 
 #[test]
@@ -222,7 +359,14 @@ fn erasure_removes_rows_and_files_but_keeps_bytes_a_sighting_holds() {
     assert!(s.photo_path(&sha256(b"poster")).is_file());
     assert!(s.index().is_empty());
     let mut c = db.cluster().client(db.name()).unwrap();
-    for table in ["cases", "photos", "faces", "matches", "image_hashes"] {
+    for table in [
+        "cases",
+        "photos",
+        "faces",
+        "face_vectors",
+        "matches",
+        "image_hashes",
+    ] {
         let n: i64 = c
             .query_one(&format!("SELECT count(*) FROM {table}"), &[])
             .unwrap()
@@ -275,10 +419,13 @@ fn purging_after_erasure_removes_the_bytes_from_the_database_files() {
     };
     let dir = tempfile::tempdir().unwrap();
     let mut s = PgStore::connect(&db.url(), dir.path()).unwrap();
+    s.enable_models("t", &[sface()]).unwrap();
     let mut c = case("Qzxv Secretname");
     c.notes = Some("Wqpl private note".into());
     let a = s.add_case("t", &c).unwrap();
-    let mut f = face(0.3);
+    let mut second = vec![0.088_388_35f32; 128];
+    second[0] = 0.077_777_7;
+    let mut f = with_vector(face(0.3), second.clone());
     f.embedding[1..].fill(0.123_456_79);
     s.add_photo("t", a, b"photo", &PhotoMeta::default(), &[f.clone()])
         .unwrap();
@@ -286,6 +433,7 @@ fn purging_after_erasure_removes_the_bytes_from_the_database_files() {
         .iter()
         .flat_map(|x| x.to_le_bytes())
         .collect();
+    let vector: Vec<u8> = second[..8].iter().flat_map(|x| x.to_le_bytes()).collect();
     // Other cases stay, and give ANALYZE distinct values to sample.
     for name in ["Other One", "Other Two", "Other Three"] {
         let o = s.add_case("t", &case(name)).unwrap();
@@ -300,9 +448,10 @@ fn purging_after_erasure_removes_the_bytes_from_the_database_files() {
     assert!(!files_holding(&mut admin, b"Qzxv Secretname").is_empty());
     s.erase_case("t", a).unwrap();
     assert!(!files_holding(&mut admin, b"Qzxv Secretname").is_empty());
+    assert!(!files_holding(&mut admin, &vector).is_empty());
     admin.batch_execute("ANALYZE").unwrap();
     s.purge_erased().unwrap();
-    for needle in [&b"Qzxv Secretname"[..], b"Wqpl private note", &emb] {
+    for needle in [&b"Qzxv Secretname"[..], b"Wqpl private note", &emb, &vector] {
         assert_eq!(files_holding(&mut admin, needle), Vec::<String>::new());
     }
     assert!(!files_holding(&mut admin, b"Other Two").is_empty());

@@ -5,9 +5,11 @@
 use super::reads::{BatchStatus, CasePhoto, CaseSummary, QueueEntry, ReviewItem, SightingSummary};
 use super::registry::Registry;
 use super::types::*;
+use super::vectors::{FaceTable, ModelSpec, ModelStatus, PendingFace};
 use super::{MatchRow, SightingExtras, StoreError};
 use crate::index::{Embedding, SearchFilter};
 use crate::rules::{CaseStatus, MatchState};
+use std::collections::HashMap;
 
 /// The registry's contract: cases, photos, sightings and matches, the
 /// typed reads over them, erasure, and the audit log.
@@ -35,7 +37,28 @@ use crate::rules::{CaseStatus, MatchState};
 /// data and from any journal or snapshot the store keeps; a search never
 /// returns them again. Sightings are not the case's and stay. The audit log
 /// keeps only `erase_case case:<id>` and the earlier entries, which name
-/// rows by id and never hold personal data.
+/// rows by id and never hold personal data. The erased faces' vectors of
+/// every model go with them, and leave every model's index.
+///
+/// **Model slot.** Beside dlib's embedding (in the face row), a store keeps
+/// the vectors of the embedding models *enabled* in it
+/// ([`Store::enable_models`]: name, version, dimension, metric; enabling is
+/// one transaction with an `enable_model model:<name>` audit entry per new
+/// model, and records that a choice was made, see [`Store::models_chosen`]).
+/// [`Store::add_photo`], [`Store::record_sighting`] and
+/// [`Store::confirm_and_enrol`] (which copies the sighting face's vectors to
+/// the enrolled face) store, in their own transaction, the
+/// [`FaceRecord::vectors`] of enabled models; vectors of models not enabled
+/// are not kept. A vector of an enabled model with another version, another
+/// length or a non-finite value is refused ([`StoreError::Invalid`]) and the
+/// call writes nothing; so is enabling a model already enabled at another
+/// version or length, or one whose vectors the face index cannot hold. Each
+/// enabled model has its own index of case faces, kept in step with every
+/// write exactly as dlib's (add photo, enrol, undo, status change,
+/// erasure). Faces stored before a model was enabled are listed by
+/// [`Store::pending_faces`] until a re-embedding job gives them a vector
+/// with [`Store::store_vectors`] (one transaction per call; a face erased
+/// meanwhile is skipped), so the job resumes where it stopped.
 ///
 /// **Audit log.** Append-only: no method changes or removes an entry.
 pub trait Store {
@@ -136,6 +159,52 @@ pub trait Store {
     fn batches(&self) -> Result<Vec<BatchStatus>, StoreError>;
     /// One batch's progress.
     fn batch_status(&self, name: &str) -> Result<Option<BatchStatus>, StoreError>;
+
+    /// The models enabled beside dlib's, in the order they were enabled.
+    fn models(&self) -> &[ModelSpec];
+    /// Whether a choice of models was ever made for this registry (one made
+    /// by an older build has made none).
+    fn models_chosen(&self) -> Result<bool, StoreError>;
+    /// Enables the `specs` not yet enabled and records that a choice was
+    /// made (an empty list chooses dlib alone), in one transaction. A model
+    /// enabled at another version or length is refused
+    /// ([`StoreError::Invalid`]), as is one the face index cannot hold.
+    fn enable_models(&mut self, actor: &str, specs: &[ModelSpec]) -> Result<(), StoreError>;
+    /// Each enabled model with how many stored faces have its vector.
+    fn model_status(&self) -> Result<Vec<ModelStatus>, StoreError>;
+    /// Up to `limit` stored faces without a vector from `model`, case faces
+    /// first, each in id order with its photo and landmarks. A model not
+    /// enabled is [`StoreError::Invalid`].
+    fn pending_faces(&self, model: &str, limit: usize) -> Result<Vec<PendingFace>, StoreError>;
+    /// Stores `model`'s vectors of faces already stored (faces without
+    /// one, as [`Store::pending_faces`] lists them), in one transaction, and
+    /// indexes the case faces among them. A face erased meanwhile is skipped. Returns how many were
+    /// stored. A model not enabled, or any vector of the wrong length or
+    /// with a non-finite value, is [`StoreError::Invalid`] and nothing is
+    /// stored.
+    fn store_vectors(
+        &mut self,
+        model: &str,
+        vectors: &[(FaceTable, FaceId, Vec<f32>)],
+    ) -> Result<usize, StoreError>;
+    /// `model`'s vectors of the given faces of `table`, by face id; a face
+    /// without one (or a model not enabled) is absent.
+    fn vectors_of(
+        &self,
+        table: FaceTable,
+        model: &str,
+        ids: &[FaceId],
+    ) -> Result<HashMap<FaceId, Embedding>, StoreError>;
+    /// The `k` nearest cases to `vector` in `model`'s index among those
+    /// `filter` accepts, with the distance of each one's nearest face. A
+    /// model not enabled is [`StoreError::Invalid`].
+    fn search_model(
+        &self,
+        model: &str,
+        vector: &Embedding,
+        filter: &SearchFilter,
+        k: usize,
+    ) -> Result<Vec<(CaseId, f32)>, StoreError>;
 }
 
 impl Store for Registry {
@@ -254,5 +323,44 @@ impl Store for Registry {
     }
     fn batch_status(&self, name: &str) -> Result<Option<BatchStatus>, StoreError> {
         self.reads().batch_status(name)
+    }
+    fn models(&self) -> &[ModelSpec] {
+        Registry::models(self)
+    }
+    fn models_chosen(&self) -> Result<bool, StoreError> {
+        Registry::models_chosen(self)
+    }
+    fn enable_models(&mut self, actor: &str, specs: &[ModelSpec]) -> Result<(), StoreError> {
+        Registry::enable_models(self, actor, specs)
+    }
+    fn model_status(&self) -> Result<Vec<ModelStatus>, StoreError> {
+        Registry::model_status(self)
+    }
+    fn pending_faces(&self, model: &str, limit: usize) -> Result<Vec<PendingFace>, StoreError> {
+        Registry::pending_faces(self, model, limit)
+    }
+    fn store_vectors(
+        &mut self,
+        model: &str,
+        vectors: &[(FaceTable, FaceId, Vec<f32>)],
+    ) -> Result<usize, StoreError> {
+        Registry::store_vectors(self, model, vectors)
+    }
+    fn vectors_of(
+        &self,
+        table: FaceTable,
+        model: &str,
+        ids: &[FaceId],
+    ) -> Result<HashMap<FaceId, Embedding>, StoreError> {
+        Registry::vectors_of(self, table, model, ids)
+    }
+    fn search_model(
+        &self,
+        model: &str,
+        vector: &Embedding,
+        filter: &SearchFilter,
+        k: usize,
+    ) -> Result<Vec<(CaseId, f32)>, StoreError> {
+        Registry::search_model(self, model, vector, filter, k)
     }
 }

@@ -16,10 +16,11 @@
 #![allow(missing_docs)]
 
 use super::{
-    CaseStatus, FaceRecord, MatchOrigin, MatchState, NewCase, NewMatch, NewSighting, PhotoMeta,
-    ScoreBand, Sex, SightingExtras, Store, StoreError, StoredScores,
+    sha256, CaseStatus, FaceRecord, FaceTable, MatchOrigin, MatchState, Metric, ModelSpec,
+    ModelVector, NewCase, NewMatch, NewSighting, PhotoMeta, ScoreBand, Sex, SightingExtras, Store,
+    StoreError, StoredScores,
 };
-use crate::index::SearchFilter;
+use crate::index::{Embedding, SearchFilter};
 
 /// A temporary directory for one check (the photo root of the store).
 pub fn tempdir() -> tempfile::TempDir {
@@ -617,6 +618,446 @@ pub fn erasure_removes_the_case_and_keeps_only_its_audit_line<S: Store>(s: &mut 
     ));
 }
 
+// ---- The model slot -------------------------------------------------------
+
+fn second_model() -> ModelSpec {
+    ModelSpec {
+        name: "sface".into(),
+        version: "suite-v1".into(),
+        dim: 128,
+        metric: Metric::Cosine,
+    }
+}
+
+/// A unit vector along axis `k`.
+fn axis(k: usize) -> Vec<f32> {
+    let mut v = vec![0.0; 128];
+    v[k] = 1.0;
+    v
+}
+
+fn emb(v: Vec<f32>) -> Embedding {
+    Embedding::try_from(v).expect("a 128-d vector")
+}
+
+/// A face with distinct landmarks and, if given, its second model's vector.
+fn model_face(x: f32, second: Option<Vec<f32>>) -> FaceRecord {
+    FaceRecord {
+        landmarks: [
+            [30.0, 40.0],
+            [60.0, 40.0],
+            [45.0, 55.0],
+            [35.0, 70.0],
+            [55.0, 70.0],
+        ],
+        vectors: second
+            .map(|vector| ModelVector {
+                model: "sface".into(),
+                version: "suite-v1".into(),
+                vector,
+            })
+            .into_iter()
+            .collect(),
+        ..face(x)
+    }
+}
+
+fn searching() -> SearchFilter {
+    SearchFilter {
+        statuses: vec![CaseStatus::Searching],
+        ..SearchFilter::default()
+    }
+}
+
+/// A model's vectors are kept with the faces of an enabled model only;
+/// faces stored before it are listed as pending until a job, one batch at
+/// a time, stores theirs; its index finds each case and follows a status
+/// change.
+pub fn model_vectors_are_kept_for_enabled_models_and_re_embedded<S: Store>(s: &mut S) {
+    let invalid = |r: Result<(), StoreError>| matches!(r, Err(StoreError::Invalid { .. }));
+    assert!(!s.models_chosen().unwrap());
+    assert!(s.models().is_empty());
+    let a = s.add_case("t", &new_case("Ana")).unwrap();
+    let b = s.add_case("t", &new_case("Bo")).unwrap();
+    let meta = PhotoMeta::default();
+    // Before the model is enabled its vectors are not kept.
+    let (_, fa) = s
+        .add_photo("t", a, b"a1", &meta, &[model_face(0.1, Some(axis(1)))])
+        .unwrap();
+    let (_, fb) = s
+        .add_photo("t", b, b"b1", &meta, &[model_face(0.2, None)])
+        .unwrap();
+    let (_, sf, _) = s
+        .record_sighting(
+            "t",
+            b"s1",
+            &NewSighting::default(),
+            &[model_face(0.3, Some(axis(3)))],
+            &SightingExtras::default(),
+        )
+        .unwrap();
+    let q1 = emb(axis(1));
+    assert!(invalid(s.pending_faces("sface", 10).map(|_| ())));
+    assert!(invalid(
+        s.search_model("sface", &q1, &searching(), 5).map(|_| ())
+    ));
+    assert!(invalid(
+        s.store_vectors("sface", &[(FaceTable::Case, fa[0], axis(1))])
+            .map(|_| ())
+    ));
+    assert!(s
+        .vectors_of(FaceTable::Case, "sface", &fa)
+        .unwrap()
+        .is_empty());
+
+    s.enable_models("t", &[second_model()]).unwrap();
+    assert!(s.models_chosen().unwrap());
+    assert_eq!(s.models(), &[second_model()]);
+    // Enabling again changes nothing.
+    s.enable_models("t", &[second_model()]).unwrap();
+    let enabled = s
+        .audit_log()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "enable_model")
+        .map(|e| e.target)
+        .collect::<Vec<_>>();
+    assert_eq!(enabled, vec!["model:sface".to_string()]);
+    assert!(s
+        .vectors_of(FaceTable::Case, "sface", &fa)
+        .unwrap()
+        .is_empty());
+    let status = s.model_status().unwrap();
+    assert_eq!(
+        (status.len(), status[0].case_faces, status[0].sighting_faces),
+        (1, (2, 0), (1, 0))
+    );
+    assert!(!status[0].complete());
+    // Pending: case faces first, each in id order, with its photo and landmarks.
+    let pending = s.pending_faces("sface", 10).unwrap();
+    assert_eq!(
+        pending
+            .iter()
+            .map(|p| (p.table, p.face_id))
+            .collect::<Vec<_>>(),
+        vec![
+            (FaceTable::Case, fa[0]),
+            (FaceTable::Case, fb[0]),
+            (FaceTable::Sighting, sf[0])
+        ]
+    );
+    assert_eq!(pending[0].sha256, sha256(b"a1"));
+    assert_eq!(pending[2].sha256, sha256(b"s1"));
+    assert_eq!(pending[0].landmarks, model_face(0.1, None).landmarks);
+    assert_eq!(s.pending_faces("sface", 2).unwrap().len(), 2);
+    assert!(s.pending_faces("sface", 0).unwrap().is_empty());
+    // Nothing is found by the new model until its vectors are stored.
+    assert!(s
+        .search_model("sface", &q1, &searching(), 5)
+        .unwrap()
+        .is_empty());
+
+    // A job stores one batch, stops, and resumes with what is left.
+    let first = s.pending_faces("sface", 1).unwrap();
+    let stored = s
+        .store_vectors("sface", &[(first[0].table, first[0].face_id, axis(1))])
+        .unwrap();
+    assert_eq!(stored, 1);
+    let rest = s.pending_faces("sface", 10).unwrap();
+    assert_eq!(
+        rest.iter().map(|p| p.face_id).collect::<Vec<_>>(),
+        vec![fb[0], sf[0]]
+    );
+    let stored = s
+        .store_vectors(
+            "sface",
+            &[
+                (FaceTable::Case, fb[0], axis(2)),
+                (FaceTable::Sighting, sf[0], axis(3)),
+                // A face erased while the job embedded it is skipped.
+                (FaceTable::Case, 999_999, axis(5)),
+            ],
+        )
+        .unwrap();
+    assert_eq!(stored, 2);
+    assert!(s.pending_faces("sface", 10).unwrap().is_empty());
+    let status = s.model_status().unwrap();
+    assert_eq!(
+        (status[0].case_faces, status[0].sighting_faces),
+        ((2, 2), (1, 1))
+    );
+    assert!(status[0].complete());
+    let got = s
+        .vectors_of(FaceTable::Case, "sface", &[fa[0], fb[0], 999_999])
+        .unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!((got[&fa[0]], got[&fb[0]]), (emb(axis(1)), emb(axis(2))));
+    let got = s.vectors_of(FaceTable::Sighting, "sface", &sf).unwrap();
+    assert_eq!(got[&sf[0]], emb(axis(3)));
+    assert!(s
+        .vectors_of(FaceTable::Case, "other", &fa)
+        .unwrap()
+        .is_empty());
+    // Its index finds each case by its own vector (sighting faces are not cases).
+    let hits = s
+        .search_model("sface", &emb(axis(2)), &searching(), 1)
+        .unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].0, b);
+    assert!(hits[0].1.abs() < 1e-6, "{hits:?}");
+    let hits = s.search_model("sface", &q1, &searching(), 5).unwrap();
+    assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), vec![a, b]);
+
+    // New faces carry their vector from now on; a vector of a model not
+    // enabled is neither kept nor checked.
+    let mut f = model_face(0.4, Some(axis(4)));
+    f.vectors.push(ModelVector {
+        model: "other".into(),
+        version: "x".into(),
+        vector: vec![f32::NAN; 3],
+    });
+    let (_, fc) = s.add_photo("t", a, b"a2", &meta, &[f]).unwrap();
+    assert_eq!(
+        s.vectors_of(FaceTable::Case, "sface", &fc).unwrap()[&fc[0]],
+        emb(axis(4))
+    );
+    assert!(s
+        .vectors_of(FaceTable::Case, "other", &fc)
+        .unwrap()
+        .is_empty());
+    assert_eq!(s.model_status().unwrap()[0].case_faces, (3, 3));
+    let hits = s
+        .search_model("sface", &emb(axis(4)), &searching(), 1)
+        .unwrap();
+    assert_eq!(hits[0].0, a);
+    assert!(hits[0].1.abs() < 1e-6, "{hits:?}");
+
+    // A found case leaves the model's search as it leaves dlib's.
+    s.set_case_status("t", a, CaseStatus::Found).unwrap();
+    let hits = s
+        .search_model("sface", &emb(axis(4)), &searching(), 5)
+        .unwrap();
+    assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), vec![b]);
+    let hits = s
+        .search_model("sface", &emb(axis(4)), &SearchFilter::default(), 1)
+        .unwrap();
+    assert_eq!(hits[0].0, a);
+    s.set_case_status("t", a, CaseStatus::Searching).unwrap();
+    let hits = s
+        .search_model("sface", &emb(axis(4)), &searching(), 1)
+        .unwrap();
+    assert_eq!(hits[0].0, a);
+}
+
+/// Vectors a store could not compare with its own are refused, and the
+/// refused call writes nothing.
+pub fn model_vectors_it_cannot_compare_are_refused<S: Store>(s: &mut S) {
+    let invalid = |r: Result<(), StoreError>| matches!(r, Err(StoreError::Invalid { .. }));
+    s.enable_models("t", &[second_model()]).unwrap();
+    // Never at another version or length, and never a model the index cannot hold.
+    let other = ModelSpec {
+        version: "suite-v2".into(),
+        ..second_model()
+    };
+    let e = s.enable_models("t", &[other]).unwrap_err();
+    assert!(e.to_string().contains("suite-v1"), "{e}");
+    let wide = ModelSpec {
+        name: "wide".into(),
+        dim: 512,
+        ..second_model()
+    };
+    assert!(invalid(s.enable_models("t", &[wide])));
+    let unnamed = ModelSpec {
+        name: " ".into(),
+        ..second_model()
+    };
+    assert!(invalid(s.enable_models("t", &[unnamed])));
+    assert_eq!(s.models(), &[second_model()]);
+    assert_eq!(s.model_status().unwrap().len(), 1);
+
+    let c = s.add_case("t", &new_case("Dee")).unwrap();
+    let meta = PhotoMeta::default();
+    let mut wrong_version = model_face(0.1, Some(axis(1)));
+    wrong_version.vectors[0].version = "suite-v0".into();
+    let e = s
+        .add_photo("t", c, b"x", &meta, &[wrong_version.clone()])
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Invalid { .. }), "{e}");
+    assert!(e.to_string().contains("suite-v0"), "{e}");
+    let e = s
+        .add_photo("t", c, b"x", &meta, &[model_face(0.1, Some(vec![1.0; 3]))])
+        .unwrap_err();
+    assert!(e.to_string().contains("length 3"), "{e}");
+    let mut nan = axis(1);
+    nan[5] = f32::NAN;
+    let e = s
+        .add_photo(
+            "t",
+            c,
+            b"x",
+            &meta,
+            &[model_face(0.1, None), model_face(0.2, Some(nan.clone()))],
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("non-finite"), "{e}");
+    for bad in [wrong_version, model_face(0.1, Some(nan.clone()))] {
+        assert!(invalid(
+            s.record_sighting(
+                "t",
+                b"s",
+                &NewSighting::default(),
+                &[bad],
+                &SightingExtras::default()
+            )
+            .map(|_| ())
+        ));
+    }
+    assert_eq!(s.case_summary(c).unwrap().photos, 0);
+    assert!(s.sighting_summaries(10).unwrap().is_empty());
+
+    // A re-embedding job's vectors: one bad vector refuses the whole call.
+    let (_, f) = s
+        .add_photo(
+            "t",
+            c,
+            b"x",
+            &meta,
+            &[model_face(0.1, None), model_face(0.2, None)],
+        )
+        .unwrap();
+    let e = s
+        .store_vectors(
+            "sface",
+            &[
+                (FaceTable::Case, f[0], axis(1)),
+                (FaceTable::Case, f[1], nan),
+            ],
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("non-finite"), "{e}");
+    assert!(invalid(
+        s.store_vectors("sface", &[(FaceTable::Case, f[0], vec![0.5; 127])])
+            .map(|_| ())
+    ));
+    let e = s
+        .store_vectors("nope", &[(FaceTable::Case, f[0], axis(1))])
+        .unwrap_err();
+    assert!(e.to_string().contains("not enabled"), "{e}");
+    assert_eq!(s.pending_faces("sface", 10).unwrap().len(), 2);
+    assert!(s
+        .vectors_of(FaceTable::Case, "sface", &f)
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .search_model("sface", &emb(axis(1)), &SearchFilter::default(), 5)
+        .unwrap()
+        .is_empty());
+    // Refusals leave no audit line.
+    let log = s.audit_log().unwrap();
+    assert_eq!(
+        log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        vec!["enable_model", "add_case", "add_photo"]
+    );
+}
+
+/// A confirmed sighting face enters the gallery with its vectors and its
+/// undo takes them out; erasing a case takes its faces' vectors, while the
+/// sighting keeps its own.
+pub fn model_vectors_follow_enrolment_undo_and_erasure<S: Store>(s: &mut S) {
+    s.enable_models("t", &[second_model()]).unwrap();
+    let c = s.add_case("t", &new_case("Cy")).unwrap();
+    let meta = PhotoMeta::default();
+    let (_, fc) = s
+        .add_photo("t", c, b"case", &meta, &[model_face(0.1, Some(axis(3)))])
+        .unwrap();
+    let extras = SightingExtras {
+        matches: vec![candidate(c, 0, 0.01)],
+        ..SightingExtras::default()
+    };
+    let (_, sf, ms) = s
+        .record_sighting(
+            "v",
+            b"seen",
+            &NewSighting::default(),
+            &[model_face(0.11, Some(axis(4)))],
+            &extras,
+        )
+        .unwrap();
+    assert_eq!(
+        s.vectors_of(FaceTable::Sighting, "sface", &sf).unwrap()[&sf[0]],
+        emb(axis(4))
+    );
+    // Sighting faces are not searched.
+    let hits = s
+        .search_model("sface", &emb(axis(4)), &searching(), 1)
+        .unwrap();
+    assert!(hits[0].1 > 1.0, "{hits:?}");
+
+    let (_, enrolled) = s.confirm_and_enrol("r", ms[0], None, &meta).unwrap();
+    assert_eq!(
+        s.vectors_of(FaceTable::Case, "sface", &[enrolled]).unwrap()[&enrolled],
+        emb(axis(4))
+    );
+    let hits = s
+        .search_model("sface", &emb(axis(4)), &searching(), 1)
+        .unwrap();
+    assert_eq!(hits[0].0, c);
+    assert!(hits[0].1.abs() < 1e-6, "{hits:?}");
+    assert_eq!(s.model_status().unwrap()[0].case_faces, (2, 2));
+
+    s.undo_decision("r", ms[0]).unwrap();
+    assert!(s
+        .vectors_of(FaceTable::Case, "sface", &[enrolled])
+        .unwrap()
+        .is_empty());
+    let hits = s
+        .search_model("sface", &emb(axis(4)), &searching(), 1)
+        .unwrap();
+    assert!(
+        hits[0].1 > 1.0,
+        "the enrolled face left the index: {hits:?}"
+    );
+    assert_eq!(s.model_status().unwrap()[0].case_faces, (1, 1));
+    assert_eq!(
+        s.vectors_of(FaceTable::Sighting, "sface", &sf)
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Confirmed again, then the case is erased: its vectors go, the sighting's stay.
+    let (_, again) = s.confirm_and_enrol("r", ms[0], None, &meta).unwrap();
+    let keep = s.add_case("t", &new_case("Other")).unwrap();
+    s.add_photo(
+        "t",
+        keep,
+        b"other",
+        &meta,
+        &[model_face(0.9, Some(axis(9)))],
+    )
+    .unwrap();
+    s.erase_case("t", c).unwrap();
+    assert!(s
+        .vectors_of(FaceTable::Case, "sface", &[fc[0], again])
+        .unwrap()
+        .is_empty());
+    for q in [axis(3), axis(4)] {
+        let hits = s
+            .search_model("sface", &emb(q), &SearchFilter::default(), 5)
+            .unwrap();
+        assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), vec![keep]);
+    }
+    let status = s.model_status().unwrap();
+    assert_eq!(
+        (status[0].case_faces, status[0].sighting_faces),
+        ((1, 1), (1, 1))
+    );
+    assert_eq!(
+        s.vectors_of(FaceTable::Sighting, "sface", &sf).unwrap()[&sf[0]],
+        emb(axis(4))
+    );
+}
+
 /// Runs every check of [`self`](crate::store::contract_suite) against one
 /// implementation, one `#[test]` per check, each on a fresh store in a
 /// fresh temporary directory.
@@ -638,7 +1079,10 @@ macro_rules! store_suite {
             errors_are_typed_and_write_nothing,
             search_ranks_cases_and_follows_filters,
             audit_log_names_rows_not_people,
-            erasure_removes_the_case_and_keeps_only_its_audit_line
+            erasure_removes_the_case_and_keeps_only_its_audit_line,
+            model_vectors_are_kept_for_enabled_models_and_re_embedded,
+            model_vectors_it_cannot_compare_are_refused,
+            model_vectors_follow_enrolment_undo_and_erasure
         );
     };
     (@tests $name:ident, $open:expr; $($check:ident),* $(,)?) => {

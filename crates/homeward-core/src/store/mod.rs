@@ -24,6 +24,7 @@ pub mod contract_suite;
 mod error;
 mod files;
 mod matching;
+pub mod model_checks;
 mod notes;
 mod reads;
 mod registry;

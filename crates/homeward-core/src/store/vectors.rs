@@ -15,9 +15,10 @@ use std::str::FromStr;
 use rusqlite::{params, OptionalExtension};
 
 use super::codec::{blob_to_embedding, f32s_to_blob, hash32, now};
+use super::model_checks::{check_enable, check_stored_vector, check_vectors};
 use super::types::{CaseId, FaceId, FaceRecord, ModelVector};
 use super::{Registry, StoreError};
-use crate::index::{Embedding, FaceIndex, FaceMeta, HnswParams, SearchFilter, DIM};
+use crate::index::{Embedding, FaceIndex, FaceMeta, HnswParams, SearchFilter};
 
 /// How a model's vectors are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,22 +191,8 @@ impl Registry {
     pub fn enable_models(&mut self, actor: &str, specs: &[ModelSpec]) -> Result<(), StoreError> {
         let mut new = Vec::new();
         for spec in specs {
-            match self.models.specs.iter().find(|m| m.name == spec.name) {
-                Some(m) if m == spec => {}
-                Some(m) => {
-                    return Err(StoreError::Invalid {
-                        field: "model",
-                        why: format!(
-                            "{} is enabled at version {} ({}-d); this program's is {} ({}-d), and \
-                             the two are never compared: use a build with the registry's version",
-                            m.name, m.version, m.dim, spec.version, spec.dim
-                        ),
-                    })
-                }
-                None => {
-                    check_spec(spec)?;
-                    new.push(spec.clone());
-                }
+            if check_enable(&self.models.specs, spec)? {
+                new.push(spec.clone());
             }
         }
         let sql = |source| StoreError::Sqlite {
@@ -336,10 +323,7 @@ impl Registry {
     ) -> Result<usize, StoreError> {
         let spec = self.spec(model)?.clone();
         for (_, id, v) in vectors {
-            check_vector(&spec, v).map_err(|why| StoreError::Invalid {
-                field: "vector",
-                why: format!("face {id}: {why}"),
-            })?;
+            check_stored_vector(&spec, *id, v)?;
         }
         let sql = |source| StoreError::Sqlite {
             path: self.db_path.clone(),
@@ -444,28 +428,7 @@ impl Registry {
     /// Refuses vectors of an enabled model that the registry could not
     /// compare with its own (another version, length or non-finite values).
     pub(super) fn check_vectors(&self, faces: &[FaceRecord]) -> Result<(), StoreError> {
-        for (i, f) in faces.iter().enumerate() {
-            for v in &f.vectors {
-                let Some(spec) = self.models.specs.iter().find(|m| m.name == v.model) else {
-                    continue;
-                };
-                if spec.version != v.version {
-                    return Err(StoreError::Invalid {
-                        field: "vector",
-                        why: format!(
-                            "face {i}: {} vector of version {}, but the registry holds version {}; \
-                             use a build with the registry's version",
-                            v.model, v.version, spec.version
-                        ),
-                    });
-                }
-                check_vector(spec, &v.vector).map_err(|why| StoreError::Invalid {
-                    field: "vector",
-                    why: format!("face {i}: {why}"),
-                })?;
-            }
-        }
-        Ok(())
+        check_vectors(&self.models.specs, faces)
     }
 
     /// Reads the enabled models and builds their indexes from the stored
@@ -561,36 +524,4 @@ impl Registry {
         }
         Ok(out)
     }
-}
-
-fn check_spec(spec: &ModelSpec) -> Result<(), StoreError> {
-    let bad = |why: String| StoreError::Invalid {
-        field: "model",
-        why,
-    };
-    if spec.name.trim().is_empty() || spec.version.trim().is_empty() {
-        return Err(bad("a model needs a name and a version".into()));
-    }
-    if spec.dim as usize != DIM {
-        return Err(bad(format!(
-            "{} gives {}-d vectors; the face index holds {DIM}-d vectors",
-            spec.name, spec.dim
-        )));
-    }
-    Ok(())
-}
-
-fn check_vector(spec: &ModelSpec, v: &[f32]) -> Result<(), String> {
-    if v.len() != spec.dim as usize {
-        return Err(format!(
-            "{} vector of length {}, expected {}",
-            spec.name,
-            v.len(),
-            spec.dim
-        ));
-    }
-    if v.iter().any(|x| !x.is_finite()) {
-        return Err(format!("{} vector has a non-finite value", spec.name));
-    }
-    Ok(())
 }
