@@ -131,6 +131,9 @@ fn faces_stored_before_a_model_are_re_embedded_and_found_by_it() {
         .unwrap();
     assert_eq!(stored, 1);
     assert_eq!(reg.pending_faces("sface", 10).unwrap().len(), 1);
+    reg.store_vectors("sface", &[(FaceTable::Case, fb[0], axis(3))])
+        .unwrap();
+    // Storing again replaces the vector, in the rows and the index.
     reg.store_vectors("sface", &[(FaceTable::Case, fb[0], axis(2))])
         .unwrap();
     assert!(reg.pending_faces("sface", 10).unwrap().is_empty());

@@ -191,7 +191,8 @@ impl Registry {
     pub fn enable_models(&mut self, actor: &str, specs: &[ModelSpec]) -> Result<(), StoreError> {
         let mut new = Vec::new();
         for spec in specs {
-            if check_enable(&self.models.specs, spec)? {
+            // A name listed twice counts once (and must agree with itself).
+            if check_enable(&self.models.specs, spec)? && check_enable(&new, spec)? {
                 new.push(spec.clone());
             }
         }
@@ -348,13 +349,25 @@ impl Registry {
         }
         tx.commit().map_err(sql)?;
         if let Some(idx) = self.models.indexes.get_mut(model) {
+            let mut items = Vec::new();
             for (table, id, v) in &stored {
                 let meta = self.index.meta(*id).copied();
                 if let (FaceTable::Case, Some(meta), Ok(e)) =
                     (table, meta, <Embedding>::try_from(v.as_slice()))
                 {
-                    idx.insert(*id, &e, meta)?;
+                    items.push((*id, e, meta));
                 }
+            }
+            // A replaced vector leaves the graph before its new one enters.
+            let mut replaced = false;
+            for (id, _, _) in &items {
+                replaced |= idx.remove(*id);
+            }
+            if replaced {
+                idx.compact();
+            }
+            for (id, e, meta) in &items {
+                idx.insert(*id, e, *meta)?;
             }
         }
         Ok(stored.len())
