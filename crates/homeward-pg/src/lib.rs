@@ -68,7 +68,7 @@ pub struct PgStore {
     files: PhotoFiles,
     index: FaceIndex,
     /// The enabled models and one index per model (`vectors.rs`).
-    models: vectors::ModelIndexes,
+    models: homeward_core::store::ModelIndexes,
     params: HnswParams,
     orphans_removed: usize,
 }
@@ -79,7 +79,7 @@ impl std::fmt::Debug for PgStore {
             .field("target", &self.target.to_string())
             .field("photo_root", &self.root)
             .field("faces", &self.index.len())
-            .field("models", &self.models.specs.len())
+            .field("models", &self.models.specs().len())
             .finish()
     }
 }
@@ -452,11 +452,11 @@ impl Store for PgStore {
         faces: &[FaceRecord],
     ) -> Result<(PhotoId, Vec<FaceId>), StoreError> {
         check_faces(faces)?;
-        check_vectors(&self.models.specs, faces)?;
+        check_vectors(self.models.specs(), faces)?;
         no_bytes(bytes)?;
         let age = age_months_in(meta.age_months)?;
         let c = self.case(case)?;
-        let specs = self.models.specs.clone();
+        let specs = self.models.specs().to_vec();
         let h = sha256(bytes);
         // Durable before the row that names it commits.
         self.files.put(&h, bytes)?;
@@ -502,7 +502,7 @@ impl Store for PgStore {
         extras: &SightingExtras,
     ) -> Result<(SightingId, Vec<FaceId>, Vec<MatchId>), StoreError> {
         check_faces(faces)?;
-        check_vectors(&self.models.specs, faces)?;
+        check_vectors(self.models.specs(), faces)?;
         no_bytes(bytes)?;
         if let Some(m) = extras
             .matches
@@ -524,7 +524,7 @@ impl Store for PgStore {
             .transpose()?;
         let h = sha256(bytes);
         self.files.put(&h, bytes)?;
-        let specs = self.models.specs.clone();
+        let specs = self.models.specs().to_vec();
         let (client, target) = self.parts();
         let db = |e| error::store_error(e, target);
         let mut tx = client.transaction().map_err(db)?;
@@ -680,7 +680,7 @@ impl Store for PgStore {
         }
         let c = self.case(m.case_id)?;
         let sid = m.sighting_id as i64;
-        let specs = self.models.specs.clone();
+        let specs = self.models.specs().to_vec();
         let (client, target) = self.parts();
         let db = |e| error::store_error(e, target);
         let mut tx = client.transaction().map_err(db)?;

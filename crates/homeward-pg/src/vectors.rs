@@ -8,9 +8,9 @@
 //! (`homeward_core::store::model_checks`), so both stores refuse the same
 //! vectors with the same words.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
-use homeward_core::index::{Embedding, FaceIndex, FaceMeta, HnswParams, SearchFilter};
+use homeward_core::index::{Embedding, FaceIndex, HnswParams, SearchFilter};
 use homeward_core::store::model_checks::{check_enable, check_stored_vector};
 use homeward_core::store::{
     CaseId, FaceId, FaceRecord, FaceTable, Metric, ModelSpec, ModelStatus, ModelVector,
@@ -20,50 +20,6 @@ use postgres::GenericClient;
 
 use crate::rows::{audit, bytes_embedding, hash32, id, now};
 use crate::{error, PgStore};
-
-/// The enabled models and one index of case faces per model, kept in step
-/// with the rows.
-#[derive(Debug, Default)]
-pub(crate) struct ModelIndexes {
-    pub(crate) specs: Vec<ModelSpec>,
-    indexes: BTreeMap<String, FaceIndex>,
-}
-
-impl ModelIndexes {
-    /// Indexes a new case face's vectors (checked before its rows committed).
-    pub(crate) fn insert(&mut self, id: FaceId, face: &FaceRecord, meta: FaceMeta) {
-        for v in &face.vectors {
-            if let (Some(idx), Ok(e)) = (
-                self.indexes.get_mut(&v.model),
-                <Embedding>::try_from(v.vector.as_slice()),
-            ) {
-                // Checked finite before the rows committed; the id is new.
-                let _ = idx.insert(id, &e, meta);
-            }
-        }
-    }
-
-    /// Drops a case face from every index.
-    pub(crate) fn remove(&mut self, id: FaceId) {
-        for idx in self.indexes.values_mut() {
-            idx.remove(id);
-        }
-    }
-
-    /// Applies `update` to every face of a case, in every index.
-    pub(crate) fn update_case(&mut self, case: CaseId, update: impl Fn(&mut FaceMeta)) {
-        for idx in self.indexes.values_mut() {
-            idx.update_case(case, &update);
-        }
-    }
-
-    /// Reclaims removed entries.
-    pub(crate) fn compact(&mut self) {
-        for idx in self.indexes.values_mut() {
-            idx.compact();
-        }
-    }
-}
 
 /// The face table, its vector table and the vector table's face column.
 fn tables(table: FaceTable) -> (&'static str, &'static str, &'static str) {
@@ -149,7 +105,7 @@ pub(crate) fn face_vectors(
 impl PgStore {
     /// The models enabled beside dlib's, in the order they were enabled.
     pub fn models(&self) -> &[ModelSpec] {
-        &self.models.specs
+        self.models.specs()
     }
 
     /// Whether a choice of models was ever made for this registry.
@@ -173,7 +129,7 @@ impl PgStore {
         let mut new: Vec<ModelSpec> = Vec::new();
         for spec in specs {
             // A list naming one model twice enables it once.
-            if check_enable(&self.models.specs, spec)? && check_enable(&new, spec)? {
+            if check_enable(self.models.specs(), spec)? && check_enable(&new, spec)? {
                 new.push(spec.clone());
             }
         }
@@ -213,10 +169,7 @@ impl PgStore {
         .map_err(db)?;
         tx.commit().map_err(db)?;
         for spec in new {
-            self.models
-                .indexes
-                .insert(spec.name.clone(), FaceIndex::new(self.params));
-            self.models.specs.push(spec);
+            self.models.add(spec, FaceIndex::new(self.params));
         }
         Ok(())
     }
@@ -232,8 +185,8 @@ impl PgStore {
             )
             .map_err(&db)?;
         let (faces, sighting_faces) = (totals.get::<_, i64>(0), totals.get::<_, i64>(1));
-        let mut out = Vec::with_capacity(self.models.specs.len());
-        for spec in &self.models.specs {
+        let mut out = Vec::with_capacity(self.models.specs().len());
+        for spec in self.models.specs() {
             let r = client
                 .query_one(
                     "SELECT (SELECT count(*) FROM face_vectors WHERE model = $1),
@@ -330,28 +283,16 @@ impl PgStore {
             }
         }
         tx.commit().map_err(db)?;
-        if let Some(idx) = self.models.indexes.get_mut(model) {
-            let mut items = Vec::new();
-            for (table, fid, v) in &stored {
-                let meta = self.index.meta(*fid).copied();
-                if let (FaceTable::Case, Some(meta), Ok(e)) =
-                    (table, meta, <Embedding>::try_from(v.as_slice()))
-                {
-                    items.push((*fid, e, meta));
-                }
-            }
-            // A replaced vector leaves the graph before its new one enters.
-            let mut replaced = false;
-            for (fid, _, _) in &items {
-                replaced |= idx.remove(*fid);
-            }
-            if replaced {
-                idx.compact();
-            }
-            for (fid, e, meta) in &items {
-                idx.insert(*fid, e, *meta)?;
+        let mut items = Vec::new();
+        for (table, fid, v) in &stored {
+            let meta = self.index.meta(*fid).copied();
+            if let (FaceTable::Case, Some(meta), Ok(e)) =
+                (table, meta, <Embedding>::try_from(v.as_slice()))
+            {
+                items.push((*fid, e, meta));
             }
         }
+        self.models.replace(model, &items)?;
         Ok(stored.len())
     }
 
@@ -393,22 +334,12 @@ impl PgStore {
         k: usize,
     ) -> Result<Vec<(CaseId, f32)>, StoreError> {
         self.spec(model)?;
-        Ok(self
-            .models
-            .indexes
-            .get(model)
-            .map(|idx| {
-                idx.search_cases(vector, filter, k, 1)
-                    .into_iter()
-                    .map(|c| (c.case_id, c.distance))
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(self.models.search(model, vector, filter, k))
     }
 
     fn spec(&self, model: &str) -> Result<&ModelSpec, StoreError> {
         self.models
-            .specs
+            .specs()
             .iter()
             .find(|m| m.name == model)
             .ok_or_else(|| StoreError::Invalid {
@@ -431,7 +362,7 @@ impl PgStore {
                 &[],
             )
             .map_err(self.db())?;
-        let mut models = ModelIndexes::default();
+        let mut models = homeward_core::store::ModelIndexes::default();
         for r in &rows {
             let spec = ModelSpec {
                 name: r.get(0),
@@ -440,8 +371,7 @@ impl PgStore {
                 metric: r.get::<_, &str>(3).parse::<Metric>()?,
             };
             let idx = self.build_model_index(&spec.name, params)?;
-            models.indexes.insert(spec.name.clone(), idx);
-            models.specs.push(spec);
+            models.add(spec, idx);
         }
         self.models = models;
         Ok(())

@@ -578,7 +578,7 @@ impl Registry {
         let face_ids = Self::insert_faces(
             &tx,
             FaceTable::Sighting,
-            &self.models.specs,
+            self.models.specs(),
             id as i64,
             faces,
         )
@@ -787,7 +787,7 @@ impl Registry {
         let face_ids = Self::insert_faces(
             &tx,
             FaceTable::Case,
-            &self.models.specs,
+            self.models.specs(),
             photo as i64,
             std::slice::from_ref(&face),
         )

@@ -25,6 +25,7 @@ mod error;
 mod files;
 mod matching;
 pub mod model_checks;
+mod model_index;
 mod notes;
 mod reads;
 mod registry;
@@ -44,6 +45,7 @@ pub use files::{sha256, PhotoFiles};
 pub use matching::{
     BatchItem, GalleryRow, MatchOrigin, MatchRow, NewMatch, SightingExtras, StoredSighting,
 };
+pub use model_index::ModelIndexes;
 pub use reads::{
     BatchStatus, CasePhoto, CaseSummary, PhotoDistance, QueueEntry, Reader, Reads, ReviewItem,
     SightingSummary,

@@ -64,7 +64,7 @@ pub struct Registry {
     pub(super) conn: Connection,
     pub(super) files: PhotoFiles,
     pub(super) index: FaceIndex,
-    pub(super) models: super::vectors::ModelIndexes,
+    pub(super) models: super::model_index::ModelIndexes,
     origin: IndexOrigin,
     orphans_removed: usize,
     pub(super) params: HnswParams,
@@ -536,7 +536,7 @@ impl Registry {
         let face_ids = Self::insert_faces(
             &tx,
             FaceTable::Case,
-            &self.models.specs,
+            self.models.specs(),
             photo as i64,
             faces,
         )

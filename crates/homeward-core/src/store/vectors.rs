@@ -9,16 +9,17 @@
 //! without a vector is still searched by dlib. The per-model indexes live in
 //! memory and are rebuilt at open (`docs/adr-model-slot.md`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::str::FromStr;
 
 use rusqlite::{params, OptionalExtension};
 
 use super::codec::{blob_to_embedding, f32s_to_blob, hash32, now};
 use super::model_checks::{check_enable, check_stored_vector, check_vectors};
+use super::model_index::ModelIndexes;
 use super::types::{CaseId, FaceId, FaceRecord, ModelVector};
 use super::{Registry, StoreError};
-use crate::index::{Embedding, FaceIndex, FaceMeta, HnswParams, SearchFilter};
+use crate::index::{Embedding, FaceIndex, HnswParams, SearchFilter};
 
 /// How a model's vectors are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,53 +121,10 @@ pub struct PendingFace {
     pub landmarks: [[f32; 2]; 5],
 }
 
-/// The enabled models and one index per model, kept in step with the rows.
-#[derive(Debug, Default)]
-pub(super) struct ModelIndexes {
-    pub(super) specs: Vec<ModelSpec>,
-    indexes: BTreeMap<String, FaceIndex>,
-}
-
-impl ModelIndexes {
-    /// Indexes a new case face's vectors.
-    pub(super) fn insert(&mut self, id: FaceId, face: &FaceRecord, meta: FaceMeta) {
-        for v in &face.vectors {
-            if let (Some(idx), Ok(e)) = (
-                self.indexes.get_mut(&v.model),
-                <Embedding>::try_from(v.vector.as_slice()),
-            ) {
-                // Checked finite before the rows committed.
-                let _ = idx.insert(id, &e, meta);
-            }
-        }
-    }
-
-    /// Drops a case face from every index.
-    pub(super) fn remove(&mut self, id: FaceId) {
-        for idx in self.indexes.values_mut() {
-            idx.remove(id);
-        }
-    }
-
-    /// Applies `update` to every face of a case, in every index.
-    pub(super) fn update_case(&mut self, case: CaseId, update: impl Fn(&mut FaceMeta)) {
-        for idx in self.indexes.values_mut() {
-            idx.update_case(case, &update);
-        }
-    }
-
-    /// Reclaims removed entries.
-    pub(super) fn compact(&mut self) {
-        for idx in self.indexes.values_mut() {
-            idx.compact();
-        }
-    }
-}
-
 impl Registry {
     /// The models enabled beside dlib's, in the order they were enabled.
     pub fn models(&self) -> &[ModelSpec] {
-        &self.models.specs
+        self.models.specs()
     }
 
     /// Whether a choice of models was ever made for this registry (a
@@ -192,7 +150,7 @@ impl Registry {
         let mut new = Vec::new();
         for spec in specs {
             // A name listed twice counts once (and must agree with itself).
-            if check_enable(&self.models.specs, spec)? && check_enable(&new, spec)? {
+            if check_enable(self.models.specs(), spec)? && check_enable(&new, spec)? {
                 new.push(spec.clone());
             }
         }
@@ -217,10 +175,7 @@ impl Registry {
         .map_err(sql)?;
         tx.commit().map_err(sql)?;
         for spec in new {
-            self.models
-                .indexes
-                .insert(spec.name.clone(), FaceIndex::new(self.params));
-            self.models.specs.push(spec);
+            self.models.add(spec, FaceIndex::new(self.params));
         }
         Ok(())
     }
@@ -242,7 +197,7 @@ impl Registry {
         let faces = total("SELECT count(*) FROM faces")?;
         let sighting_faces = total("SELECT count(*) FROM sighting_faces")?;
         self.models
-            .specs
+            .specs()
             .iter()
             .map(|spec| {
                 Ok(ModelStatus {
@@ -348,28 +303,16 @@ impl Registry {
             }
         }
         tx.commit().map_err(sql)?;
-        if let Some(idx) = self.models.indexes.get_mut(model) {
-            let mut items = Vec::new();
-            for (table, id, v) in &stored {
-                let meta = self.index.meta(*id).copied();
-                if let (FaceTable::Case, Some(meta), Ok(e)) =
-                    (table, meta, <Embedding>::try_from(v.as_slice()))
-                {
-                    items.push((*id, e, meta));
-                }
-            }
-            // A replaced vector leaves the graph before its new one enters.
-            let mut replaced = false;
-            for (id, _, _) in &items {
-                replaced |= idx.remove(*id);
-            }
-            if replaced {
-                idx.compact();
-            }
-            for (id, e, meta) in &items {
-                idx.insert(*id, e, *meta)?;
+        let mut items = Vec::new();
+        for (table, id, v) in &stored {
+            let meta = self.index.meta(*id).copied();
+            if let (FaceTable::Case, Some(meta), Ok(e)) =
+                (table, meta, <Embedding>::try_from(v.as_slice()))
+            {
+                items.push((*id, e, meta));
             }
         }
+        self.models.replace(model, &items)?;
         Ok(stored.len())
     }
 
@@ -411,22 +354,12 @@ impl Registry {
         k: usize,
     ) -> Result<Vec<(CaseId, f32)>, StoreError> {
         self.spec(model)?;
-        Ok(self
-            .models
-            .indexes
-            .get(model)
-            .map(|idx| {
-                idx.search_cases(vector, filter, k, 1)
-                    .into_iter()
-                    .map(|c| (c.case_id, c.distance))
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(self.models.search(model, vector, filter, k))
     }
 
     fn spec(&self, model: &str) -> Result<&ModelSpec, StoreError> {
         self.models
-            .specs
+            .specs()
             .iter()
             .find(|m| m.name == model)
             .ok_or_else(|| StoreError::Invalid {
@@ -441,7 +374,7 @@ impl Registry {
     /// Refuses vectors of an enabled model that the registry could not
     /// compare with its own (another version, length or non-finite values).
     pub(super) fn check_vectors(&self, faces: &[FaceRecord]) -> Result<(), StoreError> {
-        check_vectors(&self.models.specs, faces)
+        check_vectors(self.models.specs(), faces)
     }
 
     /// Reads the enabled models and builds their indexes from the stored
@@ -467,8 +400,7 @@ impl Registry {
                 metric: metric.parse()?,
             };
             let idx = self.build_model_index(&spec.name, self.params)?;
-            models.indexes.insert(spec.name.clone(), idx);
-            models.specs.push(spec);
+            models.add(spec, idx);
         }
         self.models = models;
         Ok(())
@@ -526,7 +458,7 @@ impl Registry {
         id: FaceId,
     ) -> Result<Vec<ModelVector>, StoreError> {
         let mut out = Vec::new();
-        for spec in &self.models.specs {
+        for spec in self.models.specs() {
             if let Some(e) = self.vectors_of(table, &spec.name, &[id])?.remove(&id) {
                 out.push(ModelVector {
                     model: spec.name.clone(),

@@ -1,0 +1,110 @@
+//! [`ModelIndexes`]: the models a store has enabled beside dlib's and one
+//! face index of case faces per model, kept in step with the rows. Both
+//! stores (SQLite here, PostgreSQL in `homeward-pg`) hold one; the rows and
+//! their transactions stay each store's own.
+
+use std::collections::BTreeMap;
+
+use super::types::{CaseId, FaceId, FaceRecord};
+use super::vectors::ModelSpec;
+use crate::index::{Embedding, FaceIndex, FaceMeta, IndexError, SearchFilter};
+
+/// The enabled models, in the order they were enabled, each with its index.
+#[derive(Debug, Default)]
+pub struct ModelIndexes {
+    specs: Vec<ModelSpec>,
+    indexes: BTreeMap<String, FaceIndex>,
+}
+
+impl ModelIndexes {
+    /// The enabled models.
+    pub fn specs(&self) -> &[ModelSpec] {
+        &self.specs
+    }
+
+    /// Enables `spec` with `index` (empty for a new model, or built from the
+    /// stored vectors at open).
+    pub fn add(&mut self, spec: ModelSpec, index: FaceIndex) {
+        self.indexes.insert(spec.name.clone(), index);
+        self.specs.push(spec);
+    }
+
+    /// Indexes a new case face's vectors of enabled models (checked before
+    /// its rows committed; the id is new).
+    pub fn insert(&mut self, id: FaceId, face: &FaceRecord, meta: FaceMeta) {
+        for v in &face.vectors {
+            if let (Some(idx), Ok(e)) = (
+                self.indexes.get_mut(&v.model),
+                <Embedding>::try_from(v.vector.as_slice()),
+            ) {
+                let _ = idx.insert(id, &e, meta);
+            }
+        }
+    }
+
+    /// Indexes stored vectors of `model` for case faces, replacing any the
+    /// faces had: a replaced vector leaves the graph before its new one
+    /// enters.
+    pub fn replace(
+        &mut self,
+        model: &str,
+        items: &[(FaceId, Embedding, FaceMeta)],
+    ) -> Result<(), IndexError> {
+        let Some(idx) = self.indexes.get_mut(model) else {
+            return Ok(());
+        };
+        let mut replaced = false;
+        for (id, _, _) in items {
+            replaced |= idx.remove(*id);
+        }
+        if replaced {
+            idx.compact();
+        }
+        for (id, e, meta) in items {
+            idx.insert(*id, e, *meta)?;
+        }
+        Ok(())
+    }
+
+    /// Drops a case face from every index.
+    pub fn remove(&mut self, id: FaceId) {
+        for idx in self.indexes.values_mut() {
+            idx.remove(id);
+        }
+    }
+
+    /// Applies `update` to every face of a case, in every index.
+    pub fn update_case(&mut self, case: CaseId, update: impl Fn(&mut FaceMeta)) {
+        for idx in self.indexes.values_mut() {
+            idx.update_case(case, &update);
+        }
+    }
+
+    /// Reclaims removed entries.
+    pub fn compact(&mut self) {
+        for idx in self.indexes.values_mut() {
+            idx.compact();
+        }
+    }
+
+    /// The `k` nearest cases to `vector` in `model`'s index among those
+    /// `filter` accepts, with the distance of each one's nearest face
+    /// (empty for a model not enabled).
+    pub fn search(
+        &self,
+        model: &str,
+        vector: &Embedding,
+        filter: &SearchFilter,
+        k: usize,
+    ) -> Vec<(CaseId, f32)> {
+        self.indexes
+            .get(model)
+            .map(|idx| {
+                idx.search_cases(vector, filter, k, 1)
+                    .into_iter()
+                    .map(|c| (c.case_id, c.distance))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
