@@ -520,3 +520,190 @@ fn case_status_ends_and_reopens_the_search() {
         text(&missing.stderr)
     );
 }
+
+/// A case's whole life from the CLI: a matched sighting assigned to a
+/// case worker, "new" until that worker has listed the queue, filters, a
+/// note and a status change with why, the timeline in words and JSON, and
+/// both CSV exports (a note that looks like a formula is defused).
+#[test]
+fn case_life_timeline_assignment_and_exports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("db");
+    let d = path(&db);
+    let up0 = "--upsample=0";
+    ok(&["init", "--db", d]);
+    ok(&[
+        "case",
+        "add",
+        "--db",
+        d,
+        "--name",
+        CHILD,
+        "--sex",
+        "male",
+        "--born",
+        "2012-08-04",
+        "--photo",
+        path(&fixture("obama.jpg")),
+        "--age",
+        "6",
+        up0,
+    ]);
+    ok(&[
+        "sighting",
+        "add",
+        path(&fixture("obama2.jpg")),
+        "--when",
+        "2024-03-02",
+        "--where",
+        "market",
+        "--db",
+        d,
+        up0,
+    ]);
+
+    // Assignment, and "new" for each reviewer until they have looked.
+    let said = ok(&[
+        "review", "assign", "1", "wang", "--db", d, "--actor", "lead",
+    ]);
+    assert!(
+        said.contains("assigned to wang") && said.contains(CHILD),
+        "{said}"
+    );
+    let first = ok(&["review", "list", "--db", d, "--actor", "wang"]);
+    let row = first.lines().find(|l| l.contains(CHILD)).expect("a row");
+    assert!(
+        row.trim_start().starts_with("new") && row.contains("wang"),
+        "{first}"
+    );
+    let again = ok(&["review", "list", "--db", d, "--actor", "wang", "--json"]);
+    let v: Value = serde_json::from_str(again.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (v["new"].as_bool(), v["assignee"].as_str()),
+        (Some(false), Some("wang"))
+    );
+    let other = ok(&[
+        "review", "list", "--db", d, "--actor", "li", "--new", "--json",
+    ]);
+    assert_eq!(other.lines().count(), 1, "new to li: {other}");
+    let none = ok(&["review", "list", "--db", d, "--actor", "wang", "--new"]);
+    assert!(none.starts_with("0 match(es)"), "{none}");
+    for (flag, value, rows) in [
+        ("--band", "strong", 1),
+        ("--band", "weak", 0),
+        ("--case", "1", 1),
+        ("--case", "2", 0),
+        ("--assignee", "li", 0),
+    ] {
+        let out = ok(&["review", "list", "--db", d, flag, value, "--json"]);
+        assert_eq!(out.lines().count(), rows, "{flag} {value}: {out}");
+    }
+    let bad = homeward(&["review", "assign", "1", "a\u{1b}[2J", "--db", d]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("assignee"),
+        "{}",
+        text(&bad.stderr)
+    );
+
+    // Decision, note and status with why.
+    ok(&["review", "confirm", "1", "--db", d, "--actor", "wang"]);
+    ok(&[
+        "case",
+        "note",
+        "--case",
+        "1",
+        "=HYPERLINK(\"x\")",
+        "--db",
+        d,
+        "--actor",
+        "wang",
+    ]);
+    let closed = ok(&[
+        "case",
+        "status",
+        "--case",
+        "1",
+        "found",
+        "--why",
+        "Family met him",
+        "--db",
+        d,
+        "--actor",
+        "li",
+    ]);
+    assert!(closed.contains("searching -> found"), "{closed}");
+    let empty_why = homeward(&[
+        "case", "status", "--case", "1", "closed", "--why", " ", "--db", d,
+    ]);
+    assert_eq!(empty_why.status.code(), Some(2));
+    assert!(
+        text(&empty_why.stderr).contains("`why`"),
+        "{}",
+        text(&empty_why.stderr)
+    );
+
+    // The timeline, in order, in words and in JSON.
+    let shown = ok(&["case", "show", "--case", "1", "--db", d]);
+    let order = [
+        "registered",
+        "photo 1 added, age 6.0 y",
+        "sighting 1 queued as match 1: strong",
+        "seen 2024-03-02 at market",
+        "match 1 confirmed by wang",
+        "note by wang: =HYPERLINK",
+        "status -> found by li: Family met him",
+    ];
+    let mut at = 0;
+    for words in order {
+        let pos = shown[at..]
+            .find(words)
+            .unwrap_or_else(|| panic!("{words:?} missing or out of order in:\n{shown}"));
+        at += pos;
+    }
+    let j: Value =
+        serde_json::from_str(ok(&["case", "show", "--case", "1", "--db", d, "--json"]).trim())
+            .unwrap();
+    assert_eq!(j["status"], "found");
+    let events = j["events"].as_array().unwrap();
+    assert_eq!(events.first().unwrap()["event"], "registered");
+    assert_eq!(events.last().unwrap()["why"], "Family met him");
+
+    // CSV exports: a BOM for spreadsheets, the events, a defused formula.
+    let case_csv = tmp.path().join("case.csv");
+    ok(&[
+        "case",
+        "export",
+        "--case",
+        "1",
+        "--out",
+        path(&case_csv),
+        "--db",
+        d,
+    ]);
+    let csv = std::fs::read_to_string(&case_csv).unwrap();
+    assert!(csv.starts_with('\u{feff}'), "no BOM");
+    assert_eq!(csv.lines().count(), 1 + events.len(), "{csv}");
+    assert!(csv.contains(CHILD) && csv.contains(",note,wang,"), "{csv}");
+    assert!(
+        csv.contains("\"'=HYPERLINK(\"\"x\"\")\""),
+        "formula not defused: {csv}"
+    );
+    let queue_csv = tmp.path().join("queue.csv");
+    ok(&[
+        "review",
+        "list",
+        "--state",
+        "all",
+        "--csv",
+        path(&queue_csv),
+        "--db",
+        d,
+    ]);
+    let q = std::fs::read_to_string(&queue_csv).unwrap();
+    assert_eq!(q.lines().count(), 2, "{q}");
+    assert!(
+        q.contains(",strong,") && q.contains(",confirmed,wang,"),
+        "{q}"
+    );
+}

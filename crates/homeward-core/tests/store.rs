@@ -166,7 +166,7 @@ fn cases_photos_sightings_and_matches_round_trip() {
         vec![cb]
     );
     // Status changes reach the index without a rebuild.
-    reg.set_case_status("worker-1", ca, CaseStatus::Found)
+    reg.set_case_status("worker-1", ca, CaseStatus::Found, None)
         .unwrap();
     let searching = SearchFilter {
         statuses: vec![CaseStatus::Searching],

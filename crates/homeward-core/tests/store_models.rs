@@ -157,7 +157,8 @@ fn faces_stored_before_a_model_are_re_embedded_and_found_by_it() {
     assert_eq!(hits[0].0, a);
 
     // A found case leaves the search of every model; erasing takes its vectors.
-    reg.set_case_status("w", a, CaseStatus::Found).unwrap();
+    reg.set_case_status("w", a, CaseStatus::Found, None)
+        .unwrap();
     let hits = reg
         .search_model("sface", &axis(1).try_into().unwrap(), &searching(), 5)
         .unwrap();

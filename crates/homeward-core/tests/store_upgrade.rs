@@ -57,6 +57,7 @@ fn a_version_3_registry_upgrades_and_takes_over_the_notes() {
     conn.execute_batch(
         "ALTER TABLE sightings DROP COLUMN note;
          DROP TABLE face_vectors; DROP TABLE sighting_face_vectors; DROP TABLE models;
+         DROP TABLE case_events; DROP TABLE review_marks; ALTER TABLE matches DROP COLUMN assignee;
          DELETE FROM registry_meta WHERE key = 'models_chosen';
          PRAGMA user_version = 3;",
     )

@@ -8,6 +8,8 @@
 //! - [`Matcher`]: the registry, its duplicate index and the policy, kept in
 //!   step; one method per use case (register a case, add a photo, submit a
 //!   sighting, search, review, batch, erase, case status ([`lifecycle`])).
+//! - [`timeline`]: a case's whole life in order; [`review`]: assignment and
+//!   "new since you last looked"; [`export`]: CSV for spreadsheets.
 //! - [`Analyzer`]: a photo read the same way for every front
 //!   (flip-averaged embeddings, [`Analysis`]).
 //! - [`policy`]: every threshold that decides what a person is shown;
@@ -51,6 +53,7 @@
 #![deny(missing_docs)]
 
 pub mod batch;
+pub mod export;
 pub mod hashing;
 pub mod input;
 pub mod lifecycle;
@@ -60,6 +63,8 @@ pub mod models;
 pub mod policy;
 #[allow(missing_docs)]
 pub mod ranking;
+pub mod review;
+pub mod timeline;
 
 pub use matcher::{Analysis, Analyzer, Matcher};
 pub use matching::{

@@ -447,7 +447,7 @@ impl Matcher {
             .review_match(reviewer, id, MatchState::Rejected, note)?)
     }
 
-    /// Moves a case to `status` and returns the status it had
+    /// Moves a case to `status`, keeping why, and returns the status it had
     /// ([`crate::lifecycle::set_case_status`]).
     ///
     /// # Errors
@@ -458,8 +458,50 @@ impl Matcher {
         actor: &str,
         id: CaseId,
         status: CaseStatus,
+        why: Option<&str>,
     ) -> Result<CaseStatus, MatchError> {
-        crate::lifecycle::set_case_status(&mut self.reg, actor, id, status)
+        crate::lifecycle::set_case_status(&mut self.reg, actor, id, status, why)
+    }
+
+    /// Adds a case worker's note to a case ([`crate::lifecycle::add_case_note`]).
+    ///
+    /// # Errors
+    /// [`MatchError::Input`] for a note the text rule refuses;
+    /// [`MatchError::Store`] when the case does not exist.
+    pub fn add_case_note(
+        &mut self,
+        actor: &str,
+        id: CaseId,
+        note: &str,
+    ) -> Result<homeward_core::store::CaseEventId, MatchError> {
+        crate::lifecycle::add_case_note(&mut self.reg, actor, id, note)
+    }
+
+    /// Assigns a match to a case worker, or to nobody
+    /// ([`crate::review::assign`]).
+    ///
+    /// # Errors
+    /// [`MatchError::Input`] for a name the name rule refuses;
+    /// [`MatchError::Store`] when the match does not exist.
+    pub fn assign(
+        &mut self,
+        actor: &str,
+        id: MatchId,
+        assignee: Option<&str>,
+    ) -> Result<(), MatchError> {
+        crate::review::assign(&mut self.reg, actor, id, assignee)
+    }
+
+    /// Records that `reviewer` has seen `rows` ([`crate::review::mark_seen`]).
+    ///
+    /// # Errors
+    /// [`MatchError::Store`] when the registry fails.
+    pub fn mark_seen(
+        &mut self,
+        reviewer: &str,
+        rows: &[crate::review::QueueRow],
+    ) -> Result<Option<MatchId>, MatchError> {
+        crate::review::mark_seen(&mut self.reg, reviewer, rows)
     }
 
     /// Erases a case (photos, faces, matches) and drops it from the
@@ -598,7 +640,8 @@ mod tests {
         let audit = |m: &Matcher| m.registry().audit_log().expect("audit").len();
         let before = audit(&m);
         assert_eq!(
-            m.set_case_status("worker", a, CaseStatus::Found).unwrap(),
+            m.set_case_status("worker", a, CaseStatus::Found, None)
+                .unwrap(),
             CaseStatus::Searching
         );
         assert_eq!(m.registry().case(a).unwrap().data.status, CaseStatus::Found);
@@ -606,15 +649,16 @@ mod tests {
         assert_eq!(audit(&m), before + 1, "who and when are audited");
         // The same status again writes nothing.
         assert_eq!(
-            m.set_case_status("worker", a, CaseStatus::Found).unwrap(),
+            m.set_case_status("worker", a, CaseStatus::Found, None)
+                .unwrap(),
             CaseStatus::Found
         );
         assert_eq!(audit(&m), before + 1);
-        m.set_case_status("worker", a, CaseStatus::Searching)
+        m.set_case_status("worker", a, CaseStatus::Searching, None)
             .unwrap();
         assert!(found(&m), "a reopened case is searched for again");
         assert!(matches!(
-            m.set_case_status("worker", a + 99, CaseStatus::Closed),
+            m.set_case_status("worker", a + 99, CaseStatus::Closed, None),
             Err(MatchError::Store(StoreError::NotFound { .. }))
         ));
     }

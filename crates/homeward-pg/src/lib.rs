@@ -26,6 +26,7 @@
 #[cfg(feature = "test-cluster")]
 pub mod cluster;
 mod error;
+mod journal;
 mod rows;
 mod schema;
 mod vectors;
@@ -39,10 +40,11 @@ use homeward_core::index::{l2, Embedding, FaceIndex, FaceMeta, HnswParams, Searc
 use homeward_core::rules::{CaseStatus, MatchState};
 use homeward_core::store::model_checks::check_vectors;
 use homeward_core::store::{
-    check_faces, sha256, AuditEntry, BatchStatus, Case, CaseId, CasePhoto, CaseSummary, FaceId,
-    FaceRecord, FaceTable, MatchId, MatchRow, ModelSpec, ModelStatus, NewCase, NewSighting,
-    PendingFace, PhotoDistance, PhotoFiles, PhotoHit, PhotoId, PhotoMeta, QueueEntry, ReviewItem,
-    SearchHit, SightingExtras, SightingId, SightingSummary, Store, StoreError, StoredScores,
+    check_event_text, check_faces, sha256, AuditEntry, BatchStatus, Case, CaseEvent, CaseEventId,
+    CaseId, CasePhoto, CaseSummary, FaceId, FaceRecord, FaceTable, MatchId, MatchRow, ModelSpec,
+    ModelStatus, NewCase, NewSighting, PendingFace, PhotoDistance, PhotoFiles, PhotoHit, PhotoId,
+    PhotoMeta, QueueEntry, ReviewItem, SearchHit, SightingExtras, SightingId, SightingSummary,
+    Store, StoreError, StoredScores,
 };
 use postgres::{Client, NoTls};
 
@@ -288,7 +290,7 @@ impl PgStore {
             std::thread::sleep(Duration::from_millis(50));
         }
         client
-            .batch_execute("VACUUM FULL cases, photos, faces, face_vectors, matches, image_hashes")
+            .batch_execute("VACUUM FULL cases, case_events, photos, faces, face_vectors, matches, image_hashes")
             .map_err(db)
     }
 
@@ -416,7 +418,9 @@ impl Store for PgStore {
         actor: &str,
         id: CaseId,
         status: CaseStatus,
+        why: Option<&str>,
     ) -> Result<(), StoreError> {
+        let why = why.map(|w| check_event_text("why", w)).transpose()?;
         let key = sql_id(id, "case")?;
         let (client, target) = self.parts();
         let db = |e| error::store_error(e, target);
@@ -437,6 +441,7 @@ impl Store for PgStore {
             &format!("case:{id}"),
         )
         .map_err(db)?;
+        journal::journal_status(&mut tx, actor, key, status, why.as_deref()).map_err(db)?;
         tx.commit().map_err(db)?;
         self.index.update_case(id, |m| m.status = status);
         self.models.update_case(id, |m| m.status = status);
@@ -1028,7 +1033,7 @@ impl Store for PgStore {
             .lock()
             .query(
                 "SELECT p.id, p.age_months, p.taken_date, p.source,
-                        (SELECT count(*) FROM faces f WHERE f.photo_id = p.id)
+                        (SELECT count(*) FROM faces f WHERE f.photo_id = p.id), p.added_at
                  FROM photos p WHERE p.case_id = $1
                  ORDER BY p.age_months IS NULL, p.age_months, p.id",
                 &[&sql_id(case, "case")?],
@@ -1042,6 +1047,7 @@ impl Store for PgStore {
                     taken_date: r.get(2),
                     source: r.get(3),
                     faces: count(r.get(4)),
+                    added_at: r.get(5),
                 })
             })
             .collect()
@@ -1078,7 +1084,7 @@ impl Store for PgStore {
             .lock()
             .query(
                 "SELECT m.id, m.sighting_id, m.case_id, c.child_name, m.scores, m.state,
-                        m.created_at
+                        m.created_at, m.assignee
                  FROM matches m JOIN cases c ON c.id = m.case_id
                  WHERE ($1 OR m.state = 'pending')
                  ORDER BY m.rank_key IS NULL, m.rank_key, m.id",
@@ -1095,6 +1101,7 @@ impl Store for PgStore {
                     scores: StoredScores::parse(r.get(4)),
                     state: word(r.get(5), "matches.state")?,
                     created_at: r.get(6),
+                    assignee: r.get(7),
                 })
             })
             .collect()
@@ -1104,7 +1111,7 @@ impl Store for PgStore {
         let row = self
             .lock()
             .query_opt(
-                "SELECT sighting_id, case_id, scores, state, reviewer, note, decided_at
+                "SELECT sighting_id, case_id, scores, state, reviewer, note, decided_at, assignee
                  FROM matches WHERE id = $1",
                 &[&sql_id(id, "match")?],
             )
@@ -1119,6 +1126,7 @@ impl Store for PgStore {
             match_id: id,
             state: word(row.get(3), "matches.state")?,
             reviewer: row.get(4),
+            assignee: row.get(7),
             note: row.get(5),
             decided_at: row.get(6),
             scores: StoredScores::parse(row.get(2)),
@@ -1161,6 +1169,31 @@ impl Store for PgStore {
     }
     fn enable_models(&mut self, actor: &str, specs: &[ModelSpec]) -> Result<(), StoreError> {
         PgStore::enable_models(self, actor, specs)
+    }
+    fn add_case_note(
+        &mut self,
+        actor: &str,
+        id: CaseId,
+        text: &str,
+    ) -> Result<CaseEventId, StoreError> {
+        self.add_case_note_pg(actor, id, text)
+    }
+    fn case_events(&self, id: CaseId) -> Result<Vec<CaseEvent>, StoreError> {
+        self.case_events_pg(id)
+    }
+    fn assign_match(
+        &mut self,
+        actor: &str,
+        id: MatchId,
+        assignee: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.assign_match_pg(actor, id, assignee)
+    }
+    fn mark_review_seen(&mut self, reviewer: &str, upto: MatchId) -> Result<(), StoreError> {
+        self.mark_review_seen_pg(reviewer, upto)
+    }
+    fn review_seen(&self, reviewer: &str) -> Result<Option<MatchId>, StoreError> {
+        self.review_seen_pg(reviewer)
     }
     fn model_status(&self) -> Result<Vec<ModelStatus>, StoreError> {
         PgStore::model_status(self)

@@ -176,7 +176,8 @@ pub(crate) fn case_row(id: CaseId, r: &Row) -> Result<Case, StoreError> {
 pub(crate) const CASE_SUMMARY: &str =
     "SELECT c.id, c.child_name, c.sex, c.birth_year, c.missing_date, c.missing_place, c.status,
         (SELECT count(*) FROM photos p WHERE p.case_id = c.id),
-        (SELECT count(*) FROM matches m WHERE m.case_id = c.id AND m.state = 'pending')
+        (SELECT count(*) FROM matches m WHERE m.case_id = c.id AND m.state = 'pending'),
+        c.created_at
      FROM cases c";
 
 pub(crate) fn case_summary(r: &Row) -> Result<CaseSummary, StoreError> {
@@ -190,6 +191,7 @@ pub(crate) fn case_summary(r: &Row) -> Result<CaseSummary, StoreError> {
         status: word(r.get(6), "cases.status")?,
         photos: count(r.get(7)),
         pending_matches: count(r.get(8)),
+        created_at: r.get(9),
     })
 }
 
@@ -237,7 +239,7 @@ pub(crate) fn batch_status(r: &Row) -> BatchStatus {
 
 pub(crate) const MATCH_COLS: &str =
     "id, sighting_id, case_id, sighting_face_id, state, origin, rank_key, \
-                          scores, reviewer, note, created_at";
+                          scores, reviewer, note, created_at, decided_at, assignee";
 
 pub(crate) fn match_row(r: &Row) -> Result<MatchRow, StoreError> {
     Ok(MatchRow {
@@ -252,6 +254,8 @@ pub(crate) fn match_row(r: &Row) -> Result<MatchRow, StoreError> {
         reviewer: r.get(8),
         note: r.get(9),
         created_at: r.get(10),
+        decided_at: r.get(11),
+        assignee: r.get(12),
     })
 }
 

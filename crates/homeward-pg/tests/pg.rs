@@ -130,7 +130,7 @@ fn models_survive_reopening_and_their_indexes_are_rebuilt_from_the_rows() {
             &[with_vector(face(0.3), axis(3))],
         )
         .unwrap();
-        s.set_case_status("t", c, CaseStatus::Found).unwrap();
+        s.set_case_status("t", c, CaseStatus::Found, None).unwrap();
         (a, b, fb[0])
     };
     let mut s = PgStore::connect(&db.url(), dir.path()).unwrap();
@@ -185,7 +185,8 @@ fn a_version_1_registry_gets_the_model_slot_and_keeps_its_rows() {
     // Back to what version 1 held.
     let mut c = db.cluster().client(db.name()).unwrap();
     c.batch_execute(
-        "DROP TABLE face_vectors, sighting_face_vectors, models;
+        "DROP TABLE face_vectors, sighting_face_vectors, models, case_events, review_marks;
+         ALTER TABLE matches DROP COLUMN assignee;
          DELETE FROM registry_meta WHERE key = 'models_chosen';
          UPDATE homeward_schema SET version = 1;",
     )

@@ -2,6 +2,7 @@
 //! [`Registry`] (SQLite) implements it; `tests/store_contract.rs` runs one
 //! suite against every implementation.
 
+use super::journal::{CaseEvent, CaseEventId};
 use super::reads::{BatchStatus, CasePhoto, CaseSummary, QueueEntry, ReviewItem, SightingSummary};
 use super::registry::Registry;
 use super::types::*;
@@ -66,13 +67,37 @@ pub trait Store {
     fn add_case(&mut self, actor: &str, case: &NewCase) -> Result<CaseId, StoreError>;
     /// Reads a case.
     fn case(&self, id: CaseId) -> Result<Case, StoreError>;
-    /// Changes a case's status.
+    /// Changes a case's status, keeping who, when and `why` (checked as
+    /// free text) in the case's journal, in one transaction.
     fn set_case_status(
         &mut self,
         actor: &str,
         id: CaseId,
         status: CaseStatus,
+        why: Option<&str>,
     ) -> Result<(), StoreError>;
+    /// Adds a note to a case's journal (the audit log records `add_note
+    /// case:<id>`, never the text). Erased with the case.
+    fn add_case_note(
+        &mut self,
+        actor: &str,
+        id: CaseId,
+        text: &str,
+    ) -> Result<CaseEventId, StoreError>;
+    /// A case's journal (status changes and notes), oldest first.
+    fn case_events(&self, id: CaseId) -> Result<Vec<CaseEvent>, StoreError>;
+    /// Assigns a match to a case worker, or to nobody with `None`.
+    fn assign_match(
+        &mut self,
+        actor: &str,
+        id: MatchId,
+        assignee: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Moves `reviewer`'s "seen up to" mark forward to match `upto` (never
+    /// back).
+    fn mark_review_seen(&mut self, reviewer: &str, upto: MatchId) -> Result<(), StoreError>;
+    /// `reviewer`'s "seen up to" mark.
+    fn review_seen(&self, reviewer: &str) -> Result<Option<MatchId>, StoreError>;
     /// Adds a photo of a case with its faces.
     fn add_photo(
         &mut self,
@@ -219,8 +244,34 @@ impl Store for Registry {
         actor: &str,
         id: CaseId,
         status: CaseStatus,
+        why: Option<&str>,
     ) -> Result<(), StoreError> {
-        Registry::set_case_status(self, actor, id, status)
+        Registry::set_case_status(self, actor, id, status, why)
+    }
+    fn add_case_note(
+        &mut self,
+        actor: &str,
+        id: CaseId,
+        text: &str,
+    ) -> Result<CaseEventId, StoreError> {
+        Registry::add_case_note(self, actor, id, text)
+    }
+    fn case_events(&self, id: CaseId) -> Result<Vec<CaseEvent>, StoreError> {
+        self.reads().case_events(id)
+    }
+    fn assign_match(
+        &mut self,
+        actor: &str,
+        id: MatchId,
+        assignee: Option<&str>,
+    ) -> Result<(), StoreError> {
+        Registry::assign_match(self, actor, id, assignee)
+    }
+    fn mark_review_seen(&mut self, reviewer: &str, upto: MatchId) -> Result<(), StoreError> {
+        Registry::mark_review_seen(self, reviewer, upto)
+    }
+    fn review_seen(&self, reviewer: &str) -> Result<Option<MatchId>, StoreError> {
+        self.reads().review_seen(reviewer)
     }
     fn add_photo(
         &mut self,

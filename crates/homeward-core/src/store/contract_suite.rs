@@ -16,9 +16,9 @@
 #![allow(missing_docs)]
 
 use super::{
-    sha256, CaseStatus, FaceRecord, FaceTable, MatchOrigin, MatchState, Metric, ModelSpec,
-    ModelVector, NewCase, NewMatch, NewSighting, PhotoMeta, ScoreBand, Sex, SightingExtras, Store,
-    StoreError, StoredScores,
+    sha256, CaseEventKind, CaseStatus, FaceRecord, FaceTable, MatchOrigin, MatchState, Metric,
+    ModelSpec, ModelVector, NewCase, NewMatch, NewSighting, PhotoMeta, ScoreBand, Sex,
+    SightingExtras, Store, StoreError, StoredScores,
 };
 use crate::index::{Embedding, SearchFilter};
 
@@ -95,7 +95,7 @@ pub fn cases_and_photos_read_back<S: Store>(s: &mut S) {
         .map(|p| p.age_months)
         .collect();
     assert_eq!(ages, vec![Some(30), Some(90), None]);
-    s.set_case_status("t", b, CaseStatus::Found).unwrap();
+    s.set_case_status("t", b, CaseStatus::Found, None).unwrap();
     assert_eq!(s.case(b).unwrap().data.status, CaseStatus::Found);
     assert!(matches!(
         s.case_summary(999),
@@ -382,7 +382,7 @@ pub fn unreadable_scores_are_an_error_not_a_band<S: Store>(s: &mut S) {
 pub fn errors_are_typed_and_write_nothing<S: Store>(s: &mut S) {
     let nf = |r: Result<(), StoreError>| matches!(r, Err(StoreError::NotFound { .. }));
     assert!(nf(s.case(999).map(|_| ())));
-    assert!(nf(s.set_case_status("t", 999, CaseStatus::Closed)));
+    assert!(nf(s.set_case_status("t", 999, CaseStatus::Closed, None)));
     assert!(nf(s
         .add_photo("t", 999, b"x", &PhotoMeta::default(), &[])
         .map(|_| ())));
@@ -502,7 +502,7 @@ pub fn search_ranks_cases_and_follows_filters<S: Store>(s: &mut S) {
         statuses: vec![CaseStatus::Searching],
         ..SearchFilter::default()
     };
-    s.set_case_status("t", a, CaseStatus::Found).unwrap();
+    s.set_case_status("t", a, CaseStatus::Found, None).unwrap();
     let left = s.search_with(&q, &searching, 5, 1).unwrap();
     assert_eq!(left.iter().map(|h| h.case_id).collect::<Vec<_>>(), vec![b]);
 }
@@ -529,7 +529,8 @@ pub fn audit_log_names_rows_not_people<S: Store>(s: &mut S) {
         .unwrap();
     s.set_sighting_note("volunteer", sid, Some("Secret note"))
         .unwrap();
-    s.set_case_status("worker", a, CaseStatus::Closed).unwrap();
+    s.set_case_status("worker", a, CaseStatus::Closed, None)
+        .unwrap();
     s.review_match("rev", ms[0], MatchState::Rejected, Some("Secret why"))
         .unwrap();
     let log = s.audit_log().unwrap();
@@ -583,8 +584,12 @@ pub fn erasure_removes_the_case_and_keeps_only_its_audit_line<S: Store>(s: &mut 
     let (sid, _, _) = s
         .record_sighting("t", b"seen", &NewSighting::default(), &[face(0.5)], &extras)
         .unwrap();
+    s.add_case_note("t", a, "Secret note").unwrap();
+    s.set_case_status("t", a, CaseStatus::Closed, Some("Secret why"))
+        .unwrap();
     s.erase_case("t", a).unwrap();
     assert!(matches!(s.case(a), Err(StoreError::NotFound { .. })));
+    assert!(matches!(s.case_events(a), Err(StoreError::NotFound { .. })));
     assert_eq!(
         s.case_summaries()
             .unwrap()
@@ -615,6 +620,121 @@ pub fn erasure_removes_the_case_and_keeps_only_its_audit_line<S: Store>(s: &mut 
     assert!(matches!(
         s.erase_case("t", a),
         Err(StoreError::NotFound { .. })
+    ));
+}
+
+// ---- A case's journal and shared review -----------------------------------
+
+/// Status changes keep who and why, notes keep their text, in order; bad
+/// text and unknown cases are refused and write nothing; the audit log
+/// never holds a reason or a note.
+pub fn case_journal_keeps_who_when_why_and_notes<S: Store>(s: &mut S) {
+    let a = s.add_case("t", &new_case("Ana")).unwrap();
+    assert!(s.case_events(a).unwrap().is_empty());
+    s.set_case_status("li", a, CaseStatus::Found, Some("  Seen at home  "))
+        .unwrap();
+    let n = s.add_case_note("wang", a, "家人已确认\nline two").unwrap();
+    s.set_case_status("li", a, CaseStatus::Searching, None)
+        .unwrap();
+    let ev = s.case_events(a).unwrap();
+    let kinds: Vec<_> = ev.iter().map(|e| (e.kind, e.actor.as_str())).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (CaseEventKind::Status(CaseStatus::Found), "li"),
+            (CaseEventKind::Note, "wang"),
+            (CaseEventKind::Status(CaseStatus::Searching), "li"),
+        ]
+    );
+    assert_eq!(ev[0].text.as_deref(), Some("Seen at home"));
+    assert_eq!(ev[1].id, n);
+    assert_eq!(ev[1].text.as_deref(), Some("家人已确认\nline two"));
+    assert_eq!(ev[2].text, None);
+    assert!(ev
+        .windows(2)
+        .all(|w| w[0].id < w[1].id && w[0].at <= w[1].at));
+    assert!(ev.iter().all(|e| e.case_id == a));
+    // Refused, and nothing written.
+    let invalid = |r: Result<_, StoreError>| matches!(r, Err(StoreError::Invalid { .. }));
+    assert!(invalid(s.add_case_note("t", a, "   ").map(|_| ())));
+    assert!(invalid(s.add_case_note("t", a, "bell\u{7}").map(|_| ())));
+    assert!(invalid(
+        s.add_case_note("t", a, &"x".repeat(4001)).map(|_| ())
+    ));
+    assert!(invalid(s.set_case_status(
+        "t",
+        a,
+        CaseStatus::Closed,
+        Some("")
+    )));
+    assert_eq!(s.case(a).unwrap().data.status, CaseStatus::Searching);
+    assert!(matches!(
+        s.add_case_note("t", 999, "x"),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        s.case_events(999),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(s.case_events(a).unwrap().len(), 3);
+    let log = s.audit_log().unwrap();
+    assert!(log
+        .iter()
+        .any(|e| e.action == "add_note" && e.target == format!("case:{a}")));
+    assert!(log.iter().all(|e| !e.target.contains("home")
+        && !e.action.contains("home")
+        && !e.target.contains("家人")));
+}
+
+/// A match can be assigned and unassigned, visibly in every read; each
+/// reviewer's "seen up to" mark only moves forward.
+pub fn matches_are_assigned_and_marks_only_move_forward<S: Store>(s: &mut S) {
+    let a = s.add_case("t", &new_case("Ana")).unwrap();
+    s.add_photo("t", a, b"p", &PhotoMeta::default(), &[face(0.2)])
+        .unwrap();
+    let extras = SightingExtras {
+        matches: vec![candidate(a, 0, 0.01)],
+        ..SightingExtras::default()
+    };
+    s.record_sighting("t", b"seen", &NewSighting::default(), &[face(0.2)], &extras)
+        .unwrap();
+    let m = s.review_queue(false).unwrap()[0].match_id;
+    assert_eq!(s.review_queue(false).unwrap()[0].assignee, None);
+    s.assign_match("lead", m, Some(" wang ")).unwrap();
+    assert_eq!(
+        s.review_queue(false).unwrap()[0].assignee.as_deref(),
+        Some("wang")
+    );
+    assert_eq!(s.review_item(m).unwrap().assignee.as_deref(), Some("wang"));
+    assert_eq!(s.match_row(m).unwrap().assignee.as_deref(), Some("wang"));
+    s.assign_match("lead", m, None).unwrap();
+    assert_eq!(s.match_row(m).unwrap().assignee, None);
+    assert!(matches!(
+        s.assign_match("lead", m + 100, Some("wang")),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        s.assign_match("lead", m, Some("a\u{1b}[2J")),
+        Err(StoreError::Invalid { .. })
+    ));
+    let log = s.audit_log().unwrap();
+    assert!(log
+        .iter()
+        .any(|e| e.action == "assign" && e.target == format!("match:{m}")));
+    assert!(log
+        .iter()
+        .any(|e| e.action == "unassign" && e.target == format!("match:{m}")));
+    // Marks.
+    assert_eq!(s.review_seen("li").unwrap(), None);
+    s.mark_review_seen("li", 7).unwrap();
+    s.mark_review_seen("li", 3).unwrap();
+    assert_eq!(s.review_seen("li").unwrap(), Some(7));
+    s.mark_review_seen("li", 9).unwrap();
+    assert_eq!(s.review_seen("li").unwrap(), Some(9));
+    assert_eq!(s.review_seen("wang").unwrap(), None);
+    assert!(matches!(
+        s.mark_review_seen("", 1),
+        Err(StoreError::Invalid { .. })
     ));
 }
 
@@ -833,7 +953,7 @@ pub fn model_vectors_are_kept_for_enabled_models_and_re_embedded<S: Store>(s: &m
     assert!(hits[0].1.abs() < 1e-6, "{hits:?}");
 
     // A found case leaves the model's search as it leaves dlib's.
-    s.set_case_status("t", a, CaseStatus::Found).unwrap();
+    s.set_case_status("t", a, CaseStatus::Found, None).unwrap();
     let hits = s
         .search_model("sface", &emb(axis(4)), &searching(), 5)
         .unwrap();
@@ -842,7 +962,8 @@ pub fn model_vectors_are_kept_for_enabled_models_and_re_embedded<S: Store>(s: &m
         .search_model("sface", &emb(axis(4)), &SearchFilter::default(), 1)
         .unwrap();
     assert_eq!(hits[0].0, a);
-    s.set_case_status("t", a, CaseStatus::Searching).unwrap();
+    s.set_case_status("t", a, CaseStatus::Searching, None)
+        .unwrap();
     let hits = s
         .search_model("sface", &emb(axis(4)), &searching(), 1)
         .unwrap();
@@ -1082,7 +1203,9 @@ macro_rules! store_suite {
             erasure_removes_the_case_and_keeps_only_its_audit_line,
             model_vectors_are_kept_for_enabled_models_and_re_embedded,
             model_vectors_it_cannot_compare_are_refused,
-            model_vectors_follow_enrolment_undo_and_erasure
+            model_vectors_follow_enrolment_undo_and_erasure,
+            case_journal_keeps_who_when_why_and_notes,
+            matches_are_assigned_and_marks_only_move_forward
         );
     };
     (@tests $name:ident, $open:expr; $($check:ident),* $(,)?) => {

@@ -84,6 +84,15 @@ pub enum StoreError {
         /// Why.
         why: String,
     },
+    /// A stored row breaks the schema's rules (written by a damaged or
+    /// foreign program).
+    #[error("the registry holds a damaged {what}: {why}; restore it from a backup")]
+    Corrupt {
+        /// The kind of row.
+        what: &'static str,
+        /// What is wrong.
+        why: String,
+    },
     /// The audit log cannot be changed.
     #[error("the audit log is append-only: {0}")]
     AuditAppendOnly(String),

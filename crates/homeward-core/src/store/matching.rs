@@ -118,6 +118,10 @@ pub struct MatchRow {
     pub note: Option<String>,
     /// When created (seconds since the Unix epoch).
     pub created_at: i64,
+    /// When decided (seconds since the Unix epoch).
+    pub decided_at: Option<i64>,
+    /// The case worker it is assigned to.
+    pub assignee: Option<String>,
 }
 
 /// A batch item's outcome.
@@ -132,7 +136,7 @@ pub struct BatchItem {
 }
 
 const MATCH_COLS: &str = "id, sighting_id, case_id, sighting_face_id, state, origin, rank_key, \
-                          scores, reviewer, note, created_at";
+                          scores, reviewer, note, created_at, decided_at, assignee";
 
 fn match_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MatchRow> {
     Ok(MatchRow {
@@ -147,6 +151,8 @@ fn match_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MatchRow> {
         reviewer: r.get(8)?,
         note: r.get(9)?,
         created_at: r.get(10)?,
+        decided_at: r.get(11)?,
+        assignee: r.get(12)?,
     })
 }
 
@@ -1101,6 +1107,7 @@ mod tests {
              ALTER TABLE matches DROP COLUMN rank_key; ALTER TABLE sightings DROP COLUMN repost_of_photo;
              ALTER TABLE sightings DROP COLUMN note;
              DROP TABLE face_vectors; DROP TABLE sighting_face_vectors; DROP TABLE models;
+             DROP TABLE case_events; DROP TABLE review_marks; ALTER TABLE matches DROP COLUMN assignee;
              DELETE FROM registry_meta WHERE key = 'models_chosen';
              PRAGMA user_version = 1;",
         )
@@ -1132,6 +1139,7 @@ mod tests {
         conn.execute_batch(
             "ALTER TABLE sightings DROP COLUMN note;
              DROP TABLE face_vectors; DROP TABLE sighting_face_vectors; DROP TABLE models;
+             DROP TABLE case_events; DROP TABLE review_marks; ALTER TABLE matches DROP COLUMN assignee;
              DELETE FROM registry_meta WHERE key = 'models_chosen';
              PRAGMA user_version = 2;",
         )

@@ -23,6 +23,7 @@ mod contract;
 pub mod contract_suite;
 mod error;
 mod files;
+mod journal;
 mod matching;
 pub mod model_checks;
 mod model_index;
@@ -42,6 +43,9 @@ pub use codec::check_faces;
 pub use contract::Store;
 pub use error::StoreError;
 pub use files::{sha256, PhotoFiles};
+pub use journal::{
+    check_event_text, check_person_name, event_kind, CaseEvent, CaseEventId, CaseEventKind,
+};
 pub use matching::{
     BatchItem, GalleryRow, MatchOrigin, MatchRow, NewMatch, SightingExtras, StoredSighting,
 };

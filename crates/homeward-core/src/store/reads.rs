@@ -41,6 +41,8 @@ pub struct CaseSummary {
     pub photos: u32,
     /// Matches waiting for review.
     pub pending_matches: u32,
+    /// When it was registered (seconds since the Unix epoch).
+    pub created_at: i64,
 }
 
 /// A photo of a case, without its bytes.
@@ -56,6 +58,8 @@ pub struct CasePhoto {
     pub source: Option<String>,
     /// Faces stored for it.
     pub faces: u32,
+    /// When it was added (seconds since the Unix epoch).
+    pub added_at: i64,
 }
 
 /// A case photo's distance to a set of query faces.
@@ -111,6 +115,8 @@ pub struct QueueEntry {
     pub state: MatchState,
     /// When it was queued (seconds since the Unix epoch).
     pub created_at: i64,
+    /// The case worker it is assigned to.
+    pub assignee: Option<String>,
 }
 
 /// One match with what a reviewer needs to decide it.
@@ -122,6 +128,8 @@ pub struct ReviewItem {
     pub state: MatchState,
     /// Who decided.
     pub reviewer: Option<String>,
+    /// The case worker it is assigned to.
+    pub assignee: Option<String>,
     /// Their note.
     pub note: Option<String>,
     /// When decided (seconds since the Unix epoch).
@@ -212,8 +220,8 @@ impl Registry {
 /// The typed reads over one connection.
 #[derive(Clone, Copy)]
 pub struct Reads<'a> {
-    conn: &'a Connection,
-    path: &'a Path,
+    pub(super) conn: &'a Connection,
+    pub(super) path: &'a Path,
 }
 
 impl std::fmt::Debug for Reads<'_> {
@@ -225,7 +233,8 @@ impl std::fmt::Debug for Reads<'_> {
 const CASE_SUMMARY: &str =
     "SELECT c.id, c.child_name, c.sex, c.birth_year, c.missing_date, c.missing_place, c.status,
         (SELECT count(*) FROM photos p WHERE p.case_id = c.id),
-        (SELECT count(*) FROM matches m WHERE m.case_id = c.id AND m.state = 'pending')
+        (SELECT count(*) FROM matches m WHERE m.case_id = c.id AND m.state = 'pending'),
+        c.created_at
      FROM cases c";
 
 fn case_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<CaseSummary> {
@@ -239,6 +248,7 @@ fn case_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<CaseSummary> {
         status: r.get(6)?,
         photos: r.get(7)?,
         pending_matches: r.get(8)?,
+        created_at: r.get(9)?,
     })
 }
 
@@ -284,7 +294,7 @@ fn batch_status(r: &rusqlite::Row<'_>) -> rusqlite::Result<BatchStatus> {
 }
 
 impl Reads<'_> {
-    fn sql(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    pub(super) fn sql(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
         move |source| StoreError::Sqlite {
             path: self.path.to_path_buf(),
             source,
@@ -316,7 +326,7 @@ impl Reads<'_> {
             .conn
             .prepare_cached(
                 "SELECT p.id, p.age_months, p.taken_date, p.source,
-                        (SELECT count(*) FROM faces f WHERE f.photo_id = p.id)
+                        (SELECT count(*) FROM faces f WHERE f.photo_id = p.id), p.added_at
                  FROM photos p WHERE p.case_id = ?1
                  ORDER BY p.age_months IS NULL, p.age_months, p.id",
             )
@@ -329,6 +339,7 @@ impl Reads<'_> {
                     taken_date: r.get(2)?,
                     source: r.get(3)?,
                     faces: r.get(4)?,
+                    added_at: r.get(5)?,
                 })
             })
             .map_err(self.sql())?;
@@ -468,7 +479,8 @@ impl Reads<'_> {
         let mut st = self
             .conn
             .prepare_cached(
-                "SELECT m.id, m.sighting_id, m.case_id, c.child_name, m.scores, m.state, m.created_at
+                "SELECT m.id, m.sighting_id, m.case_id, c.child_name, m.scores, m.state, m.created_at,
+                        m.assignee
                  FROM matches m JOIN cases c ON c.id = m.case_id
                  WHERE (?1 OR m.state = 'pending')
                  ORDER BY m.rank_key IS NULL, m.rank_key, m.id",
@@ -484,6 +496,7 @@ impl Reads<'_> {
                     scores: StoredScores::parse(&r.get::<_, String>(4)?),
                     state: r.get(5)?,
                     created_at: r.get(6)?,
+                    assignee: r.get(7)?,
                 })
             })
             .map_err(self.sql())?;
@@ -501,11 +514,13 @@ impl Reads<'_> {
             Option<String>,
             Option<String>,
             Option<i64>,
+            Option<String>,
         );
         let row: Option<Row> = self
             .conn
             .query_row(
-                "SELECT sighting_id, case_id, scores, state, reviewer, note, decided_at FROM matches WHERE id = ?1",
+                "SELECT sighting_id, case_id, scores, state, reviewer, note, decided_at, assignee
+                 FROM matches WHERE id = ?1",
                 [id as i64],
                 |r| {
                     Ok((
@@ -516,12 +531,13 @@ impl Reads<'_> {
                         r.get(4)?,
                         r.get(5)?,
                         r.get(6)?,
+                        r.get(7)?,
                     ))
                 },
             )
             .optional()
             .map_err(self.sql())?;
-        let (sid, cid, scores, state, reviewer, note, decided_at) =
+        let (sid, cid, scores, state, reviewer, note, decided_at, assignee) =
             row.ok_or(StoreError::NotFound { what: "match", id })?;
         let sighting = self.sighting_summary(sid)?;
         let case = self.case_summary(cid)?;
@@ -531,6 +547,7 @@ impl Reads<'_> {
             match_id: id,
             state,
             reviewer,
+            assignee,
             note,
             decided_at,
             scores: StoredScores::parse(&scores),

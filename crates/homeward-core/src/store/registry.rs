@@ -432,13 +432,18 @@ impl Registry {
         Ok((case as u64, h))
     }
 
-    /// Changes a case's status (the index follows without a rebuild).
+    /// Changes a case's status (the index follows without a rebuild), and
+    /// keeps who, when and `why` in the case's journal.
     pub fn set_case_status(
         &mut self,
         actor: &str,
         id: CaseId,
         status: CaseStatus,
+        why: Option<&str>,
     ) -> Result<(), StoreError> {
+        let why = why
+            .map(|w| super::journal::check_event_text("why", w))
+            .transpose()?;
         let sql = |source| StoreError::Sqlite {
             path: self.db_path.clone(),
             source,
@@ -460,6 +465,7 @@ impl Registry {
             &format!("case:{id}"),
         )
         .map_err(sql)?;
+        Self::journal_status(&tx, actor, id, status, why.as_deref()).map_err(sql)?;
         tx.commit().map_err(sql)?;
         self.index.update_case(id, |m| m.status = status);
         self.models.update_case(id, |m| m.status = status);

@@ -6,7 +6,7 @@ use rusqlite::Connection;
 pub const APPLICATION_ID: i32 = 0x4857_5247;
 
 /// Schema version written by this build.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -174,6 +174,31 @@ CREATE TABLE sighting_face_vectors (
     PRIMARY KEY (sighting_face_id, model)
 ) WITHOUT ROWID;
 INSERT INTO registry_meta (key, value) VALUES ('models_chosen', 0);
+"#,
+    // Version 6: a case's journal and shared review. Each status change
+    // keeps who, when and why, and case workers keep notes on a case
+    // (`case_events`, erased with the case); a match can be assigned to a
+    // case worker; and each reviewer's "seen up to" mark gives "new since
+    // you last looked" (`docs/adr-case-life.md`).
+    r#"
+CREATE TABLE case_events (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    case_id  INTEGER NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
+    at       INTEGER NOT NULL,
+    actor    TEXT NOT NULL,
+    kind     TEXT NOT NULL CHECK (kind IN ('status','note')),
+    status   TEXT CHECK (status IS NULL OR status IN ('searching','found','closed')),
+    body     TEXT,
+    CHECK ((kind = 'status') = (status IS NOT NULL)),
+    CHECK (kind = 'status' OR body IS NOT NULL)
+);
+CREATE INDEX case_events_case ON case_events(case_id, id);
+ALTER TABLE matches ADD COLUMN assignee TEXT;
+CREATE TABLE review_marks (
+    reviewer   TEXT PRIMARY KEY,
+    seen_upto  INTEGER NOT NULL,
+    at         INTEGER NOT NULL
+);
 "#,
 ];
 

@@ -49,6 +49,9 @@ pub enum MatchError {
     /// A case or sighting the input rules refuse (`input.rs`).
     #[error(transparent)]
     Input(#[from] crate::input::InputError),
+    /// An export could not be written.
+    #[error("the export could not be written: {0}")]
+    Export(String),
     /// A face model this build does not know.
     #[error("no face model named {0:?}; this build knows: sface")]
     UnknownModel(String),

@@ -103,6 +103,9 @@ pub enum CaseCommand {
     Photo(CasePhotoArgs),
     List(CaseListArgs),
     Status(CaseStatusArgs),
+    Note(super::case_life::NoteArgs),
+    Show(super::case_life::ShowArgs),
+    Export(super::case_life::ExportArgs),
 }
 
 /// Add photos to an existing case; past sightings are matched against the
@@ -178,6 +181,9 @@ pub struct CaseStatusArgs {
     /// The new status: searching, found or closed.
     #[arg(value_parser = parse_status)]
     pub status: CaseStatus,
+    /// Why (kept in the case's journal with who and when).
+    #[arg(long)]
+    pub why: Option<String>,
     #[command(flatten)]
     pub db: DbArgs,
 }
@@ -218,6 +224,9 @@ pub fn run(cmd: CaseCommand) -> Result<Outcome, CliError> {
         CaseCommand::Photo(a) => add_photo(&a),
         CaseCommand::List(a) => list(&a),
         CaseCommand::Status(a) => set_status(&a),
+        CaseCommand::Note(a) => super::case_life::note(&a),
+        CaseCommand::Show(a) => super::case_life::show(&a),
+        CaseCommand::Export(a) => super::case_life::export_csv(&a),
     }
 }
 
@@ -371,7 +380,7 @@ fn add_photos(
 fn set_status(a: &CaseStatusArgs) -> Result<Outcome, CliError> {
     let mut m =
         a.db.matcher(Policy::shipped().map_err(|e| CliError::Matching(e.into()))?)?;
-    let before = m.set_case_status(&a.db.actor(), a.case_id, a.status)?;
+    let before = m.set_case_status(&a.db.actor(), a.case_id, a.status, a.why.as_deref())?;
     let name = m.registry().case(a.case_id)?.data.child_name;
     let (from, to) = (before.as_str(), a.status.as_str());
     if a.db.json {

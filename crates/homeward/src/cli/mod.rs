@@ -3,6 +3,7 @@
 
 mod batch;
 mod case;
+mod case_life;
 mod demo;
 mod dupes;
 mod embed;

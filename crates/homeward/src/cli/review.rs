@@ -12,7 +12,9 @@ use super::case::DbArgs;
 use super::human::{case_label, Align, Table};
 use super::sighting::StateName;
 use super::{CliError, Outcome};
+use homeward_match::export;
 use homeward_match::ranking::{rate, Policy};
+use homeward_match::review::{self, QueueFilter};
 
 #[derive(Debug, Subcommand)]
 pub enum ReviewCommand {
@@ -21,6 +23,7 @@ pub enum ReviewCommand {
     Confirm(DecideArgs),
     Reject(DecideArgs),
     Undo(UndoArgs),
+    Assign(AssignArgs),
 }
 
 /// Which matches to list.
@@ -39,6 +42,45 @@ pub struct ListArgs {
     /// Which matches.
     #[arg(long, value_enum, default_value_t = StateArg::Pending)]
     pub state: StateArg,
+    /// Only this case's matches.
+    #[arg(long = "case")]
+    pub case_id: Option<u64>,
+    /// Only this band.
+    #[arg(long, value_enum)]
+    pub band: Option<BandArg>,
+    /// Only matches assigned to this case worker.
+    #[arg(long)]
+    pub assignee: Option<String>,
+    /// Only matches new since you (--actor) last listed the queue.
+    #[arg(long)]
+    pub new: bool,
+    /// Write the listed matches as CSV (UTF-8, for spreadsheets) to this
+    /// file instead of printing them.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+/// A review band, as a flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BandArg {
+    Strong,
+    Possible,
+    Weak,
+}
+
+/// Assign a match to a case worker (or, with --nobody, to no one).
+#[derive(Debug, Args)]
+pub struct AssignArgs {
+    /// Match id.
+    pub id: u64,
+    /// The case worker's user name.
+    #[arg(required_unless_present = "nobody", conflicts_with = "nobody")]
+    pub assignee: Option<String>,
+    /// Leave the match to nobody.
+    #[arg(long)]
+    pub nobody: bool,
     #[command(flatten)]
     pub db: DbArgs,
 }
@@ -89,6 +131,7 @@ pub fn run(cmd: ReviewCommand) -> Result<Outcome, CliError> {
         ReviewCommand::Confirm(a) => decide(&a, true),
         ReviewCommand::Reject(a) => decide(&a, false),
         ReviewCommand::Undo(a) => undo(&a),
+        ReviewCommand::Assign(a) => assign(&a),
     }
 }
 
@@ -114,23 +157,49 @@ pub fn match_json(reg: &Registry, m: &MatchRow) -> Value {
         "case_fmr": scores.get("case_fmr"),
         "score": scores.get("score"),
         "reviewer": m.reviewer,
+        "assignee": m.assignee,
         "note": m.note,
     })
 }
 
 fn list(a: &ListArgs) -> Result<Outcome, CliError> {
-    let reg = a.db.open()?;
-    let state = match a.state {
-        StateArg::Pending => Some(MatchState::Pending),
-        StateArg::Confirmed => Some(MatchState::Confirmed),
-        StateArg::Rejected => Some(MatchState::Rejected),
-        StateArg::All => None,
+    let mut reg = a.db.open()?;
+    let filter = QueueFilter {
+        case: a.case_id,
+        band: a.band.map(|b| match b {
+            BandArg::Strong => ScoreBand::Strong,
+            BandArg::Possible => ScoreBand::Possible,
+            BandArg::Weak => ScoreBand::Weak,
+        }),
+        state: match a.state {
+            StateArg::Pending => Some(MatchState::Pending),
+            StateArg::Confirmed => Some(MatchState::Confirmed),
+            StateArg::Rejected => Some(MatchState::Rejected),
+            StateArg::All => None,
+        },
+        assignee: a.assignee.clone(),
+        new_only: a.new,
     };
-    let rows = reg.matches(state).map_err(store)?;
+    let actor = a.db.actor();
+    let rows = review::queue_for(&reg, &actor, &filter)?;
+    if let Some(path) = &a.csv {
+        let entries: Vec<_> = rows.iter().map(|r| r.entry.clone()).collect();
+        let text = export::queue_csv(&entries)?;
+        std::fs::write(path, text).map_err(|source| CliError::Io {
+            context: format!(
+                "cannot write {}; check the path and free space",
+                path.display()
+            ),
+            source,
+        })?;
+        outln!("{} match(es) written to {}", rows.len(), path.display());
+        return Ok(Outcome::Success);
+    }
     if !a.db.json {
         outln!("{} match(es)", rows.len());
     }
     let mut table = Table::new(&[
+        ("", Align::Left),
         ("match", Align::Right),
         ("state", Align::Left),
         ("band", Align::Left),
@@ -138,14 +207,18 @@ fn list(a: &ListArgs) -> Result<Outcome, CliError> {
         ("case", Align::Right),
         ("name", Align::Left),
         ("sighting", Align::Right),
+        ("assigned", Align::Left),
         ("from new", Align::Left),
     ]);
-    for m in &rows {
-        let v = match_json(&reg, m);
+    for r in &rows {
+        let m = reg.match_row(r.entry.match_id).map_err(store)?;
+        let mut v = match_json(&reg, &m);
+        v["new"] = json!(r.new);
         if a.db.json {
             outln!("{v}");
         } else {
             table.row(vec![
+                if r.new { "new".into() } else { String::new() },
                 m.id.to_string(),
                 m.state_name().into(),
                 v["band"].as_str().unwrap_or("?").into(),
@@ -153,6 +226,7 @@ fn list(a: &ListArgs) -> Result<Outcome, CliError> {
                 m.case_id.to_string(),
                 v["child_name"].as_str().unwrap_or("").into(),
                 m.sighting_id.to_string(),
+                m.assignee.clone().unwrap_or_default(),
                 m.origin.as_deref().unwrap_or("?").into(),
             ]);
         }
@@ -160,6 +234,37 @@ fn list(a: &ListArgs) -> Result<Outcome, CliError> {
     if !a.db.json && !rows.is_empty() {
         for line in table.lines() {
             outln!("{line}");
+        }
+    }
+    // Listing the queue is looking at it: what was shown is no longer new.
+    review::mark_seen(&mut reg, &actor, &rows)?;
+    Ok(Outcome::Success)
+}
+
+fn assign(a: &AssignArgs) -> Result<Outcome, CliError> {
+    let mut reg = a.db.open()?;
+    let who = if a.nobody {
+        None
+    } else {
+        a.assignee.as_deref()
+    };
+    review::assign(&mut reg, &a.db.actor(), a.id, who)?;
+    let m = reg.match_row(a.id).map_err(store)?;
+    let name = super::human::case_name(&reg, m.case_id);
+    if a.db.json {
+        outln!("{}", json!({"match_id": a.id, "assignee": m.assignee}));
+    } else {
+        match &m.assignee {
+            Some(p) => outln!(
+                "match {} ({}) assigned to {p}",
+                a.id,
+                case_label(m.case_id, &name)
+            ),
+            None => outln!(
+                "match {} ({}) assigned to nobody",
+                a.id,
+                case_label(m.case_id, &name)
+            ),
         }
     }
     Ok(Outcome::Success)

@@ -861,7 +861,7 @@ impl Service {
         status: CaseStatus,
     ) -> Result<CaseStatus, ApiError> {
         let was =
-            self.with_matcher(|m| lifecycle::set_case_status(&mut m.reg, actor, id, status))?;
+            self.with_matcher(|m| lifecycle::set_case_status(&mut m.reg, actor, id, status, None))?;
         self.audit(actor, "set_case_status", &format!("case:{id}"))?;
         Ok(was)
     }
