@@ -61,7 +61,6 @@ mod matcher;
 pub mod matching;
 pub mod models;
 pub mod policy;
-#[allow(missing_docs)]
 pub mod ranking;
 pub mod review;
 pub mod timeline;
