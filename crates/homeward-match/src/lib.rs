@@ -57,6 +57,7 @@ pub mod export;
 pub mod hashing;
 pub mod input;
 pub mod lifecycle;
+pub mod manifest;
 mod matcher;
 pub mod matching;
 pub mod models;

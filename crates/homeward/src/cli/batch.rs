@@ -7,12 +7,12 @@ use std::time::Duration;
 use clap::Args;
 use homeward_core::store::{NewSighting, Sex};
 use homeward_match::ranking::{rate, Day};
-use homeward_match::{Analyzer, Repeat};
+use homeward_match::{manifest, Analyzer, Repeat};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use serde_json::json;
 
-use super::case::{parse_age_range, parse_day, parse_sex, DbArgs};
+use super::case::{parse_day, DbArgs};
 use super::human::{case_label_in, Align, Table};
 use super::sighting::PriorArgs;
 use super::{CliError, Outcome};
@@ -82,43 +82,27 @@ fn items_from_dir(dir: &Path) -> Result<Vec<Item>, CliError> {
         .collect())
 }
 
+/// The photos a manifest lists, under the library's manifest rules
+/// (`homeward_match::manifest`: paths stay inside the manifest's folder).
 fn items_from_csv(path: &Path) -> Result<Vec<Item>, CliError> {
     let text = std::fs::read_to_string(path).map_err(|source| CliError::Io {
-        context: format!("cannot read {}", path.display()),
+        context: format!("cannot read {} (a manifest is UTF-8 CSV)", path.display()),
         source,
     })?;
     let base = path.parent().unwrap_or(Path::new("."));
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let mut out = Vec::new();
-    for (i, rec) in rdr.records().enumerate() {
-        let rec =
-            rec.map_err(|e| CliError::Usage(format!("{} line {}: {e}", path.display(), i + 1)))?;
-        let f = |k: usize| rec.get(k).filter(|v| !v.is_empty()).map(str::to_string);
-        let Some(p) = f(0) else { continue };
-        if i == 0 && p.eq_ignore_ascii_case("path") {
-            continue;
-        }
-        let line = |e: String| CliError::Usage(format!("{} line {}: {e}", path.display(), i + 1));
-        let when = f(1).map(|w| parse_day(&w)).transpose().map_err(line)?;
-        let age = f(3)
-            .map(|a| parse_age_range(&a))
-            .transpose()
-            .map_err(line)?;
-        let sex = f(4).map(|s| parse_sex(&s)).transpose().map_err(line)?;
-        out.push(Item {
-            key: p.clone(),
-            path: base.join(&p),
-            when,
-            place: f(2),
-            age,
-            sex,
-        });
-    }
-    Ok(out)
+    let items =
+        manifest::parse(&text).map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+    Ok(items
+        .into_iter()
+        .map(|it| Item {
+            path: base.join(&it.path),
+            key: it.path,
+            when: it.when,
+            place: it.place,
+            age: it.age,
+            sex: it.sex,
+        })
+        .collect())
 }
 
 pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
@@ -317,5 +301,8 @@ mod tests {
         assert_eq!(items[1].when, None);
         std::fs::write(&p, "a.jpg,tomorrow\n").unwrap();
         assert!(items_from_csv(&p).is_err());
+        std::fs::write(&p, "../outside.jpg\n").unwrap();
+        let e = items_from_csv(&p).unwrap_err().to_string();
+        assert!(e.contains("line 1") && e.contains("`..`"), "{e}");
     }
 }
