@@ -389,10 +389,15 @@ fn foreign_and_newer_databases_are_refused() {
 fn second_open_is_refused_while_locked() {
     let dir = tempfile::tempdir().unwrap();
     let _reg = Registry::open(dir.path()).unwrap();
-    assert!(matches!(
-        Registry::open(dir.path()),
-        Err(StoreError::Locked { .. })
-    ));
+    let err = Registry::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+    // The message names the holder (here, this very process) and what to do.
+    let said = err.to_string();
+    assert!(
+        said.contains(&format!("process {} (", std::process::id())),
+        "{said}"
+    );
+    assert!(said.contains("homeward serve"), "{said}");
 }
 
 // ---- export / import ----

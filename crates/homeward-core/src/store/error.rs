@@ -33,10 +33,16 @@ pub enum StoreError {
         hint: String,
     },
     /// Another process has the registry open.
-    #[error("registry {path} is open in another process; close it first")]
+    #[error(
+        "registry {path} is open in {holder}; wait for it to finish or stop it first \
+         (a running `homeward serve` keeps its registry open: use its web pages, or stop it)"
+    )]
     Locked {
         /// The registry directory.
         path: PathBuf,
+        /// Who holds it, as that process described itself ("another
+        /// process" when it did not).
+        holder: String,
     },
     /// The file is not a Homeward registry.
     #[error(

@@ -17,6 +17,11 @@ use crate::index::{l2, Embedding, FaceIndex, FaceMeta, HnswParams, SearchFilter}
 
 const DB_NAME: &str = "registry.sqlite";
 const LOCK_NAME: &str = "registry.lock";
+/// Who holds the lock, written by the holder once it has the lock (the lock
+/// file itself is truncated by every opener, so it cannot carry this).
+const HOLDER_NAME: &str = "registry.holder";
+/// Most bytes of the holder file read back.
+const HOLDER_MAX: u64 = 256;
 const CLEAN_NAME: &str = "closed-cleanly";
 const MANIFEST_NAME: &str = "export.json";
 const EXPORT_FORMAT: &str = "homeward-registry-export";
@@ -101,6 +106,7 @@ impl Registry {
         let lock_path = dir.join(LOCK_NAME);
         let lock = File::create(&lock_path).map_err(|e| StoreError::io(&lock_path, e))?;
         take_lock(&lock, &lock_path, &dir)?;
+        write_holder(&dir);
         let db_path = dir.join(DB_NAME);
         check_sqlite_header(&db_path)?;
         let sql = |source| StoreError::Sqlite {
@@ -1007,10 +1013,47 @@ fn take_lock(lock: &File, lock_path: &Path, dir: &Path) -> Result<(), StoreError
             Err(fs::TryLockError::WouldBlock) => {
                 return Err(StoreError::Locked {
                     path: dir.to_path_buf(),
+                    holder: read_holder(dir),
                 })
             }
             Err(fs::TryLockError::Error(e)) => return Err(StoreError::io(lock_path, e)),
         }
+    }
+}
+
+/// Says who holds the lock: the process id and the program with its
+/// subcommand (`homeward serve`), never further arguments. Best effort: a
+/// holder that cannot write it is still the holder.
+fn write_holder(dir: &Path) {
+    let prog: Vec<String> = std::env::args_os()
+        .take(2)
+        .enumerate()
+        .map(|(i, a)| {
+            let a = Path::new(&a);
+            let shown = if i == 0 {
+                a.file_name().map(Path::new).unwrap_or(a)
+            } else {
+                a
+            };
+            shown.to_string_lossy().into_owned()
+        })
+        .collect();
+    let text = format!("process {} ({})", std::process::id(), prog.join(" "));
+    let _ = fs::write(dir.join(HOLDER_NAME), text);
+}
+
+/// The holder's description, cleaned of control characters, or "another
+/// process".
+fn read_holder(dir: &Path) -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    let read = File::open(dir.join(HOLDER_NAME))
+        .and_then(|f| f.take(HOLDER_MAX).read_to_string(&mut text));
+    let clean: String = text.chars().filter(|c| !c.is_control()).collect();
+    if read.is_err() || clean.trim().is_empty() {
+        "another process".into()
+    } else {
+        clean.trim().to_string()
     }
 }
 
