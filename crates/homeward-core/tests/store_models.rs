@@ -309,3 +309,130 @@ fn vectors_it_cannot_compare_are_refused() {
         0
     );
 }
+
+fn origin_of(reg: &Registry, model: &str) -> homeward_core::store::IndexOrigin {
+    reg.model_index_origins()
+        .iter()
+        .find(|(n, _)| n == model)
+        .map(|(_, o)| o.clone())
+        .expect("an origin for every enabled model")
+}
+
+fn nearest(reg: &Registry, k: usize) -> Option<u64> {
+    reg.search_model("sface", &axis(k).try_into().unwrap(), &searching(), 1)
+        .unwrap()
+        .first()
+        .map(|(c, _)| *c)
+}
+
+/// A second model's index is snapshotted at close and loaded at the next
+/// open (newer faces added on top); a replaced vector or an erasure makes
+/// the snapshot unusable, so the index is rebuilt and never answers with
+/// an old vector or an erased face.
+#[test]
+fn a_second_models_index_is_snapshotted_and_never_stale() {
+    use homeward_core::store::IndexOrigin;
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = {
+        let mut reg = Registry::open(dir.path()).unwrap();
+        reg.enable_models("t", &[sface()]).unwrap();
+        let a = reg.add_case("t", &case("A")).unwrap();
+        let b = reg.add_case("t", &case("B")).unwrap();
+        reg.add_photo(
+            "t",
+            a,
+            b"a",
+            &PhotoMeta::default(),
+            &[face(0.1, Some(axis(1)))],
+        )
+        .unwrap();
+        reg.add_photo(
+            "t",
+            b,
+            b"b",
+            &PhotoMeta::default(),
+            &[face(0.2, Some(axis(2)))],
+        )
+        .unwrap();
+        reg.close().unwrap();
+        (a, b)
+    };
+    assert!(
+        std::fs::read_dir(dir.path().join("index"))
+            .unwrap()
+            .any(|e| e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("model-")),
+        "a model snapshot directory is written at close"
+    );
+    // Reopened from the snapshot; a face added now is added on top next time.
+    let c = {
+        let mut reg = Registry::open(dir.path()).unwrap();
+        assert_eq!(origin_of(&reg, "sface"), IndexOrigin::Snapshot { added: 0 });
+        assert_eq!((nearest(&reg, 1), nearest(&reg, 2)), (Some(a), Some(b)));
+        let c = reg.add_case("t", &case("C")).unwrap();
+        reg.add_photo(
+            "t",
+            c,
+            b"c",
+            &PhotoMeta::default(),
+            &[face(0.3, Some(axis(3)))],
+        )
+        .unwrap();
+        // Dropped without close: the old snapshot stays on disk.
+        c
+    };
+    let a_face = {
+        let reg = Registry::open(dir.path()).unwrap();
+        assert_eq!(origin_of(&reg, "sface"), IndexOrigin::Snapshot { added: 1 });
+        assert_eq!(nearest(&reg, 3), Some(c));
+        let conn = rusqlite::Connection::open(dir.path().join("registry.sqlite")).unwrap();
+        let id: i64 = conn
+            .query_row(
+                "SELECT f.id FROM faces f JOIN photos p ON p.id = f.photo_id WHERE p.case_id = ?1",
+                [a as i64],
+                |r| r.get(0),
+            )
+            .unwrap();
+        id as u64
+    };
+    // Replacing a stored vector after the snapshot, then a crash (no close).
+    {
+        let reg = Registry::open(dir.path()).unwrap();
+        reg.close().unwrap(); // a fresh snapshot holding axis 1 for A
+        let mut reg = Registry::open(dir.path()).unwrap();
+        reg.store_vectors("sface", &[(FaceTable::Case, a_face, axis(7))])
+            .unwrap();
+        assert_eq!(nearest(&reg, 7), Some(a));
+    }
+    {
+        let reg = Registry::open(dir.path()).unwrap();
+        assert!(
+            matches!(origin_of(&reg, "sface"), IndexOrigin::Rebuilt { .. }),
+            "a snapshot older than a replaced vector is not used"
+        );
+        assert_eq!(nearest(&reg, 7), Some(a));
+        let old = reg
+            .search_model("sface", &axis(1).try_into().unwrap(), &searching(), 5)
+            .unwrap();
+        assert!(
+            old.iter().all(|(_, d)| *d > 1.0),
+            "the old vector is gone: {old:?}"
+        );
+        reg.close().unwrap();
+    }
+    // An erasure deletes the snapshot at once; the next one lacks the face.
+    {
+        let mut reg = Registry::open(dir.path()).unwrap();
+        reg.erase_case("t", b).unwrap();
+        reg.close().unwrap();
+        let reg = Registry::open(dir.path()).unwrap();
+        assert!(matches!(
+            origin_of(&reg, "sface"),
+            IndexOrigin::Snapshot { .. }
+        ));
+        assert_ne!(nearest(&reg, 2), Some(b));
+    }
+}

@@ -27,6 +27,7 @@ mod journal;
 mod matching;
 pub mod model_checks;
 mod model_index;
+mod model_snapshot;
 mod notes;
 mod reads;
 mod registry;

@@ -80,6 +80,11 @@ impl ModelIndexes {
         }
     }
 
+    /// Each enabled model's name and index, to snapshot them.
+    pub fn indexes_mut(&mut self) -> impl Iterator<Item = (&str, &mut FaceIndex)> {
+        self.indexes.iter_mut().map(|(n, i)| (n.as_str(), i))
+    }
+
     /// Reclaims removed entries.
     pub fn compact(&mut self) {
         for idx in self.indexes.values_mut() {

@@ -71,6 +71,7 @@ pub struct Registry {
     pub(super) index: FaceIndex,
     pub(super) models: super::model_index::ModelIndexes,
     origin: IndexOrigin,
+    pub(super) model_origins: Vec<(String, IndexOrigin)>,
     orphans_removed: usize,
     pub(super) params: HnswParams,
     // Held for the registry's lifetime; the OS releases it if the process dies.
@@ -148,6 +149,7 @@ impl Registry {
             origin: IndexOrigin::Rebuilt {
                 reason: String::new(),
             },
+            model_origins: Vec::new(),
             orphans_removed: 0,
             params,
             _lock: lock,
@@ -169,6 +171,12 @@ impl Registry {
     /// The registry directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// How each enabled model's face index was obtained at open (from its
+    /// snapshot, or rebuilt and why), by model name.
+    pub fn model_index_origins(&self) -> &[(String, IndexOrigin)] {
+        &self.model_origins
     }
 
     /// How the face index was obtained at open.
@@ -329,7 +337,7 @@ impl Registry {
         let generation = self.erase_generation()?;
         let root = self.index_root();
         self.index.save(&root, generation)?;
-        Ok(())
+        self.save_model_indexes()
     }
 
     pub(super) fn audit(
@@ -764,6 +772,7 @@ impl Registry {
         }
         let root = self.index_root();
         FaceIndex::delete_snapshot(&root)?;
+        self.delete_model_snapshots()?;
         for f in &face_ids {
             self.index.remove(*f);
             self.models.remove(*f);

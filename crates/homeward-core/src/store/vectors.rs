@@ -287,8 +287,20 @@ impl Registry {
         };
         let tx = self.conn.transaction().map_err(sql)?;
         let mut stored = Vec::new();
+        let mut replaced = false;
         for (table, id, v) in vectors {
             let (faces, table_v, col) = table.tables();
+            if *table == FaceTable::Case {
+                replaced |= tx
+                    .query_row(
+                        "SELECT 1 FROM face_vectors WHERE face_id = ?1 AND model = ?2",
+                        params![*id as i64, model],
+                        |_| Ok(()),
+                    )
+                    .optional()
+                    .map_err(sql)?
+                    .is_some();
+            }
             let n = tx
                 .execute(
                     &format!(
@@ -301,6 +313,10 @@ impl Registry {
             if n > 0 {
                 stored.push((*table, *id, v));
             }
+        }
+        if replaced {
+            // A snapshot of this model's index may hold the old vector.
+            Self::bump_vectors_generation(&tx).map_err(sql)?;
         }
         tx.commit().map_err(sql)?;
         let mut items = Vec::new();
@@ -392,6 +408,7 @@ impl Registry {
             rows.collect::<Result<_, _>>().map_err(self.sql())?
         };
         let mut models = ModelIndexes::default();
+        let mut origins = Vec::new();
         for (name, version, dim, metric) in specs {
             let spec = ModelSpec {
                 name,
@@ -399,14 +416,20 @@ impl Registry {
                 dim: u32::try_from(dim).unwrap_or(0),
                 metric: metric.parse()?,
             };
-            let idx = self.build_model_index(&spec.name, self.params)?;
+            let (idx, origin) = self.load_model_index(&spec)?;
+            origins.push((spec.name.clone(), origin));
             models.add(spec, idx);
         }
         self.models = models;
+        self.model_origins = origins;
         Ok(())
     }
 
-    fn build_model_index(&self, model: &str, params: HnswParams) -> Result<FaceIndex, StoreError> {
+    pub(super) fn build_model_index(
+        &self,
+        model: &str,
+        params: HnswParams,
+    ) -> Result<FaceIndex, StoreError> {
         let mut st = self
             .conn
             .prepare("SELECT face_id, vector FROM face_vectors WHERE model = ?1 ORDER BY face_id")
