@@ -57,6 +57,7 @@ pub mod lifecycle;
 mod matcher;
 pub mod matching;
 pub mod models;
+pub mod notify;
 pub mod policy;
 #[allow(missing_docs)]
 pub mod ranking;
