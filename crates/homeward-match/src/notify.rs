@@ -571,6 +571,35 @@ impl Notifier {
         &self.counts
     }
 
+    /// Stops taking notifications and waits at most `limit` for the queued
+    /// ones to be tried; returns whether they were. Past the limit the
+    /// delivery thread is left to finish on its own (a receiver that does
+    /// not answer must not hold a server's shutdown for minutes).
+    pub fn close_within(&self, limit: Duration) -> bool {
+        drop(self.tx.lock().unwrap_or_else(|p| p.into_inner()).take());
+        let worker = self.worker.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let Some(w) = worker else { return true };
+        let (done_tx, done_rx) = mpsc::channel();
+        let joiner = std::thread::Builder::new()
+            .name("homeward-notify-close".into())
+            .spawn(move || {
+                let _ = w.join();
+                let _ = done_tx.send(());
+            });
+        if joiner.is_err() {
+            return false;
+        }
+        let done = done_rx.recv_timeout(limit).is_ok();
+        if !done {
+            tracing::warn!(
+                event = "notify_unfinished",
+                limit_s = limit.as_secs(),
+                "stopped waiting for notifications still being delivered; their matches are in the review queue"
+            );
+        }
+        done
+    }
+
     /// Stops taking notifications and waits until the queued ones were tried.
     pub fn close(&self) {
         drop(self.tx.lock().unwrap_or_else(|p| p.into_inner()).take());
@@ -716,6 +745,30 @@ mod tests {
         assert!(t.elapsed() < Duration::from_millis(50));
         n.close();
         assert_eq!(n.counts().failed.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn closing_waits_a_bounded_time_for_a_receiver_that_never_answers() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/slow", l.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for c in l.incoming().flatten() {
+                held.push(c); // accepted, never answered
+            }
+        });
+        let hook = Webhook::new(WebhookConfig {
+            timeout: Duration::from_secs(3),
+            ..fast(&url, None)
+        })
+        .unwrap();
+        let n = Notifier::start(vec![Box::new(hook)], 4);
+        assert_eq!(n.notify(note(1, Band::Strong)), Taken::Queued);
+        let t = std::time::Instant::now();
+        assert!(!n.close_within(Duration::from_millis(200)));
+        assert!(t.elapsed() < Duration::from_secs(2));
+        // Closed: nothing more is taken.
+        assert_eq!(n.notify(note(2, Band::Strong)), Taken::QueueFull);
     }
 
     #[test]

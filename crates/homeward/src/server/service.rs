@@ -485,10 +485,11 @@ impl Service {
         });
     }
 
-    /// Stops taking notifications and waits for the queued ones to be tried.
+    /// Stops taking notifications and waits (at most 15 s) for the queued
+    /// ones to be tried.
     pub fn close_notifier(&self) {
         if let Some(n) = self.notify.get() {
-            n.notifier.close();
+            n.notifier.close_within(std::time::Duration::from_secs(15));
         }
     }
 
