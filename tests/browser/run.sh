@@ -41,3 +41,6 @@ url="$(sed -n 's/^homeward serve: listening on //p' "$data/stdout" | head -n1)"
 HOMEWARD_URL="$url" node "$here/submit_and_review.mjs"
 # The volunteer flow in zh-CN and en (issue 15); screenshots in docs/screenshots/.
 HOMEWARD_URL="$url" node "$here/volunteer.mjs"
+# Review a team can share (issue 15): filters, the boxed face, crops, confirm /
+# undo / close, the audit page, in en and zh-CN; screenshots in docs/screenshots/.
+HOMEWARD_URL="$url" node "$here/review.mjs"

@@ -170,7 +170,8 @@ try {
     );
     const imgs = await page.locator("section.sighting img, section.case img").count();
     assert.ok(imgs >= 2, `images: ${imgs}`);
-    assert.ok((await page.textContent("#why")).includes("est. false-match"));
+    assert.ok(/^(Strong|Possible|Weak): /.test((await page.textContent("#evidence-text")).trim()));
+    assert.ok((await page.textContent("#numbers")).includes("est. false-match"));
     assert.ok((await page.textContent("section.sighting")).includes("Gare de Lyon"));
     await page.fill('textarea[name="note"]', "Same child: checked with the family photo");
     await page.screenshot({ path: join(root, "docs", "screenshot-review.png"), fullPage: true });

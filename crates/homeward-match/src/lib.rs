@@ -61,6 +61,7 @@ pub mod manifest;
 mod matcher;
 pub mod matching;
 pub mod models;
+pub mod notify;
 pub mod policy;
 pub mod ranking;
 pub mod review;

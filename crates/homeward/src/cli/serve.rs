@@ -57,8 +57,68 @@ pub struct ServeArgs {
     /// default none, and the peer address is the client).
     #[arg(long = "trusted-proxy", value_name = "IP")]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// When a strong or possible match is queued, POST a JSON notification
+    /// (ids, band and a link; never names, photos or places) to this
+    /// http:// URL; also HOMEWARD_NOTIFY_WEBHOOK. With HOMEWARD_WEBHOOK_SECRET
+    /// set, each body is signed: X-Homeward-Signature: sha256=HMAC-SHA256 hex.
+    #[arg(long, value_name = "URL")]
+    pub notify_webhook: Option<String>,
+    /// Email this address too when HOMEWARD_SMTP_URL
+    /// (smtp://user:password@host:port) is set; repeat for each recipient.
+    #[arg(long = "notify-email", value_name = "ADDRESS")]
+    pub notify_email: Vec<String>,
+    /// Sender address of notification emails.
+    #[arg(long, value_name = "ADDRESS", default_value = "homeward@localhost")]
+    pub notify_from: String,
+    /// The address people open the pages at (https://homeward.example.org),
+    /// for links in notifications; default http:// and the listening address.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
     #[command(flatten)]
     pub face: AnalysisArgs,
+}
+
+/// The notification settings from the flags and the environment (secrets
+/// and the SMTP URL, which holds a password, only from the environment).
+fn notify_settings(args: &ServeArgs) -> Result<server::NotifySettings, CliError> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    let webhook = args
+        .notify_webhook
+        .clone()
+        .or_else(|| env("HOMEWARD_NOTIFY_WEBHOOK"))
+        .map(|url| {
+            homeward_match::notify::WebhookConfig::new(
+                url.trim(),
+                env("HOMEWARD_WEBHOOK_SECRET").map(String::into_bytes),
+            )
+        });
+    let smtp = match env("HOMEWARD_SMTP_URL") {
+        Some(url) => Some(homeward_match::notify::SmtpConfig {
+            url,
+            from: args.notify_from.clone(),
+            to: args.notify_email.clone(),
+            timeout: Duration::from_secs(20),
+        }),
+        None if !args.notify_email.is_empty() => {
+            return Err(CliError::Usage(
+                "--notify-email needs an SMTP server: set HOMEWARD_SMTP_URL=smtp://user:password@host:587"
+                    .into(),
+            ))
+        }
+        None => None,
+    };
+    if let Some(u) = &args.public_url {
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            return Err(CliError::Usage(format!(
+                "--public-url must start with http:// or https://, got `{u}`"
+            )));
+        }
+    }
+    Ok(server::NotifySettings {
+        webhook,
+        smtp,
+        public_url: args.public_url.clone(),
+    })
 }
 
 fn prompt(label: &str) -> Result<String, CliError> {
@@ -170,6 +230,7 @@ pub fn run(args: &ServeArgs) -> Result<Outcome, CliError> {
         trusted_proxies: args.trusted_proxies.clone(),
         limits: args.face.limits(),
         face: args.face.analysis().face_options(),
+        notify: notify_settings(args)?,
     };
     server::run(config, auth).map_err(|e| CliError::Usage(e.to_string()))?;
     Ok(Outcome::Success)

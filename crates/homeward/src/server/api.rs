@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::admission::Refusal;
 use super::auth::{now, Role, User, SESSION_SECONDS};
 use super::error::ApiError;
-use super::service::{PhotoAdded, SightingInput};
+use super::service::{PhotoAdded, QueueFilter, SightingInput};
 use super::session::{set_cookie, Caller, Via};
 use super::{blocking, openapi, AppState, Routes};
 use homeward_match::matching::Analyzed;
@@ -1012,10 +1012,87 @@ async fn get_batch(
     Ok(Json(v).into_response())
 }
 
-#[derive(Deserialize)]
-struct QueueQuery {
+/// The queue's query: `all`, and the filters `case`, `band` and `state`
+/// (an empty value means "any").
+#[derive(Deserialize, Default)]
+pub(super) struct QueueQuery {
     #[serde(default)]
-    all: bool,
+    pub all: Option<String>,
+    #[serde(default)]
+    pub case: Option<String>,
+    #[serde(default)]
+    pub band: Option<String>,
+    #[serde(default)]
+    pub state: Option<String>,
+}
+
+/// A filter value that does not say what it should.
+fn bad_filter(message: String) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "bad_filter", message)
+}
+
+impl QueueQuery {
+    /// The filter these parameters ask for, or a 400 saying which value
+    /// is wrong and what it may be.
+    pub(super) fn filter(&self) -> Result<QueueFilter, ApiError> {
+        fn given(v: &Option<String>) -> Option<&str> {
+            v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+        }
+        let all = match given(&self.all) {
+            None | Some("false" | "0" | "no") => false,
+            Some("true" | "1" | "yes") => true,
+            Some(other) => {
+                return Err(bad_filter(format!(
+                    "`all` must be true or false, got `{}`",
+                    truncate(other)
+                )))
+            }
+        };
+        let case = match given(&self.case) {
+            None => None,
+            Some(c) => match c.parse::<u64>() {
+                Ok(n) if n > 0 => Some(n),
+                _ => {
+                    return Err(bad_filter(format!(
+                        "`case` must be a case number such as 12, got `{}`",
+                        truncate(c)
+                    )))
+                }
+            },
+        };
+        let band = match given(&self.band) {
+            None => None,
+            Some("strong") => Some("strong"),
+            Some("possible") => Some("possible"),
+            Some("weak") => Some("weak"),
+            Some(b) => {
+                return Err(bad_filter(format!(
+                    "`band` must be strong, possible or weak, got `{}`",
+                    truncate(b)
+                )))
+            }
+        };
+        let state = match given(&self.state) {
+            None if all => None,
+            None => Some(MatchState::Pending),
+            Some("all") => None,
+            Some("pending") => Some(MatchState::Pending),
+            Some("confirmed") => Some(MatchState::Confirmed),
+            Some("rejected") => Some(MatchState::Rejected),
+            Some(x) => {
+                return Err(bad_filter(format!(
+                    "`state` must be pending, confirmed, rejected or all, got `{}`",
+                    truncate(x)
+                )))
+            }
+        };
+        Ok(QueueFilter { case, band, state })
+    }
+}
+
+/// At most 40 characters of a bad value, to quote it back.
+fn truncate(s: &str) -> String {
+    s.chars().take(40).collect()
 }
 
 async fn review_queue(
@@ -1024,7 +1101,8 @@ async fn review_queue(
     Query(q): Query<QueueQuery>,
 ) -> Result<Response, ApiError> {
     caller.require(Role::CaseWorker)?;
-    let v = blocking(|| st.service.review_queue(&caller.actor(), q.all))?;
+    let f = q.filter()?;
+    let v = blocking(|| st.service.review_queue_filtered(&caller.actor(), &f))?;
     Ok(Json(v).into_response())
 }
 

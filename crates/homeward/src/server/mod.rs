@@ -35,6 +35,9 @@ use homeward_core::faces::{FaceEngine, FaceOptions};
 use homeward_core::intake::Limits;
 use homeward_core::sface::SFace;
 use homeward_core::store::Registry;
+use homeward_match::notify::{
+    Channel, EmailText, Notification, Notifier, Smtp, SmtpConfig, Webhook, WebhookConfig,
+};
 use homeward_match::{Analysis, Analyzer};
 
 pub use admission::default_analysis_budget;
@@ -76,6 +79,59 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Face pipeline options.
     pub face: FaceOptions,
+    /// Where new strong and possible matches are announced.
+    pub notify: NotifySettings,
+}
+
+/// Notification channels of `homeward serve` (all optional).
+#[derive(Debug, Clone, Default)]
+pub struct NotifySettings {
+    /// POST a JSON notification here.
+    pub webhook: Option<WebhookConfig>,
+    /// Email through this server.
+    pub smtp: Option<SmtpConfig>,
+    /// The address people open the pages at, for links; default the
+    /// address the server listens on.
+    pub public_url: Option<String>,
+}
+
+impl NotifySettings {
+    /// The configured channels; a bad setting stops the server at start.
+    fn channels(&self) -> Result<Vec<Box<dyn Channel>>, ServerError> {
+        let setup = |e: homeward_match::notify::NotifyError| ServerError::Setup(e.to_string());
+        let mut out: Vec<Box<dyn Channel>> = Vec::new();
+        if let Some(w) = &self.webhook {
+            out.push(Box::new(Webhook::new(w.clone()).map_err(setup)?));
+        }
+        if let Some(m) = &self.smtp {
+            out.push(Box::new(Smtp::new(m, Box::new(email_text)).map_err(setup)?));
+        }
+        Ok(out)
+    }
+}
+
+/// A notification email in Simplified Chinese, then English.
+fn email_text(n: &Notification) -> EmailText {
+    let one = |l: i18n::Lang| {
+        let band = i18n::tr(l, &format!("band-{}", n.band.name()));
+        let args = [
+            ("band", i18n::Arg::from(band.as_str())),
+            ("id", n.match_id.into()),
+            ("sighting", n.sighting_id.into()),
+            ("case", n.case_id.into()),
+            ("link", n.link.as_str().into()),
+        ];
+        (
+            i18n::tr_args(l, "email-subject", &args),
+            i18n::tr_args(l, "email-body", &args),
+        )
+    };
+    let (zs, zb) = one(i18n::Lang::ZhCn);
+    let (es, eb) = one(i18n::Lang::En);
+    EmailText {
+        subject: format!("{zs} / {es}"),
+        body: format!("{zb}\n\n----\n\n{eb}\n"),
+    }
 }
 
 /// Why the server could not start or stopped with an error.
@@ -371,6 +427,7 @@ pub fn run(config: ServerConfig, auth: AuthStore) -> Result<(), ServerError> {
             jitter: config.face.embed.jitter,
         },
     );
+    let channels = config.notify.channels()?;
     let auth = Arc::new(auth);
     let service =
         Arc::new(Service::new(registry, analyzer, auth.clone()).map_err(ServerError::Setup)?);
@@ -412,6 +469,21 @@ pub fn run(config: ServerConfig, auth: AuthStore) -> Result<(), ServerError> {
             trusted_proxies = state.config.trusted_proxies.len(),
             "admission control"
         );
+        if !channels.is_empty() {
+            let public = config
+                .notify
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{local}"));
+            tracing::info!(
+                event = "notifications",
+                channels = channels.len(),
+                "strong and possible matches will be announced"
+            );
+            state
+                .service
+                .set_notifier(Arc::new(Notifier::start(channels, 1000)), public);
+        }
         println!("homeward serve: listening on http://{local}");
         use std::io::Write;
         let _ = std::io::stdout().flush();
@@ -424,6 +496,7 @@ pub fn run(config: ServerConfig, auth: AuthStore) -> Result<(), ServerError> {
         .map_err(|e| ServerError::Setup(format!("server stopped: {e}")))
     });
     rt.shutdown_timeout(Duration::from_secs(5));
+    service.close_notifier();
     service.close()?;
     eprintln!("homeward serve: stopped, registry closed");
     result

@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
 use homeward_core::intake::{self, DecodeError};
-use homeward_core::store::MatchState;
+use homeward_core::store::{CaseStatus, MatchState};
 use maud::{html, Markup, DOCTYPE};
 use serde::Deserialize;
 
@@ -19,7 +19,7 @@ use super::api::{self, CaseIn, TokenIn, UserIn};
 use super::auth::{random_hex, Role};
 use super::error::ApiError;
 use super::i18n::{self, Arg, Lang};
-use super::service::{CandidatePhoto, SightingView};
+use super::service::{CandidatePhoto, FaceBox, ReviewView, SightingView};
 use super::session::{cookie, set_cookie, Caller, PageCaller, PageError, Via};
 use super::{blocking, AppState, Routes};
 
@@ -68,6 +68,8 @@ pub(super) fn routes(r: Routes) -> Routes {
         .get("/review", review_page)
         .get("/review/{id}", review_item_page)
         .post("/review/{id}", review_decide)
+        .post("/cases/{id}/status", case_status_post)
+        .get("/audit", audit_page)
         .get("/cases", cases_page)
         .post("/cases", cases_create)
         .get("/cases/{id}", case_page)
@@ -146,6 +148,7 @@ fn page(l: Lang, title: &str, caller: Option<&Caller>, body: Markup) -> Markup {
                             @if c.user.role >= Role::CaseWorker {
                                 a href="/review" { (t(l, "nav-review")) }
                                 a href="/cases" { (t(l, "nav-cases")) }
+                                a href="/audit" { (t(l, "nav-audit")) }
                             }
                             @if c.user.role >= Role::Admin { a href="/admin" { (t(l, "nav-admin")) } }
                         }
@@ -575,13 +578,59 @@ fn band_badge(l: Lang, band: &str) -> Markup {
     html! { span class=(format!("band band-{band}")) { (word(l, "band", band)) } }
 }
 
+/// The plain-words evidence of a band, in `l`: "Strong: fewer than 1 in
+/// 1,000 different children score this close".
+fn evidence(l: Lang, band: &str) -> String {
+    match band {
+        "strong" | "possible" | "weak" => t(l, &format!("evidence-{band}")),
+        _ => t(l, "evidence-unknown"),
+    }
+}
+
+/// Below this false-match rate (1 in 10,000) the calibration is not read
+/// as a number: it says "fewer than 1 in 10,000", as `ranking::rate`
+/// says "<0.01%".
+const ONE_IN_FLOOR: u64 = 10_000;
+
+/// "about 1 in N" (message `id`), or "fewer than 1 in 10,000" (`floor`)
+/// when N is past what the calibration can tell.
+fn one_in_text(l: Lang, n: u64, id: &str, floor: &str) -> String {
+    if n > ONE_IN_FLOOR {
+        ta(l, floor, &[("n", grouped(ONE_IN_FLOOR).as_str().into())])
+    } else {
+        ta(l, id, &[("n", grouped(n).as_str().into())])
+    }
+}
+
+/// `n` with thousands separators (1,000; 12,345).
+fn grouped(n: u64) -> String {
+    let d = n.to_string();
+    let mut out = String::with_capacity(d.len() + d.len() / 3);
+    for (i, c) in d.chars().enumerate() {
+        if i > 0 && (d.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The queue's filter form and list.
 async fn review_page(
     State(st): State<AppState>,
     PageCaller(c): PageCaller,
     l: Lang,
+    axum::extract::Query(q): axum::extract::Query<api::QueueQuery>,
 ) -> Result<Response, PageError> {
     c.require(Role::CaseWorker)?;
-    let items = blocking(|| st.service.review_queue(&c.actor(), false))?;
+    let f = q.filter()?;
+    let items = blocking(|| st.service.review_queue_filtered(&c.actor(), &f))?;
+    let state_value = match f.state {
+        None => "all",
+        Some(s) => s.as_str(),
+    };
+    let band_value = f.band.unwrap_or("");
+    let case_value = f.case.map(|c| c.to_string()).unwrap_or_default();
     Ok(render(
         StatusCode::OK,
         page(
@@ -591,15 +640,38 @@ async fn review_page(
             html! {
                 h1 { (t(l, "review-title")) }
                 p.hint { (t(l, "review-hint")) }
+                form.filters #filters method="get" action="/review" {
+                    label { (t(l, "filter-case")) input type="number" name="case" min="1" value=(case_value) placeholder=(t(l, "filter-any")); }
+                    label { (t(l, "filter-band"))
+                        select name="band" {
+                            option value="" selected[band_value.is_empty()] { (t(l, "filter-any")) }
+                            @for b in ["strong", "possible", "weak"] {
+                                option value=(b) selected[band_value == b] { (word(l, "band", b)) }
+                            }
+                        }
+                    }
+                    label { (t(l, "filter-state"))
+                        select name="state" {
+                            @for s in ["pending", "confirmed", "rejected"] {
+                                option value=(s) selected[state_value == s] { (word(l, "state", s)) }
+                            }
+                            option value="all" selected[state_value == "all"] { (t(l, "filter-all-states")) }
+                        }
+                    }
+                    button type="submit" { (t(l, "filter-apply")) }
+                    a href="/review" { (t(l, "filter-clear")) }
+                }
                 @if items.is_empty() { p #queue-empty { (t(l, "review-empty")) } }
                 ul.queue #queue {
                     @for i in &items {
-                        li.queue-item data-match=(i.match_id) {
+                        li.queue-item data-match=(i.match_id) data-band=(i.band) data-state=(i.state) {
                             img.thumb src=(format!("/api/sightings/{}/photo", i.sighting_id)) alt=(ta(l, "review-sighting-alt", &[("id", i.sighting_id.into())]));
                             div {
                                 a href=(format!("/review/{}", i.match_id)) { (ta(l, "review-item-link", &[("sighting", i.sighting_id.into()), ("case", i.case_id.into()), ("name", i.child_name.as_str().into())])) }
                                 " " (band_badge(l, i.band))
-                                div.why { (i.why) }
+                                @if i.state != "pending" { " " span.state { (word(l, "state", i.state)) } }
+                                div.why { (evidence(l, i.band)) }
+                                div.hint { (ta(l, "review-queued-at", &[("time", fmt_time(l, i.created_at).as_str().into())])) }
                             }
                         }
                     }
@@ -612,6 +684,7 @@ async fn review_page(
 fn sighting_facts(l: Lang, s: &SightingView) -> Markup {
     html! {
         dl.facts {
+            @if let Some(who) = &s.submitter { dt { (t(l, "fact-submitter")) } dd #submitter { (who.strip_prefix("web:").unwrap_or(who)) } }
             dt { (t(l, "fact-received")) } dd { (fmt_time(l, s.added_at)) }
             @if let Some(x) = &s.seen_at { dt { (t(l, "fact-seen-at")) } dd { (seen_at_label(l, x)) } }
             @if let Some(p) = &s.place { dt { (t(l, "fact-place")) } dd { (p) } }
@@ -646,6 +719,96 @@ fn candidate_gallery(l: Lang, photos: &[CandidatePhoto]) -> Markup {
     }
 }
 
+/// The sighting photo with the compared face boxed: an SVG laid over the
+/// image in the photo's own pixel coordinates, so it scales with it.
+fn boxed_photo(l: Lang, url: &str, face: Option<&FaceBox>) -> Markup {
+    html! {
+        figure.boxed {
+            div.photo-box {
+                img.main src=(url) alt=(t(l, "review-sighting-photo-alt"));
+                @if let Some(f) = face {
+                    svg.overlay #face-overlay viewBox=(format!("0 0 {} {}", f.width, f.height)) preserveAspectRatio="none" aria-hidden="true" {
+                        rect.face-box #face-box x=(f.bbox[0]) y=(f.bbox[1]) width=(f.bbox[2] - f.bbox[0]) height=(f.bbox[3] - f.bbox[1]) {}
+                    }
+                }
+            }
+            figcaption.hint { @if face.is_some() { (t(l, "review-box-caption")) } @else { (t(l, "review-no-box")) } }
+        }
+    }
+}
+
+/// A face cropped to an equal-size square around its box (an SVG view of
+/// the stored photo: no image is cut or stored).
+fn face_crop(f: &FaceBox, class: &str, label: &str) -> Markup {
+    let [x, y, side] = f.square(1.6);
+    html! {
+        svg class=(class) viewBox=(format!("{x:.1} {y:.1} {side:.1} {side:.1}")) preserveAspectRatio="xMidYMid slice" role="img" aria-label=(label) {
+            image href=(f.photo_url) width=(f.width) height=(f.height) {}
+        }
+    }
+}
+
+/// The two compared faces side by side, each a link that opens it large
+/// (a CSS `:target` overlay; no script).
+fn face_pair(l: Lang, s: Option<&FaceBox>, c: Option<&FaceBox>) -> Markup {
+    let faces = [
+        ("zoom-sighting", s, t(l, "review-crop-sighting")),
+        ("zoom-case", c, t(l, "review-crop-case")),
+    ];
+    html! {
+        section.crops #crops {
+            h2 { (t(l, "review-faces")) }
+            div.crop-row {
+                @for (anchor, face, label) in &faces {
+                    figure.crop-fig {
+                        @if let Some(f) = face {
+                            a.zoom href=(format!("#{anchor}")) title=(t(l, "review-zoom")) { (face_crop(f, "crop", label)) }
+                        } @else {
+                            div.crop.crop-missing { (t(l, "review-no-face")) }
+                        }
+                        figcaption { (label) }
+                    }
+                }
+            }
+            p.hint { (t(l, "review-crops-hint")) }
+            @for (anchor, face, label) in &faces {
+                @if let Some(f) = face {
+                    div.lightbox id=(anchor) {
+                        a.close href="#crops" aria-label=(t(l, "review-zoom-close")) { "×" }
+                        (face_crop(f, "crop-big", label))
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The numbers behind the band, for whoever wants them.
+fn numbers(l: Lang, v: &ReviewView) -> Markup {
+    let w = v.explanation.as_ref();
+    html! {
+        details.numbers #numbers {
+            summary { (t(l, "review-numbers")) }
+            dl.facts {
+                @if let Some(f) = v.est_false_match_rate { dt { (t(l, "num-fmr")) } dd #num-fmr { (homeward_match::ranking::rate(f)) } }
+                @if let Some(n) = v.one_in { dt { (t(l, "num-one-in")) } dd { (one_in_text(l, n, "num-one-in-value", "num-one-in-floor")) } }
+                @if let Some(d) = v.distance { dt { (t(l, "num-distance")) } dd { (format!("{d:.3}")) } }
+                @if let Some(sd) = w.and_then(|w| w.best.sface_distance) { dt { (t(l, "num-sface")) } dd { (format!("{sd:.3}")) } }
+                @if let Some(s) = v.score { dt { (t(l, "num-score")) } dd { (format!("{s:.3}")) } }
+                @if let Some(w) = w {
+                    dt { (t(l, "num-photos")) } dd { (w.photos_compared) }
+                    @if let Some(g) = w.best.age_gap_years { dt { (t(l, "num-age-gap")) } dd { (ta(l, "num-years", &[("y", format!("{g:.1}").as_str().into())])) } }
+                    @if let Some(a) = w.expected_age_years { dt { (t(l, "num-expected-age")) } dd { (ta(l, "num-years", &[("y", format!("{a:.1}").as_str().into())])) } }
+                    @if let Some(sid) = w.best.enrolled_from_sighting { dt { (t(l, "num-enrolled")) } dd { (ta(l, "num-enrolled-value", &[("id", sid.into())])) } }
+                    dt { (t(l, "num-models")) } dd { (w.models) " · " (w.fusion) }
+                    @for p in &w.priors { dt { (t(l, "num-prior")) } dd { (word(l, "prior", &p.name)) " +" (format!("{:.3}", p.penalty)) } }
+                }
+                dt { (t(l, "num-engine-line")) } dd lang="en" { (v.why) }
+            }
+        }
+    }
+}
+
 async fn review_item_page(
     State(st): State<AppState>,
     PageCaller(c): PageCaller,
@@ -655,6 +818,7 @@ async fn review_item_page(
     c.require(Role::CaseWorker)?;
     let v = blocking(|| st.service.review_item(&c.actor(), id))?;
     let unknown = t(l, "review-unknown");
+    let here = format!("/review/{id}");
     Ok(render(
         StatusCode::OK,
         page(
@@ -663,15 +827,21 @@ async fn review_item_page(
             Some(&c),
             html! {
                 h1 { (ta(l, "review-heading", &[("sighting", v.sighting.id.into()), ("case", v.case.id.into())])) }
-                p { (band_badge(l, v.band)) " " span.why #why { (v.why) } }
+                section.evidence #evidence {
+                    p { (band_badge(l, v.band)) " " strong #evidence-text { (evidence(l, v.band)) } }
+                    @if let Some(n) = v.one_in { p.hint #one-in { (one_in_text(l, n, "evidence-one-in", "evidence-one-in-floor")) } }
+                    p.hint { (t(l, "review-hint")) }
+                    (numbers(l, &v))
+                }
+                (face_pair(l, v.sighting_face.as_ref(), v.case_face.as_ref()))
                 div.side-by-side {
                     section.sighting {
                         h2 { (t(l, "review-sighting")) }
-                        img.main src=(v.sighting.photo_url) alt=(t(l, "review-sighting-photo-alt"));
+                        (boxed_photo(l, &v.sighting.photo_url, v.sighting_face.as_ref()))
                         (sighting_facts(l, &v.sighting))
                     }
                     section.case {
-                        h2 { a href=(format!("/cases/{}", v.case.id)) { (v.case.child_name) } }
+                        h2 { a href=(format!("/cases/{}", v.case.id)) { (v.case.child_name) } " " span.status #case-status { (word(l, "status", v.case.status)) } }
                         p.hint {
                             (ta(l, "review-case-facts", &[
                                 ("since", v.case.missing_date.as_deref().unwrap_or(&unknown).into()),
@@ -681,10 +851,12 @@ async fn review_item_page(
                             @if let Some(y) = v.case.birth_year { " · " (ta(l, "review-born", &[("year", y.into())])) }
                         }
                         (candidate_gallery(l, &v.candidate_photos))
+                        (status_form(l, &c, v.case.id, v.case.status, &here))
+                        p { a #case-audit href=(format!("/audit?case={}", v.case.id)) { (t(l, "audit-for-case")) } }
                     }
                 }
                 @if v.state == "pending" {
-                    form.stack #decide method="post" action=(format!("/review/{id}")) {
+                    form.stack #decide method="post" action=(here) {
                         input type="hidden" name="csrf" value=(c.csrf());
                         label { (t(l, "review-note")) textarea name="note" rows="2" maxlength="2000" {} }
                         div.buttons {
@@ -694,15 +866,37 @@ async fn review_item_page(
                     }
                 } @else {
                     p #decision.decided { (t(l, "review-decision")) " " strong { (word(l, "state", v.state)) }
-                        @if let Some(r) = &v.reviewer { " " (ta(l, "review-by", &[("who", r.as_str().into())])) }
+                        @if let Some(r) = &v.reviewer { " " (ta(l, "review-by", &[("who", r.strip_prefix("web:").unwrap_or(r).into())])) }
                         @if let Some(x) = v.decided_at { ", " (fmt_time(l, x)) }
                         @if let Some(n) = &v.note { ". " (ta(l, "review-note-was", &[("note", n.as_str().into())])) }
                     }
+                    form.inline #undo method="post" action=(here) {
+                        input type="hidden" name="csrf" value=(c.csrf());
+                        button.link-dark type="submit" name="decision" value="undo" { (t(l, "review-undo")) }
+                    }
+                    p.hint { (t(l, "review-undo-hint")) }
                     p { a href="/review" { (t(l, "review-back")) } }
                 }
             },
         ),
     ))
+}
+
+/// Buttons that move a case to another status; they come back to `next`.
+fn status_form(l: Lang, c: &Caller, case: u64, status: &str, next: &str) -> Markup {
+    html! {
+        form.inline.status-form #case-status-form method="post" action=(format!("/cases/{case}/status")) {
+            input type="hidden" name="csrf" value=(c.csrf());
+            input type="hidden" name="next" value=(next);
+            div.buttons {
+                @for to in ["found", "closed", "searching"] {
+                    @if to != status {
+                        button.secondary type="submit" name="status" value=(to) { (t(l, &format!("case-set-{to}"))) }
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -724,15 +918,172 @@ async fn review_decide(
     let state = match f.decision.as_str() {
         "confirm" => MatchState::Confirmed,
         "reject" => MatchState::Rejected,
+        "undo" => {
+            blocking(|| st.service.undo(&c.actor(), id))?;
+            return Ok(see_other(&format!("/review/{id}")));
+        }
         other => {
             return Err(ApiError::bad_request(format!(
-                "decision must be confirm or reject, got `{other}`"
+                "decision must be confirm, reject or undo, got `{}`",
+                other.chars().take(40).collect::<String>()
             ))
             .into())
         }
     };
     api::do_decide(&st, &c, id, state, Some(&f.note))?;
     Ok(see_other(&format!("/review/{id}")))
+}
+
+#[derive(Deserialize)]
+struct StatusForm {
+    csrf: String,
+    status: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// A same-site path to go back to, or `fallback`.
+fn same_site(next: &str, fallback: String) -> String {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && next.len() <= 200
+        && next.chars().all(|c| c.is_ascii_graphic());
+    if ok {
+        next.to_string()
+    } else {
+        fallback
+    }
+}
+
+async fn case_status_post(
+    State(st): State<AppState>,
+    PageCaller(c): PageCaller,
+    Path(id): Path<u64>,
+    PageForm(f): PageForm<StatusForm>,
+) -> Result<Response, PageError> {
+    c.require(Role::CaseWorker)?;
+    c.check_csrf(Some(&f.csrf))?;
+    let to = f
+        .status
+        .parse::<CaseStatus>()
+        .map_err(|e| ApiError::bad_request(format!("status: {e}")))?;
+    blocking(|| st.service.set_case_status(&c.actor(), id, to))?;
+    Ok(see_other(&same_site(&f.next, format!("/cases/{id}"))))
+}
+
+// ---------- audit ----------
+
+#[derive(Deserialize, Default)]
+struct AuditPageQuery {
+    #[serde(default)]
+    case: Option<String>,
+}
+
+/// An audit action in `l`: `review:confirmed` → "decision: confirmed".
+fn audit_action(l: Lang, action: &str) -> String {
+    let (kind, detail) = action.split_once(':').unwrap_or((action, ""));
+    let name = word(l, "audit-action", kind);
+    if detail.is_empty() {
+        return name;
+    }
+    let detail = match kind {
+        "review" => word(l, "state", detail),
+        "set_status" => word(l, "status", detail),
+        _ => detail.to_string(),
+    };
+    let detail = if detail == "undone" {
+        t(l, "audit-undone")
+    } else {
+        detail
+    };
+    format!("{name}: {detail}")
+}
+
+/// An audit target in `l`: `case:12` → "case 12".
+fn audit_target(l: Lang, target: &str) -> Markup {
+    let parts: Vec<(&str, &str)> = target
+        .split(' ')
+        .filter_map(|p| p.split_once(':'))
+        .collect();
+    html! {
+        @for (i, (kind, id)) in parts.iter().enumerate() {
+            @if i > 0 { " · " }
+            @let label = word(l, "audit-target", kind);
+            @match (*kind, id.parse::<u64>()) {
+                ("case", Ok(n)) => { a href=(format!("/cases/{n}")) { (label) " " (n) } }
+                ("match", Ok(n)) => { a href=(format!("/review/{n}")) { (label) " " (n) } }
+                _ => { (label) " " (id) }
+            }
+        }
+        @if parts.is_empty() { (target) }
+    }
+}
+
+async fn audit_page(
+    State(st): State<AppState>,
+    PageCaller(c): PageCaller,
+    l: Lang,
+    axum::extract::Query(q): axum::extract::Query<AuditPageQuery>,
+) -> Result<Response, PageError> {
+    c.require(Role::CaseWorker)?;
+    let case = match q.case.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_filter",
+                    format!(
+                        "`case` must be a case number such as 12, got `{}`",
+                        v.chars().take(40).collect::<String>()
+                    ),
+                )
+                .into())
+            }
+        },
+    };
+    let rows = blocking(|| st.service.registry_audit(&c.actor(), case, 500))?;
+    let title = match case {
+        Some(n) => ta(l, "audit-title-case", &[("case", n.into())]),
+        None => t(l, "audit-title"),
+    };
+    Ok(render(
+        StatusCode::OK,
+        page(
+            l,
+            &title,
+            Some(&c),
+            html! {
+                h1 { (title) }
+                p.hint { (t(l, "audit-hint")) }
+                form.filters method="get" action="/audit" {
+                    label { (t(l, "filter-case")) input type="number" name="case" min="1" value=(case.map(|n| n.to_string()).unwrap_or_default()) placeholder=(t(l, "filter-any")); }
+                    button type="submit" { (t(l, "filter-apply")) }
+                    @if let Some(n) = case { a href=(format!("/cases/{n}")) { (t(l, "audit-back-case")) } }
+                }
+                @if rows.is_empty() { p #audit-empty { (t(l, "audit-empty")) } }
+                @else {
+                    div.table-wrap {
+                        table.list #audit {
+                            thead { tr { th { (t(l, "audit-when")) } th { (t(l, "audit-who")) } th { (t(l, "audit-what")) } th { (t(l, "audit-on")) } } }
+                            tbody {
+                                @for r in &rows {
+                                    tr data-action=(r.action) {
+                                        td { (fmt_time(l, r.at)) }
+                                        td { (r.actor.strip_prefix("web:").unwrap_or(&r.actor)) }
+                                        td { (audit_action(l, &r.action)) }
+                                        td { (audit_target(l, &r.target)) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            },
+        ),
+    ))
 }
 
 // ---------- cases ----------
@@ -863,6 +1214,8 @@ async fn case_page(
                     dt { (t(l, "case-missing-from")) } dd { (v.missing_place) }
                     @if let Some(n) = &v.notes { dt { (t(l, "case-notes")) } dd { (n) } }
                 }
+                (status_form(l, &c, v.id, v.status, &format!("/cases/{id}")))
+                p { a href=(format!("/review?case={id}&state=all")) { (t(l, "case-matches")) } " · " a href=(format!("/audit?case={id}")) { (t(l, "audit-for-case")) } }
                 h2 { (t(l, "case-photos-by-age")) }
                 @if groups.is_empty() { p { (t(l, "case-no-photos")) } }
                 @for (age, photos) in &groups {
@@ -1156,6 +1509,40 @@ mod tests {
         assert_eq!(error_text(Lang::En, &e), e.message);
         let odd = ApiError::new(StatusCode::IM_A_TEAPOT, "teapot", "short and stout");
         assert_eq!(error_text(Lang::ZhCn, &odd), "请求未能完成。");
+    }
+
+    #[test]
+    fn evidence_is_plain_words_in_both_languages() {
+        assert_eq!(
+            evidence(Lang::En, "strong"),
+            "Strong: fewer than 1 in 1,000 different children score this close."
+        );
+        assert!(evidence(Lang::ZhCn, "possible").starts_with("可能："));
+        assert!(evidence(Lang::ZhCn, "unknown").contains("无法读取"));
+        assert_eq!(grouped(1_000), "1,000");
+        assert_eq!(grouped(1_234_567), "1,234,567");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(
+            one_in_text(Lang::En, 250, "evidence-one-in", "evidence-one-in-floor"),
+            "For this match: about 1 in 250 different children would score this close."
+        );
+        assert!(one_in_text(
+            Lang::En,
+            7_464_320,
+            "evidence-one-in",
+            "evidence-one-in-floor"
+        )
+        .contains("fewer than 1 in 10,000"));
+        assert_eq!(
+            audit_action(Lang::ZhCn, "review:confirmed"),
+            "审核结论: 已确认"
+        );
+        assert_eq!(audit_action(Lang::En, "review:undone"), "decision: undone");
+        assert_eq!(audit_action(Lang::En, "made_up"), "made_up");
+        assert_eq!(same_site("/review/3", "/x".into()), "/review/3");
+        for bad in ["//evil.example", "https://evil.example", "/\\evil", ""] {
+            assert_eq!(same_site(bad, "/cases/1".into()), "/cases/1", "{bad}");
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! SQL; it turns the store's types into the API's and the pages' views.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use homeward_core::store::{
     self as store, CaseId, CaseStatus, MatchState, NewCase, NewSighting, PhotoMeta, Reader, Reads,
@@ -26,6 +26,7 @@ use serde::Serialize;
 use homeward_match::batch as report;
 use homeward_match::lifecycle;
 use homeward_match::matching::{self, Analyzed, DupIndex, EnrolledPhoto, MatchError, Repeat};
+use homeward_match::notify::{Notification, Notifier};
 use homeward_match::ranking::{self, Policy, QueryMeta};
 use homeward_match::Analyzer;
 
@@ -44,28 +45,35 @@ struct ScoresView {
     fmr: Option<f64>,
     band: &'static str,
     why: String,
+    /// The ranked candidate as stored (None when unreadable).
+    candidate: Option<ranking::Candidate>,
 }
 
 impl ScoresView {
     fn new(stored: &Result<StoredScores, ScoresError>) -> ScoresView {
         match stored {
-            Ok(s) => ScoresView {
-                distance: Some(s.why.best.distance),
-                score: Some(s.score),
-                fmr: Some(s.case_fmr),
-                band: s.band.as_str(),
-                // The ranking's own one-line explanation; its JSON is the
-                // stored shape.
-                why: serde_json::from_str::<ranking::Candidate>(&s.to_json())
-                    .map(|c| c.summary())
-                    .unwrap_or_else(|_| format!("case {}: compare the photos", s.case_id)),
-            },
+            Ok(s) => {
+                // The ranking's own candidate; its JSON is the stored shape.
+                let candidate = serde_json::from_str::<ranking::Candidate>(&s.to_json()).ok();
+                ScoresView {
+                    distance: Some(s.why.best.distance),
+                    score: Some(s.score),
+                    fmr: Some(s.case_fmr),
+                    band: s.band.as_str(),
+                    why: candidate
+                        .as_ref()
+                        .map(|c| c.summary())
+                        .unwrap_or_else(|| format!("case {}: compare the photos", s.case_id)),
+                    candidate,
+                }
+            }
             Err(e) => ScoresView {
                 distance: None,
                 score: None,
                 fmr: None,
                 band: "unknown",
                 why: e.to_string(),
+                candidate: None,
             },
         }
     }
@@ -199,6 +207,75 @@ pub struct ReviewView {
     pub case: CaseSummary,
     /// The case's photos, nearest to the sighting's faces first.
     pub candidate_photos: Vec<CandidatePhoto>,
+    /// The ranking's evidence, structured (None when the stored scores
+    /// cannot be read).
+    pub explanation: Option<ranking::Why>,
+    /// About one in how many different children's cases score this close
+    /// (the reciprocal of the estimated false-match rate, rounded).
+    pub one_in: Option<u64>,
+    /// The sighting face that decided the ranking, boxed in its photo.
+    pub sighting_face: Option<FaceBox>,
+    /// The case photo face it was nearest to, boxed in its photo.
+    pub case_face: Option<FaceBox>,
+}
+
+/// A face's box in a stored photo, in the upright photo's pixels.
+#[derive(Debug, Clone, Serialize)]
+pub struct FaceBox {
+    /// The photo (`/api/sightings/{id}/photo` or `/api/photos/{id}`).
+    pub photo_url: String,
+    /// Upright width and height of the photo, pixels.
+    pub width: u32,
+    pub height: u32,
+    /// `[left, top, right, bottom]`, pixels.
+    #[serde(rename = "box")]
+    pub bbox: [f32; 4],
+}
+
+impl FaceBox {
+    /// A square around the box, `margin` times its larger side, clamped to
+    /// the photo where it fits: `[x, y, side]`, for equal-size crops.
+    pub fn square(&self, margin: f32) -> [f32; 3] {
+        let [l, t, r, b] = self.bbox;
+        let side = ((r - l).max(b - t) * margin).max(1.0);
+        let (cx, cy) = ((l + r) / 2.0, (t + b) / 2.0);
+        let (w, h) = (self.width as f32, self.height as f32);
+        let clamp = |c: f32, max: f32| {
+            if side >= max {
+                c - side / 2.0
+            } else {
+                (c - side / 2.0).clamp(0.0, max - side)
+            }
+        };
+        [clamp(cx, w), clamp(cy, h), side]
+    }
+}
+
+/// Which matches the queue shows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueFilter {
+    /// Only this case's matches.
+    pub case: Option<u64>,
+    /// Only this band (`strong`, `possible`, `weak`, `unknown`).
+    pub band: Option<&'static str>,
+    /// Only this state; None: every state.
+    pub state: Option<MatchState>,
+}
+
+/// One line of the registry's audit log, for the audit page.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditRow {
+    pub id: u64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+}
+
+/// Where notifications of new strong and possible matches go.
+struct Notify {
+    notifier: Arc<Notifier>,
+    public_url: String,
 }
 
 /// A sighting as submitted.
@@ -323,6 +400,7 @@ pub struct Service {
     dir: PathBuf,
     readers: Mutex<Vec<Reader>>,
     audit: Arc<AuthStore>,
+    notify: OnceLock<Notify>,
 }
 
 impl std::fmt::Debug for Service {
@@ -393,8 +471,45 @@ impl Service {
             dir,
             readers: Mutex::new(vec![first]),
             audit,
+            notify: OnceLock::new(),
         };
         Ok(svc)
+    }
+
+    /// Sends a notification for every new strong or possible match from now
+    /// on, with links under `public_url`. Set once; later calls are ignored.
+    pub fn set_notifier(&self, notifier: Arc<Notifier>, public_url: String) {
+        let _ = self.notify.set(Notify {
+            notifier,
+            public_url,
+        });
+    }
+
+    /// Stops taking notifications and waits (at most 15 s) for the queued
+    /// ones to be tried.
+    pub fn close_notifier(&self) {
+        if let Some(n) = self.notify.get() {
+            n.notifier.close_within(std::time::Duration::from_secs(15));
+        }
+    }
+
+    /// Hands a queued match to the notifier (off the request path: it only
+    /// enqueues). Weak matches and matches already sent are skipped there.
+    fn notify_queued(&self, match_id: u64, sighting_id: u64, case_id: u64, band: ranking::Band) {
+        if let Some(n) = self.notify.get() {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            n.notifier.notify(Notification::queued(
+                &n.public_url,
+                match_id,
+                sighting_id,
+                case_id,
+                band,
+                now,
+            ));
+        }
     }
 
     fn read(&self) -> Result<Read<'_>, ApiError> {
@@ -560,11 +675,16 @@ impl Service {
             )?;
             let surfaced =
                 matching::match_case_against_sightings(&mut m.reg, &self.policy, actor, case)?;
-            Ok(PhotoAdded {
-                enrolled,
-                surfaced_sightings: surfaced.len(),
-            })
+            Ok((enrolled, surfaced))
         })?;
+        let (enrolled, surfaced) = added;
+        for s in &surfaced {
+            self.notify_queued(s.match_id, s.sighting_id, case, s.candidate.band);
+        }
+        let added = PhotoAdded {
+            enrolled,
+            surfaced_sightings: surfaced.len(),
+        };
         self.audit(
             actor,
             "add_photo",
@@ -642,6 +762,9 @@ impl Service {
                 &format!("sighting:{sid} matches:{}", out.queued.len()),
             )?,
             None => {}
+        }
+        for q in &out.queued {
+            self.notify_queued(q.match_id, sid, q.case_id, q.band);
         }
         Ok(Submitted {
             sighting_id: sid,
@@ -753,14 +876,21 @@ impl Service {
         Ok(out)
     }
 
-    /// The review queue: pending matches (or all, with `all`), in the
-    /// store's queue order (lowest estimated false-match rate first).
-    pub fn review_queue(&self, actor: &str, all: bool) -> Result<Vec<QueueItem>, ApiError> {
+    /// The review queue in the store's queue order (lowest estimated
+    /// false-match rate first), narrowed by case, band and state.
+    pub fn review_queue_filtered(
+        &self,
+        actor: &str,
+        f: &QueueFilter,
+    ) -> Result<Vec<QueueItem>, ApiError> {
+        let all = f.state != Some(MatchState::Pending);
         let rows: Vec<QueueItem> = self
             .read()?
             .reads()
             .review_queue(all)?
             .into_iter()
+            .filter(|q| f.case.is_none_or(|c| q.case_id == c))
+            .filter(|q| f.state.is_none_or(|s| q.state == s))
             .map(|q| {
                 let sc = ScoresView::new(&q.scores);
                 QueueItem {
@@ -777,6 +907,7 @@ impl Service {
                     created_at: q.created_at,
                 }
             })
+            .filter(|q| f.band.is_none_or(|b| q.band == b))
             .collect();
         self.audit(actor, "review_queue", &format!("matches:{}", rows.len()))?;
         Ok(rows)
@@ -786,8 +917,20 @@ impl Service {
     pub fn review_item(&self, actor: &str, id: u64) -> Result<ReviewView, ApiError> {
         let item = self.read()?.reads().review_item(id)?;
         let sc = ScoresView::new(&item.scores);
+        let why = sc.candidate.as_ref().map(|c| c.why.clone());
+        let (sighting_face, case_face) = match &why {
+            Some(w) => self.face_boxes(item.sighting.id, item.case.id, w)?,
+            None => (None, None),
+        };
         self.audit(actor, "read_match", &format!("match:{id}"))?;
         Ok(ReviewView {
+            one_in: sc
+                .fmr
+                .filter(|f| *f > 0.0 && f.is_finite())
+                .map(|f| (1.0 / f).round().max(1.0) as u64),
+            explanation: why,
+            sighting_face,
+            case_face,
             match_id: id,
             state: item.state.as_str(),
             reviewer: item.reviewer,
@@ -802,6 +945,111 @@ impl Service {
             case: case_summary(item.case),
             candidate_photos: item.photos.into_iter().map(candidate_photo).collect(),
         })
+    }
+
+    /// The boxes of the two faces the ranking compared: the sighting's
+    /// deciding face and the case photo face nearest to it, each with its
+    /// photo's upright size. A face or photo that is gone (erased, or a
+    /// stored row that no longer reads) is None, never an error.
+    fn face_boxes(
+        &self,
+        sighting: u64,
+        case: u64,
+        why: &ranking::Why,
+    ) -> Result<(Option<FaceBox>, Option<FaceBox>), ApiError> {
+        let (s_box, s_path, c_box, c_path) = self.with_registry(|r| {
+            let s_box = r
+                .sighting_faces(sighting)?
+                .get(why.sighting_face)
+                .map(|(_, f)| f.bbox);
+            let s_path = match r.sighting(sighting) {
+                Ok(s) => Some(r.photo_path(&s.sha256)),
+                Err(StoreError::NotFound { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            let c_box = r
+                .case_gallery(case)?
+                .into_iter()
+                .find(|g| g.face_id == why.best.face_id && g.photo_id == why.best.photo_id)
+                .map(|g| g.bbox);
+            let c_path = match r.photo(why.best.photo_id) {
+                Ok((_, sha)) => Some(r.photo_path(&sha)),
+                Err(StoreError::NotFound { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            Ok((s_box, s_path, c_box, c_path))
+        })?;
+        let boxed = |bbox: Option<[f32; 4]>, path: Option<PathBuf>, url: String| {
+            let (bbox, path) = (bbox?, path?);
+            let (width, height) = upright_size(&path)?;
+            Some(FaceBox {
+                photo_url: url,
+                width,
+                height,
+                bbox,
+            })
+        };
+        Ok((
+            boxed(s_box, s_path, format!("/api/sightings/{sighting}/photo")),
+            boxed(c_box, c_path, format!("/api/photos/{}", why.best.photo_id)),
+        ))
+    }
+
+    /// The registry's audit log, newest first: every entry, or those about
+    /// `case` (the case itself, its photos, its matches and their sightings).
+    /// Names no person: actors, actions and row ids only.
+    pub fn registry_audit(
+        &self,
+        actor: &str,
+        case: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<AuditRow>, ApiError> {
+        let entries = self.with_registry(|r| r.audit_log())?;
+        let wanted: Option<std::collections::HashSet<String>> = match case {
+            None => None,
+            Some(c) => {
+                let read = self.read()?;
+                let reads = read.reads();
+                // A case that does not exist is a 404, as everywhere else.
+                reads.case_summary(c)?;
+                let mut w = std::collections::HashSet::new();
+                w.insert(format!("case:{c}"));
+                for p in reads.case_photos(c)? {
+                    w.insert(format!("photo:{}", p.id));
+                }
+                for q in reads
+                    .review_queue(true)?
+                    .into_iter()
+                    .filter(|q| q.case_id == c)
+                {
+                    w.insert(format!("match:{}", q.match_id));
+                }
+                Some(w)
+            }
+        };
+        let rows: Vec<AuditRow> = entries
+            .into_iter()
+            .rev()
+            .filter(|e| {
+                wanted
+                    .as_ref()
+                    .is_none_or(|w| w.contains(e.target.as_str()))
+            })
+            .take(limit)
+            .map(|e| AuditRow {
+                id: e.id,
+                at: e.at,
+                actor: e.actor,
+                action: e.action,
+                target: e.target,
+            })
+            .collect();
+        let target = match case {
+            Some(c) => format!("case:{c}"),
+            None => "registry".to_string(),
+        };
+        self.audit(actor, "read_audit_log", &target)?;
+        Ok(rows)
     }
 
     /// Confirms or rejects a pending match. Confirming enrols the
@@ -906,6 +1154,23 @@ impl Service {
         )?;
         Ok(BatchView { status, results })
     }
+}
+
+/// The upright width and height of a stored photo, from its header (the
+/// EXIF orientation kept on storing turns it); None if it cannot be read.
+fn upright_size(path: &Path) -> Option<(u32, u32)> {
+    let bytes = std::fs::read(path).ok()?;
+    let limits = homeward_core::intake::Limits {
+        // Stored photos passed the limits once; only the header is wanted.
+        max_file_bytes: u64::MAX,
+        max_pixels: u64::MAX,
+        min_side: 1,
+        max_aspect_ratio: u32::MAX,
+        max_analysis_bytes: u64::MAX,
+        ..homeward_core::intake::Limits::default()
+    };
+    let h = homeward_core::intake::inspect_bytes(&bytes, &limits).ok()?;
+    Some((h.width, h.height))
 }
 
 fn read_photo(path: &Path) -> Result<Vec<u8>, ApiError> {
