@@ -22,7 +22,10 @@ pub fn decode(raw: &RawOutputs, score_threshold: f32, top_k: usize) -> Vec<YuNet
                 break;
             };
             let score = (cls.clamp(0.0, 1.0) * obj.clamp(0.0, 1.0)).sqrt();
-            if score.partial_cmp(&score_threshold).is_none_or(|o| o.is_lt()) {
+            if score
+                .partial_cmp(&score_threshold)
+                .is_none_or(|o| o.is_lt())
+            {
                 continue;
             }
             let (Some(b), Some(k)) = (
