@@ -12,7 +12,7 @@
 //!
 //! - input: [`intake`] (untrusted bytes to an upright image), [`rules`] (the
 //!   one set of input rules: sex, dates, apparent ages, statuses, names);
-//! - analysis: [`faces`] ([`FaceEngine`]), [`sface`], [`hash`] (PDQ and chip
+//! - analysis: [`faces`] ([`FaceEngine`]), [`sface`], [`yunet`] ([`YuNet`]), [`hash`] (PDQ and chip
 //!   hashes, the Hamming index), with the model readers and kernels in
 //!   [`dlib`], [`nn`] and [`geometry`]; [`cancel`] stops an analysis between layers;
 //! - records: [`index`] (nearest faces), [`store`] ([`Registry`], the
@@ -46,6 +46,7 @@ pub mod nn;
 pub mod rules;
 pub mod sface;
 pub mod store;
+pub mod yunet;
 
 pub use faces::{Face, FaceEngine, FaceOptions};
 pub use hash::{HammingIndex, Hash256};
@@ -53,3 +54,4 @@ pub use index::{Embedding, SearchFilter};
 pub use intake::{DecodeError, Limits};
 pub use rules::{AgeRange, CalendarDate, CaseStatus, FreeText, MatchState, Name, Sex};
 pub use store::{Registry, Store, StoreError, StoredScores};
+pub use yunet::{YuNet, YuNetDetection, YuNetOptions};

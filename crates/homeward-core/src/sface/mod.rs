@@ -10,9 +10,9 @@
 //! dlib's five landmarks ([`align`]).
 
 pub mod align;
-mod depthwise;
+pub(crate) mod depthwise;
 mod net;
-mod onnx;
+pub(crate) mod onnx;
 
 use std::path::Path;
 

@@ -1,7 +1,8 @@
-//! The little of ONNX that SFace needs, read straight from the protobuf wire
-//! format: the graph's nodes (operator, inputs, outputs, integer and float
-//! attributes) and its float initializers. Anything else in the file (doc
-//! strings, value infos, opset imports) is skipped.
+//! The little of ONNX that SFace and YuNet need, read straight from the
+//! protobuf wire format: the graph's nodes (operator, inputs, outputs,
+//! integer, float and string attributes), its float initializers and its
+//! 64-bit integer ones (shapes). Anything else in the file (doc strings,
+//! value infos, opset imports) is skipped.
 //!
 //! Wire format: every field is a key `(number << 3) | wire type` (a varint)
 //! followed by a varint (type 0), 8 bytes (1), a length-prefixed run (2) or
@@ -22,6 +23,8 @@ pub(crate) struct Node {
     pub ints: HashMap<String, Vec<i64>>,
     /// Float attributes (`epsilon`, `alpha`, ...).
     pub floats: HashMap<String, f32>,
+    /// String attributes (`mode`, `coordinate_transformation_mode`, ...).
+    pub strings: HashMap<String, String>,
 }
 
 impl Node {
@@ -41,15 +44,27 @@ pub(crate) struct Initializer {
     pub data: Vec<f32>,
 }
 
-/// The parts of an ONNX model SFace is built from.
+/// The parts of an ONNX model SFace and YuNet are built from.
 #[derive(Debug, Default)]
 pub(crate) struct Graph {
     pub nodes: Vec<Node>,
     pub initializers: HashMap<String, Initializer>,
+    /// 64-bit integer initializers (e.g. `Reshape` shapes), values only.
+    pub int_initializers: HashMap<String, Vec<i64>>,
 }
 
 /// ONNX `TensorProto.DataType.FLOAT`.
 const FLOAT: i64 = 1;
+/// ONNX `TensorProto.DataType.INT64`.
+const INT64: i64 = 7;
+/// Most values an integer initializer may hold (shapes and axes are short).
+const MAX_INT_VALUES: usize = 1 << 16;
+
+/// One initializer of either supported type.
+enum Tensor {
+    Float(Initializer),
+    Int(Vec<i64>),
+}
 
 /// Why a read failed, before the byte offset and the model name are added.
 type Fail = String;
@@ -185,10 +200,14 @@ fn parse_graph(mut r: Reader, fail_at: &mut usize) -> Result<Graph, Fail> {
         *fail_at = r.offset();
         match r.field()? {
             (1, Value::Bytes(m)) => g.nodes.push(parse_node(m)?),
-            (5, Value::Bytes(m)) => {
-                let (name, t) = parse_tensor(m)?;
-                g.initializers.insert(name, t);
-            }
+            (5, Value::Bytes(m)) => match parse_tensor(m)? {
+                (name, Tensor::Float(t)) => {
+                    g.initializers.insert(name, t);
+                }
+                (name, Tensor::Int(v)) => {
+                    g.int_initializers.insert(name, v);
+                }
+            },
             _ => {}
         }
     }
@@ -213,10 +232,12 @@ fn parse_attribute(mut r: Reader, node: &mut Node) -> Result<(), Fail> {
     let mut name = String::new();
     let mut ints = Vec::new();
     let mut float = None;
+    let mut string = None;
     while !r.at_end() {
         match r.field()? {
             (1, Value::Bytes(s)) => name = s.string()?,
             (2, Value::Fixed32(b)) => float = Some(f32::from_le_bytes(b)),
+            (4, Value::Bytes(s)) => string = Some(s.string()?),
             (3, Value::Varint(v)) | (8, Value::Varint(v)) => ints.push(v as i64),
             (8, Value::Bytes(mut packed)) => {
                 while !packed.at_end() {
@@ -229,18 +250,26 @@ fn parse_attribute(mut r: Reader, node: &mut Node) -> Result<(), Fail> {
     if let Some(f) = float {
         node.floats.insert(name.clone(), f);
     }
+    if let Some(s) = string {
+        node.strings.insert(name.clone(), s);
+    }
     if !ints.is_empty() {
         node.ints.insert(name, ints);
     }
     Ok(())
 }
 
-fn parse_tensor(mut r: Reader) -> Result<(String, Initializer), Fail> {
+fn parse_tensor(mut r: Reader) -> Result<(String, Tensor), Fail> {
     let mut name = String::new();
     let mut dims = Vec::new();
     let mut data_type = FLOAT;
     let mut data = Vec::new();
+    let mut ints: Vec<i64> = Vec::new();
+    let mut raw: &[u8] = &[];
     while !r.at_end() {
+        if ints.len() > MAX_INT_VALUES {
+            return Err(format!("tensor {name:?} holds too many integers"));
+        }
         match r.field()? {
             (1, Value::Varint(v)) => dims.push(v),
             (1, Value::Bytes(mut packed)) => {
@@ -250,6 +279,13 @@ fn parse_tensor(mut r: Reader) -> Result<(String, Initializer), Fail> {
             }
             (2, Value::Varint(v)) => data_type = v as i64,
             (4, Value::Fixed32(b)) => data.push(f32::from_le_bytes(b)),
+            (7, Value::Varint(v)) => ints.push(v as i64),
+            (7, Value::Bytes(mut packed)) => {
+                while !packed.at_end() && ints.len() <= MAX_INT_VALUES {
+                    ints.push(packed.varint()? as i64);
+                }
+            }
+            (9, Value::Bytes(bytes)) if data_type == INT64 => raw = bytes.bytes,
             (4, Value::Bytes(packed)) | (9, Value::Bytes(packed)) => {
                 if packed.bytes.len() % 4 != 0 {
                     return Err("float data is not a whole number of 4-byte floats".into());
@@ -265,9 +301,28 @@ fn parse_tensor(mut r: Reader) -> Result<(String, Initializer), Fail> {
             _ => {}
         }
     }
+    if data_type == INT64 {
+        if !raw.len().is_multiple_of(8) || raw.len() / 8 > MAX_INT_VALUES {
+            return Err(format!(
+                "tensor {name:?}: integer data is not a short run of 8-byte integers"
+            ));
+        }
+        ints.extend(
+            raw.chunks_exact(8)
+                .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])),
+        );
+        let count = dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+        if count != Some(ints.len() as u64) {
+            return Err(format!(
+                "tensor {name:?} has dims {dims:?} but {} integers are stored",
+                ints.len()
+            ));
+        }
+        return Ok((name, Tensor::Int(ints)));
+    }
     if data_type != FLOAT {
         return Err(format!(
-            "tensor {name:?} has ONNX data type {data_type}, only float (1) is supported"
+            "tensor {name:?} has ONNX data type {data_type}, only float (1) and int64 (7) are supported"
         ));
     }
     let dims: Vec<usize> = dims
@@ -284,7 +339,7 @@ fn parse_tensor(mut r: Reader) -> Result<(String, Initializer), Fail> {
             data.len()
         ));
     }
-    Ok((name, Initializer { dims, data }))
+    Ok((name, Tensor::Float(Initializer { dims, data })))
 }
 
 #[cfg(test)]
@@ -377,5 +432,63 @@ mod tests {
         assert!(e.to_string().contains("3 values"), "{e}");
         let e = parse(b"", "empty").unwrap_err();
         assert!(e.to_string().contains("not an ONNX model"), "{e}");
+    }
+
+    #[test]
+    fn reads_int64_tensors_and_string_attributes() {
+        let mut attr = vec![];
+        bytes_field(1, b"mode", &mut attr);
+        bytes_field(4, b"nearest", &mut attr);
+        let mut node = vec![];
+        bytes_field(1, b"x", &mut node);
+        bytes_field(2, b"y", &mut node);
+        bytes_field(4, b"Resize", &mut node);
+        bytes_field(5, &attr, &mut node);
+        // Shape [1, -1, 4] as raw little-endian int64, and [2] packed.
+        let int_tensor = |name: &[u8], raw: Option<&[i64]>, packed: Option<&[i64]>| {
+            let mut t = vec![];
+            let n = raw.or(packed).unwrap().len() as u64;
+            varint(1 << 3, &mut t);
+            varint(n, &mut t);
+            varint(2 << 3, &mut t);
+            varint(7, &mut t);
+            bytes_field(8, name, &mut t);
+            if let Some(r) = raw {
+                let b: Vec<u8> = r.iter().flat_map(|v| v.to_le_bytes()).collect();
+                bytes_field(9, &b, &mut t);
+            }
+            if let Some(p) = packed {
+                let mut b = vec![];
+                for &v in p {
+                    varint(v as u64, &mut b);
+                }
+                bytes_field(7, &b, &mut t);
+            }
+            t
+        };
+        let mut graph = vec![];
+        bytes_field(1, &node, &mut graph);
+        bytes_field(
+            5,
+            &int_tensor(b"shape", Some(&[1, -1, 4]), None),
+            &mut graph,
+        );
+        bytes_field(5, &int_tensor(b"axes", None, Some(&[2])), &mut graph);
+        let mut model = vec![];
+        bytes_field(7, &graph, &mut model);
+        let g = parse(&model, "ints").unwrap();
+        assert_eq!(g.nodes[0].strings["mode"], "nearest");
+        assert_eq!(g.int_initializers["shape"], [1, -1, 4]);
+        assert_eq!(g.int_initializers["axes"], [2]);
+        assert!(g.initializers.is_empty());
+        // A count that disagrees with the dims is refused.
+        let mut graph = vec![];
+        let mut bad = int_tensor(b"shape", Some(&[1, -1, 4]), None);
+        bad[1] = 5; // dims [5]
+        bytes_field(5, &bad, &mut graph);
+        let mut model = vec![];
+        bytes_field(7, &graph, &mut model);
+        let e = parse(&model, "ints").unwrap_err();
+        assert!(e.to_string().contains("integers are stored"), "{e}");
     }
 }

@@ -20,6 +20,7 @@ pub enum EvalCommand {
     Dupes(DupesEvalArgs),
     Search(crate::eval::search::SearchArgs),
     LfwManifest(crate::eval::search::LfwManifestArgs),
+    Detect(crate::eval::detect::DetectArgs),
 }
 
 /// Face verification accuracy on LFW, standard View-2 protocol: 10 folds of
@@ -142,6 +143,7 @@ pub fn run(cmd: EvalCommand) -> Result<Outcome, CliError> {
         }
         EvalCommand::Search(args) => crate::eval::search::run_search(&args),
         EvalCommand::LfwManifest(args) => crate::eval::search::run_lfw_manifest(&args),
+        EvalCommand::Detect(args) => crate::eval::detect::run(&args),
     }
 }
 

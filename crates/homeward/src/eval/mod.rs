@@ -1,5 +1,6 @@
 //! Dataset evaluations run from the CLI (never from the default test suite).
 
+pub mod detect;
 pub mod dupes;
 pub mod lfw;
 pub mod search;
