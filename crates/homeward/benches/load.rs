@@ -7,9 +7,22 @@
 //! readers fetch the review queue and the case list (no inference), which
 //! shows the HTTP, auth, audit and SQLite cost alone.
 //!
+//! With `--hostile N` it is the soak of issue 13: N more clients send every
+//! hostile request of that review (`load/hostile.rs`: the 3,000,000×1 and
+//! 1,000,000×4 PNGs, the black 7000×7000 one, a 30 MB sign-in, password
+//! spraying, a non-form and a cut-short upload) for the whole run. Then a
+//! 503 from the analysis queue is an intended answer for the ordinary
+//! uploads too, each hostile kind has its own intended answers, and the
+//! report adds the server's peak resident memory against its analysis
+//! budget. Any other answer is counted as an error and fails the run.
+//!
 //! ```text
 //! cargo bench -p homeward --bench load -- [--seconds 20] [--searchers 4] [--uploaders 2] [--readers 2] [--cases 10]
+//!     [--hostile 2] [--analysis-budget-mib 2048]
 //! ```
+
+#[path = "load/hostile.rs"]
+mod hostile;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -101,16 +114,52 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn report(kind: &str, mut lat: Vec<Duration>, secs: f64) {
+/// Sends a request and returns its status (0 when no answer came).
+fn status_of(res: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> u16 {
+    match res {
+        Ok(mut r) => {
+            let _ = r.body_mut().read_to_vec();
+            r.status().as_u16()
+        }
+        Err(_) => 0,
+    }
+}
+
+/// Prints one kind's line; returns how many answers were not intended.
+fn report(
+    kind: &str,
+    mut lat: Vec<(Duration, u16)>,
+    secs: f64,
+    intended: &dyn Fn(u16) -> bool,
+) -> usize {
+    let mut statuses: std::collections::BTreeMap<u16, usize> = Default::default();
+    for (_, s) in &lat {
+        *statuses.entry(*s).or_default() += 1;
+    }
+    let errors = lat.iter().filter(|(_, s)| !intended(*s)).count();
+    let mut lat: Vec<Duration> = lat.drain(..).map(|(d, _)| d).collect();
     lat.sort();
+    let answers: Vec<String> = statuses
+        .iter()
+        .map(|(s, n)| {
+            if *s == 0 {
+                format!("none×{n}")
+            } else {
+                format!("{s}×{n}")
+            }
+        })
+        .collect();
     println!(
-        "{kind:8} {:6} requests  {:8.1} req/s  p50 {:7.1} ms  p99 {:7.1} ms  max {:7.1} ms",
+        "{kind:9} {:6} requests  {:8.1} req/s  p50 {:7.1} ms  p99 {:7.1} ms  max {:7.1} ms  answers {}{}",
         lat.len(),
         lat.len() as f64 / secs,
         percentile(&lat, 0.50).as_secs_f64() * 1e3,
         percentile(&lat, 0.99).as_secs_f64() * 1e3,
         lat.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        answers.join(" "),
+        if errors > 0 { format!("  ERRORS {errors}") } else { String::new() },
     );
+    errors
 }
 
 fn main() {
@@ -124,6 +173,8 @@ fn main() {
     let readers = arg(&args, "--readers", 2) as usize;
     let cases = arg(&args, "--cases", 10);
     let workers = arg(&args, "--analysis-workers", 2);
+    let hostiles = arg(&args, "--hostile", 0) as usize;
+    let budget_mib = arg(&args, "--analysis-budget-mib", 0);
 
     let dir = tempfile::tempdir().expect("temp dir");
     let mut child = Command::new(env!("CARGO_BIN_EXE_homeward"))
@@ -138,6 +189,7 @@ fn main() {
         .args(["--rate-per-minute", "1000000", "--rate-burst", "1000000"])
         .args(["--upload-per-minute", "1000000", "--upload-burst", "100000"])
         .args(["--analysis-workers", &workers.to_string()])
+        .args(["--analysis-budget-mib", &budget_mib.to_string()])
         .arg("--db")
         .arg(dir.path().join("db"))
         .env("HOMEWARD_ADMIN_USER", "admin")
@@ -266,13 +318,12 @@ fn main() {
                     };
                     i += 1;
                     let t = Instant::now();
-                    check(
+                    let s = status_of(
                         a.get(format!("{base}{path}"))
                             .header("Authorization", format!("Bearer {token}"))
                             .call(),
-                        "read",
                     );
-                    lat.push(t.elapsed());
+                    lat.push((t.elapsed(), s));
                 }
                 lat
             }),
@@ -299,35 +350,113 @@ fn main() {
                     let (ct, body) = multipart(&[("place", "load test")], &photo);
                     while !stop.load(Ordering::Relaxed) {
                         let t = Instant::now();
-                        check(
+                        let s = status_of(
                             a.post(format!("{base}{path}"))
                                 .header("Authorization", format!("Bearer {token}"))
                                 .content_type(ct.as_str())
                                 .send(&body[..]),
-                            kind,
                         );
-                        lat.push(t.elapsed());
+                        lat.push((t.elapsed(), s));
                     }
                     lat
                 }),
             ));
         }
     }
+    // The hostile clients: each sends every hostile kind in turn.
+    let hostile = Arc::new(hostile::requests(multipart));
+    let mut hostile_handles = Vec::new();
+    for h in 0..hostiles {
+        let (stop, base, token, hostile) =
+            (stop.clone(), base.clone(), vol.clone(), hostile.clone());
+        hostile_handles.push(std::thread::spawn(move || {
+            let mut lat: Vec<(&'static str, Duration, u16)> = Vec::new();
+            let mut n = h as u64 * 1_000_003;
+            while !stop.load(Ordering::Relaxed) {
+                for r in hostile.iter() {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    n += 1;
+                    let body = if r.kind == "h-spray" {
+                        hostile::spray_body(n)
+                    } else {
+                        r.body.clone()
+                    };
+                    let t = Instant::now();
+                    let s = hostile::post_status(
+                        &base,
+                        r.path,
+                        &r.content_type,
+                        r.signed_in.then_some(token.as_str()),
+                        &body,
+                    );
+                    lat.push((r.kind, t.elapsed(), s));
+                }
+            }
+            lat
+        }));
+    }
+    // The server's memory, sampled while the load runs.
+    let pid = server.0.id();
+    let sampler = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                if let Some((now, _)) = hostile::rss_mib(pid) {
+                    peak = peak.max(now);
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            peak
+        })
+    };
     std::thread::sleep(Duration::from_secs(seconds));
     stop.store(true, Ordering::Relaxed);
-    let mut by_kind: std::collections::BTreeMap<&str, Vec<Duration>> = Default::default();
+    let mut by_kind: std::collections::BTreeMap<&str, Vec<(Duration, u16)>> = Default::default();
     for (kind, h) in handles {
         by_kind
             .entry(kind)
             .or_default()
             .extend(h.join().unwrap_or_default());
     }
+    let mut hostile_by_kind: std::collections::BTreeMap<&str, Vec<(Duration, u16)>> =
+        Default::default();
+    for h in hostile_handles {
+        for (kind, d, s) in h.join().unwrap_or_default() {
+            hostile_by_kind.entry(kind).or_default().push((d, s));
+        }
+    }
+    let sampled_peak = sampler.join().unwrap_or(0);
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "load: {seconds} s, {searchers} searchers, {uploaders} uploaders, {readers} readers, {workers} analysis workers, upsample 0, loopback; no errors"
+        "load: {seconds} s, {searchers} searchers, {uploaders} uploaders, {readers} readers, {hostiles} hostile clients, {workers} analysis workers, upsample 0, loopback"
     );
+    let soak = hostiles > 0;
+    let mut errors = 0;
     for (kind, lat) in by_kind {
-        report(kind, lat, secs);
+        let ok = move |s: u16| (200..300).contains(&s) || (soak && kind != "read" && s == 503);
+        errors += report(kind, lat, secs, &ok);
     }
+    for (kind, lat) in hostile_by_kind {
+        let intended = hostile
+            .iter()
+            .find(|h| h.kind == kind)
+            .map(|h| h.intended)
+            .unwrap_or(&[]);
+        errors += report(kind, lat, secs, &|s| intended.contains(&s));
+    }
+    let (_, hwm) = hostile::rss_mib(pid).unwrap_or((0, 0));
+    let budget = if budget_mib == 0 {
+        "the server's default (half the RAM)".to_string()
+    } else {
+        format!("{budget_mib} MiB")
+    };
+    println!("server memory: peak resident {hwm} MiB (sampled during the load: {sampled_peak} MiB); analysis budget {budget}");
     drop(server);
+    if errors > 0 {
+        eprintln!("load: {errors} answers were not the intended ones (see ERRORS above)");
+        std::process::exit(1);
+    }
 }
