@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use homeward_core::index::SearchFilter;
 use homeward_core::store::{
-    CaseStatus, FaceRecord, Metric, ModelSpec, ModelVector, NewCase, NewSighting, PhotoMeta,
-    SightingExtras, Store,
+    CaseStatus, FaceRecord, FaceTable, MatchOrigin, Metric, ModelSpec, ModelVector, NewCase,
+    NewMatch, NewSighting, PhotoMeta, SightingExtras, Store,
 };
 use homeward_pg::cluster::TestDb;
 use homeward_pg::{
@@ -60,6 +60,18 @@ fn with_vector(mut f: FaceRecord, k: usize) -> FaceRecord {
         vector,
     });
     f
+}
+
+fn axis(k: usize) -> Vec<f32> {
+    let mut v = vec![0.0; 128];
+    v[k] = 1.0;
+    v
+}
+
+fn axis_q(k: usize) -> [f32; 128] {
+    let mut v = [0f32; 128];
+    v[k] = 1.0;
+    v
 }
 
 fn case(name: &str) -> NewCase {
@@ -244,6 +256,167 @@ fn an_erasure_through_one_store_leaves_the_others_answers_within_the_bound() {
     assert_eq!(found(&p, 0.11), vec![keep]);
     // Figures for the ADR, not assertions (shared CI machines vary).
     println!("erasure left a listening follower in {listening:?}, a polling one in {polling:?}");
+}
+
+#[test]
+fn every_index_changing_write_reaches_a_follower() {
+    let Some(db) = TestDb::new_or_skip("multi_kinds") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = shared(&db, dir.path());
+    let mut b = shared(&db, dir.path());
+    let c = a.add_case("t", &case("Mia")).unwrap();
+    let (_, f) = a
+        .add_photo("t", c, b"mia", &PhotoMeta::default(), &[face(0.5)])
+        .unwrap();
+    // A model enabled and a vector stored for an existing face.
+    a.enable_models("t", &[sface()]).unwrap();
+    a.store_vectors("sface", &[(FaceTable::Case, f[0], axis(3))])
+        .unwrap();
+    let up = b.catch_up().unwrap();
+    assert!(up.models_reloaded);
+    assert_eq!(b.models(), &[sface()]);
+    assert_eq!(
+        b.search_model("sface", &axis_q(3), &SearchFilter::default(), 1)
+            .unwrap()[0]
+            .0,
+        c
+    );
+    // The vector replaced: B's model index follows.
+    a.store_vectors("sface", &[(FaceTable::Case, f[0], axis(9))])
+        .unwrap();
+    let up = b.catch_up().unwrap();
+    assert_eq!(up.vectors_indexed, 1);
+    let near = |s: &PgStore, k: usize| {
+        s.search_model("sface", &axis_q(k), &SearchFilter::default(), 1)
+            .unwrap()[0]
+            .1
+    };
+    assert!(near(&b, 9) < 1e-3, "the new vector is indexed");
+    assert!(near(&b, 3) > 0.5, "the old vector left the index");
+    // A sighting confirmed and enrolled, then the decision undone.
+    let extras = SightingExtras {
+        matches: vec![NewMatch {
+            case_id: c,
+            sighting_face: 0,
+            origin: MatchOrigin::Sighting,
+            rank_key: 0.1,
+            scores_json: "{}".into(),
+        }],
+        ..SightingExtras::default()
+    };
+    let (_, _, m) = a
+        .record_sighting(
+            "t",
+            b"street",
+            &NewSighting::default(),
+            &[with_vector(face(0.55), 4)],
+            &extras,
+        )
+        .unwrap();
+    assert_eq!(
+        b.catch_up().unwrap().faces_added,
+        0,
+        "sightings are not indexed"
+    );
+    let (_, enrolled) = a
+        .confirm_and_enrol("t", m[0], None, &PhotoMeta::default())
+        .unwrap();
+    let up = b.catch_up().unwrap();
+    assert_eq!((up.faces_added, up.vectors_indexed), (1, 1));
+    assert_eq!(b.index().meta(enrolled).map(|m| m.case_id), Some(c));
+    assert!(
+        near(&b, 4) < 1e-3,
+        "the enrolled face's vector came with it"
+    );
+    a.undo_decision("t", m[0]).unwrap();
+    let up = b.catch_up().unwrap();
+    assert_eq!(up.faces_removed, 1);
+    assert!(b.index().meta(enrolled).is_none());
+    assert_eq!(b.index().len(), 1);
+    assert!(near(&b, 4) > 0.5);
+}
+
+#[test]
+fn concurrent_writers_are_followed_without_a_gap() {
+    let Some(db) = TestDb::new_or_skip("multi_writers") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = db.url();
+    let writers: Vec<_> = (0..3)
+        .map(|w| {
+            let (url, root) = (url.clone(), dir.path().to_path_buf());
+            std::thread::spawn(move || {
+                let mut s = PgStore::connect_shared(&url, &root).unwrap();
+                let c = s.add_case("t", &case(&format!("W{w}"))).unwrap();
+                let mut faces = Vec::new();
+                for i in 0..25 {
+                    let x = w as f32 + i as f32 / 100.0;
+                    let bytes = format!("w{w}-{i}");
+                    let (_, f) = s
+                        .add_photo("t", c, bytes.as_bytes(), &PhotoMeta::default(), &[face(x)])
+                        .unwrap();
+                    faces.extend(f);
+                }
+                faces
+            })
+        })
+        .collect();
+    // The follower reads the log while the writers commit, in any order.
+    let mut b = shared(&db, dir.path());
+    let mut listener = b.listen().unwrap();
+    while !writers.iter().all(|h| h.is_finished()) {
+        listener.wait(Duration::from_millis(20));
+        b.catch_up().unwrap();
+    }
+    let all: HashSet<u64> = writers
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    b.catch_up().unwrap();
+    assert_eq!(all.len(), 75);
+    assert_eq!(b.index().len(), 75, "no entry skipped");
+    assert!(all.iter().all(|f| b.index().meta(*f).is_some()));
+}
+
+#[test]
+fn a_lost_listening_connection_turns_into_polling_then_listens_again() {
+    let Some(db) = TestDb::new_or_skip("multi_relisten") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = shared(&db, dir.path());
+    let b = shared(&db, dir.path());
+    let mut listener = b.listen().unwrap();
+    let mut sql = db.cluster().client(db.name()).unwrap();
+    let killed: i64 = sql
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE datname = current_database() AND query = 'LISTEN homeward_changes'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(killed, 1);
+    let start = Instant::now();
+    let wake = listener.wait(Duration::from_millis(300));
+    assert!(matches!(wake, Wake::Polling { .. }), "{wake:?}");
+    assert!(
+        start.elapsed() >= Duration::from_millis(250),
+        "the interval was slept"
+    );
+    assert!(!listener.is_listening());
+    // The next wait listens again and hears the next change.
+    assert_eq!(listener.wait(Duration::from_millis(50)), Wake::TimedOut);
+    assert!(listener.is_listening());
+    let c = a.add_case("t", &case("Noa")).unwrap();
+    a.set_case_status("t", c, CaseStatus::Found, None).unwrap();
+    assert!(matches!(
+        listener.wait(BOUND),
+        Wake::Notified(seq) if seq > 0
+    ));
 }
 
 #[test]
