@@ -67,6 +67,7 @@ pub use changelog::{CatchUp, ChangeListener, Wake, CHANNEL, POLL_INTERVAL};
 pub use error::{PgError, Target};
 pub use jobs::{
     BatchProgress, Enqueued, Job, JobQueue, JobReport, JobState, NewJob, DEFAULT_MAX_ATTEMPTS,
+    JOBS_CHANNEL,
 };
 use rows::*;
 pub use schema::{APPLICATION, SCHEMA_VERSION};

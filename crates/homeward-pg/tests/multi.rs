@@ -564,6 +564,17 @@ fn two_hundred_jobs_claimed_by_three_workers_are_each_completed_once() {
     let Some(db) = TestDb::new_or_skip("multi_queue") else {
         return;
     };
+    // An idle worker sleeps until jobs are enqueued.
+    let mut idle = JobQueue::connect(&db.url(), "idle").unwrap();
+    assert!(!idle.wait_for_jobs(Duration::from_millis(50)).unwrap());
+    let mut late = JobQueue::connect(&db.url(), "batch").unwrap();
+    late.enqueue("b0", &jobs(1), 3).unwrap();
+    assert!(idle.wait_for_jobs(BOUND).unwrap());
+    assert_eq!(idle.claim(5, Duration::from_secs(60)).unwrap().len(), 1);
+    // Enqueuing nothing new announces nothing.
+    late.enqueue("b0", &jobs(1), 3).unwrap();
+    assert!(!idle.wait_for_jobs(Duration::from_millis(100)).unwrap());
+
     let mut q = JobQueue::connect(&db.url(), "batch").unwrap();
     let e = q.enqueue("b1", &jobs(200), 3).unwrap();
     assert_eq!((e.added, e.already), (200, 0));
