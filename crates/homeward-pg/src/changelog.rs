@@ -195,13 +195,16 @@ pub(crate) fn record(
     Ok(Some(last))
 }
 
-/// The newest log number committed (0 for an empty log): the position of
-/// an index built from rows read after it.
+/// The newest log number committed (or pruned; 0 for a new log): the
+/// position of an index built from rows read after it.
 pub(crate) fn head(c: &mut impl GenericClient) -> Result<i64, postgres::Error> {
-    Ok(
-        c.query_one("SELECT coalesce(max(seq), 0) FROM changes", &[])?
-            .get(0),
-    )
+    Ok(c.query_one(
+        "SELECT greatest(coalesce(max(seq), 0), coalesce((SELECT value FROM registry_meta
+                                                          WHERE key = 'changes_pruned_upto'), 0))
+         FROM changes",
+        &[],
+    )?
+    .get(0))
 }
 
 /// What one [`PgStore::catch_up`] applied.
@@ -223,6 +226,9 @@ pub struct CatchUp {
     pub vectors_indexed: usize,
     /// Whether the enabled models were read again.
     pub models_reloaded: bool,
+    /// Whether the indexes were rebuilt from the rows because entries this
+    /// store had not applied were pruned ([`PgStore::prune_changes_upto`]).
+    pub rebuilt: bool,
 }
 
 /// The entries of one batch, grouped by what to bring up to date.
@@ -258,22 +264,40 @@ impl PgStore {
             ..CatchUp::default()
         };
         loop {
+            // One statement, one snapshot: the pruning horizon and the
+            // entries agree (a prune commits both together).
             let rows = self
                 .lock()
                 .query(
-                    "SELECT seq, kind, case_id, face_id FROM changes
-                     WHERE seq > $1 ORDER BY seq LIMIT $2",
+                    "SELECT p.upto, c.seq, c.kind, c.case_id, c.face_id
+                     FROM (SELECT coalesce((SELECT value FROM registry_meta
+                                            WHERE key = 'changes_pruned_upto'), 0) AS upto) p
+                     LEFT JOIN LATERAL (SELECT seq, kind, case_id, face_id FROM changes
+                                        WHERE seq > $1 ORDER BY seq LIMIT $2) c ON true
+                     ORDER BY c.seq",
                     &[&self.position, &CATCH_UP_BATCH],
                 )
                 .map_err(self.db())?;
-            let Some(last) = rows.last().map(|r| r.get::<_, i64>(0)) else {
+            let pruned: i64 = rows.first().map_or(0, |r| r.get(0));
+            if self.position < pruned {
+                // Entries this store never applied are gone: read the rows.
+                self.rebuild_index()?;
+                out.rebuilt = true;
+                out.to = self.position;
+                continue;
+            }
+            let rows: Vec<_> = rows
+                .iter()
+                .filter(|r| r.get::<_, Option<i64>>(1).is_some())
+                .collect();
+            let Some(last) = rows.last().map(|r| r.get::<_, i64>(1)) else {
                 break;
             };
             let mut pending = Pending::default();
             for r in &rows {
-                let kind: &str = r.get(1);
-                let case: Option<i64> = r.get(2);
-                let face: Option<i64> = r.get(3);
+                let kind: &str = r.get(2);
+                let case: Option<i64> = r.get(3);
+                let face: Option<i64> = r.get(4);
                 let kind = Kind::parse(kind).ok_or_else(|| StoreError::Invalid {
                     field: "changes.kind",
                     why: format!("stored value {kind:?} is unknown; upgrade Homeward"),
@@ -418,6 +442,39 @@ impl PgStore {
             }
         }
         Ok(())
+    }
+
+    /// Deletes the log entries up to `seq` (at most the log's head) and
+    /// records the horizon, in one transaction; returns how many were
+    /// deleted. A store whose position is behind the horizon rebuilds its
+    /// indexes from the rows at its next [`PgStore::catch_up`] (a full
+    /// read: prune only what every running process has applied, e.g.
+    /// entries older than a day).
+    pub fn prune_changes_upto(&mut self, seq: i64) -> Result<u64, PgError> {
+        let (client, target) = self.parts();
+        let db = |e| PgError::Store(error::store_error(e, target));
+        let mut tx = client.transaction().map_err(db)?;
+        // Only committed entries: an uncommitted one has a larger number
+        // than every committed one (see the module docs).
+        let upto: i64 = tx
+            .query_one(
+                "SELECT least($1, coalesce(max(seq), 0)) FROM changes",
+                &[&seq],
+            )
+            .map_err(db)?
+            .get(0);
+        let n = tx
+            .execute("DELETE FROM changes WHERE seq <= $1", &[&upto])
+            .map_err(db)?;
+        tx.execute(
+            "INSERT INTO registry_meta (key, value) VALUES ('changes_pruned_upto', $1)
+             ON CONFLICT (key) DO UPDATE
+             SET value = greatest(registry_meta.value, EXCLUDED.value)",
+            &[&upto],
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(n)
     }
 
     /// A listener for this registry's changes, on a connection of its own

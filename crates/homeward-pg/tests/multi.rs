@@ -459,6 +459,50 @@ fn a_reopened_store_catches_up_from_its_rebuilt_index_and_the_log() {
 }
 
 #[test]
+fn a_store_behind_pruned_entries_rebuilds_and_new_stores_start_past_them() {
+    let Some(db) = TestDb::new_or_skip("multi_prune") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = shared(&db, dir.path());
+    let mut b = shared(&db, dir.path());
+    let c1 = a.add_case("t", &case("Ivy")).unwrap();
+    let c2 = a.add_case("t", &case("Ora")).unwrap();
+    a.add_photo("t", c1, b"ivy", &PhotoMeta::default(), &[face(0.2)])
+        .unwrap();
+    assert_eq!(b.catch_up().unwrap().faces_added, 1);
+    // B falls behind: a face added, a case erased, then the log pruned.
+    a.add_photo("t", c2, b"ora", &PhotoMeta::default(), &[face(0.7)])
+        .unwrap();
+    a.erase_case("t", c1).unwrap();
+    let head = a.catch_up().unwrap().to;
+    assert_eq!(a.prune_changes_upto(head).unwrap(), 4);
+    let mut sql = db.cluster().client(db.name()).unwrap();
+    let left: i64 = sql
+        .query_one("SELECT count(*) FROM changes", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+    let up = b.catch_up().unwrap();
+    assert!(up.rebuilt);
+    assert_eq!(b.position(), head);
+    assert_eq!(b.index().len(), 1);
+    assert_eq!(found(&b, 0.2), vec![c2]);
+    // Up to date now: no second rebuild; a store opened now starts at the
+    // horizon; later entries are numbered past it and followed.
+    assert!(!b.catch_up().unwrap().rebuilt);
+    let mut n = shared(&db, dir.path());
+    assert_eq!(n.position(), head);
+    a.set_case_status("t", c2, CaseStatus::Found, None).unwrap();
+    for s in [&mut b, &mut n] {
+        let up = s.catch_up().unwrap();
+        assert!(!up.rebuilt);
+        assert_eq!((up.entries, up.cases_updated), (1, 1));
+        assert!(up.to > head);
+    }
+}
+
+#[test]
 fn the_log_names_ids_only_follows_commits_and_is_never_rewritten() {
     let Some(db) = TestDb::new_or_skip("multi_log") else {
         return;
