@@ -72,7 +72,8 @@ pub use jobs::{
 use rows::*;
 pub use schema::{APPLICATION, SCHEMA_VERSION};
 
-/// Session advisory lock key of the one writer ("HWRG", as SQLite's application id).
+/// Session advisory lock key of the registry ("HWRG", as SQLite's application id): held
+/// exclusively by a store opened alone, shared by stores opened shared.
 const WRITER_LOCK: i64 = 0x4857_5247;
 
 /// How long [`PgStore::connect`] waits for the server when the URL sets no
@@ -274,8 +275,8 @@ impl PgStore {
     }
 
     /// Removes `tmp/` files and every photo file that no row names. Safe
-    /// because this process holds the writer lock: no other writer can have
-    /// a file written whose row is not yet committed.
+    /// because this process holds the lock exclusively (opened alone): no
+    /// other writer can have a file written whose row is not yet committed.
     fn recover(&mut self) -> Result<(), StoreError> {
         self.files.clear_tmp()?;
         let referenced = self.referenced_hashes()?;
