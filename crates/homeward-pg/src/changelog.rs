@@ -23,7 +23,8 @@
 //! already includes it (a store's own writes, a rebuild that read newer
 //! rows than its position), changes nothing. The position of a rebuilt
 //! index is read *before* its rows, so nothing committed in between is
-//! missed.
+//! missed. Pruned entries ([`PgStore::prune_changes_upto`]) leave a
+//! horizon; a store behind it rebuilds from the rows.
 //!
 //! **Waiting.** [`ChangeListener`] LISTENs on a connection of its own and
 //! wakes on the first notification or after a timeout; when that
@@ -256,7 +257,9 @@ impl PgStore {
     ///
     /// A server calls it from a background thread after each
     /// [`ChangeListener::wait`], holding the store for writing only while
-    /// it runs (see the crate docs for the loop).
+    /// it runs (the loop is in [`ChangeListener`]'s docs). A store whose
+    /// position is behind pruned entries rebuilds its indexes from the rows
+    /// instead ([`CatchUp::rebuilt`]).
     pub fn catch_up(&mut self) -> Result<CatchUp, PgError> {
         let mut out = CatchUp {
             from: self.position,

@@ -692,7 +692,7 @@ fn a_dead_workers_jobs_are_claimed_again_after_their_lease_and_done_once() {
     };
     let mut q = JobQueue::connect(&db.url(), "batch").unwrap();
     q.enqueue("b2", &jobs(5), 3).unwrap();
-    let lease = Duration::from_millis(400);
+    let lease = Duration::from_millis(1000);
     let mut dying = JobQueue::connect(&db.url(), "dying").unwrap();
     let lost = dying.claim(10, lease).unwrap();
     assert_eq!(lost.len(), 5);
