@@ -74,14 +74,43 @@ pub enum PgError {
         /// What to check.
         hint: String,
     },
-    /// Another Homeward process holds this database's writer lock.
+    /// Another Homeward process holds this database's writer lock: one
+    /// opened alone ([`PgStore::connect`](crate::PgStore::connect)) while
+    /// others are open, or any while one is open alone.
     #[error(
-        "registry {target} is open in another Homeward process; close it first \
-         (one writer per database until the change log of issue 14 lands)"
+        "registry {target} is open in another Homeward process; close it first{}",
+        if *shared {
+            " (it was opened alone, for maintenance: wait for it to end)"
+        } else {
+            ", or open every process of this registry shared \
+             (PgStore::connect_shared: they follow each other's changes)"
+        }
     )]
     Locked {
         /// The database, without password.
         target: Target,
+        /// Whether this open asked to share the registry.
+        shared: bool,
+    },
+    /// A job is no longer this worker's to finish: its lease expired and
+    /// another worker claimed it, or it was finished already. Nothing of
+    /// this completion was written.
+    #[error(
+        "job {job} is no longer this worker's ({why}); drop its work, nothing of it was \
+         written (the worker holding it now records it); claim shorter batches or a longer \
+         lease if this recurs"
+    )]
+    JobLost {
+        /// The job's id.
+        job: u64,
+        /// What happened to it.
+        why: &'static str,
+    },
+    /// Jobs could not be enqueued; none of the batch was.
+    #[error("no job of this batch was enqueued: {why}")]
+    InvalidJob {
+        /// What is wrong and what to do (never the payload itself).
+        why: String,
     },
     /// The database holds something else than a Homeward registry.
     #[error(

@@ -15,17 +15,31 @@
 //! <photo_root>/tmp/         files being written (cleared at open)
 //! ```
 //!
-//! One process writes a database at a time (a session advisory lock, held
-//! for the store's lifetime and released by the server if the process
-//! dies): until the change log of issue 14 keeps every process's index in
-//! step, a second writer would answer searches from a stale index.
-//! See `docs/adr-postgres.md`.
+//! Two ways to open a registry (a session advisory lock, held for the
+//! store's lifetime and released by the server if the process dies):
+//!
+//! - [`PgStore::connect`]: the only process. It also clears `tmp/` and
+//!   removes photo files no row names (interrupted writes), which is safe
+//!   only when no other process is writing.
+//! - [`PgStore::connect_shared`]: one of several processes (servers,
+//!   workers, on any machine) sharing the database. Each keeps its own
+//!   index and follows the change log (`changelog.rs`): every write that
+//!   changes what a search can return appends to `changes` in its own
+//!   transaction, and [`PgStore::catch_up`] applies what others wrote,
+//!   woken by [`ChangeListener`]. The orphan scan waits for an exclusive
+//!   open.
+//!
+//! The ingest queue (`jobs.rs`, [`JobQueue`]) hands photos to workers with
+//! leases, so a job whose worker dies is taken up again, and records each
+//! one once. See `docs/adr-postgres.md`.
 
 #![deny(missing_docs)]
 
+mod changelog;
 #[cfg(feature = "test-cluster")]
 pub mod cluster;
 mod error;
+mod jobs;
 mod journal;
 mod rows;
 mod schema;
@@ -48,11 +62,18 @@ use homeward_core::store::{
 };
 use postgres::{Client, NoTls};
 
+use changelog::Change;
+pub use changelog::{CatchUp, ChangeListener, Wake, CHANNEL, POLL_INTERVAL};
 pub use error::{PgError, Target};
+pub use jobs::{
+    BatchProgress, Enqueued, Job, JobQueue, JobReport, JobState, NewJob, DEFAULT_MAX_ATTEMPTS,
+    JOBS_CHANNEL,
+};
 use rows::*;
 pub use schema::{APPLICATION, SCHEMA_VERSION};
 
-/// Session advisory lock key of the one writer ("HWRG", as SQLite's application id).
+/// Session advisory lock key of the registry ("HWRG", as SQLite's application id): held
+/// exclusively by a store opened alone, shared by stores opened shared.
 const WRITER_LOCK: i64 = 0x4857_5247;
 
 /// How long [`PgStore::connect`] waits for the server when the URL sets no
@@ -65,7 +86,13 @@ pub const PURGE_WAIT: Duration = Duration::from_secs(60);
 /// The registry store on PostgreSQL. See the crate docs.
 pub struct PgStore {
     client: Mutex<Client>,
+    /// The parsed URL, to open the listener's and the queue's connections.
+    config: postgres::Config,
     target: Target,
+    /// Whether other processes may share the database (`connect_shared`).
+    shared: bool,
+    /// The last change log number the indexes include (`changelog.rs`).
+    position: i64,
     root: PathBuf,
     files: PhotoFiles,
     index: FaceIndex,
@@ -82,6 +109,8 @@ impl std::fmt::Debug for PgStore {
             .field("photo_root", &self.root)
             .field("faces", &self.index.len())
             .field("models", &self.models.specs().len())
+            .field("shared", &self.shared)
+            .field("position", &self.position)
             .finish()
     }
 }
@@ -94,9 +123,10 @@ impl PgStore {
         Self::connect_with(url, photo_root, HnswParams::default())
     }
 
-    /// Opens the registry: connects, takes the one-writer lock, runs the
-    /// migrations, removes photo files no row names (interrupted writes),
-    /// and loads the face index from the database.
+    /// Opens the registry as its only process: connects, takes the writer
+    /// lock (refused while any other process has the registry open, shared
+    /// or not), runs the migrations, removes photo files no row names
+    /// (interrupted writes), and loads the face index from the database.
     ///
     /// `url` is a `postgres://user:password@host:port/database` URL or a
     /// `key=value` connection string; no error repeats it.
@@ -105,34 +135,56 @@ impl PgStore {
         photo_root: &Path,
         params: HnswParams,
     ) -> Result<PgStore, PgError> {
-        let mut config: postgres::Config = url
-            .parse()
-            .map_err(|e: postgres::Error| PgError::BadUrl { why: e.to_string() })?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("homeward");
-        }
-        let target = Target::of(&config);
-        let mut client = config.connect(NoTls).map_err(|source| PgError::Connect {
-            hint: error::hint(&source, &target),
-            target: target.clone(),
-            source,
-        })?;
+        Self::open(url, photo_root, params, false)
+    }
+
+    /// Opens the registry as one of several processes sharing it, with
+    /// default index parameters. See [`PgStore::connect_shared_with`].
+    pub fn connect_shared(url: &str, photo_root: &Path) -> Result<PgStore, PgError> {
+        Self::connect_shared_with(url, photo_root, HnswParams::default())
+    }
+
+    /// Opens the registry as one of several processes sharing it (servers
+    /// and workers, on any machine): takes the writer lock in shared mode
+    /// (refused only while a process opened with [`PgStore::connect`] has
+    /// it), runs the migrations, and loads the indexes. It does **not**
+    /// clear `tmp/` or remove unnamed photo files: another process may be
+    /// writing one. Other processes' writes reach this store's indexes
+    /// through [`PgStore::catch_up`].
+    pub fn connect_shared_with(
+        url: &str,
+        photo_root: &Path,
+        params: HnswParams,
+    ) -> Result<PgStore, PgError> {
+        Self::open(url, photo_root, params, true)
+    }
+
+    fn open(
+        url: &str,
+        photo_root: &Path,
+        params: HnswParams,
+        shared: bool,
+    ) -> Result<PgStore, PgError> {
+        let (config, target) = config_of(url)?;
+        let mut client = connect_client(&config, &target)?;
         let db = |e| PgError::Store(error::store_error(e, &target));
-        let locked: bool = client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK])
-            .map_err(db)?
-            .get(0);
+        let take = if shared {
+            "SELECT pg_try_advisory_lock_shared($1)"
+        } else {
+            "SELECT pg_try_advisory_lock($1)"
+        };
+        let locked: bool = client.query_one(take, &[&WRITER_LOCK]).map_err(db)?.get(0);
         if !locked {
-            return Err(PgError::Locked { target });
+            return Err(PgError::Locked { target, shared });
         }
         schema::migrate(&mut client, &target)?;
         let files = PhotoFiles::new(photo_root)?;
         let mut store = PgStore {
             client: Mutex::new(client),
+            config,
             target,
+            shared,
+            position: 0,
             root: photo_root.to_path_buf(),
             files,
             index: FaceIndex::new(params),
@@ -140,7 +192,9 @@ impl PgStore {
             params,
             orphans_removed: 0,
         };
-        store.recover()?;
+        if !shared {
+            store.recover()?;
+        }
         store.rebuild_index()?;
         Ok(store)
     }
@@ -170,6 +224,38 @@ impl PgStore {
         &self.index
     }
 
+    /// The ingest queue of this registry, on a connection of its own, for
+    /// the worker named `worker` (see [`JobQueue`]).
+    pub fn job_queue(&self, worker: &str) -> Result<JobQueue, PgError> {
+        JobQueue::open(&self.config, self.target.clone(), worker)
+    }
+
+    /// Records the sighting a claimed ingest job carries and completes the
+    /// job **in the same transaction**, so the photo is recorded exactly
+    /// once: if the claim was lost (its lease ran out and another worker
+    /// took the job, or the job was completed already) nothing is written
+    /// and the error is [`PgError::JobLost`]. The job's result is the
+    /// sighting's id and its face and match counts.
+    pub fn record_sighting_job(
+        &mut self,
+        job: &Job,
+        actor: &str,
+        bytes: &[u8],
+        sighting: &NewSighting,
+        faces: &[FaceRecord],
+        extras: &SightingExtras,
+    ) -> Result<(SightingId, Vec<FaceId>, Vec<MatchId>), PgError> {
+        match self.record_sighting_in(actor, bytes, sighting, faces, extras, Some(job))? {
+            Ok(done) => Ok(done),
+            Err(why) => Err(PgError::JobLost { job: job.id, why }),
+        }
+    }
+
+    /// Whether this store was opened with [`PgStore::connect_shared`].
+    pub fn is_shared(&self) -> bool {
+        self.shared
+    }
+
     fn db(&self) -> impl Fn(postgres::Error) -> StoreError + '_ {
         move |e| error::store_error(e, &self.target)
     }
@@ -189,8 +275,8 @@ impl PgStore {
     }
 
     /// Removes `tmp/` files and every photo file that no row names. Safe
-    /// because this process holds the writer lock: no other writer can have
-    /// a file written whose row is not yet committed.
+    /// because this process holds the lock exclusively (opened alone): no
+    /// other writer can have a file written whose row is not yet committed.
     fn recover(&mut self) -> Result<(), StoreError> {
         self.files.clear_tmp()?;
         let referenced = self.referenced_hashes()?;
@@ -213,8 +299,11 @@ impl PgStore {
     }
 
     /// Rebuilds the face index and each enabled model's index from the
-    /// database (the indexes are derived data).
+    /// database (the indexes are derived data). The change log position is
+    /// read first: a change committed while the rows are read is applied
+    /// again by the next [`PgStore::catch_up`], which changes nothing.
     pub fn rebuild_index(&mut self) -> Result<(), StoreError> {
+        let position = changelog::head(&mut *self.lock()).map_err(self.db())?;
         let rows = self
             .lock()
             .query(
@@ -227,15 +316,7 @@ impl PgStore {
             .map_err(self.db())?;
         let mut items = Vec::with_capacity(rows.len());
         for r in &rows {
-            let lat: Option<f64> = r.get(4);
-            let lon: Option<f64> = r.get(5);
-            let meta = FaceMeta {
-                case_id: id(r.get(1)),
-                sex: word(r.get(2), "cases.sex")?,
-                birth_year: r.get(3),
-                location: lat.zip(lon),
-                status: word(r.get(6), "cases.status")?,
-            };
+            let meta = changelog::face_meta(r)?;
             if let Some(e) = bytes_embedding(r.get(7)) {
                 items.push((id(r.get(0)), e, meta));
             }
@@ -243,7 +324,9 @@ impl PgStore {
         let mut idx = FaceIndex::new(self.params);
         idx.insert_batch(&items)?;
         self.index = idx;
-        self.load_models(self.params)
+        self.load_models(self.params)?;
+        self.position = position;
+        Ok(())
     }
 
     /// Rewrites the tables an erasure deletes from (`VACUUM FULL`), so the
@@ -292,6 +375,134 @@ impl PgStore {
         client
             .batch_execute("VACUUM FULL cases, case_events, photos, faces, face_vectors, matches, image_hashes")
             .map_err(db)
+    }
+
+    /// `record_sighting`, completing `job` in the same transaction when
+    /// given; the inner `Err` says why the job could not be completed
+    /// (nothing was written then).
+    #[allow(clippy::type_complexity)]
+    fn record_sighting_in(
+        &mut self,
+        actor: &str,
+        bytes: &[u8],
+        sighting: &NewSighting,
+        faces: &[FaceRecord],
+        extras: &SightingExtras,
+        job: Option<&Job>,
+    ) -> Result<Result<(SightingId, Vec<FaceId>, Vec<MatchId>), &'static str>, StoreError> {
+        check_faces(faces)?;
+        check_vectors(self.models.specs(), faces)?;
+        no_bytes(bytes)?;
+        if let Some(m) = extras
+            .matches
+            .iter()
+            .find(|m| m.sighting_face as usize >= faces.len())
+        {
+            return Err(StoreError::Invalid {
+                field: "match",
+                why: format!(
+                    "face index {} but the sighting has {} face(s)",
+                    m.sighting_face,
+                    faces.len()
+                ),
+            });
+        }
+        let repost = extras
+            .repost_of_photo
+            .map(|p| sql_id(p, "photo"))
+            .transpose()?;
+        let h = sha256(bytes);
+        self.files.put(&h, bytes)?;
+        let specs = self.models.specs().to_vec();
+        let (client, target) = self.parts();
+        let db = |e| error::store_error(e, target);
+        let mut tx = client.transaction().map_err(db)?;
+        let s = sighting;
+        let row = tx
+            .query_one(
+                "INSERT INTO sightings (sha256, byte_len, seen_at, place, lat, lon, age_min,
+                                        age_max, sex, submitter, duplicate_group,
+                                        repost_of_photo, added_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+                &[
+                    &h.as_slice(),
+                    &(bytes.len() as i64),
+                    &s.seen_at,
+                    &s.place,
+                    &s.location.map(|l| l.0),
+                    &s.location.map(|l| l.1),
+                    &s.apparent_age.map(|a| f64::from(a.0)),
+                    &s.apparent_age.map(|a| f64::from(a.1)),
+                    &s.sex.map(|x| x.as_str()),
+                    &s.submitter,
+                    &s.duplicate_group,
+                    &repost,
+                    &now(),
+                ],
+            )
+            .map_err(db)?;
+        let sid = id(row.get(0));
+        let face_ids = insert_faces(&mut tx, "sighting_faces", "sighting_id", sid as i64, faces)
+            .map_err(db)?;
+        vectors::insert_vectors(&mut tx, FaceTable::Sighting, &specs, &face_ids, faces)
+            .map_err(db)?;
+        audit(&mut tx, actor, "add_sighting", &format!("sighting:{sid}")).map_err(db)?;
+        if let Some((pdq, q)) = extras.pdq {
+            tx.execute(
+                "INSERT INTO image_hashes (sighting_id, pdq, quality) VALUES ($1, $2, $3)",
+                &[&(sid as i64), &pdq.as_slice(), &i32::from(q)],
+            )
+            .map_err(db)?;
+        }
+        let mut match_ids = Vec::with_capacity(extras.matches.len());
+        for m in &extras.matches {
+            let face = face_ids[m.sighting_face as usize];
+            let case = i64::try_from(m.case_id).map_err(|_| StoreError::NotFound {
+                what: "case",
+                id: m.case_id,
+            })?;
+            let row = tx
+                .query_one(
+                    "INSERT INTO matches (sighting_id, case_id, scores, state, created_at,
+                                          sighting_face_id, origin, rank_key)
+                     VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7) RETURNING id",
+                    &[
+                        &(sid as i64),
+                        &case,
+                        &m.scores_json,
+                        &now(),
+                        &(face as i64),
+                        &origin_word(m.origin),
+                        &m.rank_key,
+                    ],
+                )
+                .map_err(db)?;
+            let mid = id(row.get(0));
+            audit(&mut tx, actor, "add_match", &format!("match:{mid}")).map_err(db)?;
+            match_ids.push(mid);
+        }
+        if let Some((batch, item)) = &extras.batch_item {
+            tx.execute(
+                "INSERT INTO batch_items (batch, item, sighting_id, error, done_at)
+                 VALUES ($1, $2, $3, NULL, $4)
+                 ON CONFLICT (batch, item) DO UPDATE
+                 SET sighting_id = EXCLUDED.sighting_id, error = NULL, done_at = EXCLUDED.done_at",
+                &[batch, item, &(sid as i64), &now()],
+            )
+            .map_err(db)?;
+        }
+        if let Some(job) = job {
+            let result = format!(
+                "{{\"sighting\":{sid},\"faces\":{},\"matches\":{}}}",
+                face_ids.len(),
+                match_ids.len()
+            );
+            if let Err(why) = jobs::finish(&mut tx, job, Some(&result)).map_err(db)? {
+                return Ok(Err(why));
+            }
+        }
+        tx.commit().map_err(db)?;
+        Ok(Ok((sid, face_ids, match_ids)))
     }
 
     fn face_meta(case: &Case) -> FaceMeta {
@@ -442,6 +653,7 @@ impl Store for PgStore {
         )
         .map_err(db)?;
         journal::journal_status(&mut tx, actor, key, status, why.as_deref()).map_err(db)?;
+        changelog::record(&mut tx, &[Change::case_status(id)]).map_err(db)?;
         tx.commit().map_err(db)?;
         self.index.update_case(id, |m| m.status = status);
         self.models.update_case(id, |m| m.status = status);
@@ -489,6 +701,11 @@ impl Store for PgStore {
             insert_faces(&mut tx, "faces", "photo_id", photo as i64, faces).map_err(db)?;
         vectors::insert_vectors(&mut tx, FaceTable::Case, &specs, &face_ids, faces).map_err(db)?;
         audit(&mut tx, actor, "add_photo", &format!("photo:{photo}")).map_err(db)?;
+        let changes: Vec<Change> = face_ids
+            .iter()
+            .map(|f| Change::face_added(c.id, *f))
+            .collect();
+        changelog::record(&mut tx, &changes).map_err(db)?;
         tx.commit().map_err(db)?;
         let fm = Self::face_meta(&c);
         for (fid, f) in face_ids.iter().zip(faces) {
@@ -506,109 +723,14 @@ impl Store for PgStore {
         faces: &[FaceRecord],
         extras: &SightingExtras,
     ) -> Result<(SightingId, Vec<FaceId>, Vec<MatchId>), StoreError> {
-        check_faces(faces)?;
-        check_vectors(self.models.specs(), faces)?;
-        no_bytes(bytes)?;
-        if let Some(m) = extras
-            .matches
-            .iter()
-            .find(|m| m.sighting_face as usize >= faces.len())
-        {
-            return Err(StoreError::Invalid {
-                field: "match",
-                why: format!(
-                    "face index {} but the sighting has {} face(s)",
-                    m.sighting_face,
-                    faces.len()
-                ),
-            });
+        match self.record_sighting_in(actor, bytes, sighting, faces, extras, None)? {
+            Ok(done) => Ok(done),
+            // Only a job's completion can be refused.
+            Err(why) => Err(StoreError::Invalid {
+                field: "job",
+                why: why.into(),
+            }),
         }
-        let repost = extras
-            .repost_of_photo
-            .map(|p| sql_id(p, "photo"))
-            .transpose()?;
-        let h = sha256(bytes);
-        self.files.put(&h, bytes)?;
-        let specs = self.models.specs().to_vec();
-        let (client, target) = self.parts();
-        let db = |e| error::store_error(e, target);
-        let mut tx = client.transaction().map_err(db)?;
-        let s = sighting;
-        let row = tx
-            .query_one(
-                "INSERT INTO sightings (sha256, byte_len, seen_at, place, lat, lon, age_min,
-                                        age_max, sex, submitter, duplicate_group,
-                                        repost_of_photo, added_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
-                &[
-                    &h.as_slice(),
-                    &(bytes.len() as i64),
-                    &s.seen_at,
-                    &s.place,
-                    &s.location.map(|l| l.0),
-                    &s.location.map(|l| l.1),
-                    &s.apparent_age.map(|a| f64::from(a.0)),
-                    &s.apparent_age.map(|a| f64::from(a.1)),
-                    &s.sex.map(|x| x.as_str()),
-                    &s.submitter,
-                    &s.duplicate_group,
-                    &repost,
-                    &now(),
-                ],
-            )
-            .map_err(db)?;
-        let sid = id(row.get(0));
-        let face_ids = insert_faces(&mut tx, "sighting_faces", "sighting_id", sid as i64, faces)
-            .map_err(db)?;
-        vectors::insert_vectors(&mut tx, FaceTable::Sighting, &specs, &face_ids, faces)
-            .map_err(db)?;
-        audit(&mut tx, actor, "add_sighting", &format!("sighting:{sid}")).map_err(db)?;
-        if let Some((pdq, q)) = extras.pdq {
-            tx.execute(
-                "INSERT INTO image_hashes (sighting_id, pdq, quality) VALUES ($1, $2, $3)",
-                &[&(sid as i64), &pdq.as_slice(), &i32::from(q)],
-            )
-            .map_err(db)?;
-        }
-        let mut match_ids = Vec::with_capacity(extras.matches.len());
-        for m in &extras.matches {
-            let face = face_ids[m.sighting_face as usize];
-            let case = i64::try_from(m.case_id).map_err(|_| StoreError::NotFound {
-                what: "case",
-                id: m.case_id,
-            })?;
-            let row = tx
-                .query_one(
-                    "INSERT INTO matches (sighting_id, case_id, scores, state, created_at,
-                                          sighting_face_id, origin, rank_key)
-                     VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7) RETURNING id",
-                    &[
-                        &(sid as i64),
-                        &case,
-                        &m.scores_json,
-                        &now(),
-                        &(face as i64),
-                        &origin_word(m.origin),
-                        &m.rank_key,
-                    ],
-                )
-                .map_err(db)?;
-            let mid = id(row.get(0));
-            audit(&mut tx, actor, "add_match", &format!("match:{mid}")).map_err(db)?;
-            match_ids.push(mid);
-        }
-        if let Some((batch, item)) = &extras.batch_item {
-            tx.execute(
-                "INSERT INTO batch_items (batch, item, sighting_id, error, done_at)
-                 VALUES ($1, $2, $3, NULL, $4)
-                 ON CONFLICT (batch, item) DO UPDATE
-                 SET sighting_id = EXCLUDED.sighting_id, error = NULL, done_at = EXCLUDED.done_at",
-                &[batch, item, &(sid as i64), &now()],
-            )
-            .map_err(db)?;
-        }
-        tx.commit().map_err(db)?;
-        Ok((sid, face_ids, match_ids))
     }
 
     fn set_sighting_note(
@@ -791,6 +913,11 @@ impl Store for PgStore {
             &format!("photo:{photo}"),
         )
         .map_err(db)?;
+        let changes: Vec<Change> = face_ids
+            .iter()
+            .map(|f| Change::face_added(m.case_id, *f))
+            .collect();
+        changelog::record(&mut tx, &changes).map_err(db)?;
         tx.commit().map_err(db)?;
         let fid = face_ids[0];
         let fm = Self::face_meta(&c);
@@ -849,6 +976,11 @@ impl Store for PgStore {
             .map_err(db)?;
         }
         audit(&mut tx, actor, "review:undone", &format!("match:{id}")).map_err(db)?;
+        let changes: Vec<Change> = enrolled
+            .iter()
+            .map(|f| Change::face_removed(m.case_id, *f))
+            .collect();
+        changelog::record(&mut tx, &changes).map_err(db)?;
         tx.commit().map_err(db)?;
         for f in enrolled {
             self.index.remove(f);
@@ -923,6 +1055,12 @@ impl Store for PgStore {
         )
         .map_err(db)?;
         audit(&mut tx, actor, "erase_case", &format!("case:{id}")).map_err(db)?;
+        let mut changes: Vec<Change> = face_ids
+            .iter()
+            .map(|f| Change::face_removed(id, *f))
+            .collect();
+        changes.push(Change::case_erased(id));
+        changelog::record(&mut tx, &changes).map_err(db)?;
         tx.commit().map_err(db)?;
         // Committed: from here a crash leaves only orphan files, removed at
         // the next open; the index is rebuilt from the database at open.
@@ -972,7 +1110,12 @@ impl Store for PgStore {
         }
         let mut out = Vec::with_capacity(cases.len());
         for c in cases {
-            let mut photos = by_case.remove(&c.case_id).unwrap_or_default();
+            // A case with no face row any more was erased (or un-enrolled)
+            // by another process since this index last caught up: it is
+            // never answered, even before the change log reaches here.
+            let Some(mut photos) = by_case.remove(&c.case_id) else {
+                continue;
+            };
             photos.sort_by(|a, b| {
                 a.distance
                     .total_cmp(&b.distance)
@@ -1227,8 +1370,39 @@ impl Store for PgStore {
     }
 }
 
+/// The parsed URL with Homeward's defaults (connect timeout, application
+/// name), and the database it names, for messages.
+pub(crate) fn config_of(url: &str) -> Result<(postgres::Config, Target), PgError> {
+    let mut config: postgres::Config = url
+        .parse()
+        .map_err(|e: postgres::Error| PgError::BadUrl { why: e.to_string() })?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("homeward");
+    }
+    let target = Target::of(&config);
+    Ok((config, target))
+}
+
+pub(crate) fn connect_client(
+    config: &postgres::Config,
+    target: &Target,
+) -> Result<Client, PgError> {
+    config.connect(NoTls).map_err(|source| PgError::Connect {
+        hint: error::hint(&source, target),
+        target: target.clone(),
+        source,
+    })
+}
+
 #[allow(dead_code)]
 fn _assert_send_sync() {
     fn is<T: Send + Sync>() {}
     is::<PgStore>();
+    // One per thread: a connection is not shared.
+    fn send<T: Send>() {}
+    send::<ChangeListener>();
+    send::<JobQueue>();
 }

@@ -6,8 +6,9 @@
 //! under a transaction-level advisory lock so that two processes starting
 //! together migrate once. Version 1 holds what SQLite's version 4 holds,
 //! version 2 adds SQLite's version 5 (the model slot), version 3 SQLite's
-//! version 6 (case journal, assignment, review marks); docs/adr-postgres.md
-//! has the type mapping.
+//! version 6 (case journal, assignment, review marks); version 4 (PostgreSQL
+//! only) adds the change log that keeps every process's index in step and
+//! the ingest job queue. docs/adr-postgres.md has the type mapping.
 
 use postgres::Client;
 
@@ -17,7 +18,7 @@ use crate::error::{PgError, Target};
 pub const APPLICATION: &str = "homeward-registry";
 
 /// Schema version written by this build.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// Advisory lock key taken while migrating ("HWRM").
 const MIGRATE_LOCK: i64 = 0x4857_524d;
@@ -234,6 +235,61 @@ CREATE TABLE review_marks (
     seen_upto  bigint NOT NULL,
     at         bigint NOT NULL
 );
+"#,
+    // Version 4 (PostgreSQL only): the change log (`changelog.rs`) and the
+    // ingest job queue (`jobs.rs`).
+    //
+    // `changes` names what changed by kind and ids only: never a name, a
+    // place, a vector or a hash, so nothing personal outlives an erasure in
+    // it. Rows are never changed (trigger); `seq` follows commit order
+    // because writers take CHANGES_LOCK before taking a number.
+    //
+    // `jobs` holds one row per photo to ingest: `payload` is the caller's
+    // JSON (a photo reference and its metadata, which may be personal: no
+    // planner statistics), unique per (batch, key) so that a photo is
+    // queued once per batch; `lease` is the claim's token and
+    // `leased_until` its visibility timeout, both in the server's clock.
+    r#"
+CREATE TABLE changes (
+    seq      bigserial PRIMARY KEY,
+    at       bigint NOT NULL,
+    kind     text NOT NULL CHECK (kind IN ('face_added','face_removed','face_vectors_replaced',
+                                           'case_status','case_erased','models_changed')),
+    case_id  bigint,
+    face_id  bigint,
+    model    text
+);
+CREATE FUNCTION homeward_changes_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'changes is append-only';
+END
+$$;
+CREATE TRIGGER changes_no_update BEFORE UPDATE ON changes
+    FOR EACH ROW EXECUTE FUNCTION homeward_changes_append_only();
+CREATE SEQUENCE job_leases;
+CREATE TABLE jobs (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    batch         text NOT NULL CHECK (batch <> ''),
+    key           text NOT NULL CHECK (key <> ''),
+    payload       text NOT NULL CHECK (payload::json IS NOT NULL),
+    state         text NOT NULL DEFAULT 'queued'
+                  CHECK (state IN ('queued','running','done','failed')),
+    attempts      integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    max_attempts  integer NOT NULL CHECK (max_attempts > 0),
+    lease         bigint,
+    leased_until  timestamptz,
+    worker        text,
+    result        text CHECK (result IS NULL OR result::json IS NOT NULL),
+    last_error    text,
+    enqueued_at   bigint NOT NULL,
+    done_at       bigint,
+    UNIQUE (batch, key),
+    CHECK ((state = 'running') = (lease IS NOT NULL AND leased_until IS NOT NULL))
+);
+CREATE INDEX jobs_claimable ON jobs (state, id) WHERE state IN ('queued','running');
+ALTER TABLE jobs
+    ALTER COLUMN key SET STATISTICS 0, ALTER COLUMN payload SET STATISTICS 0,
+    ALTER COLUMN result SET STATISTICS 0, ALTER COLUMN last_error SET STATISTICS 0;
 "#,
 ];
 

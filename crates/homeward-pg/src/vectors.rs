@@ -18,6 +18,7 @@ use homeward_core::store::{
 };
 use postgres::GenericClient;
 
+use crate::changelog::{self, Change};
 use crate::rows::{audit, bytes_embedding, hash32, id, now};
 use crate::{error, PgStore};
 
@@ -167,6 +168,11 @@ impl PgStore {
             &[],
         )
         .map_err(db)?;
+        let changes: Vec<Change> = new
+            .iter()
+            .map(|m| Change::models_changed(&m.name))
+            .collect();
+        changelog::record(&mut tx, &changes).map_err(db)?;
         tx.commit().map_err(db)?;
         for spec in new {
             self.models.add(spec, FaceIndex::new(self.params));
@@ -282,6 +288,14 @@ impl PgStore {
                 stored.push((*table, *fid, v));
             }
         }
+        // Only case faces are indexed: sighting faces' vectors change no
+        // search answer.
+        let changes: Vec<Change> = stored
+            .iter()
+            .filter(|(t, _, _)| *t == FaceTable::Case)
+            .map(|(_, fid, _)| Change::vectors_replaced(*fid, model))
+            .collect();
+        changelog::record(&mut tx, &changes).map_err(db)?;
         tx.commit().map_err(db)?;
         let mut items = Vec::new();
         for (table, fid, v) in &stored {

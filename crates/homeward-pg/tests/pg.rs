@@ -186,6 +186,9 @@ fn a_version_1_registry_gets_the_model_slot_and_keeps_its_rows() {
     let mut c = db.cluster().client(db.name()).unwrap();
     c.batch_execute(
         "DROP TABLE face_vectors, sighting_face_vectors, models, case_events, review_marks;
+         DROP TABLE changes, jobs;
+         DROP SEQUENCE job_leases;
+         DROP FUNCTION homeward_changes_append_only();
          ALTER TABLE matches DROP COLUMN assignee;
          DELETE FROM registry_meta WHERE key = 'models_chosen';
          UPDATE homeward_schema SET version = 1;",
