@@ -141,6 +141,8 @@ pub enum ServerError {
     Auth(#[from] AuthError),
     #[error("registry: {0}")]
     Store(#[from] homeward_core::store::StoreError),
+    #[error("registry: {0}")]
+    Match(#[from] homeward_match::MatchError),
     #[error("face models: {0}")]
     Model(#[from] homeward_core::dlib::ModelError),
     #[error("cannot listen on {addr}: {source}; is another server using the port?")]
