@@ -32,6 +32,8 @@ use homeward_match::{Analyzer, Matcher};
 use super::auth::AuthStore;
 use super::error::ApiError;
 
+mod case_life;
+
 /// Cases ranked per sighting before the review queue takes the banded ones.
 const RANKED_PER_SIGHTING: usize = matching::QUEUE_PER_SIGHTING;
 
@@ -187,6 +189,10 @@ pub struct QueueItem {
     pub why: String,
     pub state: &'static str,
     pub created_at: i64,
+    /// The case worker it is assigned to (an account's user name).
+    pub assignee: Option<String>,
+    /// Queued after the caller last listed the queue.
+    pub new: bool,
 }
 
 /// One match with everything a reviewer needs.
@@ -195,6 +201,8 @@ pub struct ReviewView {
     pub match_id: u64,
     pub state: &'static str,
     pub reviewer: Option<String>,
+    /// The case worker it is assigned to (an account's user name).
+    pub assignee: Option<String>,
     pub note: Option<String>,
     pub decided_at: Option<i64>,
     pub distance: Option<f64>,
@@ -248,17 +256,6 @@ impl FaceBox {
         };
         [clamp(cx, w), clamp(cy, h), side]
     }
-}
-
-/// Which matches the queue shows.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct QueueFilter {
-    /// Only this case's matches.
-    pub case: Option<u64>,
-    /// Only this band (`strong`, `possible`, `weak`, `unknown`).
-    pub band: Option<&'static str>,
-    /// Only this state; None: every state.
-    pub state: Option<MatchState>,
 }
 
 /// One line of the registry's audit log, for the audit page.
@@ -842,43 +839,6 @@ impl Service {
         Ok(out)
     }
 
-    /// The review queue in the store's queue order (lowest estimated
-    /// false-match rate first), narrowed by case, band and state.
-    pub fn review_queue_filtered(
-        &self,
-        actor: &str,
-        f: &QueueFilter,
-    ) -> Result<Vec<QueueItem>, ApiError> {
-        let all = f.state != Some(MatchState::Pending);
-        let rows: Vec<QueueItem> = self
-            .read()?
-            .reads()
-            .review_queue(all)?
-            .into_iter()
-            .filter(|q| f.case.is_none_or(|c| q.case_id == c))
-            .filter(|q| f.state.is_none_or(|s| q.state == s))
-            .map(|q| {
-                let sc = ScoresView::new(&q.scores);
-                QueueItem {
-                    match_id: q.match_id,
-                    sighting_id: q.sighting_id,
-                    case_id: q.case_id,
-                    child_name: q.child_name,
-                    distance: sc.distance,
-                    score: sc.score,
-                    est_false_match_rate: sc.fmr,
-                    band: sc.band,
-                    why: sc.why,
-                    state: q.state.as_str(),
-                    created_at: q.created_at,
-                }
-            })
-            .filter(|q| f.band.is_none_or(|b| q.band == b))
-            .collect();
-        self.audit(actor, "review_queue", &format!("matches:{}", rows.len()))?;
-        Ok(rows)
-    }
-
     /// One match with the sighting, the case and the case's nearest photos.
     pub fn review_item(&self, actor: &str, id: u64) -> Result<ReviewView, ApiError> {
         let item = self.read()?.reads().review_item(id)?;
@@ -900,6 +860,7 @@ impl Service {
             match_id: id,
             state: item.state.as_str(),
             reviewer: item.reviewer,
+            assignee: item.assignee,
             note: item.note,
             decided_at: item.decided_at,
             distance: sc.distance,
@@ -1071,15 +1032,20 @@ impl Service {
         Ok(was)
     }
 
-    /// Moves a case to `status` (`homeward_match::lifecycle`)
-    /// and returns the status it had; the same status again writes nothing.
+    /// Moves a case to `status`, with why when given
+    /// (`homeward_match::lifecycle`), and returns the status it had; the
+    /// same status again writes nothing.
     pub fn set_case_status(
         &self,
         actor: &str,
         id: CaseId,
         status: CaseStatus,
+        why: Option<&str>,
     ) -> Result<CaseStatus, ApiError> {
-        let was = self.with_matcher(|m| m.set_case_status(actor, id, status, None))?;
+        let was = self.with_matcher(|m| {
+            Ok(m.set_case_status(actor, id, status, why)
+                .map_err(case_life::field_error))
+        })??;
         self.audit(actor, "set_case_status", &format!("case:{id}"))?;
         Ok(was)
     }
