@@ -1,7 +1,10 @@
 //! Server-rendered pages (maud): sign-in, the mobile submission page and its
-//! receipt, the review queue, case pages with photo galleries by age, and
-//! registry administration. Plain forms with a CSRF field; a little script
-//! from `/static/app.js`, no inline script or style, no third-party assets.
+//! receipt, the review queue (filters, assignment, the "new" marker), the
+//! review item, the case list, the audit page and registry administration;
+//! a case's own pages are in `case_pages.rs`, which shares the helpers
+//! here. Plain forms with a CSRF field; a little script from
+//! `/static/app.js`, no inline script or style, no third-party assets (map
+//! links on a case's timeline lead off-site on purpose).
 
 use std::net::SocketAddr;
 
