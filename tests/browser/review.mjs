@@ -64,6 +64,7 @@ const WORDS = {
     audit: "Audit log of case",
     auditConfirmed: "decision: confirmed",
     auditUndone: "decision: undone",
+    history: "Case history",
   },
   "zh-CN": {
     strong: "强：不同的孩子中，分数这么接近的不到千分之一",
@@ -77,6 +78,7 @@ const WORDS = {
     audit: "的操作记录",
     auditConfirmed: "审核结论: 已确认",
     auditUndone: "审核结论: 已撤销",
+    history: "案件经过",
   },
 };
 
@@ -239,6 +241,39 @@ try {
       await shoot(page, `audit-${lang}`);
       await page.goto(`${BASE}/cases/${c.id}`);
       await shoot(page, `case-${lang}`);
+    });
+
+    await step(`${lang}: the case page tells the case's life, newest first, and prints without forms`, async () => {
+      await page.setViewportSize(PHONE);
+      await page.goto(`${BASE}/cases/${c.id}`);
+      const note = lang === "en" ? "Family called back" : "家人回电";
+      const why = lang === "en" ? "Search goes on" : "继续寻找";
+      await page.fill('#note-form textarea[name="note"]', note);
+      await Promise.all([page.waitForURL(`**/cases/${c.id}#timeline`), page.click("#note-form button[type=submit]")]);
+      await page.fill('#case-status-form textarea[name="why"]', why);
+      await Promise.all([page.waitForLoadState("load"), page.click(`#case-status-form button[value="searching"]`)]);
+      assert.ok((await page.textContent("#timeline h2")).includes(W.history));
+      const kinds = await page.locator("#timeline li.event").evaluateAll((els) => els.map((e) => e.dataset.kind));
+      assert.equal(kinds[0], "status", `newest first: ${kinds}`);
+      assert.equal(kinds[kinds.length - 1], "registered", `oldest last: ${kinds}`);
+      assert.ok(kinds.includes("note") && kinds.includes("matched") && kinds.includes("decided"), `${kinds}`);
+      assert.ok((await page.locator("#timeline li.event").first().textContent()).includes(why));
+      assert.ok((await page.locator('#timeline li.event[data-kind="note"]').first().textContent()).includes(note));
+      for (const rel of await page.locator("#timeline a.map-link").evaluateAll((els) => els.map((e) => e.rel))) {
+        assert.equal(rel, "noopener noreferrer");
+      }
+      const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+      assert.ok(wide <= PHONE.width, `the case page is ${wide} px wide on a ${PHONE.width} px phone`);
+      await shoot(page, `case-timeline-${lang}`);
+      // On paper: no navigation, no forms, the timeline kept.
+      await page.emulateMedia({ media: "print" });
+      assert.equal(await page.locator("header.top").isVisible(), false);
+      assert.equal(await page.locator("#note-form").isVisible(), false);
+      assert.equal(await page.locator("#timeline").isVisible(), true);
+      await page.emulateMedia({ media: "screen" });
+      await page.goto(`${BASE}/cases/${c.id}/print`);
+      assert.equal(await page.locator("form").count(), 0);
+      assert.ok((await page.textContent("#timeline")).includes(note));
     });
 
     await step(`${lang}: no CSP violation or script error`, async () => {

@@ -447,6 +447,21 @@ impl Matcher {
             .review_match(reviewer, id, MatchState::Rejected, note)?)
     }
 
+    /// Sets (or, with `None`, clears) the submitter's note on a sighting.
+    /// The audit log records that a note was set, never its text.
+    ///
+    /// # Errors
+    /// [`MatchError::Store`] when the sighting does not exist or the
+    /// registry fails.
+    pub fn set_sighting_note(
+        &mut self,
+        actor: &str,
+        id: SightingId,
+        note: Option<&str>,
+    ) -> Result<(), MatchError> {
+        Ok(self.reg.set_sighting_note(actor, id, note)?)
+    }
+
     /// Moves a case to `status`, keeping why, and returns the status it had
     /// ([`crate::lifecycle::set_case_status`]).
     ///

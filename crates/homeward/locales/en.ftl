@@ -295,3 +295,38 @@ email-subject = A { $band } match is waiting for review (match { $id })
 email-body = Match { $id } (sighting { $sighting }, case { $case }) was queued for review as { $band }.
     Open it to compare the photos: { $link }
     Homeward ranks candidates for people to review; it never decides a match.
+
+## A case's whole life and shared review (issue 15)
+err-bad_field = A field was empty, too long or held characters that cannot be kept; check it and send it again.
+timeline-title = Case history
+tl-registered = Case registered
+tl-photo = Photo { $id } added
+tl-matched = Sighting { $sighting } queued for review (match { $match })
+tl-seen-at = seen { $when }
+tl-decided = Match { $match }: { $state }, by { $who }
+tl-status = Status set to { $status } by { $who }
+tl-why = Why:
+tl-note = Note by { $who }
+tl-map = Map:
+map-osm = OpenStreetMap
+map-amap = Amap
+case-why = Why (optional)
+case-note-add = Add a note
+case-note = Note
+case-note-submit = Add note
+case-note-hint = Notes are kept with the case and erased with it.
+case-export-csv = Download the history (CSV)
+case-print = Printable page
+print-made = Printed { $time } by { $who }
+review-new = new
+review-assigned-to = Assigned to { $who }
+review-unassigned = Not assigned
+review-assign = Assign
+review-assign-me = Assign to me
+review-assign-nobody = nobody
+review-me = me
+filter-assignee = Assigned to
+review-export-csv = Download this list (CSV)
+audit-action-assign = match assigned
+audit-action-unassign = match unassigned
+audit-action-add_note = case note added

@@ -292,3 +292,38 @@ email-subject = 有一条{ $band }匹配等待审核（匹配 { $id }）
 email-body = 匹配 { $id }（线索 { $sighting }，案件 { $case }）已作为“{ $band }”加入审核队列。
     请打开比对照片：{ $link }
     Homeward 只为人工审核排序候选，从不自行判定匹配。
+
+## A case's whole life and shared review (issue 15)
+err-bad_field = 有字段为空、过长或含有无法保存的字符；请检查后重新提交。
+timeline-title = 案件经过
+tl-registered = 案件登记
+tl-photo = 添加照片 { $id }
+tl-matched = 线索 { $sighting } 加入审核队列（匹配 { $match }）
+tl-seen-at = 目击时间 { $when }
+tl-decided = 匹配 { $match }：{ $state }，审核人 { $who }
+tl-status = { $who } 将案件状态改为 { $status }
+tl-why = 原因：
+tl-note = { $who } 的备注
+tl-map = 地图：
+map-osm = OpenStreetMap
+map-amap = 高德地图
+case-why = 原因（可选）
+case-note-add = 添加备注
+case-note = 备注
+case-note-submit = 添加备注
+case-note-hint = 备注随案件保存，并随案件一并删除。
+case-export-csv = 下载案件经过（CSV）
+case-print = 打印页面
+print-made = 打印时间 { $time }，打印人 { $who }
+review-new = 新
+review-assigned-to = 已分配给 { $who }
+review-unassigned = 未分配
+review-assign = 分配
+review-assign-me = 分配给我
+review-assign-nobody = 无人
+review-me = 我
+filter-assignee = 分配给
+review-export-csv = 下载此列表（CSV）
+audit-action-assign = 分配匹配
+audit-action-unassign = 取消分配
+audit-action-add_note = 添加案件备注

@@ -13,13 +13,14 @@ use axum::Json;
 use homeward_core::faces::Cancel;
 use homeward_core::intake::{self, DecodeError};
 use homeward_core::rules::{AgeRange, CalendarDate};
-use homeward_core::store::{CaseStatus, MatchState, NewCase, PhotoMeta, Sex};
+use homeward_core::store::{CaseStatus, MatchState, NewCase, PhotoMeta, ScoreBand, Sex};
+use homeward_match::review::QueueFilter;
 use serde::{Deserialize, Serialize};
 
 use super::admission::Refusal;
 use super::auth::{now, Role, User, SESSION_SECONDS};
 use super::error::ApiError;
-use super::service::{PhotoAdded, QueueFilter, SightingInput};
+use super::service::{PhotoAdded, SightingInput};
 use super::session::{set_cookie, Caller, Via};
 use super::{blocking, openapi, AppState, Routes};
 use homeward_match::matching::Analyzed;
@@ -46,10 +47,14 @@ pub(super) fn routes(r: Routes) -> Routes {
         .delete("/api/cases/{id}", erase_case)
         .post("/api/cases/{id}/status", set_case_status)
         .post("/api/cases/{id}/photos", add_case_photo)
+        .post("/api/cases/{id}/notes", add_case_note)
+        .get("/api/cases/{id}/export.csv", case_csv)
         .get("/api/photos/{id}", get_photo)
         .post("/api/search", search)
         .get("/api/review", review_queue)
+        .get("/api/review/export.csv", review_csv)
         .get("/api/review/{id}", review_item)
+        .post("/api/review/{id}/assign", assign)
         .post("/api/review/{id}/confirm", confirm)
         .post("/api/review/{id}/reject", reject)
         .post("/api/review/{id}/undo", undo)
@@ -886,6 +891,9 @@ async fn get_case(
 #[serde(deny_unknown_fields)]
 struct StatusIn {
     status: String,
+    /// Why, kept in the case's journal (optional).
+    #[serde(default)]
+    why: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -902,11 +910,15 @@ async fn set_case_status(
     b: Body<StatusIn>,
 ) -> Result<Json<StatusChange>, ApiError> {
     caller.require(Role::CaseWorker)?;
-    let to = body(b)?
+    let b = body(b)?;
+    let to = b
         .status
         .parse::<CaseStatus>()
         .map_err(|e| ApiError::unprocessable(format!("`status`: {e}")))?;
-    let from = blocking(|| st.service.set_case_status(&caller.actor(), id, to))?;
+    let from = blocking(|| {
+        st.service
+            .set_case_status(&caller.actor(), id, to, b.why.as_deref())
+    })?;
     Ok(Json(StatusChange {
         case_id: id,
         from: from.as_str(),
@@ -922,6 +934,63 @@ async fn erase_case(
     caller.require(Role::Admin)?;
     blocking(|| st.service.erase_case(&caller.actor(), id))?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoteIn {
+    note: String,
+}
+
+#[derive(Serialize)]
+struct NoteAdded {
+    case_id: u64,
+    note_id: u64,
+}
+
+/// Adds a case worker's note to the case's journal.
+async fn add_case_note(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<u64>,
+    b: Body<NoteIn>,
+) -> Result<(StatusCode, Json<NoteAdded>), ApiError> {
+    caller.require(Role::CaseWorker)?;
+    let n = body(b)?;
+    let note_id = blocking(|| st.service.add_case_note(&caller.actor(), id, &n.note))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(NoteAdded {
+            case_id: id,
+            note_id,
+        }),
+    ))
+}
+
+/// A CSV download: UTF-8 (the library writes a BOM), as an attachment.
+fn csv_response(file_name: &str, text: String) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file_name}\""),
+            ),
+        ],
+        text,
+    )
+        .into_response()
+}
+
+/// The case's timeline as CSV.
+async fn case_csv(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<u64>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::CaseWorker)?;
+    let text = blocking(|| st.service.case_csv(&caller.actor(), id))?;
+    Ok(csv_response(&format!("case-{id}.csv"), text))
 }
 
 /// Adds a photo to a case; shared with the case page.
@@ -1012,8 +1081,8 @@ async fn get_batch(
     Ok(Json(v).into_response())
 }
 
-/// The queue's query: `all`, and the filters `case`, `band` and `state`
-/// (an empty value means "any").
+/// The queue's query: `all`, and the filters `case`, `band`, `state`,
+/// `assignee`, `mine` and `new` (an empty value means "any").
 #[derive(Deserialize, Default)]
 pub(super) struct QueueQuery {
     #[serde(default)]
@@ -1024,6 +1093,24 @@ pub(super) struct QueueQuery {
     pub band: Option<String>,
     #[serde(default)]
     pub state: Option<String>,
+    #[serde(default)]
+    pub assignee: Option<String>,
+    #[serde(default)]
+    pub mine: Option<String>,
+    #[serde(default)]
+    pub new: Option<String>,
+}
+
+/// A yes/no query parameter, or a 400 naming it.
+fn yes_no(name: &str, v: Option<&str>) -> Result<bool, ApiError> {
+    match v {
+        None | Some("false" | "0" | "no") => Ok(false),
+        Some("true" | "1" | "yes" | "on") => Ok(true),
+        Some(other) => Err(bad_filter(format!(
+            "`{name}` must be true or false, got `{}`",
+            truncate(other)
+        ))),
+    }
 }
 
 /// A filter value that does not say what it should.
@@ -1032,21 +1119,30 @@ fn bad_filter(message: String) -> ApiError {
 }
 
 impl QueueQuery {
-    /// The filter these parameters ask for, or a 400 saying which value
-    /// is wrong and what it may be.
-    pub(super) fn filter(&self) -> Result<QueueFilter, ApiError> {
+    /// The filter these parameters ask for, `me` being the caller's user
+    /// name (for `mine`), or a 400 saying which value is wrong and what it
+    /// may be.
+    pub(super) fn filter(&self, me: &str) -> Result<QueueFilter, ApiError> {
         fn given(v: &Option<String>) -> Option<&str> {
             v.as_deref().map(str::trim).filter(|s| !s.is_empty())
         }
-        let all = match given(&self.all) {
-            None | Some("false" | "0" | "no") => false,
-            Some("true" | "1" | "yes") => true,
-            Some(other) => {
+        let all = yes_no("all", given(&self.all))?;
+        let mine = yes_no("mine", given(&self.mine))?;
+        let new_only = yes_no("new", given(&self.new))?;
+        let assignee = match (given(&self.assignee), mine) {
+            (Some(a), true) if a != me => {
+                return Err(bad_filter(
+                    "give `assignee` or `mine`, not both".to_string(),
+                ))
+            }
+            (_, true) => Some(me.to_string()),
+            (Some(a), false) if a.chars().count() > MAX_USERNAME_CHARS => {
                 return Err(bad_filter(format!(
-                    "`all` must be true or false, got `{}`",
-                    truncate(other)
+                    "`assignee` must be a user name, got `{}`",
+                    truncate(a)
                 )))
             }
+            (a, false) => a.map(str::to_string),
         };
         let case = match given(&self.case) {
             None => None,
@@ -1062,9 +1158,9 @@ impl QueueQuery {
         };
         let band = match given(&self.band) {
             None => None,
-            Some("strong") => Some("strong"),
-            Some("possible") => Some("possible"),
-            Some("weak") => Some("weak"),
+            Some("strong") => Some(ScoreBand::Strong),
+            Some("possible") => Some(ScoreBand::Possible),
+            Some("weak") => Some(ScoreBand::Weak),
             Some(b) => {
                 return Err(bad_filter(format!(
                     "`band` must be strong, possible or weak, got `{}`",
@@ -1086,7 +1182,13 @@ impl QueueQuery {
                 )))
             }
         };
-        Ok(QueueFilter { case, band, state })
+        Ok(QueueFilter {
+            case,
+            band,
+            state,
+            assignee,
+            new_only,
+        })
     }
 }
 
@@ -1101,9 +1203,82 @@ async fn review_queue(
     Query(q): Query<QueueQuery>,
 ) -> Result<Response, ApiError> {
     caller.require(Role::CaseWorker)?;
-    let f = q.filter()?;
+    let f = q.filter(&caller.user.username)?;
     let v = blocking(|| st.service.review_queue_filtered(&caller.actor(), &f))?;
     Ok(Json(v).into_response())
+}
+
+/// The review queue as CSV, with the list's filters.
+async fn review_csv(
+    State(st): State<AppState>,
+    caller: Caller,
+    Query(q): Query<QueueQuery>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::CaseWorker)?;
+    let f = q.filter(&caller.user.username)?;
+    let text = blocking(|| st.service.queue_csv(&caller.actor(), &f))?;
+    Ok(csv_response("review-queue.csv", text))
+}
+
+/// The user names of active case-worker (and admin) accounts: the only
+/// names a match may be assigned to.
+pub(super) fn case_workers(st: &AppState) -> Result<Vec<String>, ApiError> {
+    Ok(blocking(|| st.auth.users())?
+        .into_iter()
+        .filter(|u| u.role >= Role::CaseWorker && !u.disabled)
+        .map(|u| u.username)
+        .collect())
+}
+
+/// Assigns a match to an active case worker, or (None) to nobody; shared
+/// with the pages.
+pub(super) fn do_assign(
+    st: &AppState,
+    caller: &Caller,
+    id: u64,
+    assignee: Option<&str>,
+) -> Result<(), ApiError> {
+    if let Some(name) = assignee {
+        if !case_workers(st)?.iter().any(|w| w == name) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_field",
+                format!(
+                    "`assignee` must be the user name of an active case-worker account (the review page lists them), or null to unassign; got `{}`",
+                    truncate(name)
+                ),
+            ));
+        }
+    }
+    blocking(|| st.service.assign(&caller.actor(), id, assignee))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssignIn {
+    #[serde(default)]
+    assignee: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Assigned {
+    match_id: u64,
+    assignee: Option<String>,
+}
+
+async fn assign(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<u64>,
+    b: Body<AssignIn>,
+) -> Result<Json<Assigned>, ApiError> {
+    caller.require(Role::CaseWorker)?;
+    let a = body(b)?;
+    do_assign(&st, &caller, id, a.assignee.as_deref())?;
+    Ok(Json(Assigned {
+        match_id: id,
+        assignee: a.assignee,
+    }))
 }
 
 async fn review_item(

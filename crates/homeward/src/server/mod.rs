@@ -4,11 +4,13 @@
 //!
 //! Layout: `auth` (auth.sqlite: users, sessions, tokens, access log),
 //! `session` (who is calling), `service` (the one seam over the registry
-//! and face engine), `api` (JSON handlers), `pages` (HTML), `openapi`.
+//! and face engine), `api` (JSON handlers), `pages` (HTML), `case_pages`
+//! (a case's page, timeline and print page), `openapi`.
 
 mod admission;
 mod api;
 mod auth;
+mod case_pages;
 mod error;
 mod i18n;
 mod login_throttle;
@@ -141,6 +143,8 @@ pub enum ServerError {
     Auth(#[from] AuthError),
     #[error("registry: {0}")]
     Store(#[from] homeward_core::store::StoreError),
+    #[error("registry: {0}")]
+    Match(#[from] homeward_match::MatchError),
     #[error("face models: {0}")]
     Model(#[from] homeward_core::dlib::ModelError),
     #[error("cannot listen on {addr}: {source}; is another server using the port?")]
@@ -258,7 +262,7 @@ impl Routes {
 
 fn routes() -> Routes {
     let r = api::routes(Routes::new());
-    pages::routes(r)
+    case_pages::routes(pages::routes(r))
 }
 
 /// Security headers on every response; `no-store` except on static assets.

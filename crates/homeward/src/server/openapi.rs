@@ -125,9 +125,14 @@ pub fn document() -> Value {
                     "case_id": { "type": "integer" }, "child_name": { "type": "string" }, "distance": { "type": "number" },
                     "score": { "type": "number" }, "est_false_match_rate": { "type": "number" },
                     "band": { "type": "string" }, "why": { "type": "string" }, "state": { "type": "string", "enum": ["pending", "confirmed", "rejected"] },
-                    "created_at": { "type": "integer" } } },
+                    "created_at": { "type": "integer" },
+                    "assignee": { "type": "string", "nullable": true, "description": "the case worker's user name" },
+                    "new": { "type": "boolean", "description": "queued after the caller last listed the queue (listing moves the caller's mark)" } } },
+                "NoteAdded": { "type": "object", "properties": { "case_id": { "type": "integer" }, "note_id": { "type": "integer" } } },
+                "Assigned": { "type": "object", "properties": { "match_id": { "type": "integer" },
+                    "assignee": { "type": "string", "nullable": true } } },
                 "Review": { "type": "object", "properties": { "match_id": { "type": "integer" }, "state": { "type": "string" },
-                    "reviewer": { "type": "string" }, "note": { "type": "string" }, "decided_at": { "type": "integer" },
+                    "reviewer": { "type": "string" }, "assignee": { "type": "string", "nullable": true }, "note": { "type": "string" }, "decided_at": { "type": "integer" },
                     "distance": { "type": "number" }, "score": { "type": "number" }, "est_false_match_rate": { "type": "number" },
                     "band": { "type": "string" }, "why": { "type": "string" },
                     "sighting": r("Sighting"), "case": r("CaseSummary"), "candidate_photos": arr("CandidatePhoto"),
@@ -192,7 +197,8 @@ pub fn document() -> Value {
             "/api/cases/{id}/status": { "post": op("Change a case's status (found or closed ends the search; searching reopens it)", CW,
                 { let mut b = json!({ "requestBody": { "required": true, "content": { "application/json": { "schema": {
                     "type": "object", "required": ["status"],
-                    "properties": { "status": { "type": "string", "enum": ["searching", "found", "closed"] } } } } } } });
+                    "properties": { "status": { "type": "string", "enum": ["searching", "found", "closed"] },
+                        "why": { "type": "string", "maxLength": 4000, "description": "optional; kept in the case's journal (400 bad_field when empty or over 4,000 characters)" } } } } } } });
                   b["parameters"] = id("id"); b },
                 json!({ "200": ok("The status before and after", r("StatusChange")) })) },
             "/api/cases/{id}/photos": { "post": op("Add a photo to a case", CW,
@@ -200,6 +206,13 @@ pub fn document() -> Value {
                     "taken_date": { "type": "string", "format": "date" }, "source": { "type": "string" } }), &["photo"]);
                   m["parameters"] = id("id"); m },
                 json!({ "201": ok("Added", r("PhotoAdded")) })) },
+            "/api/cases/{id}/notes": { "post": op("Add a note to the case's journal (who and when are kept with it)", CW,
+                { let mut b = json_body(json!({ "type": "object", "required": ["note"], "properties": {
+                    "note": { "type": "string", "minLength": 1, "maxLength": 4000 } } }), true); b["parameters"] = id("id"); b },
+                json!({ "201": ok("Added", r("NoteAdded")) })) },
+            "/api/cases/{id}/export.csv": { "get": op("The case's timeline as CSV (UTF-8 with BOM, UTC times, formulas defused)", CW,
+                json!({ "parameters": id("id") }),
+                json!({ "200": { "description": "CSV attachment", "content": { "text/csv": { "schema": { "type": "string" } } } } })) },
             "/api/photos/{id}": { "get": op("A case photo", CW, json!({ "parameters": id("id") }),
                 json!({ "200": { "description": "Image bytes", "content": { "image/*": { "schema": { "type": "string", "format": "binary" } } } } })) },
             "/api/search": { "post": op("Rank cases against a photo (nothing stored)", CW,
@@ -219,9 +232,27 @@ pub fn document() -> Value {
                     { "name": "all", "in": "query", "schema": { "type": "boolean" } },
                     { "name": "case", "in": "query", "schema": { "type": "integer", "minimum": 1 } },
                     { "name": "band", "in": "query", "schema": { "type": "string", "enum": ["strong", "possible", "weak"] } },
-                    { "name": "state", "in": "query", "schema": { "type": "string", "enum": ["pending", "confirmed", "rejected", "all"] } }
+                    { "name": "state", "in": "query", "schema": { "type": "string", "enum": ["pending", "confirmed", "rejected", "all"] } },
+                    { "name": "assignee", "in": "query", "schema": { "type": "string" }, "description": "only matches assigned to this user" },
+                    { "name": "mine", "in": "query", "schema": { "type": "boolean" }, "description": "only matches assigned to the caller" },
+                    { "name": "new", "in": "query", "schema": { "type": "boolean" }, "description": "only matches new to the caller" }
                 ] }),
                 json!({ "200": ok("Queue", arr("QueueItem")), "400": err() })) },
+            "/api/review/export.csv": { "get": op("The review queue as CSV, with the same filters as GET /api/review (does not move the caller's new mark)", CW,
+                json!({ "parameters": [
+                    { "name": "all", "in": "query", "schema": { "type": "boolean" } },
+                    { "name": "case", "in": "query", "schema": { "type": "integer", "minimum": 1 } },
+                    { "name": "band", "in": "query", "schema": { "type": "string", "enum": ["strong", "possible", "weak"] } },
+                    { "name": "state", "in": "query", "schema": { "type": "string", "enum": ["pending", "confirmed", "rejected", "all"] } },
+                    { "name": "assignee", "in": "query", "schema": { "type": "string" } },
+                    { "name": "mine", "in": "query", "schema": { "type": "boolean" } },
+                    { "name": "new", "in": "query", "schema": { "type": "boolean" } }
+                ] }),
+                json!({ "200": { "description": "CSV attachment", "content": { "text/csv": { "schema": { "type": "string" } } } }, "400": err() })) },
+            "/api/review/{id}/assign": { "post": op("Assign a match to an active case worker, or to nobody (null)", CW,
+                { let mut b = json_body(json!({ "type": "object", "properties": {
+                    "assignee": { "type": "string", "nullable": true, "description": "a case worker's user name; null unassigns" } } }), true); b["parameters"] = id("id"); b },
+                json!({ "200": ok("Assigned", r("Assigned")) })) },
             "/api/review/{id}": { "get": op("A match with the sighting and the case's photos", CW, json!({ "parameters": id("id") }),
                 json!({ "200": ok("Match", r("Review")) })) },
             "/api/review/{id}/confirm": { "post": op("Confirm a pending match", CW,

@@ -1,9 +1,11 @@
 //! Server-rendered pages (maud): sign-in, the mobile submission page and its
-//! receipt, the review queue, case pages with photo galleries by age, and
-//! registry administration. Plain forms with a CSRF field; a little script
-//! from `/static/app.js`, no inline script or style, no third-party assets.
+//! receipt, the review queue (filters, assignment, the "new" marker), the
+//! review item, the case list, the audit page and registry administration;
+//! a case's own pages are in `case_pages.rs`, which shares the helpers
+//! here. Plain forms with a CSRF field; a little script from
+//! `/static/app.js`, no inline script or style, no third-party assets (map
+//! links on a case's timeline lead off-site on purpose).
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Path, Request, State};
@@ -68,12 +70,11 @@ pub(super) fn routes(r: Routes) -> Routes {
         .get("/review", review_page)
         .get("/review/{id}", review_item_page)
         .post("/review/{id}", review_decide)
+        .post("/review/{id}/assign", review_assign)
         .post("/cases/{id}/status", case_status_post)
         .get("/audit", audit_page)
         .get("/cases", cases_page)
         .post("/cases", cases_create)
-        .get("/cases/{id}", case_page)
-        .post("/cases/{id}/photos", case_photo_post)
         .get("/admin", admin_page)
         .post("/admin/users", admin_create_user)
         .post("/admin/users/{id}/disabled", admin_set_disabled)
@@ -106,18 +107,18 @@ async fn app_css() -> Response {
 }
 
 /// The message `id` in `l`.
-fn t(l: Lang, id: &str) -> String {
+pub(super) fn t(l: Lang, id: &str) -> String {
     i18n::tr(l, id)
 }
 
 /// The message `id` in `l`, with arguments.
-fn ta(l: Lang, id: &str, args: &[(&str, Arg<'_>)]) -> String {
+pub(super) fn ta(l: Lang, id: &str, args: &[(&str, Arg<'_>)]) -> String {
     i18n::tr_args(l, id, args)
 }
 
 /// A stored word (band, state, status, sex, role) in `l`: the message
 /// `{prefix}-{word}`, or the word itself when there is none.
-fn word(l: Lang, prefix: &str, w: &str) -> String {
+pub(super) fn word(l: Lang, prefix: &str, w: &str) -> String {
     let id = format!("{prefix}-{w}");
     let out = t(l, &id);
     if out == id {
@@ -127,7 +128,7 @@ fn word(l: Lang, prefix: &str, w: &str) -> String {
     }
 }
 
-fn page(l: Lang, title: &str, caller: Option<&Caller>, body: Markup) -> Markup {
+pub(super) fn page(l: Lang, title: &str, caller: Option<&Caller>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang=(l.tag()) {
@@ -174,7 +175,7 @@ fn page(l: Lang, title: &str, caller: Option<&Caller>, body: Markup) -> Markup {
     }
 }
 
-fn render(status: StatusCode, m: Markup) -> Response {
+pub(super) fn render(status: StatusCode, m: Markup) -> Response {
     (status, Html(m.into_string())).into_response()
 }
 
@@ -225,15 +226,15 @@ pub(super) fn error_page(e: &ApiError) -> Response {
     res
 }
 
-fn see_other(to: &str) -> Response {
+pub(super) fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
 
-fn fmt_time(l: Lang, t: i64) -> String {
+pub(super) fn fmt_time(l: Lang, t: i64) -> String {
     i18n::fmt_time(l, t)
 }
 
-fn age_label(l: Lang, months: Option<u32>) -> String {
+pub(super) fn age_label(l: Lang, months: Option<u32>) -> String {
     match months {
         Some(m) => ta(
             l,
@@ -620,16 +621,29 @@ async fn review_page(
     State(st): State<AppState>,
     PageCaller(c): PageCaller,
     l: Lang,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
     axum::extract::Query(q): axum::extract::Query<api::QueueQuery>,
 ) -> Result<Response, PageError> {
     c.require(Role::CaseWorker)?;
-    let f = q.filter()?;
+    let f = q.filter(&c.user.username)?;
     let items = blocking(|| st.service.review_queue_filtered(&c.actor(), &f))?;
+    let workers = api::case_workers(&st)?;
+    let me = c.user.username.as_str();
+    let query = raw.unwrap_or_default();
+    let (here, csv) = if query.is_empty() {
+        ("/review".to_string(), "/api/review/export.csv".to_string())
+    } else {
+        (
+            format!("/review?{query}"),
+            format!("/api/review/export.csv?{query}"),
+        )
+    };
+    let assignee_value = f.assignee.as_deref().unwrap_or("");
     let state_value = match f.state {
         None => "all",
         Some(s) => s.as_str(),
     };
-    let band_value = f.band.unwrap_or("");
+    let band_value = f.band.map(|b| b.as_str()).unwrap_or("");
     let case_value = f.case.map(|c| c.to_string()).unwrap_or_default();
     Ok(render(
         StatusCode::OK,
@@ -658,20 +672,31 @@ async fn review_page(
                             option value="all" selected[state_value == "all"] { (t(l, "filter-all-states")) }
                         }
                     }
+                    label { (t(l, "filter-assignee"))
+                        select name="assignee" {
+                            option value="" selected[assignee_value.is_empty()] { (t(l, "filter-any")) }
+                            @for w in &workers {
+                                option value=(w) selected[assignee_value == w] { (w) @if w == me { " (" (t(l, "review-me")) ")" } }
+                            }
+                        }
+                    }
                     button type="submit" { (t(l, "filter-apply")) }
                     a href="/review" { (t(l, "filter-clear")) }
                 }
+                p { a #queue-csv href=(csv) download { (t(l, "review-export-csv")) } }
                 @if items.is_empty() { p #queue-empty { (t(l, "review-empty")) } }
                 ul.queue #queue {
                     @for i in &items {
-                        li.queue-item data-match=(i.match_id) data-band=(i.band) data-state=(i.state) {
+                        li.queue-item data-match=(i.match_id) data-band=(i.band) data-state=(i.state) data-new=(i.new) {
                             img.thumb src=(format!("/api/sightings/{}/photo", i.sighting_id)) alt=(ta(l, "review-sighting-alt", &[("id", i.sighting_id.into())]));
                             div {
                                 a href=(format!("/review/{}", i.match_id)) { (ta(l, "review-item-link", &[("sighting", i.sighting_id.into()), ("case", i.case_id.into()), ("name", i.child_name.as_str().into())])) }
                                 " " (band_badge(l, i.band))
+                                @if i.new { " " span.new-marker { (t(l, "review-new")) } }
                                 @if i.state != "pending" { " " span.state { (word(l, "state", i.state)) } }
                                 div.why { (evidence(l, i.band)) }
                                 div.hint { (ta(l, "review-queued-at", &[("time", fmt_time(l, i.created_at).as_str().into())])) }
+                                (assign_forms(l, &c, i.match_id, i.assignee.as_deref(), &workers, &here))
                             }
                         }
                     }
@@ -699,7 +724,7 @@ fn sighting_facts(l: Lang, s: &SightingView) -> Markup {
 
 /// A stored "when seen": a UTC time is shown in the organisation's zone,
 /// the local way; a plain date (or anything else) as stored.
-fn seen_at_label(l: Lang, stored: &str) -> String {
+pub(super) fn seen_at_label(l: Lang, stored: &str) -> String {
     match stored.parse::<jiff::Timestamp>() {
         Ok(ts) => fmt_time(l, ts.as_second()),
         Err(_) => stored.to_string(),
@@ -817,6 +842,7 @@ async fn review_item_page(
 ) -> Result<Response, PageError> {
     c.require(Role::CaseWorker)?;
     let v = blocking(|| st.service.review_item(&c.actor(), id))?;
+    let workers = api::case_workers(&st)?;
     let unknown = t(l, "review-unknown");
     let here = format!("/review/{id}");
     Ok(render(
@@ -833,6 +859,7 @@ async fn review_item_page(
                     p.hint { (t(l, "review-hint")) }
                     (numbers(l, &v))
                 }
+                (assign_forms(l, &c, id, v.assignee.as_deref(), &workers, &here))
                 (face_pair(l, v.sighting_face.as_ref(), v.case_face.as_ref()))
                 div.side-by-side {
                     section.sighting {
@@ -883,11 +910,12 @@ async fn review_item_page(
 }
 
 /// Buttons that move a case to another status; they come back to `next`.
-fn status_form(l: Lang, c: &Caller, case: u64, status: &str, next: &str) -> Markup {
+pub(super) fn status_form(l: Lang, c: &Caller, case: u64, status: &str, next: &str) -> Markup {
     html! {
         form.inline.status-form #case-status-form method="post" action=(format!("/cases/{case}/status")) {
             input type="hidden" name="csrf" value=(c.csrf());
             input type="hidden" name="next" value=(next);
+            label { (t(l, "case-why")) textarea name="why" rows="2" maxlength="4000" {} }
             div.buttons {
                 @for to in ["found", "closed", "searching"] {
                     @if to != status {
@@ -939,6 +967,8 @@ struct StatusForm {
     csrf: String,
     status: String,
     #[serde(default)]
+    why: String,
+    #[serde(default)]
     next: String,
 }
 
@@ -968,8 +998,76 @@ async fn case_status_post(
         .status
         .parse::<CaseStatus>()
         .map_err(|e| ApiError::bad_request(format!("status: {e}")))?;
-    blocking(|| st.service.set_case_status(&c.actor(), id, to))?;
+    let why = non_empty(f.why);
+    blocking(|| {
+        st.service
+            .set_case_status(&c.actor(), id, to, why.as_deref())
+    })?;
     Ok(see_other(&same_site(&f.next, format!("/cases/{id}"))))
+}
+
+#[derive(Deserialize)]
+struct AssignForm {
+    csrf: String,
+    #[serde(default)]
+    assignee: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// Assigns a match from the queue or the review page (an empty name
+/// leaves it to nobody), then goes back to `next`.
+async fn review_assign(
+    State(st): State<AppState>,
+    PageCaller(c): PageCaller,
+    Path(id): Path<u64>,
+    PageForm(f): PageForm<AssignForm>,
+) -> Result<Response, PageError> {
+    c.require(Role::CaseWorker)?;
+    c.check_csrf(Some(&f.csrf))?;
+    let who = non_empty(f.assignee);
+    api::do_assign(&st, &c, id, who.as_deref())?;
+    Ok(see_other(&same_site(&f.next, format!("/review/{id}"))))
+}
+
+/// Who a match is assigned to, and the forms that assign it: to me, or
+/// to a case worker chosen from the accounts (or nobody).
+fn assign_forms(
+    l: Lang,
+    c: &Caller,
+    id: u64,
+    current: Option<&str>,
+    workers: &[String],
+    next: &str,
+) -> Markup {
+    let me = c.user.username.as_str();
+    html! {
+        div.assign data-assignee=(current.unwrap_or("")) {
+            span.assignee {
+                @if let Some(a) = current { (ta(l, "review-assigned-to", &[("who", a.into())])) }
+                @else { (t(l, "review-unassigned")) }
+            }
+            @if current != Some(me) {
+                form.inline.assign-me method="post" action=(format!("/review/{id}/assign")) {
+                    input type="hidden" name="csrf" value=(c.csrf());
+                    input type="hidden" name="next" value=(next);
+                    input type="hidden" name="assignee" value=(me);
+                    button.link-dark type="submit" { (t(l, "review-assign-me")) }
+                }
+            }
+            form.inline.assign-to method="post" action=(format!("/review/{id}/assign")) {
+                input type="hidden" name="csrf" value=(c.csrf());
+                input type="hidden" name="next" value=(next);
+                select name="assignee" aria-label=(t(l, "review-assign")) {
+                    option value="" selected[current.is_none()] { (t(l, "review-assign-nobody")) }
+                    @for w in workers {
+                        option value=(w) selected[current == Some(w.as_str())] { (w) }
+                    }
+                }
+                button.secondary type="submit" { (t(l, "review-assign")) }
+            }
+        }
+    }
 }
 
 // ---------- audit ----------
@@ -1151,7 +1249,7 @@ struct CaseForm {
     notes: String,
 }
 
-fn non_empty(s: String) -> Option<String> {
+pub(super) fn non_empty(s: String) -> Option<String> {
     let t = s.trim();
     (!t.is_empty()).then(|| t.to_string())
 }
@@ -1177,83 +1275,6 @@ async fn cases_create(
     }
     .into_new_case()?;
     let id = blocking(|| st.service.create_case(&c.actor(), &case))?;
-    Ok(see_other(&format!("/cases/{id}")))
-}
-
-async fn case_page(
-    State(st): State<AppState>,
-    PageCaller(c): PageCaller,
-    l: Lang,
-    Path(id): Path<u64>,
-) -> Result<Response, PageError> {
-    c.require(Role::CaseWorker)?;
-    let v = blocking(|| st.service.get_case(&c.actor(), id))?;
-    let mut by_age: BTreeMap<Option<u32>, Vec<&super::service::PhotoView>> = BTreeMap::new();
-    for p in &v.photos {
-        by_age
-            .entry(p.age_months.map(|m| m / 12))
-            .or_default()
-            .push(p);
-    }
-    // Known ages first, youngest first; unknown last.
-    let mut groups: Vec<_> = by_age.into_iter().collect();
-    groups.sort_by_key(|(k, _)| (k.is_none(), *k));
-    Ok(render(
-        StatusCode::OK,
-        page(
-            l,
-            &v.child_name,
-            Some(&c),
-            html! {
-                h1 { (v.child_name) " " span.status { (word(l, "status", v.status)) } }
-                dl.facts {
-                    dt { (t(l, "case-case")) } dd { (v.id) }
-                    dt { (t(l, "case-sex")) } dd { (word(l, "sex", v.sex)) }
-                    @if let Some(b) = &v.birth_date { dt { (t(l, "case-born")) } dd { (b) } } @else if let Some(y) = v.birth_year { dt { (t(l, "case-born")) } dd { (y) } }
-                    @if let Some(m) = &v.missing_date { dt { (t(l, "case-missing-since")) } dd { (m) } }
-                    dt { (t(l, "case-missing-from")) } dd { (v.missing_place) }
-                    @if let Some(n) = &v.notes { dt { (t(l, "case-notes")) } dd { (n) } }
-                }
-                (status_form(l, &c, v.id, v.status, &format!("/cases/{id}")))
-                p { a href=(format!("/review?case={id}&state=all")) { (t(l, "case-matches")) } " · " a href=(format!("/audit?case={id}")) { (t(l, "audit-for-case")) } }
-                h2 { (t(l, "case-photos-by-age")) }
-                @if groups.is_empty() { p { (t(l, "case-no-photos")) } }
-                @for (age, photos) in &groups {
-                    section.age-group {
-                        h3 { @if let Some(a) = age { (ta(l, "case-age", &[("age", (*a).into())])) } @else { (t(l, "case-age-unknown")) } }
-                        div.gallery {
-                            @for p in photos {
-                                figure {
-                                    img src=(p.url) alt=(ta(l, "case-photo-alt", &[("id", p.id.into())]));
-                                    figcaption { (age_label(l, p.age_months)) @if let Some(d) = &p.taken_date { " · " (d) } @if let Some(s) = &p.source { " · " (s) } }
-                                }
-                            }
-                        }
-                    }
-                }
-                h2 { (t(l, "case-add-photo")) }
-                form.stack method="post" action=(format!("/cases/{id}/photos")) enctype="multipart/form-data" {
-                    input type="hidden" name="csrf" value=(c.csrf());
-                    label { (t(l, "case-photo")) input type="file" name="photo" accept="image/*" required; }
-                    label { (t(l, "case-age-years")) input type="number" name="age_years" min="0" max="25" step="0.5"; }
-                    label { (t(l, "case-taken-on")) input type="date" name="taken_date"; }
-                    label { (t(l, "case-source")) input name="source" maxlength="200"; }
-                    button type="submit" { (t(l, "case-add-photo-submit")) }
-                }
-            },
-        ),
-    ))
-}
-
-async fn case_photo_post(
-    State(st): State<AppState>,
-    caller: Result<Caller, ApiError>,
-    Path(id): Path<u64>,
-    req: Request,
-) -> Result<Response, PageError> {
-    let (c, up) = api::upload_gate(&st, caller, Role::CaseWorker, req).await?;
-    c.check_csrf(up.text("csrf"))?;
-    api::do_add_photo(&st, &c, id, up).await?;
     Ok(see_other(&format!("/cases/{id}")))
 }
 

@@ -2,12 +2,12 @@
 //! seam: decode and analyse photos, record cases, photos and sightings,
 //! propose candidate matches, and read views for the API and the pages.
 //!
-//! **Matching** is the front's: a sighting goes through
-//! [`matching::submit_sighting`] (duplicates and poster reposts first, then
-//! per-case ranking with calibrated bands), a new case photo is matched
-//! against every past sighting, and confirming a match enrols the sighting's
-//! face. The server keeps one [`DupIndex`] beside the registry, under the
-//! same lock, so that both always agree.
+//! **Matching** is the library's: the service holds one
+//! [`homeward_match::Matcher`] (registry, duplicate index and ranking
+//! policy, kept in step) under a lock and calls its use cases (register a
+//! case, add a photo and surface past sightings, submit a sighting, search,
+//! confirm / reject / undo, case status and notes, assignment, erase). The
+//! front only parses, calls the library and renders.
 //!
 //! **Reads.** Lists and views come from the store's typed reads
 //! ([`homeward_core::store::Reads`]) on a pool of read-only connections
@@ -24,14 +24,15 @@ use homeward_core::store::{
 use serde::Serialize;
 
 use homeward_match::batch as report;
-use homeward_match::lifecycle;
-use homeward_match::matching::{self, Analyzed, DupIndex, EnrolledPhoto, MatchError, Repeat};
+use homeward_match::matching::{self, Analyzed, EnrolledPhoto, MatchError, Repeat};
 use homeward_match::notify::{Notification, Notifier};
 use homeward_match::ranking::{self, Policy, QueryMeta};
-use homeward_match::Analyzer;
+use homeward_match::{Analyzer, Matcher};
 
 use super::auth::AuthStore;
 use super::error::ApiError;
+
+mod case_life;
 
 /// Cases ranked per sighting before the review queue takes the banded ones.
 const RANKED_PER_SIGHTING: usize = matching::QUEUE_PER_SIGHTING;
@@ -188,6 +189,10 @@ pub struct QueueItem {
     pub why: String,
     pub state: &'static str,
     pub created_at: i64,
+    /// The case worker it is assigned to (an account's user name).
+    pub assignee: Option<String>,
+    /// Queued after the caller last listed the queue.
+    pub new: bool,
 }
 
 /// One match with everything a reviewer needs.
@@ -196,6 +201,8 @@ pub struct ReviewView {
     pub match_id: u64,
     pub state: &'static str,
     pub reviewer: Option<String>,
+    /// The case worker it is assigned to (an account's user name).
+    pub assignee: Option<String>,
     pub note: Option<String>,
     pub decided_at: Option<i64>,
     pub distance: Option<f64>,
@@ -249,17 +256,6 @@ impl FaceBox {
         };
         [clamp(cx, w), clamp(cy, h), side]
     }
-}
-
-/// Which matches the queue shows.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct QueueFilter {
-    /// Only this case's matches.
-    pub case: Option<u64>,
-    /// Only this band (`strong`, `possible`, `weak`, `unknown`).
-    pub band: Option<&'static str>,
-    /// Only this state; None: every state.
-    pub state: Option<MatchState>,
 }
 
 /// One line of the registry's audit log, for the audit page.
@@ -395,7 +391,6 @@ pub fn image_mime(bytes: &[u8]) -> &'static str {
 /// async executor.
 pub struct Service {
     matcher: Mutex<Option<Matcher>>,
-    policy: Policy,
     analyzer: Analyzer,
     dir: PathBuf,
     readers: Mutex<Vec<Reader>>,
@@ -407,12 +402,6 @@ impl std::fmt::Debug for Service {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Service").field("db", &self.dir).finish()
     }
-}
-
-/// The registry and the hash indexes over it, kept in step under one lock.
-struct Matcher {
-    reg: Registry,
-    dupes: DupIndex,
 }
 
 /// A read connection borrowed from the pool, returned on drop.
@@ -448,8 +437,6 @@ impl Service {
         analyzer: Analyzer,
         audit: Arc<AuthStore>,
     ) -> Result<Service, String> {
-        homeward_match::models::choose_for_new(&mut registry, "system")
-            .map_err(|e| format!("cannot choose the registry's face models: {e}"))?;
         audit
             .move_notes_to(&mut registry)
             .map_err(|e| format!("cannot move the sighting notes into the registry: {e}"))?;
@@ -459,14 +446,12 @@ impl Service {
             .map_err(|e| format!("cannot open a registry reader: {e}"))?;
         let policy =
             Policy::shipped().map_err(|e| format!("the ranking calibration is unusable: {e}"))?;
-        let dupes = DupIndex::load(&registry)
-            .map_err(|e| format!("cannot load the duplicate hashes: {e}"))?;
+        // Chooses the face models of a new registry and loads the
+        // duplicate hashes.
+        let matcher = Matcher::new(registry, policy)
+            .map_err(|e| format!("cannot open the registry for matching: {e}"))?;
         let svc = Service {
-            matcher: Mutex::new(Some(Matcher {
-                reg: registry,
-                dupes,
-            })),
-            policy,
+            matcher: Mutex::new(Some(matcher)),
             analyzer,
             dir,
             readers: Mutex::new(vec![first]),
@@ -524,11 +509,13 @@ impl Service {
         })
     }
 
+    /// Reads the registry under the lock (writes go through the
+    /// [`Matcher`]'s use cases: [`Service::with_matcher`]).
     fn with_registry<T>(
         &self,
-        f: impl FnOnce(&mut Registry) -> Result<T, StoreError>,
+        f: impl FnOnce(&Registry) -> Result<T, StoreError>,
     ) -> Result<T, ApiError> {
-        self.with_matcher(|m| Ok(f(&mut m.reg)?))
+        self.with_matcher(|m| Ok(f(m.registry())?))
     }
 
     fn with_matcher<T>(
@@ -551,14 +538,14 @@ impl Service {
     }
 
     /// Closes the registry cleanly (saves the index snapshot).
-    pub fn close(&self) -> Result<(), StoreError> {
+    pub fn close(&self) -> Result<(), MatchError> {
         let m = self
             .matcher
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
         match m {
-            Some(m) => m.reg.close(),
+            Some(m) => m.close(),
             None => Ok(()),
         }
     }
@@ -581,9 +568,7 @@ impl Service {
             let Some(model) = self.analyzer.second_model(&name) else {
                 continue; // a model this build cannot run stays as it is
             };
-            let p = self.with_matcher(|m| {
-                homeward_match::models::reembed(&mut m.reg, model, batch, batch)
-            })?;
+            let p = self.with_matcher(|m| m.reembed(model, batch, batch))?;
             left += p.left;
             if p.embedded == 0 && p.left > 0 {
                 // Only unreadable photos remain: stop rather than spin.
@@ -595,8 +580,7 @@ impl Service {
 
     /// Adds a case.
     pub fn create_case(&self, actor: &str, case: &NewCase) -> Result<CaseId, ApiError> {
-        homeward_match::input::check_case(case, homeward_match::input::today()?)?;
-        let id = self.with_registry(|r| r.add_case(actor, case))?;
+        let id = self.with_matcher(|m| m.register_case(actor, case))?;
         self.audit(actor, "create_case", &format!("case:{id}"))?;
         Ok(id)
     }
@@ -665,16 +649,8 @@ impl Service {
             ));
         }
         let added = self.with_matcher(|m| {
-            let enrolled = matching::enrol_case_photo(
-                &mut m.reg,
-                Some(&mut m.dupes),
-                actor,
-                case,
-                analysis,
-                meta,
-            )?;
-            let surfaced =
-                matching::match_case_against_sightings(&mut m.reg, &self.policy, actor, case)?;
+            let enrolled = m.add_photo(actor, case, analysis, meta)?;
+            let surfaced = m.surface_sightings(actor, case)?;
             Ok((enrolled, surfaced))
         })?;
         let (enrolled, surfaced) = added;
@@ -728,21 +704,11 @@ impl Service {
             submitter: Some(actor.to_string()),
             duplicate_group: None,
         };
-        let out = self.with_matcher(|m| {
-            matching::submit_sighting(
-                &mut m.reg,
-                &mut m.dupes,
-                &self.policy,
-                actor,
-                analysis,
-                &sighting,
-                RANKED_PER_SIGHTING,
-                None,
-            )
-        })?;
+        let out = self
+            .with_matcher(|m| m.submit_sighting(actor, analysis, &sighting, RANKED_PER_SIGHTING))?;
         let sid = out.sighting_id;
         if let Some(note) = input.note.as_deref().filter(|n| !n.trim().is_empty()) {
-            self.with_registry(|r| r.set_sighting_note(actor, sid, Some(note)))?;
+            self.with_matcher(|m| m.set_sighting_note(actor, sid, Some(note)))?;
         }
         self.audit(actor, "submit_sighting", &format!("sighting:{sid}"))?;
         match &out.repeat {
@@ -826,15 +792,12 @@ impl Service {
                 "no face was found in the photo; use a photo where a face is visible",
             ));
         }
-        let faces = matching::query_faces(&analysis.faces);
         let statuses = if include_closed {
             Vec::new()
         } else {
             vec![CaseStatus::Searching]
         };
-        let ranked = self.with_registry(|r| {
-            matching::search_among(r, &self.policy, &faces, meta, k, &statuses)
-        })?;
+        let ranked = self.with_matcher(|m| m.search(analysis, meta, k, &statuses))?;
         let read = self.read()?;
         let reads = read.reads();
         let mut out = Vec::with_capacity(ranked.len());
@@ -876,43 +839,6 @@ impl Service {
         Ok(out)
     }
 
-    /// The review queue in the store's queue order (lowest estimated
-    /// false-match rate first), narrowed by case, band and state.
-    pub fn review_queue_filtered(
-        &self,
-        actor: &str,
-        f: &QueueFilter,
-    ) -> Result<Vec<QueueItem>, ApiError> {
-        let all = f.state != Some(MatchState::Pending);
-        let rows: Vec<QueueItem> = self
-            .read()?
-            .reads()
-            .review_queue(all)?
-            .into_iter()
-            .filter(|q| f.case.is_none_or(|c| q.case_id == c))
-            .filter(|q| f.state.is_none_or(|s| q.state == s))
-            .map(|q| {
-                let sc = ScoresView::new(&q.scores);
-                QueueItem {
-                    match_id: q.match_id,
-                    sighting_id: q.sighting_id,
-                    case_id: q.case_id,
-                    child_name: q.child_name,
-                    distance: sc.distance,
-                    score: sc.score,
-                    est_false_match_rate: sc.fmr,
-                    band: sc.band,
-                    why: sc.why,
-                    state: q.state.as_str(),
-                    created_at: q.created_at,
-                }
-            })
-            .filter(|q| f.band.is_none_or(|b| q.band == b))
-            .collect();
-        self.audit(actor, "review_queue", &format!("matches:{}", rows.len()))?;
-        Ok(rows)
-    }
-
     /// One match with the sighting, the case and the case's nearest photos.
     pub fn review_item(&self, actor: &str, id: u64) -> Result<ReviewView, ApiError> {
         let item = self.read()?.reads().review_item(id)?;
@@ -934,6 +860,7 @@ impl Service {
             match_id: id,
             state: item.state.as_str(),
             reviewer: item.reviewer,
+            assignee: item.assignee,
             note: item.note,
             decided_at: item.decided_at,
             distance: sc.distance,
@@ -1063,7 +990,7 @@ impl Service {
         note: Option<&str>,
     ) -> Result<(), ApiError> {
         self.with_matcher(|m| {
-            let current = m.reg.match_state(id)?;
+            let current = m.registry().match_state(id)?;
             if current != MatchState::Pending {
                 return Ok(Err(ApiError::conflict(format!(
                     "match {id} was already decided; undo the decision first (POST /api/review/{id}/undo) if it was wrong"
@@ -1071,9 +998,14 @@ impl Service {
             }
             match state {
                 MatchState::Confirmed => {
-                    matching::confirm(&mut m.reg, actor, id, note)?;
+                    m.confirm(actor, id, note)?;
                 }
-                _ => m.reg.review_match(actor, id, state, note)?,
+                MatchState::Rejected => m.reject(actor, id, note)?,
+                MatchState::Pending => {
+                    return Ok(Err(ApiError::bad_request(
+                        "a decision is confirm or reject; to take one back, undo it",
+                    )))
+                }
             }
             Ok(Ok(()))
         })??;
@@ -1089,27 +1021,31 @@ impl Service {
     /// returns the state it had. A pending match is a conflict.
     pub fn undo(&self, actor: &str, id: u64) -> Result<MatchState, ApiError> {
         let was = self.with_matcher(|m| {
-            if m.reg.match_state(id)? == MatchState::Pending {
+            if m.registry().match_state(id)? == MatchState::Pending {
                 return Ok(Err(ApiError::conflict(format!(
                     "match {id} is pending; there is no decision to undo"
                 ))));
             }
-            Ok(Ok(matching::undo(&mut m.reg, actor, id)?))
+            Ok(Ok(m.undo(actor, id)?))
         })??;
         self.audit(actor, "undo_decision", &format!("match:{id}"))?;
         Ok(was)
     }
 
-    /// Moves a case to `status` (`homeward_match::lifecycle`)
-    /// and returns the status it had; the same status again writes nothing.
+    /// Moves a case to `status`, with why when given
+    /// (`homeward_match::lifecycle`), and returns the status it had; the
+    /// same status again writes nothing.
     pub fn set_case_status(
         &self,
         actor: &str,
         id: CaseId,
         status: CaseStatus,
+        why: Option<&str>,
     ) -> Result<CaseStatus, ApiError> {
-        let was =
-            self.with_matcher(|m| lifecycle::set_case_status(&mut m.reg, actor, id, status, None))?;
+        let was = self.with_matcher(|m| {
+            Ok(m.set_case_status(actor, id, status, why)
+                .map_err(case_life::field_error))
+        })??;
         self.audit(actor, "set_case_status", &format!("case:{id}"))?;
         Ok(was)
     }
@@ -1117,11 +1053,7 @@ impl Service {
     /// Erases a case and everything derived from it, including the hashes
     /// held in memory for duplicate checks.
     pub fn erase_case(&self, actor: &str, id: CaseId) -> Result<(), ApiError> {
-        self.with_matcher(|m| {
-            m.reg.erase_case(actor, id)?;
-            m.dupes = DupIndex::load(&m.reg)?;
-            Ok(())
-        })?;
+        self.with_matcher(|m| m.erase_case(actor, id))?;
         self.audit(actor, "erase_case", &format!("case:{id}"))
     }
 
@@ -1146,7 +1078,7 @@ impl Service {
             .batch_status(name)?
             .map(batch_status)
             .ok_or_else(|| ApiError::not_found("batch"))?;
-        let results = self.with_registry(|r| report::collect(r, name))?;
+        let results = self.with_matcher(|m| m.batch_results(name))?;
         self.audit(
             actor,
             "read_batch",

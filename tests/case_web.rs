@@ -1,0 +1,641 @@
+//! A case's whole life and review a team can share, on the web (issue 15):
+//! a status change with why and case notes on the case's timeline (newest
+//! first, map links per located sighting), the printable page, the CSV
+//! exports (BOM, formulas defused, logged), assignment of matches to case
+//! workers with the queue's assignee filter, the "new" marker that clears
+//! once the queue was listed, and volunteers kept out of all of it.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{json, Value};
+
+const ADMIN_PASSWORD: &str = "admin password for tests";
+const PASSWORD: &str = "a long test password";
+
+fn fixture(name: &str) -> Vec<u8> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(name);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("fixture {}: {e}", p.display()))
+}
+
+/// A response: status, headers we look at, body.
+struct Res {
+    status: u16,
+    content_type: String,
+    disposition: String,
+    location: String,
+    body: Vec<u8>,
+}
+
+impl Res {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// A running `homeward serve`, stopped (SIGTERM) on drop.
+struct Server {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+    agent: ureq::Agent,
+}
+
+impl Server {
+    fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("db");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_homeward"))
+            .args([
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--insecure-cookies",
+                "--upsample",
+                "0",
+                "--rate-per-minute",
+                "100000",
+                "--rate-burst",
+                "100000",
+                "--upload-per-minute",
+                "100000",
+                "--upload-burst",
+                "1000",
+                "--db",
+            ])
+            .arg(&db)
+            .env("HOMEWARD_ADMIN_USER", "admin")
+            .env("HOMEWARD_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env_remove("HOMEWARD_SMTP_URL")
+            .env_remove("HOMEWARD_NOTIFY_WEBHOOK")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("homeward serve: listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_string();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build()
+            .into();
+        Server {
+            child,
+            base,
+            _dir: dir,
+            agent,
+        }
+    }
+
+    fn req(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        lang: &str,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Res {
+        let mut b = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{}", self.base, path))
+            .header("Authorization", format!("Bearer {token}"))
+            .header("Accept-Language", lang);
+        let bytes = match body {
+            Some((ct, bytes)) => {
+                b = b.header("Content-Type", ct);
+                bytes
+            }
+            None => Vec::new(),
+        };
+        let mut res = self
+            .agent
+            .run(b.body(bytes).unwrap())
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let header = |k: &str| {
+            res.headers()
+                .get(k)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
+        let (content_type, disposition, location) = (
+            header("content-type"),
+            header("content-disposition"),
+            header("location"),
+        );
+        let body = res
+            .body_mut()
+            .with_config()
+            .limit(20_000_000)
+            .read_to_vec()
+            .unwrap();
+        Res {
+            status: res.status().as_u16(),
+            content_type,
+            disposition,
+            location,
+            body,
+        }
+    }
+
+    fn get(&self, path: &str, token: &str) -> Res {
+        self.req("GET", path, token, "en", None)
+    }
+
+    fn page(&self, path: &str, token: &str, lang: &str) -> Res {
+        self.req("GET", path, token, lang, None)
+    }
+
+    fn post_json(&self, path: &str, token: &str, v: Value) -> Res {
+        self.req(
+            "POST",
+            path,
+            token,
+            "en",
+            Some(("application/json", v.to_string().into_bytes())),
+        )
+    }
+
+    /// A page form (bearer tokens need no CSRF token, but the field is there).
+    fn post_form(&self, path: &str, token: &str, fields: &[(&str, &str)]) -> Res {
+        let body = fields
+            .iter()
+            .map(|(k, v)| format!("{k}={}", form_encode(v)))
+            .chain(std::iter::once("csrf=x".to_string()))
+            .collect::<Vec<_>>()
+            .join("&");
+        self.req(
+            "POST",
+            path,
+            token,
+            "en",
+            Some(("application/x-www-form-urlencoded", body.into_bytes())),
+        )
+    }
+
+    fn multipart(&self, path: &str, token: &str, fields: &[(&str, &str)], photo: &str) -> Value {
+        let boundary = "casewebtestboundary";
+        let mut b = Vec::new();
+        for (k, v) in fields {
+            b.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        b.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"p.jpg\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
+        b.extend_from_slice(&fixture(photo));
+        b.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let r = self.req(
+            "POST",
+            path,
+            token,
+            "en",
+            Some((&format!("multipart/form-data; boundary={boundary}"), b)),
+        );
+        assert!(r.status == 201, "{path}: {} {}", r.status, r.text());
+        r.json()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// `application/x-www-form-urlencoded` value encoding.
+fn form_encode(v: &str) -> String {
+    let mut out = String::new();
+    for b in v.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Tokens of: admin, two case workers, a volunteer.
+struct Team {
+    admin: String,
+    worker: String,
+    worker2: String,
+    vol: String,
+}
+
+fn team(s: &Server) -> Team {
+    // The first admin signs in once (session cookie + CSRF) to make a token.
+    let mut res = s
+        .agent
+        .post(format!("{}/api/session", s.base))
+        .header("Content-Type", "application/json")
+        .send(json!({"username": "admin", "password": ADMIN_PASSWORD}).to_string())
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let cookie = res
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_string();
+    let me: Value = serde_json::from_slice(&res.body_mut().read_to_vec().unwrap()).unwrap();
+    let mut r = s
+        .agent
+        .post(format!("{}/api/tokens", s.base))
+        .header("Content-Type", "application/json")
+        .header("Cookie", &cookie)
+        .header("X-CSRF-Token", me["csrf_token"].as_str().unwrap())
+        .send(json!({"user_id": me["id"], "name": "tests"}).to_string())
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let admin: Value = serde_json::from_slice(&r.body_mut().read_to_vec().unwrap()).unwrap();
+    let admin = admin["token"].as_str().unwrap().to_string();
+    let mut out = Vec::new();
+    for (name, role) in [
+        ("worker", "caseworker"),
+        ("worker2", "caseworker"),
+        ("vol", "volunteer"),
+    ] {
+        let u = s.post_json(
+            "/api/users",
+            &admin,
+            json!({"username": name, "password": PASSWORD, "role": role}),
+        );
+        assert_eq!(u.status, 201, "{}", u.text());
+        let t = s.post_json(
+            "/api/tokens",
+            &admin,
+            json!({"user_id": u.json()["id"], "name": "tests"}),
+        );
+        assert_eq!(t.status, 201, "{}", t.text());
+        out.push(t.json()["token"].as_str().unwrap().to_string());
+    }
+    Team {
+        admin,
+        vol: out.pop().unwrap(),
+        worker2: out.pop().unwrap(),
+        worker: out.pop().unwrap(),
+    }
+}
+
+/// A case with one photo; returns its id.
+fn case(s: &Server, worker: &str, name: &str, photo: &str) -> u64 {
+    let c = s.post_json(
+        "/api/cases",
+        worker,
+        json!({"child_name": name, "sex": "male", "missing_date": "2024-03-01", "missing_place": "Xi'an"}),
+    );
+    assert_eq!(c.status, 201, "{}", c.text());
+    let id = c.json()["id"].as_u64().unwrap();
+    s.multipart(
+        &format!("/api/cases/{id}/photos"),
+        worker,
+        &[("age_months", "96")],
+        photo,
+    );
+    id
+}
+
+/// The pending queue as `token` sees it (this moves their "new" mark).
+fn queue(s: &Server, token: &str, query: &str) -> Vec<Value> {
+    let r = s.get(&format!("/api/review?{query}"), token);
+    assert_eq!(r.status, 200, "{query}: {}", r.text());
+    r.json().as_array().unwrap().clone()
+}
+
+#[test]
+fn a_case_page_tells_its_whole_life_and_exports_it() {
+    let s = Server::start();
+    let t = team(&s);
+    let id = case(&s, &t.worker, "Barack Test", "obama.jpg");
+    // A located sighting that matches the case.
+    s.multipart(
+        "/api/sightings",
+        &t.vol,
+        &[
+            ("place", "Bell Tower"),
+            ("lat", "34.2610"),
+            ("lon", "108.9423"),
+        ],
+        "obama2.jpg",
+    );
+    let m = queue(&s, &t.worker, &format!("case={id}"));
+    assert!(
+        !m.is_empty(),
+        "the sighting should be queued against the case"
+    );
+
+    // A note, then a status change with why (JSON API).
+    let n = s.post_json(
+        &format!("/api/cases/{id}/notes"),
+        &t.worker,
+        json!({"note": "=1+2 family called back"}),
+    );
+    assert_eq!(n.status, 201, "{}", n.text());
+    assert_eq!(n.json()["case_id"], id);
+    assert!(n.json()["note_id"].is_u64());
+    let st = s.post_json(
+        &format!("/api/cases/{id}/status"),
+        &t.worker,
+        json!({"status": "found", "why": "Seen at school by the teacher"}),
+    );
+    assert_eq!(st.status, 200, "{}", st.text());
+    assert_eq!(
+        (st.json()["from"].clone(), st.json()["to"].clone()),
+        (json!("searching"), json!("found"))
+    );
+
+    // Refusals name the field; an unknown case is a 404.
+    for (body, says) in [
+        (json!({"note": "   "}), "`note`"),
+        (json!({"note": "x".repeat(4001)}), "`note`"),
+    ] {
+        let r = s.post_json(&format!("/api/cases/{id}/notes"), &t.worker, body);
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert_eq!(r.json()["error"]["code"], "bad_field");
+        assert!(r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(says));
+    }
+    let r = s.post_json(
+        &format!("/api/cases/{id}/status"),
+        &t.worker,
+        json!({"status": "closed", "why": ""}),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("`why`"));
+    let r = s.post_json("/api/cases/999/notes", &t.worker, json!({"note": "hello"}));
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = s.get("/api/cases/999/export.csv", &t.worker);
+    assert_eq!(r.status, 404);
+
+    // The page form adds a note too, and the status form takes a why.
+    let r = s.post_form(
+        &format!("/cases/{id}/notes"),
+        &t.worker,
+        &[("note", "Page note: poster put up")],
+    );
+    assert_eq!(
+        (r.status, r.location.as_str()),
+        (303, format!("/cases/{id}#timeline").as_str())
+    );
+    let r = s.post_form(
+        &format!("/cases/{id}/status"),
+        &t.worker,
+        &[("status", "closed"), ("why", "Family asked to close")],
+    );
+    assert_eq!(r.status, 303);
+
+    // The timeline: newest first, who and why, the notes, the sighting's
+    // map links opened without a referrer.
+    let page = s.page(&format!("/cases/{id}"), &t.worker, "en");
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert!(html.contains("id=\"timeline\""), "{html}");
+    for text in [
+        "Seen at school by the teacher",
+        "=1+2 family called back",
+        "Page note: poster put up",
+        "Family asked to close",
+        "Bell Tower",
+    ] {
+        assert!(
+            html.contains(text),
+            "{text} missing from the timeline: {html}"
+        );
+    }
+    let pos = |needle: &str| {
+        html.find(needle)
+            .unwrap_or_else(|| panic!("{needle} not on the page"))
+    };
+    assert!(
+        pos("Family asked to close") < pos("Page note: poster put up")
+            && pos("Page note: poster put up") < pos("Seen at school by the teacher")
+            && pos("Seen at school by the teacher") < pos("data-kind=\"registered\""),
+        "newest first"
+    );
+    assert!(html.contains("https://www.openstreetmap.org/?mlat=34.261000&amp;mlon=108.942300"));
+    assert!(html.contains(
+        "https://uri.amap.com/marker?position=108.942300,34.261000&amp;coordinate=wgs84"
+    ));
+    assert!(html.contains("rel=\"noopener noreferrer\""));
+    assert!(html.contains("id=\"note-form\"") && html.contains("name=\"why\""));
+    assert!(html.contains(&format!("/api/cases/{id}/export.csv")));
+    // In Chinese too.
+    let zh = s.page(&format!("/cases/{id}"), &t.worker, "zh-CN").text();
+    assert!(zh.contains("案件经过") && zh.contains("备注"), "{zh}");
+
+    // The printable page: details, photos and the timeline, no forms.
+    let print = s.page(&format!("/cases/{id}/print"), &t.worker, "en");
+    assert_eq!(print.status, 200);
+    let p = print.text();
+    assert!(
+        p.contains("Barack Test") && p.contains("id=\"timeline\"") && p.contains("/api/photos/")
+    );
+    assert!(p.contains("Family asked to close"));
+    assert!(!p.contains("<form method=\"post\""), "{p}");
+
+    // The CSV: a spreadsheet download, BOM first, the formula defused.
+    let csv = s.get(&format!("/api/cases/{id}/export.csv"), &t.worker);
+    assert_eq!(csv.status, 200, "{}", csv.text());
+    assert_eq!(csv.content_type, "text/csv; charset=utf-8");
+    assert!(
+        csv.disposition.starts_with("attachment;"),
+        "{}",
+        csv.disposition
+    );
+    assert!(csv.disposition.contains(&format!("case-{id}.csv")));
+    assert!(csv.body.starts_with("\u{feff}".as_bytes()));
+    let text = csv.text();
+    assert!(text.contains("'=1+2 family called back"), "{text}");
+    assert!(!text.contains(",=1+2"), "{text}");
+    assert!(text.contains("Seen at school by the teacher") && text.contains("sighting_matched"));
+    // The review queue as CSV, with the queue's filters.
+    let q = s.get(
+        &format!("/api/review/export.csv?case={id}&state=all"),
+        &t.worker,
+    );
+    assert_eq!(q.status, 200, "{}", q.text());
+    assert_eq!(q.content_type, "text/csv; charset=utf-8");
+    assert!(q.disposition.starts_with("attachment;"));
+    assert!(q.body.starts_with("\u{feff}".as_bytes()));
+    assert!(q.text().contains("Barack Test"));
+    let bad = s.get("/api/review/export.csv?band=great", &t.worker);
+    assert_eq!(bad.status, 400);
+
+    // Reading and exporting are in the access log (ids only).
+    let log = s.get("/api/audit?limit=500", &t.admin);
+    let actions: Vec<String> = log
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["action"].as_str().unwrap(),
+                e["target"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for want in [
+        format!("export_case_csv case:{id}"),
+        format!("add_case_note case:{id}"),
+        format!("read_case_timeline case:{id}"),
+    ] {
+        assert!(actions.contains(&want), "{want} not in {actions:?}");
+    }
+    assert!(actions.iter().any(|a| a.starts_with("export_review_csv ")));
+    assert!(!log.text().contains("family called") && !log.text().contains("Bell Tower"));
+
+    // Volunteers see none of it.
+    for path in [
+        format!("/cases/{id}"),
+        format!("/cases/{id}/print"),
+        format!("/api/cases/{id}/export.csv"),
+        "/api/review/export.csv".to_string(),
+    ] {
+        let r = s.get(&path, &t.vol);
+        assert_eq!(r.status, 403, "{path}");
+        assert!(!r.text().contains("family called") && !r.text().contains("Bell Tower"));
+    }
+    let r = s.post_json(
+        &format!("/api/cases/{id}/notes"),
+        &t.vol,
+        json!({"note": "hi"}),
+    );
+    assert_eq!(r.status, 403);
+    let r = s.post_form(&format!("/cases/{id}/notes"), &t.vol, &[("note", "hi")]);
+    assert_eq!(r.status, 403);
+}
+
+#[test]
+fn matches_are_assigned_filtered_and_new_until_listed() {
+    let s = Server::start();
+    let t = team(&s);
+    let id = case(&s, &t.worker, "Barack Test", "obama.jpg");
+    s.multipart("/api/sightings", &t.vol, &[], "obama2.jpg");
+
+    // New to each reviewer until they list the queue.
+    let first = queue(&s, &t.worker, "");
+    assert!(!first.is_empty());
+    assert!(first.iter().all(|i| i["new"] == true), "{first:?}");
+    assert!(first.iter().all(|i| i["assignee"].is_null()));
+    let again = queue(&s, &t.worker, "");
+    assert!(again.iter().all(|i| i["new"] == false), "{again:?}");
+    // worker2 has not looked yet: the page marks the items new, once.
+    let page = s.page("/review", &t.worker2, "en").text();
+    assert!(page.contains("class=\"new-marker\""), "{page}");
+    let page = s.page("/review", &t.worker2, "en").text();
+    assert!(!page.contains("class=\"new-marker\""), "{page}");
+    // A later match is new again.
+    s.multipart("/api/sightings", &t.vol, &[], "obama3.jpg");
+    let later = queue(&s, &t.worker, "");
+    let fresh: Vec<&Value> = later.iter().filter(|i| i["new"] == true).collect();
+    assert!(!fresh.is_empty(), "{later:?}");
+    assert!(fresh.iter().all(
+        |i| i["match_id"].as_u64() > first.iter().filter_map(|f| f["match_id"].as_u64()).max()
+    ));
+
+    // Assign to another case worker; the filters follow.
+    let m = first[0]["match_id"].as_u64().unwrap();
+    let r = s.post_json(
+        &format!("/api/review/{m}/assign"),
+        &t.worker,
+        json!({"assignee": "worker2"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["assignee"], "worker2");
+    let mine2 = queue(&s, &t.worker2, "mine=true");
+    assert_eq!(
+        mine2
+            .iter()
+            .map(|i| i["match_id"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [m]
+    );
+    assert_eq!(mine2[0]["assignee"], "worker2");
+    let by_name = queue(&s, &t.worker, "assignee=worker2");
+    assert_eq!(by_name.len(), 1);
+    assert!(queue(&s, &t.worker, "mine=true").is_empty());
+    assert!(queue(&s, &t.worker, "assignee=worker").is_empty());
+    let item = s.get(&format!("/api/review/{m}"), &t.worker).json();
+    assert_eq!(item["assignee"], "worker2");
+    // The queue page shows who has it and offers only case workers.
+    let page = s
+        .page(&format!("/review?case={id}"), &t.worker, "en")
+        .text();
+    assert!(page.contains("data-assignee=\"worker2\""), "{page}");
+    assert!(page.contains("<option value=\"worker2\"") && !page.contains("<option value=\"vol\""));
+    let csv = s
+        .get("/api/review/export.csv?assignee=worker2", &t.worker)
+        .text();
+    assert!(csv.contains(",worker2,"), "{csv}");
+
+    // Only existing, active case workers; names are checked; null unassigns.
+    for who in [json!("vol"), json!("nobody-here"), json!("")] {
+        let r = s.post_json(
+            &format!("/api/review/{m}/assign"),
+            &t.worker,
+            json!({"assignee": who}),
+        );
+        assert_eq!(r.status, 400, "{who}: {}", r.text());
+        assert!(r.text().contains("assignee"), "{}", r.text());
+    }
+    let r = s.post_json(
+        "/api/review/9999/assign",
+        &t.worker,
+        json!({"assignee": "worker"}),
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = s.post_json(
+        &format!("/api/review/{m}/assign"),
+        &t.vol,
+        json!({"assignee": "vol"}),
+    );
+    assert_eq!(r.status, 403);
+    let r = s.post_json(
+        &format!("/api/review/{m}/assign"),
+        &t.worker,
+        json!({"assignee": null}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(queue(&s, &t.worker2, "mine=true").is_empty());
+
+    // Assign to me from the page.
+    let r = s.post_form(
+        &format!("/review/{m}/assign"),
+        &t.worker,
+        &[("assignee", "worker"), ("next", "/review")],
+    );
+    assert_eq!((r.status, r.location.as_str()), (303, "/review"));
+    let mine = queue(&s, &t.worker, "mine=true");
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["match_id"], m);
+    // The registry's audit log says who assigned, not to whom.
+    let audit = s.page(&format!("/audit?case={id}"), &t.worker, "en").text();
+    assert!(audit.contains("data-action=\"assign\""), "{audit}");
+}
