@@ -196,6 +196,15 @@ mod tests {
     }
 
     #[test]
+    fn classic_mac_line_endings_read_one_row_per_line() {
+        let items = parse("path,when\ra.jpg,2023\rb.jpg\r").unwrap();
+        let paths: Vec<&str> = items.iter().map(|i| i.path.as_str()).collect();
+        assert_eq!(paths, ["a.jpg", "b.jpg"]);
+        let e = parse("path\ra.jpg\rb.jpg,2023-02-30\r").unwrap_err();
+        assert!(e.to_string().starts_with("line 3, column `when`"), "{e}");
+    }
+
+    #[test]
     fn paths_outside_the_folder_are_refused() {
         for p in [
             "/etc/passwd",
