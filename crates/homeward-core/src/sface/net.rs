@@ -279,10 +279,17 @@ impl Net {
 
     /// Embeds 112×112 RGB chips in one batch; `None` if a chip has another size.
     pub fn embed_batch(&self, chips: &[&RgbImage]) -> Option<Vec<SFaceEmbedding>> {
-        let n = chips.len();
-        if n == 0 {
+        if chips.is_empty() {
             return Some(Vec::new());
         }
+        let x = self.input(chips)?;
+        self.run(x, &mut |_| {})
+    }
+
+    /// The normalised input tensor `(3, n, 112, 112)`; `None` if a chip has
+    /// another size.
+    fn input(&self, chips: &[&RgbImage]) -> Option<Tensor> {
+        let n = chips.len();
         if chips
             .iter()
             .any(|c| c.dimensions() != (SIDE as u32, SIDE as u32))
@@ -298,8 +305,14 @@ impl Net {
                 }
             }
         }
-        let mut x = Tensor::from_vec(3, n, SIDE, SIDE, data)?;
+        Tensor::from_vec(3, n, SIDE, SIDE, data)
+    }
+
+    /// The network from the input tensor to the embeddings; `done` is told
+    /// the label of every step as it finishes (for profiles).
+    fn run(&self, mut x: Tensor, done: &mut dyn FnMut(String)) -> Option<Vec<SFaceEmbedding>> {
         for block in &self.blocks {
+            let label = block.label(x.dim());
             x = match block {
                 Block::Conv { conv, bn, slopes } => {
                     let post = Epilogue {
@@ -312,10 +325,12 @@ impl Net {
                 }
                 Block::Depthwise { conv, bn, slopes } => conv.forward(&x, bn, slopes)?,
             };
+            done(label);
         }
         self.bn_features.forward_tensor(&mut x)?;
+        done("batch norm of the features".into());
         let outputs = self.fc.forward_batch(&x)?;
-        outputs
+        let out = outputs
             .into_iter()
             .map(|o| {
                 let mut e = [0f32; SFACE_DIM];
@@ -325,7 +340,57 @@ impl Net {
                 }
                 Some(SFaceEmbedding(e))
             })
-            .collect()
+            .collect();
+        done(format!(
+            "linear {} -> {SFACE_DIM} + batch norm",
+            self.fc.inputs()
+        ));
+        out
+    }
+
+    /// Runs `chips` through the network and returns the time `clock`
+    /// (seconds, e.g. process CPU time) reports for each step, summed over
+    /// the steps with the same label, in network order. For profiling
+    /// (`HOMEWARD_BENCH_BLOCKS=1` in `benches/sface.rs`).
+    pub fn profile(&self, chips: &[&RgbImage], clock: fn() -> f64) -> Option<Vec<(String, f64)>> {
+        let mut totals: Vec<(String, f64)> = Vec::new();
+        let t0 = clock();
+        let x = self.input(chips)?;
+        totals.push(("input tensor".into(), clock() - t0));
+        let mut last = clock();
+        self.run(x, &mut |label| {
+            let now = clock();
+            match totals.iter_mut().find(|(l, _)| *l == label) {
+                Some((_, t)) => *t += now - last,
+                None => totals.push((label, now - last)),
+            }
+            last = now;
+        })?;
+        Some(totals)
+    }
+}
+
+impl Block {
+    /// A short description of the step for an input of `dims`.
+    fn label(&self, (_, n, h, w): (usize, usize, usize, usize)) -> String {
+        match self {
+            Block::Conv { conv, .. } => {
+                let p = conv.params();
+                format!(
+                    "conv {}x{}/{} {}->{} at {h}x{w} ({:?})",
+                    p.kernel_h,
+                    p.kernel_w,
+                    p.stride_y,
+                    p.in_channels,
+                    p.out_channels,
+                    conv.auto_algorithm(n, h, w)
+                )
+            }
+            Block::Depthwise { conv, .. } => format!(
+                "depthwise {}x{}/{} {} at {h}x{w}",
+                conv.kernel, conv.kernel, conv.stride, conv.channels
+            ),
+        }
     }
 }
 
