@@ -59,12 +59,19 @@ pub(crate) enum Isa {
 impl Isa {
     /// The fastest kernel this CPU runs for `kernel × kernel` filters.
     pub(crate) fn best(kernel: usize) -> Isa {
+        Isa::Avx512.or_slower(kernel)
+    }
+
+    /// `self` if this CPU runs it for `kernel × kernel` filters, else the
+    /// next slower kernel that it runs (at worst [`Isa::Scalar`]).
+    fn or_slower(self, kernel: usize) -> Isa {
         #[cfg(target_arch = "x86_64")]
         if kernel == 3 {
-            if std::arch::is_x86_feature_detected!("avx512f") {
+            if self == Isa::Avx512 && std::arch::is_x86_feature_detected!("avx512f") {
                 return Isa::Avx512;
             }
-            if std::arch::is_x86_feature_detected!("avx2")
+            if self != Isa::Scalar
+                && std::arch::is_x86_feature_detected!("avx2")
                 && std::arch::is_x86_feature_detected!("fma")
             {
                 return Isa::Avx2;
@@ -185,13 +192,9 @@ impl Depthwise {
             return None;
         }
         let (oh, ow) = (self.out_side(h)?, self.out_side(w)?);
-        let isa = if isa == Isa::Scalar || Isa::best(self.kernel) == Isa::Scalar {
-            Isa::Scalar
-        } else if isa == Isa::Avx512 && Isa::best(self.kernel) != Isa::Avx512 {
-            Isa::Avx2
-        } else {
-            isa
-        };
+        // Only a kernel whose instructions this CPU has (checked here, relied
+        // on by the SAFETY comments of `prepare` and `plane`).
+        let isa = isa.or_slower(self.kernel);
         let (k, s, p) = (self.kernel, self.stride, self.pad);
         let wp = w + 2 * p;
         let wq = wp.div_ceil(s).max(ow.next_multiple_of(LANES) + (k - 1) / s);
