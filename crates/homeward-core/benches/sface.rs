@@ -12,6 +12,11 @@
 //! the wall time and the process CPU time per face; the fusion row is dlib
 //! plus SFace. Compare the ratios: absolute times move with the machine's
 //! load. `HOMEWARD_BENCH_THREADS` sets the rayon pool (default: all cores).
+//!
+//! `HOMEWARD_BENCH_BLOCKS=1` first breaks SFace's CPU time down by step
+//! (each convolution block, steps of the same shape summed, the final batch
+//! norm and linear layer), one face and the batch of ten, medians of the
+//! repeats in CPU ms per face.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -61,6 +66,36 @@ fn time(repeats: usize, faces: usize, mut f: impl FnMut()) -> (f64, f64) {
     (median(wall), median(cpu))
 }
 
+/// SFace's CPU time per step (`SFace::profile_blocks`), medians of
+/// `repeats` runs, ms per face.
+fn block_table(sface: &SFace, chips: &[&RgbImage], repeats: usize) {
+    for batch in [&chips[..1], chips] {
+        let n = batch.len() as f64;
+        sface.profile_blocks(batch, cpu_seconds).expect("112×112"); // warm-up
+        let mut sums: Vec<(String, Vec<f64>)> = Vec::new();
+        for _ in 0..repeats.max(1) {
+            for (label, t) in sface.profile_blocks(batch, cpu_seconds).expect("112×112") {
+                match sums.iter_mut().find(|(l, _)| *l == label) {
+                    Some((_, v)) => v.push(t),
+                    None => sums.push((label, vec![t])),
+                }
+            }
+        }
+        let rows: Vec<(String, f64)> = sums
+            .into_iter()
+            .map(|(l, v)| (l, median(v) * 1e3 / n))
+            .collect();
+        let total: f64 = rows.iter().map(|r| r.1).sum();
+        println!(
+            "SFace per step, batch of {}: CPU ms per face (median of {repeats}), total {total:.2}",
+            batch.len()
+        );
+        for (label, t) in rows {
+            println!("  {label:<48} {t:>7.3}");
+        }
+    }
+}
+
 fn chips(dir: &str, names: &[String]) -> Vec<RgbImage> {
     names
         .iter()
@@ -103,6 +138,10 @@ fn main() {
     let sface_chips = chips("fixtures/golden/sface/chips", &sface_names);
     let n = stems.len();
     let options = EmbedOptions::default();
+    if std::env::var("HOMEWARD_BENCH_BLOCKS").as_deref() == Ok("1") {
+        let refs: Vec<&RgbImage> = sface_chips.iter().collect();
+        block_table(&sface, &refs, repeats);
+    }
 
     let dlib_one = time(repeats, n, || {
         for c in &dlib_chips {

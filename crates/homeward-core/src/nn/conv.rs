@@ -10,7 +10,9 @@
 //!   tile is gathered on a rayon worker into a per-thread scratch buffer and
 //!   multiplied by the filters with a SIMD GEMM ([`super::gemm`]) straight
 //!   into the output. When there are too few column tiles to occupy every
-//!   thread, the filters are split in groups too.
+//!   thread, the filters are split in groups too. A 1×1 stride-1 layer
+//!   without padding needs no copy: the input tensor already is its
+//!   `c × (samples·rows·cols)` matrix, and the GEMM reads it in place.
 //! - **direct** (at most [`DIRECT_MAX_FILTERS`] filters, e.g. the detector's
 //!   last 9×9 layer with one filter): im2col would copy 81·c floats per output
 //!   for a single dot product, so each output row accumulates shifted input
@@ -26,7 +28,9 @@
 //!
 //! The bias is added after the products (as dlib adds it after its GEMM), and
 //! an [`Epilogue`] applies a following `affine_` and `relu_` while the tile is
-//! still in cache, with the same arithmetic as the separate layers.
+//! still in cache, with the same arithmetic as the separate layers; an
+//! [`AffinePrelu`] ([`Conv2d::forward_batch_prelu`]) applies a batch norm and
+//! PReLU the same way (MobileFaceNet, `crate::sface`).
 
 use std::cell::RefCell;
 use std::sync::OnceLock;
@@ -94,7 +98,7 @@ pub struct Epilogue<'a> {
 
 impl Epilogue<'_> {
     /// Applies the epilogue to values of output channel `f`.
-    pub(super) fn apply(&self, f: usize, values: &mut [f32]) {
+    pub(crate) fn apply(&self, f: usize, values: &mut [f32]) {
         if let Some(a) = self.affine {
             let (g, b) = a.get(f);
             for v in values.iter_mut() {
@@ -106,6 +110,52 @@ impl Epilogue<'_> {
                 *v = v.max(0.0);
             }
         }
+    }
+}
+
+/// A folded batch norm then PReLU with one slope per channel
+/// (`y = γ·x + β`, then `y` if positive else `slope·y`), applied as the
+/// convolution stores its output: MobileFaceNet's blocks
+/// ([`Conv2d::forward_batch_prelu`]).
+#[derive(Debug, Clone, Copy)]
+pub struct AffinePrelu<'a> {
+    /// Per-channel scale and shift.
+    pub affine: &'a Affine,
+    /// One PReLU slope per output channel.
+    pub slopes: &'a [f32],
+}
+
+/// What a kernel applies to each run of output values of channel `f`
+/// before it stores them.
+pub(super) trait Post: Copy + Send + Sync {
+    /// Transforms `values`, outputs of channel `f`, in place.
+    fn apply(&self, f: usize, values: &mut [f32]);
+    /// Whether the stage fits a layer with `channels` output channels.
+    fn fits(&self, channels: usize) -> bool;
+}
+
+impl Post for Epilogue<'_> {
+    fn apply(&self, f: usize, values: &mut [f32]) {
+        Epilogue::apply(self, f, values)
+    }
+
+    fn fits(&self, channels: usize) -> bool {
+        self.affine.is_none_or(|a| a.channels() == channels)
+    }
+}
+
+impl Post for AffinePrelu<'_> {
+    fn apply(&self, f: usize, values: &mut [f32]) {
+        let (g, b) = self.affine.get(f);
+        let a = self.slopes[f];
+        for v in values.iter_mut() {
+            let y = *v * g + b;
+            *v = if y > 0.0 { y } else { y * a };
+        }
+    }
+
+    fn fits(&self, channels: usize) -> bool {
+        self.affine.channels() == channels && self.slopes.len() == channels
     }
 }
 
@@ -187,7 +237,8 @@ pub enum ConvAlgorithm {
     /// where its tiles fill; im2col + GEMM (or direct) for the rest.
     Auto,
     /// im2col + GEMM, or the direct kernel for ≤ [`DIRECT_MAX_FILTERS`]
-    /// filters: the reference path.
+    /// filters: the reference path. A 1×1 stride-1 layer without padding
+    /// skips the im2col copy: its GEMM reads the activations directly.
     Im2col,
     /// Winograd with this tile size; falls back to [`ConvAlgorithm::Im2col`]
     /// for layers that are not 3×3, stride 1, pad 1.
@@ -250,6 +301,15 @@ impl Conv2d {
             && p.out_channels > DIRECT_MAX_FILTERS
     }
 
+    /// Whether the layer is 1×1, stride 1, without padding: its GEMM reads
+    /// the input tensor directly, with no im2col copy.
+    fn is_pointwise(&self) -> bool {
+        let p = &self.params;
+        (
+            p.kernel_h, p.kernel_w, p.stride_y, p.stride_x, p.pad_y, p.pad_x,
+        ) == (1, 1, 1, 1, 0, 0)
+    }
+
     /// Whether the direct shifted-tap kernel applies: filters a multiple of
     /// its block and a CPU with AVX-512.
     fn direct_fits(&self) -> bool {
@@ -299,9 +359,32 @@ impl Conv2d {
         post: Epilogue,
         algorithm: ConvAlgorithm,
     ) -> Option<Tensor> {
+        self.run(x, post, algorithm)
+    }
+
+    /// Convolves every sample of `x`, then applies a batch norm and PReLU
+    /// as each output run is stored; `None` if `x` has the wrong channel
+    /// count or is smaller than the kernel, or `post` has the wrong number
+    /// of channels.
+    pub fn forward_batch_prelu(&self, x: &Tensor, post: AffinePrelu) -> Option<Tensor> {
+        self.run(x, post, ConvAlgorithm::Auto)
+    }
+
+    /// [`Conv2d::forward_batch_prelu`] with a chosen algorithm.
+    pub fn forward_batch_prelu_with(
+        &self,
+        x: &Tensor,
+        post: AffinePrelu,
+        algorithm: ConvAlgorithm,
+    ) -> Option<Tensor> {
+        self.run(x, post, algorithm)
+    }
+
+    /// The convolution with any output stage.
+    fn run<P: Post>(&self, x: &Tensor, post: P, algorithm: ConvAlgorithm) -> Option<Tensor> {
         let p = &self.params;
         let (c, n, h, w) = x.dim();
-        if c != p.in_channels || post.affine.is_some_and(|a| a.channels() != p.out_channels) {
+        if c != p.in_channels || !post.fits(p.out_channels) {
             return None;
         }
         let (oh, ow) = self.out_dims(h, w)?;
@@ -333,7 +416,7 @@ impl Conv2d {
     }
 
     /// The im2col + GEMM kernel, tile by tile on the rayon pool.
-    fn tiled_gemm(&self, x: &Tensor, out: &mut Tensor, post: Epilogue) {
+    fn tiled_gemm<P: Post>(&self, x: &Tensor, out: &mut Tensor, post: P) {
         let p = &self.params;
         let (f_total, n, oh, ow) = out.dim();
         let k = p.patch_len();
@@ -342,8 +425,13 @@ impl Conv2d {
             return;
         }
         let threads = rayon::current_num_threads().max(1);
+        // A 1×1 stride-1 layer without padding reads the activations as they
+        // are: `x` is already its `c × columns` im2col matrix. Its tiles are
+        // sized so that the output tile (f rows) stays in cache too.
+        let pointwise = self.is_pointwise();
+        let tile_k = if pointwise { k.max(f_total) } else { k };
         // A multiple of 16 columns lets the GEMM read the tile unpacked.
-        let col_tile = (TILE_FLOATS / k.max(1))
+        let col_tile = (TILE_FLOATS / tile_k.max(1))
             .max(MIN_TILE_COLUMNS)
             .next_multiple_of(16)
             .min(columns);
@@ -361,7 +449,14 @@ impl Conv2d {
             .min(f_total);
         let row_tiles = f_total.div_ceil(row_tile);
         let dst = OutPtr(out.as_mut_slice().as_mut_ptr());
-        let (prepared, wp) = prepare_rows(x.as_slice(), x.dim().3, p.pad_x, p.stride_x);
+        // Without a bias the GEMM writes its products instead of adding them
+        // to a bias-filled output (one pass less over the output).
+        let zero_bias = self.bias.iter().all(|&b| b == 0.0);
+        let (prepared, wp) = if pointwise {
+            (Vec::new(), 0)
+        } else {
+            prepare_rows(x.as_slice(), x.dim().3, p.pad_x, p.stride_x)
+        };
         let rows_src = Rows::new(&prepared, wp, p.stride_x);
         (0..row_tiles * col_tiles).into_par_iter().for_each(|t| {
             let base = dst.get();
@@ -369,19 +464,26 @@ impl Conv2d {
             let (f0, j0) = (rt * row_tile, ct * col_tile);
             let (rows, len) = (row_tile.min(f_total - f0), col_tile.min(columns - j0));
             SCRATCH.with(|scratch| {
-                let mut cols = scratch.borrow_mut();
-                if cols.len() < k * len {
-                    cols.resize(k * len, 0.0);
-                }
-                let cols = &mut cols[..k * len];
-                im2col(&rows_src, x.dim(), p, (oh, ow), j0, len, cols);
+                let mut scratch = scratch.borrow_mut();
+                let (cols, cols_mat) = if pointwise {
+                    (&x.as_slice()[j0..], Mat::row_major(k, len, columns))
+                } else {
+                    if scratch.len() < k * len {
+                        scratch.resize(k * len, 0.0);
+                    }
+                    let cols = &mut scratch[..k * len];
+                    im2col(&rows_src, x.dim(), p, (oh, ow), j0, len, cols);
+                    (&cols[..], Mat::row_major(k, len, len))
+                };
                 // SAFETY: tile (rt, ct) owns rows f0..f0+rows, columns
                 // j0..j0+len of the output; no other task touches them.
                 let out_row = |f: usize| unsafe {
                     std::slice::from_raw_parts_mut(base.add(f * columns + j0), len)
                 };
-                for f in f0..f0 + rows {
-                    out_row(f).fill(self.bias[f]);
+                if !zero_bias {
+                    for f in f0..f0 + rows {
+                        out_row(f).fill(self.bias[f]);
+                    }
                 }
                 let c_mat = Mat::row_major(rows, len, columns);
                 // SAFETY: as above; the region is `rows × len` at stride `columns`.
@@ -395,10 +497,10 @@ impl Conv2d {
                             col_stride: f_total,
                         },
                         cols,
-                        Mat::row_major(k, len, len),
+                        cols_mat,
                         base.add(f0 * columns + j0),
                         c_mat,
-                        true,
+                        !zero_bias,
                     );
                 }
                 for f in f0..f0 + rows {
@@ -410,7 +512,7 @@ impl Conv2d {
 
     /// The direct kernel: each output row sums shifted, weighted input rows,
     /// 16 outputs at a time in registers.
-    fn direct(&self, x: &Tensor, out: &mut Tensor, post: Epilogue) {
+    fn direct<P: Post>(&self, x: &Tensor, out: &mut Tensor, post: P) {
         let p = self.params;
         let (_, n, oh, ow) = out.dim();
         let (c, _, h, w) = x.dim();
@@ -726,6 +828,77 @@ mod tests {
                 assert!(max < 1e-4, "{filters} filters k {k}, sample {s}: {max}");
             }
         }
+    }
+
+    // 1×1 layers (the GEMM reads the activations in place) against the
+    // definition, over several column tiles and a batch, with and without a
+    // bias; and the batch norm + PReLU stage on each algorithm against the
+    // separate layers.
+    #[test]
+    fn pointwise_gemm_and_prelu_stage_match_the_definition() {
+        for (c, f, n, h, w, with_bias) in [
+            (3, 5, 1, 1, 1, true),
+            (7, 40, 3, 13, 11, false),
+            (64, 24, 2, 37, 41, true),
+            (33, 17, 1, 9, 70, false),
+        ] {
+            let p = square_params(c, f, 1, 1, 0);
+            let bias = if with_bias {
+                pseudo_random(f, 2)
+            } else {
+                vec![0.0; f]
+            };
+            let conv = Conv2d::new(p, pseudo_random(f * c, 1), bias).unwrap();
+            let affine = Affine::new(pseudo_random(f, 3), pseudo_random(f, 4)).unwrap();
+            let slopes = pseudo_random(f, 5);
+            let samples: Vec<Array3<f32>> = (0..n)
+                .map(|s| {
+                    Array3::from_shape_vec((c, h, w), pseudo_random(c * h * w, 10 + s as u32))
+                        .unwrap()
+                })
+                .collect();
+            let mut data = Vec::new();
+            for ch in 0..c {
+                for x in &samples {
+                    data.extend(x.index_axis(ndarray::Axis(0), ch).iter());
+                }
+            }
+            let batch = Tensor::from_vec(c, n, h, w, data).unwrap();
+            let plain = conv
+                .forward_batch_with(&batch, Epilogue::default(), ConvAlgorithm::Im2col)
+                .unwrap();
+            let post = AffinePrelu {
+                affine: &affine,
+                slopes: &slopes,
+            };
+            for algorithm in [ConvAlgorithm::Im2col, ConvAlgorithm::Direct] {
+                let fused = conv
+                    .forward_batch_prelu_with(&batch, post, algorithm)
+                    .unwrap();
+                for (s, x) in samples.iter().enumerate() {
+                    let want = direct(x, &conv);
+                    let max = max_diff(&plain.sample(s).unwrap(), &want);
+                    assert!(max < 1e-5, "{c}->{f} sample {s}: {max}");
+                    let mut want = want;
+                    affine.forward_inplace(&mut want).unwrap();
+                    for (ch, mut plane) in want.outer_iter_mut().enumerate() {
+                        plane.mapv_inplace(|v| if v > 0.0 { v } else { v * slopes[ch] });
+                    }
+                    let max = max_diff(&fused.sample(s).unwrap(), &want);
+                    assert!(max < 1e-5, "{algorithm:?} {c}->{f} sample {s}: {max}");
+                }
+            }
+        }
+        let p = square_params(2, 3, 1, 1, 0);
+        let conv = Conv2d::new(p, vec![0.0; 6], vec![0.0; 3]).unwrap();
+        let affine = Affine::new(vec![1.0; 3], vec![0.0; 3]).unwrap();
+        let post = AffinePrelu {
+            affine: &affine,
+            slopes: &[0.0; 2],
+        };
+        assert!(conv
+            .forward_batch_prelu(&Tensor::zeros(2, 1, 2, 2), post)
+            .is_none());
     }
 
     #[test]

@@ -23,7 +23,7 @@ mod winograd;
 
 pub use add::{add_tensors, add_zero_padded};
 pub use affine::Affine;
-pub use conv::{Conv2d, ConvAlgorithm, ConvParams, Epilogue};
+pub use conv::{AffinePrelu, Conv2d, ConvAlgorithm, ConvParams, Epilogue};
 pub use fc::FullyConnected;
 pub use pool::{Pool2d, PoolKind};
 pub use tensor::Tensor;

@@ -24,7 +24,7 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
-use super::conv::{ConvParams, Epilogue, OutPtr};
+use super::conv::{ConvParams, OutPtr, Post};
 use super::Tensor;
 
 /// Filters per microkernel block.
@@ -58,13 +58,13 @@ pub(super) fn available() -> bool {
 /// `filters_t` laid out `(c·kh·kw, f)` (tap-major, filters contiguous), adds
 /// `bias` and applies `post`. Returns `false` (and leaves `out` alone) when
 /// the CPU lacks AVX-512 or `f` is not a multiple of [`FB`].
-pub(super) fn forward(
+pub(super) fn forward<P: Post>(
     p: &ConvParams,
     filters_t: &[f32],
     bias: &[f32],
     x: &Tensor,
     out: &mut Tensor,
-    post: Epilogue,
+    post: P,
 ) -> bool {
     let (c, n, h, w) = x.dim();
     let (f_total, on, oh, ow) = out.dim();

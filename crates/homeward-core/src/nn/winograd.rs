@@ -12,7 +12,7 @@
 //! `(sample, tile row, tile column)` over `th × tw = ⌈h/m⌉ × ⌈w/m⌉` per sample.
 //! Work is cut into blocks of consecutive tiles whose `V` and `M` stay in L2,
 //! each block transformed, multiplied and inverse-transformed (bias and
-//! [`Epilogue`] included) by one rayon task, so `V` and `M` never leave cache.
+//! [`super::Epilogue`] included) by one rayon task, so `V` and `M` never leave cache.
 //! The transforms run 16 tiles at a time across SIMD lanes: the input is first
 //! copied into zero-padded rows split by column phase modulo `m`, so the input
 //! of 16 consecutive tiles under one tap is one contiguous run.
@@ -24,7 +24,7 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
-use super::conv::{Epilogue, OutPtr};
+use super::conv::{OutPtr, Post};
 use super::gemm::{sgemm_raw, Mat};
 use super::Tensor;
 
@@ -194,19 +194,19 @@ impl Winograd {
 
     /// Convolves `x` (`(c, n, h, w)`, padding 1) into `out` (`(f, n, h, w)`),
     /// adding `bias` and applying `post`.
-    pub fn forward(&self, x: &Tensor, bias: &[f32], out: &mut Tensor, post: Epilogue) {
+    pub fn forward<P: Post>(&self, x: &Tensor, bias: &[f32], out: &mut Tensor, post: P) {
         match self.tile {
-            WinogradTile::F2 => self.forward_tiles::<2, 4, TransformF2>(x, bias, out, post),
-            WinogradTile::F4 => self.forward_tiles::<4, 6, TransformF4>(x, bias, out, post),
+            WinogradTile::F2 => self.forward_tiles::<2, 4, TransformF2, P>(x, bias, out, post),
+            WinogradTile::F4 => self.forward_tiles::<4, 6, TransformF4, P>(x, bias, out, post),
         }
     }
 
-    fn forward_tiles<const M: usize, const A: usize, T: Transform<M, A>>(
+    fn forward_tiles<const M: usize, const A: usize, T: Transform<M, A>, P: Post>(
         &self,
         x: &Tensor,
         bias: &[f32],
         out: &mut Tensor,
-        post: Epilogue,
+        post: P,
     ) {
         let (c, n, h, w) = x.dim();
         let f = self.f;
@@ -736,7 +736,7 @@ fn output_rows_f2(
 mod tests {
     use super::*;
     use crate::nn::test_data::{pseudo_random, square_params};
-    use crate::nn::{Affine, Conv2d, ConvAlgorithm};
+    use crate::nn::{Affine, Conv2d, ConvAlgorithm, Epilogue};
 
     fn conv3x3(c: usize, f: usize, seed: u32) -> Conv2d {
         let p = square_params(c, f, 3, 1, 1);

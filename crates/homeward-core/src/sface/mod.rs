@@ -119,6 +119,20 @@ impl SFace {
         self.net.multiply_adds()
     }
 
+    /// Embeds `chips` (112×112) once and returns the time `clock` (seconds,
+    /// e.g. process CPU time) reports for each step of the network, steps
+    /// with the same label summed, in network order; `None` if a chip has
+    /// another size. For profiling (`HOMEWARD_BENCH_BLOCKS=1` in
+    /// `benches/sface.rs`).
+    #[doc(hidden)]
+    pub fn profile_blocks(
+        &self,
+        chips: &[&RgbImage],
+        clock: fn() -> f64,
+    ) -> Option<Vec<(String, f64)>> {
+        self.net.profile(chips, clock)
+    }
+
     /// Embeds aligned 112×112 chips in one batch, in order; `None` if a chip
     /// has another size.
     pub fn embed_chips(&self, chips: &[&RgbImage]) -> Option<Vec<SFaceEmbedding>> {

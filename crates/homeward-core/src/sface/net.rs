@@ -10,7 +10,7 @@ use super::depthwise::Depthwise;
 use super::onnx::{Graph, Initializer, Node};
 use super::{SFaceEmbedding, SFACE_DIM};
 use crate::dlib::ModelError;
-use crate::nn::{Affine, Conv2d, ConvParams, Epilogue, Tensor};
+use crate::nn::{Affine, AffinePrelu, Conv2d, ConvAlgorithm, ConvParams, Tensor};
 
 /// Input side.
 const SIDE: usize = 112;
@@ -279,10 +279,19 @@ impl Net {
 
     /// Embeds 112×112 RGB chips in one batch; `None` if a chip has another size.
     pub fn embed_batch(&self, chips: &[&RgbImage]) -> Option<Vec<SFaceEmbedding>> {
-        let n = chips.len();
-        if n == 0 {
+        if chips.is_empty() {
             return Some(Vec::new());
         }
+        let x = self.input(chips)?;
+        // One entry into the rayon pool for the whole network instead of one
+        // per layer: every layer's tasks start from a worker.
+        rayon::scope(|_| self.run(x, &mut |_| {}))
+    }
+
+    /// The normalised input tensor `(3, n, 112, 112)`; `None` if a chip has
+    /// another size.
+    fn input(&self, chips: &[&RgbImage]) -> Option<Tensor> {
+        let n = chips.len();
         if chips
             .iter()
             .any(|c| c.dimensions() != (SIDE as u32, SIDE as u32))
@@ -298,24 +307,27 @@ impl Net {
                 }
             }
         }
-        let mut x = Tensor::from_vec(3, n, SIDE, SIDE, data)?;
+        Tensor::from_vec(3, n, SIDE, SIDE, data)
+    }
+
+    /// The network from the input tensor to the embeddings; `done` is told
+    /// the label of every step as it finishes (for profiles).
+    fn run(&self, mut x: Tensor, done: &mut dyn FnMut(String)) -> Option<Vec<SFaceEmbedding>> {
         for block in &self.blocks {
+            let label = block.label(x.dim());
             x = match block {
                 Block::Conv { conv, bn, slopes } => {
-                    let post = Epilogue {
-                        affine: Some(bn),
-                        relu: false,
-                    };
-                    let mut y = conv.forward_batch(&x, post)?;
-                    prelu(&mut y, slopes);
-                    y
+                    let post = AffinePrelu { affine: bn, slopes };
+                    conv.forward_batch_prelu_with(&x, post, algorithm(conv))?
                 }
                 Block::Depthwise { conv, bn, slopes } => conv.forward(&x, bn, slopes)?,
             };
+            done(label);
         }
         self.bn_features.forward_tensor(&mut x)?;
-        let outputs = self.fc.forward_batch(&x)?;
-        outputs
+        done("batch norm of the features".into());
+        let outputs = self.fc.forward_batch_gemm(&x)?;
+        let out = outputs
             .into_iter()
             .map(|o| {
                 let mut e = [0f32; SFACE_DIM];
@@ -325,21 +337,93 @@ impl Net {
                 }
                 Some(SFaceEmbedding(e))
             })
-            .collect()
+            .collect();
+        done(format!(
+            "linear {} -> {SFACE_DIM} + batch norm",
+            self.fc.inputs()
+        ));
+        out
+    }
+
+    /// Runs `chips` through the network and returns the time `clock`
+    /// (seconds, e.g. process CPU time) reports for each step, summed over
+    /// the steps with the same label, in network order. For profiling
+    /// (`HOMEWARD_BENCH_BLOCKS=1` in `benches/sface.rs`).
+    pub fn profile(&self, chips: &[&RgbImage], clock: fn() -> f64) -> Option<Vec<(String, f64)>> {
+        let mut totals: Vec<(String, f64, usize)> = Vec::new();
+        let t0 = clock();
+        let x = self.input(chips)?;
+        totals.push(("input tensor".into(), clock() - t0, 1));
+        let mut last = clock();
+        rayon::scope(|_| {
+            self.run(x, &mut |label| {
+                let now = clock();
+                match totals.iter_mut().find(|(l, _, _)| *l == label) {
+                    Some((_, t, count)) => {
+                        *t += now - last;
+                        *count += 1;
+                    }
+                    None => totals.push((label, now - last, 1)),
+                }
+                last = now;
+            })
+        })?;
+        Some(
+            totals
+                .into_iter()
+                .map(|(label, t, count)| match count {
+                    1 => (label, t),
+                    _ => (format!("{label} ×{count}"), t),
+                })
+                .collect(),
+        )
     }
 }
 
-/// PReLU in place over a `(c, n, h, w)` tensor with one slope per channel.
-fn prelu(x: &mut Tensor, slopes: &[f32]) {
-    let plane = x.as_slice().len() / slopes.len().max(1);
-    if plane == 0 {
-        return;
-    }
-    for (values, &a) in x.as_mut_slice().chunks_mut(plane).zip(slopes) {
-        for v in values {
-            if *v < 0.0 {
-                *v *= a;
+impl Block {
+    /// A short description of the step for an input of `dims`.
+    fn label(&self, (_, _, h, w): (usize, usize, usize, usize)) -> String {
+        match self {
+            Block::Conv { conv, .. } => {
+                let p = conv.params();
+                format!(
+                    "conv {}x{}/{} {}->{} at {h}x{w} ({:?})",
+                    p.kernel_h,
+                    p.kernel_w,
+                    p.stride_y,
+                    p.in_channels,
+                    p.out_channels,
+                    algorithm(conv)
+                )
             }
+            Block::Depthwise { conv, .. } => format!(
+                "depthwise {}x{}/{} {} at {h}x{w}",
+                conv.kernel, conv.kernel, conv.stride, conv.channels
+            ),
         }
+    }
+}
+
+/// Pointwise layers with fewer input channels than this run on the direct
+/// kernel, the others as a GEMM on the activations.
+const POINTWISE_GEMM_MIN_CHANNELS: usize = 64;
+
+/// The algorithm for SFace's full and pointwise convolutions. Measured
+/// per step (`HOMEWARD_BENCH_BLOCKS=1`, docs/adr-sface.md), CPU ms per face,
+/// one thread: a 1×1 layer as a GEMM straight on the activations (no im2col
+/// copy) beats the direct shifted-tap kernel from 64 input channels on (512
+/// → 512 at 14×14, five layers: 5.3 vs 8.1; 128 → 128 at 56×56: 1.4 vs 1.7),
+/// but on 32 → 64 at 112×112, where the short GEMM is bound by writing its
+/// output, the direct kernel takes half the time (1.5 vs 3.1); the 3×3
+/// first layer takes it too (0.55 vs 0.77 on im2col, outside
+/// [`ConvAlgorithm::Auto`]'s range). Without AVX-512 `Direct` falls back to
+/// im2col + GEMM.
+fn algorithm(conv: &Conv2d) -> ConvAlgorithm {
+    let p = conv.params();
+    let pointwise = p.kernel_h == 1 && p.kernel_w == 1 && p.stride_x == 1 && p.stride_y == 1;
+    if pointwise && p.pad_x == 0 && p.pad_y == 0 && p.in_channels >= POINTWISE_GEMM_MIN_CHANNELS {
+        ConvAlgorithm::Im2col
+    } else {
+        ConvAlgorithm::Direct
     }
 }
