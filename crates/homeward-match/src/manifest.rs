@@ -82,6 +82,30 @@ pub enum ManifestError {
     },
 }
 
+/// The line (from 1) that byte `at` of `text` is on, counting line ends as
+/// CSV does: `\r\n`, `\n` and a bare `\r` (classic Mac spreadsheets) each
+/// end one. The csv crate's own line count knows only `\n`. Used for
+/// errors only.
+fn line_at(text: &str, at: u64) -> u64 {
+    let head = text.as_bytes();
+    let head = &head[..usize::try_from(at).map_or(head.len(), |a| a.min(head.len()))];
+    let mut lines = 1;
+    let mut bytes = head.iter().peekable();
+    while let Some(&b) = bytes.next() {
+        match b {
+            b'\n' => lines += 1,
+            b'\r' => {
+                if bytes.peek() == Some(&&b'\n') {
+                    bytes.next();
+                }
+                lines += 1;
+            }
+            _ => {}
+        }
+    }
+    lines
+}
+
 /// Reads a manifest.
 ///
 /// # Errors
@@ -104,13 +128,16 @@ pub fn parse(text: &str) -> Result<Vec<ManifestItem>, ManifestError> {
     let mut out = Vec::new();
     for (i, rec) in rdr.records().enumerate() {
         let rec = rec.map_err(|e| ManifestError::Csv {
-            line: e.position().map_or(i as u64 + 1, |p| p.line()),
+            line: e
+                .position()
+                .map_or(i as u64 + 1, |p| line_at(text, p.byte())),
             why: match e.kind() {
                 csv::ErrorKind::Utf8 { .. } => "not UTF-8".into(),
                 _ => "malformed quoting".into(),
             },
         })?;
-        let line = rec.position().map_or(i as u64 + 1, |p| p.line());
+        let at = rec.position().map(|p| p.byte());
+        let line = || at.map_or(i as u64 + 1, |b| line_at(text, b));
         let f = |k: usize| rec.get(k).filter(|v| !v.is_empty());
         let Some(p) = f(0) else { continue };
         if i == 0 && p.eq_ignore_ascii_case("path") {
@@ -121,7 +148,11 @@ pub fn parse(text: &str) -> Result<Vec<ManifestItem>, ManifestError> {
                 max: MAX_MANIFEST_ROWS,
             });
         }
-        let field = |field: &'static str, why: String| ManifestError::Field { line, field, why };
+        let field = |field: &'static str, why: String| ManifestError::Field {
+            line: line(),
+            field,
+            why,
+        };
         check_path(p).map_err(|why| field("path", why))?;
         let when = f(1)
             .map(|w| w.parse::<CalendarDate>().map(|d| d.to_string()))
