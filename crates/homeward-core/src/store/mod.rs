@@ -24,6 +24,7 @@ pub mod contract_suite;
 mod error;
 mod files;
 mod journal;
+mod match_store;
 mod matching;
 pub mod model_checks;
 mod model_index;
@@ -47,6 +48,7 @@ pub use files::{sha256, PhotoFiles};
 pub use journal::{
     check_event_text, check_person_name, event_kind, CaseEvent, CaseEventId, CaseEventKind,
 };
+pub use match_store::MatchStore;
 pub use matching::{
     BatchItem, GalleryRow, MatchOrigin, MatchRow, NewMatch, SightingExtras, StoredSighting,
 };

@@ -1,0 +1,168 @@
+//! [`MatchStore`]: what the matching library reads and writes beyond the
+//! [`Store`] contract (sightings' faces and hashes, candidate matches,
+//! batch items). [`Registry`] (SQLite) and `homeward-pg`'s store implement
+//! it; the conformance suite runs against both.
+
+use super::matching::{BatchItem, MatchRow, NewMatch, StoredSighting};
+use super::registry::Registry;
+use super::types::{CaseId, FaceId, FaceRecord, MatchId, PhotoId, SightingId};
+use super::{Store, StoreError};
+use crate::index::{Embedding, FaceIndex};
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// The rows the matching library ranks and deduplicates with, on any
+/// store. Writes are atomic with their audit entry, as for [`Store`].
+pub trait MatchStore: Store {
+    /// A sighting.
+    fn sighting(&self, id: SightingId) -> Result<StoredSighting, StoreError>;
+    /// Number of sightings.
+    fn sighting_count(&self) -> Result<u64, StoreError>;
+    /// The faces of a sighting, by id.
+    fn sighting_faces(&self, sighting: SightingId)
+        -> Result<Vec<(FaceId, FaceRecord)>, StoreError>;
+    /// Faces of the sightings a new case is matched against: one sighting
+    /// per duplicate group (its first), never poster reposts; by face id.
+    fn matchable_sighting_faces(&self) -> Result<Vec<(FaceId, SightingId, Embedding)>, StoreError>;
+    /// PDQ hashes of case photos (not of photos enrolled from sightings):
+    /// `(photo, case, hash)`, in the order they were stored.
+    fn photo_hashes(&self) -> Result<Vec<(PhotoId, CaseId, [u8; 32])>, StoreError>;
+    /// PDQ hashes of sightings: `(sighting, group, hash)`, the group being
+    /// the sighting's duplicate group or itself; in the order stored.
+    fn sighting_hashes(&self) -> Result<Vec<(SightingId, SightingId, [u8; 32])>, StoreError>;
+    /// Face-chip hashes of case photos not enrolled from sightings:
+    /// `(face, photo, case, hash, embedding)`, by face id.
+    #[allow(clippy::type_complexity)]
+    fn case_chip_hashes(
+        &self,
+    ) -> Result<Vec<(FaceId, PhotoId, CaseId, [u8; 32], Embedding)>, StoreError>;
+    /// Face-chip hashes of sightings: `(face, sighting, group, hash,
+    /// embedding)`, by face id.
+    #[allow(clippy::type_complexity)]
+    fn sighting_chip_hashes(
+        &self,
+    ) -> Result<Vec<(FaceId, SightingId, SightingId, [u8; 32], Embedding)>, StoreError>;
+    /// Stores the PDQ hash (and its quality) of a case photo.
+    fn set_photo_hash(
+        &mut self,
+        actor: &str,
+        photo: PhotoId,
+        pdq: [u8; 32],
+        quality: u8,
+    ) -> Result<(), StoreError>;
+    /// Records a candidate match between an existing sighting face and a
+    /// case, unless that sighting and case already have a match (in any
+    /// state). Returns the new match id, or `None` when one existed.
+    fn add_candidate(
+        &mut self,
+        actor: &str,
+        sighting: SightingId,
+        m: &NewMatch,
+    ) -> Result<Option<MatchId>, StoreError>;
+    /// Matches of one sighting, in queue order (`rank_key`, then id).
+    fn matches_of_sighting(&self, sighting: SightingId) -> Result<Vec<MatchRow>, StoreError>;
+    /// Items of a batch, in item order.
+    fn batch_items(&self, batch: &str) -> Result<Vec<BatchItem>, StoreError>;
+    /// Items of a batch already recorded with a sighting.
+    fn batch_done(&self, batch: &str) -> Result<HashMap<String, SightingId>, StoreError> {
+        Ok(self
+            .batch_items(batch)?
+            .into_iter()
+            .filter_map(|b| Some((b.item, b.sighting_id?)))
+            .collect())
+    }
+    /// The in-memory index of case faces (dlib's embeddings).
+    fn index(&self) -> &FaceIndex;
+    /// Where the bytes of the photo with this content hash are stored.
+    fn photo_path(&self, sha256: &[u8; 32]) -> PathBuf;
+    /// Brings the in-memory indexes up to date with what other processes
+    /// committed (a no-op for a store only this process writes).
+    fn refresh(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Where the registry is, for messages: a directory, or a database
+    /// address without its password.
+    fn location(&self) -> String;
+    /// The SQLite registry behind this store, if that is what it is (for
+    /// SQLite-only features such as pooled read connections).
+    fn as_sqlite(&self) -> Option<&Registry> {
+        None
+    }
+    /// Closes the store cleanly (SQLite saves its index snapshot).
+    fn close(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+impl MatchStore for Registry {
+    fn sighting(&self, id: SightingId) -> Result<StoredSighting, StoreError> {
+        Registry::sighting(self, id)
+    }
+    fn sighting_count(&self) -> Result<u64, StoreError> {
+        Registry::sighting_count(self)
+    }
+    fn sighting_faces(
+        &self,
+        sighting: SightingId,
+    ) -> Result<Vec<(FaceId, FaceRecord)>, StoreError> {
+        Registry::sighting_faces(self, sighting)
+    }
+    fn matchable_sighting_faces(&self) -> Result<Vec<(FaceId, SightingId, Embedding)>, StoreError> {
+        Registry::matchable_sighting_faces(self)
+    }
+    fn photo_hashes(&self) -> Result<Vec<(PhotoId, CaseId, [u8; 32])>, StoreError> {
+        Registry::photo_hashes(self)
+    }
+    fn sighting_hashes(&self) -> Result<Vec<(SightingId, SightingId, [u8; 32])>, StoreError> {
+        Registry::sighting_hashes(self)
+    }
+    fn case_chip_hashes(
+        &self,
+    ) -> Result<Vec<(FaceId, PhotoId, CaseId, [u8; 32], Embedding)>, StoreError> {
+        Registry::case_chip_hashes(self)
+    }
+    fn sighting_chip_hashes(
+        &self,
+    ) -> Result<Vec<(FaceId, SightingId, SightingId, [u8; 32], Embedding)>, StoreError> {
+        Registry::sighting_chip_hashes(self)
+    }
+    fn set_photo_hash(
+        &mut self,
+        actor: &str,
+        photo: PhotoId,
+        pdq: [u8; 32],
+        quality: u8,
+    ) -> Result<(), StoreError> {
+        Registry::set_photo_hash(self, actor, photo, pdq, quality)
+    }
+    fn add_candidate(
+        &mut self,
+        actor: &str,
+        sighting: SightingId,
+        m: &NewMatch,
+    ) -> Result<Option<MatchId>, StoreError> {
+        Registry::add_candidate(self, actor, sighting, m)
+    }
+    fn matches_of_sighting(&self, sighting: SightingId) -> Result<Vec<MatchRow>, StoreError> {
+        Registry::matches_of_sighting(self, sighting)
+    }
+    fn batch_items(&self, batch: &str) -> Result<Vec<BatchItem>, StoreError> {
+        Registry::batch_items(self, batch)
+    }
+    fn batch_done(&self, batch: &str) -> Result<HashMap<String, SightingId>, StoreError> {
+        Registry::batch_done(self, batch)
+    }
+    fn index(&self) -> &FaceIndex {
+        Registry::index(self)
+    }
+    fn photo_path(&self, sha256: &[u8; 32]) -> PathBuf {
+        Registry::photo_path(self, sha256)
+    }
+    fn location(&self) -> String {
+        self.dir().display().to_string()
+    }
+    fn as_sqlite(&self) -> Option<&Registry> {
+        Some(self)
+    }
+    fn close(self: Box<Self>) -> Result<(), StoreError> {
+        Registry::close(*self)
+    }
+}
