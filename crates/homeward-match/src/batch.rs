@@ -2,7 +2,7 @@
 //! the registry (so a resumed batch reports every item). Sighting places and
 //! children's names are left out; ids lead back to the review queue.
 
-use homeward_core::store::{Registry, StoreError};
+use homeward_core::store::{MatchStore, StoreError};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -67,7 +67,11 @@ fn state_name(s: homeward_core::store::MatchState) -> &'static str {
 }
 
 /// The result of one recorded sighting.
-pub fn sighting_result(reg: &Registry, item: &str, id: u64) -> Result<ItemResult, StoreError> {
+pub fn sighting_result(
+    reg: &dyn MatchStore,
+    item: &str,
+    id: u64,
+) -> Result<ItemResult, StoreError> {
     let s = reg.sighting(id)?;
     let faces = reg.sighting_faces(id)?.len();
     let group = s
@@ -117,7 +121,7 @@ pub fn sighting_result(reg: &Registry, item: &str, id: u64) -> Result<ItemResult
 }
 
 /// Results of every item of a batch, in item order.
-pub fn collect(reg: &Registry, batch: &str) -> Result<Vec<ItemResult>, StoreError> {
+pub fn collect(reg: &dyn MatchStore, batch: &str) -> Result<Vec<ItemResult>, StoreError> {
     reg.batch_items(batch)?
         .into_iter()
         .map(|b| match b.sighting_id {

@@ -10,7 +10,8 @@ use homeward_core::faces::{DetectOptions, EmbedOptions, Embedder, FaceEngine, Fa
 use homeward_core::intake::Limits;
 use homeward_core::sface::SFace;
 use homeward_core::store::{
-    CaseId, CaseStatus, MatchId, MatchState, NewCase, NewSighting, PhotoMeta, Registry, SightingId,
+    CaseId, CaseStatus, MatchId, MatchState, MatchStore, NewCase, NewSighting, PhotoMeta, Registry,
+    SightingId,
 };
 
 use crate::batch::{self, ItemResult};
@@ -167,15 +168,17 @@ impl Analyzer {
 /// Every use case is a method; nothing is a match until a person confirms
 /// it.
 pub struct Matcher {
-    reg: Registry,
+    reg: Box<dyn MatchStore + Send>,
     dupes: DupIndex,
+    /// Sightings in the registry when `dupes` was last brought up to date.
+    dupes_sightings: u64,
     policy: Policy,
 }
 
 impl std::fmt::Debug for Matcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Matcher")
-            .field("registry", &self.reg.dir())
+            .field("registry", &self.reg.location())
             .finish_non_exhaustive()
     }
 }
@@ -196,10 +199,50 @@ impl Matcher {
     ///
     /// # Errors
     /// [`MatchError::Store`] when the stored hashes cannot be read.
-    pub fn new(mut reg: Registry, policy: Policy) -> Result<Matcher, MatchError> {
-        models::choose_for_new(&mut reg, "system")?;
-        let dupes = DupIndex::load(&reg)?;
-        Ok(Matcher { reg, dupes, policy })
+    pub fn new(
+        reg: impl MatchStore + Send + 'static,
+        policy: Policy,
+    ) -> Result<Matcher, MatchError> {
+        Matcher::from_store(Box::new(reg), policy)
+    }
+
+    /// [`Matcher::new`] for a store chosen at run time (SQLite or
+    /// PostgreSQL).
+    ///
+    /// # Errors
+    /// [`MatchError::Store`] when the stored hashes cannot be read.
+    pub fn from_store(
+        mut reg: Box<dyn MatchStore + Send>,
+        policy: Policy,
+    ) -> Result<Matcher, MatchError> {
+        models::choose_for_new(&mut *reg, "system")?;
+        let dupes_sightings = reg.sighting_count()?;
+        let dupes = DupIndex::load(&*reg)?;
+        Ok(Matcher {
+            reg,
+            dupes,
+            dupes_sightings,
+            policy,
+        })
+    }
+
+    /// Brings this process up to date with what other processes wrote to a
+    /// registry they share (PostgreSQL): the face indexes from the change
+    /// log, and the duplicate index when sightings or case photos were
+    /// added elsewhere. Call it before a use case that must see other
+    /// processes' writes (a worker does, before each photo). Cheap, and a
+    /// no-op on a registry only this process writes.
+    ///
+    /// # Errors
+    /// [`MatchError::Store`] when the registry cannot be read.
+    pub fn refresh(&mut self) -> Result<(), MatchError> {
+        let changed = self.reg.refresh()?;
+        let sightings = self.reg.sighting_count()?;
+        if changed || sightings != self.dupes_sightings {
+            self.dupes = DupIndex::load(&*self.reg)?;
+            self.dupes_sightings = sightings;
+        }
+        Ok(())
     }
 
     /// The face models the ranking reads (dlib, SFace or their fusion).
@@ -232,12 +275,12 @@ impl Matcher {
         budget: usize,
         batch: usize,
     ) -> Result<models::ReembedProgress, MatchError> {
-        models::reembed(&mut self.reg, embedder, budget, batch)
+        models::reembed(&mut *self.reg, embedder, budget, batch)
     }
 
     /// The registry, for reads.
-    pub fn registry(&self) -> &Registry {
-        &self.reg
+    pub fn registry(&self) -> &dyn MatchStore {
+        &*self.reg
     }
 
     /// The ranking policy.
@@ -272,7 +315,7 @@ impl Matcher {
     ) -> Result<EnrolledPhoto, MatchError> {
         self.reg.case(case)?;
         Ok(matching::enrol_case_photo(
-            &mut self.reg,
+            &mut *self.reg,
             Some(&mut self.dupes),
             actor,
             case,
@@ -292,7 +335,7 @@ impl Matcher {
         actor: &str,
         case: CaseId,
     ) -> Result<Vec<Surfaced>, MatchError> {
-        matching::match_case_against_sightings(&mut self.reg, &self.policy, actor, case)
+        matching::match_case_against_sightings(&mut *self.reg, &self.policy, actor, case)
     }
 
     /// Records a sighting: duplicates and poster reposts first, then ranking
@@ -309,8 +352,8 @@ impl Matcher {
         sighting: &NewSighting,
         top: usize,
     ) -> Result<SightingOutcome, MatchError> {
-        matching::submit_sighting(
-            &mut self.reg,
+        let out = matching::submit_sighting(
+            &mut *self.reg,
             &mut self.dupes,
             &self.policy,
             actor,
@@ -318,7 +361,10 @@ impl Matcher {
             sighting,
             top,
             None,
-        )
+        )?;
+        // The duplicate index learnt this sighting as it was recorded.
+        self.dupes_sightings += 1;
+        Ok(out)
     }
 
     /// [`Matcher::submit_sighting`] for item `item` of batch `batch`, so a
@@ -335,8 +381,8 @@ impl Matcher {
         batch: &str,
         item: &str,
     ) -> Result<SightingOutcome, MatchError> {
-        matching::submit_sighting(
-            &mut self.reg,
+        let out = matching::submit_sighting(
+            &mut *self.reg,
             &mut self.dupes,
             &self.policy,
             actor,
@@ -344,7 +390,10 @@ impl Matcher {
             sighting,
             top,
             Some((batch.to_string(), item.to_string())),
-        )
+        )?;
+        // The duplicate index learnt this sighting as it was recorded.
+        self.dupes_sightings += 1;
+        Ok(out)
     }
 
     /// Records that a batch item failed (it is tried again on resume).
@@ -373,7 +422,7 @@ impl Matcher {
     /// # Errors
     /// [`MatchError::Store`] when the registry fails.
     pub fn batch_results(&self, batch: &str) -> Result<Vec<ItemResult>, MatchError> {
-        Ok(batch::collect(&self.reg, batch)?)
+        Ok(batch::collect(&*self.reg, batch)?)
     }
 
     /// Ranks the cases of the given statuses (searching cases when empty is
@@ -391,7 +440,7 @@ impl Matcher {
         statuses: &[CaseStatus],
     ) -> Result<Vec<Candidate>, MatchError> {
         Ok(matching::search_among(
-            &self.reg,
+            &*self.reg,
             &self.policy,
             &matching::query_faces(&photo.faces),
             meta,
@@ -412,7 +461,7 @@ impl Matcher {
         id: MatchId,
         note: Option<&str>,
     ) -> Result<(u64, u64), MatchError> {
-        matching::confirm(&mut self.reg, reviewer, id, note)
+        matching::confirm(&mut *self.reg, reviewer, id, note)
     }
 
     /// Takes back a decision ([`matching::undo`]): pending again, and a
@@ -421,7 +470,7 @@ impl Matcher {
     /// # Errors
     /// [`MatchError::Store`] when the match does not exist or is pending.
     pub fn undo(&mut self, actor: &str, id: MatchId) -> Result<MatchState, MatchError> {
-        matching::undo(&mut self.reg, actor, id)
+        matching::undo(&mut *self.reg, actor, id)
     }
 
     /// Rejects a pending match.
@@ -475,7 +524,7 @@ impl Matcher {
         status: CaseStatus,
         why: Option<&str>,
     ) -> Result<CaseStatus, MatchError> {
-        crate::lifecycle::set_case_status(&mut self.reg, actor, id, status, why)
+        crate::lifecycle::set_case_status(&mut *self.reg, actor, id, status, why)
     }
 
     /// Adds a case worker's note to a case ([`crate::lifecycle::add_case_note`]).
@@ -489,7 +538,7 @@ impl Matcher {
         id: CaseId,
         note: &str,
     ) -> Result<homeward_core::store::CaseEventId, MatchError> {
-        crate::lifecycle::add_case_note(&mut self.reg, actor, id, note)
+        crate::lifecycle::add_case_note(&mut *self.reg, actor, id, note)
     }
 
     /// Assigns a match to a case worker, or to nobody
@@ -504,7 +553,7 @@ impl Matcher {
         id: MatchId,
         assignee: Option<&str>,
     ) -> Result<(), MatchError> {
-        crate::review::assign(&mut self.reg, actor, id, assignee)
+        crate::review::assign(&mut *self.reg, actor, id, assignee)
     }
 
     /// Records that `reviewer` has seen `rows` ([`crate::review::mark_seen`]).
@@ -516,7 +565,7 @@ impl Matcher {
         reviewer: &str,
         rows: &[crate::review::QueueRow],
     ) -> Result<Option<MatchId>, MatchError> {
-        crate::review::mark_seen(&mut self.reg, reviewer, rows)
+        crate::review::mark_seen(&mut *self.reg, reviewer, rows)
     }
 
     /// Erases a case (photos, faces, matches) and drops it from the
@@ -527,7 +576,7 @@ impl Matcher {
     /// fails.
     pub fn erase_case(&mut self, actor: &str, id: CaseId) -> Result<(), MatchError> {
         self.reg.erase_case(actor, id)?;
-        self.dupes = DupIndex::load(&self.reg)?;
+        self.dupes = DupIndex::load(&*self.reg)?;
         Ok(())
     }
 

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashSet};
 use homeward_core::faces::{Embedder, FaceLandmarks};
 use homeward_core::intake::{self, Limits};
 use homeward_core::sface::{SFace, SFACE_DIM};
-use homeward_core::store::{FaceTable, Metric, ModelSpec, Registry};
+use homeward_core::store::{FaceTable, MatchStore, Metric, ModelSpec};
 use serde::Serialize;
 
 use crate::MatchError;
@@ -64,7 +64,7 @@ pub fn bundled(name: &str) -> Result<Box<dyn Embedder>, MatchError> {
 /// holds no face yet (a new one). An older registry with faces is left as
 /// it is: adding a model there is a case worker's choice, since it
 /// re-embeds every stored photo. Returns whether it chose.
-pub fn choose_for_new(reg: &mut Registry, actor: &str) -> Result<bool, MatchError> {
+pub fn choose_for_new(reg: &mut dyn MatchStore, actor: &str) -> Result<bool, MatchError> {
     if reg.models_chosen()? {
         return Ok(false);
     }
@@ -96,7 +96,7 @@ pub struct ReembedProgress {
 /// [`MatchError::Store`] when the model is not enabled or the registry
 /// fails.
 pub fn reembed(
-    reg: &mut Registry,
+    reg: &mut dyn MatchStore,
     embedder: &dyn Embedder,
     budget: usize,
     batch: usize,

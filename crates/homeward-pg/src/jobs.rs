@@ -464,6 +464,20 @@ impl JobQueue {
         })
     }
 
+    /// Jobs of every batch not finished yet (queued, or claimed and not
+    /// completed, whether or not the lease still runs): a worker told to
+    /// stop when the queue is drained waits until this is zero.
+    pub fn unfinished(&mut self) -> Result<u64, PgError> {
+        let r = self
+            .client
+            .query_one(
+                "SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')",
+                &[],
+            )
+            .map_err(self.db())?;
+        Ok(r.get::<_, i64>(0) as u64)
+    }
+
     /// Every job of `batch`, in the order enqueued.
     pub fn reports(&mut self, batch: &str) -> Result<Vec<JobReport>, PgError> {
         let rows = self

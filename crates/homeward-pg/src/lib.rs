@@ -41,6 +41,7 @@ pub mod cluster;
 mod error;
 mod jobs;
 mod journal;
+mod probe;
 mod rows;
 mod schema;
 mod vectors;
@@ -69,6 +70,7 @@ pub use jobs::{
     BatchProgress, Enqueued, Job, JobQueue, JobReport, JobState, NewJob, DEFAULT_MAX_ATTEMPTS,
     JOBS_CHANNEL,
 };
+pub use probe::registry_exists;
 use rows::*;
 pub use schema::{APPLICATION, SCHEMA_VERSION};
 

@@ -28,6 +28,9 @@ pub enum CliError {
     NotEmpty { dir: String },
     #[error("{0}")]
     Matching(#[from] MatchError),
+    /// A PostgreSQL registry could not be reached or refused the open.
+    #[error(transparent)]
+    Postgres(#[from] homeward_pg::PgError),
     #[error(transparent)]
     Report(#[from] crate::report::ReportError),
     #[error("{context}: {source}")]

@@ -90,6 +90,14 @@ pub enum StoreError {
         /// Why.
         why: String,
     },
+    /// The store cannot do this (a feature of one store kind only).
+    #[error("{what} is not available on this registry store; {hint}")]
+    Unsupported {
+        /// What was asked.
+        what: &'static str,
+        /// What to do instead.
+        hint: &'static str,
+    },
     /// A stored row breaks the schema's rules (written by a damaged or
     /// foreign program).
     #[error("the registry holds a damaged {what}: {why}; restore it from a backup")]

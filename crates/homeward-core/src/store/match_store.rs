@@ -3,7 +3,7 @@
 //! batch items). [`Registry`] (SQLite) and `homeward-pg`'s store implement
 //! it; the conformance suite runs against both.
 
-use super::matching::{BatchItem, MatchRow, NewMatch, StoredSighting};
+use super::matching::{BatchItem, GalleryRow, MatchRow, NewMatch, StoredSighting};
 use super::registry::Registry;
 use super::types::{CaseId, FaceId, FaceRecord, MatchId, PhotoId, SightingId};
 use super::{Store, StoreError};
@@ -14,6 +14,10 @@ use std::path::PathBuf;
 /// The rows the matching library ranks and deduplicates with, on any
 /// store. Writes are atomic with their audit entry, as for [`Store`].
 pub trait MatchStore: Store {
+    /// Every face of a case's photos with the photo's facts, by face id.
+    fn case_gallery(&self, case: CaseId) -> Result<Vec<GalleryRow>, StoreError>;
+    /// A photo's case and content hash.
+    fn photo(&self, id: PhotoId) -> Result<(CaseId, [u8; 32]), StoreError>;
     /// A sighting.
     fn sighting(&self, id: SightingId) -> Result<StoredSighting, StoreError>;
     /// Number of sightings.
@@ -76,9 +80,10 @@ pub trait MatchStore: Store {
     /// Where the bytes of the photo with this content hash are stored.
     fn photo_path(&self, sha256: &[u8; 32]) -> PathBuf;
     /// Brings the in-memory indexes up to date with what other processes
-    /// committed (a no-op for a store only this process writes).
-    fn refresh(&mut self) -> Result<(), StoreError> {
-        Ok(())
+    /// committed, and says whether anything changed (always `false` for a
+    /// store only this process writes).
+    fn refresh(&mut self) -> Result<bool, StoreError> {
+        Ok(false)
     }
     /// Where the registry is, for messages: a directory, or a database
     /// address without its password.
@@ -93,6 +98,12 @@ pub trait MatchStore: Store {
 }
 
 impl MatchStore for Registry {
+    fn case_gallery(&self, case: CaseId) -> Result<Vec<GalleryRow>, StoreError> {
+        Registry::case_gallery(self, case)
+    }
+    fn photo(&self, id: PhotoId) -> Result<(CaseId, [u8; 32]), StoreError> {
+        Registry::photo(self, id)
+    }
     fn sighting(&self, id: SightingId) -> Result<StoredSighting, StoreError> {
         Registry::sighting(self, id)
     }

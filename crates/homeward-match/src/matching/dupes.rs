@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use homeward_core::hash::{HammingIndex, Hash256, HashKind};
 use homeward_core::index::{l2, Embedding};
-use homeward_core::store::{CaseId, FaceId, PhotoId, Registry, SightingId, StoreError};
+use homeward_core::store::{CaseId, FaceId, MatchStore, PhotoId, SightingId, StoreError};
 use serde::Serialize;
 
 use crate::policy::SamePhotoRule;
@@ -86,7 +86,7 @@ impl DupIndex {
     }
 
     /// Loads every stored hash.
-    pub fn load(reg: &Registry) -> Result<DupIndex, StoreError> {
+    pub fn load(reg: &dyn MatchStore) -> Result<DupIndex, StoreError> {
         let mut d = DupIndex::empty();
         for (p, c, h) in reg.photo_hashes()? {
             let _ = d.photo_pdq.add(p, hash_from_bytes(&h));

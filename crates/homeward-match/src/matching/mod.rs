@@ -13,8 +13,8 @@ pub use dupes::{DupIndex, Repeat};
 
 use homeward_core::index::{l2, Embedding, SearchFilter};
 use homeward_core::store::{
-    CaseId, CaseStatus, FaceRecord, FaceTable, MatchId, MatchOrigin, NewMatch, NewSighting,
-    PhotoId, PhotoMeta, Registry, SightingExtras, SightingId, StoreError,
+    CaseId, CaseStatus, FaceRecord, FaceTable, MatchId, MatchOrigin, MatchStore, NewMatch,
+    NewSighting, PhotoId, PhotoMeta, SightingExtras, SightingId, StoreError,
 };
 use serde::Serialize;
 
@@ -55,6 +55,20 @@ pub enum MatchError {
     /// A face model this build does not know.
     #[error("no face model named {0:?}; this build knows: sface")]
     UnknownModel(String),
+    /// The ingest queue (PostgreSQL) failed.
+    #[error(transparent)]
+    Queue(#[from] homeward_pg::PgError),
+    /// The shared inbox of queued photos cannot be written or read.
+    #[error(
+        "the photo inbox {path}: {source}; check the photo root's path, permissions and free space"
+    )]
+    Inbox {
+        /// The inbox directory.
+        path: std::path::PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
     /// A review decision on a match that was already decided.
     #[error("match {id} is already {state}; only a pending match can be decided")]
     NotPending {
@@ -63,6 +77,15 @@ pub enum MatchError {
         /// Its state.
         state: &'static str,
     },
+}
+
+impl MatchError {
+    pub(crate) fn inbox(path: &std::path::Path, source: std::io::Error) -> MatchError {
+        MatchError::Inbox {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
 }
 
 /// The name of a match state, as shown and stored in reports.
@@ -75,7 +98,7 @@ pub fn state_name(s: homeward_core::store::MatchState) -> &'static str {
 }
 
 /// The ranking view of a stored case.
-pub fn gallery(reg: &Registry, case: CaseId) -> Result<CaseGallery, StoreError> {
+pub fn gallery(reg: &dyn MatchStore, case: CaseId) -> Result<CaseGallery, StoreError> {
     let c = reg.case(case)?;
     let birth = Birth::from_case(c.data.birth_date.as_deref(), c.data.birth_year);
     let faces = reg
@@ -115,14 +138,14 @@ pub fn query_faces(faces: &[FaceRecord]) -> Vec<QueryFace> {
 }
 
 /// Whether `policy` reads SFace vectors and `reg` stores them.
-fn reads_sface(reg: &Registry, policy: &Policy) -> bool {
+fn reads_sface(reg: &dyn MatchStore, policy: &Policy) -> bool {
     policy.models != Models::Dlib && reg.models().iter().any(|m| m.name == SFACE)
 }
 
 /// The stored SFace vectors of the galleries' faces, when the policy reads
 /// them (empty otherwise: every pair is then scored by dlib alone).
 pub fn gallery_vectors(
-    reg: &Registry,
+    reg: &dyn MatchStore,
     policy: &Policy,
     galleries: &[CaseGallery],
 ) -> Result<SfaceVectors, StoreError> {
@@ -147,7 +170,7 @@ pub fn query_meta(s: &NewSighting) -> QueryMeta {
 
 /// Searching cases nearest the faces, ranked by the policy (read-only).
 pub fn search(
-    reg: &Registry,
+    reg: &dyn MatchStore,
     policy: &Policy,
     faces: &[QueryFace],
     meta: &QueryMeta,
@@ -163,7 +186,7 @@ pub fn search(
 /// no case beyond it could reach the top after the calibration's age
 /// credit; the whole shortlist is then ranked by the policy.
 pub fn search_among(
-    reg: &Registry,
+    reg: &dyn MatchStore,
     policy: &Policy,
     faces: &[QueryFace],
     meta: &QueryMeta,
@@ -273,7 +296,7 @@ pub struct Queued {
 /// [`QUEUE_PER_SIGHTING`]) are queued, all in one transaction.
 #[allow(clippy::too_many_arguments)]
 pub fn submit_sighting(
-    reg: &mut Registry,
+    reg: &mut dyn MatchStore,
     dupes: &mut DupIndex,
     policy: &Policy,
     actor: &str,
@@ -375,7 +398,7 @@ pub struct EnrolledPhoto {
 /// are kept so that reposts of it are flagged. A photo without a face is
 /// kept for repost detection only. Updates `dupes` when given.
 pub fn enrol_case_photo(
-    reg: &mut Registry,
+    reg: &mut dyn MatchStore,
     dupes: Option<&mut DupIndex>,
     actor: &str,
     case: CaseId,
@@ -433,7 +456,7 @@ pub struct Surfaced {
 /// poster reposts) and queues those in a review band, unless that sighting
 /// and case already have a match.
 pub fn match_case_against_sightings(
-    reg: &mut Registry,
+    reg: &mut dyn MatchStore,
     policy: &Policy,
     actor: &str,
     case: CaseId,
@@ -482,7 +505,7 @@ pub fn match_case_against_sightings(
 /// Confirms a match and enrols the sighting face into the case's gallery,
 /// dated to the sighting (with the child's age then, when the birth is known).
 pub fn confirm(
-    reg: &mut Registry,
+    reg: &mut dyn MatchStore,
     reviewer: &str,
     id: MatchId,
     note: Option<&str>,
@@ -510,7 +533,7 @@ pub fn confirm(
 /// [`MatchError::Store`] when the match does not exist, or is pending (no
 /// decision to undo).
 pub fn undo(
-    reg: &mut Registry,
+    reg: &mut dyn MatchStore,
     actor: &str,
     id: MatchId,
 ) -> Result<homeward_core::store::MatchState, MatchError> {

@@ -6,13 +6,15 @@ use std::time::Duration;
 
 use clap::Args;
 use homeward_core::store::{NewSighting, Sex};
+use homeward_match::ingest::QueueItem;
 use homeward_match::ranking::{rate, Day};
-use homeward_match::{manifest, Analyzer, Repeat};
+use homeward_match::{manifest, Analyzer, Matcher, Repeat};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use serde_json::json;
 
 use super::case::{parse_day, DbArgs};
+use super::db::RegistryAt;
 use super::human::{case_label_in, Align, Table};
 use super::sighting::PriorArgs;
 use super::{CliError, Outcome};
@@ -44,6 +46,11 @@ pub struct BatchArgs {
     /// Candidates kept per sighting in the printed output.
     #[arg(long, default_value_t = 5)]
     pub top: usize,
+    /// With a postgres:// --db the batch is queued for `homeward worker`
+    /// processes; --wait shows their progress until the batch is finished,
+    /// then writes the reports.
+    #[arg(long)]
+    pub wait: bool,
     #[command(flatten)]
     pub priors: PriorArgs,
     #[command(flatten)]
@@ -105,6 +112,17 @@ fn items_from_csv(path: &Path) -> Result<Vec<Item>, CliError> {
         .collect())
 }
 
+/// What the batch knows of an item's sighting (its row, else the flags).
+fn sighting_of(a: &BatchArgs, it: &Item, default_day: &str) -> NewSighting {
+    NewSighting {
+        seen_at: Some(it.when.clone().unwrap_or_else(|| default_day.to_string())),
+        place: it.place.clone(),
+        apparent_age: it.age.or(a.priors.age_range),
+        sex: it.sex.or(a.priors.sex),
+        ..NewSighting::default()
+    }
+}
+
 pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
     a.db.check()?;
     let items = if a.input.is_dir() {
@@ -116,6 +134,18 @@ pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
         let p = std::fs::canonicalize(&a.input).unwrap_or_else(|_| a.input.clone());
         format!("batch:{}", p.display())
     });
+    let default_day = a.when.clone().unwrap_or_else(|| Day::today().iso());
+    if let RegistryAt::Postgres(url) = &a.db.at.db {
+        let queued: Vec<QueueItem> = items
+            .iter()
+            .map(|it| QueueItem {
+                key: it.key.clone(),
+                path: it.path.clone(),
+                sighting: sighting_of(a, it, &default_day),
+            })
+            .collect();
+        return super::batch_queue::run(a, url, &queued, &name);
+    }
     let analyzer = Analyzer::bundled(a.face.analysis())?;
     let mut m = a.db.matcher(a.priors.policy()?)?;
     let done = m.batch_done(&name)?;
@@ -125,7 +155,6 @@ pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
         .collect();
     let skipped = items.len() - todo.len();
     let actor = a.db.actor();
-    let default_day = a.when.clone().unwrap_or_else(|| Day::today().iso());
 
     let pb = ProgressBar::with_draw_target(Some(todo.len() as u64), ProgressDrawTarget::stderr());
     pb.set_style(
@@ -145,13 +174,7 @@ pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
             .collect();
         for (it, an) in part.iter().zip(analysed) {
             let result = an.and_then(|photo| {
-                let s = NewSighting {
-                    seen_at: Some(it.when.clone().unwrap_or_else(|| default_day.clone())),
-                    place: it.place.clone(),
-                    apparent_age: it.age.or(a.priors.age_range),
-                    sex: it.sex.or(a.priors.sex),
-                    ..NewSighting::default()
-                };
+                let s = sighting_of(a, it, &default_day);
                 m.submit_batch_item(&actor, &photo, &s, a.top, &name, &it.key)
             });
             match result {
@@ -184,12 +207,43 @@ pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
         }
     }
     pb.finish_and_clear();
+    let counts = RunCounts {
+        items: items.len(),
+        recorded,
+        skipped,
+        failed,
+    };
+    write_reports(a, &m, &name, counts)?;
+    m.close()?;
+    Ok(if failed > 0 {
+        Outcome::SomeFailed
+    } else {
+        Outcome::Success
+    })
+}
 
+/// What this run of a batch did.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RunCounts {
+    pub items: usize,
+    pub recorded: usize,
+    pub skipped: usize,
+    pub failed: usize,
+}
+
+/// Writes results.jsonl, results.csv and report.html for batch `name`
+/// into --out, and prints the summary.
+pub(super) fn write_reports(
+    a: &BatchArgs,
+    m: &Matcher,
+    name: &str,
+    c: RunCounts,
+) -> Result<(), CliError> {
     std::fs::create_dir_all(&a.out).map_err(|source| CliError::Io {
         context: format!("cannot create {}", a.out.display()),
         source,
     })?;
-    let mut results = m.batch_results(&name)?;
+    let mut results = m.batch_results(name)?;
     report::strongest_first(&mut results);
     let summary = report::summarize(&results);
     let jsonl = a.out.join("results.jsonl");
@@ -204,9 +258,10 @@ pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
         &results,
     )?;
     let queued: usize = results.iter().map(|r| r.candidates.len()).sum();
+    let (recorded, skipped, failed) = (c.recorded, c.skipped, c.failed);
     let done = json!({
         "event": "done",
-        "items": items.len(),
+        "items": c.items,
         "recorded_now": recorded,
         "skipped_done": skipped,
         "failed": failed,
@@ -232,17 +287,12 @@ pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
             html.display()
         );
     }
-    m.close()?;
-    Ok(if failed > 0 {
-        Outcome::SomeFailed
-    } else {
-        Outcome::Success
-    })
+    Ok(())
 }
 
 /// The items with a candidate, strongest first, as the report lists them
 /// (at most [`SHOWN`]; the report has them all).
-fn print_strongest(reg: &homeward_core::store::Registry, results: &[report::ItemResult]) {
+fn print_strongest(reg: &dyn homeward_core::store::MatchStore, results: &[report::ItemResult]) {
     const SHOWN: usize = 20;
     let with: Vec<_> = results
         .iter()

@@ -2,11 +2,11 @@
 //! sightings are matched against the new case at once.
 
 use crate::output::outln;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use homeward_core::rules::{AgeRange, CalendarDate};
-use homeward_core::store::{CaseStatus, NewCase, PhotoMeta, Registry, Sex};
+use homeward_core::store::{CaseStatus, MatchStore, NewCase, PhotoMeta, Sex};
 use homeward_match::ranking::{Day, Policy};
 use homeward_match::{Analyzer, Matcher, Surfaced};
 use serde::Serialize;
@@ -15,65 +15,7 @@ use super::human::{candidate_line, case_label, Align, Table};
 use super::{CliError, Outcome};
 use crate::face_args::AnalysisArgs;
 
-/// The file that makes a directory a registry (`homeward_core::store`
-/// keeps its database there); its absence means "no registry here".
-pub const REGISTRY_FILE: &str = "registry.sqlite";
-
-/// Whether `dir` holds a registry.
-pub fn is_registry(dir: &Path) -> bool {
-    dir.join(REGISTRY_FILE).is_file()
-}
-
-/// Where the registry lives and how results are printed; shared by the
-/// registry commands.
-#[derive(Debug, Args, Clone)]
-pub struct DbArgs {
-    /// Registry directory, made by `homeward init` (or by --create).
-    #[arg(long, default_value = "./homeward-data")]
-    pub db: PathBuf,
-    /// Create the registry when --db holds none. Without it a --db that
-    /// holds no registry is an error, so a mistyped path cannot start an
-    /// empty registry and report no matches.
-    #[arg(long)]
-    pub create: bool,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
-    /// Who acts, for the audit log (default: $USER, else "cli").
-    #[arg(long)]
-    pub actor: Option<String>,
-}
-
-impl DbArgs {
-    /// Refuses a --db that holds no registry, unless --create was given.
-    pub fn check(&self) -> Result<(), CliError> {
-        if self.create || is_registry(&self.db) {
-            Ok(())
-        } else {
-            Err(CliError::NoRegistry {
-                dir: self.db.display().to_string(),
-            })
-        }
-    }
-
-    pub fn open(&self) -> Result<Registry, CliError> {
-        self.check()?;
-        Registry::open(&self.db).map_err(|e| CliError::Matching(e.into()))
-    }
-
-    /// The registry with its duplicate index, under `policy`.
-    pub fn matcher(&self, policy: Policy) -> Result<Matcher, CliError> {
-        self.check()?;
-        Ok(Matcher::open(&self.db, policy)?)
-    }
-
-    pub fn actor(&self) -> String {
-        self.actor
-            .clone()
-            .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
-            .unwrap_or_else(|| "cli".into())
-    }
-}
+pub use super::db::DbArgs;
 
 /// Parses a sex under the one input rule (`homeward_core::rules::Sex`).
 pub fn parse_sex(s: &str) -> Result<Sex, String> {
@@ -299,7 +241,7 @@ fn add_photo(a: &CasePhotoArgs) -> Result<Outcome, CliError> {
     })
 }
 
-fn print_report(reg: &Registry, report: &CaseReport, json: bool, verb: &str) {
+fn print_report(reg: &dyn MatchStore, report: &CaseReport, json: bool, verb: &str) {
     let case_id = report.case_id;
     if json {
         outln!("{}", serde_json::to_string(&report).unwrap_or_default());
@@ -400,7 +342,8 @@ fn set_status(a: &CaseStatusArgs) -> Result<Outcome, CliError> {
 
 fn list(a: &CaseListArgs) -> Result<Outcome, CliError> {
     let reg = a.db.open()?;
-    let cases = reg.cases(None).map_err(|e| CliError::Matching(e.into()))?;
+    let mut cases = reg.case_summaries()?;
+    cases.sort_by_key(|c| c.id);
     let mut table = Table::new(&[
         ("case", Align::Right),
         ("name", Align::Left),
@@ -413,21 +356,21 @@ fn list(a: &CaseListArgs) -> Result<Outcome, CliError> {
             .case_gallery(c.id)
             .map_err(|e| CliError::Matching(e.into()))?
             .len();
-        let status = match c.data.status {
+        let status = match c.status {
             CaseStatus::Searching => "searching",
             CaseStatus::Found => "found",
             CaseStatus::Closed => "closed",
         };
         if a.db.json {
-            let v = serde_json::json!({"case_id": c.id, "name": c.data.child_name, "status": status, "faces": n});
+            let v = serde_json::json!({"case_id": c.id, "name": c.child_name, "status": status, "faces": n});
             outln!("{v}");
         } else {
             table.row(vec![
                 c.id.to_string(),
-                c.data.child_name.clone(),
+                c.child_name.clone(),
                 status.into(),
                 n.to_string(),
-                c.data.missing_date.clone().unwrap_or_default(),
+                c.missing_date.clone().unwrap_or_default(),
             ]);
         }
     }
@@ -479,7 +422,10 @@ mod tests {
         assert_eq!(a.photos.len(), 2);
         assert_eq!(a.ages, vec![4.0, 6.0]);
         assert_eq!(a.sex, Sex::Female);
-        assert_eq!(a.db.db, PathBuf::from("d"));
+        assert_eq!(
+            a.db.at.db,
+            super::super::db::RegistryAt::Dir(PathBuf::from("d"))
+        );
     }
 
     #[test]

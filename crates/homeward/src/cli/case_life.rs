@@ -53,8 +53,8 @@ pub struct ExportArgs {
 
 pub fn note(a: &NoteArgs) -> Result<Outcome, CliError> {
     let mut reg = a.db.open()?;
-    let id = lifecycle::add_case_note(&mut reg, &a.db.actor(), a.case_id, &a.text)?;
-    let name = super::human::case_name(&reg, a.case_id);
+    let id = lifecycle::add_case_note(&mut *reg, &a.db.actor(), a.case_id, &a.text)?;
+    let name = super::human::case_name(&*reg, a.case_id);
     if a.db.json {
         outln!("{}", json!({"case_id": a.case_id, "note_id": id}));
     } else {
@@ -65,7 +65,7 @@ pub fn note(a: &NoteArgs) -> Result<Outcome, CliError> {
 
 pub fn show(a: &ShowArgs) -> Result<Outcome, CliError> {
     let reg = a.db.open()?;
-    let t = case_timeline(&reg, a.case_id)?;
+    let t = case_timeline(&*reg, a.case_id)?;
     if a.db.json {
         outln!("{}", timeline_json(&t));
         return Ok(Outcome::Success);
@@ -93,7 +93,7 @@ pub fn show(a: &ShowArgs) -> Result<Outcome, CliError> {
 
 pub fn export_csv(a: &ExportArgs) -> Result<Outcome, CliError> {
     let reg = a.db.open()?;
-    let t = case_timeline(&reg, a.case_id)?;
+    let t = case_timeline(&*reg, a.case_id)?;
     let text = export::case_csv(&t)?;
     std::fs::write(&a.out, text).map_err(|source| CliError::Io {
         context: format!(

@@ -222,10 +222,8 @@ pub fn run(a: &DemoArgs) -> Result<Outcome, CliError> {
         ("case", Align::Left),
         ("sighting", Align::Right),
     ]);
-    for row in m
-        .registry()
-        .matches(Some(homeward_core::store::MatchState::Pending))?
-    {
+    for entry in m.registry().review_queue(false)? {
+        let row = m.registry().match_row(entry.match_id)?;
         let v = match_json(m.registry(), &row);
         table.row(vec![
             row.id.to_string(),

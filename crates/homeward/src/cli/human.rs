@@ -1,7 +1,7 @@
 //! Text for people: names beside ids, and columns aligned by display width
 //! (a Chinese character takes two terminal cells, a combining mark none).
 
-use homeward_core::store::Registry;
+use homeward_core::store::MatchStore;
 use homeward_match::ranking::Candidate;
 use unicode_width::UnicodeWidthStr;
 
@@ -89,17 +89,17 @@ pub fn case_label(id: u64, name: &str) -> String {
 }
 
 /// The child's name of a case ("" when the case cannot be read).
-pub fn case_name(reg: &Registry, id: u64) -> String {
+pub fn case_name(reg: &dyn MatchStore, id: u64) -> String {
     reg.case(id).map(|c| c.data.child_name).unwrap_or_default()
 }
 
 /// [`case_label`] read from the registry.
-pub fn case_label_in(reg: &Registry, id: u64) -> String {
+pub fn case_label_in(reg: &dyn MatchStore, id: u64) -> String {
     case_label(id, &case_name(reg, id))
 }
 
 /// A candidate's one-line summary with the child's name beside the case id.
-pub fn candidate_line(reg: &Registry, c: &Candidate) -> String {
+pub fn candidate_line(reg: &dyn MatchStore, c: &Candidate) -> String {
     let summary = c.summary();
     let label = case_label_in(reg, c.case_id);
     // The library's summary opens with the padded case id; the rest (band,

@@ -1,14 +1,11 @@
 //! `homeward init`: create an empty registry, the one way (beside
 //! `--create`) a registry directory comes to be.
 
-use std::path::PathBuf;
-
 use clap::Args;
-use homeward_core::store::Registry;
 use homeward_match::models;
 use serde_json::json;
 
-use super::case::is_registry;
+use super::db::{is_registry, RegistryArgs, RegistryAt};
 use super::{CliError, Outcome};
 use crate::output::outln;
 
@@ -18,9 +15,8 @@ use crate::output::outln;
 /// on an existing registry changes nothing.
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Registry directory: new, empty, or an existing registry.
-    #[arg(long, default_value = "./homeward-data")]
-    pub db: PathBuf,
+    #[command(flatten)]
+    pub at: RegistryArgs,
     /// Face models of a new registry: `dlib,sface` (the default: the
     /// ranking fuses the two) or `dlib` alone. dlib's always finds and
     /// aligns the faces. `homeward models add` adds one later.
@@ -32,21 +28,17 @@ pub struct InitArgs {
 }
 
 pub fn run(a: &InitArgs) -> Result<Outcome, CliError> {
-    let existed = is_registry(&a.db);
-    if !existed && a.db.exists() {
-        let mut entries = std::fs::read_dir(&a.db).map_err(|source| CliError::Io {
-            context: format!(
-                "cannot read {}; give `homeward init --db` a directory you can write",
-                a.db.display()
-            ),
-            source,
-        })?;
-        if entries.next().is_some() {
-            return Err(CliError::NotEmpty {
-                dir: a.db.display().to_string(),
-            });
+    let existed = match &a.at.db {
+        RegistryAt::Dir(dir) => {
+            let existed = is_registry(dir);
+            if !existed && dir.exists() {
+                refuse_foreign_dir(dir)?;
+            }
+            existed
         }
-    }
+        // A database with other tables is refused by the store itself.
+        RegistryAt::Postgres(url) => homeward_pg::registry_exists(url)?,
+    };
     let mut specs = Vec::new();
     for name in &a.models {
         match name.trim() {
@@ -60,17 +52,17 @@ pub fn run(a: &InitArgs) -> Result<Outcome, CliError> {
                 .into(),
         ));
     }
-    let mut reg = Registry::open(&a.db)?;
+    let mut reg = a.at.open_or_create()?;
     if !existed {
         let actor = std::env::var("USER").unwrap_or_else(|_| "cli".into());
         reg.enable_models(&actor, &specs)?;
     }
-    let cases = reg.cases(None)?.len();
+    let cases = reg.case_summaries()?.len();
     let enabled: Vec<String> = std::iter::once("dlib".to_string())
         .chain(reg.models().iter().map(|m| m.name.clone()))
         .collect();
     reg.close()?;
-    let dir = a.db.display().to_string();
+    let dir = a.at.db.to_string();
     if a.json {
         outln!(
             "{}",
@@ -91,10 +83,29 @@ pub fn run(a: &InitArgs) -> Result<Outcome, CliError> {
     Ok(Outcome::Success)
 }
 
+/// Refuses a directory that holds other files: a registry is made only in
+/// a new or empty one.
+fn refuse_foreign_dir(dir: &std::path::Path) -> Result<(), CliError> {
+    let mut entries = std::fs::read_dir(dir).map_err(|source| CliError::Io {
+        context: format!(
+            "cannot read {}; give `homeward init --db` a directory you can write",
+            dir.display()
+        ),
+        source,
+    })?;
+    if entries.next().is_some() {
+        return Err(CliError::NotEmpty {
+            dir: dir.display().to_string(),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser;
 
+    use super::RegistryAt;
     use crate::cli::{Cli, Command};
 
     #[test]
@@ -103,7 +114,7 @@ mod tests {
         let Command::Init(a) = cli.command else {
             panic!("not init")
         };
-        assert_eq!(a.db, std::path::PathBuf::from("d"));
+        assert_eq!(a.at.db, RegistryAt::Dir(std::path::PathBuf::from("d")));
         let cli = Cli::try_parse_from(["homeward", "review", "list", "--create"]).unwrap();
         assert!(matches!(cli.command, Command::Review(_)));
     }

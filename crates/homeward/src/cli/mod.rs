@@ -2,8 +2,10 @@
 //! help text, and its argument tests sit beside it.
 
 mod batch;
+mod batch_queue;
 mod case;
 mod case_life;
+mod db;
 mod demo;
 mod dupes;
 mod embed;
@@ -16,6 +18,7 @@ mod review;
 mod search;
 mod serve;
 mod sighting;
+mod worker;
 
 pub use crate::error::{CliError, Outcome};
 
@@ -48,6 +51,7 @@ pub enum Command {
     #[command(subcommand)]
     Review(review::ReviewCommand),
     Batch(batch::BatchArgs),
+    Worker(worker::WorkerArgs),
     #[command(subcommand)]
     Models(models::ModelsCommand),
     Demo(demo::DemoArgs),
@@ -73,6 +77,7 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Search(args) => search::run(&args),
         Command::Review(cmd) => review::run(cmd),
         Command::Batch(args) => batch::run(&args),
+        Command::Worker(args) => worker::run(&args),
         Command::Models(cmd) => models::run(cmd),
         Command::Demo(args) => demo::run(&args),
         Command::Eval(cmd) => eval::run(cmd),

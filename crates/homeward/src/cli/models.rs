@@ -99,7 +99,7 @@ fn list(a: &ListArgs) -> Result<Outcome, CliError> {
         outln!(
             "ranking with dlib alone; `homeward models add sface --db {}` adds SFace, \
              which ranks children better (README, \"Children across the years\")",
-            a.db.db.display()
+            a.db.at.db
         );
     } else if status.iter().any(|s| !s.complete()) {
         outln!(

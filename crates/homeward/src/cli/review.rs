@@ -4,7 +4,7 @@ use crate::output::outln;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
-use homeward_core::store::{MatchRow, MatchState, Registry, ScoreBand, StoredScores};
+use homeward_core::store::{MatchRow, MatchState, MatchStore, ScoreBand, StoredScores};
 use homeward_match::ranking::Band;
 use serde_json::{json, Value};
 
@@ -140,7 +140,7 @@ fn store(e: homeward_core::store::StoreError) -> CliError {
 }
 
 /// The summary fields of a stored match.
-pub fn match_json(reg: &Registry, m: &MatchRow) -> Value {
+pub fn match_json(reg: &dyn MatchStore, m: &MatchRow) -> Value {
     let scores: Value = serde_json::from_str(&m.scores_json).unwrap_or(Value::Null);
     let name = reg
         .case(m.case_id)
@@ -181,7 +181,7 @@ fn list(a: &ListArgs) -> Result<Outcome, CliError> {
         new_only: a.new,
     };
     let actor = a.db.actor();
-    let rows = review::queue_for(&reg, &actor, &filter)?;
+    let rows = review::queue_for(&*reg, &actor, &filter)?;
     if let Some(path) = &a.csv {
         let entries: Vec<_> = rows.iter().map(|r| r.entry.clone()).collect();
         let text = export::queue_csv(&entries)?;
@@ -212,7 +212,7 @@ fn list(a: &ListArgs) -> Result<Outcome, CliError> {
     ]);
     for r in &rows {
         let m = reg.match_row(r.entry.match_id).map_err(store)?;
-        let mut v = match_json(&reg, &m);
+        let mut v = match_json(&*reg, &m);
         v["new"] = json!(r.new);
         if a.db.json {
             outln!("{v}");
@@ -237,7 +237,7 @@ fn list(a: &ListArgs) -> Result<Outcome, CliError> {
         }
     }
     // Listing the queue is looking at it: what was shown is no longer new.
-    review::mark_seen(&mut reg, &actor, &rows)?;
+    review::mark_seen(&mut *reg, &actor, &rows)?;
     Ok(Outcome::Success)
 }
 
@@ -248,9 +248,9 @@ fn assign(a: &AssignArgs) -> Result<Outcome, CliError> {
     } else {
         a.assignee.as_deref()
     };
-    review::assign(&mut reg, &a.db.actor(), a.id, who)?;
+    review::assign(&mut *reg, &a.db.actor(), a.id, who)?;
     let m = reg.match_row(a.id).map_err(store)?;
-    let name = super::human::case_name(&reg, m.case_id);
+    let name = super::human::case_name(&*reg, m.case_id);
     if a.db.json {
         outln!("{}", json!({"match_id": a.id, "assignee": m.assignee}));
     } else {
@@ -352,7 +352,7 @@ fn show(a: &ShowArgs) -> Result<Outcome, CliError> {
     }
     if a.db.json {
         let mut v = json!({
-            "match": match_json(&reg, &m),
+            "match": match_json(&*reg, &m),
             "case": {
                 "id": c.id, "name": c.data.child_name, "born": c.data.birth_date, "birth_year": c.data.birth_year,
                 "missing_date": c.data.missing_date, "missing_place": c.data.missing_place,
@@ -477,7 +477,7 @@ fn show(a: &ShowArgs) -> Result<Outcome, CliError> {
         outln!(
             "next: homeward review confirm {id} --db {db}   or   homeward review reject {id} --db {db}",
             id = m.id,
-            db = a.db.db.display()
+            db = a.db.at.db
         );
     }
     Ok(Outcome::Success)

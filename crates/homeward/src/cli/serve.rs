@@ -204,6 +204,15 @@ fn init_logs() {
 }
 
 pub fn run(args: &ServeArgs) -> Result<Outcome, CliError> {
+    if let Ok(super::db::RegistryAt::Postgres(_)) =
+        super::db::RegistryAt::parse(&args.db.to_string_lossy())
+    {
+        return Err(CliError::Usage(
+            "`homeward serve` does not serve a postgres:// registry yet; serve a registry \
+             directory, and use the CLI (`--db postgres://…`) or `homeward worker` on PostgreSQL"
+                .into(),
+        ));
+    }
     std::fs::create_dir_all(&args.db).map_err(|source| CliError::Io {
         context: format!("creating {}", args.db.display()),
         source,

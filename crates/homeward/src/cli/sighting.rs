@@ -111,7 +111,7 @@ fn add(a: &SightingAddArgs) -> Result<Outcome, CliError> {
 }
 
 /// The text shown for a recorded sighting.
-pub fn outcome_text(reg: &homeward_core::store::Registry, out: &SightingOutcome) -> String {
+pub fn outcome_text(reg: &dyn homeward_core::store::MatchStore, out: &SightingOutcome) -> String {
     let mut s = format!(
         "sighting {} recorded, {} face(s)\n",
         out.sighting_id, out.faces

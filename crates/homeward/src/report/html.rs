@@ -7,7 +7,7 @@ use std::path::Path;
 
 use base64::Engine as _;
 use homeward_core::intake::{self, Limits};
-use homeward_core::store::Registry;
+use homeward_core::store::MatchStore;
 use image::RgbImage;
 
 use super::ItemResult;
@@ -154,7 +154,7 @@ fn summary_html(s: &super::Summary) -> String {
 /// Writes the report for `items` to `path`, in the order given (the batch
 /// command passes them [`super::strongest_first`]).
 pub fn write_html(
-    reg: &Registry,
+    reg: &dyn MatchStore,
     path: &Path,
     title: &str,
     items: &[ItemResult],

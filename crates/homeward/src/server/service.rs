@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use homeward_core::store::{
-    self as store, CaseId, CaseStatus, MatchState, NewCase, NewSighting, PhotoMeta, Reader, Reads,
-    Registry, ScoresError, Sex, SightingId, StoreError, StoredScores,
+    self as store, CaseId, CaseStatus, MatchState, MatchStore, NewCase, NewSighting, PhotoMeta,
+    Reader, Reads, Registry, ScoresError, Sex, SightingId, StoreError, StoredScores,
 };
 use serde::Serialize;
 
@@ -501,7 +501,13 @@ impl Service {
         let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let reader = match pooled {
             Some(r) => r,
-            None => self.with_registry(|r| r.reader())?,
+            None => self.with_registry(|r| match r.as_sqlite() {
+                Some(reg) => reg.reader(),
+                None => Err(StoreError::Unsupported {
+                    what: "pooled read connections",
+                    hint: "serve a SQLite registry (`--db DIR`)",
+                }),
+            })?,
         };
         Ok(Read {
             reader: Some(reader),
@@ -513,7 +519,7 @@ impl Service {
     /// [`Matcher`]'s use cases: [`Service::with_matcher`]).
     fn with_registry<T>(
         &self,
-        f: impl FnOnce(&Registry) -> Result<T, StoreError>,
+        f: impl FnOnce(&dyn MatchStore) -> Result<T, StoreError>,
     ) -> Result<T, ApiError> {
         self.with_matcher(|m| Ok(f(m.registry())?))
     }
@@ -990,7 +996,7 @@ impl Service {
         note: Option<&str>,
     ) -> Result<(), ApiError> {
         self.with_matcher(|m| {
-            let current = m.registry().match_state(id)?;
+            let current = m.registry().match_row(id)?.state;
             if current != MatchState::Pending {
                 return Ok(Err(ApiError::conflict(format!(
                     "match {id} was already decided; undo the decision first (POST /api/review/{id}/undo) if it was wrong"
@@ -1021,7 +1027,7 @@ impl Service {
     /// returns the state it had. A pending match is a conflict.
     pub fn undo(&self, actor: &str, id: u64) -> Result<MatchState, ApiError> {
         let was = self.with_matcher(|m| {
-            if m.registry().match_state(id)? == MatchState::Pending {
+            if m.registry().match_row(id)?.state == MatchState::Pending {
                 return Ok(Err(ApiError::conflict(format!(
                     "match {id} is pending; there is no decision to undo"
                 ))));
