@@ -333,6 +333,8 @@ fn a_killed_worker_loses_and_doubles_nothing() {
     }
     first.kill().expect("kill -9");
     let _ = first.wait();
+    let at_kill = q.progress("archive-2").expect("progress");
+    assert!(at_kill.running + at_kill.stalled >= 1, "{at_kill:?}");
 
     // Another worker drains the queue, the dead one's job included once
     // its lease runs out.
@@ -341,6 +343,11 @@ fn a_killed_worker_loses_and_doubles_nothing() {
         .wait_with_output()
         .expect("worker ends");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("the worker's JSON line");
+    // It took up everything the dead worker had not finished, the claimed
+    // photo included (recorded now, or found recorded already).
+    let taken = v["recorded"].as_u64().unwrap_or(0) + v["recorded_before"].as_u64().unwrap_or(0);
+    assert_eq!(taken, 5 - at_kill.done, "{v}");
     let p = q.progress("archive-2").expect("progress");
     assert_eq!((p.done, p.failed, p.total()), (5, 0, 5), "{p:?}");
 

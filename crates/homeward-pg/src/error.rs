@@ -168,6 +168,24 @@ pub enum PgError {
     Store(#[from] StoreError),
 }
 
+impl PgError {
+    /// This error where a [`StoreError`] is expected (a trait method of
+    /// the core's): a store error as it is, anything else as a database
+    /// error naming `target` (never the password).
+    pub(crate) fn into_store_error(self, target: &Target) -> StoreError {
+        match self {
+            PgError::Store(e) => e,
+            other => StoreError::Database {
+                target: target.to_string(),
+                hint: "this store's indexes may be behind the database; refresh again, or reopen \
+                       the store"
+                    .into(),
+                source: Box::new(other),
+            },
+        }
+    }
+}
+
 /// What to do about a client error, in a few words.
 pub(crate) fn hint(e: &postgres::Error, target: &Target) -> String {
     if e.is_closed() || io_kind(e).is_some() {

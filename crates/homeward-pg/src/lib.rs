@@ -5,7 +5,9 @@
 //! (Homeward's own, loaded from the database at open and kept in step with
 //! every insert, status change and erasure), and the same model slot: the
 //! vectors of the embedding models enabled beside dlib's, with one index
-//! per model (`vectors.rs`).
+//! per model (`vectors.rs`). It also implements
+//! [`homeward_core::store::MatchStore`], the rows the matching library
+//! ranks and deduplicates with (`matching.rs`).
 //!
 //! ```text
 //! postgres://user@host/db   cases, photos, faces, sightings, matches,
@@ -41,6 +43,7 @@ pub mod cluster;
 mod error;
 mod jobs;
 mod journal;
+mod matching;
 mod probe;
 mod rows;
 mod schema;
@@ -463,24 +466,7 @@ impl PgStore {
                 what: "case",
                 id: m.case_id,
             })?;
-            let row = tx
-                .query_one(
-                    "INSERT INTO matches (sighting_id, case_id, scores, state, created_at,
-                                          sighting_face_id, origin, rank_key)
-                     VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7) RETURNING id",
-                    &[
-                        &(sid as i64),
-                        &case,
-                        &m.scores_json,
-                        &now(),
-                        &(face as i64),
-                        &origin_word(m.origin),
-                        &m.rank_key,
-                    ],
-                )
-                .map_err(db)?;
-            let mid = id(row.get(0));
-            audit(&mut tx, actor, "add_match", &format!("match:{mid}")).map_err(db)?;
+            let mid = insert_match(&mut tx, actor, sid as i64, face as i64, case, m).map_err(db)?;
             match_ids.push(mid);
         }
         if let Some((batch, item)) = &extras.batch_item {
@@ -836,28 +822,7 @@ impl Store for PgStore {
             .iter()
             .find(|r| Some(crate::id(r.get(0))) == m.sighting_face_id)
             .or(faces.first())
-            .and_then(|r| {
-                let bbox: Vec<f32> = r.get(1);
-                let lm: Vec<f32> = r.get(2);
-                let emb = bytes_embedding(r.get(3))?;
-                let chip: Option<Vec<u8>> = r.get(4);
-                let (&[l, t, rt, b], true) = (&bbox[..], lm.len() == 10) else {
-                    return None;
-                };
-                let mut landmarks = [[0f32; 2]; 5];
-                for (i, p) in landmarks.iter_mut().enumerate() {
-                    *p = [lm[2 * i], lm[2 * i + 1]];
-                }
-                let record = FaceRecord {
-                    bbox: [l, t, rt, b],
-                    landmarks,
-                    embedding: emb,
-                    chip_hash: chip.as_deref().and_then(hash32),
-                    model: r.get(5),
-                    vectors: Vec::new(),
-                };
-                Some((crate::id(r.get(0)), record))
-            })
+            .and_then(|r| Some((crate::id(r.get(0)), face_record(r)?)))
             .ok_or(StoreError::Invalid {
                 field: "match",
                 why: format!("sighting {} has no face to enrol", m.sighting_id),

@@ -6,8 +6,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use homeward_core::index::{Embedding, DIM};
 use homeward_core::store::{
-    BatchStatus, Case, CaseId, CaseSummary, FaceRecord, MatchOrigin, MatchRow, NewCase,
-    SightingSummary, StoreError,
+    BatchStatus, Case, CaseId, CaseSummary, FaceRecord, MatchOrigin, MatchRow, NewCase, NewMatch,
+    NewSighting, SightingSummary, StoreError,
 };
 use postgres::{GenericClient, Row};
 
@@ -149,6 +149,60 @@ pub(crate) fn insert_faces(
     Ok(ids)
 }
 
+/// The face of a row whose columns 1..=5 are `bbox, landmarks, embedding,
+/// chip_hash, model` (column 0 is its id), without its model vectors; `None`
+/// when a column is malformed.
+pub(crate) fn face_record(r: &Row) -> Option<FaceRecord> {
+    let bbox: Vec<f32> = r.get(1);
+    let lm: Vec<f32> = r.get(2);
+    let embedding = bytes_embedding(r.get(3))?;
+    let chip: Option<&[u8]> = r.get(4);
+    let (&[l, t, rt, b], true) = (&bbox[..], lm.len() == 10) else {
+        return None;
+    };
+    let mut landmarks = [[0f32; 2]; 5];
+    for (i, p) in landmarks.iter_mut().enumerate() {
+        *p = [lm[2 * i], lm[2 * i + 1]];
+    }
+    Some(FaceRecord {
+        bbox: [l, t, rt, b],
+        landmarks,
+        embedding,
+        chip_hash: chip.and_then(hash32),
+        model: r.get(5),
+        vectors: Vec::new(),
+    })
+}
+
+/// Inserts a pending match of sighting face `face` with case `case` and its
+/// audit line; returns its id.
+pub(crate) fn insert_match(
+    c: &mut impl GenericClient,
+    actor: &str,
+    sighting: i64,
+    face: i64,
+    case: i64,
+    m: &NewMatch,
+) -> Result<u64, postgres::Error> {
+    let row = c.query_one(
+        "INSERT INTO matches (sighting_id, case_id, scores, state, created_at,
+                              sighting_face_id, origin, rank_key)
+         VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7) RETURNING id",
+        &[
+            &sighting,
+            &case,
+            &m.scores_json,
+            &now(),
+            &face,
+            &origin_word(m.origin),
+            &m.rank_key,
+        ],
+    )?;
+    let mid = id(row.get(0));
+    audit(c, actor, "add_match", &format!("match:{mid}"))?;
+    Ok(mid)
+}
+
 pub(crate) const CASE_COLS: &str =
     "child_name, sex, birth_date, birth_year, missing_date, missing_place, \
                          missing_lat, missing_lon, status, contact_ref, notes";
@@ -200,19 +254,35 @@ pub(crate) const SIGHTING_SUMMARY: &str =
         s.added_at, (SELECT count(*) FROM sighting_faces f WHERE f.sighting_id = s.id), s.note
      FROM sightings s";
 
-pub(crate) fn sighting_summary(r: &Row) -> Result<SightingSummary, StoreError> {
+/// A sighting's facts as reported, from a row whose columns 1..=8 are
+/// `seen_at, place, lat, lon, age_min, age_max, sex, submitter` (no
+/// duplicate group).
+pub(crate) fn sighting_facts(r: &Row) -> Result<NewSighting, StoreError> {
     let lat: Option<f64> = r.get(3);
     let lon: Option<f64> = r.get(4);
     let amin: Option<f64> = r.get(5);
     let amax: Option<f64> = r.get(6);
-    Ok(SightingSummary {
-        id: id(r.get(0)),
+    Ok(NewSighting {
         seen_at: r.get(1),
         place: r.get(2),
         location: lat.zip(lon),
         apparent_age: amin.zip(amax).map(|(a, b)| (a as f32, b as f32)),
         sex: opt_word(r.get(7), "sightings.sex")?,
         submitter: r.get(8),
+        duplicate_group: None,
+    })
+}
+
+pub(crate) fn sighting_summary(r: &Row) -> Result<SightingSummary, StoreError> {
+    let facts = sighting_facts(r)?;
+    Ok(SightingSummary {
+        id: id(r.get(0)),
+        seen_at: facts.seen_at,
+        place: facts.place,
+        location: facts.location,
+        apparent_age: facts.apparent_age,
+        sex: facts.sex,
+        submitter: facts.submitter,
         added_at: r.get(9),
         faces: count(r.get(10)),
         note: r.get(11),

@@ -1,9 +1,11 @@
 //! Several processes on one registry: stores opened shared follow each
 //! other through the change log (a face added through one is found through
 //! the other, an erasure leaves the other's answers within the bound, a
-//! reopened store catches up from its rebuilt index and the log), and the
-//! ingest queue hands each job to one worker, takes up a dead worker's jobs
-//! after their lease, and completes each exactly once.
+//! reopened store catches up from its rebuilt index and the log, and
+//! `MatchStore::refresh` is that catching up), two stores adding the same
+//! candidate match at once record it once, and the ingest queue hands each
+//! job to one worker, takes up a dead worker's jobs after their lease, and
+//! completes each exactly once.
 //!
 //! "Processes" are stores and queues with connections of their own in one
 //! test process: to PostgreSQL they are separate sessions, as separate
@@ -17,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use homeward_core::index::SearchFilter;
 use homeward_core::store::{
-    CaseStatus, FaceRecord, FaceTable, MatchOrigin, Metric, ModelSpec, ModelVector, NewCase,
-    NewMatch, NewSighting, PhotoMeta, SightingExtras, Store,
+    CaseStatus, FaceRecord, FaceTable, MatchOrigin, MatchStore, Metric, ModelSpec, ModelVector,
+    NewCase, NewMatch, NewSighting, PhotoMeta, SightingExtras, Store,
 };
 use homeward_pg::cluster::TestDb;
 use homeward_pg::{
@@ -176,6 +178,124 @@ fn a_face_added_through_one_store_is_found_through_the_other_after_catching_up()
     assert!(own.entries >= 2);
     assert_eq!((own.faces_added, own.faces_removed), (0, 0));
     assert_eq!(a.index().len(), 1);
+}
+
+#[test]
+fn refresh_makes_a_face_another_store_added_searchable() {
+    let Some(db) = TestDb::new_or_skip("multi_refresh") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = shared(&db, dir.path());
+    // The matching library holds its store as a `MatchStore`.
+    let mut b: Box<dyn MatchStore> = Box::new(shared(&db, dir.path()));
+    let c = a.add_case("t", &case("Lou")).unwrap();
+    let (_, faces) = a
+        .add_photo("t", c, b"lou-1", &PhotoMeta::default(), &[face(0.3)])
+        .unwrap();
+    let search = |s: &dyn MatchStore| {
+        s.search_with(&face(0.31).embedding, &SearchFilter::default(), 5, 3)
+            .unwrap()
+            .iter()
+            .map(|h| h.case_id)
+            .collect::<Vec<_>>()
+    };
+    assert!(search(&*b).is_empty(), "not before the refresh");
+    b.refresh().unwrap();
+    assert_eq!(search(&*b), vec![c]);
+    assert_eq!(b.index().meta(faces[0]).map(|m| m.case_id), Some(c));
+    // Nothing new: a second refresh changes nothing.
+    b.refresh().unwrap();
+    assert_eq!(b.index().len(), 1);
+    // Rows the matching library reads come from the database: no refresh.
+    let (sid, _, _) = a
+        .record_sighting(
+            "v",
+            b"seen",
+            &NewSighting::default(),
+            &[face(0.32)],
+            &SightingExtras::default(),
+        )
+        .unwrap();
+    assert_eq!(
+        b.sighting(sid).unwrap().sha256,
+        homeward_core::store::sha256(b"seen")
+    );
+    // Where it is, for messages: the database, never the password.
+    let place = b.location();
+    assert_eq!(
+        place,
+        format!("homeward@127.0.0.1:{}/{}", db.cluster().port(), db.name())
+    );
+    assert!(!place.contains(db.cluster().password()));
+    b.close().unwrap();
+}
+
+#[test]
+fn refresh_reads_nothing_on_a_store_opened_alone() {
+    let Some(db) = TestDb::new_or_skip("multi_refresh_alone") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // No other writer: refresh reads nothing, not even the store's own
+    // entries (catch_up would).
+    let mut alone = PgStore::connect(&db.url(), dir.path()).unwrap();
+    let at = alone.position();
+    let c = alone.add_case("t", &case("Lou")).unwrap();
+    alone
+        .add_photo("t", c, b"lou", &PhotoMeta::default(), &[face(0.4)])
+        .unwrap();
+    MatchStore::refresh(&mut alone).unwrap();
+    assert_eq!(alone.position(), at);
+    assert!(alone.catch_up().unwrap().to > at);
+}
+
+#[test]
+fn two_stores_adding_the_same_candidate_at_once_record_it_once() {
+    let Some(db) = TestDb::new_or_skip("multi_candidate") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = shared(&db, dir.path());
+    let mut b = shared(&db, dir.path());
+    let cases: Vec<u64> = (0..20)
+        .map(|i| a.add_case("t", &case(&format!("C{i}"))).unwrap())
+        .collect();
+    let (sid, faces, _) = a
+        .record_sighting(
+            "v",
+            b"seen",
+            &NewSighting::default(),
+            &[face(0.5)],
+            &SightingExtras::default(),
+        )
+        .unwrap();
+    let together = Barrier::new(2);
+    let run = |s: &mut PgStore| {
+        cases
+            .iter()
+            .map(|c| {
+                let m = NewMatch {
+                    case_id: *c,
+                    sighting_face: faces[0],
+                    origin: MatchOrigin::Case,
+                    rank_key: 0.1,
+                    scores_json: "{}".into(),
+                };
+                together.wait();
+                s.add_candidate("t", sid, &m).unwrap().is_some()
+            })
+            .collect::<Vec<bool>>()
+    };
+    let (got_a, got_b) = std::thread::scope(|scope| {
+        let ta = scope.spawn(|| run(&mut a));
+        let tb = scope.spawn(|| run(&mut b));
+        (ta.join().unwrap(), tb.join().unwrap())
+    });
+    for (i, (x, y)) in got_a.iter().zip(&got_b).enumerate() {
+        assert!(x ^ y, "case {i}: added by a {x}, by b {y}");
+    }
+    assert_eq!(a.matches_of_sighting(sid).unwrap().len(), cases.len());
 }
 
 #[test]

@@ -1,8 +1,10 @@
-//! The conformance suite of the [`Store`] contract, shared by every
-//! implementation (feature `contract-suite`, for tests only).
+//! The conformance suite of the [`Store`] contract and of [`MatchStore`],
+//! shared by every implementation (feature `contract-suite`, for tests
+//! only).
 //!
-//! Each check is a function generic over [`Store`]; the [`store_suite!`]
-//! macro turns them into one `#[test]` each for an implementation:
+//! Each check is a function generic over [`Store`] (or [`MatchStore`]);
+//! the [`store_suite!`] macro turns them into one `#[test]` each for an
+//! implementation:
 //!
 //! ```ignore
 //! homeward_core::store_suite!(sqlite, |dir| Registry::open(dir).unwrap());
@@ -15,10 +17,12 @@
 
 #![allow(missing_docs)]
 
+use std::collections::HashMap;
+
 use super::{
-    sha256, CaseEventKind, CaseStatus, FaceRecord, FaceTable, MatchOrigin, MatchState, Metric,
-    ModelSpec, ModelVector, NewCase, NewMatch, NewSighting, PhotoMeta, ScoreBand, Sex,
-    SightingExtras, Store, StoreError, StoredScores,
+    sha256, BatchItem, CaseEventKind, CaseStatus, FaceRecord, FaceTable, MatchOrigin, MatchState,
+    MatchStore, Metric, ModelSpec, ModelVector, NewCase, NewMatch, NewSighting, PhotoMeta,
+    ScoreBand, Sex, SightingExtras, Store, StoreError, StoredScores,
 };
 use crate::index::{Embedding, SearchFilter};
 
@@ -1179,6 +1183,436 @@ pub fn model_vectors_follow_enrolment_undo_and_erasure<S: Store>(s: &mut S) {
     );
 }
 
+// ---- MatchStore: what the matching library reads and writes ---------------
+
+/// A face with a face-chip hash of `chip` repeated.
+fn chip_face(x: f32, chip: u8) -> FaceRecord {
+    FaceRecord {
+        chip_hash: Some([chip; 32]),
+        ..face(x)
+    }
+}
+
+/// Records a sighting with nothing but its photo and faces; returns its
+/// id and its faces' ids.
+fn plain_sighting<S: Store>(s: &mut S, bytes: &[u8], faces: &[FaceRecord]) -> (u64, Vec<u64>) {
+    let (id, faces, _) = s
+        .record_sighting(
+            "v",
+            bytes,
+            &NewSighting::default(),
+            faces,
+            &SightingExtras::default(),
+        )
+        .unwrap();
+    (id, faces)
+}
+
+/// A sighting reads back as written (its photo's hash, its facts, its
+/// duplicate group and the poster it reposts), with its faces in id order,
+/// each with its chip hash and its vectors of the enabled models.
+pub fn sightings_and_their_faces_read_back<S: MatchStore>(s: &mut S) {
+    s.enable_models("t", &[second_model()]).unwrap();
+    let a = s.add_case("t", &new_case("Ana")).unwrap();
+    let (poster, _) = s
+        .add_photo("t", a, b"poster", &PhotoMeta::default(), &[face(0.5)])
+        .unwrap();
+    assert_eq!(s.sighting_count().unwrap(), 0);
+    let seen = NewSighting {
+        seen_at: Some("2024-03-04".into()),
+        place: Some("Gare de Lyon".into()),
+        location: Some((48.844_3, 2.374_3)),
+        apparent_age: Some((10.5, 13.0)),
+        sex: Some(Sex::Female),
+        submitter: Some("volunteer-3".into()),
+        duplicate_group: None,
+    };
+    let first = FaceRecord {
+        bbox: [1.0, 2.0, 30.0, 40.0],
+        ..chip_face(0.1, 7)
+    };
+    let second = model_face(0.2, Some(axis(2)));
+    let repost = SightingExtras {
+        repost_of_photo: Some(poster),
+        ..SightingExtras::default()
+    };
+    let (sid, faces, _) = s
+        .record_sighting(
+            "v",
+            b"seen",
+            &seen,
+            &[first.clone(), second.clone()],
+            &repost,
+        )
+        .unwrap();
+    let got = s.sighting(sid).unwrap();
+    assert_eq!(
+        (got.id, got.sha256, &got.data, got.repost_of_photo),
+        (sid, sha256(b"seen"), &seen, Some(poster))
+    );
+    assert!(got.added_at > 1_600_000_000, "seconds since the Unix epoch");
+    assert_eq!(
+        s.sighting_faces(sid).unwrap(),
+        vec![(faces[0], first), (faces[1], second)]
+    );
+    let dup = NewSighting {
+        duplicate_group: Some(sid as i64),
+        ..NewSighting::default()
+    };
+    let (again, _, _) = s
+        .record_sighting("v", b"again", &dup, &[], &SightingExtras::default())
+        .unwrap();
+    let got = s.sighting(again).unwrap();
+    assert_eq!(
+        (got.data.duplicate_group, got.repost_of_photo),
+        (Some(sid as i64), None)
+    );
+    assert!(s.sighting_faces(again).unwrap().is_empty());
+    assert_eq!(s.sighting_count().unwrap(), 2);
+    assert!(matches!(
+        s.sighting(999_999),
+        Err(StoreError::NotFound {
+            what: "sighting",
+            ..
+        })
+    ));
+    assert!(s.sighting_faces(999_999).unwrap().is_empty());
+}
+
+/// A new case is matched against one sighting per duplicate group (the
+/// group's first) and never against a poster's repost; faces by id.
+pub fn new_cases_see_one_sighting_per_group_and_no_reposts<S: MatchStore>(s: &mut S) {
+    let a = s.add_case("t", &new_case("Ana")).unwrap();
+    let (poster, _) = s
+        .add_photo("t", a, b"poster", &PhotoMeta::default(), &[face(0.5)])
+        .unwrap();
+    let (first, ff) = plain_sighting(s, b"s1", &[face(0.1), face(0.15)]);
+    let dup = NewSighting {
+        duplicate_group: Some(first as i64),
+        ..NewSighting::default()
+    };
+    s.record_sighting("v", b"s2", &dup, &[face(0.11)], &SightingExtras::default())
+        .unwrap();
+    let repost = SightingExtras {
+        repost_of_photo: Some(poster),
+        ..SightingExtras::default()
+    };
+    s.record_sighting("v", b"s3", &NewSighting::default(), &[face(0.5)], &repost)
+        .unwrap();
+    let (later, lf) = plain_sighting(s, b"s4", &[face(0.3)]);
+    let got = s.matchable_sighting_faces().unwrap();
+    assert_eq!(
+        got.iter().map(|(f, s, _)| (*f, *s)).collect::<Vec<_>>(),
+        vec![(ff[0], first), (ff[1], first), (lf[0], later)]
+    );
+    assert_eq!(got[1].2, face(0.15).embedding);
+    assert_eq!(got[2].2, face(0.3).embedding);
+}
+
+/// PDQ hashes come in the order they were stored, sightings with their
+/// duplicate group; face-chip hashes of case photos leave out the photos a
+/// confirmation enrolled from a sighting (their chip hash is the
+/// sighting's), and setting a photo's hash writes its audit line.
+pub fn hashes_keep_their_order_and_groups_and_leave_out_enrolled_photos<S: MatchStore>(s: &mut S) {
+    let a = s.add_case("t", &new_case("Ana")).unwrap();
+    let b = s.add_case("t", &new_case("Bo")).unwrap();
+    let (pa, fa) = s
+        .add_photo("t", a, b"a1", &PhotoMeta::default(), &[chip_face(0.5, 11)])
+        .unwrap();
+    let family = PhotoMeta {
+        source: Some("family".into()),
+        ..PhotoMeta::default()
+    };
+    // A face without a chip hash has none to list.
+    let (pb, fb) = s
+        .add_photo("t", b, b"b1", &family, &[chip_face(0.7, 12), face(0.8)])
+        .unwrap();
+    // A source that reads like an enrolment's is left out too: SQLite's
+    // LIKE ignores the case of ASCII letters, and both stores agree.
+    let lookalike = PhotoMeta {
+        source: Some("SIGHTING: the market poster".into()),
+        ..PhotoMeta::default()
+    };
+    s.add_photo("t", b, b"b2", &lookalike, &[chip_face(0.9, 13)])
+        .unwrap();
+
+    // Stored out of photo order: listed in the order stored.
+    s.set_photo_hash("w", pb, [2; 32], 80).unwrap();
+    s.set_photo_hash("w", pa, [1; 32], 90).unwrap();
+    assert_eq!(
+        s.photo_hashes().unwrap(),
+        vec![(pb, b, [2; 32]), (pa, a, [1; 32])]
+    );
+    let log = s.audit_log().unwrap();
+    let tail: Vec<_> = log[log.len() - 2..]
+        .iter()
+        .map(|e| (e.actor.as_str(), e.action.as_str(), e.target.clone()))
+        .collect();
+    assert_eq!(
+        tail,
+        vec![
+            ("w", "hash_photo", format!("photo:{pb}")),
+            ("w", "hash_photo", format!("photo:{pa}")),
+        ]
+    );
+    // A photo that does not exist: refused, nothing written.
+    assert!(s.set_photo_hash("w", 999_999, [3; 32], 1).is_err());
+    assert_eq!(s.audit_log().unwrap().len(), log.len());
+    assert_eq!(s.photo_hashes().unwrap().len(), 2);
+
+    // Sightings: the group is the duplicate group, or the sighting itself.
+    let with_pdq = |pdq: u8| SightingExtras {
+        pdq: Some(([pdq; 32], 70)),
+        matches: vec![candidate(a, 0, 0.01)],
+        ..SightingExtras::default()
+    };
+    let (s1, sf1, ms) = s
+        .record_sighting(
+            "v",
+            b"s1",
+            &NewSighting::default(),
+            &[chip_face(0.5, 14)],
+            &with_pdq(5),
+        )
+        .unwrap();
+    let dup = NewSighting {
+        duplicate_group: Some(s1 as i64),
+        ..NewSighting::default()
+    };
+    let (s2, sf2, _) = s
+        .record_sighting("v", b"s2", &dup, &[chip_face(0.51, 15)], &with_pdq(6))
+        .unwrap();
+    // No PDQ hash and no chip hash: in neither list.
+    plain_sighting(s, b"s3", &[face(0.2)]);
+    assert_eq!(
+        s.sighting_hashes().unwrap(),
+        vec![(s1, s1, [5; 32]), (s2, s1, [6; 32])]
+    );
+    assert_eq!(
+        s.sighting_chip_hashes().unwrap(),
+        vec![
+            (sf1[0], s1, s1, [14; 32], face(0.5).embedding),
+            (sf2[0], s2, s1, [15; 32], face(0.51).embedding),
+        ]
+    );
+
+    // Enrolment copies the sighting face, chip hash included, into case a.
+    let (enrolled, _) = s
+        .confirm_and_enrol("rev", ms[0], None, &PhotoMeta::default())
+        .unwrap();
+    assert!(s
+        .case_photos(a)
+        .unwrap()
+        .iter()
+        .any(|p| p.id == enrolled && p.source == Some(format!("sighting:{s1}"))));
+    assert_eq!(
+        s.case_chip_hashes().unwrap(),
+        vec![
+            (fa[0], pa, a, [11; 32], face(0.5).embedding),
+            (fb[0], pb, b, [12; 32], face(0.7).embedding),
+        ]
+    );
+    assert_eq!(s.photo_hashes().unwrap().len(), 2);
+}
+
+/// `add_candidate` records a match of an existing sighting face with a
+/// case once: a second call for the same sighting and case returns `None`
+/// whatever the state of the first; matches of a sighting come in queue
+/// order (rank key, then id); each new match has its audit line.
+pub fn candidates_are_added_once_per_sighting_and_case<S: MatchStore>(s: &mut S) {
+    let a = s.add_case("t", &new_case("Ana")).unwrap();
+    let b = s.add_case("t", &new_case("Bo")).unwrap();
+    let c = s.add_case("t", &new_case("Cy")).unwrap();
+    let d = s.add_case("t", &new_case("Dee")).unwrap();
+    let extras = SightingExtras {
+        matches: vec![candidate(a, 0, 0.5)],
+        ..SightingExtras::default()
+    };
+    let (sid, sf, ms) = s
+        .record_sighting(
+            "v",
+            b"seen",
+            &NewSighting::default(),
+            &[face(0.4), face(0.6)],
+            &extras,
+        )
+        .unwrap();
+    let (other, _) = plain_sighting(s, b"other", &[face(0.9)]);
+    let before = s.audit_log().unwrap().len();
+    let mut late = candidate(b, sf[1], 0.2);
+    late.origin = MatchOrigin::Case;
+    let mb = s.add_candidate("lead", sid, &late).unwrap().unwrap();
+    let mc = s
+        .add_candidate("lead", sid, &candidate(c, sf[0], 0.2))
+        .unwrap()
+        .unwrap();
+    let rows = s.matches_of_sighting(sid).unwrap();
+    assert_eq!(
+        rows.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![mb, mc, ms[0]]
+    );
+    let r = &rows[0];
+    assert_eq!(
+        (
+            r.sighting_id,
+            r.case_id,
+            r.sighting_face_id,
+            r.state,
+            r.origin.as_deref(),
+            r.rank_key,
+            r.scores_json.as_str()
+        ),
+        (
+            sid,
+            b,
+            Some(sf[1]),
+            MatchState::Pending,
+            Some("case"),
+            Some(0.2),
+            late.scores_json.as_str()
+        )
+    );
+    assert!(s.matches_of_sighting(other).unwrap().is_empty());
+    assert!(s.matches_of_sighting(999_999).unwrap().is_empty());
+
+    // Once per sighting and case, whatever the face, the key or the state.
+    assert_eq!(
+        s.add_candidate("lead", sid, &candidate(b, sf[0], 0.01))
+            .unwrap(),
+        None
+    );
+    s.review_match("rev", ms[0], MatchState::Rejected, None)
+        .unwrap();
+    assert_eq!(
+        s.add_candidate("lead", sid, &candidate(a, sf[1], 0.01))
+            .unwrap(),
+        None
+    );
+    s.confirm_and_enrol("rev", mc, None, &PhotoMeta::default())
+        .unwrap();
+    assert_eq!(
+        s.add_candidate("lead", sid, &candidate(c, sf[0], 0.01))
+            .unwrap(),
+        None
+    );
+    assert_eq!(s.matches_of_sighting(sid).unwrap().len(), 3);
+    // The same case with another sighting is another match.
+    assert!(s
+        .add_candidate("lead", other, &candidate(b, sf[0], 0.3))
+        .unwrap()
+        .is_some());
+
+    // A sighting, face or case that does not exist: refused, nothing written.
+    let written = s.audit_log().unwrap().len();
+    for (sighting, m) in [
+        (999_999, candidate(d, sf[0], 0.1)),
+        (sid, candidate(d, 999_999, 0.1)),
+        (sid, candidate(999_999, sf[0], 0.1)),
+    ] {
+        assert!(matches!(
+            s.add_candidate("lead", sighting, &m),
+            Err(StoreError::Invalid { field: "match", .. })
+        ));
+    }
+    assert_eq!(s.audit_log().unwrap().len(), written);
+    assert_eq!(s.matches_of_sighting(sid).unwrap().len(), 3);
+    let md = s
+        .add_candidate("lead", sid, &candidate(d, sf[0], 0.1))
+        .unwrap()
+        .unwrap();
+
+    let added: Vec<_> = s.audit_log().unwrap()[before..]
+        .iter()
+        .filter(|e| e.action == "add_match")
+        .map(|e| (e.actor.clone(), e.target.clone()))
+        .collect();
+    let lead = |m: u64| ("lead".to_string(), format!("match:{m}"));
+    assert_eq!(added[..2], [lead(mb), lead(mc)]);
+    assert_eq!(added.len(), 4);
+    assert_eq!(added[3], lead(md));
+}
+
+/// Batch items come in item order (bytes, as SQLite compares text); an
+/// item is done once recorded with a sighting, not when it failed, and a
+/// later record or failure replaces the earlier.
+pub fn batch_items_are_done_when_recorded_not_when_failed<S: MatchStore>(s: &mut S) {
+    assert!(s.batch_items("run").unwrap().is_empty());
+    assert!(s.batch_done("run").unwrap().is_empty());
+    let mark = |batch: &str, item: &str| SightingExtras {
+        batch_item: Some((batch.into(), item.into())),
+        ..SightingExtras::default()
+    };
+    let none = NewSighting::default();
+    let (s1, _, _) = s
+        .record_sighting("v", b"1", &none, &[face(0.1)], &mark("run", "b.jpg"))
+        .unwrap();
+    let (s2, _, _) = s
+        .record_sighting("v", b"2", &none, &[], &mark("run", "A.jpg"))
+        .unwrap();
+    s.record_batch_failure("run", "_c.jpg", "unreadable")
+        .unwrap();
+    s.record_batch_failure("run", "a.jpg", "no bytes").unwrap();
+    let (s3, _, _) = s
+        .record_sighting("v", b"3", &none, &[], &mark("other", "b.jpg"))
+        .unwrap();
+    let item = |name: &str, sighting: Option<u64>, error: Option<&str>| BatchItem {
+        item: name.into(),
+        sighting_id: sighting,
+        error: error.map(str::to_owned),
+    };
+    assert_eq!(
+        s.batch_items("run").unwrap(),
+        vec![
+            item("A.jpg", Some(s2), None),
+            item("_c.jpg", None, Some("unreadable")),
+            item("a.jpg", None, Some("no bytes")),
+            item("b.jpg", Some(s1), None),
+        ]
+    );
+    let done = |pairs: &[(&str, u64)]| -> HashMap<String, u64> {
+        pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    };
+    assert_eq!(
+        s.batch_done("run").unwrap(),
+        done(&[("A.jpg", s2), ("b.jpg", s1)])
+    );
+    // The failed item, recorded on the next run: done, its error gone.
+    let (s4, _, _) = s
+        .record_sighting("v", b"4", &none, &[], &mark("run", "a.jpg"))
+        .unwrap();
+    assert_eq!(
+        s.batch_items("run").unwrap()[2],
+        item("a.jpg", Some(s4), None)
+    );
+    // A failure after a record: no longer done (tried again next run).
+    s.record_batch_failure("run", "b.jpg", "moved").unwrap();
+    assert_eq!(
+        s.batch_done("run").unwrap(),
+        done(&[("A.jpg", s2), ("a.jpg", s4)])
+    );
+    assert_eq!(s.batch_done("other").unwrap(), done(&[("b.jpg", s3)]));
+}
+
+/// The store's face index holds the case faces, each photo's bytes are at
+/// its path, `refresh` on a store no other process writes changes nothing,
+/// and the store says where it is.
+pub fn the_store_shows_its_index_photos_and_place<S: MatchStore>(s: &mut S) {
+    let a = s.add_case("t", &new_case("Ana")).unwrap();
+    let (_, f) = s
+        .add_photo("t", a, b"case photo", &PhotoMeta::default(), &[face(0.3)])
+        .unwrap();
+    plain_sighting(s, b"seen photo", &[face(0.31)]);
+    assert_eq!(s.index().len(), 1, "sighting faces are not indexed");
+    assert_eq!(s.index().meta(f[0]).map(|m| m.case_id), Some(a));
+    for bytes in [&b"case photo"[..], b"seen photo"] {
+        let path = s.photo_path(&sha256(bytes));
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "{}", path.display());
+    }
+    s.refresh().unwrap();
+    assert_eq!(s.index().len(), 1);
+    assert!(!s.location().is_empty());
+}
+
 /// Runs every check of [`self`](crate::store::contract_suite) against one
 /// implementation, one `#[test]` per check, each on a fresh store in a
 /// fresh temporary directory.
@@ -1205,7 +1639,13 @@ macro_rules! store_suite {
             model_vectors_it_cannot_compare_are_refused,
             model_vectors_follow_enrolment_undo_and_erasure,
             case_journal_keeps_who_when_why_and_notes,
-            matches_are_assigned_and_marks_only_move_forward
+            matches_are_assigned_and_marks_only_move_forward,
+            sightings_and_their_faces_read_back,
+            new_cases_see_one_sighting_per_group_and_no_reposts,
+            hashes_keep_their_order_and_groups_and_leave_out_enrolled_photos,
+            candidates_are_added_once_per_sighting_and_case,
+            batch_items_are_done_when_recorded_not_when_failed,
+            the_store_shows_its_index_photos_and_place
         );
     };
     (@tests $name:ident, $open:expr; $($check:ident),* $(,)?) => {

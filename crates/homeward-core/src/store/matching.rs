@@ -156,7 +156,9 @@ fn match_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MatchRow> {
     })
 }
 
-fn enrolled_from(source: Option<&str>) -> Option<SightingId> {
+/// The sighting a case photo was enrolled from, read from its source
+/// (`sighting:<id>`), if it was.
+pub fn enrolled_from(source: Option<&str>) -> Option<SightingId> {
     source?.strip_prefix("sighting:")?.parse().ok()
 }
 

@@ -50,7 +50,8 @@ pub use journal::{
 };
 pub use match_store::MatchStore;
 pub use matching::{
-    BatchItem, GalleryRow, MatchOrigin, MatchRow, NewMatch, SightingExtras, StoredSighting,
+    enrolled_from, BatchItem, GalleryRow, MatchOrigin, MatchRow, NewMatch, SightingExtras,
+    StoredSighting,
 };
 pub use model_index::ModelIndexes;
 pub use reads::{

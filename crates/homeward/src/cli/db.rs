@@ -46,16 +46,6 @@ impl RegistryAt {
             Ok(RegistryAt::Dir(PathBuf::from(s)))
         }
     }
-
-    /// The directory, for commands that only work on SQLite.
-    pub fn dir(&self, command: &str) -> Result<&Path, CliError> {
-        match self {
-            RegistryAt::Dir(d) => Ok(d),
-            RegistryAt::Postgres(_) => Err(CliError::Usage(format!(
-                "`homeward {command}` works on a registry directory only; give --db DIR"
-            ))),
-        }
-    }
 }
 
 impl fmt::Display for RegistryAt {
@@ -192,13 +182,6 @@ impl DbArgs {
     pub fn open(&self) -> Result<Box<dyn MatchStore + Send>, CliError> {
         self.check()?;
         self.at.open_or_create()
-    }
-
-    /// The SQLite registry, for commands that only work on one.
-    pub fn open_sqlite(&self, command: &str) -> Result<Registry, CliError> {
-        let dir = self.at.db.dir(command)?;
-        self.check()?;
-        Registry::open(dir).map_err(|e| CliError::Matching(e.into()))
     }
 
     /// The registry with its duplicate index, under `policy`.
