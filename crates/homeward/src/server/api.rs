@@ -48,6 +48,7 @@ pub(super) fn routes(r: Routes) -> Routes {
         .post("/api/cases/{id}/status", set_case_status)
         .post("/api/cases/{id}/photos", add_case_photo)
         .post("/api/cases/{id}/notes", add_case_note)
+        .get("/api/cases/{id}/timeline", case_timeline)
         .get("/api/cases/{id}/export.csv", case_csv)
         .get("/api/photos/{id}", get_photo)
         .post("/api/search", search)
@@ -980,6 +981,18 @@ fn csv_response(file_name: &str, text: String) -> Response {
         text,
     )
         .into_response()
+}
+
+/// The case's whole life as JSON, oldest first
+/// (`homeward_match::timeline::Timeline`, serialised by the library).
+async fn case_timeline(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<u64>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::CaseWorker)?;
+    let t = blocking(|| st.service.case_timeline(&caller.actor(), id))?;
+    Ok(Json(t).into_response())
 }
 
 /// The case's timeline as CSV.
