@@ -2,8 +2,9 @@
 //! a status change with why and case notes on the case's timeline (newest
 //! first, map links per located sighting), the printable page, the CSV
 //! exports (BOM, formulas defused, logged), assignment of matches to case
-//! workers with the queue's assignee filter, the "new" marker that clears
-//! once the queue was listed, and volunteers kept out of all of it.
+//! workers with the queue's assignee and unassigned filters, the "new"
+//! marker that clears once the queue was listed, the timeline as JSON, and
+//! volunteers kept out of all of it.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -704,6 +705,54 @@ fn matches_are_assigned_filtered_and_new_until_listed() {
         .text();
     assert!(csv.contains(",worker2,"), "{csv}");
 
+    // Unassigned: everything pending but the assigned match, on the API,
+    // the CSV and the page (in both languages); never with an assignee.
+    let ids = |items: Vec<Value>| -> Vec<u64> {
+        items
+            .iter()
+            .map(|i| i["match_id"].as_u64().unwrap())
+            .collect()
+    };
+    let all = ids(queue(&s, &t.worker, ""));
+    let unassigned = ids(queue(&s, &t.worker, "unassigned=true"));
+    assert!(all.len() >= 2, "{all:?}");
+    assert_eq!(
+        unassigned,
+        all.iter().copied().filter(|&i| i != m).collect::<Vec<_>>()
+    );
+    let csv = s
+        .get("/api/review/export.csv?unassigned=true", &t.worker)
+        .text();
+    assert!(
+        !csv.contains(",worker2,") && csv.lines().count() == 1 + unassigned.len(),
+        "{csv}"
+    );
+    for q in [
+        "unassigned=true&assignee=worker2",
+        "unassigned=true&mine=true",
+        "unassigned=perhaps",
+    ] {
+        let r = s.get(&format!("/api/review?{q}"), &t.worker);
+        assert_eq!(r.status, 400, "{q}: {}", r.text());
+        assert_eq!(r.json()["error"]["code"], "bad_filter");
+        assert!(r.text().contains("`unassigned`"), "{q}: {}", r.text());
+    }
+    let page = s.page("/review?unassigned=true", &t.worker, "en");
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert!(
+        html.contains("value=\"true\" checked")
+            && html.contains("id=\"filter-unassigned\"")
+            && html.contains("Only unassigned"),
+        "{html}"
+    );
+    assert!(!html.contains(&format!("data-match=\"{m}\"")));
+    let zh = s.page("/review", &t.worker, "zh-CN").text();
+    assert!(
+        zh.contains("只看未分配") && zh.contains(&format!("data-match=\"{m}\"")),
+        "{zh}"
+    );
+
     // Only existing, active case workers; names are checked; null unassigns.
     for who in [json!("vol"), json!("nobody-here"), json!("")] {
         let r = s.post_json(
@@ -733,6 +782,7 @@ fn matches_are_assigned_filtered_and_new_until_listed() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(queue(&s, &t.worker2, "mine=true").is_empty());
+    assert!(ids(queue(&s, &t.worker, "unassigned=true")).contains(&m));
 
     // Assign to me from the page.
     let r = s.post_form(

@@ -255,7 +255,7 @@ pub fn document() -> Value {
                 json!({ "parameters": [{ "name": "name", "in": "path", "required": true, "schema": { "type": "string" },
                     "description": "the batch name, percent-encoded" }] }),
                 json!({ "200": ok("Batch", r("Batch")) })) },
-            "/api/review": { "get": op("The review queue (pending; ?all=true for every match), narrowed by case, band and state", CW,
+            "/api/review": { "get": op("The review queue (pending; ?all=true for every match), narrowed by case, band, state and assignee (or unassigned)", CW,
                 json!({ "parameters": [
                     { "name": "all", "in": "query", "schema": { "type": "boolean" } },
                     { "name": "case", "in": "query", "schema": { "type": "integer", "minimum": 1 } },
@@ -263,6 +263,7 @@ pub fn document() -> Value {
                     { "name": "state", "in": "query", "schema": { "type": "string", "enum": ["pending", "confirmed", "rejected", "all"] } },
                     { "name": "assignee", "in": "query", "schema": { "type": "string" }, "description": "only matches assigned to this user" },
                     { "name": "mine", "in": "query", "schema": { "type": "boolean" }, "description": "only matches assigned to the caller" },
+                    { "name": "unassigned", "in": "query", "schema": { "type": "boolean" }, "description": "only matches assigned to nobody (not with assignee or mine)" },
                     { "name": "new", "in": "query", "schema": { "type": "boolean" }, "description": "only matches new to the caller" }
                 ] }),
                 json!({ "200": ok("Queue", arr("QueueItem")), "400": err() })) },
@@ -274,6 +275,7 @@ pub fn document() -> Value {
                     { "name": "state", "in": "query", "schema": { "type": "string", "enum": ["pending", "confirmed", "rejected", "all"] } },
                     { "name": "assignee", "in": "query", "schema": { "type": "string" } },
                     { "name": "mine", "in": "query", "schema": { "type": "boolean" } },
+                    { "name": "unassigned", "in": "query", "schema": { "type": "boolean" } },
                     { "name": "new", "in": "query", "schema": { "type": "boolean" } }
                 ] }),
                 json!({ "200": { "description": "CSV attachment", "content": { "text/csv": { "schema": { "type": "string" } } } }, "400": err() })) },
