@@ -490,6 +490,12 @@ fn authorisation_matrix() {
             Send::Empty
         }),
         (
+            "GET",
+            format!("/api/cases/{c}/timeline"),
+            Needs::CaseWorker,
+            || Send::Empty,
+        ),
+        (
             "POST",
             format!("/api/cases/{c}/status"),
             Needs::CaseWorker,

@@ -2,8 +2,9 @@
 //! a status change with why and case notes on the case's timeline (newest
 //! first, map links per located sighting), the printable page, the CSV
 //! exports (BOM, formulas defused, logged), assignment of matches to case
-//! workers with the queue's assignee filter, the "new" marker that clears
-//! once the queue was listed, and volunteers kept out of all of it.
+//! workers with the queue's assignee and unassigned filters, the "new"
+//! marker that clears once the queue was listed, the timeline as JSON, and
+//! volunteers kept out of all of it.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -532,6 +533,115 @@ fn a_case_page_tells_its_whole_life_and_exports_it() {
     assert_eq!(r.status, 403);
 }
 
+/// `GET /api/cases/{id}/timeline`: the case's whole life as JSON, oldest
+/// first, for case workers only.
+#[test]
+fn the_timeline_is_json_for_case_workers_only() {
+    let s = Server::start();
+    let t = team(&s);
+    let id = case(&s, &t.worker, "Barack Test", "obama.jpg");
+    s.multipart(
+        "/api/sightings",
+        &t.vol,
+        &[
+            ("place", "Bell Tower"),
+            ("lat", "34.2610"),
+            ("lon", "108.9423"),
+        ],
+        "obama2.jpg",
+    );
+    let n = s.post_json(
+        &format!("/api/cases/{id}/notes"),
+        &t.worker,
+        json!({"note": "Family called back"}),
+    );
+    assert_eq!(n.status, 201, "{}", n.text());
+    let st = s.post_json(
+        &format!("/api/cases/{id}/status"),
+        &t.worker,
+        json!({"status": "found", "why": "Seen at school"}),
+    );
+    assert_eq!(st.status, 200, "{}", st.text());
+
+    let r = s.get(&format!("/api/cases/{id}/timeline"), &t.worker);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.content_type.starts_with("application/json"),
+        "{}",
+        r.content_type
+    );
+    let v = r.json();
+    assert_eq!(v["case"]["id"], id);
+    assert_eq!(v["case"]["child_name"], "Barack Test");
+    assert_eq!(v["case"]["status"], "found");
+    let events = v["events"].as_array().unwrap();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "registered",
+            "photo_added",
+            "sighting_matched",
+            "note",
+            "status"
+        ],
+        "{v}"
+    );
+    // Times are RFC 3339 UTC, oldest first.
+    let at: Vec<&str> = events.iter().map(|e| e["at"].as_str().unwrap()).collect();
+    assert!(
+        at.iter()
+            .all(|a| a.len() == 20 && a.ends_with('Z') && a.as_bytes()[10] == b'T'),
+        "{at:?}"
+    );
+    assert!(at.windows(2).all(|w| w[0] <= w[1]), "{at:?}");
+    assert_eq!(v["case"]["created_at"], at[0]);
+    assert!(events[1]["photo_id"].is_u64() && events[1]["age_months"] == 96);
+    let m = &events[2];
+    assert!(m["match_id"].is_u64() && m["sighting_id"].is_u64());
+    assert_eq!(
+        (m["state"].as_str(), m["place"].as_str()),
+        (Some("pending"), Some("Bell Tower"))
+    );
+    assert_eq!(m["location"], json!([34.261, 108.9423]));
+    assert_eq!(m["map_links"][0]["label"], "OpenStreetMap");
+    assert!(m["map_links"][0]["url"]
+        .as_str()
+        .unwrap()
+        .contains("mlat=34.261000&mlon=108.942300"));
+    assert!(m["map_links"][1]["url"]
+        .as_str()
+        .unwrap()
+        .ends_with("coordinate=wgs84"));
+    assert_eq!(
+        (events[3]["actor"].as_str(), events[3]["text"].as_str()),
+        (Some("web:worker"), Some("Family called back"))
+    );
+    assert_eq!(
+        (events[4]["status"].as_str(), events[4]["why"].as_str()),
+        (Some("found"), Some("Seen at school"))
+    );
+
+    // A volunteer is refused, as for the case page and its CSV, and sees nothing of it.
+    let r = s.get(&format!("/api/cases/{id}/timeline"), &t.vol);
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["error"]["code"], "forbidden");
+    assert!(!r.text().contains("Bell Tower") && !r.text().contains("Family called"));
+    // An unknown case is a JSON 404.
+    let r = s.get("/api/cases/999/timeline", &t.worker);
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "not_found");
+    // Reading it is logged, with ids only.
+    let log = s.get("/api/audit?limit=100", &t.admin);
+    assert!(
+        log.text().contains(&format!("case:{id}")) && log.text().contains("read_case_timeline")
+    );
+    assert!(!log.text().contains("Family called") && !log.text().contains("Bell Tower"));
+}
+
 #[test]
 fn matches_are_assigned_filtered_and_new_until_listed() {
     let s = Server::start();
@@ -595,6 +705,54 @@ fn matches_are_assigned_filtered_and_new_until_listed() {
         .text();
     assert!(csv.contains(",worker2,"), "{csv}");
 
+    // Unassigned: everything pending but the assigned match, on the API,
+    // the CSV and the page (in both languages); never with an assignee.
+    let ids = |items: Vec<Value>| -> Vec<u64> {
+        items
+            .iter()
+            .map(|i| i["match_id"].as_u64().unwrap())
+            .collect()
+    };
+    let all = ids(queue(&s, &t.worker, ""));
+    let unassigned = ids(queue(&s, &t.worker, "unassigned=true"));
+    assert!(all.len() >= 2, "{all:?}");
+    assert_eq!(
+        unassigned,
+        all.iter().copied().filter(|&i| i != m).collect::<Vec<_>>()
+    );
+    let csv = s
+        .get("/api/review/export.csv?unassigned=true", &t.worker)
+        .text();
+    assert!(
+        !csv.contains(",worker2,") && csv.lines().count() == 1 + unassigned.len(),
+        "{csv}"
+    );
+    for q in [
+        "unassigned=true&assignee=worker2",
+        "unassigned=true&mine=true",
+        "unassigned=perhaps",
+    ] {
+        let r = s.get(&format!("/api/review?{q}"), &t.worker);
+        assert_eq!(r.status, 400, "{q}: {}", r.text());
+        assert_eq!(r.json()["error"]["code"], "bad_filter");
+        assert!(r.text().contains("`unassigned`"), "{q}: {}", r.text());
+    }
+    let page = s.page("/review?unassigned=true", &t.worker, "en");
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert!(
+        html.contains("value=\"true\" checked")
+            && html.contains("id=\"filter-unassigned\"")
+            && html.contains("Only unassigned"),
+        "{html}"
+    );
+    assert!(!html.contains(&format!("data-match=\"{m}\"")));
+    let zh = s.page("/review", &t.worker, "zh-CN").text();
+    assert!(
+        zh.contains("只看未分配") && zh.contains(&format!("data-match=\"{m}\"")),
+        "{zh}"
+    );
+
     // Only existing, active case workers; names are checked; null unassigns.
     for who in [json!("vol"), json!("nobody-here"), json!("")] {
         let r = s.post_json(
@@ -624,6 +782,7 @@ fn matches_are_assigned_filtered_and_new_until_listed() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(queue(&s, &t.worker2, "mine=true").is_empty());
+    assert!(ids(queue(&s, &t.worker, "unassigned=true")).contains(&m));
 
     // Assign to me from the page.
     let r = s.post_form(

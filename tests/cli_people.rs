@@ -521,9 +521,9 @@ fn case_status_ends_and_reopens_the_search() {
     );
 }
 
-/// A case's whole life from the CLI: a matched sighting assigned to a
-/// case worker, "new" until that worker has listed the queue, filters, a
-/// note and a status change with why, the timeline in words and JSON, and
+/// A case's whole life from the CLI: a matched sighting, unassigned until
+/// it is assigned to a case worker, "new" until that worker has listed the
+/// queue, filters, a note and a status change with why, the timeline in words and JSON, and
 /// both CSV exports (a note that looks like a formula is defused).
 #[test]
 fn case_life_timeline_assignment_and_exports() {
@@ -562,6 +562,25 @@ fn case_life_timeline_assignment_and_exports() {
         up0,
     ]);
 
+    // Unassigned: the match, until it is assigned; not with --assignee.
+    let free = ok(&["review", "list", "--db", d, "--unassigned", "--json"]);
+    assert_eq!(free.lines().count(), 1, "{free}");
+    let both = homeward(&[
+        "review",
+        "list",
+        "--db",
+        d,
+        "--unassigned",
+        "--assignee",
+        "li",
+    ]);
+    assert_eq!(both.status.code(), Some(2));
+    let said = text(&both.stderr);
+    assert!(
+        said.contains("--unassigned") && said.contains("cannot be used with"),
+        "{said}"
+    );
+
     // Assignment, and "new" for each reviewer until they have looked.
     let said = ok(&[
         "review", "assign", "1", "wang", "--db", d, "--actor", "lead",
@@ -594,10 +613,13 @@ fn case_life_timeline_assignment_and_exports() {
         ("--case", "1", 1),
         ("--case", "2", 0),
         ("--assignee", "li", 0),
+        ("--assignee", "wang", 1),
     ] {
         let out = ok(&["review", "list", "--db", d, flag, value, "--json"]);
         assert_eq!(out.lines().count(), rows, "{flag} {value}: {out}");
     }
+    let taken = ok(&["review", "list", "--db", d, "--unassigned"]);
+    assert!(taken.starts_with("0 match(es)"), "{taken}");
     let bad = homeward(&["review", "assign", "1", "a\u{1b}[2J", "--db", d]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(

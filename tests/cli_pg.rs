@@ -376,8 +376,7 @@ fn a_killed_worker_loses_and_doubles_nothing() {
     let done: Value = serde_json::from_slice(
         o.stdout
             .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-            .last()
+            .rfind(|l| !l.is_empty())
             .expect("a line"),
     )
     .expect("JSON");

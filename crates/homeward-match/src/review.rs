@@ -31,8 +31,8 @@ pub struct QueueFilter {
     pub band: Option<ScoreBand>,
     /// Only this state (`None`: every state).
     pub state: Option<MatchState>,
-    /// Only matches assigned to this case worker.
-    pub assignee: Option<String>,
+    /// Whose matches: anyone's, nobody's, or one case worker's.
+    pub assignee: Assignee,
     /// Only matches new to the reviewer.
     pub new_only: bool,
 }
@@ -43,8 +43,32 @@ impl Default for QueueFilter {
             case: None,
             band: None,
             state: Some(MatchState::Pending),
-            assignee: None,
+            assignee: Assignee::Anyone,
             new_only: false,
+        }
+    }
+}
+
+/// Whose matches a [`QueueFilter`] lets through. One value, so a filter
+/// cannot ask for "unassigned" and a case worker at once.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Assignee {
+    /// Every match, assigned or not.
+    #[default]
+    Anyone,
+    /// Only matches assigned to nobody.
+    Unassigned,
+    /// Only matches assigned to this case worker.
+    To(String),
+}
+
+impl Assignee {
+    /// Whether a match assigned to `who` (`None`: nobody) passes.
+    pub fn admits(&self, who: Option<&str>) -> bool {
+        match self {
+            Assignee::Anyone => true,
+            Assignee::Unassigned => who.is_none(),
+            Assignee::To(name) => who == Some(name.as_str()),
         }
     }
 }
@@ -80,12 +104,7 @@ pub fn queue_for<S: Store + ?Sized>(
                 .band
                 .is_none_or(|b| e.scores.as_ref().is_ok_and(|s| s.band == b))
         })
-        .filter(|e| {
-            filter
-                .assignee
-                .as_deref()
-                .is_none_or(|a| e.assignee.as_deref() == Some(a))
-        })
+        .filter(|e| filter.assignee.admits(e.assignee.as_deref()))
         .map(|entry| QueueRow {
             new: seen.is_none_or(|s| entry.match_id > s),
             entry,
@@ -134,4 +153,74 @@ pub fn assign<S: Store + ?Sized>(
         })
         .transpose()?;
     Ok(store.assign_match(actor, id, assignee.as_deref())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use homeward_core::store::{CaseStatus, NewCase, NewSighting, Registry, Sex};
+
+    use super::*;
+
+    /// A registry with one case and three pending matches, the second
+    /// assigned to "li".
+    fn queue_of_three() -> (tempfile::TempDir, Registry, Vec<MatchId>) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut reg = Registry::open(dir.path()).unwrap();
+        let case = reg
+            .add_case(
+                "t",
+                &NewCase {
+                    child_name: "A".into(),
+                    sex: Sex::Female,
+                    birth_date: None,
+                    birth_year: None,
+                    missing_date: None,
+                    missing_place: "p".into(),
+                    missing_location: None,
+                    status: CaseStatus::Searching,
+                    contact_ref: None,
+                    notes: None,
+                },
+            )
+            .unwrap();
+        let mut ids = Vec::new();
+        for photo in [&b"s1"[..], b"s2", b"s3"] {
+            let (s, _) = reg
+                .add_sighting("t", photo, &NewSighting::default(), &[])
+                .unwrap();
+            ids.push(reg.add_match("t", s, case, &[]).unwrap());
+        }
+        assign(&mut reg, "lead", ids[1], Some("li")).unwrap();
+        (dir, reg, ids)
+    }
+
+    fn ids(reg: &Registry, assignee: Assignee) -> Vec<MatchId> {
+        let f = QueueFilter {
+            assignee,
+            ..QueueFilter::default()
+        };
+        queue_for(reg, "wang", &f)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.entry.match_id)
+            .collect()
+    }
+
+    #[test]
+    fn the_assignee_filter_takes_anyone_nobody_or_one_case_worker() {
+        let (_dir, mut reg, m) = queue_of_three();
+        assert_eq!(ids(&reg, Assignee::Anyone), m);
+        assert_eq!(ids(&reg, Assignee::Unassigned), [m[0], m[2]]);
+        assert_eq!(ids(&reg, Assignee::To("li".into())), [m[1]]);
+        assert!(ids(&reg, Assignee::To("wang".into())).is_empty());
+        // Unassigning puts a match back among the unassigned.
+        assign(&mut reg, "lead", m[1], None).unwrap();
+        assert_eq!(ids(&reg, Assignee::Unassigned), m);
+        assert!(ids(&reg, Assignee::To("li".into())).is_empty());
+        // The other filters still narrow: a decided match leaves the
+        // pending queue, unassigned or not.
+        reg.review_match("wang", m[0], MatchState::Rejected, None)
+            .unwrap();
+        assert_eq!(ids(&reg, Assignee::Unassigned), [m[1], m[2]]);
+    }
 }

@@ -22,16 +22,25 @@
 //! assert!(matches!(t.events.last().unwrap().what, Happening::Status { .. }));
 //! # Ok(()) }
 //! ```
+//!
+//! A [`Timeline`] serialises (serde) as the JSON the fronts send:
+//! `{"case": {...}, "events": [{"at", "event", ...}]}`, with lower_snake
+//! names, `event` one of `registered`, `photo_added`, `sighting_matched`,
+//! `match_decided`, `status` and `note` (as in the CSV export), times as
+//! RFC 3339 UTC, a sighting's `location` as `[latitude, longitude]` and
+//! its `map_links` as `[{"label", "url"}]`.
 
 use homeward_core::store::{
     CaseEventKind, CaseId, CaseStatus, CaseSummary, MatchId, MatchState, PhotoId, ScoreBand,
     SightingId, Store,
 };
+use serde::{Serialize, Serializer};
 
 use crate::MatchError;
 
 /// What happened.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
 pub enum Happening {
     /// The case was registered.
     Registered,
@@ -45,6 +54,7 @@ pub enum Happening {
         taken_date: Option<String>,
     },
     /// A sighting was queued for review against the case.
+    #[serde(rename = "sighting_matched")]
     Matched {
         /// The match.
         match_id: MatchId,
@@ -60,10 +70,13 @@ pub enum Happening {
         seen_at: Option<String>,
         /// Where, as text.
         place: Option<String>,
-        /// Where, as (latitude, longitude) in WGS 84.
+        /// Where, as (latitude, longitude) in WGS 84 (serialised as
+        /// `location` and `map_links`).
+        #[serde(flatten, serialize_with = "location_and_links")]
         location: Option<(f64, f64)>,
     },
     /// A match was confirmed or rejected.
+    #[serde(rename = "match_decided")]
     Decided {
         /// The match.
         match_id: MatchId,
@@ -91,18 +104,22 @@ pub enum Happening {
 }
 
 /// One event of a case's life.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {
-    /// When it was recorded (seconds since the Unix epoch).
+    /// When it was recorded (seconds since the Unix epoch; serialised as
+    /// RFC 3339 UTC).
+    #[serde(serialize_with = "rfc3339")]
     pub at: i64,
     /// What happened.
+    #[serde(flatten)]
     pub what: Happening,
 }
 
 /// A case and its events, oldest first.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Timeline {
     /// The case.
+    #[serde(serialize_with = "case_json")]
     pub case: CaseSummary,
     /// Its events, oldest first (events recorded in the same second keep
     /// the order above: registration, photos, matches, decisions, journal).
@@ -198,6 +215,71 @@ pub fn map_links(lat: f64, lon: f64) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// Seconds since the epoch as RFC 3339 UTC, or null when out of range.
+fn rfc3339<S: Serializer>(secs: &i64, s: S) -> Result<S::Ok, S::Error> {
+    jiff::Timestamp::from_second(*secs)
+        .ok()
+        .map(|t| t.to_string())
+        .serialize(s)
+}
+
+/// A sighting's `location` (`[latitude, longitude]` or null) and its
+/// `map_links` (empty without a location), side by side.
+fn location_and_links<S: Serializer>(loc: &Option<(f64, f64)>, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Link {
+        label: &'static str,
+        url: String,
+    }
+    #[derive(Serialize)]
+    struct Where {
+        location: Option<[f64; 2]>,
+        map_links: Vec<Link>,
+    }
+    Where {
+        location: loc.map(|(lat, lon)| [lat, lon]),
+        map_links: loc
+            .map(|(lat, lon)| map_links(lat, lon))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(label, url)| Link { label, url })
+            .collect(),
+    }
+    .serialize(s)
+}
+
+/// The case, as the API's case summary names its fields, with when it
+/// was registered in RFC 3339 UTC.
+fn case_json<S: Serializer>(c: &CaseSummary, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Case<'a> {
+        id: CaseId,
+        child_name: &'a str,
+        sex: homeward_core::store::Sex,
+        birth_year: Option<i32>,
+        missing_date: Option<&'a str>,
+        missing_place: &'a str,
+        status: CaseStatus,
+        photos: u32,
+        pending_matches: u32,
+        #[serde(serialize_with = "rfc3339")]
+        created_at: i64,
+    }
+    Case {
+        id: c.id,
+        child_name: &c.child_name,
+        sex: c.sex,
+        birth_year: c.birth_year,
+        missing_date: c.missing_date.as_deref(),
+        missing_place: &c.missing_place,
+        status: c.status,
+        photos: c.photos,
+        pending_matches: c.pending_matches,
+        created_at: c.created_at,
+    }
+    .serialize(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,5 +293,155 @@ mod tests {
         assert!(links[1].1.ends_with("coordinate=wgs84"));
         assert!(map_links(91.0, 0.0).is_empty());
         assert!(map_links(f64::NAN, 0.0).is_empty());
+    }
+
+    #[test]
+    fn serialises_with_stable_names_utc_times_and_map_links() {
+        use homeward_core::store::Sex;
+        let t = Timeline {
+            case: CaseSummary {
+                id: 3,
+                child_name: "小明".into(),
+                sex: Sex::Male,
+                birth_year: Some(2015),
+                missing_date: Some("2020-05-01".into()),
+                missing_place: "西安".into(),
+                status: CaseStatus::Found,
+                photos: 1,
+                pending_matches: 0,
+                created_at: 0,
+            },
+            events: vec![
+                Event {
+                    at: 0,
+                    what: Happening::Registered,
+                },
+                Event {
+                    at: 60,
+                    what: Happening::PhotoAdded {
+                        photo_id: 7,
+                        age_months: Some(72),
+                        taken_date: None,
+                    },
+                },
+                Event {
+                    at: 120,
+                    what: Happening::Matched {
+                        match_id: 2,
+                        sighting_id: 5,
+                        band: Some(ScoreBand::Strong),
+                        state: MatchState::Confirmed,
+                        assignee: Some("li".into()),
+                        seen_at: Some("2024-03-02".into()),
+                        place: Some("market".into()),
+                        location: Some((34.2610, 108.9423)),
+                    },
+                },
+                Event {
+                    at: 130,
+                    what: Happening::Matched {
+                        match_id: 4,
+                        sighting_id: 6,
+                        band: None,
+                        state: MatchState::Pending,
+                        assignee: None,
+                        seen_at: None,
+                        place: None,
+                        location: None,
+                    },
+                },
+                Event {
+                    at: 180,
+                    what: Happening::Decided {
+                        match_id: 2,
+                        state: MatchState::Confirmed,
+                        reviewer: Some("li".into()),
+                    },
+                },
+                Event {
+                    at: 240,
+                    what: Happening::Status {
+                        status: CaseStatus::Found,
+                        actor: "li".into(),
+                        why: Some("Home".into()),
+                    },
+                },
+                Event {
+                    at: 300,
+                    what: Happening::Note {
+                        actor: "wang".into(),
+                        text: "called".into(),
+                    },
+                },
+            ],
+        };
+        let v = serde_json::to_value(&t).unwrap();
+        assert_eq!(
+            v["case"],
+            serde_json::json!({"id": 3, "child_name": "小明", "sex": "male", "birth_year": 2015,
+                "missing_date": "2020-05-01", "missing_place": "西安", "status": "found",
+                "photos": 1, "pending_matches": 0, "created_at": "1970-01-01T00:00:00Z"})
+        );
+        let e = v["events"].as_array().unwrap();
+        let kinds: Vec<&str> = e.iter().map(|e| e["event"].as_str().unwrap()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "registered",
+                "photo_added",
+                "sighting_matched",
+                "sighting_matched",
+                "match_decided",
+                "status",
+                "note"
+            ]
+        );
+        assert_eq!(
+            e[0],
+            serde_json::json!({"at": "1970-01-01T00:00:00Z", "event": "registered"})
+        );
+        assert_eq!(e[1]["photo_id"], 7);
+        assert_eq!(e[1]["age_months"], 72);
+        assert!(e[1]["taken_date"].is_null());
+        let m = &e[2];
+        assert_eq!(m["at"], "1970-01-01T00:02:00Z");
+        assert_eq!(
+            (m["match_id"].as_u64(), m["sighting_id"].as_u64()),
+            (Some(2), Some(5))
+        );
+        assert_eq!(
+            (m["band"].as_str(), m["state"].as_str()),
+            (Some("strong"), Some("confirmed"))
+        );
+        assert_eq!(m["location"], serde_json::json!([34.2610, 108.9423]));
+        assert_eq!(m["map_links"][0]["label"], "OpenStreetMap");
+        assert!(m["map_links"][1]["url"]
+            .as_str()
+            .unwrap()
+            .contains("position=108.942300,34.261000"));
+        assert!(e[3]["band"].is_null() && e[3]["location"].is_null());
+        assert_eq!(e[3]["map_links"], serde_json::json!([]));
+        assert_eq!(
+            (e[4]["state"].as_str(), e[4]["reviewer"].as_str()),
+            (Some("confirmed"), Some("li"))
+        );
+        assert_eq!(
+            (
+                e[5]["status"].as_str(),
+                e[5]["actor"].as_str(),
+                e[5]["why"].as_str()
+            ),
+            (Some("found"), Some("li"), Some("Home"))
+        );
+        assert_eq!(
+            (e[6]["actor"].as_str(), e[6]["text"].as_str()),
+            (Some("wang"), Some("called"))
+        );
+        // An instant past jiff's range is null rather than a wrong date.
+        let far = Event {
+            at: i64::MAX,
+            what: Happening::Registered,
+        };
+        assert!(serde_json::to_value(&far).unwrap()["at"].is_null());
     }
 }

@@ -326,6 +326,7 @@ review-assign-me = Assign to me
 review-assign-nobody = nobody
 review-me = me
 filter-assignee = Assigned to
+filter-unassigned = Only unassigned
 review-export-csv = Download this list (CSV)
 audit-action-assign = match assigned
 audit-action-unassign = match unassigned

@@ -323,6 +323,7 @@ review-assign-me = 分配给我
 review-assign-nobody = 无人
 review-me = 我
 filter-assignee = 分配给
+filter-unassigned = 只看未分配
 review-export-csv = 下载此列表（CSV）
 audit-action-assign = 分配匹配
 audit-action-unassign = 取消分配

@@ -14,7 +14,7 @@ use super::sighting::StateName;
 use super::{CliError, Outcome};
 use homeward_match::export;
 use homeward_match::ranking::{rate, Policy};
-use homeward_match::review::{self, QueueFilter};
+use homeward_match::review::{self, Assignee, QueueFilter};
 
 #[derive(Debug, Subcommand)]
 pub enum ReviewCommand {
@@ -51,6 +51,9 @@ pub struct ListArgs {
     /// Only matches assigned to this case worker.
     #[arg(long)]
     pub assignee: Option<String>,
+    /// Only matches assigned to nobody.
+    #[arg(long, conflicts_with = "assignee")]
+    pub unassigned: bool,
     /// Only matches new since you (--actor) last listed the queue.
     #[arg(long)]
     pub new: bool,
@@ -177,7 +180,11 @@ fn list(a: &ListArgs) -> Result<Outcome, CliError> {
             StateArg::Rejected => Some(MatchState::Rejected),
             StateArg::All => None,
         },
-        assignee: a.assignee.clone(),
+        assignee: match (&a.assignee, a.unassigned) {
+            (_, true) => Assignee::Unassigned,
+            (Some(name), false) => Assignee::To(name.clone()),
+            (None, false) => Assignee::Anyone,
+        },
         new_only: a.new,
     };
     let actor = a.db.actor();

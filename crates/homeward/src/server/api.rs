@@ -14,7 +14,7 @@ use homeward_core::faces::Cancel;
 use homeward_core::intake::{self, DecodeError};
 use homeward_core::rules::{AgeRange, CalendarDate};
 use homeward_core::store::{CaseStatus, MatchState, NewCase, PhotoMeta, ScoreBand, Sex};
-use homeward_match::review::QueueFilter;
+use homeward_match::review::{Assignee, QueueFilter};
 use serde::{Deserialize, Serialize};
 
 use super::admission::Refusal;
@@ -48,6 +48,7 @@ pub(super) fn routes(r: Routes) -> Routes {
         .post("/api/cases/{id}/status", set_case_status)
         .post("/api/cases/{id}/photos", add_case_photo)
         .post("/api/cases/{id}/notes", add_case_note)
+        .get("/api/cases/{id}/timeline", case_timeline)
         .get("/api/cases/{id}/export.csv", case_csv)
         .get("/api/photos/{id}", get_photo)
         .post("/api/search", search)
@@ -982,6 +983,18 @@ fn csv_response(file_name: &str, text: String) -> Response {
         .into_response()
 }
 
+/// The case's whole life as JSON, oldest first
+/// (`homeward_match::timeline::Timeline`, serialised by the library).
+async fn case_timeline(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<u64>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::CaseWorker)?;
+    let t = blocking(|| st.service.case_timeline(&caller.actor(), id))?;
+    Ok(Json(t).into_response())
+}
+
 /// The case's timeline as CSV.
 async fn case_csv(
     State(st): State<AppState>,
@@ -1082,7 +1095,7 @@ async fn get_batch(
 }
 
 /// The queue's query: `all`, and the filters `case`, `band`, `state`,
-/// `assignee`, `mine` and `new` (an empty value means "any").
+/// `assignee`, `mine`, `unassigned` and `new` (an empty value means "any").
 #[derive(Deserialize, Default)]
 pub(super) struct QueueQuery {
     #[serde(default)]
@@ -1097,6 +1110,8 @@ pub(super) struct QueueQuery {
     pub assignee: Option<String>,
     #[serde(default)]
     pub mine: Option<String>,
+    #[serde(default)]
+    pub unassigned: Option<String>,
     #[serde(default)]
     pub new: Option<String>,
 }
@@ -1128,21 +1143,29 @@ impl QueueQuery {
         }
         let all = yes_no("all", given(&self.all))?;
         let mine = yes_no("mine", given(&self.mine))?;
+        let unassigned = yes_no("unassigned", given(&self.unassigned))?;
         let new_only = yes_no("new", given(&self.new))?;
         let assignee = match (given(&self.assignee), mine) {
+            (Some(_), _) | (_, true) if unassigned => {
+                return Err(bad_filter(
+                    "give `unassigned` or an assignee (`assignee`, `mine`), not both".to_string(),
+                ))
+            }
+            _ if unassigned => Assignee::Unassigned,
             (Some(a), true) if a != me => {
                 return Err(bad_filter(
                     "give `assignee` or `mine`, not both".to_string(),
                 ))
             }
-            (_, true) => Some(me.to_string()),
+            (_, true) => Assignee::To(me.to_string()),
             (Some(a), false) if a.chars().count() > MAX_USERNAME_CHARS => {
                 return Err(bad_filter(format!(
                     "`assignee` must be a user name, got `{}`",
                     truncate(a)
                 )))
             }
-            (a, false) => a.map(str::to_string),
+            (Some(a), false) => Assignee::To(a.to_string()),
+            (None, false) => Assignee::Anyone,
         };
         let case = match given(&self.case) {
             None => None,

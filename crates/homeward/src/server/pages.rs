@@ -14,6 +14,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
 use homeward_core::intake::{self, DecodeError};
 use homeward_core::store::{CaseStatus, MatchState};
+use homeward_match::review::Assignee;
 use maud::{html, Markup, DOCTYPE};
 use serde::Deserialize;
 
@@ -638,7 +639,11 @@ async fn review_page(
             format!("/api/review/export.csv?{query}"),
         )
     };
-    let assignee_value = f.assignee.as_deref().unwrap_or("");
+    let assignee_value = match &f.assignee {
+        Assignee::To(name) => name.as_str(),
+        Assignee::Anyone | Assignee::Unassigned => "",
+    };
+    let unassigned = f.assignee == Assignee::Unassigned;
     let state_value = match f.state {
         None => "all",
         Some(s) => s.as_str(),
@@ -679,6 +684,10 @@ async fn review_page(
                                 option value=(w) selected[assignee_value == w] { (w) @if w == me { " (" (t(l, "review-me")) ")" } }
                             }
                         }
+                    }
+                    label.check {
+                        input #filter-unassigned type="checkbox" name="unassigned" value="true" checked[unassigned];
+                        span { (t(l, "filter-unassigned")) }
                     }
                     button type="submit" { (t(l, "filter-apply")) }
                     a href="/review" { (t(l, "filter-clear")) }
