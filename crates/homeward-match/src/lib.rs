@@ -55,6 +55,7 @@
 pub mod batch;
 pub mod export;
 pub mod hashing;
+#[cfg(feature = "postgres")]
 pub mod ingest;
 pub mod input;
 pub mod lifecycle;

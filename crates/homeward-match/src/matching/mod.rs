@@ -56,6 +56,7 @@ pub enum MatchError {
     #[error("no face model named {0:?}; this build knows: sface")]
     UnknownModel(String),
     /// The ingest queue (PostgreSQL) failed.
+    #[cfg(feature = "postgres")]
     #[error(transparent)]
     Queue(#[from] homeward_pg::PgError),
     /// The shared inbox of queued photos cannot be written or read.
@@ -80,6 +81,7 @@ pub enum MatchError {
 }
 
 impl MatchError {
+    #[cfg(feature = "postgres")]
     pub(crate) fn inbox(path: &std::path::Path, source: std::io::Error) -> MatchError {
         MatchError::Inbox {
             path: path.to_path_buf(),
