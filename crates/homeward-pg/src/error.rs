@@ -217,16 +217,19 @@ pub(crate) fn hint(e: &postgres::Error, target: &Target) -> String {
         )
     } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
         "grant the user rights on the registry's tables".into()
+    } else if *code == SqlState::READ_ONLY_SQL_TRANSACTION {
+        "the database is read-only (a hot standby?); point --db at the primary, or name both \
+         hosts with ?target_session_attrs=read-write; no row was written"
+            .into()
     } else if *code == SqlState::TOO_MANY_CONNECTIONS {
         "the server has no free connection; raise max_connections or close clients".into()
     } else if code.code().starts_with("23") {
-        "a row this write refers to is missing or the data breaks a rule; nothing was written"
-            .into()
+        "a row this write refers to is missing or the data breaks a rule; no row was written".into()
     } else if code.code().starts_with("40") {
         "the transaction was rolled back by the server; try again".into()
     } else {
         format!(
-            "PostgreSQL refused the statement (SQLSTATE {}); nothing was written",
+            "PostgreSQL refused the statement (SQLSTATE {}); no row was written",
             code.code()
         )
     }

@@ -321,7 +321,7 @@ fn a_failed_write_leaves_no_row_and_its_file_goes_at_the_next_open() {
         )
         .unwrap_err();
     assert!(matches!(err, StoreError::Database { .. }), "{err}");
-    assert!(err.to_string().contains("nothing was written"), "{err}");
+    assert!(err.to_string().contains("no row was written"), "{err}");
     assert!(s.sighting_summaries(10).unwrap().is_empty());
     assert!(s.audit_log().unwrap().is_empty());
     let orphan = s.photo_path(&sha256(b"orphan"));
@@ -574,4 +574,32 @@ fn one_store_serves_reads_from_several_threads() {
         .unwrap()
         .get(0);
     assert_eq!(n, 1);
+}
+
+/// A read-only database (a hot standby, say) opens and reads; a write is
+/// refused with words that say where to write instead.
+#[test]
+fn a_read_only_database_reads_and_says_where_to_write() {
+    let Some(db) = TestDb::new_or_skip("read_only") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let a = {
+        let mut s = PgStore::connect(&db.url(), dir.path()).unwrap();
+        s.add_case("t", &case("Noé")).unwrap()
+    };
+    let mut c = db.cluster().client(db.name()).unwrap();
+    c.batch_execute(&format!(
+        "ALTER DATABASE \"{}\" SET default_transaction_read_only = on",
+        db.name()
+    ))
+    .unwrap();
+    let mut s = PgStore::connect_shared(&db.url(), dir.path()).unwrap();
+    assert_eq!(s.case(a).unwrap().data.child_name, "Noé");
+    let err = s.add_case("t", &case("B")).unwrap_err().to_string();
+    assert!(
+        err.contains("read-only") && err.contains("primary"),
+        "{err}"
+    );
+    assert!(!err.contains(db.cluster().password()), "{err}");
 }

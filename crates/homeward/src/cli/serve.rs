@@ -20,7 +20,7 @@ use crate::server::{self, AuthStore, Role, ServerConfig, MIN_PASSWORD_CHARS};
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Registry directory (created if missing); accounts go to DIR/auth.sqlite.
-    #[arg(long)]
+    #[arg(long, env = "HOMEWARD_DB", hide_env_values = true)]
     pub db: PathBuf,
     /// Address to listen on. Put a TLS-terminating proxy in front for anything but loopback.
     #[arg(long, default_value = "127.0.0.1:8080")]
