@@ -64,9 +64,12 @@ use serde_json::{json, Value};
 const BATCH: &str = "bench";
 const ACTOR: &str = "bench";
 
+/// Says why and unwinds (no `process::exit`): `main`'s `Cluster` is then
+/// dropped, which stops the throwaway PostgreSQL server and deletes its
+/// directory.
 fn fail(msg: impl std::fmt::Display) -> ! {
     eprintln!("ingest bench: {msg}");
-    std::process::exit(2)
+    std::panic::resume_unwind(Box::new(msg.to_string()))
 }
 
 /// Progress goes to stderr, so `--json` leaves stdout to the result.
