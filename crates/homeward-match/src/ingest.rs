@@ -170,17 +170,9 @@ impl Inbox {
         let path = self
             .path(name)
             .ok_or_else(|| "the job names no inbox file; enqueue the batch again".to_string())?;
-        let f = File::open(&path).map_err(|e| {
+        read_capped(&path, limit).map_err(|e| {
             format!("its queued photo cannot be read from the inbox ({e}); enqueue the batch again")
-        })?;
-        let mut bytes = Vec::new();
-        f.take(limit.saturating_add(1))
-            .read_to_end(&mut bytes)
-            .map_err(|e| format!("its queued photo cannot be read from the inbox ({e})"))?;
-        if bytes.len() as u64 > limit {
-            return Err(format!("the photo is over the {limit}-byte limit"));
-        }
-        Ok(bytes)
+        })
     }
 
     fn remove(&self, name: &str) {
@@ -191,13 +183,14 @@ impl Inbox {
     }
 }
 
-/// Reads one photo file for the inbox, under the byte limit.
-fn read_photo(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
-    let f = File::open(path).map_err(|e| format!("cannot read the photo: {e}"))?;
+/// Reads a photo file, refusing one over `limit` bytes without reading
+/// more than one byte past it (the file may grow meanwhile).
+fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
+    let f = File::open(path).map_err(|e| e.to_string())?;
     let mut bytes = Vec::new();
     f.take(limit.saturating_add(1))
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read the photo: {e}"))?;
+        .map_err(|e| e.to_string())?;
     if bytes.len() as u64 > limit {
         return Err(format!("the photo is over the {limit}-byte limit"));
     }
@@ -232,7 +225,9 @@ pub fn enqueue(
             out.already += 1;
             continue;
         }
-        let bytes = match read_photo(&it.path, limits.max_file_bytes) {
+        let bytes = match read_capped(&it.path, limits.max_file_bytes)
+            .map_err(|e| format!("cannot read the photo: {e}"))
+        {
             Ok(b) => b,
             Err(why) => {
                 matcher.record_batch_failure(batch, &it.key, &why)?;
