@@ -281,7 +281,7 @@ pub fn work_one(
         return Ok(Step::Idle);
     };
     matcher.refresh()?;
-    if let Some(&id) = matcher.batch_done(&job.batch)?.get(&job.key) {
+    if let Some(id) = matcher.batch_item_sighting(&job.batch, &job.key)? {
         finish(queue, &job, &serde_json::json!({"sighting_id": id}))?;
         if let Ok(p) = serde_json::from_str::<Payload>(&job.payload) {
             inbox.remove(&p.inbox);

@@ -417,6 +417,15 @@ impl Matcher {
         Ok(self.reg.batch_done(batch)?)
     }
 
+    /// The sighting one batch item was recorded with, if it is done.
+    pub fn batch_item_sighting(
+        &self,
+        batch: &str,
+        item: &str,
+    ) -> Result<Option<SightingId>, MatchError> {
+        Ok(self.reg.batch_item_sighting(batch, item)?)
+    }
+
     /// Every item of a batch with its queued candidates, in item order.
     ///
     /// # Errors

@@ -339,6 +339,21 @@ impl MatchStore for PgStore {
             .collect())
     }
 
+    fn batch_item_sighting(
+        &self,
+        batch: &str,
+        item: &str,
+    ) -> Result<Option<SightingId>, StoreError> {
+        let row = self
+            .lock()
+            .query_opt(
+                "SELECT sighting_id FROM batch_items WHERE batch = $1 AND item = $2",
+                &[&batch, &item],
+            )
+            .map_err(self.db())?;
+        Ok(row.and_then(|r| r.get::<_, Option<i64>>(0)).map(id))
+    }
+
     fn index(&self) -> &FaceIndex {
         PgStore::index(self)
     }

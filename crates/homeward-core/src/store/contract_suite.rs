@@ -1591,6 +1591,12 @@ pub fn batch_items_are_done_when_recorded_not_when_failed<S: MatchStore>(s: &mut
         done(&[("A.jpg", s2), ("a.jpg", s4)])
     );
     assert_eq!(s.batch_done("other").unwrap(), done(&[("b.jpg", s3)]));
+    // One item's lookup agrees with the whole batch's.
+    assert_eq!(s.batch_item_sighting("run", "a.jpg").unwrap(), Some(s4));
+    assert_eq!(s.batch_item_sighting("run", "b.jpg").unwrap(), None);
+    assert_eq!(s.batch_item_sighting("run", "_c.jpg").unwrap(), None);
+    assert_eq!(s.batch_item_sighting("run", "nope.jpg").unwrap(), None);
+    assert_eq!(s.batch_item_sighting("other", "b.jpg").unwrap(), Some(s3));
 }
 
 /// The store's face index holds the case faces, each photo's bytes are at

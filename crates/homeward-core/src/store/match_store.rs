@@ -75,6 +75,13 @@ pub trait MatchStore: Store {
             .filter_map(|b| Some((b.item, b.sighting_id?)))
             .collect())
     }
+    /// The sighting one batch item was recorded with, if it is done (one
+    /// row's lookup, where [`MatchStore::batch_done`] reads the whole batch).
+    fn batch_item_sighting(
+        &self,
+        batch: &str,
+        item: &str,
+    ) -> Result<Option<SightingId>, StoreError>;
     /// The in-memory index of case faces (dlib's embeddings).
     fn index(&self) -> &FaceIndex;
     /// Where the bytes of the photo with this content hash are stored.
@@ -160,6 +167,13 @@ impl MatchStore for Registry {
     }
     fn batch_done(&self, batch: &str) -> Result<HashMap<String, SightingId>, StoreError> {
         Registry::batch_done(self, batch)
+    }
+    fn batch_item_sighting(
+        &self,
+        batch: &str,
+        item: &str,
+    ) -> Result<Option<SightingId>, StoreError> {
+        Registry::batch_item_sighting(self, batch, item)
     }
     fn index(&self) -> &FaceIndex {
         Registry::index(self)

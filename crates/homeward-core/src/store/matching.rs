@@ -899,6 +899,23 @@ impl Registry {
             .collect())
     }
 
+    /// The sighting one batch item was recorded with, if it is done.
+    pub fn batch_item_sighting(
+        &self,
+        batch: &str,
+        item: &str,
+    ) -> Result<Option<SightingId>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT sighting_id FROM batch_items WHERE batch = ?1 AND item = ?2",
+                [batch, item],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .optional()
+            .map(|v| v.flatten().map(|v| v as u64))
+            .map_err(self.sql())
+    }
+
     /// Records that a batch item failed (it is tried again on the next run).
     pub fn record_batch_failure(
         &mut self,
