@@ -6,4 +6,6 @@
 
 use homeward_core::store::Registry;
 
-homeward_core::store_suite!(sqlite, |dir| Registry::open(dir).unwrap());
+homeward_core::store_suite!(sqlite, |dir| Registry::open(dir).unwrap(), |s| {
+    Box::new(s.reader().unwrap())
+});

@@ -136,6 +136,21 @@ pub enum PgError {
         /// Newest version known here.
         supported: i32,
     },
+    /// The registry has an older schema than this build's and a reader
+    /// cannot migrate it.
+    #[error(
+        "{target} has PostgreSQL schema version {found}, this build reads version {supported}; \
+         open it once with this build's writer (any homeward command on the primary) to \
+         migrate it, then connect again"
+    )]
+    NotMigrated {
+        /// The database, without password.
+        target: Target,
+        /// Version in the database.
+        found: i32,
+        /// The version this build reads.
+        supported: i32,
+    },
     /// A migration step failed; the step's transaction was rolled back.
     #[error(
         "migrating {target} to schema version {to} failed: {source}; the database is unchanged \

@@ -31,6 +31,11 @@
 //!   woken by [`ChangeListener`]. The orphan scan waits for an exclusive
 //!   open.
 //!
+//! [`PgReader`] (`reads.rs`, [`PgStore::reader`] or [`PgReader::connect`])
+//! is a read-only connection of its own for the typed reads
+//! ([`homeward_core::store::ReadStore`]), for a server's pool; it works
+//! against a hot standby too.
+//!
 //! The ingest queue (`jobs.rs`, [`JobQueue`]) hands photos to workers with
 //! leases, so a job whose worker dies is taken up again, and records each
 //! one once. See `docs/adr-postgres.md`.
@@ -45,6 +50,7 @@ mod jobs;
 mod journal;
 mod matching;
 mod probe;
+mod reads;
 mod rows;
 mod schema;
 mod vectors;
@@ -60,9 +66,9 @@ use homeward_core::store::model_checks::check_vectors;
 use homeward_core::store::{
     check_event_text, check_faces, sha256, AuditEntry, BatchStatus, Case, CaseEvent, CaseEventId,
     CaseId, CasePhoto, CaseSummary, FaceId, FaceRecord, FaceTable, MatchId, MatchRow, ModelSpec,
-    ModelStatus, NewCase, NewSighting, PendingFace, PhotoDistance, PhotoFiles, PhotoHit, PhotoId,
-    PhotoMeta, QueueEntry, ReviewItem, SearchHit, SightingExtras, SightingId, SightingSummary,
-    Store, StoreError, StoredScores,
+    ModelStatus, NewCase, NewSighting, PendingFace, PhotoFiles, PhotoHit, PhotoId, PhotoMeta,
+    QueueEntry, ReviewItem, SearchHit, SightingExtras, SightingId, SightingSummary, Store,
+    StoreError,
 };
 use postgres::{Client, NoTls};
 
@@ -74,6 +80,7 @@ pub use jobs::{
     JOBS_CHANNEL,
 };
 pub use probe::registry_exists;
+pub use reads::PgReader;
 use rows::*;
 pub use schema::{APPLICATION, SCHEMA_VERSION};
 
@@ -254,6 +261,12 @@ impl PgStore {
             Ok(done) => Ok(done),
             Err(why) => Err(PgError::JobLost { job: job.id, why }),
         }
+    }
+
+    /// A read-only connection of its own to this registry, for the typed
+    /// reads ([`PgReader`]; what a server pools).
+    pub fn reader(&self) -> Result<PgReader, PgError> {
+        PgReader::open(&self.config, self.target.clone())
     }
 
     /// Whether this store was opened with [`PgStore::connect_shared`].
@@ -501,60 +514,6 @@ impl PgStore {
             location: case.data.missing_location,
             status: case.data.status,
         }
-    }
-
-    fn sighting_embeddings(&self, id: SightingId) -> Result<Vec<Embedding>, StoreError> {
-        let rows = self
-            .lock()
-            .query(
-                "SELECT embedding FROM sighting_faces WHERE sighting_id = $1 ORDER BY id",
-                &[&sql_id(id, "sighting")?],
-            )
-            .map_err(self.db())?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| bytes_embedding(r.get(0)))
-            .collect())
-    }
-
-    fn case_photo_distances(
-        &self,
-        case: CaseId,
-        query: &[Embedding],
-    ) -> Result<Vec<PhotoDistance>, StoreError> {
-        let rows = self
-            .lock()
-            .query(
-                "SELECT p.id, p.age_months, f.embedding FROM faces f JOIN photos p ON p.id = f.photo_id
-                 WHERE p.case_id = $1",
-                &[&sql_id(case, "case")?],
-            )
-            .map_err(self.db())?;
-        let mut best: HashMap<u64, PhotoDistance> = HashMap::new();
-        for r in &rows {
-            let Some(e) = bytes_embedding(r.get(2)) else {
-                continue;
-            };
-            let photo_id = id(r.get(0));
-            let age_months = age_months(r.get(1))?;
-            let d = query
-                .iter()
-                .map(|q| l2(q, &e))
-                .fold(f32::INFINITY, f32::min);
-            let entry = best.entry(photo_id).or_insert(PhotoDistance {
-                photo_id,
-                distance: d,
-                age_months,
-            });
-            entry.distance = entry.distance.min(d);
-        }
-        let mut v: Vec<PhotoDistance> = best.into_values().collect();
-        v.sort_by(|a, b| {
-            a.distance
-                .total_cmp(&b.distance)
-                .then(a.photo_id.cmp(&b.photo_id))
-        });
-        Ok(v)
     }
 }
 
@@ -1118,156 +1077,41 @@ impl Store for PgStore {
             .collect())
     }
 
+    // The typed reads live in reads.rs, shared with `PgReader`.
     fn case_summaries(&self) -> Result<Vec<CaseSummary>, StoreError> {
-        let rows = self
-            .lock()
-            .query(&format!("{CASE_SUMMARY} ORDER BY c.id DESC"), &[])
-            .map_err(self.db())?;
-        rows.iter().map(case_summary).collect()
+        reads::case_summaries(&mut *self.lock(), &self.target)
     }
 
     fn case_summary(&self, id: CaseId) -> Result<CaseSummary, StoreError> {
-        let row = self
-            .lock()
-            .query_opt(
-                &format!("{CASE_SUMMARY} WHERE c.id = $1"),
-                &[&sql_id(id, "case")?],
-            )
-            .map_err(self.db())?
-            .ok_or(StoreError::NotFound { what: "case", id })?;
-        case_summary(&row)
+        reads::case_summary_of(&mut *self.lock(), &self.target, id)
     }
 
     fn case_photos(&self, case: CaseId) -> Result<Vec<CasePhoto>, StoreError> {
-        let rows = self
-            .lock()
-            .query(
-                "SELECT p.id, p.age_months, p.taken_date, p.source,
-                        (SELECT count(*) FROM faces f WHERE f.photo_id = p.id), p.added_at
-                 FROM photos p WHERE p.case_id = $1
-                 ORDER BY p.age_months IS NULL, p.age_months, p.id",
-                &[&sql_id(case, "case")?],
-            )
-            .map_err(self.db())?;
-        rows.iter()
-            .map(|r| {
-                Ok(CasePhoto {
-                    id: id(r.get(0)),
-                    age_months: age_months(r.get(1))?,
-                    taken_date: r.get(2),
-                    source: r.get(3),
-                    faces: count(r.get(4)),
-                    added_at: r.get(5),
-                })
-            })
-            .collect()
+        reads::case_photos(&mut *self.lock(), &self.target, case)
     }
 
     fn sighting_summaries(&self, limit: u32) -> Result<Vec<SightingSummary>, StoreError> {
-        let rows = self
-            .lock()
-            .query(
-                &format!("{SIGHTING_SUMMARY} ORDER BY s.id DESC LIMIT $1"),
-                &[&i64::from(limit)],
-            )
-            .map_err(self.db())?;
-        rows.iter().map(sighting_summary).collect()
+        reads::sighting_summaries(&mut *self.lock(), &self.target, limit)
     }
 
     fn sighting_summary(&self, id: SightingId) -> Result<SightingSummary, StoreError> {
-        let row = self
-            .lock()
-            .query_opt(
-                &format!("{SIGHTING_SUMMARY} WHERE s.id = $1"),
-                &[&sql_id(id, "sighting")?],
-            )
-            .map_err(self.db())?
-            .ok_or(StoreError::NotFound {
-                what: "sighting",
-                id,
-            })?;
-        sighting_summary(&row)
+        reads::sighting_summary_of(&mut *self.lock(), &self.target, id)
     }
 
     fn review_queue(&self, all: bool) -> Result<Vec<QueueEntry>, StoreError> {
-        let rows = self
-            .lock()
-            .query(
-                "SELECT m.id, m.sighting_id, m.case_id, c.child_name, m.scores, m.state,
-                        m.created_at, m.assignee
-                 FROM matches m JOIN cases c ON c.id = m.case_id
-                 WHERE ($1 OR m.state = 'pending')
-                 ORDER BY m.rank_key IS NULL, m.rank_key, m.id",
-                &[&all],
-            )
-            .map_err(self.db())?;
-        rows.iter()
-            .map(|r| {
-                Ok(QueueEntry {
-                    match_id: id(r.get(0)),
-                    sighting_id: id(r.get(1)),
-                    case_id: id(r.get(2)),
-                    child_name: r.get(3),
-                    scores: StoredScores::parse(r.get(4)),
-                    state: word(r.get(5), "matches.state")?,
-                    created_at: r.get(6),
-                    assignee: r.get(7),
-                })
-            })
-            .collect()
+        reads::review_queue(&mut *self.lock(), &self.target, all)
     }
 
     fn review_item(&self, id: MatchId) -> Result<ReviewItem, StoreError> {
-        let row = self
-            .lock()
-            .query_opt(
-                "SELECT sighting_id, case_id, scores, state, reviewer, note, decided_at, assignee
-                 FROM matches WHERE id = $1",
-                &[&sql_id(id, "match")?],
-            )
-            .map_err(self.db())?
-            .ok_or(StoreError::NotFound { what: "match", id })?;
-        let (sid, cid) = (crate::id(row.get(0)), crate::id(row.get(1)));
-        let sighting = self.sighting_summary(sid)?;
-        let case = self.case_summary(cid)?;
-        let query = self.sighting_embeddings(sid)?;
-        let photos = self.case_photo_distances(cid, &query)?;
-        Ok(ReviewItem {
-            match_id: id,
-            state: word(row.get(3), "matches.state")?,
-            reviewer: row.get(4),
-            assignee: row.get(7),
-            note: row.get(5),
-            decided_at: row.get(6),
-            scores: StoredScores::parse(row.get(2)),
-            sighting,
-            case,
-            photos,
-        })
+        reads::review_item(&mut self.lock(), &self.target, id)
     }
 
     fn batches(&self) -> Result<Vec<BatchStatus>, StoreError> {
-        let rows = self
-            .lock()
-            .query(
-                &format!(
-                    "{BATCH_STATUS} GROUP BY b.batch ORDER BY max(b.done_at) DESC NULLS LAST, b.batch"
-                ),
-                &[],
-            )
-            .map_err(self.db())?;
-        Ok(rows.iter().map(batch_status).collect())
+        reads::batches(&mut *self.lock(), &self.target)
     }
 
     fn batch_status(&self, name: &str) -> Result<Option<BatchStatus>, StoreError> {
-        let row = self
-            .lock()
-            .query_opt(
-                &format!("{BATCH_STATUS} WHERE b.batch = $1 GROUP BY b.batch"),
-                &[&name],
-            )
-            .map_err(self.db())?;
-        Ok(row.as_ref().map(batch_status))
+        reads::batch_status_of(&mut *self.lock(), &self.target, name)
     }
 
     // The model slot lives in vectors.rs.
@@ -1368,8 +1212,10 @@ pub(crate) fn connect_client(
 fn _assert_send_sync() {
     fn is<T: Send + Sync>() {}
     is::<PgStore>();
+    is::<PgReader>();
     // One per thread: a connection is not shared.
     fn send<T: Send>() {}
     send::<ChangeListener>();
     send::<JobQueue>();
+    send::<Box<dyn homeward_core::store::ReadStore + Send>>();
 }

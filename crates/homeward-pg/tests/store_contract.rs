@@ -2,7 +2,8 @@
 //! the very checks the SQLite registry passes, run against [`PgStore`] on a
 //! throwaway PostgreSQL cluster. Each check gets its own database, so they
 //! run in parallel. Without PostgreSQL installed they pass as skipped and
-//! say so, unless `HOMEWARD_REQUIRE_PG=1`.
+//! say so, unless `HOMEWARD_REQUIRE_PG=1`. The checks of the typed reads
+//! read through a [`PgReader`](homeward_pg::PgReader) of the store.
 //!
 //! [`Store`]: homeward_core::store::Store
 
@@ -17,4 +18,6 @@ fn open(dir: &Path) -> Option<(PgStore, TestDb)> {
     Some((store, db))
 }
 
-homeward_core::store_suite!(guarded postgres, open);
+homeward_core::store_suite!(guarded postgres, open, |s| Box::new(
+    s.reader().unwrap_or_else(|e| panic!("{e}"))
+));

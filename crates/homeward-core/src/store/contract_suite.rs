@@ -3,14 +3,20 @@
 //! only).
 //!
 //! Each check is a function generic over [`Store`] (or [`MatchStore`]);
-//! the [`store_suite!`] macro turns them into one `#[test]` each for an
+//! the checks of the typed reads also take a function that opens a read
+//! connection of the store ([`OpenReader`], giving a [`ReadStore`]). The
+//! [`store_suite!`] macro turns them into one `#[test]` each for an
 //! implementation:
 //!
 //! ```ignore
-//! homeward_core::store_suite!(sqlite, |dir| Registry::open(dir).unwrap());
+//! homeward_core::store_suite!(sqlite, |dir| Registry::open(dir).unwrap(), |s| {
+//!     Box::new(s.reader().unwrap())
+//! });
 //! // An opener that may skip (returns None) or needs a guard kept alive
 //! // until the store is dropped (a throwaway database server):
-//! homeward_core::store_suite!(guarded postgres, |dir| open_pg(dir));
+//! homeward_core::store_suite!(guarded postgres, |dir| open_pg(dir), |s| {
+//!     Box::new(s.reader().unwrap())
+//! });
 //! ```
 //!
 //! [`store_suite!`]: crate::store_suite
@@ -22,7 +28,7 @@ use std::collections::HashMap;
 use super::{
     sha256, BatchItem, CaseEventKind, CaseStatus, FaceRecord, FaceTable, MatchOrigin, MatchState,
     MatchStore, Metric, ModelSpec, ModelVector, NewCase, NewMatch, NewSighting, PhotoMeta,
-    ScoreBand, Sex, SightingExtras, Store, StoreError, StoredScores,
+    ReadStore, ScoreBand, Sex, SightingExtras, Store, StoreError, StoredScores,
 };
 use crate::index::{Embedding, SearchFilter};
 
@@ -1619,42 +1625,521 @@ pub fn the_store_shows_its_index_photos_and_place<S: MatchStore>(s: &mut S) {
     assert!(!s.location().is_empty());
 }
 
+// ---- The typed reads on a read connection (ReadStore) ---------------------
+
+/// How the suite opens a read connection of a store ([`ReadStore`], what a
+/// server pools): SQLite's `Registry::reader`, PostgreSQL's
+/// `PgStore::reader`. It holds its own connection, so the store writes
+/// while it is open.
+pub type OpenReader<S> = fn(&S) -> Box<dyn ReadStore + Send>;
+
+fn aged(age_months: Option<u32>, source: &str) -> PhotoMeta {
+    PhotoMeta {
+        age_months,
+        taken_date: Some("2019-04-01".into()),
+        source: Some(source.into()),
+    }
+}
+
+/// The case list (newest first, with photo and pending-match counts), one
+/// case, its photos (youngest first, unknown ages last, with face counts)
+/// and a photo's age read the same on a read connection as on the store,
+/// including what was written after the reader was opened; unknown ids are
+/// `NotFound` or empty as on SQLite.
+pub fn reads_list_cases_with_their_counts_and_photos<S: Store>(s: &mut S, open: OpenReader<S>) {
+    let r = open(s);
+    assert!(r.case_summaries().unwrap().is_empty());
+    let a = s.add_case("t", &new_case("Ana")).unwrap();
+    let b = s.add_case("t", &new_case("Bo")).unwrap();
+    let (p90, _) = s
+        .add_photo("t", a, b"p90", &aged(Some(90), "school"), &[face(0.1)])
+        .unwrap();
+    let (pnone, _) = s
+        .add_photo("t", a, b"pnone", &aged(None, "family"), &[face(0.2)])
+        .unwrap();
+    let (p30a, _) = s
+        .add_photo(
+            "t",
+            a,
+            b"p30a",
+            &aged(Some(30), "police"),
+            &[face(0.3), face(0.7)],
+        )
+        .unwrap();
+    let (p30b, _) = s
+        .add_photo("t", a, b"p30b", &aged(Some(30), "family"), &[])
+        .unwrap();
+    let extras = SightingExtras {
+        matches: vec![candidate(a, 0, 0.02), candidate(b, 0, 0.01)],
+        ..SightingExtras::default()
+    };
+    let (_, _, ms) = s
+        .record_sighting(
+            "t",
+            b"seen",
+            &NewSighting::default(),
+            &[face(0.25)],
+            &extras,
+        )
+        .unwrap();
+    s.review_match("rev", ms[1], MatchState::Rejected, None)
+        .unwrap();
+    s.set_case_status("t", b, CaseStatus::Found, None).unwrap();
+
+    // The reader opened before the writes sees them all.
+    let list = r.case_summaries().unwrap();
+    assert_eq!(list, s.case_summaries().unwrap());
+    assert_eq!(
+        list.iter()
+            .map(|c| (c.id, c.photos, c.pending_matches, c.status))
+            .collect::<Vec<_>>(),
+        vec![
+            (b, 0, 0, CaseStatus::Found),
+            (a, 4, 1, CaseStatus::Searching)
+        ]
+    );
+    let sa = r.case_summary(a).unwrap();
+    assert_eq!(sa, list[1]);
+    assert_eq!(
+        (
+            sa.child_name.as_str(),
+            sa.sex,
+            sa.birth_year,
+            sa.missing_place.as_str()
+        ),
+        ("Ana", Sex::Female, Some(2015), "Lyon")
+    );
+    assert_eq!(sa.missing_date.as_deref(), Some("2020-05-01"));
+    assert!(
+        sa.created_at > 1_600_000_000,
+        "seconds since the Unix epoch"
+    );
+
+    let photos = r.case_photos(a).unwrap();
+    assert_eq!(photos, s.case_photos(a).unwrap());
+    assert_eq!(
+        photos
+            .iter()
+            .map(|p| (p.id, p.age_months, p.faces, p.source.as_deref()))
+            .collect::<Vec<_>>(),
+        vec![
+            (p30a, Some(30), 2, Some("police")),
+            (p30b, Some(30), 0, Some("family")),
+            (p90, Some(90), 1, Some("school")),
+            (pnone, None, 1, Some("family")),
+        ]
+    );
+    assert_eq!(photos[0].taken_date.as_deref(), Some("2019-04-01"));
+    assert!(r.case_photos(b).unwrap().is_empty());
+    assert_eq!(r.photo_age_months(p90).unwrap(), Some(90));
+    assert_eq!(r.photo_age_months(pnone).unwrap(), None);
+
+    // Unknown ids, also beyond SQLite's integers.
+    for id in [9_999, u64::MAX] {
+        assert!(matches!(
+            r.case_summary(id),
+            Err(StoreError::NotFound { what: "case", .. })
+        ));
+        assert!(matches!(
+            r.photo_age_months(id),
+            Err(StoreError::NotFound { what: "photo", .. })
+        ));
+        assert!(r.case_photos(id).unwrap().is_empty());
+        assert!(r
+            .case_photo_distances(id, &[face(0.1).embedding])
+            .unwrap()
+            .is_empty());
+    }
+}
+
+/// Sightings (newest first, limited), one sighting, its photo's hash and
+/// its faces' embeddings in face order; the review queue (pending, or all)
+/// in queue order, and one review item with its sighting, case and the
+/// case's photos nearest the sighting's faces, read the same on a read
+/// connection as on the store.
+pub fn reads_show_sightings_the_review_queue_and_an_item<S: Store>(s: &mut S, open: OpenReader<S>) {
+    let a = s.add_case("t", &new_case("Ana")).unwrap();
+    let b = s.add_case("t", &new_case("Bo")).unwrap();
+    let c = s.add_case("t", &new_case("Cy")).unwrap();
+    let (near, _) = s
+        .add_photo(
+            "t",
+            a,
+            b"near",
+            &aged(Some(40), "family"),
+            &[face(0.9), face(0.45)],
+        )
+        .unwrap();
+    let (far, _) = s
+        .add_photo("t", a, b"far", &aged(None, "family"), &[face(0.0)])
+        .unwrap();
+    s.add_photo("t", a, b"faceless", &aged(Some(12), "family"), &[])
+        .unwrap();
+    let seen = NewSighting {
+        seen_at: Some("2024-01-02".into()),
+        place: Some("Gare".into()),
+        location: Some((48.8, 2.3)),
+        apparent_age: Some((6.0, 9.0)),
+        sex: Some(Sex::Male),
+        submitter: Some("volunteer-1".into()),
+        duplicate_group: None,
+    };
+    let extras = SightingExtras {
+        matches: vec![
+            candidate(a, 1, 0.03),
+            candidate(b, 0, 0.001),
+            candidate(c, 1, 0.2),
+        ],
+        ..SightingExtras::default()
+    };
+    let (s1, _, ms) = s
+        .record_sighting("t", b"seen 1", &seen, &[face(0.4), face(0.5)], &extras)
+        .unwrap();
+    let (s2, _) = plain_sighting(s, b"seen 2", &[]);
+    let (s3, _) = plain_sighting(s, b"seen 3", &[face(0.6)]);
+    s.set_sighting_note("t", s1, Some("near the market"))
+        .unwrap();
+    s.review_match("rev", ms[1], MatchState::Rejected, Some("not her"))
+        .unwrap();
+    s.assign_match("lead", ms[0], Some("li")).unwrap();
+    let r = open(s);
+
+    let all = r.sighting_summaries(10).unwrap();
+    assert_eq!(all, s.sighting_summaries(10).unwrap());
+    assert_eq!(
+        all.iter().map(|v| v.id).collect::<Vec<_>>(),
+        vec![s3, s2, s1]
+    );
+    assert_eq!(
+        r.sighting_summaries(2)
+            .unwrap()
+            .iter()
+            .map(|v| v.id)
+            .collect::<Vec<_>>(),
+        vec![s3, s2]
+    );
+    assert!(r.sighting_summaries(0).unwrap().is_empty());
+    let v = r.sighting_summary(s1).unwrap();
+    assert_eq!(v, all[2]);
+    assert_eq!(
+        (
+            v.seen_at.as_deref(),
+            v.place.as_deref(),
+            v.location,
+            v.apparent_age,
+            v.sex,
+            v.submitter.as_deref(),
+            v.note.as_deref(),
+            v.faces
+        ),
+        (
+            Some("2024-01-02"),
+            Some("Gare"),
+            Some((48.8, 2.3)),
+            Some((6.0, 9.0)),
+            Some(Sex::Male),
+            Some("volunteer-1"),
+            Some("near the market"),
+            2
+        )
+    );
+    assert_eq!(r.sighting_summary(s2).unwrap().faces, 0);
+    assert_eq!(r.sighting_photo_hash(s2).unwrap(), sha256(b"seen 2"));
+    assert_eq!(
+        r.sighting_embeddings(s1).unwrap(),
+        vec![face(0.4).embedding, face(0.5).embedding]
+    );
+    assert!(r.sighting_embeddings(s2).unwrap().is_empty());
+    for id in [9_999, u64::MAX] {
+        assert!(matches!(
+            r.sighting_summary(id),
+            Err(StoreError::NotFound {
+                what: "sighting",
+                ..
+            })
+        ));
+        assert!(matches!(
+            r.sighting_photo_hash(id),
+            Err(StoreError::NotFound {
+                what: "sighting",
+                ..
+            })
+        ));
+        assert!(r.sighting_embeddings(id).unwrap().is_empty());
+        assert!(matches!(
+            r.review_item(id),
+            Err(StoreError::NotFound { what: "match", .. })
+        ));
+    }
+
+    // The queue: lowest rank key first; decided matches only with `all`.
+    let pending = r.review_queue(false).unwrap();
+    assert_eq!(pending, s.review_queue(false).unwrap());
+    assert_eq!(
+        pending
+            .iter()
+            .map(|q| (q.match_id, q.case_id, q.state))
+            .collect::<Vec<_>>(),
+        vec![
+            (ms[0], a, MatchState::Pending),
+            (ms[2], c, MatchState::Pending)
+        ]
+    );
+    assert_eq!(
+        (pending[0].sighting_id, pending[0].child_name.as_str()),
+        (s1, "Ana")
+    );
+    assert_eq!(pending[0].assignee.as_deref(), Some("li"));
+    assert_eq!(
+        pending[0].scores.as_ref().unwrap().band,
+        ScoreBand::Possible
+    );
+    let all = r.review_queue(true).unwrap();
+    assert_eq!(all, s.review_queue(true).unwrap());
+    assert_eq!(
+        all.iter().map(|q| q.match_id).collect::<Vec<_>>(),
+        vec![ms[1], ms[0], ms[2]]
+    );
+    assert_eq!(all[0].state, MatchState::Rejected);
+
+    // The item: the case photos nearest the sighting's faces first, each
+    // at its smallest distance; a photo without faces is not compared.
+    let item = r.review_item(ms[0]).unwrap();
+    assert_eq!(item, s.review_item(ms[0]).unwrap());
+    assert_eq!((item.case.id, item.sighting.id), (a, s1));
+    assert_eq!(item.case, r.case_summary(a).unwrap());
+    assert_eq!(item.sighting, v);
+    assert_eq!(
+        (
+            item.state,
+            item.assignee.as_deref(),
+            item.reviewer,
+            item.decided_at
+        ),
+        (MatchState::Pending, Some("li"), None, None)
+    );
+    assert_eq!(
+        item.photos
+            .iter()
+            .map(|p| (p.photo_id, p.age_months))
+            .collect::<Vec<_>>(),
+        vec![(near, Some(40)), (far, None)]
+    );
+    assert!((item.photos[0].distance - 0.05).abs() < 1e-6);
+    assert!((item.photos[1].distance - 0.4).abs() < 1e-6);
+    assert_eq!(
+        item.photos,
+        r.case_photo_distances(a, &r.sighting_embeddings(s1).unwrap())
+            .unwrap()
+    );
+    let decided = r.review_item(ms[1]).unwrap();
+    assert_eq!(
+        (
+            decided.state,
+            decided.reviewer.as_deref(),
+            decided.note.as_deref()
+        ),
+        (MatchState::Rejected, Some("rev"), Some("not her"))
+    );
+    assert!(decided.decided_at.is_some());
+    assert!(decided.photos.is_empty(), "case b has no photo");
+}
+
+/// Batch progress: items, recorded, failed and pending matches per batch,
+/// the most recently active first (ties by name, bytewise), read the same
+/// on a read connection as on the store; an unknown batch is `None`.
+pub fn reads_show_batch_progress<S: Store>(s: &mut S, open: OpenReader<S>) {
+    let a = s.add_case("t", &new_case("Ana")).unwrap();
+    let mark = |batch: &str, item: &str, matches: Vec<NewMatch>| SightingExtras {
+        batch_item: Some((batch.into(), item.into())),
+        matches,
+        ..SightingExtras::default()
+    };
+    let none = NewSighting::default();
+    let (_, _, ms) = s
+        .record_sighting(
+            "v",
+            b"1",
+            &none,
+            &[face(0.1)],
+            &mark("run", "1.jpg", vec![candidate(a, 0, 0.1)]),
+        )
+        .unwrap();
+    s.record_sighting(
+        "v",
+        b"2",
+        &none,
+        &[face(0.2)],
+        &mark("run", "2.jpg", vec![candidate(a, 0, 0.2)]),
+    )
+    .unwrap();
+    s.record_batch_failure("run", "3.jpg", "unreadable")
+        .unwrap();
+    s.record_sighting("v", b"4", &none, &[], &mark("Run", "1.jpg", vec![]))
+        .unwrap();
+    s.record_batch_failure("other", "x.jpg", "no bytes")
+        .unwrap();
+    s.review_match("rev", ms[0], MatchState::Rejected, None)
+        .unwrap();
+    let r = open(s);
+    let run = r.batch_status("run").unwrap().unwrap();
+    assert_eq!(Some(&run), s.batch_status("run").unwrap().as_ref());
+    assert_eq!(
+        (
+            run.name.as_str(),
+            run.items,
+            run.recorded,
+            run.failed,
+            run.pending_matches
+        ),
+        ("run", 3, 2, 1, 1)
+    );
+    assert!(run.last_done_at.is_some_and(|t| t > 1_600_000_000));
+    let upper = r.batch_status("Run").unwrap().unwrap();
+    assert_eq!((upper.items, upper.recorded, upper.failed), (1, 1, 0));
+    assert!(r.batch_status("none").unwrap().is_none());
+    assert!(r.batch_status("RUN").unwrap().is_none(), "names are exact");
+    let list = r.batches().unwrap();
+    assert_eq!(list, s.batches().unwrap());
+    let mut names: Vec<_> = list.iter().map(|b| b.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, vec!["Run", "other", "run"]);
+    assert!(
+        list.windows(2).all(
+            |w| (std::cmp::Reverse(w[0].last_done_at), w[0].name.as_bytes())
+                < (std::cmp::Reverse(w[1].last_done_at), w[1].name.as_bytes())
+        ),
+        "most recent first, ties by name bytewise: {list:?}"
+    );
+}
+
+/// An erased case is gone from every read of a read connection: the list,
+/// its view, its photos and their ages, its distances, its matches in the
+/// queue, their items and batch counts; the sighting stays, with its faces.
+pub fn reads_leave_out_an_erased_case<S: Store>(s: &mut S, open: OpenReader<S>) {
+    let a = s.add_case("t", &new_case("Secret Name")).unwrap();
+    let (photo, _) = s
+        .add_photo(
+            "t",
+            a,
+            b"case photo",
+            &aged(Some(50), "family"),
+            &[face(0.5)],
+        )
+        .unwrap();
+    let keep = s.add_case("t", &new_case("Other")).unwrap();
+    s.add_photo(
+        "t",
+        keep,
+        b"other photo",
+        &PhotoMeta::default(),
+        &[face(0.9)],
+    )
+    .unwrap();
+    let extras = SightingExtras {
+        matches: vec![candidate(a, 0, 0.01), candidate(keep, 0, 0.3)],
+        batch_item: Some(("run".into(), "seen.jpg".into())),
+        ..SightingExtras::default()
+    };
+    let (sid, _, ms) = s
+        .record_sighting("t", b"seen", &NewSighting::default(), &[face(0.5)], &extras)
+        .unwrap();
+    let r = open(s);
+    assert_eq!(r.batch_status("run").unwrap().unwrap().pending_matches, 2);
+    assert_eq!(r.review_item(ms[0]).unwrap().case.id, a);
+    s.erase_case("t", a).unwrap();
+
+    assert_eq!(
+        r.case_summaries()
+            .unwrap()
+            .iter()
+            .map(|c| c.id)
+            .collect::<Vec<_>>(),
+        vec![keep]
+    );
+    assert!(matches!(
+        r.case_summary(a),
+        Err(StoreError::NotFound { what: "case", .. })
+    ));
+    assert!(r.case_photos(a).unwrap().is_empty());
+    assert!(matches!(
+        r.photo_age_months(photo),
+        Err(StoreError::NotFound { what: "photo", .. })
+    ));
+    assert!(r
+        .case_photo_distances(a, &[face(0.5).embedding])
+        .unwrap()
+        .is_empty());
+    for all in [false, true] {
+        let q = r.review_queue(all).unwrap();
+        assert_eq!(
+            q.iter().map(|q| q.match_id).collect::<Vec<_>>(),
+            vec![ms[1]]
+        );
+        assert!(q.iter().all(|q| q.child_name != "Secret Name"));
+    }
+    assert!(matches!(
+        r.review_item(ms[0]),
+        Err(StoreError::NotFound { what: "match", .. })
+    ));
+    assert_eq!(r.review_item(ms[1]).unwrap().case.id, keep);
+    let run = r.batch_status("run").unwrap().unwrap();
+    assert_eq!((run.items, run.recorded, run.pending_matches), (1, 1, 1));
+    assert_eq!(r.sighting_summary(sid).unwrap().faces, 1);
+    assert_eq!(
+        r.sighting_embeddings(sid).unwrap(),
+        vec![face(0.5).embedding]
+    );
+    assert_eq!(r.sighting_photo_hash(sid).unwrap(), sha256(b"seen"));
+}
+
 /// Runs every check of [`self`](crate::store::contract_suite) against one
 /// implementation, one `#[test]` per check, each on a fresh store in a
 /// fresh temporary directory.
 ///
-/// - `store_suite!(name, |dir| open(dir))`: the opener returns the store.
-/// - `store_suite!(guarded name, |dir| open(dir))`: the opener returns
-///   `Option<(store, guard)>`; `None` skips the check (the opener says why),
-///   and the guard (e.g. a throwaway database server) is dropped after the
-///   store.
+/// - `store_suite!(name, |dir| open(dir), |store| reader(store))`: the
+///   opener returns the store; the second function opens a read
+///   connection of it ([`OpenReader`]) for the checks of the typed reads.
+/// - `store_suite!(guarded name, |dir| open(dir), |store| reader(store))`:
+///   the opener returns `Option<(store, guard)>`; `None` skips the check
+///   (the opener says why), and the guard (e.g. a throwaway database
+///   server) is dropped after the store.
 #[macro_export]
 macro_rules! store_suite {
-    (guarded $name:ident, $open:expr) => {
-        $crate::store_suite!(@tests $name, $open;
-            cases_and_photos_read_back,
-            fields_round_trip,
-            sighting_with_matches_is_atomic_and_queued_in_order,
-            undoing_a_decision_takes_back_its_enrolment,
-            unreadable_scores_are_an_error_not_a_band,
-            errors_are_typed_and_write_nothing,
-            search_ranks_cases_and_follows_filters,
-            audit_log_names_rows_not_people,
-            erasure_removes_the_case_and_keeps_only_its_audit_line,
-            model_vectors_are_kept_for_enabled_models_and_re_embedded,
-            model_vectors_it_cannot_compare_are_refused,
-            model_vectors_follow_enrolment_undo_and_erasure,
-            case_journal_keeps_who_when_why_and_notes,
-            matches_are_assigned_and_marks_only_move_forward,
-            sightings_and_their_faces_read_back,
-            new_cases_see_one_sighting_per_group_and_no_reposts,
-            hashes_keep_their_order_and_groups_and_leave_out_enrolled_photos,
-            candidates_are_added_once_per_sighting_and_case,
-            batch_items_are_done_when_recorded_not_when_failed,
-            the_store_shows_its_index_photos_and_place
+    (guarded $name:ident, $open:expr, $reader:expr) => {
+        $crate::store_suite!(@tests $name, $open, $reader;
+            [
+                cases_and_photos_read_back,
+                fields_round_trip,
+                sighting_with_matches_is_atomic_and_queued_in_order,
+                undoing_a_decision_takes_back_its_enrolment,
+                unreadable_scores_are_an_error_not_a_band,
+                errors_are_typed_and_write_nothing,
+                search_ranks_cases_and_follows_filters,
+                audit_log_names_rows_not_people,
+                erasure_removes_the_case_and_keeps_only_its_audit_line,
+                model_vectors_are_kept_for_enabled_models_and_re_embedded,
+                model_vectors_it_cannot_compare_are_refused,
+                model_vectors_follow_enrolment_undo_and_erasure,
+                case_journal_keeps_who_when_why_and_notes,
+                matches_are_assigned_and_marks_only_move_forward,
+                sightings_and_their_faces_read_back,
+                new_cases_see_one_sighting_per_group_and_no_reposts,
+                hashes_keep_their_order_and_groups_and_leave_out_enrolled_photos,
+                candidates_are_added_once_per_sighting_and_case,
+                batch_items_are_done_when_recorded_not_when_failed,
+                the_store_shows_its_index_photos_and_place,
+            ];
+            [
+                reads_list_cases_with_their_counts_and_photos,
+                reads_show_sightings_the_review_queue_and_an_item,
+                reads_show_batch_progress,
+                reads_leave_out_an_erased_case,
+            ]
         );
     };
-    (@tests $name:ident, $open:expr; $($check:ident),* $(,)?) => {
+    (@tests $name:ident, $open:expr, $reader:expr;
+        [$($check:ident),* $(,)?]; [$($read:ident),* $(,)?]) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
@@ -1669,11 +2154,22 @@ macro_rules! store_suite {
                     }
                 }
             )*
+            $(
+                #[test]
+                fn $read() {
+                    let dir = $crate::store::contract_suite::tempdir();
+                    if let ::std::option::Option::Some((mut store, guard)) = ($open)(dir.path()) {
+                        $crate::store::contract_suite::$read(&mut store, $reader);
+                        drop(store);
+                        drop(guard);
+                    }
+                }
+            )*
         }
     };
-    ($name:ident, $open:expr) => {
+    ($name:ident, $open:expr, $reader:expr) => {
         $crate::store_suite!(guarded $name, |dir: &::std::path::Path| {
             ::std::option::Option::Some((($open)(dir), ()))
-        });
+        }, $reader);
     };
 }

@@ -30,6 +30,7 @@ pub mod model_checks;
 mod model_index;
 mod model_snapshot;
 mod notes;
+mod read_store;
 mod reads;
 mod registry;
 mod schema;
@@ -54,6 +55,7 @@ pub use matching::{
     StoredSighting,
 };
 pub use model_index::ModelIndexes;
+pub use read_store::ReadStore;
 pub use reads::{
     BatchStatus, CasePhoto, CaseSummary, PhotoDistance, QueueEntry, Reader, Reads, ReviewItem,
     SightingSummary,

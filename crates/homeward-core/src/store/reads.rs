@@ -557,11 +557,14 @@ impl Reads<'_> {
         })
     }
 
-    /// Every batch run against this registry, most recently active first.
+    /// Every batch run against this registry, most recently active first
+    /// (ties by name, bytewise).
     pub fn batches(&self) -> Result<Vec<BatchStatus>, StoreError> {
         let mut st = self
             .conn
-            .prepare_cached(&format!("{BATCH_STATUS} GROUP BY b.batch ORDER BY 6 DESC"))
+            .prepare_cached(&format!(
+                "{BATCH_STATUS} GROUP BY b.batch ORDER BY 6 DESC, b.batch"
+            ))
             .map_err(self.sql())?;
         let rows = st.query_map([], batch_status).map_err(self.sql())?;
         rows.collect::<Result<_, _>>().map_err(self.sql())
