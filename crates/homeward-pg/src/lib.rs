@@ -38,10 +38,13 @@
 //!
 //! The ingest queue (`jobs.rs`, [`JobQueue`]) hands photos to workers with
 //! leases, so a job whose worker dies is taken up again, and records each
-//! one once. See `docs/adr-postgres.md`.
+//! one once. The web accounts (users, sessions, API tokens, receipts, the
+//! access log) live in the same database ([`PgAccounts`], `accounts.rs`),
+//! shared by every server. See `docs/adr-postgres.md`.
 
 #![deny(missing_docs)]
 
+mod accounts;
 mod changelog;
 #[cfg(feature = "test-cluster")]
 pub mod cluster;
@@ -72,6 +75,7 @@ use homeward_core::store::{
 };
 use postgres::{Client, NoTls};
 
+pub use accounts::PgAccounts;
 use changelog::Change;
 pub use changelog::{CatchUp, ChangeListener, Wake, CHANNEL, POLL_INTERVAL};
 pub use error::{PgError, Target};

@@ -189,6 +189,8 @@ fn a_version_1_registry_gets_the_model_slot_and_keeps_its_rows() {
          DROP TABLE changes, jobs;
          DROP SEQUENCE job_leases;
          DROP FUNCTION homeward_changes_append_only();
+         DROP TABLE users, sessions, api_tokens, receipts, access_log;
+         DROP FUNCTION homeward_access_log_append_only();
          ALTER TABLE matches DROP COLUMN assignee;
          DELETE FROM registry_meta WHERE key = 'models_chosen';
          UPDATE homeward_schema SET version = 1;",

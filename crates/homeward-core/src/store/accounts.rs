@@ -1,4 +1,5 @@
-//! The web accounts store, `<dir>/auth.sqlite`: accounts with password
+//! The web accounts store in SQLite, `<dir>/auth.sqlite` (the
+//! [`AccountStore`](super::AccountStore) a single server uses): accounts with password
 //! hashes, sessions and API tokens (kept only as the SHA-256 of their
 //! secret), sighting receipts, and the append-only access log.
 //!
@@ -13,8 +14,8 @@ use std::str::FromStr;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::account_store::secret_digest as digest;
 use super::codec::now;
-use super::files::{hex, sha256};
 use super::StoreError;
 
 /// `PRAGMA application_id` of the accounts store ("HWAU").
@@ -180,11 +181,6 @@ pub struct Receipt {
     pub created_at: i64,
 }
 
-/// SHA-256 of a secret, hex; secrets are stored only this way.
-fn digest(secret: &str) -> String {
-    hex(&sha256(secret.as_bytes()))
-}
-
 fn row_user(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
     let role: String = r.get(2)?;
     Ok(User {
@@ -319,32 +315,30 @@ impl Accounts {
 
     /// Enables or disables an account; disabling ends its sessions and
     /// revokes its API tokens for good, in one transaction.
-    pub fn set_disabled(&mut self, id: u64, disabled: bool) -> Result<(), StoreError> {
-        let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(sql)?;
+    pub fn set_disabled(&self, id: u64, disabled: bool) -> Result<(), StoreError> {
+        let sql = self.sql();
+        // One connection, not shared between threads (`Connection` is not
+        // `Sync`) and no transaction open: an unchecked one is sound here.
+        let tx = self.conn.unchecked_transaction().map_err(&sql)?;
         let n = tx
             .execute(
                 "UPDATE users SET disabled = ?1 WHERE id = ?2",
                 params![disabled as i64, id as i64],
             )
-            .map_err(sql)?;
+            .map_err(&sql)?;
         if n == 0 {
             return Err(StoreError::NotFound { what: "user", id });
         }
         if disabled {
             tx.execute("DELETE FROM sessions WHERE user_id = ?1", [id as i64])
-                .map_err(sql)?;
+                .map_err(&sql)?;
             tx.execute(
                 "UPDATE api_tokens SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL",
                 params![now(), id as i64],
             )
-            .map_err(sql)?;
+            .map_err(&sql)?;
         }
-        tx.commit().map_err(sql)
+        tx.commit().map_err(&sql)
     }
 
     /// An account and its password hash, by name.
@@ -603,7 +597,7 @@ mod tests {
     #[test]
     fn secrets_are_stored_as_digests_and_disabling_revokes() {
         let dir = tempfile::tempdir().unwrap();
-        let mut a = Accounts::open(dir.path()).unwrap();
+        let a = Accounts::open(dir.path()).unwrap();
         let id = a
             .create_user("cw", "argon2-hash", Role::CaseWorker)
             .unwrap();

@@ -15,7 +15,11 @@
 //! two steps, or during an erasure) is removed by the recovery pass at open.
 //! See `docs/adr-store.md`.
 
+mod account_store;
 mod accounts;
+#[cfg(feature = "contract-suite")]
+#[doc(hidden)]
+pub mod accounts_suite;
 mod codec;
 mod contract;
 #[cfg(feature = "contract-suite")]
@@ -38,6 +42,7 @@ mod scores;
 mod types;
 mod vectors;
 
+pub use account_store::{secret_digest, AccountStore};
 pub use accounts::{
     AccessEntry, Accounts, Receipt, Role, RoleError, TokenInfo, User, ACCOUNTS_APPLICATION_ID,
     ACCOUNTS_SCHEMA_VERSION,

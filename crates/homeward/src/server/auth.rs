@@ -1,7 +1,10 @@
 //! Web accounts for the server: argon2 password hashing, the making of
-//! session, CSRF and API-token secrets, and the access log, over the core's
-//! accounts store (`<db>/auth.sqlite`, [`homeward_core::store::Accounts`]),
-//! which holds all the SQL and keeps secrets only as their SHA-256.
+//! session, CSRF and API-token secrets, and the access log, over an
+//! [`AccountStore`]: SQLite's (`<db>/auth.sqlite`,
+//! [`homeward_core::store::Accounts`], [`AuthStore::open`]) or any other,
+//! such as PostgreSQL's `homeward_pg::PgAccounts` shared by several servers
+//! ([`AuthStore::from_store`]). The store holds all the SQL and keeps
+//! secrets only as their SHA-256.
 //!
 //! Kept apart from the registry so that the registry stays the store of
 //! record for cases and sightings and knows nothing of web accounts.
@@ -12,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use homeward_core::store::{Accounts, Registry, StoreError};
+use homeward_core::store::{AccountStore, Accounts, Registry, StoreError};
 
 pub use homeward_core::store::{AccessEntry, Receipt, Role, TokenInfo, User};
 
@@ -122,10 +125,10 @@ fn verify_hash(password: &str, stored: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// The auth store. Every method is blocking (SQLite); call it off the async
-/// executor's hot path.
+/// The auth store. Every method is blocking (SQLite or a database
+/// connection); call it off the async executor's hot path.
 pub struct AuthStore {
-    accounts: Mutex<Accounts>,
+    accounts: Mutex<Box<dyn AccountStore + Send>>,
     /// A valid hash of a random password, verified against when a username
     /// is unknown so that sign-in takes as long either way.
     dummy_hash: String,
@@ -140,7 +143,12 @@ impl std::fmt::Debug for AuthStore {
 impl AuthStore {
     /// Opens or creates `<dir>/auth.sqlite`.
     pub fn open(dir: &Path) -> Result<AuthStore, AuthError> {
-        let accounts = Accounts::open(dir)?;
+        Self::from_store(Box::new(Accounts::open(dir)?))
+    }
+
+    /// The auth store over any accounts store, e.g. PostgreSQL's
+    /// (`homeward_pg::PgAccounts::connect(url)`).
+    pub fn from_store(accounts: Box<dyn AccountStore + Send>) -> Result<AuthStore, AuthError> {
         let dummy_hash = hash_password(&random_hex(16)?)?;
         Ok(AuthStore {
             accounts: Mutex::new(accounts),
@@ -150,10 +158,10 @@ impl AuthStore {
 
     fn with<T>(
         &self,
-        f: impl FnOnce(&mut Accounts) -> Result<T, StoreError>,
+        f: impl FnOnce(&mut dyn AccountStore) -> Result<T, StoreError>,
     ) -> Result<T, AuthError> {
         let mut a = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut a).map_err(AuthError::from)
+        f(a.as_mut()).map_err(AuthError::from)
     }
 
     /// Creates an account. The password is hashed with argon2id.
@@ -279,11 +287,16 @@ impl AuthStore {
         self.with(|a| a.receipt(code))
     }
 
-    /// Moves the sighting notes older builds kept here into the registry,
-    /// then forgets them here. Safe to repeat after a crash between the two
-    /// steps: the registry keeps a note it already has.
+    /// Moves the sighting notes older builds kept in `auth.sqlite` into the
+    /// registry, then forgets them there. Safe to repeat after a crash
+    /// between the two steps: the registry keeps a note it already has.
+    /// Does nothing when the accounts are not SQLite's (no build kept notes
+    /// anywhere else).
     pub fn move_notes_to(&self, registry: &mut Registry) -> Result<(), AuthError> {
         self.with(|a| {
+            let Some(a) = a.as_sqlite() else {
+                return Ok(());
+            };
             let notes = a.legacy_sighting_notes()?;
             if notes.is_empty() {
                 return Ok(());
@@ -364,5 +377,38 @@ mod tests {
             !String::from_utf8_lossy(&bytes).contains(&secret),
             "the secret itself is never stored"
         );
+    }
+
+    #[test]
+    fn postgres_accounts_are_shared_by_two_auth_stores() {
+        let Some(db) = homeward_pg::cluster::TestDb::new_or_skip("auth_store_pg") else {
+            return;
+        };
+        let open = || {
+            let accounts = homeward_pg::PgAccounts::connect(&db.url()).unwrap();
+            AuthStore::from_store(Box::new(accounts)).unwrap()
+        };
+        let (a, b) = (open(), open());
+        let id = a
+            .create_user("cw", "a long enough password", Role::CaseWorker)
+            .unwrap();
+        assert!(matches!(
+            b.create_user("cw", "another long password", Role::Admin),
+            Err(AuthError::Exists { .. })
+        ));
+        let user = b.verify_password("cw", "a long enough password").unwrap();
+        assert_eq!(user.map(|u| u.id), Some(id));
+        let (session, csrf) = a.create_session(id).unwrap();
+        assert_eq!(b.session(&session).unwrap().unwrap().1, csrf);
+        let (tid, secret) = b.create_token(id, "script").unwrap();
+        assert_eq!(a.token_user(&secret).unwrap().unwrap().id, id);
+        a.revoke_token(tid).unwrap();
+        assert!(b.token_user(&secret).unwrap().is_none());
+        b.set_disabled(id, true).unwrap();
+        assert!(a.session(&session).unwrap().is_none());
+        // No build kept sighting notes outside auth.sqlite: nothing to move.
+        let dir = tempfile::tempdir().unwrap();
+        let mut registry = Registry::open(dir.path()).unwrap();
+        a.move_notes_to(&mut registry).unwrap();
     }
 }
