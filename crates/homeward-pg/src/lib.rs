@@ -47,6 +47,7 @@ mod matching;
 mod probe;
 mod rows;
 mod schema;
+mod snapshot;
 mod vectors;
 
 use std::collections::{HashMap, HashSet};
@@ -76,6 +77,7 @@ pub use jobs::{
 pub use probe::registry_exists;
 use rows::*;
 pub use schema::{APPLICATION, SCHEMA_VERSION};
+pub use snapshot::{SnapshotPolicy, SnapshotWritten, SNAPSHOT_DIR};
 
 /// Session advisory lock key of the registry ("HWRG", as SQLite's application id): held
 /// exclusively by a store opened alone, shared by stores opened shared.
@@ -105,6 +107,12 @@ pub struct PgStore {
     models: homeward_core::store::ModelIndexes,
     params: HnswParams,
     orphans_removed: usize,
+    /// How the indexes were obtained at open (`snapshot.rs`).
+    origin: homeward_core::store::IndexOrigin,
+    /// When this store writes a snapshot by itself.
+    policy: SnapshotPolicy,
+    /// Whether [`PgStore::close`] ran (dropping then does nothing more).
+    closed: bool,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -196,11 +204,16 @@ impl PgStore {
             models: Default::default(),
             params,
             orphans_removed: 0,
+            origin: homeward_core::store::IndexOrigin::Rebuilt {
+                reason: "not opened yet".into(),
+            },
+            policy: SnapshotPolicy::default(),
+            closed: false,
         };
         if !shared {
             store.recover()?;
         }
-        store.rebuild_index()?;
+        store.open_indexes()?;
         Ok(store)
     }
 
@@ -1027,8 +1040,13 @@ impl Store for PgStore {
             .map(|f| Change::face_removed(id, *f))
             .collect();
         changes.push(Change::case_erased(id));
-        changelog::record(&mut tx, &changes).map_err(db)?;
+        let seq = changelog::record(&mut tx, &changes).map_err(db)?;
         tx.commit().map_err(db)?;
+        // No index snapshot that may hold the erased faces stays on disk
+        // (`snapshot.rs`); a process that loaded one catches up past `seq`.
+        if let Some(seq) = seq {
+            snapshot::discard_before(&self.root, seq)?;
+        }
         // Committed: from here a crash leaves only orphan files, removed at
         // the next open; the index is rebuilt from the database at open.
         let still = self.referenced_hashes()?;

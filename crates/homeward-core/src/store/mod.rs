@@ -54,6 +54,7 @@ pub use matching::{
     StoredSighting,
 };
 pub use model_index::ModelIndexes;
+pub use model_snapshot::model_snapshot_dir;
 pub use reads::{
     BatchStatus, CasePhoto, CaseSummary, PhotoDistance, QueueEntry, Reader, Reads, ReviewItem,
     SightingSummary,
