@@ -98,6 +98,7 @@ pub struct SnapshotWritten {
     pub faces: usize,
 }
 
+#[derive(Debug)]
 struct Manifest {
     database: String,
     position: i64,
