@@ -15,6 +15,8 @@
 //! <photo_root>/photos/ab/…  photo bytes named by SHA-256, written and
 //!                           fsync'd before the row that names them commits
 //! <photo_root>/tmp/         files being written (cleared at open)
+//! <photo_root>/snapshots/   index snapshots with their change log
+//!                           position, loaded at open (`snapshot.rs`)
 //! ```
 //!
 //! Two ways to open a registry (a session advisory lock, held for the
