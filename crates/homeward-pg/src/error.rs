@@ -178,6 +178,19 @@ pub enum PgError {
         /// How many.
         running: u64,
     },
+    /// An index snapshot was not written; the store and its indexes are
+    /// as they were.
+    #[error(
+        "no index snapshot was written under {}: {why}; the registry is unaffected, \
+         write one again later",
+        path.display()
+    )]
+    Snapshot {
+        /// The snapshots' directory.
+        path: std::path::PathBuf,
+        /// What failed.
+        why: String,
+    },
     /// Opening the photo files or loading the index failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -15,6 +15,8 @@
 //! <photo_root>/photos/ab/…  photo bytes named by SHA-256, written and
 //!                           fsync'd before the row that names them commits
 //! <photo_root>/tmp/         files being written (cleared at open)
+//! <photo_root>/snapshots/   index snapshots with their change log
+//!                           position, loaded at open (`snapshot.rs`)
 //! ```
 //!
 //! Two ways to open a registry (a session advisory lock, held for the
@@ -56,6 +58,7 @@ mod probe;
 mod reads;
 mod rows;
 mod schema;
+mod snapshot;
 mod vectors;
 
 use std::collections::{HashMap, HashSet};
@@ -87,6 +90,7 @@ pub use probe::registry_exists;
 pub use reads::PgReader;
 use rows::*;
 pub use schema::{APPLICATION, SCHEMA_VERSION};
+pub use snapshot::{SnapshotPolicy, SnapshotWritten, SNAPSHOT_DIR};
 
 /// Session advisory lock key of the registry ("HWRG", as SQLite's application id): held
 /// exclusively by a store opened alone, shared by stores opened shared.
@@ -116,6 +120,12 @@ pub struct PgStore {
     models: homeward_core::store::ModelIndexes,
     params: HnswParams,
     orphans_removed: usize,
+    /// How the indexes were obtained at open (`snapshot.rs`).
+    origin: homeward_core::store::IndexOrigin,
+    /// When this store writes a snapshot by itself.
+    policy: SnapshotPolicy,
+    /// Whether [`PgStore::close`] ran (dropping then does nothing more).
+    closed: bool,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -207,11 +217,16 @@ impl PgStore {
             models: Default::default(),
             params,
             orphans_removed: 0,
+            origin: homeward_core::store::IndexOrigin::Rebuilt {
+                reason: "not opened yet".into(),
+            },
+            policy: SnapshotPolicy::default(),
+            closed: false,
         };
         if !shared {
             store.recover()?;
         }
-        store.rebuild_index()?;
+        store.open_indexes()?;
         Ok(store)
     }
 
@@ -990,8 +1005,13 @@ impl Store for PgStore {
             .map(|f| Change::face_removed(id, *f))
             .collect();
         changes.push(Change::case_erased(id));
-        changelog::record(&mut tx, &changes).map_err(db)?;
+        let seq = changelog::record(&mut tx, &changes).map_err(db)?;
         tx.commit().map_err(db)?;
+        // No index snapshot that may hold the erased faces stays on disk
+        // (`snapshot.rs`); a process that loaded one catches up past `seq`.
+        if let Some(seq) = seq {
+            snapshot::discard_before(&self.root, seq)?;
+        }
         // Committed: from here a crash leaves only orphan files, removed at
         // the next open; the index is rebuilt from the database at open.
         let still = self.referenced_hashes()?;

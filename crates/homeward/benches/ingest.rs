@@ -34,13 +34,17 @@
 //! 4. **Start-up.** `--faces F` synthetic case faces (three photos per case,
 //!    one face each, with a dlib embedding and an SFace vector, as a
 //!    registry made by `homeward init` holds) are written with `COPY`, then
-//!    `PgStore::connect_shared` is timed. PostgreSQL has no index snapshot
-//!    yet, so this is the rows read and both indexes (dlib, SFace) rebuilt;
-//!    the change log is empty.
+//!    `PgStore::connect_shared` is timed: first with no snapshot (the rows
+//!    read and both indexes, dlib and SFace, rebuilt), then a snapshot is
+//!    written (`PgStore::write_snapshot`, timed), `--log N` more faces are
+//!    added through the store (so the log holds N changes after the
+//!    snapshot), and `--startups` times, alternately: an open from the
+//!    snapshot and the log, and an open with the snapshot moved aside (a
+//!    rebuild), both on the same rows.
 //!
 //! ```text
 //! cargo bench -p homeward --bench ingest -- [--photos 60] [--workers 1,2,3] [--faces 100000]
-//!     [--trials 20] [--startups 2] [--max-side 1024] [--worker-threads N] [--only ingest,search,change,startup] [--json]
+//!     [--log 300] [--trials 20] [--startups 2] [--max-side 1024] [--worker-threads N] [--only ingest,search,change,startup] [--json]
 //! ```
 //! The machine's cores are shared by everything: with two cores, three
 //! workers (and the searches, and PostgreSQL) compete for the same two.
@@ -56,9 +60,11 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use homeward_core::index::SearchFilter;
-use homeward_core::store::{CaseStatus, FaceRecord, MatchStore, NewCase, PhotoMeta, Sex, Store};
+use homeward_core::store::{
+    CaseStatus, FaceRecord, IndexOrigin, MatchStore, ModelVector, NewCase, PhotoMeta, Sex, Store,
+};
 use homeward_pg::cluster::{Cluster, ClusterError};
-use homeward_pg::{JobQueue, PgStore, POLL_INTERVAL};
+use homeward_pg::{JobQueue, PgStore, SnapshotPolicy, POLL_INTERVAL, SNAPSHOT_DIR};
 use serde_json::{json, Value};
 
 const BATCH: &str = "bench";
@@ -81,6 +87,7 @@ struct Opts {
     photos: usize,
     workers: Vec<usize>,
     faces: usize,
+    log: usize,
     trials: usize,
     startups: usize,
     max_side: u32,
@@ -118,6 +125,7 @@ impl Opts {
             photos: num("--photos", 60).max(1),
             workers,
             faces: num("--faces", 100_000),
+            log: num("--log", 300),
             trials: num("--trials", 20).max(1),
             startups: num("--startups", 2).max(1),
             max_side: num("--max-side", 1024).max(64) as u32,
@@ -813,6 +821,73 @@ fn fill(cluster: &Cluster, db: &str, faces: usize) -> Vec<String> {
     models.into_iter().map(|(m, _)| m).collect()
 }
 
+/// Bytes of the files under `dir`.
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir).map_or(0, |rd| {
+        rd.flatten()
+            .map(|e| match e.file_type() {
+                Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+                _ => e.metadata().map_or(0, |m| m.len()),
+            })
+            .sum()
+    })
+}
+
+/// Opens the registry shared, timed; the store writes no snapshot when
+/// dropped (the bench decides when one is written).
+fn open_timed(reg: &Reg, want: usize) -> (PgStore, f64) {
+    let t = Instant::now();
+    let mut s = PgStore::connect_shared(&reg.url(), reg.root.path()).unwrap_or_else(|e| fail(e));
+    let took = t.elapsed().as_secs_f64();
+    s.set_snapshot_policy(SnapshotPolicy::NEVER);
+    if s.index().len() != want {
+        fail(format!(
+            "the index holds {} faces, not {want}",
+            s.index().len()
+        ));
+    }
+    (s, took)
+}
+
+/// `n` case faces added through the store (three photos per case, each
+/// with every enabled model's vector): `n` changes in the log.
+fn add_through_store(s: &mut PgStore, n: usize) {
+    let mut rng = synth::Rng(0x10C);
+    let dlib = synth::FaceSynth::new(&mut rng);
+    let specs = s.models().to_vec();
+    let mut case = 0;
+    for i in 0..n {
+        if i.is_multiple_of(3) {
+            case = s
+                .add_case(ACTOR, &bench_case(1_000_000 + i))
+                .unwrap_or_else(|e| fail(e));
+        }
+        let mut face = face_of(dlib.photo(&dlib.identity(&mut rng), &mut rng));
+        face.vectors = specs
+            .iter()
+            .map(|m| {
+                let mut v: Vec<f32> = (0..m.dim).map(|_| rng.gauss() as f32).collect();
+                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
+                v.iter_mut().for_each(|x| *x /= norm);
+                ModelVector {
+                    model: m.name.clone(),
+                    version: m.version.clone(),
+                    vector: v,
+                }
+            })
+            .collect();
+        let bytes = format!("after the snapshot {i}");
+        s.add_photo(
+            ACTOR,
+            case,
+            bytes.as_bytes(),
+            &PhotoMeta::default(),
+            &[face],
+        )
+        .unwrap_or_else(|e| fail(e));
+    }
+}
+
 fn startup(o: &Opts, cluster: &Cluster) -> Value {
     let reg = Reg::new(cluster, None);
     reg.run(&["init", "--json"]);
@@ -828,29 +903,62 @@ fn startup(o: &Opts, cluster: &Cluster) -> Value {
                 .ok()
         })
         .map_or(0, |r| r.get(0));
-    let mut opens = Vec::new();
+    say!(
+        "start-up: opening the registry ({} faces, no snapshot)…",
+        o.faces
+    );
+    let (mut s, first_open) = open_timed(&reg, o.faces);
+    say!("  {first_open:.1} s; writing a snapshot…");
+    let t = Instant::now();
+    let written = s.write_snapshot().unwrap_or_else(|e| fail(e));
+    let write_s = t.elapsed().as_secs_f64();
+    let snapshot_bytes = dir_bytes(&written.path);
+    say!("  {write_s:.2} s; adding {} faces after it…", o.log);
+    add_through_store(&mut s, o.log);
+    let head = s.catch_up().unwrap_or_else(|e| fail(e)).to;
+    drop(s);
+    let all = o.faces + o.log;
+    let snapshots = reg.root.path().join(SNAPSHOT_DIR);
+    let aside = reg.root.path().join("snapshots-aside");
+    let (mut rebuilt, mut loaded) = (Vec::new(), Vec::new());
     for _ in 0..o.startups {
-        say!("start-up: opening the registry ({} faces)…", o.faces);
-        let t = Instant::now();
-        let s = PgStore::connect_shared(&reg.url(), reg.root.path()).unwrap_or_else(|e| fail(e));
-        opens.push(t.elapsed().as_secs_f64());
-        if s.index().len() != o.faces {
+        say!(
+            "start-up: opening from the snapshot and {} log entries…",
+            head - written.position
+        );
+        let (s, took) = open_timed(&reg, all);
+        if !matches!(s.index_origin(), IndexOrigin::Snapshot { .. }) {
             fail(format!(
-                "the index holds {} faces, not {}",
-                s.index().len(),
-                o.faces
+                "not opened from the snapshot: {:?}",
+                s.index_origin()
             ));
         }
         drop(s);
-        say!("  {:.1} s", opens.last().copied().unwrap_or(0.0));
+        loaded.push(took);
+        say!("  {took:.2} s; opening with the snapshot moved aside…");
+        std::fs::rename(&snapshots, &aside).unwrap_or_else(|e| fail(e));
+        let (s, took) = open_timed(&reg, all);
+        drop(s);
+        std::fs::rename(&aside, &snapshots).unwrap_or_else(|e| fail(e));
+        rebuilt.push(took);
+        say!("  {took:.1} s");
     }
+    let (rebuild_median, snapshot_median) = (median(rebuilt.clone()), median(loaded.clone()));
     json!({
         "faces": o.faces,
         "models": models,
         "fill_s": fill_s,
         "database_mib": size as f64 / (1 << 20) as f64,
-        "open_s": opens.clone(),
-        "open_median_s": median(opens),
+        "first_open_s": first_open,
+        "snapshot_write_s": write_s,
+        "snapshot_mib": snapshot_bytes as f64 / (1 << 20) as f64,
+        "log_entries": head - written.position,
+        "faces_after_snapshot": o.log,
+        "open_s": rebuilt,
+        "open_median_s": rebuild_median,
+        "snapshot_open_s": loaded,
+        "snapshot_open_median_s": snapshot_median,
+        "rebuild_over_snapshot": rebuild_median / snapshot_median,
     })
 }
 
@@ -958,21 +1066,43 @@ fn print_table(r: &Value) {
     }
     let u = &r["startup"];
     if u.is_object() {
+        let list = |k: &str| {
+            u[k].as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|x| format!("{:.2}", x.as_f64().unwrap_or(f64::NAN)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default()
+        };
         println!();
         println!(
-            "Start-up: `PgStore::connect_shared` on {} case faces (models {}; database {:.0} MiB): \
-             median {:.1} s of {:?} (no index snapshot on PostgreSQL: the rows are read and every index rebuilt)",
+            "Start-up: `PgStore::connect_shared` on {} case faces (models {}; database {:.0} MiB):",
             u["faces"],
             u["models"],
             f(u, "database_mib"),
+        );
+        println!(
+            "  first open, no snapshot: {:.1} s; `write_snapshot`: {:.2} s, {:.0} MiB on disk",
+            f(u, "first_open_s"),
+            f(u, "snapshot_write_s"),
+            f(u, "snapshot_mib"),
+        );
+        println!(
+            "  then {} faces added through the store ({} log entries after the snapshot), and alternately:",
+            u["faces_after_snapshot"], u["log_entries"]
+        );
+        println!(
+            "  from the snapshot and the log: median {:.2} s of [{}]",
+            f(u, "snapshot_open_median_s"),
+            list("snapshot_open_s")
+        );
+        println!(
+            "  rebuilt from the rows (snapshot moved aside): median {:.1} s of [{}]; {:.0}x the snapshot's",
             f(u, "open_median_s"),
-            u["open_s"]
-                .as_array()
-                .map(|a| a
-                    .iter()
-                    .map(|x| format!("{:.1}", x.as_f64().unwrap_or(f64::NAN)))
-                    .collect::<Vec<_>>())
-                .unwrap_or_default()
+            list("open_s"),
+            f(u, "rebuild_over_snapshot")
         );
     }
 }

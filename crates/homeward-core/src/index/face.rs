@@ -365,6 +365,39 @@ impl FaceIndex {
         Ok((idx, newer))
     }
 
+    /// Loads the snapshot under `root` as it was saved, for a store that
+    /// brings it up to date itself (PostgreSQL's change log), where
+    /// [`FaceIndex::load`] would refuse a snapshot the store has moved past.
+    /// `generation` must be the one it was saved with; `store_max_id` is the
+    /// largest id the store has given (a larger one is refused before it
+    /// sizes any table). `meta_of` gives each saved face's case facts; a face
+    /// it has none for (gone from the store) is left out and its vector
+    /// dropped from memory. Returns the index and how many were left out.
+    pub fn load_saved(
+        root: &Path,
+        generation: u64,
+        store_max_id: Option<u64>,
+        mut meta_of: impl FnMut(u64) -> Option<FaceMeta>,
+    ) -> Result<(FaceIndex, usize), IndexError> {
+        let (hnsw, _) = snapshot::load(root, generation, store_max_id)?;
+        let mut idx = FaceIndex {
+            hnsw,
+            meta: Vec::new(),
+        };
+        let mut gone = 0;
+        for id in idx.hnsw.live_ids() {
+            match meta_of(id) {
+                Some(m) => idx.set_meta(id, m),
+                None => {
+                    idx.hnsw.remove(id);
+                    gone += 1;
+                }
+            }
+        }
+        idx.compact();
+        Ok((idx, gone))
+    }
+
     /// Deletes the snapshot under `root`.
     pub fn delete_snapshot(root: &Path) -> Result<(), IndexError> {
         snapshot::delete(root)

@@ -60,6 +60,7 @@ pub use matching::{
     StoredSighting,
 };
 pub use model_index::ModelIndexes;
+pub use model_snapshot::model_snapshot_dir;
 pub use read_store::ReadStore;
 pub use reads::{
     BatchStatus, CasePhoto, CaseSummary, PhotoDistance, QueueEntry, Reader, Reads, ReviewItem,

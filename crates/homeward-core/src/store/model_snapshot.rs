@@ -25,12 +25,19 @@ use crate::index::{FaceIndex, FaceMeta};
 /// `registry_meta` key of the vector generation.
 pub(super) const VECTORS_GENERATION: &str = "vectors_generation";
 
+/// The directory name of `model`'s index snapshot, `model-<hex of its
+/// name>` (so any name is a safe directory name); PostgreSQL's snapshots
+/// use it too.
+pub fn model_snapshot_dir(model: &str) -> String {
+    let hex: String = model.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("model-{hex}")
+}
+
 impl Registry {
     /// Where `model`'s index snapshot lives (its name hex-encoded, so any
     /// name is a safe directory name).
     fn model_snapshot_root(&self, model: &str) -> PathBuf {
-        let hex: String = model.bytes().map(|b| format!("{b:02x}")).collect();
-        self.dir.join("index").join(format!("model-{hex}"))
+        self.dir.join("index").join(model_snapshot_dir(model))
     }
 
     /// The generation a model snapshot must carry to be used.
