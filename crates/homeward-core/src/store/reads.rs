@@ -215,6 +215,13 @@ impl Registry {
     pub fn reader(&self) -> Result<Reader, StoreError> {
         Reader::open(&self.db_path)
     }
+
+    /// [`Registry::reader`] by the registry's directory, for a pool that
+    /// opens readers without holding the registry (it must be open, or
+    /// have been, so the file exists).
+    pub fn reader_at(dir: &Path) -> Result<Reader, StoreError> {
+        Reader::open(&Registry::db_file(dir))
+    }
 }
 
 /// The typed reads over one connection.

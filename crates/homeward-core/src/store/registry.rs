@@ -92,6 +92,11 @@ fn year_of(date: &str) -> Option<i32> {
 }
 
 impl Registry {
+    /// The database file of the registry in `dir`.
+    pub(super) fn db_file(dir: &Path) -> PathBuf {
+        dir.join(DB_NAME)
+    }
+
     /// Opens (or creates) the registry in `dir` with default index parameters.
     pub fn open(dir: impl AsRef<Path>) -> Result<Registry, StoreError> {
         Self::open_with(dir, HnswParams::default())
@@ -108,7 +113,7 @@ impl Registry {
         let lock = File::create(&lock_path).map_err(|e| StoreError::io(&lock_path, e))?;
         take_lock(&lock, &lock_path, &dir)?;
         write_holder(&dir);
-        let db_path = dir.join(DB_NAME);
+        let db_path = Registry::db_file(&dir);
         check_sqlite_header(&db_path)?;
         let sql = |source| StoreError::Sqlite {
             path: db_path.clone(),

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::db::{RegistryArgs, RegistryAt};
 use super::{CliError, Outcome};
 use crate::face_args::AnalysisArgs;
 use crate::server::{self, AuthStore, Role, ServerConfig, MIN_PASSWORD_CHARS};
@@ -19,9 +20,15 @@ use crate::server::{self, AuthStore, Role, ServerConfig, MIN_PASSWORD_CHARS};
 /// there is no default password. Stop with Ctrl-C or SIGTERM.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Registry directory (created if missing); accounts go to DIR/auth.sqlite.
-    #[arg(long, env = "HOMEWARD_DB", hide_env_values = true)]
-    pub db: PathBuf,
+    /// Registry directory (created if missing; accounts go to DIR/auth.sqlite),
+    /// or a `postgres://` URL shared with other servers and workers
+    /// (accounts in the same database; give --photo-root too).
+    #[arg(long, env = "HOMEWARD_DB", hide_env_values = true, value_parser = RegistryAt::parse)]
+    pub db: RegistryAt,
+    /// With a postgres:// registry: the photo directory every process
+    /// shares.
+    #[arg(long, env = "HOMEWARD_PHOTO_ROOT")]
+    pub photo_root: Option<PathBuf>,
     /// Address to listen on. Put a TLS-terminating proxy in front for anything but loopback.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
@@ -186,6 +193,47 @@ fn ensure_admin(auth: &AuthStore) -> Result<(), CliError> {
 /// Structured logs (key=value fields) on stderr, for refusals, timeouts,
 /// throttling and admissions. Nothing logged carries image bytes or personal
 /// data. `HOMEWARD_LOG=debug|info|warn|error|off` sets the level (default info).
+/// The registry to serve and its accounts: a directory (created if
+/// missing) with `auth.sqlite`, or a PostgreSQL database that must already
+/// hold a registry (`homeward init --db postgres://…`), accounts included.
+fn open(args: &ServeArgs) -> Result<(server::Served, AuthStore), CliError> {
+    let auth_error = |e: server::AuthError| CliError::Usage(e.to_string());
+    match &args.db {
+        RegistryAt::Dir(dir) => {
+            std::fs::create_dir_all(dir).map_err(|source| CliError::Io {
+                context: format!("creating {}", dir.display()),
+                source,
+            })?;
+            let auth = AuthStore::open(dir).map_err(auth_error)?;
+            Ok((server::Served::Dir(dir.clone()), auth))
+        }
+        RegistryAt::Postgres(url) => {
+            let at = RegistryArgs {
+                db: args.db.clone(),
+                photo_root: args.photo_root.clone(),
+            };
+            let photo_root = at.photo_root()?.to_path_buf();
+            if !at.exists()? {
+                return Err(CliError::Usage(format!(
+                    "no registry in {}; create it once with `homeward init --db <the same URL> \
+                     --photo-root {}`, then serve",
+                    args.db,
+                    photo_root.display()
+                )));
+            }
+            let accounts = homeward_pg::PgAccounts::connect(url)?;
+            let auth = AuthStore::from_store(Box::new(accounts)).map_err(auth_error)?;
+            Ok((
+                server::Served::Postgres {
+                    url: url.clone(),
+                    photo_root,
+                },
+                auth,
+            ))
+        }
+    }
+}
+
 fn init_logs() {
     use tracing_subscriber::filter::LevelFilter;
     let level = match std::env::var("HOMEWARD_LOG").as_deref() {
@@ -204,24 +252,11 @@ fn init_logs() {
 }
 
 pub fn run(args: &ServeArgs) -> Result<Outcome, CliError> {
-    if let Ok(super::db::RegistryAt::Postgres(_)) =
-        super::db::RegistryAt::parse(&args.db.to_string_lossy())
-    {
-        return Err(CliError::Usage(
-            "`homeward serve` does not serve a postgres:// registry yet; serve a registry \
-             directory, and use the CLI (`--db postgres://…`) or `homeward worker` on PostgreSQL"
-                .into(),
-        ));
-    }
-    std::fs::create_dir_all(&args.db).map_err(|source| CliError::Io {
-        context: format!("creating {}", args.db.display()),
-        source,
-    })?;
-    let auth = AuthStore::open(&args.db).map_err(|e| CliError::Usage(e.to_string()))?;
+    let (registry, auth) = open(args)?;
     ensure_admin(&auth)?;
     init_logs();
     let config = ServerConfig {
-        db: args.db.clone(),
+        registry,
         addr: args.addr,
         secure_cookies: !args.insecure_cookies,
         request_timeout: Duration::from_secs(args.request_timeout.max(1)),

@@ -36,11 +36,12 @@ use axum::Router;
 use homeward_core::faces::{FaceEngine, FaceOptions};
 use homeward_core::intake::Limits;
 use homeward_core::sface::SFace;
-use homeward_core::store::Registry;
+use homeward_core::store::{MatchStore, ReadStore, Registry, StoreError};
 use homeward_match::notify::{
     Channel, EmailText, Notification, Notifier, Smtp, SmtpConfig, Webhook, WebhookConfig,
 };
 use homeward_match::{Analysis, Analyzer};
+use homeward_pg::{ChangeListener, PgReader, PgStore, POLL_INTERVAL};
 
 pub use admission::default_analysis_budget;
 use admission::Admission;
@@ -53,8 +54,8 @@ use service::Service;
 /// Everything `homeward serve` can be told.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// The registry directory (`registry.sqlite`, `auth.sqlite`, photos).
-    pub db: PathBuf,
+    /// The registry served.
+    pub registry: Served,
     /// Address to listen on.
     pub addr: SocketAddr,
     /// Mark cookies `Secure` (serve behind TLS). Off only for plain-HTTP loopback tests.
@@ -83,6 +84,35 @@ pub struct ServerConfig {
     pub face: FaceOptions,
     /// Where new strong and possible matches are announced.
     pub notify: NotifySettings,
+}
+
+/// Where the served registry is.
+#[derive(Clone)]
+pub enum Served {
+    /// A registry directory (`registry.sqlite`, `auth.sqlite`, photos):
+    /// this process owns it.
+    Dir(PathBuf),
+    /// A PostgreSQL database shared with other servers, workers and the
+    /// CLI; photo files under `photo_root` (the same for every process).
+    Postgres {
+        /// `postgres://…` (may hold a password: never shown).
+        url: String,
+        /// The shared photo directory.
+        photo_root: PathBuf,
+    },
+}
+
+impl std::fmt::Debug for Served {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Served::Dir(d) => f.debug_tuple("Dir").field(d).finish(),
+            Served::Postgres { photo_root, .. } => f
+                .debug_struct("Postgres")
+                .field("url", &"<hidden>")
+                .field("photo_root", photo_root)
+                .finish(),
+        }
+    }
 }
 
 /// Notification channels of `homeward serve` (all optional).
@@ -416,12 +446,97 @@ fn spawn_reembed(service: Arc<Service>) {
     }
 }
 
+/// What [`open_registry`] opens.
+type Opened = (
+    Box<dyn MatchStore + Send>,
+    service::OpenReader,
+    Option<ChangeListener>,
+);
+
+/// The served registry, its read connections and, on a shared database,
+/// a listener for other processes' changes. A SQLite registry first takes
+/// over the sighting notes older builds kept in the account store.
+fn open_registry(at: &Served, auth: &AuthStore) -> Result<Opened, ServerError> {
+    match at {
+        Served::Dir(dir) => {
+            let mut registry = Registry::open(dir)?;
+            auth.move_notes_to(&mut registry).map_err(|e| {
+                ServerError::Setup(format!(
+                    "cannot move the sighting notes into the registry: {e}"
+                ))
+            })?;
+            // Readers open the registry file beside the writer (WAL).
+            let dir = dir.clone();
+            let open_reader: service::OpenReader = Box::new(move || {
+                Ok(Box::new(Registry::reader_at(&dir)?) as Box<dyn ReadStore + Send>)
+            });
+            Ok((Box::new(registry), open_reader, None))
+        }
+        Served::Postgres { url, photo_root } => {
+            let store = PgStore::connect_shared(url, photo_root)
+                .map_err(|e| ServerError::Setup(e.to_string()))?;
+            let listener = store
+                .listen()
+                .map_err(|e| ServerError::Setup(e.to_string()))?;
+            let url = url.clone();
+            let location = store.location();
+            let open_reader: service::OpenReader = Box::new(move || {
+                PgReader::connect(&url)
+                    .map(|r| Box::new(r) as Box<dyn ReadStore + Send>)
+                    .map_err(|e| StoreError::Database {
+                        target: location.clone(),
+                        hint: "the registry's database cannot be read; check that PostgreSQL \
+                               is up, then reload"
+                            .into(),
+                        source: Box::new(e),
+                    })
+            });
+            Ok((Box::new(store), open_reader, Some(listener)))
+        }
+    }
+}
+
+/// Follows the changes other servers, workers and the CLI commit to a
+/// shared registry: each announcement (or every [`POLL_INTERVAL`] when
+/// none comes) brings this process's indexes up to date, so a case
+/// registered or erased elsewhere shows in (or leaves) this server's
+/// answers within about a second. Stops when the registry is closed.
+fn spawn_follower(service: Arc<Service>, mut listener: ChangeListener) {
+    let spawned = std::thread::Builder::new()
+        .name("follower".into())
+        .spawn(move || {
+            let mut failing = false;
+            loop {
+                listener.wait(POLL_INTERVAL);
+                match service.refresh() {
+                    Ok(()) => failing = false,
+                    Err(e)
+                        if e.status == StatusCode::INTERNAL_SERVER_ERROR && service.is_closed() =>
+                    {
+                        break
+                    }
+                    Err(e) => {
+                        if !failing {
+                            eprintln!(
+                                "homeward serve: cannot follow the registry's changes: {}",
+                                e.message
+                            );
+                        }
+                        failing = true;
+                    }
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        eprintln!("homeward serve: cannot start following the registry's changes: {e}");
+    }
+}
+
 /// Opens the registry and face engine, listens on `config.addr` and serves
 /// until SIGINT/SIGTERM; then closes the registry cleanly. Prints
 /// `listening on http://ADDR` on stdout once ready.
 pub fn run(config: ServerConfig, auth: AuthStore) -> Result<(), ServerError> {
     i18n::check_time_zone().map_err(ServerError::Setup)?;
-    let registry = Registry::open(&config.db)?;
     let analyzer = Analyzer::with_models(
         FaceEngine::bundled()?,
         vec![Box::new(SFace::bundled()?)],
@@ -433,8 +548,13 @@ pub fn run(config: ServerConfig, auth: AuthStore) -> Result<(), ServerError> {
     );
     let channels = config.notify.channels()?;
     let auth = Arc::new(auth);
-    let service =
-        Arc::new(Service::new(registry, analyzer, auth.clone()).map_err(ServerError::Setup)?);
+    let (store, open_reader, listener) = open_registry(&config.registry, &auth)?;
+    let service = Arc::new(
+        Service::new(store, open_reader, analyzer, auth.clone()).map_err(ServerError::Setup)?,
+    );
+    if let Some(listener) = listener {
+        spawn_follower(service.clone(), listener);
+    }
     spawn_reembed(service.clone());
     let state = AppState(Arc::new(Shared {
         service: service.clone(),

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use homeward_core::store::{
     self as store, CaseId, CaseStatus, MatchState, MatchStore, NewCase, NewSighting, PhotoMeta,
-    Reader, Reads, Registry, ScoresError, Sex, SightingId, StoreError, StoredScores,
+    ReadStore, ScoresError, Sex, SightingId, StoreError, StoredScores,
 };
 use serde::Serialize;
 
@@ -386,34 +386,42 @@ pub fn image_mime(bytes: &[u8]) -> &'static str {
     }
 }
 
+/// Opens one more read connection for the pool: a SQLite [`store::Reader`]
+/// beside the registry file, or a PostgreSQL reader (`homeward_pg::PgReader`).
+pub type OpenReader = Box<dyn Fn() -> Result<Box<dyn ReadStore + Send>, StoreError> + Send + Sync>;
+
 /// Registry, face engine and read connections, shared by all requests.
-/// Every method blocks (SQLite, inference); the handlers call them off the
-/// async executor.
+/// Every method blocks (database, inference); the handlers call them off
+/// the async executor.
 pub struct Service {
     matcher: Mutex<Option<Matcher>>,
     analyzer: Analyzer,
-    dir: PathBuf,
-    readers: Mutex<Vec<Reader>>,
+    /// Where the registry is, for messages (no password).
+    location: String,
+    readers: Mutex<Vec<Box<dyn ReadStore + Send>>>,
+    open_reader: OpenReader,
     audit: Arc<AuthStore>,
     notify: OnceLock<Notify>,
 }
 
 impl std::fmt::Debug for Service {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Service").field("db", &self.dir).finish()
+        f.debug_struct("Service")
+            .field("db", &self.location)
+            .finish()
     }
 }
 
 /// A read connection borrowed from the pool, returned on drop.
 struct Read<'a> {
-    reader: Option<Reader>,
-    pool: &'a Mutex<Vec<Reader>>,
+    reader: Option<Box<dyn ReadStore + Send>>,
+    pool: &'a Mutex<Vec<Box<dyn ReadStore + Send>>>,
 }
 
 impl Read<'_> {
-    fn reads(&self) -> Reads<'_> {
+    fn reads(&self) -> &dyn ReadStore {
         match &self.reader {
-            Some(r) => r.reads(),
+            Some(r) => r.as_ref(),
             None => unreachable!("the reader is present until drop"),
         }
     }
@@ -428,37 +436,49 @@ impl Drop for Read<'_> {
 }
 
 impl Service {
-    /// Wraps an open registry, and moves sighting notes that older builds
-    /// kept in the account store into the registry.
+    /// Serves a registry: `store` for matching and writes, `open_reader`
+    /// for the pool of read connections the lists and views use.
     /// A registry that has never chosen its face models and holds no face
     /// yet gets the library's defaults (SFace beside dlib).
     pub fn new(
-        mut registry: Registry,
+        store: Box<dyn MatchStore + Send>,
+        open_reader: OpenReader,
         analyzer: Analyzer,
         audit: Arc<AuthStore>,
     ) -> Result<Service, String> {
-        audit
-            .move_notes_to(&mut registry)
-            .map_err(|e| format!("cannot move the sighting notes into the registry: {e}"))?;
-        let dir = registry.dir().to_path_buf();
-        let first = registry
-            .reader()
-            .map_err(|e| format!("cannot open a registry reader: {e}"))?;
+        let location = store.location();
+        let first = open_reader().map_err(|e| format!("cannot open a registry reader: {e}"))?;
         let policy =
             Policy::shipped().map_err(|e| format!("the ranking calibration is unusable: {e}"))?;
         // Chooses the face models of a new registry and loads the
         // duplicate hashes.
-        let matcher = Matcher::new(registry, policy)
+        let matcher = Matcher::from_store(store, policy)
             .map_err(|e| format!("cannot open the registry for matching: {e}"))?;
         let svc = Service {
             matcher: Mutex::new(Some(matcher)),
             analyzer,
-            dir,
+            location,
             readers: Mutex::new(vec![first]),
+            open_reader,
             audit,
             notify: OnceLock::new(),
         };
         Ok(svc)
+    }
+
+    /// Applies what other processes sharing the registry committed (the
+    /// face indexes and the duplicate hashes); a no-op on a registry only
+    /// this process writes. Err once the registry is closed.
+    pub fn refresh(&self) -> Result<(), ApiError> {
+        self.with_matcher(|m| m.refresh())
+    }
+
+    /// Whether [`Service::close`] has run.
+    pub fn is_closed(&self) -> bool {
+        self.matcher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none()
     }
 
     /// Sends a notification for every new strong or possible match from now
@@ -501,13 +521,7 @@ impl Service {
         let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let reader = match pooled {
             Some(r) => r,
-            None => self.with_registry(|r| match r.as_sqlite() {
-                Some(reg) => reg.reader(),
-                None => Err(StoreError::Unsupported {
-                    what: "pooled read connections",
-                    hint: "serve a SQLite registry (`--db DIR`)",
-                }),
-            })?,
+            None => (self.open_reader)()?,
         };
         Ok(Read {
             reader: Some(reader),
