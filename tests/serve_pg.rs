@@ -580,4 +580,49 @@ fn a_server_killed_during_uploads_keeps_every_acknowledged_receipt() {
         "{n} sightings for {} receipts",
         acknowledged.len()
     );
+
+    // The database ends every connection (a restart): the server connects
+    // again. A call may fail on finding its connection gone; the next works.
+    let mut sql = pg.db.cluster().client(pg.db.name()).expect("SQL client");
+    let ended: i64 = sql
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .expect("terminate")
+        .get(0);
+    assert!(ended >= 3, "{ended} connections ended");
+    let again = within(Duration::from_secs(10), || {
+        request(
+            &b.base,
+            "GET",
+            "/api/sightings",
+            Some(&admin_b),
+            Body::Empty,
+        )
+        .is_some_and(|r| r.status == 200)
+    });
+    assert!(again.is_some(), "reads did not come back");
+    let upload = |photo: &[u8]| {
+        request(
+            &b.base,
+            "POST",
+            "/api/sightings",
+            Some(&volunteer),
+            Body::Photo(vec![("place", "after the restart".into())], photo.to_vec()),
+        )
+        .map(|r| r.status)
+    };
+    let first = upload(&photos[0]);
+    let status = if first == Some(201) {
+        first
+    } else {
+        upload(&photos[1])
+    };
+    assert_eq!(
+        status,
+        Some(201),
+        "writes did not come back ({first:?} first)"
+    );
 }

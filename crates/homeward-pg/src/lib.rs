@@ -192,17 +192,7 @@ impl PgStore {
         shared: bool,
     ) -> Result<PgStore, PgError> {
         let (config, target) = config_of(url)?;
-        let mut client = connect_client(&config, &target)?;
-        let db = |e| PgError::Store(error::store_error(e, &target));
-        let take = if shared {
-            "SELECT pg_try_advisory_lock_shared($1)"
-        } else {
-            "SELECT pg_try_advisory_lock($1)"
-        };
-        let locked: bool = client.query_one(take, &[&WRITER_LOCK]).map_err(db)?.get(0);
-        if !locked {
-            return Err(PgError::Locked { target, shared });
-        }
+        let mut client = reconnect(&config, &target, shared)?;
         schema::migrate(&mut client, &target)?;
         let files = PhotoFiles::new(photo_root)?;
         let mut store = PgStore {
@@ -300,15 +290,16 @@ impl PgStore {
     fn lock(&self) -> MutexGuard<'_, Client> {
         // A panic while holding the client leaves no transaction open
         // (dropping one rolls it back), so the client is still sound.
-        self.client.lock().unwrap_or_else(|p| p.into_inner())
+        let mut client = self.client.lock().unwrap_or_else(|p| p.into_inner());
+        revive(&mut client, &self.config, &self.target, self.shared);
+        client
     }
 
     /// Splits the borrow: the client, the error mapper.
     fn parts(&mut self) -> (&mut Client, &Target) {
-        (
-            self.client.get_mut().unwrap_or_else(|p| p.into_inner()),
-            &self.target,
-        )
+        let client = self.client.get_mut().unwrap_or_else(|p| p.into_inner());
+        revive(client, &self.config, &self.target, self.shared);
+        (client, &self.target)
     }
 
     /// Removes `tmp/` files and every photo file that no row names. Safe
@@ -1219,6 +1210,42 @@ pub(crate) fn config_of(url: &str) -> Result<(postgres::Config, Target), PgError
     }
     let target = Target::of(&config);
     Ok((config, target))
+}
+
+/// Connects again when the database ended a store's connection (a restart,
+/// an administrator's `pg_terminate_backend`), taking the writer lock as
+/// the open did, so a long-running server or worker outlives a database
+/// restart. When that fails the closed client stays and the call that
+/// needed it fails, saying why. Nothing is missed meanwhile: the indexes
+/// follow the change log by position.
+fn revive(client: &mut Client, config: &postgres::Config, target: &Target, shared: bool) {
+    if client.is_closed() {
+        if let Ok(fresh) = reconnect(config, target, shared) {
+            *client = fresh;
+        }
+    }
+}
+
+/// A connection holding the writer lock (shared or exclusive), as
+/// [`PgStore`] opens and re-opens it.
+fn reconnect(config: &postgres::Config, target: &Target, shared: bool) -> Result<Client, PgError> {
+    let mut client = connect_client(config, target)?;
+    let take = if shared {
+        "SELECT pg_try_advisory_lock_shared($1)"
+    } else {
+        "SELECT pg_try_advisory_lock($1)"
+    };
+    let locked: bool = client
+        .query_one(take, &[&WRITER_LOCK])
+        .map_err(|e| PgError::Store(error::store_error(e, target)))?
+        .get(0);
+    if !locked {
+        return Err(PgError::Locked {
+            target: target.clone(),
+            shared,
+        });
+    }
+    Ok(client)
 }
 
 pub(crate) fn connect_client(

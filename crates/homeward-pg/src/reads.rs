@@ -140,6 +140,9 @@ fn check_schema(client: &mut Client, target: &Target) -> Result<(), PgError> {
 }
 
 impl ReadStore for PgReader {
+    fn is_lost(&self) -> bool {
+        self.is_closed()
+    }
     fn case_summaries(&self) -> Result<Vec<CaseSummary>, StoreError> {
         case_summaries(&mut *self.lock(), &self.target)
     }

@@ -539,6 +539,46 @@ fn a_lost_listening_connection_turns_into_polling_then_listens_again() {
     ));
 }
 
+/// A store whose connection the database ended (a restart, an
+/// administrator) connects again, with its writer lock, at its next call
+/// after the one that found it gone, and misses nothing written meanwhile.
+#[test]
+fn a_store_whose_connection_was_ended_connects_again_and_misses_nothing() {
+    let Some(db) = TestDb::new_or_skip("multi_reconnect") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = shared(&db, dir.path());
+    let mut b = shared(&db, dir.path());
+    let mut sql = db.cluster().client(db.name()).unwrap();
+    let end_all = |sql: &mut postgres::Client| -> i64 {
+        sql.query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+    };
+    assert!(end_all(&mut sql) >= 2, "both stores' connections ended");
+    // The first call may find the connection gone; the next reconnects.
+    let c = match a.add_case("t", &case("Noa")) {
+        Ok(c) => c,
+        Err(_) => a
+            .add_case("t", &case("Noa"))
+            .unwrap_or_else(|e| panic!("not reconnected: {e}")),
+    };
+    a.add_photo("t", c, b"noa", &PhotoMeta::default(), &[face(0.7)])
+        .unwrap();
+    // The other store, ended too, catches up with what was written.
+    let _ = b.catch_up();
+    b.catch_up()
+        .unwrap_or_else(|e| panic!("not reconnected: {e}"));
+    assert_eq!(found(&b, 0.7).first(), Some(&c));
+    // The writer lock was taken again: an exclusive open is still refused.
+    assert!(PgStore::connect(&db.url(), dir.path()).is_err());
+}
+
 #[test]
 fn a_reopened_store_catches_up_from_its_rebuilt_index_and_the_log() {
     let Some(db) = TestDb::new_or_skip("multi_reopen") else {

@@ -19,6 +19,11 @@ use crate::index::Embedding;
 /// The typed reads (see the module docs). Object safe; every method reads
 /// and changes nothing.
 pub trait ReadStore {
+    /// Whether this connection can no longer read (the database ended it),
+    /// so a pool drops it and opens another. `false` for SQLite's readers.
+    fn is_lost(&self) -> bool {
+        false
+    }
     /// Every case, newest first.
     fn case_summaries(&self) -> Result<Vec<CaseSummary>, StoreError>;
     /// One case in list form ([`StoreError::NotFound`] for no such case).

@@ -428,8 +428,10 @@ impl Read<'_> {
 }
 
 impl Drop for Read<'_> {
+    /// Puts the connection back, unless the database ended it (the next
+    /// read opens a new one instead of failing on it).
     fn drop(&mut self) {
-        if let Some(c) = self.reader.take() {
+        if let Some(c) = self.reader.take().filter(|c| !c.is_lost()) {
             self.pool.lock().unwrap_or_else(|p| p.into_inner()).push(c);
         }
     }
