@@ -11,10 +11,9 @@
 //! transaction when it needs several (the review item), so it sees one
 //! snapshot.
 
-use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
-use homeward_core::index::{l2, Embedding};
+use homeward_core::index::Embedding;
 use homeward_core::store::{
     BatchStatus, CaseId, CasePhoto, CaseSummary, MatchId, PhotoDistance, PhotoId, QueueEntry,
     ReadStore, ReviewItem, SightingId, SightingSummary, StoreError, StoredScores,
@@ -290,31 +289,15 @@ pub(crate) fn case_photo_distances(
             &[&case],
         )
         .map_err(db(t))?;
-    let mut best: HashMap<u64, PhotoDistance> = HashMap::new();
+    let mut faces = Vec::with_capacity(rows.len());
     for r in &rows {
-        let Some(e) = bytes_embedding(r.get(2)) else {
-            continue;
-        };
-        let photo_id = id(r.get(0));
-        let age_months = age_months(r.get(1))?;
-        let d = query
-            .iter()
-            .map(|q| l2(q, &e))
-            .fold(f32::INFINITY, f32::min);
-        let entry = best.entry(photo_id).or_insert(PhotoDistance {
-            photo_id,
-            distance: d,
-            age_months,
-        });
-        entry.distance = entry.distance.min(d);
+        faces.push((
+            id(r.get(0)),
+            age_months(r.get(1))?,
+            bytes_embedding(r.get(2)),
+        ));
     }
-    let mut v: Vec<PhotoDistance> = best.into_values().collect();
-    v.sort_by(|a, b| {
-        a.distance
-            .total_cmp(&b.distance)
-            .then(a.photo_id.cmp(&b.photo_id))
-    });
-    Ok(v)
+    Ok(PhotoDistance::nearest(faces, query))
 }
 
 /// The newest `limit` sightings, newest first.

@@ -73,6 +73,39 @@ pub struct PhotoDistance {
     pub age_months: Option<u32>,
 }
 
+impl PhotoDistance {
+    /// Each photo's smallest distance between its faces and any of
+    /// `query`, nearest first (ties by photo id), from `(photo, age in
+    /// months, face embedding)` rows; a face whose embedding did not decode
+    /// (`None`) is skipped. Both stores' `case_photo_distances` end here.
+    pub fn nearest(
+        faces: impl IntoIterator<Item = (PhotoId, Option<u32>, Option<Embedding>)>,
+        query: &[Embedding],
+    ) -> Vec<PhotoDistance> {
+        let mut best: HashMap<PhotoId, PhotoDistance> = HashMap::new();
+        for (photo_id, age_months, e) in faces {
+            let Some(e) = e else { continue };
+            let d = query
+                .iter()
+                .map(|q| l2(q, &e))
+                .fold(f32::INFINITY, f32::min);
+            let entry = best.entry(photo_id).or_insert(PhotoDistance {
+                photo_id,
+                distance: d,
+                age_months,
+            });
+            entry.distance = entry.distance.min(d);
+        }
+        let mut v: Vec<PhotoDistance> = best.into_values().collect();
+        v.sort_by(|a, b| {
+            a.distance
+                .total_cmp(&b.distance)
+                .then(a.photo_id.cmp(&b.photo_id))
+        });
+        v
+    }
+}
+
 /// A sighting as case workers see it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SightingSummary {
@@ -391,30 +424,11 @@ impl Reads<'_> {
                 ))
             })
             .map_err(self.sql())?;
-        let mut best: HashMap<u64, PhotoDistance> = HashMap::new();
-        for row in rows {
-            let (photo_id, age_months, blob) = row.map_err(self.sql())?;
-            let Some(e) = blob_to_embedding(&blob) else {
-                continue;
-            };
-            let d = query
-                .iter()
-                .map(|q| l2(q, &e))
-                .fold(f32::INFINITY, f32::min);
-            let entry = best.entry(photo_id).or_insert(PhotoDistance {
-                photo_id,
-                distance: d,
-                age_months,
-            });
-            entry.distance = entry.distance.min(d);
-        }
-        let mut v: Vec<PhotoDistance> = best.into_values().collect();
-        v.sort_by(|a, b| {
-            a.distance
-                .total_cmp(&b.distance)
-                .then(a.photo_id.cmp(&b.photo_id))
-        });
-        Ok(v)
+        let faces = rows
+            .map(|row| row.map(|(p, age, blob)| (p, age, blob_to_embedding(&blob))))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.sql())?;
+        Ok(PhotoDistance::nearest(faces, query))
     }
 
     /// The newest `limit` sightings, newest first.
