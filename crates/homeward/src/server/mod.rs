@@ -9,6 +9,7 @@
 
 mod admission;
 mod api;
+mod archive;
 mod auth;
 mod case_pages;
 mod error;
@@ -195,6 +196,7 @@ pub struct Shared {
     uploads: RateLimiter,
     logins: LoginThrottle,
     admission: Arc<Admission>,
+    archive: Arc<archive::Archive>,
 }
 
 /// State shared by all handlers.
@@ -556,6 +558,7 @@ pub fn run(config: ServerConfig, auth: AuthStore) -> Result<(), ServerError> {
         spawn_follower(service.clone(), listener);
     }
     spawn_reembed(service.clone());
+    let archive = archive::Archive::start(&config.registry, service.clone());
     let state = AppState(Arc::new(Shared {
         service: service.clone(),
         auth,
@@ -567,6 +570,7 @@ pub fn run(config: ServerConfig, auth: AuthStore) -> Result<(), ServerError> {
             config.analysis_workers,
             config.analysis_queue,
         ),
+        archive,
         config: config.clone(),
     }));
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -1,0 +1,394 @@
+//! Archive uploads while the server runs (issue 14): `POST /api/batches`
+//! with a running `homeward serve` on a registry directory, its progress,
+//! refusals, a re-upload, a restart in the middle, `homeward batch
+//! --server`, and the lock error naming the server.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const ADMIN_PASSWORD: &str = "admin password for tests";
+const PASSWORD: &str = "a long test password";
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(fixture_path(name)).unwrap()
+}
+
+fn fixture_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(name)
+}
+
+/// A running `homeward serve` on `dir/db`, stopped (SIGTERM) on drop.
+struct Server {
+    child: Child,
+    base: String,
+    dir: PathBuf,
+    agent: ureq::Agent,
+}
+
+impl Server {
+    fn start(dir: &Path) -> Server {
+        let db = dir.join("db");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_homeward"))
+            .args([
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--insecure-cookies",
+                "--upsample",
+                "0",
+                "--max-bytes",
+                "400000",
+                "--rate-per-minute",
+                "100000",
+                "--rate-burst",
+                "100000",
+                "--upload-per-minute",
+                "100000",
+                "--upload-burst",
+                "1000",
+                "--db",
+            ])
+            .arg(&db)
+            .env("HOMEWARD_ADMIN_USER", "admin")
+            .env("HOMEWARD_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("homeward serve: listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_string();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Server {
+            child,
+            base,
+            dir: dir.to_path_buf(),
+            agent,
+        }
+    }
+
+    fn db(&self) -> PathBuf {
+        self.dir.join("db")
+    }
+
+    /// Stops the server at once (SIGKILL), as a crash would.
+    fn crash(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// One request; the status, the `set-cookie` header and the JSON body.
+    fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        ct: Option<String>,
+        body: Vec<u8>,
+    ) -> (u16, String, Value) {
+        let mut b = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{}", self.base, path));
+        for (k, v) in headers {
+            b = b.header(*k, v);
+        }
+        if let Some(ct) = ct {
+            b = b.header("Content-Type", ct);
+        }
+        let mut res = self.agent.run(b.body(body).unwrap()).unwrap();
+        let status = res.status().as_u16();
+        let cookie = res
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let text = res.body_mut().read_to_string().unwrap();
+        let v = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("status {status}: not JSON ({e}): {text}"));
+        (status, cookie, v)
+    }
+
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        ct: Option<String>,
+        body: Vec<u8>,
+    ) -> (u16, Value) {
+        let (st, _, v) = self.raw(
+            method,
+            path,
+            &[("Authorization", format!("Bearer {token}"))],
+            ct,
+            body,
+        );
+        (st, v)
+    }
+
+    fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        self.send("GET", path, token, None, Vec::new())
+    }
+
+    /// `POST /api/batches` with these text fields and files.
+    fn upload(
+        &self,
+        token: &str,
+        fields: &[(&str, &str)],
+        files: &[(&str, &str, Vec<u8>)],
+    ) -> (u16, Value) {
+        let boundary = "homewardarchiveboundary1f3e";
+        let mut b = Vec::new();
+        for (k, v) in fields {
+            b.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        for (part, file, bytes) in files {
+            b.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{part}\"; filename=\"{file}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+            );
+            b.extend_from_slice(bytes);
+            b.extend_from_slice(b"\r\n");
+        }
+        b.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        self.send(
+            "POST",
+            "/api/batches",
+            token,
+            Some(format!("multipart/form-data; boundary={boundary}")),
+            b,
+        )
+    }
+
+    /// Polls the batch until nothing is queued; its final view.
+    fn wait_done(&self, url: &str, token: &str) -> Value {
+        let t0 = Instant::now();
+        loop {
+            let (status, v) = self.get(url, token);
+            if status == 200 && v["queued"] == 0 {
+                return v;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(120),
+                "batch not done: {v}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Sign in as the first admin; tokens for an admin, a case worker and a volunteer.
+    fn tokens(&self) -> (String, String, String) {
+        let json = Some("application/json".to_string());
+        let login = json!({ "username": "admin", "password": ADMIN_PASSWORD });
+        let (st, cookie, v) = self.raw(
+            "POST",
+            "/api/session",
+            &[],
+            json.clone(),
+            login.to_string().into_bytes(),
+        );
+        assert_eq!(st, 200, "{v}");
+        let secret = cookie.split(';').next().unwrap().to_string();
+        let csrf = v["csrf_token"].as_str().unwrap().to_string();
+        let call = |path: &str, v: Value| -> Value {
+            let h = [("Cookie", secret.clone()), ("X-CSRF-Token", csrf.clone())];
+            let (st, _, v) = self.raw("POST", path, &h, json.clone(), v.to_string().into_bytes());
+            assert_eq!(st, 201, "{v}");
+            v
+        };
+        let mk = |name: &str, role: &str| -> String {
+            let u = call(
+                "/api/users",
+                json!({ "username": name, "password": PASSWORD, "role": role }),
+            );
+            let t = call(
+                "/api/tokens",
+                json!({ "user_id": u["id"], "name": "tests" }),
+            );
+            t["token"].as_str().unwrap().to_string()
+        };
+        (
+            mk("root", "admin"),
+            mk("worker", "caseworker"),
+            mk("vol", "volunteer"),
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn archive_files() -> Vec<(&'static str, &'static str, Vec<u8>)> {
+    vec![
+        ("photo", "obama.jpg", fixture("obama.jpg")),
+        ("photo", "day2/obama2.jpg", fixture("obama2.jpg")),
+        ("photo", "grace_hopper.jpg", fixture("grace_hopper.jpg")),
+        ("photo", "notes.txt", b"not a photo at all".to_vec()),
+    ]
+}
+
+#[test]
+fn upload_is_recorded_once_with_progress_and_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    let (admin, worker, vol) = s.tokens();
+
+    // Volunteers may not upload archives.
+    let (st, v) = s.upload(&vol, &[("name", "street archive")], &archive_files());
+    assert_eq!(st, 403, "{v}");
+    assert_eq!(v["error"]["code"], "forbidden", "{v}");
+
+    // Refusals, each with the JSON error shape and nothing staged.
+    let one = || vec![("photo", "obama.jpg", fixture("obama.jpg"))];
+    for (fields, files, want) in [
+        (vec![("name", "  ")], one(), 422),
+        (vec![("name", "bad\u{1}name")], one(), 422),
+        (vec![("name", "x")], vec![], 422),
+        (
+            vec![("name", "x")],
+            vec![("photo", "../up.jpg", fixture("obama.jpg"))],
+            422,
+        ),
+        (
+            vec![("name", "x")],
+            vec![("photo", "empty.jpg", Vec::new())],
+            422,
+        ),
+        (
+            vec![("name", "x")],
+            vec![("photo", "big.png", fixture("astronaut.png"))],
+            413,
+        ),
+        (
+            vec![("name", "x")],
+            vec![
+                ("photo", "a.jpg", fixture("obama.jpg")),
+                ("photo", "a.jpg", fixture("obama.jpg")),
+            ],
+            422,
+        ),
+        (
+            vec![("name", "x"), ("manifest", "other.jpg,2024-05-01\n")],
+            one(),
+            422,
+        ),
+    ] {
+        let (st, v) = s.upload(&worker, &fields, &files);
+        assert_eq!(st, want, "{fields:?}: {v}");
+        assert!(v["error"]["message"].is_string(), "{v}");
+        assert_eq!(v["error"]["status"], want, "{v}");
+    }
+    assert_eq!(s.get("/api/batches/x", &worker).0, 404);
+    let staged: Vec<_> = std::fs::read_dir(s.db().join("uploads")).unwrap().collect();
+    assert!(staged.is_empty(), "refused uploads left files: {staged:?}");
+
+    // Three photos and a file that is not one.
+    let (st, v) = s.upload(&worker, &[("name", "street archive")], &archive_files());
+    assert_eq!(st, 202, "{v}");
+    assert_eq!(v["items"], 4);
+    assert_eq!(v["progress_url"], "/api/batches/street%20archive");
+    let url = v["progress_url"].as_str().unwrap().to_string();
+    let done = s.wait_done(&url, &worker);
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(done["items"], 4, "{done}");
+    assert_eq!(done["recorded"], 3, "{done}");
+    assert_eq!(done["failed"], 1, "{done}");
+    let failed: Vec<_> = done["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "failed")
+        .map(|r| r["item"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(failed, ["notes.txt"]);
+    let sightings = |t: &str| s.get("/api/sightings", t).1.as_array().unwrap().len();
+    assert_eq!(sightings(&admin), 3);
+
+    // The same archive again: nothing is recorded twice.
+    let (st, v) = s.upload(&admin, &[("name", "street archive")], &archive_files());
+    assert_eq!(st, 202, "{v}");
+    let again = s.wait_done(&url, &worker);
+    assert_eq!(
+        (again["items"].clone(), again["recorded"].clone()),
+        (json!(4), json!(3)),
+        "{again}"
+    );
+    assert_eq!(sightings(&admin), 3);
+
+    // With a manifest: its fields go to the sighting.
+    let (st, v) = s.upload(
+        &worker,
+        &[
+            ("name", "with manifest"),
+            (
+                "manifest",
+                "path,when,where,age_range,sex\nobama3.jpg,2024-05-01,market,6-9,m\n",
+            ),
+        ],
+        &[("photo", "obama3.jpg", fixture("obama2.jpg"))],
+    );
+    assert_eq!(st, 202, "{v}");
+    let m = s.wait_done(v["progress_url"].as_str().unwrap(), &worker);
+    assert_eq!(m["items"], 1, "{m}");
+    let sid = m["results"][0]["sighting_id"].as_u64().expect("recorded");
+    let (_, sv) = s.get(&format!("/api/sightings/{sid}"), &worker);
+    assert_eq!(sv["seen_at"], "2024-05-01", "{sv}");
+
+    // The list shows both batches.
+    let (_, list) = s.get("/api/batches", &worker);
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+}
+
+#[test]
+fn a_crash_after_acceptance_is_resumed_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    let (_, worker, _) = s.tokens();
+    let (st, v) = s.upload(&worker, &[("name", "resumed")], &archive_files());
+    assert_eq!(st, 202, "{v}");
+    s.crash();
+    // Whatever was done before the crash stays done; the rest is resumed.
+    // The tokens live in the account store: still valid.
+    let s = Server::start(dir.path());
+    let worker2 = worker;
+    let done = s.wait_done("/api/batches/resumed", &worker2);
+    assert_eq!(done["items"], 4, "{done}");
+    assert_eq!(done["recorded"], 3, "{done}");
+    assert_eq!(
+        s.get("/api/sightings", &worker2)
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    let left: Vec<_> = std::fs::read_dir(s.db().join("uploads")).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
