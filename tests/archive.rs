@@ -73,6 +73,7 @@ impl Server {
             .to_string();
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .max_redirects(0)
             .build()
             .into();
         Server {
@@ -113,15 +114,26 @@ impl Server {
         }
         let mut res = self.agent.run(b.body(body).unwrap()).unwrap();
         let status = res.status().as_u16();
-        let cookie = res
+        let header = |name: &str| {
+            res.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
+        // The session cookie, or where a page redirects to.
+        let session = res
             .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with("hw_session="))
             .unwrap_or("")
             .to_string();
+        let cookie = format!("{session}{}", header("location"));
         let text = res.body_mut().read_to_string().unwrap();
-        let v = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("status {status}: not JSON ({e}): {text}"));
+        // Pages answer HTML: kept as a JSON string.
+        let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
         (status, cookie, v)
     }
 
@@ -154,6 +166,19 @@ impl Server {
         fields: &[(&str, &str)],
         files: &[(&str, &str, Vec<u8>)],
     ) -> (u16, Value) {
+        let auth = [("Authorization", format!("Bearer {token}"))];
+        let (st, _, v) = self.post_form("/api/batches", &auth, fields, files);
+        (st, v)
+    }
+
+    /// A multipart POST; the status, the redirect (if any) and the body.
+    fn post_form(
+        &self,
+        path: &str,
+        headers: &[(&str, String)],
+        fields: &[(&str, &str)],
+        files: &[(&str, &str, Vec<u8>)],
+    ) -> (u16, String, Value) {
         let boundary = "homewardarchiveboundary1f3e";
         let mut b = Vec::new();
         for (k, v) in fields {
@@ -172,13 +197,8 @@ impl Server {
             b.extend_from_slice(b"\r\n");
         }
         b.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-        self.send(
-            "POST",
-            "/api/batches",
-            token,
-            Some(format!("multipart/form-data; boundary={boundary}")),
-            b,
-        )
+        let ct = Some(format!("multipart/form-data; boundary={boundary}"));
+        self.raw("POST", path, headers, ct, b)
     }
 
     /// Polls the batch until nothing is queued; its final view.
@@ -197,20 +217,26 @@ impl Server {
         }
     }
 
-    /// Sign in as the first admin; tokens for an admin, a case worker and a volunteer.
-    fn tokens(&self) -> (String, String, String) {
+    /// Signs in as the first admin: the cookie (`name=value`) and the CSRF token.
+    fn session(&self) -> (String, String) {
         let json = Some("application/json".to_string());
         let login = json!({ "username": "admin", "password": ADMIN_PASSWORD });
         let (st, cookie, v) = self.raw(
             "POST",
             "/api/session",
             &[],
-            json.clone(),
+            json,
             login.to_string().into_bytes(),
         );
         assert_eq!(st, 200, "{v}");
         let secret = cookie.split(';').next().unwrap().to_string();
-        let csrf = v["csrf_token"].as_str().unwrap().to_string();
+        (secret, v["csrf_token"].as_str().unwrap().to_string())
+    }
+
+    /// Tokens for an admin, a case worker and a volunteer.
+    fn tokens(&self) -> (String, String, String) {
+        let json = Some("application/json".to_string());
+        let (secret, csrf) = self.session();
         let call = |path: &str, v: Value| -> Value {
             let h = [("Cookie", secret.clone()), ("X-CSRF-Token", csrf.clone())];
             let (st, _, v) = self.raw("POST", path, &h, json.clone(), v.to_string().into_bytes());
@@ -391,4 +417,53 @@ fn a_crash_after_acceptance_is_resumed_at_the_next_start() {
     );
     let left: Vec<_> = std::fs::read_dir(s.db().join("uploads")).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn the_batches_page_uploads_and_shows_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    let (cookie, csrf) = s.session();
+    let h = [("Cookie", cookie.clone())];
+    let (st, _, page) = s.raw("GET", "/batches", &h, None, Vec::new());
+    assert_eq!(st, 200);
+    let html = page.as_str().unwrap();
+    assert!(
+        html.contains(r#"enctype="multipart/form-data""#) && html.contains("multiple"),
+        "{html}"
+    );
+    assert!(html.contains(&csrf), "the form carries the CSRF token");
+
+    // Without the CSRF token: refused, nothing staged.
+    let files = [("photo", "obama.jpg", fixture("obama.jpg"))];
+    let (st, _, _) = s.post_form("/batches", &h, &[("name", "page batch")], &files);
+    assert_eq!(st, 403);
+    assert_eq!(
+        std::fs::read_dir(s.db().join("uploads")).unwrap().count(),
+        0
+    );
+
+    let (st, to, _) = s.post_form(
+        "/batches",
+        &h,
+        &[("csrf", &csrf), ("name", "page batch")],
+        &files,
+    );
+    assert_eq!(st, 303, "{to}");
+    assert_eq!(to.as_str(), "/batches?name=page%20batch");
+    let t0 = Instant::now();
+    loop {
+        let (_, _, page) = s.raw("GET", &to, &h, None, Vec::new());
+        let html = page.as_str().unwrap().to_string();
+        assert!(html.contains("batch-progress"), "{html}");
+        if !html.contains("http-equiv=\"refresh\"") {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "still refreshing");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Anonymous callers get the sign-in page, not the form.
+    let (_, _, page) = s.raw("GET", "/batches", &[], None, Vec::new());
+    let html = page.as_str().unwrap_or("");
+    assert!(!html.contains(r#"action="/batches""#), "{html}");
 }

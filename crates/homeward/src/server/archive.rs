@@ -387,9 +387,21 @@ pub(super) async fn post_batch(
     caller: Result<Caller, ApiError>,
     req: Request,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let accepted = stage(&st, caller, req, false).await?;
+    Ok((StatusCode::ACCEPTED, Json(accepted)))
+}
+
+/// Checks and stages an upload (`from_page`: the CSRF token comes in the
+/// form's `csrf` field, checked before anything is kept).
+pub(super) async fn stage(
+    st: &AppState,
+    caller: Result<Caller, ApiError>,
+    req: Request,
+    from_page: bool,
+) -> Result<Accepted, ApiError> {
     let checked = caller.and_then(|c| {
         c.require(Role::CaseWorker)?;
-        check_upload_rate(&st, &c)?;
+        check_upload_rate(st, &c)?;
         let ct = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -421,7 +433,7 @@ pub(super) async fn post_batch(
     let Some(root) = st.archive.root.clone() else {
         return Err(ApiError::internal("archive staging"));
     };
-    let mp = Multipart::from_request(req, &st)
+    let mp = Multipart::from_request(req, st)
         .await
         .map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))?;
     let id = upload_id();
@@ -432,6 +444,9 @@ pub(super) async fn post_batch(
     blocking(|| std::fs::create_dir_all(&partial.dir).map_err(|e| io_err("mkdir", &root, e)))?;
     let max_file = st.config.limits.max_file_bytes;
     let form = read_form(mp, &partial.dir, max_file).await?;
+    if from_page {
+        caller.check_csrf(form.csrf.as_deref())?;
+    }
     let job = check_form(form, &caller.actor())?;
     let n = job.items.len();
     let batch = job.batch.clone();
@@ -457,15 +472,12 @@ pub(super) async fn post_batch(
         items = n,
         "archive upload staged"
     );
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Accepted {
-            progress_url: format!("/api/batches/{}", percent_encode(&batch)),
-            batch,
-            items: n,
-            queued,
-        }),
-    ))
+    Ok(Accepted {
+        progress_url: format!("/api/batches/{}", percent_encode(&batch)),
+        batch,
+        items: n,
+        queued,
+    })
 }
 
 /// A unique, time-ordered id for a staged upload.
@@ -485,6 +497,8 @@ fn upload_id() -> String {
 struct Form {
     name: Option<String>,
     manifest: Option<String>,
+    /// The page's CSRF token.
+    csrf: Option<String>,
     photos: Vec<(String, String)>,
 }
 
@@ -506,6 +520,7 @@ async fn read_form(mut mp: Multipart, dir: &Path, max_file: u64) -> Result<Form,
     let mut form = Form {
         name: None,
         manifest: None,
+        csrf: None,
         photos: Vec::new(),
     };
     let mut total = 0u64;
@@ -557,8 +572,8 @@ async fn read_form(mut mp: Multipart, dir: &Path, max_file: u64) -> Result<Form,
                 blocking(|| out.sync_all().map_err(|e| io_err("sync", &path, e)))?;
                 form.photos.push((item, file));
             }
-            "name" | "manifest" => {
-                let limit = if fname == "name" {
+            "name" | "manifest" | "csrf" => {
+                let limit = if fname != "manifest" {
                     4096
                 } else {
                     MAX_MANIFEST_BYTES
@@ -575,15 +590,15 @@ async fn read_form(mut mp: Multipart, dir: &Path, max_file: u64) -> Result<Form,
                 let text = String::from_utf8(buf).map_err(|_| {
                     ApiError::bad_request(format!("field `{fname}` is not UTF-8 text"))
                 })?;
-                if fname == "name" {
-                    form.name = Some(text.trim().to_string());
-                } else {
-                    form.manifest = Some(text);
+                match fname.as_str() {
+                    "name" => form.name = Some(text.trim().to_string()),
+                    "csrf" => form.csrf = Some(text),
+                    _ => form.manifest = Some(text),
                 }
             }
             _ => {
-                // Unknown text fields (the page's CSRF token) are read and
-                // dropped, within the text limit.
+                // Unknown text fields are read and dropped, within the
+                // text limit.
                 let mut seen = 0usize;
                 while let Some(chunk) = field.chunk().await.map_err(err)? {
                     seen += chunk.len();

@@ -10,6 +10,7 @@
 mod admission;
 mod api;
 mod archive;
+mod archive_page;
 mod auth;
 mod case_pages;
 mod error;
@@ -294,7 +295,7 @@ impl Routes {
 
 fn routes() -> Routes {
     let r = api::routes(Routes::new());
-    case_pages::routes(pages::routes(r))
+    archive_page::routes(case_pages::routes(pages::routes(r)))
 }
 
 /// Security headers on every response; `no-store` except on static assets.
