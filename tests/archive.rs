@@ -467,3 +467,96 @@ fn the_batches_page_uploads_and_shows_progress() {
     let html = page.as_str().unwrap_or("");
     assert!(!html.contains(r#"action="/batches""#), "{html}");
 }
+
+/// `homeward ARGS` with `HOMEWARD_TOKEN` (if any): exit code, stdout, stderr.
+fn cli(args: &[&str], token: Option<&str>) -> (i32, String, String) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_homeward"));
+    c.args(args).env_remove("HOMEWARD_TOKEN");
+    if let Some(t) = token {
+        c.env("HOMEWARD_TOKEN", t);
+    }
+    let out = c.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn cli_batch_uploads_to_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    let (_, worker, vol) = s.tokens();
+    let photos = dir.path().join("photos");
+    std::fs::create_dir_all(photos.join("day2")).unwrap();
+    std::fs::copy(fixture_path("obama.jpg"), photos.join("obama.jpg")).unwrap();
+    std::fs::copy(fixture_path("obama2.jpg"), photos.join("day2/obama2.jpg")).unwrap();
+    std::fs::copy(fixture_path("grace_hopper.jpg"), photos.join("grace.jpg")).unwrap();
+    std::fs::write(photos.join("broken.jpg"), b"not a photo").unwrap();
+    let p = photos.to_str().unwrap();
+    let base = s.base.clone();
+    let args = [
+        "batch", p, "--server", &base, "--name", "from cli", "--json",
+    ];
+
+    // No token, a volunteer's token, no server: clear errors, no token shown.
+    let (code, _, err) = cli(&args, None);
+    assert_ne!(code, 0);
+    assert!(err.contains("HOMEWARD_TOKEN"), "{err}");
+    let (code, _, err) = cli(&args, Some(&vol));
+    assert_ne!(code, 0);
+    assert!(err.contains("403") && err.contains("tokens page"), "{err}");
+    assert!(!err.contains(&vol), "the token is never printed: {err}");
+    let (code, _, err) = cli(
+        &["batch", p, "--server", "http://127.0.0.1:9", "--json"],
+        Some(&worker),
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("cannot reach the server"), "{err}");
+
+    let (_, out, err) = cli(&args, Some(&worker));
+    let done: Value =
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    assert_eq!(done["items"], 4, "{done}");
+    assert_eq!(done["recorded"], 3, "{done}");
+    assert_eq!(done["failed"], 1, "{done}");
+    assert!(!err.contains(&worker) && !out.contains(&worker));
+    // Again: nothing recorded twice.
+    let (_, out, _) = cli(&args, Some(&worker));
+    let again: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(again["recorded"], 3, "{again}");
+    assert_eq!(
+        s.get("/api/sightings", &worker).1.as_array().unwrap().len(),
+        3
+    );
+
+    // A CSV input sends its manifest: the rows' dates reach the sightings.
+    let csv = photos.join("list.csv");
+    std::fs::write(
+        &csv,
+        "path,when,where,age_range,sex\nobama.jpg,2023-04-05,market,6-9,m\n",
+    )
+    .unwrap();
+    let (_, out, err) = cli(
+        &[
+            "batch",
+            csv.to_str().unwrap(),
+            "--server",
+            &base,
+            "--name",
+            "csv",
+            "--json",
+        ],
+        Some(&worker),
+    );
+    let done: Value =
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    assert_eq!(done["items"], 1, "{done}");
+    let (_, v) = s.get("/api/batches/csv", &worker);
+    let sid = v["results"][0]["sighting_id"].as_u64().expect("recorded");
+    assert_eq!(
+        s.get(&format!("/api/sightings/{sid}"), &worker).1["seen_at"],
+        "2023-04-05"
+    );
+}

@@ -51,6 +51,12 @@ pub struct BatchArgs {
     /// then writes the reports.
     #[arg(long)]
     pub wait: bool,
+    /// Upload the photos (and the CSV, if the input is one) to this running
+    /// `homeward serve` (`http://HOST:PORT`) instead of opening the
+    /// registry, then follow its progress. The API token of a case worker
+    /// is read from HOMEWARD_TOKEN (make one on the server's admin page).
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
     #[command(flatten)]
     pub priors: PriorArgs,
     #[command(flatten)]
@@ -124,7 +130,9 @@ fn sighting_of(a: &BatchArgs, it: &Item, default_day: &str) -> NewSighting {
 }
 
 pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
-    a.db.check()?;
+    if a.server.is_none() {
+        a.db.check()?;
+    }
     let items = if a.input.is_dir() {
         items_from_dir(&a.input)?
     } else {
@@ -134,6 +142,22 @@ pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
         let p = std::fs::canonicalize(&a.input).unwrap_or_else(|_| a.input.clone());
         format!("batch:{}", p.display())
     });
+    if let Some(url) = &a.server {
+        let upload: Vec<super::batch_server::UploadItem> = items
+            .iter()
+            .map(|it| super::batch_server::UploadItem {
+                key: it.key.clone(),
+                path: it.path.clone(),
+                row: (!a.input.is_dir()).then(|| super::batch_server::Row {
+                    when: it.when.clone(),
+                    place: it.place.clone(),
+                    age: it.age,
+                    sex: it.sex,
+                }),
+            })
+            .collect();
+        return super::batch_server::run(url, &name, &upload, a.db.json);
+    }
     let default_day = a.when.clone().unwrap_or_else(|| Day::today().iso());
     if let RegistryAt::Postgres(url) = &a.db.at.db {
         let queued: Vec<QueueItem> = items
