@@ -560,3 +560,29 @@ fn cli_batch_uploads_to_a_running_server() {
         "2023-04-05"
     );
 }
+
+#[test]
+fn batch_on_a_served_registry_names_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    let db = s.db();
+    let (code, _, err) = cli(
+        &[
+            "batch",
+            fixture_path("obama.jpg")
+                .parent()
+                .unwrap()
+                .join("noface")
+                .to_str()
+                .unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--out",
+            dir.path().join("out").to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("homeward serve"), "{err}");
+    assert!(err.contains(&format!("--server {}", s.base)), "{err}");
+}

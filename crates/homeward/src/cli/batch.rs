@@ -118,6 +118,30 @@ fn items_from_csv(path: &Path) -> Result<Vec<Item>, CliError> {
         .collect())
 }
 
+/// A registry held by a running `homeward serve`: say to send the batch
+/// to that server instead (`--server`), with its address when it wrote it.
+fn held_by_server(e: CliError, input: &Path) -> CliError {
+    use homeward_core::store::StoreError;
+    let CliError::Matching(homeward_match::MatchError::Store(StoreError::Locked { path, holder })) =
+        &e
+    else {
+        return e;
+    };
+    if !holder.contains("serve") {
+        return e;
+    }
+    let url = holder
+        .split_once("listening on ")
+        .map(|(_, rest)| rest.trim_end_matches(')').to_string())
+        .unwrap_or_else(|| "URL".into());
+    CliError::Usage(format!(
+        "registry {} is open in {holder}, a running server; send the batch to it instead: \
+         HOMEWARD_TOKEN=<a case worker's API token> homeward batch {} --server {url}",
+        path.display(),
+        input.display()
+    ))
+}
+
 /// What the batch knows of an item's sighting (its row, else the flags).
 fn sighting_of(a: &BatchArgs, it: &Item, default_day: &str) -> NewSighting {
     NewSighting {
@@ -171,7 +195,9 @@ pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
         return super::batch_queue::run(a, url, &queued, &name);
     }
     let analyzer = Analyzer::bundled(a.face.analysis())?;
-    let mut m = a.db.matcher(a.priors.policy()?)?;
+    let mut m =
+        a.db.matcher(a.priors.policy()?)
+            .map_err(|e| held_by_server(e, &a.input))?;
     let done = m.batch_done(&name)?;
     let todo: Vec<&Item> = items
         .iter()

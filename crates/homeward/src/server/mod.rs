@@ -613,6 +613,10 @@ pub fn run(config: ServerConfig, auth: AuthStore) -> Result<(), ServerError> {
                 .service
                 .set_notifier(Arc::new(Notifier::start(channels, 1000)), public);
         }
+        if let Served::Dir(dir) = &config.registry {
+            // A CLI that finds the registry held names this server.
+            Registry::note_holder(dir, &format!("listening on http://{local}"));
+        }
         println!("homeward serve: listening on http://{local}");
         use std::io::Write;
         let _ = std::io::stdout().flush();
