@@ -443,7 +443,16 @@ pub(super) async fn stage(
     };
     blocking(|| std::fs::create_dir_all(&partial.dir).map_err(|e| io_err("mkdir", &root, e)))?;
     let max_file = st.config.limits.max_file_bytes;
-    let form = read_form(mp, &partial.dir, max_file).await?;
+    let mut mp = mp;
+    let form = match read_form(&mut mp, &partial.dir, max_file).await {
+        Ok(f) => f,
+        Err(e) => {
+            // A client that sends its whole upload before reading the
+            // answer sees the refusal instead of a reset connection.
+            drain_form(&mut mp).await;
+            return Err(e);
+        }
+    };
     if from_page {
         caller.check_csrf(form.csrf.as_deref())?;
     }
@@ -507,7 +516,7 @@ fn too_large(msg: String) -> ApiError {
 }
 
 /// Streams the form's photos to `dir` (bounded memory), within the limits.
-async fn read_form(mut mp: Multipart, dir: &Path, max_file: u64) -> Result<Form, ApiError> {
+async fn read_form(mp: &mut Multipart, dir: &Path, max_file: u64) -> Result<Form, ApiError> {
     let err = |e: axum::extract::multipart::MultipartError| {
         let status = e.status();
         let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -613,6 +622,19 @@ async fn read_form(mut mp: Multipart, dir: &Path, max_file: u64) -> Result<Form,
         }
     }
     Ok(form)
+}
+
+/// Reads and discards what is left of a refused form (at most 64 MiB).
+async fn drain_form(mp: &mut Multipart) {
+    let mut left: usize = 64 << 20;
+    while let Ok(Some(mut field)) = mp.next_field().await {
+        while let Ok(Some(chunk)) = field.chunk().await {
+            left = match left.checked_sub(chunk.len()) {
+                Some(l) => l,
+                None => return,
+            };
+        }
+    }
 }
 
 /// Checks the whole form: a name, at least one photo, unique item names,
