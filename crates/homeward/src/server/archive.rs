@@ -26,10 +26,12 @@ use axum::extract::{FromRequest, Multipart, Path as UrlPath, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use homeward_core::intake::{self, Limits};
 use homeward_core::store::{NewSighting, Sex};
 use homeward_match::{manifest, ranking::Day};
 use serde::{Deserialize, Serialize};
 
+use super::admission::{Admission, Permit, Refusal};
 use super::api::{check_upload_rate, drain};
 use super::auth::Role;
 use super::error::ApiError;
@@ -87,9 +89,8 @@ impl std::fmt::Debug for Archive {
     }
 }
 
-fn io_err(what: &str, path: &Path, e: std::io::Error) -> ApiError {
+fn io_err(what: &str, e: std::io::Error) -> ApiError {
     tracing::warn!(event = "archive_io", what, error = %e, "archive staging failed");
-    let _ = path;
     ApiError::internal("staging the upload (check the registry disk's free space)")
 }
 
@@ -97,7 +98,7 @@ impl Archive {
     /// Opens the staging folder of `served`, drops uploads never
     /// acknowledged, counts the staged ones and starts the worker thread
     /// that resumes them.
-    pub fn start(served: &Served, service: Arc<Service>) -> Arc<Archive> {
+    pub fn start(served: &Served, service: Arc<Service>, gate: Gate) -> Arc<Archive> {
         let (tx, rx) = mpsc::channel();
         let root = match served {
             Served::Dir(d) => Some(d.join("uploads")),
@@ -116,8 +117,7 @@ impl Archive {
             return archive;
         }
         let mut resumed = 0u64;
-        for (dir, job) in staged(&root) {
-            let _ = dir;
+        for (_, job) in staged(&root) {
             resumed += job.items.len() as u64;
             *archive.lock_queued().entry(job.batch).or_default() += job.items.len() as u64;
         }
@@ -138,7 +138,7 @@ impl Archive {
         let worker = archive.clone();
         let spawned = std::thread::Builder::new()
             .name("archive".into())
-            .spawn(move || worker.run(&root, &service, rx));
+            .spawn(move || worker.run(&root, &service, &gate, rx));
         if let Err(e) = spawned {
             eprintln!("homeward serve: cannot start the archive worker: {e}");
         }
@@ -166,7 +166,7 @@ impl Archive {
 
     /// The worker: staged uploads oldest first, items one at a time;
     /// sleeps until woken (or 5 s); stops when the registry closes.
-    fn run(&self, root: &Path, service: &Service, rx: Receiver<()>) {
+    fn run(&self, root: &Path, service: &Service, gate: &Gate, rx: Receiver<()>) {
         loop {
             for (dir, job) in staged(root) {
                 let recorded = match service.batch_recorded(&job.batch) {
@@ -175,9 +175,18 @@ impl Archive {
                 };
                 for it in &job.items {
                     if !recorded.contains(&it.key) {
+                        if service.is_closed() {
+                            return;
+                        }
                         let s = sighting_of(&job, it);
-                        let path = dir.join(&it.file);
-                        match service.archive_item(&job.actor, &job.batch, &it.key, &path, &s) {
+                        let admitted = gate.admit(&dir.join(&it.file));
+                        let (photo, permit) = match admitted {
+                            Ok((bytes, permit)) => (Ok(bytes), Some(permit)),
+                            Err(why) => (Err(why), None),
+                        };
+                        let done = service.archive_item(&job.actor, &job.batch, &it.key, photo, &s);
+                        drop(permit);
+                        match done {
                             Ok(ItemDone::Recorded | ItemDone::Failed) => {}
                             Err(e) => return stop(service, &e),
                         }
@@ -194,6 +203,48 @@ impl Archive {
             match rx.recv_timeout(Duration::from_secs(5)) {
                 Ok(()) | Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+}
+
+/// The server's analysis admission, for the archive thread: each staged
+/// photo is checked against the intake limits and admitted by its
+/// estimated memory, as an upload is (so archives and visitors share one
+/// budget).
+pub struct Gate {
+    pub admission: Arc<Admission>,
+    pub limits: Limits,
+    /// The server's runtime (admission waits are async).
+    pub handle: tokio::runtime::Handle,
+}
+
+impl Gate {
+    /// The staged photo's bytes with its admission; Err(why) makes it a
+    /// failed item.
+    fn admit(&self, path: &Path) -> Result<(Vec<u8>, Permit), String> {
+        let bytes =
+            std::fs::read(path).map_err(|e| format!("cannot read the staged photo: {e}"))?;
+        let header = intake::inspect_bytes(&bytes, &self.limits).map_err(|e| e.to_string())?;
+        loop {
+            match self
+                .handle
+                .block_on(self.admission.admit(header.cost.peak_bytes))
+            {
+                Ok(p) => return Ok((bytes, p)),
+                Err(Refusal::QueueFull { retry_after_secs }) => {
+                    std::thread::sleep(Duration::from_secs(retry_after_secs.clamp(1, 10)))
+                }
+                Err(Refusal::NeverFits {
+                    needed_mib,
+                    budget_mib,
+                }) => {
+                    return Err(format!(
+                        "analysing this {}x{} photo would need about {needed_mib} MiB, more than \
+                         this server's analysis budget of {budget_mib} MiB; send a downscaled copy",
+                        header.width, header.height
+                    ))
+                }
             }
         }
     }
@@ -441,7 +492,7 @@ pub(super) async fn stage(
         dir: root.join(format!(".partial-{id}")),
         committed: false,
     };
-    blocking(|| std::fs::create_dir_all(&partial.dir).map_err(|e| io_err("mkdir", &root, e)))?;
+    blocking(|| std::fs::create_dir_all(&partial.dir).map_err(|e| io_err("mkdir", e)))?;
     let max_file = st.config.limits.max_file_bytes;
     let mut mp = mp;
     let form = match read_form(&mut mp, &partial.dir, max_file).await {
@@ -551,9 +602,8 @@ async fn read_form(mp: &mut Multipart, dir: &Path, max_file: u64) -> Result<Form
                 }
                 let file = form.photos.len().to_string();
                 let path = dir.join(&file);
-                let mut out = blocking(|| {
-                    std::fs::File::create(&path).map_err(|e| io_err("create", &path, e))
-                })?;
+                let mut out =
+                    blocking(|| std::fs::File::create(&path).map_err(|e| io_err("create", e)))?;
                 let mut size = 0u64;
                 while let Some(chunk) = field.chunk().await.map_err(err)? {
                     size += chunk.len() as u64;
@@ -571,14 +621,14 @@ async fn read_form(mp: &mut Multipart, dir: &Path, max_file: u64) -> Result<Form
                             MAX_TOTAL_BYTES >> 20
                         )));
                     }
-                    blocking(|| out.write_all(&chunk).map_err(|e| io_err("write", &path, e)))?;
+                    blocking(|| out.write_all(&chunk).map_err(|e| io_err("write", e)))?;
                 }
                 if size == 0 {
                     return Err(ApiError::unprocessable(format!(
                         "photo `{item}` is empty; choose the file again"
                     )));
                 }
-                blocking(|| out.sync_all().map_err(|e| io_err("sync", &path, e)))?;
+                blocking(|| out.sync_all().map_err(|e| io_err("sync", e)))?;
                 form.photos.push((item, file));
             }
             "name" | "manifest" | "csrf" => {
@@ -709,7 +759,7 @@ fn commit(root: &Path, id: &str, partial: &Path, job: &Job) -> Result<(), ApiErr
         std::fs::rename(partial, root.join(id))?;
         std::fs::File::open(root)?.sync_all()
     };
-    write().map_err(|e| io_err("commit", root, e))
+    write().map_err(|e| io_err("commit", e))
 }
 
 #[cfg(test)]

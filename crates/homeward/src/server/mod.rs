@@ -559,25 +559,31 @@ pub fn run(config: ServerConfig, auth: AuthStore) -> Result<(), ServerError> {
         spawn_follower(service.clone(), listener);
     }
     spawn_reembed(service.clone());
-    let archive = archive::Archive::start(&config.registry, service.clone());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ServerError::Setup(format!("cannot start the async runtime: {e}")))?;
+    let admission = Admission::new(
+        config.analysis_budget,
+        config.analysis_workers,
+        config.analysis_queue,
+    );
+    let gate = archive::Gate {
+        admission: admission.clone(),
+        limits: config.limits,
+        handle: rt.handle().clone(),
+    };
+    let archive = archive::Archive::start(&config.registry, service.clone(), gate);
     let state = AppState(Arc::new(Shared {
         service: service.clone(),
         auth,
         rate: RateLimiter::new(config.rate_per_minute, config.rate_burst),
         uploads: RateLimiter::new(config.upload_per_minute, config.upload_burst),
         logins: LoginThrottle::new(),
-        admission: Admission::new(
-            config.analysis_budget,
-            config.analysis_workers,
-            config.analysis_queue,
-        ),
+        admission,
         archive,
         config: config.clone(),
     }));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| ServerError::Setup(format!("cannot start the async runtime: {e}")))?;
     let result = rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.addr)
             .await

@@ -3,7 +3,6 @@
 //! its batch mark (so an item is recorded once however often it is sent).
 
 use std::collections::HashSet;
-use std::path::Path;
 
 use homeward_core::store::NewSighting;
 use homeward_match::matching::Repeat;
@@ -26,7 +25,8 @@ impl Service {
         self.with_matcher(|m| Ok(m.batch_done(batch)?.into_keys().collect()))
     }
 
-    /// Analyses the staged photo at `path` and records it as item `item`
+    /// Analyses a staged photo (its bytes, or why they could not be
+    /// admitted) with the analyzer `homeward batch` uses and records it as item `item`
     /// of `batch`, as `homeward batch` does; a photo that cannot be
     /// decoded or recorded becomes a failed item. Err only when the
     /// registry itself fails or is closed (the item stays staged).
@@ -35,10 +35,13 @@ impl Service {
         actor: &str,
         batch: &str,
         item: &str,
-        path: &Path,
+        photo: Result<Vec<u8>, String>,
         sighting: &NewSighting,
     ) -> Result<ItemDone, ApiError> {
-        let analysed = self.analyzer.photo_path(path);
+        let analysed = match photo {
+            Ok(bytes) => self.analyzer.photo_bytes(bytes).map_err(|e| e.to_string()),
+            Err(why) => Err(why),
+        };
         let recorded = {
             let mut guard = self.matcher.lock().unwrap_or_else(|p| p.into_inner());
             let m = guard
@@ -46,6 +49,7 @@ impl Service {
                 .ok_or_else(|| ApiError::internal("the registry is closed (shutting down)"))?;
             analysed.and_then(|photo| {
                 m.submit_batch_item(actor, &photo, sighting, RANKED_PER_SIGHTING, batch, item)
+                    .map_err(|e| e.to_string())
             })
         };
         match recorded {
@@ -75,8 +79,7 @@ impl Service {
                 }
                 Ok(ItemDone::Recorded)
             }
-            Err(e) => {
-                let why = e.to_string();
+            Err(why) => {
                 self.with_matcher(|m| m.record_batch_failure(batch, item, &why))?;
                 Ok(ItemDone::Failed)
             }
