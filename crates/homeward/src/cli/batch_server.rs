@@ -15,9 +15,11 @@ use super::{CliError, Outcome};
 use crate::output::{errln, outln};
 
 /// Photos per request (the server takes at most 1000).
-const PER_UPLOAD: usize = 200;
-/// Bytes of photos per request (the server takes at most 1 GiB).
-const BYTES_PER_UPLOAD: u64 = 256 << 20;
+const PER_UPLOAD: usize = 100;
+/// Bytes of photos per request (the server takes at most 1 GiB): small
+/// enough to arrive within the server's request timeout (default 120 s)
+/// over a slow link (64 MiB at 10 Mbit/s: about 55 s).
+const BYTES_PER_UPLOAD: u64 = 64 << 20;
 /// How long a batch may show no progress before the command gives up.
 const STALL: Duration = Duration::from_secs(600);
 
