@@ -331,3 +331,20 @@ review-export-csv = Download this list (CSV)
 audit-action-assign = match assigned
 audit-action-unassign = match unassigned
 audit-action-add_note = case note added
+
+## Batches page: archive uploads and their progress
+nav-batches = Batches
+batches-title = Batches
+batches-upload = Upload an archive
+batches-list = All batches
+batch-name = Batch name (uploading again under the same name records only what is new)
+batch-photos = Photos
+batch-upload = Upload
+batch-running = Recording the photos; this page refreshes by itself.
+batch-done = Every uploaded photo has been processed.
+col-batch = Batch
+col-items = Items
+col-recorded = Recorded
+col-failed = Failed
+col-queued = Waiting
+col-last-done = Last item

@@ -328,3 +328,20 @@ review-export-csv = 下载此列表（CSV）
 audit-action-assign = 分配匹配
 audit-action-unassign = 取消分配
 audit-action-add_note = 添加案件备注
+
+## 批次页面：档案上传及其进度
+nav-batches = 批次
+batches-title = 批次
+batches-upload = 上传档案
+batches-list = 全部批次
+batch-name = 批次名称（以同一名称再次上传只记录新的照片）
+batch-photos = 照片
+batch-upload = 上传
+batch-running = 正在记录照片，本页面会自动刷新。
+batch-done = 上传的照片已全部处理。
+col-batch = 批次
+col-items = 条目
+col-recorded = 已记录
+col-failed = 失败
+col-queued = 等待中
+col-last-done = 最后处理

@@ -1039,6 +1039,20 @@ fn take_lock(lock: &File, lock_path: &Path, dir: &Path) -> Result<(), StoreError
 /// subcommand (`homeward serve`), never further arguments. Best effort: a
 /// holder that cannot write it is still the holder.
 fn write_holder(dir: &Path) {
+    write_holder_note(dir, None)
+}
+
+impl Registry {
+    /// Adds `note` to the description of this process that others see in
+    /// [`StoreError::Locked`] while it holds the registry at `dir` (a
+    /// server adds the address it listens on). Best effort; call it only
+    /// while holding the registry.
+    pub fn note_holder(dir: &Path, note: &str) {
+        write_holder_note(dir, Some(note))
+    }
+}
+
+fn write_holder_note(dir: &Path, note: Option<&str>) {
     let prog: Vec<String> = std::env::args_os()
         .take(2)
         .enumerate()
@@ -1052,7 +1066,11 @@ fn write_holder(dir: &Path) {
             shown.to_string_lossy().into_owned()
         })
         .collect();
-    let text = format!("process {} ({})", std::process::id(), prog.join(" "));
+    let what = match note {
+        Some(n) => format!("{}, {n}", prog.join(" ")),
+        None => prog.join(" "),
+    };
+    let text = format!("process {} ({what})", std::process::id());
     let _ = fs::write(dir.join(HOLDER_NAME), text);
 }
 

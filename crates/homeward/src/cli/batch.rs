@@ -51,6 +51,12 @@ pub struct BatchArgs {
     /// then writes the reports.
     #[arg(long)]
     pub wait: bool,
+    /// Upload the photos (and the CSV, if the input is one) to this running
+    /// `homeward serve` (`http://HOST:PORT`) instead of opening the
+    /// registry, then follow its progress. The API token of a case worker
+    /// is read from HOMEWARD_TOKEN (make one on the server's admin page).
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
     #[command(flatten)]
     pub priors: PriorArgs,
     #[command(flatten)]
@@ -112,6 +118,30 @@ fn items_from_csv(path: &Path) -> Result<Vec<Item>, CliError> {
         .collect())
 }
 
+/// A registry held by a running `homeward serve`: say to send the batch
+/// to that server instead (`--server`), with its address when it wrote it.
+fn held_by_server(e: CliError, input: &Path) -> CliError {
+    use homeward_core::store::StoreError;
+    let CliError::Matching(homeward_match::MatchError::Store(StoreError::Locked { path, holder })) =
+        &e
+    else {
+        return e;
+    };
+    if !holder.contains("serve") {
+        return e;
+    }
+    let url = holder
+        .split_once("listening on ")
+        .map(|(_, rest)| rest.trim_end_matches(')').to_string())
+        .unwrap_or_else(|| "URL".into());
+    CliError::Usage(format!(
+        "registry {} is open in {holder}, a running server; send the batch to it instead: \
+         HOMEWARD_TOKEN=<a case worker's API token> homeward batch {} --server {url}",
+        path.display(),
+        input.display()
+    ))
+}
+
 /// What the batch knows of an item's sighting (its row, else the flags).
 fn sighting_of(a: &BatchArgs, it: &Item, default_day: &str) -> NewSighting {
     NewSighting {
@@ -124,7 +154,9 @@ fn sighting_of(a: &BatchArgs, it: &Item, default_day: &str) -> NewSighting {
 }
 
 pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
-    a.db.check()?;
+    if a.server.is_none() {
+        a.db.check()?;
+    }
     let items = if a.input.is_dir() {
         items_from_dir(&a.input)?
     } else {
@@ -134,6 +166,22 @@ pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
         let p = std::fs::canonicalize(&a.input).unwrap_or_else(|_| a.input.clone());
         format!("batch:{}", p.display())
     });
+    if let Some(url) = &a.server {
+        let upload: Vec<super::batch_server::UploadItem> = items
+            .iter()
+            .map(|it| super::batch_server::UploadItem {
+                key: it.key.clone(),
+                path: it.path.clone(),
+                row: (!a.input.is_dir()).then(|| super::batch_server::Row {
+                    when: it.when.clone(),
+                    place: it.place.clone(),
+                    age: it.age,
+                    sex: it.sex,
+                }),
+            })
+            .collect();
+        return super::batch_server::run(url, &name, &upload, a.db.json);
+    }
     let default_day = a.when.clone().unwrap_or_else(|| Day::today().iso());
     if let RegistryAt::Postgres(url) = &a.db.at.db {
         let queued: Vec<QueueItem> = items
@@ -147,7 +195,9 @@ pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
         return super::batch_queue::run(a, url, &queued, &name);
     }
     let analyzer = Analyzer::bundled(a.face.analysis())?;
-    let mut m = a.db.matcher(a.priors.policy()?)?;
+    let mut m =
+        a.db.matcher(a.priors.policy()?)
+            .map_err(|e| held_by_server(e, &a.input))?;
     let done = m.batch_done(&name)?;
     let todo: Vec<&Item> = items
         .iter()

@@ -3,6 +3,7 @@
 
 mod batch;
 mod batch_queue;
+mod batch_server;
 mod case;
 mod case_life;
 mod db;

@@ -60,7 +60,13 @@ pub(super) fn routes(r: Routes) -> Routes {
         .post("/api/review/{id}/reject", reject)
         .post("/api/review/{id}/undo", undo)
         .get("/api/batches", list_batches)
-        .get("/api/batches/{name}", get_batch)
+        .add(
+            "post",
+            "/api/batches",
+            // Streamed to disk within the archive's own limits (archive.rs).
+            axum::routing::post(super::archive::post_batch).layer(DefaultBodyLimit::disable()),
+        )
+        .get("/api/batches/{name}", super::archive::get_batch)
         .get("/api/users", list_users)
         .post("/api/users", create_user)
         .patch("/api/users/{id}", update_user)
@@ -114,7 +120,7 @@ const MAX_FIELD_BYTES: usize = 4096;
 /// Reads and discards a request body (at most `limit` bytes), so that a
 /// client that sends its whole upload before reading the answer sees the
 /// refusal instead of a reset connection.
-async fn drain(body: axum::body::Body, limit: usize) {
+pub(super) async fn drain(body: axum::body::Body, limit: usize) {
     use axum::body::HttpBody;
     let mut body = body;
     let mut seen = 0usize;
@@ -318,7 +324,7 @@ pub(super) fn refusal_kind(e: &DecodeError) -> &'static str {
     }
 }
 
-fn check_upload_rate(st: &AppState, caller: &Caller) -> Result<(), ApiError> {
+pub(super) fn check_upload_rate(st: &AppState, caller: &Caller) -> Result<(), ApiError> {
     st.uploads
         .check(&format!("user:{}", caller.user.id))
         .map_err(ApiError::rate_limited)
@@ -1081,16 +1087,6 @@ async fn search(
 async fn list_batches(State(st): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     caller.require(Role::CaseWorker)?;
     let v = blocking(|| st.service.list_batches(&caller.actor()))?;
-    Ok(Json(v).into_response())
-}
-
-async fn get_batch(
-    State(st): State<AppState>,
-    caller: Caller,
-    Path(name): Path<String>,
-) -> Result<Response, ApiError> {
-    caller.require(Role::CaseWorker)?;
-    let v = blocking(|| st.service.get_batch(&caller.actor(), &name))?;
     Ok(Json(v).into_response())
 }
 

@@ -9,6 +9,8 @@
 
 mod admission;
 mod api;
+mod archive;
+mod archive_page;
 mod auth;
 mod case_pages;
 mod error;
@@ -195,6 +197,7 @@ pub struct Shared {
     uploads: RateLimiter,
     logins: LoginThrottle,
     admission: Arc<Admission>,
+    archive: Arc<archive::Archive>,
 }
 
 /// State shared by all handlers.
@@ -292,7 +295,7 @@ impl Routes {
 
 fn routes() -> Routes {
     let r = api::routes(Routes::new());
-    case_pages::routes(pages::routes(r))
+    archive_page::routes(case_pages::routes(pages::routes(r)))
 }
 
 /// Security headers on every response; `no-store` except on static assets.
@@ -556,23 +559,31 @@ pub fn run(config: ServerConfig, auth: AuthStore) -> Result<(), ServerError> {
         spawn_follower(service.clone(), listener);
     }
     spawn_reembed(service.clone());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ServerError::Setup(format!("cannot start the async runtime: {e}")))?;
+    let admission = Admission::new(
+        config.analysis_budget,
+        config.analysis_workers,
+        config.analysis_queue,
+    );
+    let gate = archive::Gate {
+        admission: admission.clone(),
+        limits: config.limits,
+        handle: rt.handle().clone(),
+    };
+    let archive = archive::Archive::start(&config.registry, service.clone(), gate);
     let state = AppState(Arc::new(Shared {
         service: service.clone(),
         auth,
         rate: RateLimiter::new(config.rate_per_minute, config.rate_burst),
         uploads: RateLimiter::new(config.upload_per_minute, config.upload_burst),
         logins: LoginThrottle::new(),
-        admission: Admission::new(
-            config.analysis_budget,
-            config.analysis_workers,
-            config.analysis_queue,
-        ),
+        admission,
+        archive,
         config: config.clone(),
     }));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| ServerError::Setup(format!("cannot start the async runtime: {e}")))?;
     let result = rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.addr)
             .await
@@ -607,6 +618,10 @@ pub fn run(config: ServerConfig, auth: AuthStore) -> Result<(), ServerError> {
             state
                 .service
                 .set_notifier(Arc::new(Notifier::start(channels, 1000)), public);
+        }
+        if let Served::Dir(dir) = &config.registry {
+            // A CLI that finds the registry held names this server.
+            Registry::note_holder(dir, &format!("listening on http://{local}"));
         }
         println!("homeward serve: listening on http://{local}");
         use std::io::Write;

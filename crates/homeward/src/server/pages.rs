@@ -150,6 +150,7 @@ pub(super) fn page(l: Lang, title: &str, caller: Option<&Caller>, body: Markup) 
                             @if c.user.role >= Role::CaseWorker {
                                 a href="/review" { (t(l, "nav-review")) }
                                 a href="/cases" { (t(l, "nav-cases")) }
+                                a href="/batches" { (t(l, "nav-batches")) }
                                 a href="/audit" { (t(l, "nav-audit")) }
                             }
                             @if c.user.role >= Role::Admin { a href="/admin" { (t(l, "nav-admin")) } }

@@ -32,7 +32,10 @@ use homeward_match::{Analyzer, Matcher};
 use super::auth::AuthStore;
 use super::error::ApiError;
 
+mod archive;
 mod case_life;
+
+pub use archive::ItemDone;
 
 /// Cases ranked per sighting before the review queue takes the banded ones.
 const RANKED_PER_SIGHTING: usize = matching::QUEUE_PER_SIGHTING;

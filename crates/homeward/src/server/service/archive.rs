@@ -1,0 +1,88 @@
+//! Archive uploads (`POST /api/batches`): each staged item goes through
+//! the library path `homeward batch` uses, one at a time, recorded with
+//! its batch mark (so an item is recorded once however often it is sent).
+
+use std::collections::HashSet;
+
+use homeward_core::store::NewSighting;
+use homeward_match::matching::Repeat;
+
+use super::{ApiError, Service, RANKED_PER_SIGHTING};
+
+/// What became of one archive item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemDone {
+    /// Recorded as a sighting.
+    Recorded,
+    /// Could not be read or recorded; kept as the batch's failed item
+    /// (tried again when the batch is sent again).
+    Failed,
+}
+
+impl Service {
+    /// The items of `batch` already recorded (skipped on a re-upload).
+    pub fn batch_recorded(&self, batch: &str) -> Result<HashSet<String>, ApiError> {
+        self.with_matcher(|m| Ok(m.batch_done(batch)?.into_keys().collect()))
+    }
+
+    /// Analyses a staged photo (its bytes, or why they could not be
+    /// admitted) with the analyzer `homeward batch` uses and records it as item `item`
+    /// of `batch`, as `homeward batch` does; a photo that cannot be
+    /// decoded or recorded becomes a failed item. Err only when the
+    /// registry itself fails or is closed (the item stays staged).
+    pub fn archive_item(
+        &self,
+        actor: &str,
+        batch: &str,
+        item: &str,
+        photo: Result<Vec<u8>, String>,
+        sighting: &NewSighting,
+    ) -> Result<ItemDone, ApiError> {
+        let analysed = match photo {
+            Ok(bytes) => self.analyzer.photo_bytes(bytes).map_err(|e| e.to_string()),
+            Err(why) => Err(why),
+        };
+        let recorded = {
+            let mut guard = self.matcher.lock().unwrap_or_else(|p| p.into_inner());
+            let m = guard
+                .as_mut()
+                .ok_or_else(|| ApiError::internal("the registry is closed (shutting down)"))?;
+            analysed.and_then(|photo| {
+                m.submit_batch_item(actor, &photo, sighting, RANKED_PER_SIGHTING, batch, item)
+                    .map_err(|e| e.to_string())
+            })
+        };
+        match recorded {
+            Ok(out) => {
+                let sid = out.sighting_id;
+                self.audit(actor, "batch_item", &format!("sighting:{sid}"))?;
+                match &out.repeat {
+                    Some(Repeat::PosterRepost { photo_id, .. }) => self.audit(
+                        actor,
+                        "flag_poster_repost",
+                        &format!("sighting:{sid} photo:{photo_id}"),
+                    )?,
+                    Some(Repeat::Duplicate { group, .. }) => self.audit(
+                        actor,
+                        "flag_duplicate",
+                        &format!("sighting:{sid} group:{group}"),
+                    )?,
+                    None if !out.queued.is_empty() => self.audit(
+                        actor,
+                        "queue_matches",
+                        &format!("sighting:{sid} matches:{}", out.queued.len()),
+                    )?,
+                    None => {}
+                }
+                for q in &out.queued {
+                    self.notify_queued(q.match_id, sid, q.case_id, q.band);
+                }
+                Ok(ItemDone::Recorded)
+            }
+            Err(why) => {
+                self.with_matcher(|m| m.record_batch_failure(batch, item, &why))?;
+                Ok(ItemDone::Failed)
+            }
+        }
+    }
+}
