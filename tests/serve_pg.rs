@@ -626,3 +626,87 @@ fn a_server_killed_during_uploads_keeps_every_acknowledged_receipt() {
         "writes did not come back ({first:?} first)"
     );
 }
+
+/// An archive uploaded on the web to a server on PostgreSQL goes to the
+/// job queue: `homeward worker`s record it, the batch's progress shows what
+/// is left, and the same upload again queues nothing twice.
+#[test]
+fn an_archive_uploaded_to_a_server_is_queued_for_workers() {
+    let Some(pg) = Pg::new("an_archive_uploaded_to_a_server_is_queued_for_workers") else {
+        return;
+    };
+    let a = pg.serve();
+    let worker = a.user_token("worker", "caseworker");
+    let mut files: Vec<(String, Vec<u8>)> = small_photos(3)
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| (format!("p{i}.jpg"), p))
+        .collect();
+    files.push(("broken.jpg".into(), b"not a photo".to_vec()));
+    let upload = || {
+        let boundary = "homewardpgarchiveboundary";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nweb-1\r\n"
+        )
+        .into_bytes();
+        for (name, bytes) in &files {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; \
+                     filename=\"{name}\"\r\nContent-Type: image/jpeg\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let req = ureq::http::Request::builder()
+            .method("POST")
+            .uri(format!("{}/api/batches", a.base))
+            .header("Authorization", format!("Bearer {worker}"))
+            .header(
+                "Content-Type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .expect("request");
+        let mut res = agent().run(req).expect("upload answered");
+        let status = res.status().as_u16();
+        let v: Value =
+            serde_json::from_slice(&res.body_mut().read_to_vec().expect("body")).expect("JSON");
+        (status, v)
+    };
+    let (status, v) = upload();
+    assert_eq!(status, 202, "{v}");
+    assert_eq!(v["queued"], 4, "{v}");
+    let progress = || {
+        a.call("GET", "/api/batches/web-1", Some(&worker), Body::Empty)
+            .json()
+    };
+    let p = progress();
+    assert_eq!(
+        (p["queued"].as_u64(), p["state"].as_str()),
+        (Some(4), Some("queued")),
+        "{p}"
+    );
+    // Nothing was analysed by the server: the workers do it.
+    // Exit status 1: some item failed (the broken photo).
+    let status = pg.worker().wait().expect("worker ends");
+    assert_eq!(status.code(), Some(1), "{status}");
+    let p = progress();
+    assert_eq!(p["queued"], 0, "{p}");
+    assert_eq!(p["state"], "done", "{p}");
+    assert_eq!(p["recorded"], 3, "{p}");
+    assert_eq!(p["failed"], 1, "{p}");
+    // The same upload again: the recorded photos are not queued again.
+    let (status, v) = upload();
+    assert_eq!(status, 202, "{v}");
+    let again = v["queued"].as_u64().expect("queued");
+    assert!(again <= 1, "only the failed item may be tried again: {v}");
+    let inbox = pg.root.path().join("inbox");
+    let waiting = std::fs::read_dir(&inbox)
+        .map(|d| d.flatten().filter(|e| e.path().is_file()).count())
+        .unwrap_or(0);
+    assert_eq!(waiting as u64, again, "inbox holds only what is queued");
+}

@@ -28,6 +28,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use homeward_core::intake::{self, Limits};
 use homeward_core::store::{NewSighting, Sex};
+use homeward_match::ingest::QueueItem;
 use homeward_match::{manifest, ranking::Day};
 use serde::{Deserialize, Serialize};
 
@@ -77,10 +78,22 @@ struct Job {
 /// The archive queue of one server: where uploads are staged, the items
 /// still waiting per batch, and the worker's wake-up.
 pub struct Archive {
-    /// `<registry>/uploads`; None on PostgreSQL (refused there).
+    /// `<registry>/uploads`; on PostgreSQL a folder of this process's
+    /// own, holding an upload only while it is queued.
     root: Option<PathBuf>,
+    /// On PostgreSQL: the job queue uploads go to.
+    queue: Option<SharedQueue>,
     queued: Mutex<HashMap<String, u64>>,
     wake: Mutex<Sender<()>>,
+}
+
+/// The registry's job queue on PostgreSQL (`homeward_match::ingest`).
+#[derive(Clone)]
+pub struct SharedQueue {
+    /// `postgres://…` (never shown).
+    pub url: String,
+    /// The shared photo root (its `inbox/` holds queued photos).
+    pub photo_root: PathBuf,
 }
 
 impl std::fmt::Debug for Archive {
@@ -100,18 +113,35 @@ impl Archive {
     /// that resumes them.
     pub fn start(served: &Served, service: Arc<Service>, gate: Gate) -> Arc<Archive> {
         let (tx, rx) = mpsc::channel();
-        let root = match served {
-            Served::Dir(d) => Some(d.join("uploads")),
-            Served::Postgres { .. } => None,
+        let (root, queue) = match served {
+            Served::Dir(d) => (Some(d.join("uploads")), None),
+            // On PostgreSQL an upload goes to the shared job queue for
+            // `homeward worker`s while the request runs; it is staged only
+            // for that time, in this process's own folder.
+            Served::Postgres { url, photo_root } => (
+                Some(std::env::temp_dir().join(format!("homeward-uploads-{}", std::process::id()))),
+                Some(SharedQueue {
+                    url: url.clone(),
+                    photo_root: photo_root.clone(),
+                }),
+            ),
         };
+        let shared = queue.is_some();
         let archive = Arc::new(Archive {
             root,
+            queue,
             queued: Mutex::new(HashMap::new()),
             wake: Mutex::new(tx),
         });
         let Some(root) = archive.root.clone() else {
             return archive;
         };
+        if shared {
+            if let Err(e) = std::fs::create_dir_all(&root) {
+                eprintln!("homeward serve: cannot create the archive staging folder: {e}");
+            }
+            return archive;
+        }
         if let Err(e) = std::fs::create_dir_all(&root) {
             eprintln!("homeward serve: cannot create the archive staging folder: {e}");
             return archive;
@@ -147,6 +177,16 @@ impl Archive {
 
     fn lock_queued(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
         self.queued.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The items of `batch` not recorded yet: staged in this server, or,
+    /// on PostgreSQL, the queue's unfinished jobs (blocks: call it off the
+    /// async executor).
+    pub fn left(&self, service: &Service, batch: &str) -> Result<u64, ApiError> {
+        match &self.queue {
+            Some(q) => service.queue_left(q, batch),
+            None => Ok(self.queued(batch)),
+        }
     }
 
     /// Items of `batch` staged and not yet processed.
@@ -402,7 +442,7 @@ pub(super) async fn get_batch(
     UrlPath(name): UrlPath<String>,
 ) -> Result<Response, ApiError> {
     caller.require(Role::CaseWorker)?;
-    let queued = st.archive.queued(&name);
+    let queued = blocking(|| st.archive.left(&st.service, &name))?;
     let view = match blocking(|| st.service.get_batch(&caller.actor(), &name)) {
         Ok(v) => v,
         Err(e) if e.status == StatusCode::NOT_FOUND && queued > 0 => BatchView {
@@ -464,14 +504,6 @@ pub(super) async fn stage(
                  (with its file name) and optionally `manifest` (the CSV `homeward batch` reads)",
             ));
         }
-        if st.archive.root.is_none() {
-            return Err(ApiError::new(
-                StatusCode::NOT_IMPLEMENTED,
-                "unsupported",
-                "archive uploads are not taken by a server on PostgreSQL yet; queue the batch \
-                 for `homeward worker`s with `homeward batch --db postgres://… DIR`",
-            ));
-        }
         Ok(c)
     });
     let caller = match checked {
@@ -510,6 +542,31 @@ pub(super) async fn stage(
     let job = check_form(form, &caller.actor())?;
     let n = job.items.len();
     let batch = job.batch.clone();
+    if let Some(q) = &st.archive.queue {
+        // PostgreSQL: into the inbox and the job queue before the answer;
+        // the staged copies go when `partial` drops.
+        let items: Vec<QueueItem> = job
+            .items
+            .iter()
+            .map(|it| QueueItem {
+                key: it.key.clone(),
+                path: partial.dir.join(&it.file),
+                sighting: sighting_of(&job, it),
+            })
+            .collect();
+        let limits = st.config.limits;
+        let added = blocking(|| st.service.enqueue_upload(q, &batch, &items, &limits))?;
+        blocking(|| {
+            st.service
+                .audit(&caller.actor(), "upload_batch", &format!("items:{n}"))
+        })?;
+        return Ok(Accepted {
+            progress_url: format!("/api/batches/{}", percent_encode(&batch)),
+            batch,
+            items: n,
+            queued: added as u64,
+        });
+    }
     let mut partial = partial;
     blocking(|| commit(&root, &id, &partial.dir, &job))?;
     partial.committed = true;
@@ -525,8 +582,10 @@ pub(super) async fn stage(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .send(());
-    st.service
-        .audit(&caller.actor(), "upload_batch", &format!("items:{n}"))?;
+    blocking(|| {
+        st.service
+            .audit(&caller.actor(), "upload_batch", &format!("items:{n}"))
+    })?;
     tracing::info!(
         event = "archive_accepted",
         items = n,

@@ -43,7 +43,7 @@ async fn batches_page(
     let shown = if q.name.is_empty() {
         None
     } else {
-        let queued = st.archive.queued(&q.name);
+        let queued = blocking(|| st.archive.left(&st.service, &q.name))?;
         let status = list.iter().find(|b| b.name == q.name);
         Some((
             q.name.clone(),

@@ -4,8 +4,13 @@
 
 use std::collections::HashSet;
 
+use homeward_core::intake::Limits;
 use homeward_core::store::NewSighting;
-use homeward_match::matching::Repeat;
+use homeward_match::ingest::{self, Inbox, QueueItem};
+use homeward_match::matching::{MatchError, Repeat};
+use homeward_pg::JobQueue;
+
+use crate::server::archive::SharedQueue;
 
 use super::{ApiError, Service, RANKED_PER_SIGHTING};
 
@@ -20,6 +25,42 @@ pub enum ItemDone {
 }
 
 impl Service {
+    /// Queues an upload's photos for `homeward worker`s (PostgreSQL): each
+    /// photo into the shared inbox, then the jobs, as `homeward batch
+    /// --db postgres://…` does; items the batch holds already are skipped.
+    /// Returns the jobs added.
+    pub fn enqueue_upload(
+        &self,
+        q: &SharedQueue,
+        batch: &str,
+        items: &[QueueItem],
+        limits: &Limits,
+    ) -> Result<usize, ApiError> {
+        let worker = format!("serve:{}", std::process::id());
+        let mut queue = JobQueue::connect(&q.url, &worker).map_err(MatchError::Queue)?;
+        let inbox = Inbox::new(&q.photo_root)?;
+        let done = self.with_matcher(|m| {
+            ingest::enqueue(
+                m,
+                &mut queue,
+                &inbox,
+                batch,
+                items,
+                RANKED_PER_SIGHTING,
+                limits,
+            )
+        })?;
+        Ok(done.added)
+    }
+
+    /// The jobs of `batch` not finished yet (queued, running or stalled).
+    pub fn queue_left(&self, q: &SharedQueue, batch: &str) -> Result<u64, ApiError> {
+        let worker = format!("serve:{}", std::process::id());
+        let mut queue = JobQueue::connect(&q.url, &worker).map_err(MatchError::Queue)?;
+        let p = queue.progress(batch).map_err(MatchError::Queue)?;
+        Ok(p.queued + p.running + p.stalled)
+    }
+
     /// The items of `batch` already recorded (skipped on a re-upload).
     pub fn batch_recorded(&self, batch: &str) -> Result<HashSet<String>, ApiError> {
         self.with_matcher(|m| Ok(m.batch_done(batch)?.into_keys().collect()))
