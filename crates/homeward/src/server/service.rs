@@ -24,7 +24,9 @@ use homeward_core::store::{
 use serde::Serialize;
 
 use homeward_match::batch as report;
-use homeward_match::matching::{self, Analyzed, EnrolledPhoto, MatchError, Repeat};
+use homeward_match::matching::{
+    self, Analyzed, EnrolledPhoto, MatchError, Repeat, SightingOutcome,
+};
 use homeward_match::notify::{Notification, Notifier};
 use homeward_match::ranking::{self, Policy, QueryMeta};
 use homeward_match::{Analyzer, Matcher};
@@ -503,6 +505,35 @@ impl Service {
         }
     }
 
+    /// Logs what a recorded sighting turned out to be (a poster's repost, a
+    /// duplicate, or new matches queued) and hands its queued matches to
+    /// the notifier.
+    fn announce(&self, actor: &str, out: &SightingOutcome) -> Result<(), ApiError> {
+        let sid = out.sighting_id;
+        match &out.repeat {
+            Some(Repeat::PosterRepost { photo_id, .. }) => self.audit(
+                actor,
+                "flag_poster_repost",
+                &format!("sighting:{sid} photo:{photo_id}"),
+            )?,
+            Some(Repeat::Duplicate { group, .. }) => self.audit(
+                actor,
+                "flag_duplicate",
+                &format!("sighting:{sid} group:{group}"),
+            )?,
+            None if !out.queued.is_empty() => self.audit(
+                actor,
+                "queue_matches",
+                &format!("sighting:{sid} matches:{}", out.queued.len()),
+            )?,
+            None => {}
+        }
+        for q in &out.queued {
+            self.notify_queued(q.match_id, sid, q.case_id, q.band);
+        }
+        Ok(())
+    }
+
     /// Hands a queued match to the notifier (off the request path: it only
     /// enqueues). Weak matches and matches already sent are skipped there.
     fn notify_queued(&self, match_id: u64, sighting_id: u64, case_id: u64, band: ranking::Band) {
@@ -736,27 +767,7 @@ impl Service {
             self.with_matcher(|m| m.set_sighting_note(actor, sid, Some(note)))?;
         }
         self.audit(actor, "submit_sighting", &format!("sighting:{sid}"))?;
-        match &out.repeat {
-            Some(Repeat::PosterRepost { photo_id, .. }) => self.audit(
-                actor,
-                "flag_poster_repost",
-                &format!("sighting:{sid} photo:{photo_id}"),
-            )?,
-            Some(Repeat::Duplicate { group, .. }) => self.audit(
-                actor,
-                "flag_duplicate",
-                &format!("sighting:{sid} group:{group}"),
-            )?,
-            None if !out.queued.is_empty() => self.audit(
-                actor,
-                "queue_matches",
-                &format!("sighting:{sid} matches:{}", out.queued.len()),
-            )?,
-            None => {}
-        }
-        for q in &out.queued {
-            self.notify_queued(q.match_id, sid, q.case_id, q.band);
-        }
+        self.announce(actor, &out)?;
         Ok(Submitted {
             sighting_id: sid,
             faces: out.faces as u32,

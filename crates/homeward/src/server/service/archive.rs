@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use homeward_core::intake::Limits;
 use homeward_core::store::NewSighting;
 use homeward_match::ingest::{self, Inbox, QueueItem};
-use homeward_match::matching::{MatchError, Repeat};
+use homeward_match::matching::MatchError;
 use homeward_pg::JobQueue;
 
 use crate::server::archive::SharedQueue;
@@ -97,27 +97,7 @@ impl Service {
             Ok(out) => {
                 let sid = out.sighting_id;
                 self.audit(actor, "batch_item", &format!("sighting:{sid}"))?;
-                match &out.repeat {
-                    Some(Repeat::PosterRepost { photo_id, .. }) => self.audit(
-                        actor,
-                        "flag_poster_repost",
-                        &format!("sighting:{sid} photo:{photo_id}"),
-                    )?,
-                    Some(Repeat::Duplicate { group, .. }) => self.audit(
-                        actor,
-                        "flag_duplicate",
-                        &format!("sighting:{sid} group:{group}"),
-                    )?,
-                    None if !out.queued.is_empty() => self.audit(
-                        actor,
-                        "queue_matches",
-                        &format!("sighting:{sid} matches:{}", out.queued.len()),
-                    )?,
-                    None => {}
-                }
-                for q in &out.queued {
-                    self.notify_queued(q.match_id, sid, q.case_id, q.band);
-                }
+                self.announce(actor, &out)?;
                 Ok(ItemDone::Recorded)
             }
             Err(why) => {
