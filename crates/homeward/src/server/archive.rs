@@ -88,12 +88,15 @@ pub struct Archive {
 }
 
 /// The registry's job queue on PostgreSQL (`homeward_match::ingest`).
-#[derive(Clone)]
 pub struct SharedQueue {
     /// `postgres://…` (never shown).
     pub url: String,
     /// The shared photo root (its `inbox/` holds queued photos).
     pub photo_root: PathBuf,
+    /// One queue connection, made at first use and kept (uploads and
+    /// progress reads share it); dropped after an error so the next call
+    /// connects again.
+    pub conn: Mutex<Option<homeward_pg::JobQueue>>,
 }
 
 impl std::fmt::Debug for Archive {
@@ -123,6 +126,7 @@ impl Archive {
                 Some(SharedQueue {
                     url: url.clone(),
                     photo_root: photo_root.clone(),
+                    conn: Mutex::new(None),
                 }),
             ),
         };

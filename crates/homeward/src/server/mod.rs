@@ -581,7 +581,9 @@ pub fn run(config: ServerConfig, auth: AuthStore) -> Result<(), ServerError> {
         uploads: RateLimiter::new(config.upload_per_minute, config.upload_burst),
         logins: LoginThrottle::new(),
         admission,
-        archive,
+        // Kept here too: its queue connection (PostgreSQL) must close
+        // after the runtime, whose context a blocking client refuses.
+        archive: archive.clone(),
         config: config.clone(),
     }));
     let result = rt.block_on(async move {
@@ -635,6 +637,7 @@ pub fn run(config: ServerConfig, auth: AuthStore) -> Result<(), ServerError> {
         .map_err(|e| ServerError::Setup(format!("server stopped: {e}")))
     });
     rt.shutdown_timeout(Duration::from_secs(5));
+    drop(archive);
     service.close_notifier();
     service.close()?;
     eprintln!("homeward serve: stopped, registry closed");

@@ -14,6 +14,28 @@ use crate::server::archive::SharedQueue;
 
 use super::{ApiError, Service, RANKED_PER_SIGHTING};
 
+/// Runs `f` on the server's queue connection, connecting first when there
+/// is none; after an error the connection is dropped (it may be the one
+/// that failed) and the next call connects again.
+fn with_queue<T>(
+    q: &SharedQueue,
+    f: impl FnOnce(&mut JobQueue) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let mut conn = q.conn.lock().unwrap_or_else(|p| p.into_inner());
+    let mut queue = match conn.take() {
+        Some(queue) => queue,
+        None => {
+            let worker = format!("serve:{}", std::process::id());
+            JobQueue::connect(&q.url, &worker).map_err(MatchError::Queue)?
+        }
+    };
+    let out = f(&mut queue);
+    if out.is_ok() {
+        *conn = Some(queue);
+    }
+    out
+}
+
 /// What became of one archive item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ItemDone {
@@ -36,28 +58,22 @@ impl Service {
         items: &[QueueItem],
         limits: &Limits,
     ) -> Result<usize, ApiError> {
-        let worker = format!("serve:{}", std::process::id());
-        let mut queue = JobQueue::connect(&q.url, &worker).map_err(MatchError::Queue)?;
         let inbox = Inbox::new(&q.photo_root)?;
-        let done = self.with_matcher(|m| {
-            ingest::enqueue(
-                m,
-                &mut queue,
-                &inbox,
-                batch,
-                items,
-                RANKED_PER_SIGHTING,
-                limits,
-            )
+        let done = with_queue(q, |queue| {
+            self.with_matcher(|m| {
+                ingest::enqueue(m, queue, &inbox, batch, items, RANKED_PER_SIGHTING, limits)
+            })
         })?;
         Ok(done.added)
     }
 
     /// The jobs of `batch` not finished yet (queued, running or stalled).
     pub fn queue_left(&self, q: &SharedQueue, batch: &str) -> Result<u64, ApiError> {
-        let worker = format!("serve:{}", std::process::id());
-        let mut queue = JobQueue::connect(&q.url, &worker).map_err(MatchError::Queue)?;
-        let p = queue.progress(batch).map_err(MatchError::Queue)?;
+        let p = with_queue(q, |queue| {
+            queue
+                .progress(batch)
+                .map_err(|e| MatchError::Queue(e).into())
+        })?;
         Ok(p.queued + p.running + p.stalled)
     }
 
