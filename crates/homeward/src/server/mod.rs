@@ -511,13 +511,11 @@ fn spawn_follower(service: Arc<Service>, mut listener: ChangeListener) {
             let mut failing = false;
             loop {
                 listener.wait(POLL_INTERVAL);
+                if service.is_closed() {
+                    break;
+                }
                 match service.refresh() {
                     Ok(()) => failing = false,
-                    Err(e)
-                        if e.status == StatusCode::INTERNAL_SERVER_ERROR && service.is_closed() =>
-                    {
-                        break
-                    }
                     Err(e) => {
                         if !failing {
                             eprintln!(
