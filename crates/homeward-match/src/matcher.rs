@@ -170,8 +170,6 @@ impl Analyzer {
 pub struct Matcher {
     reg: Box<dyn MatchStore + Send>,
     dupes: DupIndex,
-    /// Sightings in the registry when `dupes` was last brought up to date.
-    dupes_sightings: u64,
     policy: Policy,
 }
 
@@ -216,14 +214,8 @@ impl Matcher {
         policy: Policy,
     ) -> Result<Matcher, MatchError> {
         models::choose_for_new(&mut *reg, "system")?;
-        let dupes_sightings = reg.sighting_count()?;
         let dupes = DupIndex::load(&*reg)?;
-        Ok(Matcher {
-            reg,
-            dupes,
-            dupes_sightings,
-            policy,
-        })
+        Ok(Matcher { reg, dupes, policy })
     }
 
     /// Brings this process up to date with what other processes wrote to a
@@ -236,11 +228,13 @@ impl Matcher {
     /// # Errors
     /// [`MatchError::Store`] when the registry cannot be read.
     pub fn refresh(&mut self) -> Result<(), MatchError> {
-        let changed = self.reg.refresh()?;
-        let sightings = self.reg.sighting_count()?;
-        if changed || sightings != self.dupes_sightings {
+        let r = self.reg.refresh()?;
+        if r.case_photos {
+            // Rare (a case photo added or erased elsewhere): read every hash.
             self.dupes = DupIndex::load(&*self.reg)?;
-            self.dupes_sightings = sightings;
+        } else {
+            // Each sighting another process recorded: its own rows only.
+            self.dupes.add_stored_sightings(&*self.reg, &r.sightings)?;
         }
         Ok(())
     }
@@ -362,8 +356,6 @@ impl Matcher {
             top,
             None,
         )?;
-        // The duplicate index learnt this sighting as it was recorded.
-        self.dupes_sightings += 1;
         Ok(out)
     }
 
@@ -391,8 +383,6 @@ impl Matcher {
             top,
             Some((batch.to_string(), item.to_string())),
         )?;
-        // The duplicate index learnt this sighting as it was recorded.
-        self.dupes_sightings += 1;
         Ok(out)
     }
 

@@ -80,6 +80,12 @@ pub(crate) enum Kind {
     CaseErased,
     /// A model was enabled (`model`).
     ModelsChanged,
+    /// A sighting was recorded (`sighting_id`): other processes add its
+    /// hashes to their duplicate index.
+    SightingAdded,
+    /// A case photo's PDQ hash was stored (`case_id`), after the photo's
+    /// own transaction.
+    PhotoHashed,
 }
 
 impl Kind {
@@ -91,6 +97,8 @@ impl Kind {
             Kind::CaseStatus => "case_status",
             Kind::CaseErased => "case_erased",
             Kind::ModelsChanged => "models_changed",
+            Kind::SightingAdded => "sighting_added",
+            Kind::PhotoHashed => "photo_hashed",
         }
     }
 
@@ -102,6 +110,8 @@ impl Kind {
             "case_status" => Kind::CaseStatus,
             "case_erased" => Kind::CaseErased,
             "models_changed" => Kind::ModelsChanged,
+            "sighting_added" => Kind::SightingAdded,
+            "photo_hashed" => Kind::PhotoHashed,
             _ => return None,
         })
     }
@@ -114,6 +124,7 @@ pub(crate) struct Change {
     pub case: Option<u64>,
     pub face: Option<u64>,
     pub model: Option<String>,
+    pub sighting: Option<u64>,
 }
 
 impl Change {
@@ -123,6 +134,7 @@ impl Change {
             case: Some(case),
             face: Some(face),
             model: None,
+            sighting: None,
         }
     }
     pub fn face_removed(case: u64, face: u64) -> Change {
@@ -131,6 +143,7 @@ impl Change {
             case: Some(case),
             face: Some(face),
             model: None,
+            sighting: None,
         }
     }
     pub fn vectors_replaced(face: u64, model: &str) -> Change {
@@ -139,6 +152,7 @@ impl Change {
             case: None,
             face: Some(face),
             model: Some(model.to_owned()),
+            sighting: None,
         }
     }
     pub fn case_status(case: u64) -> Change {
@@ -147,6 +161,7 @@ impl Change {
             case: Some(case),
             face: None,
             model: None,
+            sighting: None,
         }
     }
     pub fn case_erased(case: u64) -> Change {
@@ -155,6 +170,7 @@ impl Change {
             case: Some(case),
             face: None,
             model: None,
+            sighting: None,
         }
     }
     pub fn models_changed(model: &str) -> Change {
@@ -163,6 +179,25 @@ impl Change {
             case: None,
             face: None,
             model: Some(model.to_owned()),
+            sighting: None,
+        }
+    }
+    pub fn sighting_added(sighting: u64) -> Change {
+        Change {
+            kind: Kind::SightingAdded,
+            case: None,
+            face: None,
+            model: None,
+            sighting: Some(sighting),
+        }
+    }
+    pub fn photo_hashed(case: u64) -> Change {
+        Change {
+            kind: Kind::PhotoHashed,
+            case: Some(case),
+            face: None,
+            model: None,
+            sighting: None,
         }
     }
 }
@@ -180,16 +215,20 @@ pub(crate) fn record(
     }
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CHANGES_LOCK])?;
     let st = tx.prepare(
-        "INSERT INTO changes (at, kind, case_id, face_id, model)
-         VALUES ($1, $2, $3, $4, $5) RETURNING seq",
+        "INSERT INTO changes (at, kind, case_id, face_id, model, sighting_id)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
     )?;
     let at = now();
     let mut last = 0i64;
     for c in changes {
         let case = c.case.map(|v| v as i64);
         let face = c.face.map(|v| v as i64);
+        let sighting = c.sighting.map(|v| v as i64);
         last = tx
-            .query_one(&st, &[&at, &c.kind.as_str(), &case, &face, &c.model])?
+            .query_one(
+                &st,
+                &[&at, &c.kind.as_str(), &case, &face, &c.model, &sighting],
+            )?
             .get(0);
     }
     tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &last.to_string()])?;
@@ -230,6 +269,11 @@ pub struct CatchUp {
     /// Whether the indexes were rebuilt from the rows because entries this
     /// store had not applied were pruned ([`PgStore::prune_changes_upto`]).
     pub rebuilt: bool,
+    /// Sightings recorded (by any process, this one included), in commit
+    /// order: for the caller's duplicate index.
+    pub sightings: Vec<u64>,
+    /// Case photos whose PDQ hash was stored.
+    pub photos_hashed: usize,
 }
 
 /// The entries of one batch, grouped by what to bring up to date.
@@ -272,10 +316,10 @@ impl PgStore {
             let rows = self
                 .lock()
                 .query(
-                    "SELECT p.upto, c.seq, c.kind, c.case_id, c.face_id
+                    "SELECT p.upto, c.seq, c.kind, c.case_id, c.face_id, c.sighting_id
                      FROM (SELECT coalesce((SELECT value FROM registry_meta
                                             WHERE key = 'changes_pruned_upto'), 0) AS upto) p
-                     LEFT JOIN LATERAL (SELECT seq, kind, case_id, face_id FROM changes
+                     LEFT JOIN LATERAL (SELECT seq, kind, case_id, face_id, sighting_id FROM changes
                                         WHERE seq > $1 ORDER BY seq LIMIT $2) c ON true
                      ORDER BY c.seq",
                     &[&self.position, &CATCH_UP_BATCH],
@@ -321,6 +365,12 @@ impl PgStore {
                     // Its faces have rows of their own.
                     (Kind::CaseErased, _, _) => {}
                     (Kind::ModelsChanged, _, _) => pending.models = true,
+                    (Kind::SightingAdded, _, _) => {
+                        if let Some(sid) = r.get::<_, Option<i64>>(5) {
+                            out.sightings.push(id(sid));
+                        }
+                    }
+                    (Kind::PhotoHashed, _, _) => out.photos_hashed += 1,
                     _ => {}
                 }
             }

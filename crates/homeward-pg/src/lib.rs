@@ -512,6 +512,9 @@ impl PgStore {
                 return Ok(Err(why));
             }
         }
+        // Last before the commit (it takes the log's lock): other processes
+        // add this sighting's hashes to their duplicate index.
+        changelog::record(&mut tx, &[Change::sighting_added(sid)]).map_err(db)?;
         tx.commit().map_err(db)?;
         Ok(Ok((sid, face_ids, match_ids)))
     }

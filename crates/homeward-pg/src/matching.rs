@@ -15,11 +15,13 @@ use std::path::PathBuf;
 use homeward_core::index::{Embedding, FaceIndex};
 use homeward_core::store::{
     enrolled_from, BatchItem, CaseId, FaceId, FaceRecord, FaceTable, GalleryRow, MatchId, MatchRow,
-    MatchStore, ModelVector, NewMatch, NewSighting, PhotoId, PhotoMeta, SightingId, StoreError,
-    StoredSighting,
+    MatchStore, ModelVector, NewMatch, NewSighting, PhotoId, PhotoMeta, Refreshed, SightingHashes,
+    SightingId, StoreError, StoredSighting,
 };
 use postgres::error::SqlState;
+use postgres::types::ToSql;
 
+use crate::changelog::{self, Change};
 use crate::rows::{
     age_months, audit, bytes_embedding, face_record, hash32, id, insert_match, sighting_facts,
     sql_id, MATCH_COLS,
@@ -33,8 +35,12 @@ type ChipRow = (u64, u64, u64, [u8; 32], Embedding);
 impl PgStore {
     /// Runs a query whose rows are `(id, id, hash)`, keeping the rows whose
     /// hash is well formed.
-    fn hash_rows(&self, sql: &str) -> Result<Vec<(u64, u64, [u8; 32])>, StoreError> {
-        let rows = self.lock().query(sql, &[]).map_err(self.db())?;
+    fn hash_rows(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<(u64, u64, [u8; 32])>, StoreError> {
+        let rows = self.lock().query(sql, params).map_err(self.db())?;
         Ok(rows
             .iter()
             .filter_map(|r| Some((id(r.get(0)), id(r.get(1)), hash32(r.get(2))?)))
@@ -43,8 +49,12 @@ impl PgStore {
 
     /// Runs a query whose rows are `(id, id, id, chip hash, embedding)`,
     /// keeping the rows whose hash and embedding are well formed.
-    fn chip_hash_rows(&self, sql: &str) -> Result<Vec<ChipRow>, StoreError> {
-        let rows = self.lock().query(sql, &[]).map_err(self.db())?;
+    fn chip_hash_rows(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<ChipRow>, StoreError> {
+        let rows = self.lock().query(sql, params).map_err(self.db())?;
         Ok(rows
             .iter()
             .filter_map(|r| {
@@ -206,6 +216,7 @@ impl MatchStore for PgStore {
         self.hash_rows(
             "SELECT h.photo_id, p.case_id, h.pdq
              FROM image_hashes h JOIN photos p ON p.id = h.photo_id ORDER BY h.id",
+            &[],
         )
     }
 
@@ -213,6 +224,7 @@ impl MatchStore for PgStore {
         self.hash_rows(
             "SELECT s.id, coalesce(s.duplicate_group, s.id), h.pdq
              FROM image_hashes h JOIN sightings s ON s.id = h.sighting_id ORDER BY h.id",
+            &[],
         )
     }
 
@@ -225,6 +237,7 @@ impl MatchStore for PgStore {
              WHERE f.chip_hash IS NOT NULL
                AND (p.source IS NULL OR p.source NOT ILIKE 'sighting:%')
              ORDER BY f.id",
+            &[],
         )
     }
 
@@ -233,7 +246,30 @@ impl MatchStore for PgStore {
             "SELECT f.id, s.id, coalesce(s.duplicate_group, s.id), f.chip_hash, f.embedding
              FROM sighting_faces f JOIN sightings s ON s.id = f.sighting_id
              WHERE f.chip_hash IS NOT NULL ORDER BY f.id",
+            &[],
         )
+    }
+
+    fn hashes_of_sightings(&self, ids: &[SightingId]) -> Result<SightingHashes, StoreError> {
+        if ids.is_empty() {
+            return Ok(SightingHashes::default());
+        }
+        // Ids beyond bigint name no row.
+        let ids: Vec<i64> = ids.iter().filter_map(|&i| i64::try_from(i).ok()).collect();
+        Ok(SightingHashes {
+            pdq: self.hash_rows(
+                "SELECT s.id, coalesce(s.duplicate_group, s.id), h.pdq
+                 FROM image_hashes h JOIN sightings s ON s.id = h.sighting_id
+                 WHERE s.id = ANY($1) ORDER BY h.id",
+                &[&ids],
+            )?,
+            chips: self.chip_hash_rows(
+                "SELECT f.id, s.id, coalesce(s.duplicate_group, s.id), f.chip_hash, f.embedding
+                 FROM sighting_faces f JOIN sightings s ON s.id = f.sighting_id
+                 WHERE f.chip_hash IS NOT NULL AND s.id = ANY($1) ORDER BY f.id",
+                &[&ids],
+            )?,
+        })
     }
 
     fn set_photo_hash(
@@ -253,6 +289,13 @@ impl MatchStore for PgStore {
         )
         .map_err(db)?;
         audit(&mut tx, actor, "hash_photo", &format!("photo:{photo}")).map_err(db)?;
+        // The photo's own transaction came first: other processes learn of
+        // its hash from this entry.
+        let case: i64 = tx
+            .query_one("SELECT case_id FROM photos WHERE id = $1", &[&key])
+            .map_err(db)?
+            .get(0);
+        changelog::record(&mut tx, &[Change::photo_hashed(id(case))]).map_err(db)?;
         tx.commit().map_err(db)
     }
 
@@ -365,13 +408,22 @@ impl MatchStore for PgStore {
     /// A store opened with [`PgStore::connect_shared`] applies what other
     /// processes committed ([`PgStore::catch_up`]); one opened alone has no
     /// other writer, and returns at once.
-    fn refresh(&mut self) -> Result<bool, StoreError> {
+    fn refresh(&mut self) -> Result<Refreshed, StoreError> {
         if !self.is_shared() {
-            return Ok(false);
+            return Ok(Refreshed::default());
         }
-        self.catch_up()
-            .map(|c| c.entries > 0)
-            .map_err(|e| e.into_store_error(&self.target))
+        let c = self
+            .catch_up()
+            .map_err(|e| e.into_store_error(&self.target))?;
+        Ok(Refreshed {
+            // Faces this process had not applied: another process's case
+            // photos (its own are in the index already).
+            case_photos: c.rebuilt
+                || c.faces_added > 0
+                || c.faces_removed > 0
+                || c.photos_hashed > 0,
+            sightings: c.sightings,
+        })
     }
 
     fn location(&self) -> String {

@@ -9,8 +9,10 @@
 //! version 6 (case journal, assignment, review marks); version 4 (PostgreSQL
 //! only) adds the change log that keeps every process's index in step and
 //! the ingest job queue; version 5 the web accounts (SQLite keeps them in
-//! `auth.sqlite`, apart from the registry). docs/adr-postgres.md has the
-//! type mapping.
+//! `auth.sqlite`, apart from the registry); version 6 logs recorded
+//! sightings and stored case-photo hashes, so that other processes keep
+//! their duplicate index in step. docs/adr-postgres.md has the type
+//! mapping.
 
 use postgres::Client;
 
@@ -20,7 +22,7 @@ use crate::error::{PgError, Target};
 pub const APPLICATION: &str = "homeward-registry";
 
 /// Schema version written by this build.
-pub const SCHEMA_VERSION: i32 = 5;
+pub const SCHEMA_VERSION: i32 = 6;
 
 /// Advisory lock key taken while migrating ("HWRM").
 const MIGRATE_LOCK: i64 = 0x4857_524d;
@@ -354,6 +356,17 @@ ALTER TABLE users ALTER COLUMN pw_hash SET STATISTICS 0;
 ALTER TABLE sessions
     ALTER COLUMN id_sha256 SET STATISTICS 0, ALTER COLUMN csrf SET STATISTICS 0;
 ALTER TABLE api_tokens ALTER COLUMN token_sha256 SET STATISTICS 0;
+"#,
+    // Version 6: the change log also names recorded sightings (by id, in
+    // the new `sighting_id`) and stored case-photo hashes, so that other
+    // processes add a sighting's hashes to their duplicate index instead
+    // of counting sightings and reloading every hash.
+    r#"
+ALTER TABLE changes ADD COLUMN sighting_id bigint;
+ALTER TABLE changes DROP CONSTRAINT changes_kind_check;
+ALTER TABLE changes ADD CONSTRAINT changes_kind_check
+    CHECK (kind IN ('face_added','face_removed','face_vectors_replaced','case_status',
+                    'case_erased','models_changed','sighting_added','photo_hashed'));
 "#,
 ];
 

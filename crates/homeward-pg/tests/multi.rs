@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use homeward_core::index::SearchFilter;
 use homeward_core::store::{
     CaseStatus, FaceRecord, FaceTable, MatchOrigin, MatchStore, Metric, ModelSpec, ModelVector,
-    NewCase, NewMatch, NewSighting, PhotoMeta, SightingExtras, Store,
+    NewCase, NewMatch, NewSighting, PhotoMeta, Refreshed, SightingExtras, Store,
 };
 use homeward_pg::cluster::TestDb;
 use homeward_pg::{
@@ -229,6 +229,56 @@ fn refresh_makes_a_face_another_store_added_searchable() {
     );
     assert!(!place.contains(db.cluster().password()));
     b.close().unwrap();
+}
+
+#[test]
+fn refresh_reports_sightings_and_photo_hashes_recorded_elsewhere() {
+    let Some(db) = TestDb::new_or_skip("multi_refresh_dupes") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = shared(&db, dir.path());
+    let mut b: Box<dyn MatchStore> = Box::new(shared(&db, dir.path()));
+    let c = a.add_case("t", &case("Lou")).unwrap();
+    let (photos, _) = a
+        .add_photo("t", c, b"lou-1", &PhotoMeta::default(), &[face(0.3)])
+        .unwrap();
+    // The case photo's face: B reads the case side again.
+    let r = b.refresh().unwrap();
+    assert!(r.case_photos);
+    assert!(r.sightings.is_empty());
+    assert_eq!(b.refresh().unwrap(), Refreshed::default());
+    // Its PDQ hash comes in a transaction of its own, after B's refresh:
+    // B must still hear of it (no new face, no new sighting).
+    a.set_photo_hash("t", photos, [7; 32], 90).unwrap();
+    assert!(b.refresh().unwrap().case_photos);
+    // Sightings are named, in commit order, whoever recorded them (B's own
+    // included: its caller skips those it knows).
+    let record = |s: &mut dyn MatchStore, bytes: &[u8]| {
+        s.record_sighting(
+            "v",
+            bytes,
+            &NewSighting::default(),
+            &[face(0.5)],
+            &SightingExtras {
+                pdq: Some(([9; 32], 80)),
+                ..SightingExtras::default()
+            },
+        )
+        .unwrap()
+        .0
+    };
+    let s1 = record(&mut a, b"seen-1");
+    let s2 = record(&mut *b, b"seen-2");
+    let s3 = record(&mut a, b"seen-3");
+    let r = b.refresh().unwrap();
+    assert!(!r.case_photos, "no case photo changed");
+    assert_eq!(r.sightings, vec![s1, s2, s3]);
+    assert_eq!(
+        b.hashes_of_sightings(&r.sightings).unwrap().pdq,
+        vec![(s1, s1, [9; 32]), (s2, s2, [9; 32]), (s3, s3, [9; 32])]
+    );
+    assert_eq!(b.refresh().unwrap(), Refreshed::default());
 }
 
 #[test]

@@ -28,7 +28,8 @@ use std::collections::HashMap;
 use super::{
     sha256, BatchItem, CaseEventKind, CaseStatus, FaceRecord, FaceTable, MatchOrigin, MatchState,
     MatchStore, Metric, ModelSpec, ModelVector, NewCase, NewMatch, NewSighting, PhotoMeta,
-    ReadStore, ScoreBand, Sex, SightingExtras, Store, StoreError, StoredScores,
+    ReadStore, Refreshed, ScoreBand, Sex, SightingExtras, SightingHashes, Store, StoreError,
+    StoredScores,
 };
 use crate::index::{Embedding, SearchFilter};
 
@@ -1401,6 +1402,21 @@ pub fn hashes_keep_their_order_and_groups_and_leave_out_enrolled_photos<S: Match
             (sf2[0], s2, s1, [15; 32], face(0.51).embedding),
         ]
     );
+    // The same rows for chosen sightings only (what a refresh reports):
+    // unknown ids and sightings without hashes add nothing.
+    let some = s.hashes_of_sightings(&[s2, 999_999]).unwrap();
+    assert_eq!(some.pdq, vec![(s2, s1, [6; 32])]);
+    assert_eq!(
+        some.chips,
+        vec![(sf2[0], s2, s1, [15; 32], face(0.51).embedding)]
+    );
+    let all = s.hashes_of_sightings(&[s2, s1]).unwrap();
+    assert_eq!(all.pdq, s.sighting_hashes().unwrap());
+    assert_eq!(all.chips, s.sighting_chip_hashes().unwrap());
+    assert_eq!(
+        s.hashes_of_sightings(&[]).unwrap(),
+        SightingHashes::default()
+    );
 
     // Enrolment copies the sighting face, chip hash included, into case a.
     let (enrolled, _) = s
@@ -1620,7 +1636,7 @@ pub fn the_store_shows_its_index_photos_and_place<S: MatchStore>(s: &mut S) {
         let path = s.photo_path(&sha256(bytes));
         assert_eq!(std::fs::read(&path).unwrap(), bytes, "{}", path.display());
     }
-    s.refresh().unwrap();
+    assert_eq!(s.refresh().unwrap(), Refreshed::default());
     assert_eq!(s.index().len(), 1);
     assert!(!s.location().is_empty());
 }

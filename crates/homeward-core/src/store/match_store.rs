@@ -3,13 +3,26 @@
 //! batch items). [`Registry`] (SQLite) and `homeward-pg`'s store implement
 //! it; the conformance suite runs against both.
 
-use super::matching::{BatchItem, GalleryRow, MatchRow, NewMatch, StoredSighting};
+use super::matching::{BatchItem, GalleryRow, MatchRow, NewMatch, SightingHashes, StoredSighting};
 use super::registry::Registry;
 use super::types::{CaseId, FaceId, FaceRecord, MatchId, PhotoId, SightingId};
 use super::{Store, StoreError};
 use crate::index::{Embedding, FaceIndex};
 use std::collections::HashMap;
 use std::path::PathBuf;
+
+/// What [`MatchStore::refresh`] applied of other processes' writes, for
+/// the caller's own in-memory state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Refreshed {
+    /// Case photos, their faces or their hashes changed elsewhere, or the
+    /// indexes were rebuilt: whatever was derived from case photos must be
+    /// read again.
+    pub case_photos: bool,
+    /// Sightings recorded since the last refresh (by any process, this one
+    /// included), in commit order: add those not yet known.
+    pub sightings: Vec<SightingId>,
+}
 
 /// The rows the matching library ranks and deduplicates with, on any
 /// store. Writes are atomic with their audit entry, as for [`Store`].
@@ -46,6 +59,10 @@ pub trait MatchStore: Store {
     fn sighting_chip_hashes(
         &self,
     ) -> Result<Vec<(FaceId, SightingId, SightingId, [u8; 32], Embedding)>, StoreError>;
+    /// [`MatchStore::sighting_hashes`] and
+    /// [`MatchStore::sighting_chip_hashes`] of these sightings only (those
+    /// [`MatchStore::refresh`] reported), in the same orders.
+    fn hashes_of_sightings(&self, ids: &[SightingId]) -> Result<SightingHashes, StoreError>;
     /// Stores the PDQ hash (and its quality) of a case photo.
     fn set_photo_hash(
         &mut self,
@@ -87,10 +104,11 @@ pub trait MatchStore: Store {
     /// Where the bytes of the photo with this content hash are stored.
     fn photo_path(&self, sha256: &[u8; 32]) -> PathBuf;
     /// Brings the in-memory indexes up to date with what other processes
-    /// committed, and says whether anything changed (always `false` for a
-    /// store only this process writes).
-    fn refresh(&mut self) -> Result<bool, StoreError> {
-        Ok(false)
+    /// committed, and says what the caller's own in-memory state (the
+    /// duplicate index) must learn ([`Refreshed::default`] for a store only
+    /// this process writes).
+    fn refresh(&mut self) -> Result<Refreshed, StoreError> {
+        Ok(Refreshed::default())
     }
     /// Where the registry is, for messages: a directory, or a database
     /// address without its password.
@@ -141,6 +159,9 @@ impl MatchStore for Registry {
         &self,
     ) -> Result<Vec<(FaceId, SightingId, SightingId, [u8; 32], Embedding)>, StoreError> {
         Registry::sighting_chip_hashes(self)
+    }
+    fn hashes_of_sightings(&self, ids: &[SightingId]) -> Result<SightingHashes, StoreError> {
+        Registry::hashes_of_sightings(self, ids)
     }
     fn set_photo_hash(
         &mut self,

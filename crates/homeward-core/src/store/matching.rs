@@ -30,6 +30,17 @@ pub struct GalleryRow {
     pub enrolled_from: Option<SightingId>,
 }
 
+/// The hashes the duplicate index holds of some sightings
+/// ([`MatchStore::hashes_of_sightings`](super::MatchStore::hashes_of_sightings)).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SightingHashes {
+    /// `(sighting, group, PDQ hash)`, as [`Registry::sighting_hashes`].
+    pub pdq: Vec<(SightingId, SightingId, [u8; 32])>,
+    /// `(face, sighting, group, chip hash, embedding)`, as
+    /// [`Registry::sighting_chip_hashes`].
+    pub chips: Vec<(FaceId, SightingId, SightingId, [u8; 32], Embedding)>,
+}
+
 /// A stored sighting.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredSighting {
@@ -374,44 +385,61 @@ impl Registry {
     /// PDQ hashes of case photos (not of photos enrolled from sightings):
     /// `(photo, case, hash)`.
     pub fn photo_hashes(&self) -> Result<Vec<(PhotoId, CaseId, [u8; 32])>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT h.photo_id, p.case_id, h.pdq FROM image_hashes h JOIN photos p ON p.id = h.photo_id
-                 ORDER BY h.id",
-            )
-            .map_err(self.sql())?;
-        let rows = st
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, i64>(0)? as u64,
-                    r.get::<_, i64>(1)? as u64,
-                    r.get::<_, Vec<u8>>(2)?,
-                ))
-            })
-            .map_err(self.sql())?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (p, c, h) = row.map_err(self.sql())?;
-            if let Some(h) = hash32(h) {
-                out.push((p, c, h));
-            }
-        }
-        Ok(out)
+        self.pdq_rows(
+            "SELECT h.photo_id, p.case_id, h.pdq FROM image_hashes h JOIN photos p ON p.id = h.photo_id
+             ORDER BY h.id",
+            [],
+        )
     }
 
     /// PDQ hashes of sightings: `(sighting, group, hash)`, the group being
     /// the sighting's duplicate group or itself.
     pub fn sighting_hashes(&self) -> Result<Vec<(SightingId, SightingId, [u8; 32])>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare(
+        self.pdq_rows(
+            "SELECT s.id, coalesce(s.duplicate_group, s.id), h.pdq FROM image_hashes h
+             JOIN sightings s ON s.id = h.sighting_id ORDER BY h.id",
+            [],
+        )
+    }
+
+    /// [`Registry::sighting_hashes`] and [`Registry::sighting_chip_hashes`]
+    /// of these sightings only.
+    pub fn hashes_of_sightings(&self, ids: &[SightingId]) -> Result<SightingHashes, StoreError> {
+        if ids.is_empty() {
+            return Ok(SightingHashes::default());
+        }
+        // One parameter whatever the number of ids: a JSON array.
+        let list = serde_json::to_string(ids).map_err(|e| StoreError::Invalid {
+            field: "sighting ids",
+            why: e.to_string(),
+        })?;
+        Ok(SightingHashes {
+            pdq: self.pdq_rows(
                 "SELECT s.id, coalesce(s.duplicate_group, s.id), h.pdq FROM image_hashes h
-                 JOIN sightings s ON s.id = h.sighting_id ORDER BY h.id",
-            )
-            .map_err(self.sql())?;
+                 JOIN sightings s ON s.id = h.sighting_id
+                 WHERE s.id IN (SELECT value FROM json_each(?1)) ORDER BY h.id",
+                [&list],
+            )?,
+            chips: self.chip_hash_rows(
+                "SELECT f.id, s.id, coalesce(s.duplicate_group, s.id), f.chip_hash, f.embedding
+                 FROM sighting_faces f JOIN sightings s ON s.id = f.sighting_id
+                 WHERE f.chip_hash IS NOT NULL AND s.id IN (SELECT value FROM json_each(?1))
+                 ORDER BY f.id",
+                [&list],
+            )?,
+        })
+    }
+
+    /// Runs a query whose rows are `(id, id, hash blob)`, keeping the rows
+    /// whose hash is well formed.
+    fn pdq_rows(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<(u64, u64, [u8; 32])>, StoreError> {
+        let mut st = self.conn.prepare(sql).map_err(self.sql())?;
         let rows = st
-            .query_map([], |r| {
+            .query_map(params, |r| {
                 Ok((
                     r.get::<_, i64>(0)? as u64,
                     r.get::<_, i64>(1)? as u64,
@@ -421,9 +449,9 @@ impl Registry {
             .map_err(self.sql())?;
         let mut out = Vec::new();
         for row in rows {
-            let (s, g, h) = row.map_err(self.sql())?;
+            let (a, b, h) = row.map_err(self.sql())?;
             if let Some(h) = hash32(h) {
-                out.push((s, g, h));
+                out.push((a, b, h));
             }
         }
         Ok(out)
@@ -439,6 +467,7 @@ impl Registry {
             "SELECT f.id, p.id, p.case_id, f.chip_hash, f.embedding FROM faces f JOIN photos p ON p.id = f.photo_id
              WHERE f.chip_hash IS NOT NULL AND (p.source IS NULL OR p.source NOT LIKE 'sighting:%')
              ORDER BY f.id",
+            [],
         )
     }
 
@@ -450,6 +479,7 @@ impl Registry {
         self.chip_hash_rows(
             "SELECT f.id, s.id, coalesce(s.duplicate_group, s.id), f.chip_hash, f.embedding FROM sighting_faces f
              JOIN sightings s ON s.id = f.sighting_id WHERE f.chip_hash IS NOT NULL ORDER BY f.id",
+            [],
         )
     }
 
@@ -459,10 +489,11 @@ impl Registry {
     fn chip_hash_rows(
         &self,
         sql: &str,
+        params: impl rusqlite::Params,
     ) -> Result<Vec<(u64, u64, u64, [u8; 32], Embedding)>, StoreError> {
         let mut st = self.conn.prepare(sql).map_err(self.sql())?;
         let rows = st
-            .query_map([], |r| {
+            .query_map(params, |r| {
                 Ok((
                     r.get::<_, i64>(0)? as u64,
                     r.get::<_, i64>(1)? as u64,

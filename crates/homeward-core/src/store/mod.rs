@@ -54,10 +54,10 @@ pub use files::{sha256, PhotoFiles};
 pub use journal::{
     check_event_text, check_person_name, event_kind, CaseEvent, CaseEventId, CaseEventKind,
 };
-pub use match_store::MatchStore;
+pub use match_store::{MatchStore, Refreshed};
 pub use matching::{
     enrolled_from, BatchItem, GalleryRow, MatchOrigin, MatchRow, NewMatch, SightingExtras,
-    StoredSighting,
+    SightingHashes, StoredSighting,
 };
 pub use model_index::ModelIndexes;
 pub use model_snapshot::model_snapshot_dir;

@@ -15,7 +15,9 @@ use std::collections::HashMap;
 
 use homeward_core::hash::{HammingIndex, Hash256, HashKind};
 use homeward_core::index::{l2, Embedding};
-use homeward_core::store::{CaseId, FaceId, MatchStore, PhotoId, SightingId, StoreError};
+use homeward_core::store::{
+    CaseId, FaceId, MatchStore, PhotoId, SightingHashes, SightingId, StoreError,
+};
 use serde::Serialize;
 
 use crate::policy::SamePhotoRule;
@@ -97,17 +99,44 @@ impl DupIndex {
             d.chip_photo.insert(f, (p, c, e));
             d.photo_faces.entry(p).or_default().push(e);
         }
-        for (s, g, h) in reg.sighting_hashes()? {
-            let _ = d.sighting_pdq.add(s, hash_from_bytes(&h));
-            d.sighting_group.insert(s, g);
-        }
-        for (f, s, g, h, e) in reg.sighting_chip_hashes()? {
-            let _ = d.sighting_chip.add(f, hash_from_bytes(&h));
-            d.chip_sighting.insert(f, (s, e));
-            d.sighting_group.insert(s, g);
-            d.sighting_faces.entry(s).or_default().push(e);
-        }
+        d.add_sighting_rows(SightingHashes {
+            pdq: reg.sighting_hashes()?,
+            chips: reg.sighting_chip_hashes()?,
+        });
         Ok(d)
+    }
+
+    /// Adds the stored hashes of sightings another process recorded (as
+    /// [`MatchStore::refresh`] reports them); sightings this index holds
+    /// already are skipped, so a process's own sightings are not added
+    /// twice.
+    pub fn add_stored_sightings(
+        &mut self,
+        reg: &dyn MatchStore,
+        ids: &[SightingId],
+    ) -> Result<(), StoreError> {
+        let new: Vec<SightingId> = ids
+            .iter()
+            .copied()
+            .filter(|s| !self.sighting_group.contains_key(s))
+            .collect();
+        if !new.is_empty() {
+            self.add_sighting_rows(reg.hashes_of_sightings(&new)?);
+        }
+        Ok(())
+    }
+
+    fn add_sighting_rows(&mut self, rows: SightingHashes) {
+        for (s, g, h) in rows.pdq {
+            let _ = self.sighting_pdq.add(s, hash_from_bytes(&h));
+            self.sighting_group.insert(s, g);
+        }
+        for (f, s, g, h, e) in rows.chips {
+            let _ = self.sighting_chip.add(f, hash_from_bytes(&h));
+            self.chip_sighting.insert(f, (s, e));
+            self.sighting_group.insert(s, g);
+            self.sighting_faces.entry(s).or_default().push(e);
+        }
     }
 
     /// The nearest PDQ hit of any query hash in `index` that the rule
