@@ -1,12 +1,9 @@
 //! The JSON API under `/api/`: request and response types, and handlers
 //! that check the caller's role, then call the service.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{
-    ConnectInfo, DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State,
-};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -94,28 +91,38 @@ fn body<T>(b: Body<T>) -> Result<T, ApiError> {
 
 // ---------- uploads ----------
 
-/// A multipart upload: the `photo` file and the text fields.
-pub(super) struct Upload {
-    pub photo: Option<Vec<u8>>,
-    pub fields: HashMap<String, String>,
-}
+/// A multipart upload: the `photo` file and the text fields (read by
+/// `multipart.rs`, which the `multipart` fuzz target runs).
+pub(super) use super::multipart::Upload;
+use super::multipart::{FormError, MAX_FIELD_BYTES};
 
-impl Upload {
-    pub fn text(&self, name: &str) -> Option<&str> {
-        self.fields
-            .get(name)
-            .map(|s| s.trim())
-            .filter(|s| !s.is_empty())
-    }
-    pub fn take_photo(&mut self) -> Result<Vec<u8>, ApiError> {
-        self.photo.take().filter(|p| !p.is_empty()).ok_or_else(|| {
-            ApiError::bad_request("no photo: send the image file in the multipart field `photo`")
-        })
+impl From<FormError> for ApiError {
+    fn from(e: FormError) -> Self {
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+        ApiError::new(status, e.code(), e.to_string())
     }
 }
 
-/// Longest text field accepted in an upload form, bytes.
-const MAX_FIELD_BYTES: usize = 4096;
+/// The multipart parser over a request's body: the boundary from its
+/// Content-Type (400 without one) and the whole body within `body_limit`
+/// bytes, if any (413 over it, as axum's body limit answered).
+pub(super) fn multipart_body(
+    req: Request,
+    body_limit: Option<usize>,
+) -> Result<multer::Multipart<'static>, ApiError> {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let boundary = super::multipart::boundary(ct)?;
+    let limits = super::multipart::constraints(body_limit.map(|n| n as u64));
+    Ok(multer::Multipart::with_constraints(
+        req.into_body().into_data_stream(),
+        boundary,
+        limits,
+    ))
+}
 
 /// Reads and discards a request body (at most `limit` bytes), so that a
 /// client that sends its whole upload before reading the answer sees the
@@ -135,7 +142,8 @@ pub(super) async fn drain(body: axum::body::Body, limit: usize) {
 
 /// Checks an upload before reading it: the caller, the role, the upload
 /// rate and the content type (415 unless multipart/form-data). On refusal
-/// the body is drained first. Then reads the form.
+/// the body is drained first. Then reads the form (in memory, within the
+/// server's body limit).
 pub(super) async fn upload_gate(
     st: &AppState,
     caller: Result<Caller, ApiError>,
@@ -164,51 +172,9 @@ pub(super) async fn upload_gate(
             return Err(e);
         }
     };
-    let mp = Multipart::from_request(req, st)
-        .await
-        .map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))?;
-    Ok((caller, read_upload(mp).await?))
-}
-
-/// Reads a multipart/form-data upload into memory (within the body limit).
-async fn read_upload(mut mp: Multipart) -> Result<Upload, ApiError> {
-    let mut up = Upload {
-        photo: None,
-        fields: HashMap::new(),
-    };
-    let err = |e: axum::extract::multipart::MultipartError| {
-        let status = e.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "too_large"
-        } else {
-            "bad_request"
-        };
-        ApiError::new(status, code, e.body_text())
-    };
-    while let Some(field) = mp.next_field().await.map_err(err)? {
-        let name = field.name().unwrap_or("").to_string();
-        if name == "photo" {
-            let bytes = field.bytes().await.map_err(err)?;
-            // The page offers a camera and a gallery input, both named
-            // `photo`: the one left empty does not replace the chosen one.
-            if !bytes.is_empty() || up.photo.is_none() {
-                up.photo = Some(bytes.to_vec());
-            }
-        } else {
-            let bytes = field.bytes().await.map_err(err)?;
-            if bytes.len() > MAX_FIELD_BYTES {
-                return Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "too_large",
-                    format!("field `{name}` is over {MAX_FIELD_BYTES} bytes; shorten it"),
-                ));
-            }
-            let text = String::from_utf8(bytes.to_vec())
-                .map_err(|_| ApiError::bad_request(format!("field `{name}` is not UTF-8 text")))?;
-            up.fields.insert(name, text);
-        }
-    }
-    Ok(up)
+    let mut mp = multipart_body(req, Some(st.body_limit()))?;
+    let up = super::multipart::read_upload(&mut mp, MAX_FIELD_BYTES).await?;
+    Ok((caller, up))
 }
 
 /// Decodes and analyses a photo on the blocking pool.
@@ -718,7 +684,7 @@ pub(super) async fn do_submit(
     from_page: bool,
 ) -> Result<ReceiptOut, SubmitError> {
     let input = sighting_input(&up, from_page)?;
-    let photo = up.take_photo()?;
+    let photo = up.take_photo().map_err(ApiError::from)?;
     // Walking JPEG/PNG/WebP containers decodes nothing; the rare formats
     // that are re-encoded are decoded within the intake limits.
     let photo = strip_photo(st, photo)?;

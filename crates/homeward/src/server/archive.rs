@@ -22,7 +22,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{FromRequest, Multipart, Path as UrlPath, Request, State};
+use axum::extract::{Path as UrlPath, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -33,9 +33,10 @@ use homeward_match::{manifest, ranking::Day};
 use serde::{Deserialize, Serialize};
 
 use super::admission::{Admission, Permit, Refusal};
-use super::api::{check_upload_rate, drain};
+use super::api::{check_upload_rate, drain, multipart_body};
 use super::auth::Role;
 use super::error::ApiError;
+use super::multipart::{drain_form, read_form, Form, FormLimits, PhotoSink};
 use super::service::{BatchView, ItemDone, Service};
 use super::session::Caller;
 use super::{blocking, AppState, Served};
@@ -47,10 +48,12 @@ pub const MAX_ITEMS: usize = 1000;
 pub const MAX_TOTAL_BYTES: u64 = 1 << 30;
 /// Longest batch name, characters.
 const MAX_NAME_CHARS: usize = 200;
-/// Longest item name (a photo's file name or manifest path), bytes.
-const MAX_ITEM_BYTES: usize = 255;
 /// Largest manifest CSV, bytes.
 const MAX_MANIFEST_BYTES: usize = 4 << 20;
+/// Longest `name`, `csrf` or unknown field of the form, bytes.
+const MAX_TEXT_BYTES: usize = 4096;
+/// Most bytes of a refused form read and discarded before answering.
+const MAX_DRAIN_BYTES: usize = 64 << 20;
 
 /// One staged item.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -361,33 +364,6 @@ pub fn check_name(name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// An item name: a relative path of plain components (`a.jpg`,
-/// `day1/a.jpg`), as the CLI's item keys are.
-pub fn check_item(name: &str) -> Result<(), ApiError> {
-    let bad = |why: &str| {
-        Err(ApiError::unprocessable(format!(
-            "photo file name {why}; send each photo with its file name (a relative path of at \
-             most {MAX_ITEM_BYTES} bytes)"
-        )))
-    };
-    if name.is_empty() {
-        return bad("missing");
-    }
-    if name.len() > MAX_ITEM_BYTES {
-        return bad("too long");
-    }
-    if name.chars().any(|c| c.is_control() || c == '\\') {
-        return bad("has control characters or a backslash");
-    }
-    if name
-        .split('/')
-        .any(|c| c.is_empty() || c == "." || c == "..")
-    {
-        return bad("is not a plain relative path (empty, `.` or `..` parts)");
-    }
-    Ok(())
-}
-
 /// A staging folder removed on drop unless it was committed.
 struct Partial {
     dir: PathBuf,
@@ -520,26 +496,36 @@ pub(super) async fn stage(
     let Some(root) = st.archive.root.clone() else {
         return Err(ApiError::internal("archive staging"));
     };
-    let mp = Multipart::from_request(req, st)
-        .await
-        .map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))?;
+    // No body limit (the route disables it): the form's own limits apply
+    // as the photos stream to disk.
+    let mut mp = multipart_body(req, None)?;
     let id = upload_id();
     let partial = Partial {
         dir: root.join(format!(".partial-{id}")),
         committed: false,
     };
     blocking(|| std::fs::create_dir_all(&partial.dir).map_err(|e| io_err("mkdir", e)))?;
-    let max_file = st.config.limits.max_file_bytes;
-    let mut mp = mp;
-    let form = match read_form(&mut mp, &partial.dir, max_file).await {
+    let limits = FormLimits {
+        max_file: st.config.limits.max_file_bytes,
+        max_total: MAX_TOTAL_BYTES,
+        max_items: MAX_ITEMS,
+        max_text: MAX_TEXT_BYTES,
+        max_manifest: MAX_MANIFEST_BYTES,
+    };
+    let mut sink = Staging {
+        dir: &partial.dir,
+        out: None,
+    };
+    let form = match read_form(&mut mp, &mut sink, &limits).await {
         Ok(f) => f,
         Err(e) => {
             // A client that sends its whole upload before reading the
             // answer sees the refusal instead of a reset connection.
-            drain_form(&mut mp).await;
+            drain_form(&mut mp, MAX_DRAIN_BYTES).await;
             return Err(e);
         }
     };
+    drop(sink);
     if from_page {
         caller.check_csrf(form.csrf.as_deref())?;
     }
@@ -615,137 +601,33 @@ fn upload_id() -> String {
     format!("{nanos:024}-{hex}")
 }
 
-/// What the form held: the name, the manifest text, and each photo's
-/// name and staged file.
-struct Form {
-    name: Option<String>,
-    manifest: Option<String>,
-    /// The page's CSRF token.
-    csrf: Option<String>,
-    photos: Vec<(String, String)>,
+/// The staging folder as the form's photo sink: photo `n` goes to the file
+/// `n`, each synced once complete.
+struct Staging<'a> {
+    dir: &'a Path,
+    out: Option<std::fs::File>,
 }
 
-fn too_large(msg: String) -> ApiError {
-    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", msg)
-}
-
-/// Streams the form's photos to `dir` (bounded memory), within the limits.
-async fn read_form(mp: &mut Multipart, dir: &Path, max_file: u64) -> Result<Form, ApiError> {
-    let err = |e: axum::extract::multipart::MultipartError| {
-        let status = e.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "too_large"
-        } else {
-            "bad_request"
-        };
-        ApiError::new(status, code, e.body_text())
-    };
-    let mut form = Form {
-        name: None,
-        manifest: None,
-        csrf: None,
-        photos: Vec::new(),
-    };
-    let mut total = 0u64;
-    while let Some(mut field) = mp.next_field().await.map_err(err)? {
-        let fname = field.name().unwrap_or("").to_string();
-        match fname.as_str() {
-            "photo" => {
-                let Some(item) = field.file_name().map(str::to_string) else {
-                    return Err(ApiError::bad_request(
-                        "a `photo` part has no file name; send each photo as a file part",
-                    ));
-                };
-                check_item(&item)?;
-                if form.photos.len() >= MAX_ITEMS {
-                    return Err(too_large(format!(
-                        "more than {MAX_ITEMS} photos in one upload; send the archive in parts \
-                         under the same batch name"
-                    )));
-                }
-                let file = form.photos.len().to_string();
-                let path = dir.join(&file);
-                let mut out =
-                    blocking(|| std::fs::File::create(&path).map_err(|e| io_err("create", e)))?;
-                let mut size = 0u64;
-                while let Some(chunk) = field.chunk().await.map_err(err)? {
-                    size += chunk.len() as u64;
-                    total += chunk.len() as u64;
-                    if size > max_file {
-                        return Err(too_large(format!(
-                            "photo `{item}` is over this server's limit of {max_file} bytes; \
-                             send a smaller copy"
-                        )));
-                    }
-                    if total > MAX_TOTAL_BYTES {
-                        return Err(too_large(format!(
-                            "the upload is over {} MiB; send the archive in parts under the \
-                             same batch name",
-                            MAX_TOTAL_BYTES >> 20
-                        )));
-                    }
-                    blocking(|| out.write_all(&chunk).map_err(|e| io_err("write", e)))?;
-                }
-                if size == 0 {
-                    return Err(ApiError::unprocessable(format!(
-                        "photo `{item}` is empty; choose the file again"
-                    )));
-                }
-                blocking(|| out.sync_all().map_err(|e| io_err("sync", e)))?;
-                form.photos.push((item, file));
-            }
-            "name" | "manifest" | "csrf" => {
-                let limit = if fname != "manifest" {
-                    4096
-                } else {
-                    MAX_MANIFEST_BYTES
-                };
-                let mut buf = Vec::new();
-                while let Some(chunk) = field.chunk().await.map_err(err)? {
-                    if buf.len() + chunk.len() > limit {
-                        return Err(too_large(format!(
-                            "field `{fname}` is over {limit} bytes; shorten it"
-                        )));
-                    }
-                    buf.extend_from_slice(&chunk);
-                }
-                let text = String::from_utf8(buf).map_err(|_| {
-                    ApiError::bad_request(format!("field `{fname}` is not UTF-8 text"))
-                })?;
-                match fname.as_str() {
-                    "name" => form.name = Some(text.trim().to_string()),
-                    "csrf" => form.csrf = Some(text),
-                    _ => form.manifest = Some(text),
-                }
-            }
-            _ => {
-                // Unknown text fields are read and dropped, within the
-                // text limit.
-                let mut seen = 0usize;
-                while let Some(chunk) = field.chunk().await.map_err(err)? {
-                    seen += chunk.len();
-                    if seen > 4096 {
-                        return Err(too_large(format!(
-                            "field `{fname}` is over 4096 bytes; this form takes `name`, \
-                             `photo` and `manifest`"
-                        )));
-                    }
-                }
-            }
-        }
+impl PhotoSink for Staging<'_> {
+    type Error = ApiError;
+    fn start(&mut self, file: &str) -> Result<(), ApiError> {
+        let path = self.dir.join(file);
+        self.out = Some(blocking(|| {
+            std::fs::File::create(&path).map_err(|e| io_err("create", e))
+        })?);
+        Ok(())
     }
-    Ok(form)
-}
-
-/// Reads and discards what is left of a refused form (at most 64 MiB).
-async fn drain_form(mp: &mut Multipart) {
-    let mut left: usize = 64 << 20;
-    while let Ok(Some(mut field)) = mp.next_field().await {
-        while let Ok(Some(chunk)) = field.chunk().await {
-            left = match left.checked_sub(chunk.len()) {
-                Some(l) => l,
-                None => return,
-            };
+    fn write(&mut self, chunk: &[u8]) -> Result<(), ApiError> {
+        let out = self
+            .out
+            .as_mut()
+            .ok_or_else(|| ApiError::internal("staging the upload"))?;
+        blocking(|| out.write_all(chunk).map_err(|e| io_err("write", e)))
+    }
+    fn finish(&mut self) -> Result<(), ApiError> {
+        match self.out.take() {
+            Some(out) => blocking(|| out.sync_all().map_err(|e| io_err("sync", e))),
+            None => Ok(()),
         }
     }
 }
@@ -827,6 +709,7 @@ fn commit(root: &Path, id: &str, partial: &Path, job: &Job) -> Result<(), ApiErr
 
 #[cfg(test)]
 mod tests {
+    use super::super::multipart::check_item;
     use super::*;
 
     #[test]

@@ -17,6 +17,9 @@ mod error;
 mod i18n;
 mod login_throttle;
 mod metadata;
+mod multipart;
+#[cfg(test)]
+mod multipart_tests;
 mod openapi;
 mod pages;
 mod ratelimit;

@@ -1,0 +1,389 @@
+//! Reading multipart/form-data bodies into the upload forms, with their
+//! limits and refusals: a photo upload (`Upload`: the `photo` file and
+//! text fields) and an archive upload (`Form`: name, manifest, CSRF token
+//! and photos streamed to a [`PhotoSink`]).
+//!
+//! This module depends only on `multer` (the parser axum's `Multipart` is
+//! built on) and `thiserror`, never on the rest of the server, so the
+//! `multipart` fuzz target and its corpus replay
+//! (`crates/homeward/tests/fuzz_corpus.rs`) include this very file by
+//! `#[path]` (`docs/fuzzing.md`). The handlers (`api.rs`, `archive.rs`)
+//! build the [`multer::Multipart`] from the request and turn a
+//! [`FormError`] into the API error with the same status and message.
+
+use std::collections::HashMap;
+
+/// Longest text field accepted in a photo upload form, bytes.
+pub const MAX_FIELD_BYTES: usize = 4096;
+/// Longest item name (a photo's file name or manifest path), bytes.
+pub const MAX_ITEM_BYTES: usize = 255;
+
+/// A refused form. Each says what to do; [`FormError::status`] is the
+/// HTTP status it is sent with.
+#[derive(Debug, thiserror::Error)]
+pub enum FormError {
+    /// The Content-Type has no usable `boundary` (the text axum's
+    /// `Multipart` extractor sent).
+    #[error("Invalid `boundary` for `multipart/form-data` request")]
+    Boundary,
+    /// The body is not well-formed multipart, or is over the body limit
+    /// (the texts and statuses axum's `MultipartError` sent).
+    #[error("{}", multer_text(.0))]
+    Multipart(#[source] multer::Error),
+    /// A photo upload without a (non-empty) `photo` part.
+    #[error("no photo: send the image file in the multipart field `photo`")]
+    NoPhoto,
+    /// A known text field over its limit.
+    #[error("field `{field}` is over {limit} bytes; shorten it")]
+    FieldTooLong { field: String, limit: usize },
+    /// An archive form's unknown field over the text limit.
+    #[error(
+        "field `{field}` is over {limit} bytes; this form takes `name`, `photo` and `manifest`"
+    )]
+    UnknownFieldTooLong { field: String, limit: usize },
+    /// A text field that is not UTF-8.
+    #[error("field `{field}` is not UTF-8 text")]
+    NotText { field: String },
+    /// An archive photo part without a file name.
+    #[error("a `photo` part has no file name; send each photo as a file part")]
+    NoFileName,
+    /// An archive photo whose file name is not a plain relative path.
+    #[error(
+        "photo file name {why}; send each photo with its file name (a relative path of at \
+         most {MAX_ITEM_BYTES} bytes)"
+    )]
+    ItemName { why: &'static str },
+    /// More archive photos than one upload takes.
+    #[error(
+        "more than {max} photos in one upload; send the archive in parts under the same batch name"
+    )]
+    TooManyPhotos { max: usize },
+    /// An archive photo over the server's file limit.
+    #[error("photo `{item}` is over this server's limit of {max} bytes; send a smaller copy")]
+    PhotoTooLarge { item: String, max: u64 },
+    /// An archive upload whose photos together are over the limit.
+    #[error(
+        "the upload is over {} MiB; send the archive in parts under the same batch name",
+        .max >> 20
+    )]
+    UploadTooLarge { max: u64 },
+    /// An archive photo part with no bytes.
+    #[error("photo `{item}` is empty; choose the file again")]
+    EmptyPhoto { item: String },
+}
+
+impl FormError {
+    /// The HTTP status: 400, 413 or 422 (500 only for a body that could
+    /// not be read from the connection, as before).
+    pub fn status(&self) -> u16 {
+        match self {
+            FormError::Multipart(e) => multer_status(e),
+            FormError::Boundary
+            | FormError::NoPhoto
+            | FormError::NotText { .. }
+            | FormError::NoFileName => 400,
+            FormError::FieldTooLong { .. }
+            | FormError::UnknownFieldTooLong { .. }
+            | FormError::TooManyPhotos { .. }
+            | FormError::PhotoTooLarge { .. }
+            | FormError::UploadTooLarge { .. } => 413,
+            FormError::ItemName { .. } | FormError::EmptyPhoto { .. } => 422,
+        }
+    }
+
+    /// The API's stable error code for it.
+    pub fn code(&self) -> &'static str {
+        match self.status() {
+            413 => "too_large",
+            422 => "unprocessable",
+            _ => "bad_request",
+        }
+    }
+}
+
+/// The status axum's `MultipartError` gave a parser error.
+fn multer_status(e: &multer::Error) -> u16 {
+    use multer::Error as E;
+    match e {
+        E::UnknownField { .. }
+        | E::IncompleteFieldData { .. }
+        | E::IncompleteHeaders
+        | E::ReadHeaderFailed(..)
+        | E::DecodeHeaderName { .. }
+        | E::DecodeContentType(..)
+        | E::NoBoundary
+        | E::DecodeHeaderValue { .. }
+        | E::NoMultipart
+        | E::IncompleteStream => 400,
+        E::FieldSizeExceeded { .. } | E::StreamSizeExceeded { .. } => 413,
+        E::StreamReadFailed(inner) => inner
+            .downcast_ref::<multer::Error>()
+            .map_or(500, multer_status),
+        _ => 500,
+    }
+}
+
+/// The text axum's `MultipartError` sent for a parser error.
+fn multer_text(e: &multer::Error) -> String {
+    if multer_status(e) == 413 {
+        "Request payload is too large".to_owned()
+    } else {
+        e.to_string()
+    }
+}
+
+/// The boundary of a `multipart/form-data` Content-Type.
+pub fn boundary(content_type: &str) -> Result<String, FormError> {
+    multer::parse_boundary(content_type).map_err(|_| FormError::Boundary)
+}
+
+/// The parser's limits: the whole body within `body_limit` bytes, if any
+/// (over it: 413 "Request payload is too large").
+pub fn constraints(body_limit: Option<u64>) -> multer::Constraints {
+    let size = multer::SizeLimit::new();
+    multer::Constraints::new().size_limit(match body_limit {
+        Some(max) => size.whole_stream(max),
+        None => size,
+    })
+}
+
+fn parse_err(e: multer::Error) -> FormError {
+    FormError::Multipart(e)
+}
+
+// ---------- photo uploads ----------
+
+/// A multipart upload: the `photo` file and the text fields.
+#[derive(Debug, Default)]
+pub struct Upload {
+    pub photo: Option<Vec<u8>>,
+    pub fields: HashMap<String, String>,
+}
+
+impl Upload {
+    /// A text field, trimmed; `None` if missing or blank.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.fields
+            .get(name)
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+    }
+    /// The photo's bytes (once); refused if none or empty.
+    pub fn take_photo(&mut self) -> Result<Vec<u8>, FormError> {
+        self.photo
+            .take()
+            .filter(|p| !p.is_empty())
+            .ok_or(FormError::NoPhoto)
+    }
+}
+
+/// Reads a photo upload into memory (within the parser's body limit):
+/// the `photo` part, and every other part as a text field of at most
+/// `max_field` bytes (a later one of the same name replaces it).
+pub async fn read_upload(
+    mp: &mut multer::Multipart<'_>,
+    max_field: usize,
+) -> Result<Upload, FormError> {
+    let mut up = Upload::default();
+    while let Some(field) = mp.next_field().await.map_err(parse_err)? {
+        let name = field.name().unwrap_or("").to_string();
+        if name == "photo" {
+            let bytes = field.bytes().await.map_err(parse_err)?;
+            // The page offers a camera and a gallery input, both named
+            // `photo`: the one left empty does not replace the chosen one.
+            if !bytes.is_empty() || up.photo.is_none() {
+                up.photo = Some(bytes.to_vec());
+            }
+        } else {
+            let bytes = field.bytes().await.map_err(parse_err)?;
+            if bytes.len() > max_field {
+                return Err(FormError::FieldTooLong {
+                    field: name,
+                    limit: max_field,
+                });
+            }
+            let text = String::from_utf8(bytes.to_vec()).map_err(|_| FormError::NotText {
+                field: name.clone(),
+            })?;
+            up.fields.insert(name, text);
+        }
+    }
+    Ok(up)
+}
+
+// ---------- archive uploads ----------
+
+/// An archive form's limits.
+#[derive(Debug, Clone, Copy)]
+pub struct FormLimits {
+    /// Largest photo, bytes (the server's `--max-bytes`).
+    pub max_file: u64,
+    /// Most bytes of all photos together.
+    pub max_total: u64,
+    /// Most photos.
+    pub max_items: usize,
+    /// Longest `name`, `csrf` or unknown field, bytes.
+    pub max_text: usize,
+    /// Longest `manifest`, bytes.
+    pub max_manifest: usize,
+}
+
+/// What an archive form held: the name (trimmed), the manifest text, the
+/// page's CSRF token, and each photo's name and the file name its sink
+/// was given (`0`, `1`, … in order).
+#[derive(Debug, Default)]
+pub struct Form {
+    pub name: Option<String>,
+    pub manifest: Option<String>,
+    /// The page's CSRF token.
+    pub csrf: Option<String>,
+    pub photos: Vec<(String, String)>,
+}
+
+/// Where an archive's photos go as they stream in (the server: files in
+/// the staging folder).
+pub trait PhotoSink {
+    /// The sink's own failure; a [`FormError`] must convert into it.
+    type Error: From<FormError>;
+    /// Starts the photo to be kept as `file`.
+    fn start(&mut self, file: &str) -> Result<(), Self::Error>;
+    /// Appends a chunk to the photo started last.
+    fn write(&mut self, chunk: &[u8]) -> Result<(), Self::Error>;
+    /// The photo started last is complete (not called for a refused one).
+    fn finish(&mut self) -> Result<(), Self::Error>;
+}
+
+/// Streams an archive form's photos to `sink` (bounded memory), within
+/// `limits`; keeps `name`, `manifest` and `csrf`, and reads and drops any
+/// other field within the text limit.
+pub async fn read_form<K: PhotoSink>(
+    mp: &mut multer::Multipart<'_>,
+    sink: &mut K,
+    limits: &FormLimits,
+) -> Result<Form, K::Error> {
+    let err = |e: multer::Error| K::Error::from(FormError::Multipart(e));
+    let mut form = Form::default();
+    let mut total = 0u64;
+    while let Some(mut field) = mp.next_field().await.map_err(err)? {
+        let fname = field.name().unwrap_or("").to_string();
+        match fname.as_str() {
+            "photo" => {
+                let Some(item) = field.file_name().map(str::to_string) else {
+                    return Err(FormError::NoFileName.into());
+                };
+                check_item(&item)?;
+                if form.photos.len() >= limits.max_items {
+                    return Err(FormError::TooManyPhotos {
+                        max: limits.max_items,
+                    }
+                    .into());
+                }
+                let file = form.photos.len().to_string();
+                sink.start(&file)?;
+                let mut size = 0u64;
+                while let Some(chunk) = field.chunk().await.map_err(err)? {
+                    size += chunk.len() as u64;
+                    total += chunk.len() as u64;
+                    if size > limits.max_file {
+                        return Err(FormError::PhotoTooLarge {
+                            item,
+                            max: limits.max_file,
+                        }
+                        .into());
+                    }
+                    if total > limits.max_total {
+                        return Err(FormError::UploadTooLarge {
+                            max: limits.max_total,
+                        }
+                        .into());
+                    }
+                    sink.write(&chunk)?;
+                }
+                if size == 0 {
+                    return Err(FormError::EmptyPhoto { item }.into());
+                }
+                sink.finish()?;
+                form.photos.push((item, file));
+            }
+            "name" | "manifest" | "csrf" => {
+                let limit = if fname != "manifest" {
+                    limits.max_text
+                } else {
+                    limits.max_manifest
+                };
+                let mut buf = Vec::new();
+                while let Some(chunk) = field.chunk().await.map_err(err)? {
+                    if buf.len() + chunk.len() > limit {
+                        return Err(FormError::FieldTooLong {
+                            field: fname,
+                            limit,
+                        }
+                        .into());
+                    }
+                    buf.extend_from_slice(&chunk);
+                }
+                let text = String::from_utf8(buf).map_err(|_| FormError::NotText {
+                    field: fname.clone(),
+                })?;
+                match fname.as_str() {
+                    "name" => form.name = Some(text.trim().to_string()),
+                    "csrf" => form.csrf = Some(text),
+                    _ => form.manifest = Some(text),
+                }
+            }
+            _ => {
+                // Unknown text fields are read and dropped, within the
+                // text limit.
+                let mut seen = 0usize;
+                while let Some(chunk) = field.chunk().await.map_err(err)? {
+                    seen += chunk.len();
+                    if seen > limits.max_text {
+                        return Err(FormError::UnknownFieldTooLong {
+                            field: fname,
+                            limit: limits.max_text,
+                        }
+                        .into());
+                    }
+                }
+            }
+        }
+    }
+    Ok(form)
+}
+
+/// Reads and discards what is left of a refused form (at most `max`
+/// bytes), so that a client that sends its whole upload before reading
+/// the answer sees the refusal instead of a reset connection.
+pub async fn drain_form(mp: &mut multer::Multipart<'_>, max: usize) {
+    let mut left = max;
+    while let Ok(Some(mut field)) = mp.next_field().await {
+        while let Ok(Some(chunk)) = field.chunk().await {
+            left = match left.checked_sub(chunk.len()) {
+                Some(l) => l,
+                None => return,
+            };
+        }
+    }
+}
+
+/// An item name: a relative path of plain components (`a.jpg`,
+/// `day1/a.jpg`), as the CLI's item keys are.
+pub fn check_item(name: &str) -> Result<(), FormError> {
+    let bad = |why: &'static str| Err(FormError::ItemName { why });
+    if name.is_empty() {
+        return bad("missing");
+    }
+    if name.len() > MAX_ITEM_BYTES {
+        return bad("too long");
+    }
+    if name.chars().any(|c| c.is_control() || c == '\\') {
+        return bad("has control characters or a backslash");
+    }
+    if name
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return bad("is not a plain relative path (empty, `.` or `..` parts)");
+    }
+    Ok(())
+}
