@@ -1,0 +1,24 @@
+//! The harness the end-to-end tests in `tests/` share: each test file
+//! takes it in with `mod common;` (allowed dead code: each file uses only
+//! part of it) and uses what it needs.
+//!
+//! - [`fixtures`]: the fixture photos and the test passwords;
+//! - [`cli`]: the `homeward` binary run to its end, and its output read;
+//! - [`server`]: a `homeward serve` started on a free loopback port,
+//!   stopped when dropped;
+//! - [`http`]: requests to a running server and their answers;
+//! - [`forms`]: multipart and url-encoded request bodies;
+//! - [`accounts`]: sign-in sessions, users and API tokens;
+//! - [`registry`]: cases written straight into a registry;
+//! - [`pg`]: a registry on a throwaway PostgreSQL cluster;
+//! - [`wait`]: polling until something holds.
+
+pub mod accounts;
+pub mod cli;
+pub mod fixtures;
+pub mod forms;
+pub mod http;
+pub mod pg;
+pub mod registry;
+pub mod server;
+pub mod wait;
