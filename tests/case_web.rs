@@ -98,15 +98,12 @@ fn queue(s: &Server, token: &str, query: &str) -> Vec<Value> {
     r.json_or_null().as_array().unwrap().clone()
 }
 
-#[test]
-fn a_case_page_tells_its_whole_life_and_exports_it() {
-    let s = Server::start();
-    let t = team(&s);
-    let id = case(&s, &t.worker, "Barack Test", "obama.jpg");
-    // A located sighting that matches the case.
+/// A located sighting (the Bell Tower) that matches the case of
+/// obama.jpg.
+fn located_sighting(s: &Server, vol: &str) {
     s.post_photo(
         "/api/sightings",
-        &t.vol,
+        vol,
         &[
             ("place", "Bell Tower"),
             ("lat", "34.2610"),
@@ -114,6 +111,14 @@ fn a_case_page_tells_its_whole_life_and_exports_it() {
         ],
         "obama2.jpg",
     );
+}
+
+#[test]
+fn a_case_page_tells_its_whole_life_and_exports_it() {
+    let s = Server::start();
+    let t = team(&s);
+    let id = case(&s, &t.worker, "Barack Test", "obama.jpg");
+    located_sighting(&s, &t.vol);
     let m = queue(&s, &t.worker, &format!("case={id}"));
     assert!(
         !m.is_empty(),
@@ -323,16 +328,7 @@ fn the_timeline_is_json_for_case_workers_only() {
     let s = Server::start();
     let t = team(&s);
     let id = case(&s, &t.worker, "Barack Test", "obama.jpg");
-    s.post_photo(
-        "/api/sightings",
-        &t.vol,
-        &[
-            ("place", "Bell Tower"),
-            ("lat", "34.2610"),
-            ("lon", "108.9423"),
-        ],
-        "obama2.jpg",
-    );
+    located_sighting(&s, &t.vol);
     let n = s.post_json(
         &format!("/api/cases/{id}/notes"),
         &t.worker,

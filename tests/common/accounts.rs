@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::fixtures::{ADMIN_PASSWORD, PASSWORD};
-use super::http::Body;
+use super::http::{Body, Resp};
 use super::server::Server;
 
 /// How a request authenticates.
@@ -57,7 +57,7 @@ impl Session {
 
 impl Server {
     /// One request with `auth` and a body.
-    pub fn req(&self, method: &str, path: &str, auth: &Auth, body: Body) -> super::http::Resp {
+    pub fn req(&self, method: &str, path: &str, auth: &Auth, body: Body) -> Resp {
         self.send(method, path, &auth.headers(), body.encode())
     }
 

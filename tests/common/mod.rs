@@ -12,6 +12,13 @@
 //! - [`registry`]: cases written straight into a registry;
 //! - [`pg`]: a registry on a throwaway PostgreSQL cluster;
 //! - [`wait`]: polling until something holds.
+//!
+//! A test file adds the requests its own tests make as methods of
+//! [`server::Server`] in an `impl Server` block of its own (the type is of
+//! the same crate); the methods here keep names no test file uses:
+//! `db`, `log`, `crash`, `send`, `send_as`, `req`, `post_form_as`,
+//! `post_photo`, `session`, `add_user`, `add_token`,
+//! `add_user_with_token`, `first_admin_token`.
 
 pub mod accounts;
 pub mod cli;
