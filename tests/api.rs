@@ -4,265 +4,55 @@
 //! sessions with CSRF, JSON errors with their status codes, limits, rate
 //! limits, security headers, the access log and the startup rules.
 
-use std::io::{BufRead, BufReader, Cursor};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+#[allow(dead_code)]
+mod common;
 
+use std::io::Cursor;
+
+use common::accounts::Auth;
+use common::cli::{homeward, json_on};
+use common::fixtures::{fixture, fixture_path, path, ADMIN_PASSWORD, PASSWORD};
+use common::http::{Body, Resp};
+use common::server::{self, Serve, Server};
 use serde_json::{json, Value};
 
-const ADMIN_PASSWORD: &str = "admin password for tests";
-const PASSWORD: &str = "a long test password";
-
-fn fixture(name: &str) -> Vec<u8> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures")
-        .join(name);
-    std::fs::read(&p).unwrap_or_else(|e| panic!("fixture {}: {e}", p.display()))
-}
-
-/// A running `homeward serve`, stopped (SIGTERM) on drop.
-struct Server {
-    child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
-    agent: ureq::Agent,
-}
+/// This file's limits beyond the quick flags: the tests of hostile input
+/// change them.
+const LIMITS: [(&str, Option<&str>); 3] = [
+    ("--max-bytes", Some("400000")),
+    ("--max-pixels", Some("1500000")),
+    ("--analysis-workers", Some("2")),
+];
 
 impl Server {
+    /// A server on a fresh registry; `extra` flags replace the defaults.
     fn start(extra: &[&str]) -> Server {
         Server::start_in(tempfile::tempdir().unwrap(), extra)
     }
 
-    /// [`Server::start`] with the server's log (stderr) written to `server.log`
-    /// in its directory; read it with [`Server::log`].
+    /// [`Server::start`] with the server's log (stderr) written to
+    /// `server.log` in its directory; read it with [`Server::log`].
     fn start_logged(extra: &[&str]) -> Server {
-        Server::start_with(tempfile::tempdir().unwrap(), extra, true)
-    }
-
-    /// The server's log so far (only for [`Server::start_logged`]).
-    fn log(&self) -> String {
-        std::fs::read_to_string(self._dir.path().join("server.log")).unwrap_or_default()
+        Serve::fresh(&server::args(&LIMITS, extra)).logged().start()
     }
 
     /// Serves the registry at `dir/db`, which may already hold data.
     fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Server {
-        Server::start_with(dir, extra, false)
-    }
-
-    fn start_with(dir: tempfile::TempDir, extra: &[&str], logged: bool) -> Server {
-        let db = dir.path().join("db");
-        let defaults: [(&str, Option<&str>); 10] = [
-            ("--addr", Some("127.0.0.1:0")),
-            ("--insecure-cookies", None),
-            ("--upsample", Some("0")),
-            ("--max-bytes", Some("400000")),
-            ("--max-pixels", Some("1500000")),
-            ("--rate-per-minute", Some("100000")),
-            ("--rate-burst", Some("100000")),
-            ("--upload-per-minute", Some("100000")),
-            ("--upload-burst", Some("1000")),
-            ("--analysis-workers", Some("2")),
-        ];
-        // Defaults, less the flags the test sets itself.
-        let mut args: Vec<String> = vec!["serve".into()];
-        for (flag, value) in defaults {
-            if !extra.contains(&flag) {
-                args.push(flag.into());
-                args.extend(value.map(String::from));
-            }
-        }
-        args.push("--db".into());
-        args.push(db.display().to_string());
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_homeward"))
-            .args(&args)
-            .env("HOMEWARD_ADMIN_USER", "admin")
-            .env("HOMEWARD_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(if logged {
-                Stdio::from(std::fs::File::create(dir.path().join("server.log")).unwrap())
-            } else {
-                Stdio::inherit()
-            })
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("homeward serve: listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_string();
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .build()
-            .into();
-        Server {
-            child,
-            base,
-            _dir: dir,
-            agent,
-        }
-    }
-
-    fn db(&self) -> PathBuf {
-        self._dir.path().join("db")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-/// How a request authenticates.
-#[derive(Clone, Debug)]
-enum Auth {
-    None,
-    Bearer(String),
-    /// Session cookie and, if given, the CSRF header.
-    Cookie(String, Option<String>),
-}
-
-/// A request body.
-enum Send {
-    Empty,
-    Json(Value),
-    Multipart(Vec<(&'static str, String)>, Option<Vec<u8>>),
-    Raw(&'static str, Vec<u8>),
-}
-
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "status {} body is not JSON ({e}): {}",
-                self.status,
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-fn multipart_body(fields: &[(&str, String)], photo: Option<&[u8]>) -> (String, Vec<u8>) {
-    let boundary = "homewardtestboundary7d1c";
-    let mut b = Vec::new();
-    for (k, v) in fields {
-        b.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
-                .as_bytes(),
-        );
-    }
-    if let Some(p) = photo {
-        b.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"p.jpg\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
-        );
-        b.extend_from_slice(p);
-        b.extend_from_slice(b"\r\n");
-    }
-    b.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), b)
-}
-
-impl Server {
-    fn req(&self, method: &str, path: &str, auth: &Auth, send: Send) -> Resp {
-        let url = format!("{}{}", self.base, path);
-        let mut b = ureq::http::Request::builder().method(method).uri(&url);
-        match auth {
-            Auth::None => {}
-            Auth::Bearer(t) => b = b.header("Authorization", format!("Bearer {t}")),
-            Auth::Cookie(c, csrf) => {
-                b = b.header("Cookie", format!("hw_session={c}"));
-                if let Some(x) = csrf {
-                    b = b.header("X-CSRF-Token", x);
-                }
-            }
-        }
-        let (ct, body) = match send {
-            Send::Empty => (None, Vec::new()),
-            Send::Json(v) => (
-                Some("application/json".to_string()),
-                v.to_string().into_bytes(),
-            ),
-            Send::Multipart(fields, photo) => {
-                let (ct, body) = multipart_body(&fields, photo.as_deref());
-                (Some(ct), body)
-            }
-            Send::Raw(ct, body) => (Some(ct.to_string()), body),
-        };
-        if let Some(ct) = ct {
-            b = b.header("Content-Type", ct);
-        }
-        let request = b.body(body).unwrap();
-        let mut res = self
-            .agent
-            .run(request)
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let status = res.status().as_u16();
-        let headers = res
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-            .collect();
-        let body = res
-            .body_mut()
-            .with_config()
-            .limit(20_000_000)
-            .read_to_vec()
-            .unwrap();
-        Resp {
-            status,
-            headers,
-            body,
-        }
+        Serve::in_dir(dir, &server::args(&LIMITS, extra)).start()
     }
 
     fn get(&self, path: &str, auth: &Auth) -> Resp {
-        self.req("GET", path, auth, Send::Empty)
+        self.req("GET", path, auth, Body::Empty)
     }
 
     fn post_json(&self, path: &str, auth: &Auth, v: Value) -> Resp {
-        self.req("POST", path, auth, Send::Json(v))
+        self.req("POST", path, auth, Body::Json(v))
     }
 
     /// Signs in; returns the session secret and CSRF token.
     fn login(&self, user: &str, password: &str) -> (String, String) {
-        let r = self.post_json(
-            "/api/session",
-            &Auth::None,
-            json!({ "username": user, "password": password }),
-        );
-        assert_eq!(r.status, 200, "{}", r.text());
-        let cookie = r.header("set-cookie").expect("session cookie").to_string();
-        let secret = cookie
-            .split(';')
-            .next()
-            .and_then(|kv| kv.split_once('='))
-            .map(|(_, v)| v.to_string())
-            .unwrap();
-        (secret, r.json()["csrf_token"].as_str().unwrap().to_string())
+        let session = self.session(user, password);
+        (session.secret().to_string(), session.csrf)
     }
 }
 
@@ -280,20 +70,7 @@ struct World {
 }
 
 fn make_user(s: &Server, admin: &Auth, name: &str, role: &str) -> Auth {
-    let r = s.post_json(
-        "/api/users",
-        admin,
-        json!({ "username": name, "password": PASSWORD, "role": role }),
-    );
-    assert_eq!(r.status, 201, "{}", r.text());
-    let id = r.json()["id"].as_u64().unwrap();
-    let r = s.post_json(
-        "/api/tokens",
-        admin,
-        json!({ "user_id": id, "name": "tests" }),
-    );
-    assert_eq!(r.status, 201, "{}", r.text());
-    let token = r.json()["token"].as_str().unwrap().to_string();
+    let token = s.add_user_with_token(admin, name, role);
     assert!(token.starts_with("hwt_"));
     Auth::Bearer(token)
 }
@@ -303,7 +80,7 @@ fn submit(s: &Server, who: &Auth, photo: &str, place: &str) -> Resp {
         "POST",
         "/api/sightings",
         who,
-        Send::Multipart(
+        Body::Multipart(
             vec![
                 ("place", place.to_string()),
                 ("lat", "48.8566".into()),
@@ -319,21 +96,9 @@ fn submit(s: &Server, who: &Auth, photo: &str, place: &str) -> Resp {
 
 /// Signs in as the first admin and makes an admin API token.
 fn admin_token(s: &Server) -> Auth {
-    let (secret, csrf) = s.login("admin", ADMIN_PASSWORD);
-    let admin_session = Auth::Cookie(secret, Some(csrf));
-    let r = s.post_json(
-        "/api/users",
-        &admin_session,
-        json!({ "username": "root-script", "password": PASSWORD, "role": "admin" }),
-    );
-    assert_eq!(r.status, 201, "{}", r.text());
-    let id = r.json()["id"].as_u64().unwrap();
-    let r = s.post_json(
-        "/api/tokens",
-        &admin_session,
-        json!({ "user_id": id, "name": "admin script" }),
-    );
-    Auth::Bearer(r.json()["token"].as_str().unwrap().to_string())
+    let admin_session = s.session("admin", ADMIN_PASSWORD).auth();
+    let id = s.add_user(&admin_session, "root-script", "admin");
+    Auth::Bearer(s.add_token(&admin_session, id, "admin script"))
 }
 
 /// Creates a case and adds one fixture photo to it; both must succeed.
@@ -351,7 +116,7 @@ fn case_with_photo(
         "POST",
         &format!("/api/cases/{case_id}/photos"),
         who,
-        Send::Multipart(fields, Some(fixture(photo))),
+        Body::Multipart(fields, Some(fixture(photo))),
     );
     assert_eq!(r.status, 201, "{}", r.text());
     (case_id, r)
@@ -446,15 +211,15 @@ fn authorisation_matrix() {
     let w = world(&s);
     let (c, m, sid, p) = (w.case_id, w.match_id, w.sighting_id, w.photo_id);
     // A case per caller for the erasure row, so each allowed erase has work to do.
-    type Row = (&'static str, String, Needs, fn() -> Send);
+    type Row = (&'static str, String, Needs, fn() -> Body);
     let rows: Vec<Row> = vec![
         ("GET", "/api/openapi.json".into(), Needs::Public, || {
-            Send::Empty
+            Body::Empty
         }),
-        ("GET", "/api/health".into(), Needs::Public, || Send::Empty),
-        ("GET", "/api/me".into(), Needs::Volunteer, || Send::Empty),
+        ("GET", "/api/health".into(), Needs::Public, || Body::Empty),
+        ("GET", "/api/me".into(), Needs::Volunteer, || Body::Empty),
         ("POST", "/api/sightings".into(), Needs::Volunteer, || {
-            Send::Multipart(
+            Body::Multipart(
                 vec![("place", "Somewhere".into())],
                 Some(fixture("grace_hopper.jpg")),
             )
@@ -463,113 +228,113 @@ fn authorisation_matrix() {
             "GET",
             format!("/api/receipts/{}", w.receipt),
             Needs::Volunteer,
-            || Send::Empty,
+            || Body::Empty,
         ),
         ("GET", "/api/sightings".into(), Needs::CaseWorker, || {
-            Send::Empty
+            Body::Empty
         }),
         (
             "GET",
             format!("/api/sightings/{sid}"),
             Needs::CaseWorker,
-            || Send::Empty,
+            || Body::Empty,
         ),
         (
             "GET",
             format!("/api/sightings/{sid}/photo"),
             Needs::CaseWorker,
-            || Send::Empty,
+            || Body::Empty,
         ),
         ("GET", "/api/cases".into(), Needs::CaseWorker, || {
-            Send::Empty
+            Body::Empty
         }),
         ("POST", "/api/cases".into(), Needs::CaseWorker, || {
-            Send::Json(json!({ "child_name": "Matrix Child", "missing_place": "X" }))
+            Body::Json(json!({ "child_name": "Matrix Child", "missing_place": "X" }))
         }),
         ("GET", format!("/api/cases/{c}"), Needs::CaseWorker, || {
-            Send::Empty
+            Body::Empty
         }),
         (
             "GET",
             format!("/api/cases/{c}/timeline"),
             Needs::CaseWorker,
-            || Send::Empty,
+            || Body::Empty,
         ),
         (
             "POST",
             format!("/api/cases/{c}/status"),
             Needs::CaseWorker,
-            || Send::Json(json!({ "status": "searching" })),
+            || Body::Json(json!({ "status": "searching" })),
         ),
         (
             "POST",
             format!("/api/cases/{c}/photos"),
             Needs::CaseWorker,
             || {
-                Send::Multipart(
+                Body::Multipart(
                     vec![("age_months", "100".into())],
                     Some(fixture("obama2.jpg")),
                 )
             },
         ),
         ("GET", format!("/api/photos/{p}"), Needs::CaseWorker, || {
-            Send::Empty
+            Body::Empty
         }),
         ("POST", "/api/search".into(), Needs::CaseWorker, || {
-            Send::Multipart(vec![("k", "3".into())], Some(fixture("grace_hopper.jpg")))
+            Body::Multipart(vec![("k", "3".into())], Some(fixture("grace_hopper.jpg")))
         }),
         ("GET", "/api/review".into(), Needs::CaseWorker, || {
-            Send::Empty
+            Body::Empty
         }),
         ("GET", format!("/api/review/{m}"), Needs::CaseWorker, || {
-            Send::Empty
+            Body::Empty
         }),
         (
             "POST",
             format!("/api/review/{m}/reject"),
             Needs::CaseWorker,
-            || Send::Json(json!({ "note": "matrix" })),
+            || Body::Json(json!({ "note": "matrix" })),
         ),
         (
             "POST",
             format!("/api/review/{m}/confirm"),
             Needs::CaseWorker,
-            || Send::Empty,
+            || Body::Empty,
         ),
         (
             "POST",
             format!("/api/review/{m}/undo"),
             Needs::CaseWorker,
-            || Send::Empty,
+            || Body::Empty,
         ),
         ("GET", "/api/batches".into(), Needs::CaseWorker, || {
-            Send::Empty
+            Body::Empty
         }),
         ("GET", "/api/batches/none".into(), Needs::CaseWorker, || {
-            Send::Empty
+            Body::Empty
         }),
-        ("GET", "/api/users".into(), Needs::Admin, || Send::Empty),
+        ("GET", "/api/users".into(), Needs::Admin, || Body::Empty),
         ("POST", "/api/users".into(), Needs::Admin, || {
-            Send::Json(
+            Body::Json(
                 json!({ "username": "matrix-user", "password": PASSWORD, "role": "volunteer" }),
             )
         }),
         ("PATCH", "/api/users/999".into(), Needs::Admin, || {
-            Send::Json(json!({ "disabled": true }))
+            Body::Json(json!({ "disabled": true }))
         }),
-        ("GET", "/api/tokens".into(), Needs::Admin, || Send::Empty),
+        ("GET", "/api/tokens".into(), Needs::Admin, || Body::Empty),
         ("POST", "/api/tokens".into(), Needs::Admin, || {
-            Send::Json(json!({ "user_id": 999, "name": "m" }))
+            Body::Json(json!({ "user_id": 999, "name": "m" }))
         }),
         ("DELETE", "/api/tokens/999".into(), Needs::Admin, || {
-            Send::Empty
+            Body::Empty
         }),
-        ("GET", "/api/audit".into(), Needs::Admin, || Send::Empty),
+        ("GET", "/api/audit".into(), Needs::Admin, || Body::Empty),
         ("DELETE", "/api/cases/999".into(), Needs::Admin, || {
-            Send::Empty
+            Body::Empty
         }),
         ("DELETE", "/api/session".into(), Needs::Volunteer, || {
-            Send::Empty
+            Body::Empty
         }),
     ];
     let callers = [
@@ -722,7 +487,7 @@ fn sighting_review_flow_and_audit() {
         "POST",
         "/api/search",
         &w.worker,
-        Send::Multipart(vec![("k", "5".into())], Some(fixture("obama2.jpg"))),
+        Body::Multipart(vec![("k", "5".into())], Some(fixture("obama2.jpg"))),
     );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()[0]["case_id"], w.case_id);
@@ -830,7 +595,7 @@ fn sighting_review_flow_and_audit() {
         "DELETE",
         &format!("/api/cases/{}", w.case_id),
         &w.admin,
-        Send::Empty,
+        Body::Empty,
     );
     assert_eq!(r.status, 204, "{}", r.text());
     assert_eq!(
@@ -847,7 +612,7 @@ fn sighting_review_flow_and_audit() {
         "DELETE",
         &format!("/api/cases/{}", w.case_id),
         &w.admin,
-        Send::Empty,
+        Body::Empty,
     );
     assert_eq!(r.status, 404);
 }
@@ -875,7 +640,7 @@ fn errors_are_json_with_the_right_status() {
             "POST",
             "/api/cases",
             &w.worker,
-            Send::Raw("application/json", b"{not json".to_vec()),
+            Body::Raw("application/json", b"{not json".to_vec()),
         ),
         400,
         "bad_request",
@@ -886,7 +651,7 @@ fn errors_are_json_with_the_right_status() {
             "POST",
             "/api/sightings",
             &w.volunteer,
-            Send::Multipart(vec![("place", "x".into())], None),
+            Body::Multipart(vec![("place", "x".into())], None),
         ),
         400,
         "bad_request",
@@ -910,7 +675,7 @@ fn errors_are_json_with_the_right_status() {
     );
     // 405: wrong method.
     check(
-        s.req("PUT", "/api/cases", &w.worker, Send::Empty),
+        s.req("PUT", "/api/cases", &w.worker, Body::Empty),
         405,
         "method_not_allowed",
     );
@@ -930,7 +695,7 @@ fn errors_are_json_with_the_right_status() {
             "POST",
             "/api/sightings",
             &w.volunteer,
-            Send::Multipart(vec![], Some(fixture("obama_partial_face.jpg"))),
+            Body::Multipart(vec![], Some(fixture("obama_partial_face.jpg"))),
         ),
         413,
         "too_large",
@@ -940,7 +705,7 @@ fn errors_are_json_with_the_right_status() {
             "POST",
             "/api/sightings",
             &w.volunteer,
-            Send::Multipart(vec![], Some(fixture("biden.jpg"))),
+            Body::Multipart(vec![], Some(fixture("biden.jpg"))),
         ),
         413,
         "too_large",
@@ -951,7 +716,7 @@ fn errors_are_json_with_the_right_status() {
             "POST",
             "/api/sightings",
             &w.volunteer,
-            Send::Raw("image/jpeg", fixture("grace_hopper.jpg")),
+            Body::Raw("image/jpeg", fixture("grace_hopper.jpg")),
         ),
         415,
         "unsupported_media_type",
@@ -961,7 +726,7 @@ fn errors_are_json_with_the_right_status() {
             "POST",
             "/api/sightings",
             &w.volunteer,
-            Send::Multipart(vec![], Some(b"%PDF-1.4 not a photo".to_vec())),
+            Body::Multipart(vec![], Some(b"%PDF-1.4 not a photo".to_vec())),
         ),
         415,
         "unsupported_media_type",
@@ -971,7 +736,7 @@ fn errors_are_json_with_the_right_status() {
             "POST",
             "/api/cases",
             &w.worker,
-            Send::Raw("text/plain", b"child".to_vec()),
+            Body::Raw("text/plain", b"child".to_vec()),
         ),
         415,
         "unsupported_media_type",
@@ -990,7 +755,7 @@ fn errors_are_json_with_the_right_status() {
         "POST",
         "/api/sightings",
         &w.volunteer,
-        Send::Multipart(vec![], Some(blank.clone())),
+        Body::Multipart(vec![], Some(blank.clone())),
     );
     assert_eq!((r.status, r.json()["faces"].as_u64()), (201, Some(0)));
     check(
@@ -998,7 +763,7 @@ fn errors_are_json_with_the_right_status() {
             "POST",
             "/api/search",
             &w.worker,
-            Send::Multipart(vec![], Some(blank)),
+            Body::Multipart(vec![], Some(blank)),
         ),
         422,
         "unprocessable",
@@ -1008,7 +773,7 @@ fn errors_are_json_with_the_right_status() {
             "POST",
             "/api/sightings",
             &w.volunteer,
-            Send::Multipart(
+            Body::Multipart(
                 vec![("lat", "95".into()), ("lon", "2".into())],
                 Some(fixture("grace_hopper.jpg")),
             ),
@@ -1021,7 +786,7 @@ fn errors_are_json_with_the_right_status() {
             "POST",
             "/api/sightings",
             &w.volunteer,
-            Send::Multipart(
+            Body::Multipart(
                 vec![("sex", "robot".into())],
                 Some(fixture("grace_hopper.jpg")),
             ),
@@ -1133,7 +898,7 @@ fn sessions_cookies_and_csrf() {
         "POST",
         "/cases",
         &no_csrf,
-        Send::Raw(
+        Body::Raw(
             "application/x-www-form-urlencoded",
             b"csrf=bad&child_name=X&missing_place=Y".to_vec(),
         ),
@@ -1144,7 +909,7 @@ fn sessions_cookies_and_csrf() {
         "POST",
         "/cases",
         &no_csrf,
-        Send::Raw("application/x-www-form-urlencoded", form.into_bytes()),
+        Body::Raw("application/x-www-form-urlencoded", form.into_bytes()),
     );
     assert_eq!(r.status, 303, "{}", r.text());
     // Page login uses a double-submit token.
@@ -1152,7 +917,7 @@ fn sessions_cookies_and_csrf() {
         "POST",
         "/login",
         &Auth::None,
-        Send::Raw(
+        Body::Raw(
             "application/x-www-form-urlencoded",
             format!(
                 "username=admin&password={}&csrf=abc",
@@ -1164,7 +929,7 @@ fn sessions_cookies_and_csrf() {
     assert_eq!(r.status, 403);
     // Sign out ends the session.
     assert_eq!(
-        s.req("DELETE", "/api/session", &good, Send::Empty).status,
+        s.req("DELETE", "/api/session", &good, Body::Empty).status,
         204
     );
     assert_eq!(s.get("/api/me", &no_csrf).status, 401);
@@ -1187,7 +952,7 @@ fn sessions_cookies_and_csrf() {
             "PATCH",
             &format!("/api/users/{id}"),
             &admin,
-            Send::Json(json!({ "disabled": true }))
+            Body::Json(json!({ "disabled": true }))
         )
         .status,
         204
@@ -1212,12 +977,12 @@ fn sessions_cookies_and_csrf() {
         .as_u64()
         .unwrap();
     assert_eq!(
-        s.req("DELETE", &format!("/api/tokens/{tid}"), &admin, Send::Empty)
+        s.req("DELETE", &format!("/api/tokens/{tid}"), &admin, Body::Empty)
             .status,
         204
     );
     assert_eq!(
-        s.req("DELETE", &format!("/api/tokens/{tid}"), &admin, Send::Empty)
+        s.req("DELETE", &format!("/api/tokens/{tid}"), &admin, Body::Empty)
             .status,
         404
     );
@@ -1323,7 +1088,7 @@ fn batches_two_way_matching_reposts_enrolment_and_erasure() {
     for f in ["obama2.jpg", "biden.jpg"] {
         std::fs::write(archive.join(f), fixture(f)).unwrap();
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_homeward"))
+    let out = homeward()
         .args([
             "batch",
             "--name",
@@ -1426,7 +1191,7 @@ fn batches_two_way_matching_reposts_enrolment_and_erasure() {
         "DELETE",
         &format!("/api/cases/{case_id}"),
         &admin,
-        Send::Empty,
+        Body::Empty,
     );
     assert_eq!(r.status, 204);
     assert_eq!(submit(&s, &volunteer, "obama.jpg", "Online").status, 201);
@@ -1436,26 +1201,19 @@ fn batches_two_way_matching_reposts_enrolment_and_erasure() {
 #[test]
 fn startup_needs_an_admin_and_never_a_default_password() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_homeward"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--db"])
-        .arg(dir.path().join("db"))
+    let db = dir.path().join("db");
+    let args = ["serve", "--addr", "127.0.0.1:0"].map(String::from);
+    let out = Serve::on(&db, &args)
         .env_remove("HOMEWARD_ADMIN_USER")
         .env_remove("HOMEWARD_ADMIN_PASSWORD")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("HOMEWARD_ADMIN_PASSWORD"), "{err}");
     // A short password is refused too.
-    let out = Command::new(env!("CARGO_BIN_EXE_homeward"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--db"])
-        .arg(dir.path().join("db"))
-        .env("HOMEWARD_ADMIN_USER", "admin")
+    let out = Serve::on(&db, &args)
         .env("HOMEWARD_ADMIN_PASSWORD", "admin")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 12"));
 }
@@ -1498,7 +1256,7 @@ fn upload(s: &Server, who: &Auth, photo: Vec<u8>) -> Resp {
         "POST",
         "/api/sightings",
         who,
-        Send::Multipart(vec![("place", "x".into())], Some(photo)),
+        Body::Multipart(vec![("place", "x".into())], Some(photo)),
     )
 }
 
@@ -1686,7 +1444,7 @@ fn disabling_a_user_revokes_their_tokens_for_good() {
             "PATCH",
             &format!("/api/users/{id}"),
             &admin,
-            Send::Json(json!({ "disabled": disabled })),
+            Body::Json(json!({ "disabled": disabled })),
         );
         assert_eq!(r.status, 204, "{}", r.text());
     }
@@ -1703,7 +1461,7 @@ fn a_form_without_its_csrf_field_gets_an_html_page() {
         "POST",
         "/logout",
         &Auth::Cookie(secret, None),
-        Send::Raw("application/x-www-form-urlencoded", b"other=1".to_vec()),
+        Body::Raw("application/x-www-form-urlencoded", b"other=1".to_vec()),
     );
     assert_eq!(r.status, 422, "{}", r.text());
     assert!(
@@ -1712,29 +1470,6 @@ fn a_form_without_its_csrf_field_gets_an_html_page() {
         r.header("content-type")
     );
     assert!(r.text().contains("reload the page"), "{}", r.text());
-}
-
-/// Runs `homeward ARGS --db DB --json` and parses its last line.
-fn cli(db: &std::path::Path, args: &[&str]) -> Value {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_homeward"))
-        .args(args)
-        .arg("--db")
-        .arg(db)
-        .arg("--create")
-        .arg("--json")
-        .output()
-        .expect("homeward runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(stdout.lines().last().unwrap_or("null")).expect("JSON")
-}
-
-fn fixture_path(name: &str) -> String {
-    format!("{}/../../fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 /// Issue 12: a sighting with no detectable face is kept through both fronts,
@@ -1750,7 +1485,7 @@ fn a_sighting_without_a_face_is_kept_by_both_fronts() {
         "POST",
         "/api/sightings",
         &volunteer,
-        Send::Multipart(vec![], Some(fixture(photo))),
+        Body::Multipart(vec![], Some(fixture(photo))),
     );
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["faces"], 0);
@@ -1760,12 +1495,12 @@ fn a_sighting_without_a_face_is_kept_by_both_fronts() {
     assert_eq!(listed[0]["faces"], 0);
 
     let tmp = tempfile::tempdir().unwrap();
-    let out = cli(
+    let out = json_on(
         tmp.path(),
         &[
             "sighting",
             "add",
-            &fixture_path(photo),
+            path(&fixture_path(photo)),
             "--when",
             "2024-03-02",
         ],
@@ -1795,14 +1530,14 @@ fn the_cli_and_the_api_read_a_photo_the_same_way() {
         "POST",
         "/api/search",
         &worker,
-        Send::Multipart(vec![("k", "1".into())], Some(fixture("obama2.jpg"))),
+        Body::Multipart(vec![("k", "1".into())], Some(fixture("obama2.jpg"))),
     );
     assert_eq!(r.status, 200, "{}", r.text());
     let api = r.json()[0].clone();
     assert_eq!(api["case_id"], case_id);
 
     let tmp = tempfile::tempdir().unwrap();
-    let added = cli(
+    let added = json_on(
         tmp.path(),
         &[
             "case",
@@ -1812,16 +1547,16 @@ fn the_cli_and_the_api_read_a_photo_the_same_way() {
             "--sex",
             "male",
             "--photo",
-            &fixture_path("obama.jpg"),
+            path(&fixture_path("obama.jpg")),
             "--upsample=0",
         ],
     );
     assert_eq!(added["photos"][0]["faces"], 1, "{added}");
-    let found = cli(
+    let found = json_on(
         tmp.path(),
         &[
             "search",
-            &fixture_path("obama2.jpg"),
+            path(&fixture_path("obama2.jpg")),
             "--top",
             "1",
             "--upsample=0",
@@ -1836,7 +1571,7 @@ fn the_cli_and_the_api_read_a_photo_the_same_way() {
         "CLI {cli_distance} vs API {api_distance}"
     );
     assert!(
-        Command::new(env!("CARGO_BIN_EXE_homeward"))
+        homeward()
             .args(["search", "x.jpg", "--flip"])
             .output()
             .map(|o| !o.status.success())
@@ -1848,7 +1583,7 @@ fn the_cli_and_the_api_read_a_photo_the_same_way() {
 /// Runs `homeward ARGS --db DB` and returns whether it succeeded and what it
 /// said (stdout and stderr).
 fn cli_try(db: &std::path::Path, args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_homeward"))
+    let out = homeward()
         .args(args)
         .arg("--db")
         .arg(db)
@@ -1912,7 +1647,7 @@ fn the_cli_and_the_api_apply_the_same_input_rules() {
     ];
     for (body, args, rule) in cases {
         let r = s.post_json("/api/cases", &worker, body.clone());
-        let mut cli_args = vec!["case", "add", "--photo", &photo, "--upsample=0"];
+        let mut cli_args = vec!["case", "add", "--photo", path(&photo), "--upsample=0"];
         cli_args.extend(args.iter().copied());
         let (ok, said) = cli_try(tmp.path(), &cli_args);
         match rule {
@@ -1949,11 +1684,11 @@ fn the_cli_and_the_api_apply_the_same_input_rules() {
             "POST",
             "/api/sightings",
             &volunteer,
-            Send::Multipart(fields.clone(), Some(fixture("obama2.jpg"))),
+            Body::Multipart(fields.clone(), Some(fixture("obama2.jpg"))),
         );
         assert_eq!(r.status, 422, "{fields:?}: {}", r.text());
         assert!(r.text().contains(words), "{fields:?}: {}", r.text());
-        let mut cli_args = vec!["sighting", "add", &photo, "--upsample=0"];
+        let mut cli_args = vec!["sighting", "add", path(&photo), "--upsample=0"];
         cli_args.extend(args.iter().copied());
         let (ok, said) = cli_try(tmp.path(), &cli_args);
         assert!(!ok, "{args:?} was accepted");
@@ -1987,7 +1722,7 @@ fn a_case_is_found_and_reopened_through_the_api() {
             "POST",
             "/api/search",
             &worker,
-            Send::Multipart(vec![], Some(fixture("obama2.jpg"))),
+            Body::Multipart(vec![], Some(fixture("obama2.jpg"))),
         );
         assert_eq!(r.status, 200, "{}", r.text());
         r.json()
@@ -2052,7 +1787,7 @@ fn a_confirmation_is_undone_and_decided_again() {
             "POST",
             &format!("/api/review/{m}/undo"),
             &w.worker,
-            Send::Empty,
+            Body::Empty,
         )
     };
     let r = undo();
@@ -2061,7 +1796,7 @@ fn a_confirmation_is_undone_and_decided_again() {
         "POST",
         &format!("/api/review/{m}/confirm"),
         &w.worker,
-        Send::Empty,
+        Body::Empty,
     );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
@@ -2091,6 +1826,6 @@ fn a_confirmation_is_undone_and_decided_again() {
         json!({ "note": "other child" }),
     );
     assert_eq!(r.status, 200, "{}", r.text());
-    let r = s.req("POST", "/api/review/99999/undo", &w.worker, Send::Empty);
+    let r = s.req("POST", "/api/review/99999/undo", &w.worker, Body::Empty);
     assert_eq!(r.status, 404, "{}", r.text());
 }

@@ -3,95 +3,27 @@
 //! refusals, a re-upload, a restart in the middle, `homeward batch
 //! --server`, and the lock error naming the server.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+#[allow(dead_code)]
+mod common;
+
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::cli::{homeward, outcome};
+use common::fixtures::{fixture, fixture_path, ADMIN_PASSWORD};
+use common::forms;
+use common::server::{self, Serve, Server};
 use serde_json::{json, Value};
 
-const ADMIN_PASSWORD: &str = "admin password for tests";
-const PASSWORD: &str = "a long test password";
-
-fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(fixture_path(name)).unwrap()
-}
-
-fn fixture_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures")
-        .join(name)
-}
-
-/// A running `homeward serve` on `dir/db`, stopped (SIGTERM) on drop.
-struct Server {
-    child: Child,
-    base: String,
-    dir: PathBuf,
-    agent: ureq::Agent,
+fn bearer(token: &str) -> [(&'static str, String); 1] {
+    [("Authorization", format!("Bearer {token}"))]
 }
 
 impl Server {
+    /// A server on the registry `dir/db`, which may already hold data.
     fn start(dir: &Path) -> Server {
-        let db = dir.join("db");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_homeward"))
-            .args([
-                "serve",
-                "--addr",
-                "127.0.0.1:0",
-                "--insecure-cookies",
-                "--upsample",
-                "0",
-                "--max-bytes",
-                "400000",
-                "--rate-per-minute",
-                "100000",
-                "--rate-burst",
-                "100000",
-                "--upload-per-minute",
-                "100000",
-                "--upload-burst",
-                "1000",
-                "--db",
-            ])
-            .arg(&db)
-            .env("HOMEWARD_ADMIN_USER", "admin")
-            .env("HOMEWARD_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("homeward serve: listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_string();
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .build()
-            .into();
-        Server {
-            child,
-            base,
-            dir: dir.to_path_buf(),
-            agent,
-        }
-    }
-
-    fn db(&self) -> PathBuf {
-        self.dir.join("db")
-    }
-
-    /// Stops the server at once (SIGKILL), as a crash would.
-    fn crash(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let args = server::args(&[("--max-bytes", Some("400000"))], &[]);
+        Serve::on(&dir.join("db"), &args).start()
     }
 
     /// One request; the status, the `set-cookie` header and the JSON body.
@@ -103,60 +35,22 @@ impl Server {
         ct: Option<String>,
         body: Vec<u8>,
     ) -> (u16, String, Value) {
-        let mut b = ureq::http::Request::builder()
-            .method(method)
-            .uri(format!("{}{}", self.base, path));
-        for (k, v) in headers {
-            b = b.header(*k, v);
-        }
-        if let Some(ct) = ct {
-            b = b.header("Content-Type", ct);
-        }
-        let mut res = self.agent.run(b.body(body).unwrap()).unwrap();
-        let status = res.status().as_u16();
-        let header = |name: &str| {
-            res.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_string()
-        };
+        assert!(ct.is_some() || body.is_empty(), "a body has a type");
+        let res = self.send(method, path, headers, ct.map(|ct| (ct, body)));
         // The session cookie, or where a page redirects to.
-        let session = res
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|c| c.starts_with("hw_session="))
-            .unwrap_or("")
-            .to_string();
-        let cookie = format!("{session}{}", header("location"));
-        let text = res.body_mut().read_to_string().unwrap();
-        // Pages answer HTML: kept as a JSON string.
-        let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, cookie, v)
-    }
-
-    fn send(
-        &self,
-        method: &str,
-        path: &str,
-        token: &str,
-        ct: Option<String>,
-        body: Vec<u8>,
-    ) -> (u16, Value) {
-        let (st, _, v) = self.raw(
-            method,
-            path,
-            &[("Authorization", format!("Bearer {token}"))],
-            ct,
-            body,
+        let cookie = format!(
+            "{}{}",
+            res.session_cookie(),
+            res.header_or_empty("location")
         );
-        (st, v)
+        // Pages answer HTML: kept as a JSON string.
+        let v = serde_json::from_slice(&res.body).unwrap_or(Value::String(res.text()));
+        (res.status, cookie, v)
     }
 
     fn get(&self, path: &str, token: &str) -> (u16, Value) {
-        self.send("GET", path, token, None, Vec::new())
+        let (st, _, v) = self.raw("GET", path, &bearer(token), None, Vec::new());
+        (st, v)
     }
 
     /// `POST /api/batches` with these text fields and files.
@@ -166,8 +60,7 @@ impl Server {
         fields: &[(&str, &str)],
         files: &[(&str, &str, Vec<u8>)],
     ) -> (u16, Value) {
-        let auth = [("Authorization", format!("Bearer {token}"))];
-        let (st, _, v) = self.post_form("/api/batches", &auth, fields, files);
+        let (st, _, v) = self.post_form("/api/batches", &bearer(token), fields, files);
         (st, v)
     }
 
@@ -179,26 +72,12 @@ impl Server {
         fields: &[(&str, &str)],
         files: &[(&str, &str, Vec<u8>)],
     ) -> (u16, String, Value) {
-        let boundary = "homewardarchiveboundary1f3e";
-        let mut b = Vec::new();
-        for (k, v) in fields {
-            b.extend_from_slice(
-                format!(
-                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
-                )
-                .as_bytes(),
-            );
-        }
-        for (part, file, bytes) in files {
-            b.extend_from_slice(
-                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{part}\"; filename=\"{file}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
-            );
-            b.extend_from_slice(bytes);
-            b.extend_from_slice(b"\r\n");
-        }
-        b.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-        let ct = Some(format!("multipart/form-data; boundary={boundary}"));
-        self.raw("POST", path, headers, ct, b)
+        let files: Vec<(&str, &str, &[u8])> = files
+            .iter()
+            .map(|(p, f, b)| (*p, *f, b.as_slice()))
+            .collect();
+        let (ct, b) = forms::multipart(fields, &files);
+        self.raw("POST", path, headers, Some(ct), b)
     }
 
     /// Polls the batch until nothing is queued; its final view.
@@ -217,57 +96,15 @@ impl Server {
         }
     }
 
-    /// Signs in as the first admin: the cookie (`name=value`) and the CSRF token.
-    fn session(&self) -> (String, String) {
-        let json = Some("application/json".to_string());
-        let login = json!({ "username": "admin", "password": ADMIN_PASSWORD });
-        let (st, cookie, v) = self.raw(
-            "POST",
-            "/api/session",
-            &[],
-            json,
-            login.to_string().into_bytes(),
-        );
-        assert_eq!(st, 200, "{v}");
-        let secret = cookie.split(';').next().unwrap().to_string();
-        (secret, v["csrf_token"].as_str().unwrap().to_string())
-    }
-
     /// Tokens for an admin, a case worker and a volunteer.
     fn tokens(&self) -> (String, String, String) {
-        let json = Some("application/json".to_string());
-        let (secret, csrf) = self.session();
-        let call = |path: &str, v: Value| -> Value {
-            let h = [("Cookie", secret.clone()), ("X-CSRF-Token", csrf.clone())];
-            let (st, _, v) = self.raw("POST", path, &h, json.clone(), v.to_string().into_bytes());
-            assert_eq!(st, 201, "{v}");
-            v
-        };
-        let mk = |name: &str, role: &str| -> String {
-            let u = call(
-                "/api/users",
-                json!({ "username": name, "password": PASSWORD, "role": role }),
-            );
-            let t = call(
-                "/api/tokens",
-                json!({ "user_id": u["id"], "name": "tests" }),
-            );
-            t["token"].as_str().unwrap().to_string()
-        };
+        let admin = self.session("admin", ADMIN_PASSWORD).auth();
+        let mk = |name: &str, role: &str| self.add_user_with_token(&admin, name, role);
         (
             mk("root", "admin"),
             mk("worker", "caseworker"),
             mk("vol", "volunteer"),
         )
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
     }
 }
 
@@ -423,7 +260,8 @@ fn a_crash_after_acceptance_is_resumed_at_the_next_start() {
 fn the_batches_page_uploads_and_shows_progress() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(dir.path());
-    let (cookie, csrf) = s.session();
+    let session = s.session("admin", ADMIN_PASSWORD);
+    let (cookie, csrf) = (session.cookie, session.csrf);
     let h = [("Cookie", cookie.clone())];
     let (st, _, page) = s.raw("GET", "/batches", &h, None, Vec::new());
     assert_eq!(st, 200);
@@ -470,17 +308,12 @@ fn the_batches_page_uploads_and_shows_progress() {
 
 /// `homeward ARGS` with `HOMEWARD_TOKEN` (if any): exit code, stdout, stderr.
 fn cli(args: &[&str], token: Option<&str>) -> (i32, String, String) {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_homeward"));
+    let mut c = homeward();
     c.args(args).env_remove("HOMEWARD_TOKEN");
     if let Some(t) = token {
         c.env("HOMEWARD_TOKEN", t);
     }
-    let out = c.output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    outcome(&c.output().unwrap())
 }
 
 #[test]

@@ -1,32 +1,24 @@
 //! `homeward embed` end to end, through the binary.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+#[allow(dead_code)]
+mod common;
 
-use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+use common::cli::{json_lines, outcome};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// `homeward ARGS` run at the top of the repository.
 fn homeward(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_homeward"))
+    let out = common::cli::homeward()
         .args(args)
         .current_dir(root())
         .output()
         .expect("run homeward");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn json_lines(stdout: &str) -> Vec<Value> {
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect()
+    outcome(&out)
 }
 
 #[test]

@@ -5,62 +5,21 @@
 //! The fixtures show adults standing in for registered children. Faces are
 //! large, so every command runs with `--upsample 0` to keep the suite quick.
 
+#[allow(dead_code)]
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
+use common::cli::{homeward, json_on, lines_on};
+use common::fixtures::{fixture_path, path};
+use common::registry;
 use serde_json::Value;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures")
-        .join(name)
-}
-
-/// Runs `homeward ARGS --db DB --create --json` (the registry is made on
-/// first use) and parses the last JSON line of its output.
-fn run(db: &Path, args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_homeward"))
-        .args(args)
-        .arg("--db")
-        .arg(db)
-        .arg("--create")
-        .arg("--json")
-        .output()
-        .expect("homeward runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "homeward {args:?} failed: {}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let last = stdout.lines().last().unwrap_or("null");
-    serde_json::from_str(last).unwrap_or_else(|e| panic!("not JSON ({e}): {last}"))
-}
-
-fn lines(db: &Path, args: &[&str]) -> Vec<Value> {
-    let out = Command::new(env!("CARGO_BIN_EXE_homeward"))
-        .args(args)
-        .arg("--db")
-        .arg(db)
-        .arg("--create")
-        .arg("--json")
-        .output()
-        .expect("homeward runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect()
-}
 
 /// A half-size JPEG re-encode of a fixture: the same picture, other bytes.
 fn reencoded(src: &str, dest: &Path) -> PathBuf {
-    let img = image::open(fixture(src))
+    let img = image::open(fixture_path(src))
         .expect("fixture decodes")
         .to_rgb8();
     let half = image::imageops::thumbnail(&img, img.width() / 2, img.height() / 2);
@@ -68,10 +27,6 @@ fn reencoded(src: &str, dest: &Path) -> PathBuf {
     half.save_with_format(&path, image::ImageFormat::Jpeg)
         .expect("saves");
     path
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
 }
 
 /// One registry, the whole review flow, step by step.
@@ -82,7 +37,7 @@ fn two_way_matching_reposts_duplicates_and_enrolment() {
     let up0 = "--upsample=0";
 
     // Two cases: child A (one photo) and a distractor.
-    let a = run(
+    let a = json_on(
         &db,
         &[
             "case",
@@ -94,7 +49,7 @@ fn two_way_matching_reposts_duplicates_and_enrolment() {
             "--born",
             "2012-08-04",
             "--photo",
-            path(&fixture("obama.jpg")),
+            path(&fixture_path("obama.jpg")),
             "--age",
             "6",
             up0,
@@ -102,7 +57,7 @@ fn two_way_matching_reposts_duplicates_and_enrolment() {
     );
     let case_a = a["case_id"].as_u64().unwrap();
     assert_eq!(a["photos"][0]["faces"], 1);
-    let c = run(
+    let c = json_on(
         &db,
         &[
             "case",
@@ -112,19 +67,19 @@ fn two_way_matching_reposts_duplicates_and_enrolment() {
             "--sex",
             "female",
             "--photo",
-            path(&fixture("grace_hopper.jpg")),
+            path(&fixture_path("grace_hopper.jpg")),
             up0,
         ],
     );
     let case_c = c["case_id"].as_u64().unwrap();
 
     // A sighting of A (another photo of him) ranks A first and is queued.
-    let s1 = run(
+    let s1 = json_on(
         &db,
         &[
             "sighting",
             "add",
-            path(&fixture("obama2.jpg")),
+            path(&fixture_path("obama2.jpg")),
             "--when",
             "2024-03-02",
             "--where",
@@ -154,9 +109,14 @@ fn two_way_matching_reposts_duplicates_and_enrolment() {
     let sighting1 = s1["sighting_id"].as_u64().unwrap();
 
     // The family's photo, rotated and reposted, is flagged, not matched.
-    let repost = run(
+    let repost = json_on(
         &db,
-        &["sighting", "add", path(&fixture("obama_rot15.png")), up0],
+        &[
+            "sighting",
+            "add",
+            path(&fixture_path("obama_rot15.png")),
+            up0,
+        ],
     );
     assert_eq!(repost["repeat"]["kind"], "poster_repost", "{repost}");
     assert_eq!(repost["repeat"]["case_id"].as_u64(), Some(case_a));
@@ -164,18 +124,18 @@ fn two_way_matching_reposts_duplicates_and_enrolment() {
 
     // The first sighting re-sent (smaller, re-encoded) joins its group.
     let again = reencoded("obama2.jpg", tmp.path());
-    let dup = run(&db, &["sighting", "add", path(&again), up0]);
+    let dup = json_on(&db, &["sighting", "add", path(&again), up0]);
     assert_eq!(dup["repeat"]["kind"], "duplicate", "{dup}");
     assert_eq!(dup["repeat"]["group"].as_u64(), Some(sighting1));
     assert_eq!(dup["queued"].as_array().unwrap().len(), 0);
 
     // A sighting with no case yet: a grey copy of Biden's photo.
-    let old = run(
+    let old = json_on(
         &db,
         &[
             "sighting",
             "add",
-            path(&fixture("biden_gray.jpg")),
+            path(&fixture_path("biden_gray.jpg")),
             "--when",
             "2023-01-10",
             up0,
@@ -193,7 +153,7 @@ fn two_way_matching_reposts_duplicates_and_enrolment() {
 
     // Registering B months later surfaces that old sighting.
     let photo_b = reencoded("biden.jpg", tmp.path());
-    let b = run(
+    let b = json_on(
         &db,
         &["case", "add", "--name", "B", "--photo", path(&photo_b), up0],
     );
@@ -207,7 +167,7 @@ fn two_way_matching_reposts_duplicates_and_enrolment() {
     );
 
     // The queue holds both directions, pending, best first.
-    let queue = lines(&db, &["review", "list"]);
+    let queue = lines_on(&db, &["review", "list"]);
     let ids: Vec<u64> = queue
         .iter()
         .map(|m| m["match_id"].as_u64().unwrap())
@@ -223,10 +183,10 @@ fn two_way_matching_reposts_duplicates_and_enrolment() {
     assert!(fmrs.windows(2).all(|w| w[0] <= w[1]), "{fmrs:?}");
 
     // Confirming enrols the sighting's face into A's gallery, dated then.
-    let shown = run(&db, &["review", "show", &m1.to_string()]);
+    let shown = json_on(&db, &["review", "show", &m1.to_string()]);
     assert_eq!(shown["case"]["id"].as_u64(), Some(case_a));
     assert_eq!(shown["sighting"]["place"], "market");
-    let conf = run(
+    let conf = json_on(
         &db,
         &[
             "review",
@@ -237,7 +197,7 @@ fn two_way_matching_reposts_duplicates_and_enrolment() {
         ],
     );
     let enrolled = conf["enrolled_photo_id"].as_u64().unwrap();
-    let again = Command::new(env!("CARGO_BIN_EXE_homeward"))
+    let again = homeward()
         .args(["review", "confirm", &m1.to_string(), "--db", path(&db)])
         .output()
         .unwrap();
@@ -248,9 +208,15 @@ fn two_way_matching_reposts_duplicates_and_enrolment() {
     );
 
     // Later searches use the enrolled face: the same picture now meets it.
-    let found = run(
+    let found = json_on(
         &db,
-        &["search", path(&fixture("obama2.jpg")), "--top", "3", up0],
+        &[
+            "search",
+            path(&fixture_path("obama2.jpg")),
+            "--top",
+            "3",
+            up0,
+        ],
     );
     let best = &found["candidates"][0];
     assert_eq!(best["case_id"].as_u64(), Some(case_a));
@@ -268,7 +234,7 @@ fn two_way_matching_reposts_duplicates_and_enrolment() {
 
     // Search is read-only: the queue did not grow.
     assert_eq!(
-        lines(&db, &["review", "list", "--state", "all"]).len(),
+        lines_on(&db, &["review", "list", "--state", "all"]).len(),
         queue.len()
     );
 }
@@ -286,7 +252,7 @@ fn batch_resumes_after_sigkill() {
         "biden_gray.jpg",
         "obama_rot15.png",
     ] {
-        std::fs::copy(fixture(f), input.join(f)).unwrap();
+        std::fs::copy(fixture_path(f), input.join(f)).unwrap();
     }
     reencoded("obama2.jpg", &input);
     reencoded("obama_partial_face.jpg", &input);
@@ -317,7 +283,7 @@ fn batch_resumes_after_sigkill() {
     };
 
     // First run: killed (SIGKILL) as soon as one item is reported done.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_homeward"))
+    let mut child = homeward()
         .args(args(&[]))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -332,10 +298,7 @@ fn batch_resumes_after_sigkill() {
     child.wait().unwrap();
 
     // Second run: skips what was done, does the rest, once each.
-    let second = Command::new(env!("CARGO_BIN_EXE_homeward"))
-        .args(args(&[]))
-        .output()
-        .unwrap();
+    let second = homeward().args(args(&[])).output().unwrap();
     assert!(
         second.status.success(),
         "{}",
@@ -381,10 +344,7 @@ fn batch_resumes_after_sigkill() {
     );
 
     // A third run has nothing left to do.
-    let third = Command::new(env!("CARGO_BIN_EXE_homeward"))
-        .args(args(&[]))
-        .output()
-        .unwrap();
+    let third = homeward().args(args(&[])).output().unwrap();
     let summary: Value = serde_json::from_str(
         String::from_utf8_lossy(&third.stdout)
             .lines()
@@ -405,7 +365,7 @@ fn terminal_escapes_in_names_are_shown_not_obeyed() {
     let db = tmp.path().join("db");
     let name = "Ana\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31m";
     // New names with control characters are refused at the door (issue 12)...
-    let added = Command::new(env!("CARGO_BIN_EXE_homeward"))
+    let added = homeward()
         .args([
             "case",
             "add",
@@ -415,7 +375,7 @@ fn terminal_escapes_in_names_are_shown_not_obeyed() {
             "--upsample=0",
             "--photo",
         ])
-        .arg(fixture("obama.jpg"))
+        .arg(fixture_path("obama.jpg"))
         .arg("--db")
         .arg(&db)
         .output()
@@ -429,26 +389,9 @@ fn terminal_escapes_in_names_are_shown_not_obeyed() {
     );
     // ...but a registry written before that rule (or imported) may hold
     // one, and printing it must still not obey it.
-    let mut reg = homeward_core::store::Registry::open(&db).expect("registry");
-    reg.add_case(
-        "test",
-        &homeward_core::store::NewCase {
-            child_name: name.into(),
-            sex: homeward_core::store::Sex::Unknown,
-            birth_date: None,
-            birth_year: None,
-            missing_date: None,
-            missing_place: String::new(),
-            missing_location: None,
-            status: homeward_core::store::CaseStatus::Searching,
-            contact_ref: None,
-            notes: None,
-        },
-    )
-    .expect("stored");
-    reg.close().expect("closed");
+    registry::add_case(&db, name, None);
     for args in [&["case", "list"][..], &["case", "list", "--json"][..]] {
-        let out = Command::new(env!("CARGO_BIN_EXE_homeward"))
+        let out = homeward()
             .args(args)
             .arg("--db")
             .arg(&db)

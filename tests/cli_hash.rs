@@ -2,31 +2,15 @@
 //! on fixture photos and on edited copies made in a temporary directory.
 //! Detection runs at --upsample 0 to keep these fast.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+#[allow(dead_code)]
+mod common;
 
+use std::path::PathBuf;
+
+use common::cli::{json_lines, lossy, run};
+use common::fixtures::fixture_path;
 use image::RgbImage;
 use serde_json::Value;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures")
-        .join(name)
-}
-
-fn homeward(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_homeward"))
-        .args(args)
-        .output()
-        .expect("run the homeward binary")
-}
-
-fn json_lines(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
-}
 
 /// A fresh, empty directory for one test.
 fn temp_dir(name: &str) -> PathBuf {
@@ -43,14 +27,14 @@ fn is_hex64(v: &Value) -> bool {
 
 #[test]
 fn hash_json_gives_pdq_and_a_chip_hash_per_face() {
-    let path = fixture("grace_hopper.jpg");
-    let out = homeward(&["hash", "--json", "--upsample", "0", path.to_str().unwrap()]);
+    let path = fixture_path("grace_hopper.jpg");
+    let out = run(&["hash", "--json", "--upsample", "0", path.to_str().unwrap()]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let lines = json_lines(&out);
+    let lines = json_lines(&lossy(&out.stdout));
     assert_eq!(lines.len(), 1);
     let photo = &lines[0];
     assert_eq!(photo["width"], 512);
@@ -82,8 +66,8 @@ fn too_small_photo_is_an_error_with_exit_code_1() {
     })
     .save(&tiny)
     .unwrap();
-    let big = fixture("golden/chips/astronaut_up0_0.png");
-    let out = homeward(&[
+    let big = fixture_path("golden/chips/astronaut_up0_0.png");
+    let out = run(&[
         "hash",
         "--json",
         "--upsample",
@@ -92,7 +76,7 @@ fn too_small_photo_is_an_error_with_exit_code_1() {
         big.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(1));
-    let lines = json_lines(&out);
+    let lines = json_lines(&lossy(&out.stdout));
     assert_eq!(lines.len(), 2, "the run goes on past the failure");
     let error = lines[0]["error"].as_str().expect("error message");
     assert!(error.contains("24x28") && error.contains("32"), "{error}");
@@ -104,7 +88,9 @@ fn too_small_photo_is_an_error_with_exit_code_1() {
 #[test]
 fn dupes_groups_an_edited_copy_and_keeps_other_photos_apart() {
     let dir = temp_dir("dupes");
-    let original = image::open(fixture("grace_hopper.jpg")).unwrap().to_rgb8();
+    let original = image::open(fixture_path("grace_hopper.jpg"))
+        .unwrap()
+        .to_rgb8();
     // A re-encoded copy with 6 % cropped off every edge.
     let (w, h) = original.dimensions();
     let (dx, dy) = (w * 6 / 100, h * 6 / 100);
@@ -114,21 +100,21 @@ fn dupes_groups_an_edited_copy_and_keeps_other_photos_apart() {
         .encode_image(&cropped)
         .unwrap();
     std::fs::write(dir.join("b_repost.jpg"), jpeg).unwrap();
-    std::fs::copy(fixture("grace_hopper.jpg"), dir.join("a_original.jpg")).unwrap();
-    std::fs::copy(fixture("astronaut.png"), dir.join("c_other.png")).unwrap();
+    std::fs::copy(fixture_path("grace_hopper.jpg"), dir.join("a_original.jpg")).unwrap();
+    std::fs::copy(fixture_path("astronaut.png"), dir.join("c_other.png")).unwrap();
     std::fs::copy(
-        fixture("golden/chips/obama_up0_0.png"),
+        fixture_path("golden/chips/obama_up0_0.png"),
         dir.join("d_other.png"),
     )
     .unwrap();
 
-    let out = homeward(&["dupes", "--json", "--upsample", "0", dir.to_str().unwrap()]);
+    let out = run(&["dupes", "--json", "--upsample", "0", dir.to_str().unwrap()]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let groups = json_lines(&out);
+    let groups = json_lines(&lossy(&out.stdout));
     assert_eq!(groups.len(), 1, "{groups:?}");
     let photos: Vec<&str> = groups[0]["photos"]
         .as_array()

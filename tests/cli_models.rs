@@ -6,43 +6,18 @@
 //! The fixtures show adults standing in for registered children; commands
 //! that read faces run with `--upsample 0` to keep the suite quick.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+#[allow(dead_code)]
+mod common;
 
+use std::path::Path;
+
+use common::cli::{ok, run};
+use common::fixtures::{fixture_path, path};
 use serde_json::Value;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures")
-        .join(name)
-}
-
-fn homeward(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_homeward"))
-        .args(args)
-        .output()
-        .expect("homeward runs")
-}
-
-/// Runs a command that must succeed and returns its stdout.
-fn ok(args: &[&str]) -> String {
-    let out = homeward(args);
-    assert!(
-        out.status.success(),
-        "homeward {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8(out.stdout).expect("UTF-8 output")
-}
 
 fn json(args: &[&str]) -> Value {
     let out = ok(args);
     serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
 }
 
 /// The top candidate of a search, as (case id, models behind its score).
@@ -86,7 +61,7 @@ fn a_second_model_is_added_re_embedded_and_searched_with_each_model() {
             "--name",
             name,
             "--photo",
-            path(&fixture(photo)),
+            path(&fixture_path(photo)),
             "--born",
             "2010-01-01",
             "--missing-date",
@@ -101,7 +76,7 @@ fn a_second_model_is_added_re_embedded_and_searched_with_each_model() {
 
     // dlib alone: found, and every score says so. Asking for the fusion
     // before SFace is added falls back to dlib, pair by pair.
-    let seen = fixture("obama2.jpg");
+    let seen = fixture_path("obama2.jpg");
     let (dlib_case, by) = top(db, &seen, "dlib");
     assert_eq!(by, "dlib");
     let (case, by) = top(db, &seen, "fusion");
@@ -140,7 +115,7 @@ fn a_second_model_is_added_re_embedded_and_searched_with_each_model() {
     ok(&[
         "sighting",
         "add",
-        path(&fixture("obama3.jpg")),
+        path(&fixture_path("obama3.jpg")),
         "--db",
         db,
         "--when",
@@ -158,7 +133,7 @@ fn a_second_model_is_added_re_embedded_and_searched_with_each_model() {
         (again["embedded"].as_u64(), again["left"].as_u64()),
         (Some(0), Some(0))
     );
-    let out = homeward(&["models", "add", "arcface", "--db", db]);
+    let out = run(&["models", "add", "arcface", "--db", db]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("arcface") && err.contains("sface"), "{err}");
@@ -179,14 +154,14 @@ fn a_new_registry_ranks_with_both_models_from_the_start() {
         "--name",
         "Obama stand-in",
         "--photo",
-        path(&fixture("obama.jpg")),
+        path(&fixture_path("obama.jpg")),
         "--upsample",
         "0",
     ]);
     let listed = json(&["models", "list", "--db", db, "--json"]);
     assert_eq!(listed["models"][0]["case_faces_with_vector"], 1);
-    let (_, by) = top(db, &fixture("obama2.jpg"), "fusion");
+    let (_, by) = top(db, &fixture_path("obama2.jpg"), "fusion");
     assert_eq!(by, "dlib+sface");
-    let out = homeward(&["init", "--db", &format!("{db}-2"), "--models", "sface"]);
+    let out = run(&["init", "--db", &format!("{db}-2"), "--models", "sface"]);
     assert!(!out.status.success(), "dlib is required");
 }

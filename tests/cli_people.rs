@@ -6,69 +6,27 @@
 //! The fixtures show adults standing in for registered children; commands
 //! that read faces run with `--upsample 0` to keep the suite quick.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+#[allow(dead_code)]
+mod common;
 
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::cli::{homeward, ok, run};
+use common::fixtures::{fixture_path, path};
+use common::registry;
 use serde_json::Value;
 use unicode_width::UnicodeWidthStr;
 
 const CHILD: &str = "李小明";
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures")
-        .join(name)
-}
-
-fn homeward(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_homeward"))
-        .args(args)
-        .output()
-        .expect("homeward runs")
-}
-
 fn text(o: &[u8]) -> String {
     String::from_utf8(o.to_vec()).expect("UTF-8 output")
 }
 
-/// Runs a command that must succeed and returns its stdout.
-fn ok(args: &[&str]) -> String {
-    let out = homeward(args);
-    assert!(
-        out.status.success(),
-        "homeward {args:?} failed: {}{}",
-        text(&out.stderr),
-        text(&out.stdout)
-    );
-    text(&out.stdout)
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
 fn add_case(db: &Path, name: &str) -> u64 {
-    let mut reg = homeward_core::store::Registry::open(db).expect("registry");
-    let id = reg
-        .add_case(
-            "test",
-            &homeward_core::store::NewCase {
-                child_name: name.into(),
-                sex: homeward_core::store::Sex::Unknown,
-                birth_date: None,
-                birth_year: None,
-                missing_date: Some("2019-06-01".into()),
-                missing_place: String::new(),
-                missing_location: None,
-                status: homeward_core::store::CaseStatus::Searching,
-                contact_ref: None,
-                notes: None,
-            },
-        )
-        .expect("stored");
-    reg.close().expect("closed");
-    id
+    registry::add_case(db, name, Some("2019-06-01"))
 }
 
 /// A mistyped --db is an error that says what to do; `init` and
@@ -86,7 +44,7 @@ fn db_must_hold_a_registry_unless_init_or_create() {
     ] {
         let mut all = args.to_vec();
         all.extend(["--db", path(&missing)]);
-        let out = homeward(&all);
+        let out = run(&all);
         assert_eq!(out.status.code(), Some(2), "{all:?}");
         let said = text(&out.stderr);
         assert!(
@@ -102,11 +60,11 @@ fn db_must_hold_a_registry_unless_init_or_create() {
     let other = tmp.path().join("photos");
     std::fs::create_dir(&other).unwrap();
     std::fs::write(other.join("a.txt"), "x").unwrap();
-    let out = homeward(&["case", "list", "--db", path(&other)]);
+    let out = run(&["case", "list", "--db", path(&other)]);
     assert_eq!(out.status.code(), Some(2));
     assert!(!other.join("registry.sqlite").exists());
     // ...and `init` will not scatter a registry among its files.
-    let out = homeward(&["init", "--db", path(&other)]);
+    let out = run(&["init", "--db", path(&other)]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("is not empty"), "{out:?}");
 
@@ -144,27 +102,13 @@ fn a_closed_pipe_ends_the_run_quietly() {
     let long = "长".repeat(60);
     let mut reg = homeward_core::store::Registry::open(&db).expect("registry");
     for i in 0..800 {
-        reg.add_case(
-            "test",
-            &homeward_core::store::NewCase {
-                child_name: format!("{long} {i}"),
-                sex: homeward_core::store::Sex::Unknown,
-                birth_date: None,
-                birth_year: None,
-                missing_date: None,
-                missing_place: String::new(),
-                missing_location: None,
-                status: homeward_core::store::CaseStatus::Searching,
-                contact_ref: None,
-                notes: None,
-            },
-        )
-        .expect("stored");
+        reg.add_case("test", &registry::new_case(&format!("{long} {i}"), None))
+            .expect("stored");
     }
     reg.close().expect("closed");
 
     for json in [false, true] {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_homeward"));
+        let mut cmd = homeward();
         cmd.args(["case", "list", "--db", path(&db)]);
         if json {
             cmd.arg("--json");
@@ -245,7 +189,7 @@ fn text_for_people_review_and_batch_report() {
         "--born",
         "2012-08-04",
         "--photo",
-        path(&fixture("obama.jpg")),
+        path(&fixture_path("obama.jpg")),
         "--age",
         "6",
         up0,
@@ -259,7 +203,7 @@ fn text_for_people_review_and_batch_report() {
     let seen = ok(&[
         "sighting",
         "add",
-        path(&fixture("obama2.jpg")),
+        path(&fixture_path("obama2.jpg")),
         "--when",
         "2024-03-02",
         "--where",
@@ -274,7 +218,7 @@ fn text_for_people_review_and_batch_report() {
     );
     let found = ok(&[
         "search",
-        path(&fixture("obama2.jpg")),
+        path(&fixture_path("obama2.jpg")),
         "--db",
         path(&db),
         up0,
@@ -353,7 +297,7 @@ fn text_for_people_review_and_batch_report() {
     assert!(undone.contains("confirmation undone"), "{undone}");
     assert_eq!(faces(), 1);
     assert!(ok(&["review", "show", "1", "--db", path(&db)]).contains("match 1: pending"));
-    let again = homeward(&["review", "undo", "1", "--db", path(&db)]);
+    let again = run(&["review", "undo", "1", "--db", path(&db)]);
     assert_eq!(again.status.code(), Some(2));
     assert!(
         text(&again.stderr).contains("no decision to undo"),
@@ -364,9 +308,9 @@ fn text_for_people_review_and_batch_report() {
     // A batch whose file-name order is not its strength order.
     let input = tmp.path().join("archive");
     std::fs::create_dir(&input).unwrap();
-    std::fs::copy(fixture("noface/brick.jpg"), input.join("a_wall.jpg")).unwrap();
-    std::fs::copy(fixture("astronaut.png"), input.join("b_stranger.png")).unwrap();
-    std::fs::copy(fixture("obama3.jpg"), input.join("c_child.jpg")).unwrap();
+    std::fs::copy(fixture_path("noface/brick.jpg"), input.join("a_wall.jpg")).unwrap();
+    std::fs::copy(fixture_path("astronaut.png"), input.join("b_stranger.png")).unwrap();
+    std::fs::copy(fixture_path("obama3.jpg"), input.join("c_child.jpg")).unwrap();
     let out = tmp.path().join("report");
     let batch = |json: bool| {
         let mut args = vec![
@@ -497,14 +441,14 @@ fn case_status_ends_and_reopens_the_search() {
         (Some("found"), Some("searching"))
     );
 
-    let bad = homeward(&["case", "status", "--case", &id, "lost", "--db", path(&db)]);
+    let bad = run(&["case", "status", "--case", &id, "lost", "--db", path(&db)]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(
         text(&bad.stderr).contains("use searching, found or closed"),
         "{}",
         text(&bad.stderr)
     );
-    let missing = homeward(&[
+    let missing = run(&[
         "case",
         "status",
         "--case",
@@ -544,7 +488,7 @@ fn case_life_timeline_assignment_and_exports() {
         "--born",
         "2012-08-04",
         "--photo",
-        path(&fixture("obama.jpg")),
+        path(&fixture_path("obama.jpg")),
         "--age",
         "6",
         up0,
@@ -552,7 +496,7 @@ fn case_life_timeline_assignment_and_exports() {
     ok(&[
         "sighting",
         "add",
-        path(&fixture("obama2.jpg")),
+        path(&fixture_path("obama2.jpg")),
         "--when",
         "2024-03-02",
         "--where",
@@ -565,7 +509,7 @@ fn case_life_timeline_assignment_and_exports() {
     // Unassigned: the match, until it is assigned; not with --assignee.
     let free = ok(&["review", "list", "--db", d, "--unassigned", "--json"]);
     assert_eq!(free.lines().count(), 1, "{free}");
-    let both = homeward(&[
+    let both = run(&[
         "review",
         "list",
         "--db",
@@ -620,7 +564,7 @@ fn case_life_timeline_assignment_and_exports() {
     }
     let taken = ok(&["review", "list", "--db", d, "--unassigned"]);
     assert!(taken.starts_with("0 match(es)"), "{taken}");
-    let bad = homeward(&["review", "assign", "1", "a\u{1b}[2J", "--db", d]);
+    let bad = run(&["review", "assign", "1", "a\u{1b}[2J", "--db", d]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(
         text(&bad.stderr).contains("assignee"),
@@ -655,7 +599,7 @@ fn case_life_timeline_assignment_and_exports() {
         "li",
     ]);
     assert!(closed.contains("searching -> found"), "{closed}");
-    let empty_why = homeward(&[
+    let empty_why = run(&[
         "case", "status", "--case", "1", "closed", "--why", " ", "--db", d,
     ]);
     assert_eq!(empty_why.status.code(), Some(2));

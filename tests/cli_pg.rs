@@ -8,83 +8,49 @@
 //! skipped, and say so, unless `HOMEWARD_REQUIRE_PG=1`. Faces in the
 //! fixtures are large, so every analysis runs with `--upsample 0`.
 
+#[allow(dead_code)]
+mod common;
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use homeward_pg::cluster::TestDb;
+use common::cli::{json_lines, last_json, succeeded};
+use common::fixtures::{fixture_path, path};
+use common::pg::Pg;
 use homeward_pg::JobQueue;
 use serde_json::Value;
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures")
-        .join(name)
-}
-
-/// The registry of one test: its database and photo root, passed through
-/// the environment as an operator would.
-struct Pg {
-    db: TestDb,
-    root: tempfile::TempDir,
-}
-
 impl Pg {
-    fn new(test: &str) -> Option<Pg> {
-        Some(Pg {
-            db: TestDb::new_or_skip(test)?,
-            root: tempfile::tempdir().expect("temp dir"),
-        })
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_homeward"));
-        c.args(args)
-            .env("HOMEWARD_DB", self.db.url())
-            .env("HOMEWARD_PHOTO_ROOT", self.root.path())
-            .env_remove("HOMEWARD_ADMIN_PASSWORD");
+    /// `homeward ARGS` on this registry, with no admin password.
+    fn cli(&self, args: &[&str]) -> Command {
+        let mut c = self.command(args);
+        c.env_remove("HOMEWARD_ADMIN_PASSWORD");
         c
     }
 
     fn output(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("homeward runs")
+        self.cli(args).output().expect("homeward runs")
     }
 
     /// Runs `homeward ARGS --json` and parses its last line.
     fn json(&self, args: &[&str]) -> Value {
         let mut all = args.to_vec();
         all.push("--json");
-        let out = self.output(&all);
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "homeward {args:?} failed: {}\n{stdout}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let last = stdout.lines().last().unwrap_or("null");
-        serde_json::from_str(last).unwrap_or_else(|e| panic!("not JSON ({e}): {last}"))
+        last_json(&succeeded(&self.output(&all), args))
     }
 
     fn lines(&self, args: &[&str]) -> Vec<Value> {
         let mut all = args.to_vec();
         all.push("--json");
-        let out = self.output(&all);
-        assert!(
-            out.status.success(),
-            "homeward {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("JSON line"))
-            .collect()
+        json_lines(&succeeded(&self.output(&all), args))
     }
 
     fn worker(&self, extra: &[&str]) -> Child {
         let mut args = vec!["worker", "--until-idle", "--upsample=0", "--json"];
         args.extend_from_slice(extra);
-        self.command(&args)
+        self.cli(&args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -94,10 +60,6 @@ impl Pg {
     fn password(&self) -> String {
         self.db.cluster().password().to_string()
     }
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
 }
 
 /// Registers child A (obama.jpg) and a distractor, and returns A's id.
@@ -112,7 +74,7 @@ fn register(pg: &Pg) -> u64 {
         "--born",
         "2012-08-04",
         "--photo",
-        path(&fixture("obama.jpg")),
+        path(&fixture_path("obama.jpg")),
         "--age",
         "6",
         "--upsample=0",
@@ -126,7 +88,7 @@ fn register(pg: &Pg) -> u64 {
         "--sex",
         "female",
         "--photo",
-        path(&fixture("grace_hopper.jpg")),
+        path(&fixture_path("grace_hopper.jpg")),
         "--upsample=0",
     ]);
     a["case_id"].as_u64().expect("case id")
@@ -144,7 +106,7 @@ fn batch_dir(dir: &Path) -> PathBuf {
         "grace_hopper_exif6.jpg",
         "astronaut.png",
     ] {
-        std::fs::copy(fixture(f), d.join(f)).expect("copy fixture");
+        std::fs::copy(fixture_path(f), d.join(f)).expect("copy fixture");
     }
     std::fs::write(d.join("broken.jpg"), b"not a photo at all").expect("write");
     d
@@ -164,7 +126,7 @@ fn registry_commands_work_on_postgres_and_never_show_the_password() {
 
     // Without a photo root: told what to give.
     let out = pg
-        .command(&["init"])
+        .cli(&["init"])
         .env_remove("HOMEWARD_PHOTO_ROOT")
         .output()
         .expect("runs");
@@ -187,7 +149,7 @@ fn registry_commands_work_on_postgres_and_never_show_the_password() {
     let s = pg.json(&[
         "sighting",
         "add",
-        path(&fixture("obama2.jpg")),
+        path(&fixture_path("obama2.jpg")),
         "--when",
         "2024-03-02",
         "--upsample=0",
@@ -201,7 +163,7 @@ fn registry_commands_work_on_postgres_and_never_show_the_password() {
     let dup = pg.json(&[
         "sighting",
         "add",
-        path(&fixture("obama2.jpg")),
+        path(&fixture_path("obama2.jpg")),
         "--upsample=0",
     ]);
     assert_eq!(
@@ -210,7 +172,7 @@ fn registry_commands_work_on_postgres_and_never_show_the_password() {
     );
 
     // Search (read-only) finds A; confirming enrols the sighting's face.
-    let found = pg.json(&["search", path(&fixture("obama3.jpg")), "--upsample=0"]);
+    let found = pg.json(&["search", path(&fixture_path("obama3.jpg")), "--upsample=0"]);
     assert_eq!(
         found["candidates"][0]["case_id"].as_u64(),
         Some(case_a),

@@ -4,256 +4,64 @@
 //! notifications of new strong and possible matches (a webhook and email,
 //! each checked against a receiver on loopback started by the test).
 
+#[allow(dead_code)]
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::accounts::Auth;
+use common::server::{self, Serve, Server};
 use serde_json::{json, Value};
-
-const ADMIN_PASSWORD: &str = "admin password for tests";
-const PASSWORD: &str = "a long test password";
-
-fn fixture(name: &str) -> Vec<u8> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures")
-        .join(name);
-    std::fs::read(&p).unwrap_or_else(|e| panic!("fixture {}: {e}", p.display()))
-}
-
-/// A running `homeward serve`, stopped (SIGTERM) on drop.
-struct Server {
-    child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
-    agent: ureq::Agent,
-}
 
 impl Server {
     fn start(extra: &[&str], env: &[(&str, &str)]) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("db");
-        let mut args: Vec<String> = [
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--insecure-cookies",
-            "--upsample",
-            "0",
-            "--rate-per-minute",
-            "100000",
-            "--rate-burst",
-            "100000",
-            "--upload-per-minute",
-            "100000",
-            "--upload-burst",
-            "1000",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.push("--db".into());
-        args.push(db.display().to_string());
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_homeward"));
-        cmd.args(&args)
-            .env("HOMEWARD_ADMIN_USER", "admin")
-            .env("HOMEWARD_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        Serve::fresh(&server::args(&[], extra))
             .env_remove("HOMEWARD_SMTP_URL")
             .env_remove("HOMEWARD_NOTIFY_WEBHOOK")
             .env_remove("HOMEWARD_WEBHOOK_SECRET")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("homeward serve: listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_string();
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .build()
-            .into();
-        Server {
-            child,
-            base,
-            _dir: dir,
-            agent,
-        }
-    }
-
-    /// `(status, location header, body)`.
-    fn req(
-        &self,
-        method: &str,
-        path: &str,
-        token: &str,
-        lang: &str,
-        body: Option<(&str, Vec<u8>)>,
-    ) -> (u16, String, Vec<u8>) {
-        let mut b = ureq::http::Request::builder()
-            .method(method)
-            .uri(format!("{}{}", self.base, path))
-            .header("Authorization", format!("Bearer {token}"))
-            .header("Accept-Language", lang);
-        let bytes = match body {
-            Some((ct, bytes)) => {
-                b = b.header("Content-Type", ct);
-                bytes
-            }
-            None => Vec::new(),
-        };
-        let mut res = self
-            .agent
-            .run(b.body(bytes).unwrap())
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let status = res.status().as_u16();
-        let location = res
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        let body = res
-            .body_mut()
-            .with_config()
-            .limit(20_000_000)
-            .read_to_vec()
-            .unwrap();
-        (status, location, body)
+            .envs(env)
+            .start()
     }
 
     fn get_json(&self, path: &str, token: &str) -> (u16, Value) {
-        let (s, _, b) = self.req("GET", path, token, "en", None);
-        (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
+        let r = self.send_as("GET", path, token, "en", None);
+        (r.status, r.json_or_null())
     }
 
     fn page(&self, path: &str, token: &str, lang: &str) -> (u16, String) {
-        let (s, _, b) = self.req("GET", path, token, lang, None);
-        (s, String::from_utf8_lossy(&b).into_owned())
+        let r = self.send_as("GET", path, token, lang, None);
+        (r.status, r.text())
     }
 
     fn post_json(&self, path: &str, token: &str, v: Value) -> (u16, Value) {
-        let (s, _, b) = self.req(
+        let r = self.send_as(
             "POST",
             path,
             token,
             "en",
             Some(("application/json", v.to_string().into_bytes())),
         );
-        (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
+        (r.status, r.json_or_null())
     }
 
-    /// A page form (bearer tokens need no CSRF token, but the field is there).
+    /// A page form: the status and where it redirects to.
     fn post_form(&self, path: &str, token: &str, fields: &[(&str, &str)]) -> (u16, String) {
-        let body = fields
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .chain(std::iter::once("csrf=x".to_string()))
-            .collect::<Vec<_>>()
-            .join("&");
-        let (s, loc, _) = self.req(
-            "POST",
-            path,
-            token,
-            "en",
-            Some(("application/x-www-form-urlencoded", body.into_bytes())),
-        );
-        (s, loc)
-    }
-
-    fn multipart(&self, path: &str, token: &str, fields: &[(&str, &str)], photo: &str) -> Value {
-        let boundary = "reviewsharetestboundary";
-        let mut b = Vec::new();
-        for (k, v) in fields {
-            b.extend_from_slice(
-                format!(
-                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
-                )
-                .as_bytes(),
-            );
-        }
-        b.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"p.jpg\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
-        b.extend_from_slice(&fixture(photo));
-        b.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let (s, _, body) = self.req(
-            "POST",
-            path,
-            token,
-            "en",
-            Some((&format!("multipart/form-data; boundary={boundary}"), b)),
-        );
-        assert!(s == 201, "{path}: {s} {}", String::from_utf8_lossy(&body));
-        serde_json::from_slice(&body).unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
+        let r = self.post_form_as(path, token, fields);
+        (r.status, r.header_or_empty("location").to_string())
     }
 }
 
 /// An admin token, a case worker's and a volunteer's.
 fn tokens(s: &Server) -> (String, String, String) {
-    // The first admin signs in once (session cookie + CSRF) to make a token.
-    let mut res = s
-        .agent
-        .post(format!("{}/api/session", s.base))
-        .header("Content-Type", "application/json")
-        .send(json!({"username": "admin", "password": ADMIN_PASSWORD}).to_string())
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 200);
-    let cookie = res
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|c| c.split(';').next())
-        .unwrap()
-        .to_string();
-    let me: Value = serde_json::from_slice(&res.body_mut().read_to_vec().unwrap()).unwrap();
-    let mut r = s
-        .agent
-        .post(format!("{}/api/tokens", s.base))
-        .header("Content-Type", "application/json")
-        .header("Cookie", &cookie)
-        .header("X-CSRF-Token", me["csrf_token"].as_str().unwrap())
-        .send(json!({"user_id": me["id"], "name": "tests"}).to_string())
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
-    let admin: Value = serde_json::from_slice(&r.body_mut().read_to_vec().unwrap()).unwrap();
-    let admin = admin["token"].as_str().unwrap().to_string();
-    let mut out = Vec::new();
-    for (name, role) in [("worker", "caseworker"), ("vol", "volunteer")] {
-        let (st, u) = s.post_json(
-            "/api/users",
-            &admin,
-            json!({"username": name, "password": PASSWORD, "role": role}),
-        );
-        assert_eq!(st, 201, "{u}");
-        let (st, t) = s.post_json(
-            "/api/tokens",
-            &admin,
-            json!({"user_id": u["id"], "name": "tests"}),
-        );
-        assert_eq!(st, 201, "{t}");
-        out.push(t["token"].as_str().unwrap().to_string());
-    }
-    (admin, out.remove(0), out.remove(0))
+    let admin = s.first_admin_token();
+    let bearer = Auth::Bearer(admin.clone());
+    let worker = s.add_user_with_token(&bearer, "worker", "caseworker");
+    let vol = s.add_user_with_token(&bearer, "vol", "volunteer");
+    (admin, worker, vol)
 }
 
 /// A case with one photo; returns its id.
@@ -265,7 +73,7 @@ fn case(s: &Server, worker: &str, name: &str, sex: &str, photo: &str, months: &s
     );
     assert_eq!(st, 201, "{c}");
     let id = c["id"].as_u64().unwrap();
-    s.multipart(
+    s.post_photo(
         &format!("/api/cases/{id}/photos"),
         worker,
         &[("age_months", months)],
@@ -275,7 +83,7 @@ fn case(s: &Server, worker: &str, name: &str, sex: &str, photo: &str, months: &s
 }
 
 fn sighting(s: &Server, vol: &str, photo: &str) -> Value {
-    s.multipart(
+    s.post_photo(
         "/api/sightings",
         vol,
         &[
@@ -381,11 +189,7 @@ fn smtp_receiver() -> (u16, Arc<Mutex<Vec<String>>>) {
 
 /// Waits until `f` holds (deliveries happen off the request path).
 fn eventually(what: &str, f: impl Fn() -> bool) {
-    let t = Instant::now();
-    while !f() {
-        assert!(t.elapsed() < Duration::from_secs(60), "timed out: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    common::wait::eventually(what, Duration::from_secs(60), Duration::from_millis(100), f);
 }
 
 #[test]
@@ -486,41 +290,24 @@ fn one_webhook_and_one_email_per_new_strong_or_possible_match() {
 #[test]
 fn a_bad_notification_setting_stops_the_server_with_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_homeward"))
-        .args([
+    let refused = |flag: &str, value: &str| {
+        let args = [
             "serve",
             "--addr",
             "127.0.0.1:0",
             "--insecure-cookies",
-            "--db",
-        ])
-        .arg(dir.path().join("db"))
-        .args(["--notify-webhook", "https://hooks.example.org/x"])
-        .env("HOMEWARD_ADMIN_USER", "admin")
-        .env("HOMEWARD_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env_remove("HOMEWARD_SMTP_URL")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+            flag,
+            value,
+        ];
+        Serve::on(&dir.path().join("db"), &args.map(String::from))
+            .env_remove("HOMEWARD_SMTP_URL")
+            .run()
+    };
+    let out = refused("--notify-webhook", "https://hooks.example.org/x");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("http://"), "{err}");
-    let out = Command::new(env!("CARGO_BIN_EXE_homeward"))
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--insecure-cookies",
-            "--db",
-        ])
-        .arg(dir.path().join("db"))
-        .args(["--notify-email", "team@example.org"])
-        .env("HOMEWARD_ADMIN_USER", "admin")
-        .env("HOMEWARD_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env_remove("HOMEWARD_SMTP_URL")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = refused("--notify-email", "team@example.org");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("HOMEWARD_SMTP_URL"));
 }

@@ -13,42 +13,32 @@
 //! `HOMEWARD_REQUIRE_PG=1`. Faces in the fixtures are large, so every
 //! analysis runs with `--upsample 0`.
 
-use std::io::{BufRead, BufReader, Cursor};
-use std::path::Path;
+#[allow(dead_code)]
+mod common;
+
+use std::io::Cursor;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use homeward_pg::cluster::TestDb;
-use serde_json::{json, Value};
+use common::accounts::Auth;
+use common::fixtures::{fixture, ADMIN_PASSWORD, PASSWORD};
+use common::forms;
+use common::http::{self, Body, Resp};
+use common::pg::Pg;
+use common::server::{self, Serve, Server};
+use serde_json::json;
 
-const ADMIN_PASSWORD: &str = "admin password for tests";
-const PASSWORD: &str = "a long test password";
 /// How soon a change made through one server shows through the other
 /// (the follower wakes on each announcement, or polls every 500 ms).
 const BOUND: Duration = Duration::from_secs(2);
 
-fn fixture(name: &str) -> Vec<u8> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures")
-        .join(name);
-    std::fs::read(&p).unwrap_or_else(|e| panic!("fixture {}: {e}", p.display()))
-}
-
-/// One test's registry: its database and shared photo root.
-struct Pg {
-    db: TestDb,
-    root: tempfile::TempDir,
-}
-
 impl Pg {
-    fn new(test: &str) -> Option<Pg> {
-        let pg = Pg {
-            db: TestDb::new_or_skip(test)?,
-            root: tempfile::tempdir().expect("temp dir"),
-        };
-        let out = pg.command(&["init"]).output().expect("homeward init runs");
+    /// The registry of `test`, made with `homeward init`.
+    fn initialised(test: &str) -> Option<Pg> {
+        let pg = Pg::new(test)?;
+        let out = pg.admin(&["init"]).output().expect("homeward init runs");
         assert!(
             out.status.success(),
             "init: {}",
@@ -57,12 +47,10 @@ impl Pg {
         Some(pg)
     }
 
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_homeward"));
-        c.args(args)
-            .env("HOMEWARD_DB", self.db.url())
-            .env("HOMEWARD_PHOTO_ROOT", self.root.path())
-            .env("HOMEWARD_ADMIN_USER", "admin")
+    /// `homeward ARGS` with the first admin in its environment.
+    fn admin(&self, args: &[&str]) -> Command {
+        let mut c = self.command(args);
+        c.env("HOMEWARD_ADMIN_USER", "admin")
             .env("HOMEWARD_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .stdin(Stdio::null());
         c
@@ -70,44 +58,16 @@ impl Pg {
 
     /// Starts a server on a free loopback port.
     fn serve(&self) -> Server {
-        let mut child = self
-            .command(&[
-                "serve",
-                "--addr",
-                "127.0.0.1:0",
-                "--insecure-cookies",
-                "--upsample",
-                "0",
-                "--rate-per-minute",
-                "100000",
-                "--rate-burst",
-                "100000",
-                "--upload-per-minute",
-                "100000",
-                "--upload-burst",
-                "10000",
-                "--analysis-queue",
-                "64",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("serve starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("first line");
-        let base = line
-            .trim()
-            .strip_prefix("homeward serve: listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_string();
-        Server { child, base }
+        let more = [("--analysis-queue", Some("64"))];
+        let args = server::args(&more, &["--upload-burst", "10000"]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut s = Serve::command(self.admin(&args)).start();
+        s.agent = patient();
+        s
     }
 
     fn worker(&self) -> Child {
-        self.command(&["worker", "--until-idle", "--upsample=0"])
+        self.admin(&["worker", "--until-idle", "--upsample=0"])
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -115,108 +75,24 @@ impl Pg {
     }
 }
 
-/// A running server, stopped (SIGTERM) on drop.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-struct Resp {
-    status: u16,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "status {} not JSON ({e}): {}",
-                self.status,
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(Some(Duration::from_secs(120)))
-        .build()
-        .into()
+/// An agent that gives up on a request after two minutes.
+fn patient() -> ureq::Agent {
+    http::agent_within(Some(Duration::from_secs(120)))
 }
 
 /// A request with a bearer token (or none), a JSON body or a photo
 /// upload with form fields. `None` when the server could not be reached.
 fn request(base: &str, method: &str, path: &str, token: Option<&str>, body: Body) -> Option<Resp> {
-    let mut b = ureq::http::Request::builder()
-        .method(method)
-        .uri(format!("{base}{path}"));
-    if let Some(t) = token {
-        b = b.header("Authorization", format!("Bearer {t}"));
-    }
-    let bytes = match body {
-        Body::Empty => Vec::new(),
-        Body::Json(v) => {
-            b = b.header("Content-Type", "application/json");
-            v.to_string().into_bytes()
-        }
-        Body::Photo(fields, photo) => {
-            let boundary = "homewardpgtestboundary";
-            b = b.header(
-                "Content-Type",
-                format!("multipart/form-data; boundary={boundary}"),
-            );
-            let mut out = Vec::new();
-            for (k, v) in fields {
-                out.extend_from_slice(
-                    format!(
-                        "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
-                    )
-                    .as_bytes(),
-                );
-            }
-            out.extend_from_slice(
-                format!(
-                    "--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; \
-                     filename=\"p.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n"
-                )
-                .as_bytes(),
-            );
-            out.extend_from_slice(&photo);
-            out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-            out
-        }
-    };
-    let mut res = agent().run(b.body(bytes).ok()?).ok()?;
-    let status = res.status().as_u16();
-    let body = res
-        .body_mut()
-        .with_config()
-        .limit(20_000_000)
-        .read_to_vec()
-        .ok()?;
-    Some(Resp { status, body })
-}
-
-enum Body {
-    Empty,
-    Json(Value),
-    Photo(Vec<(&'static str, String)>, Vec<u8>),
+    let auth = token.map_or(Auth::None, |t| Auth::Bearer(t.to_string()));
+    http::try_send(
+        &patient(),
+        base,
+        method,
+        path,
+        &auth.headers(),
+        body.encode(),
+    )
+    .ok()
 }
 
 impl Server {
@@ -227,71 +103,21 @@ impl Server {
 
     /// Signs in as the admin and makes a user of `role` with an API token.
     fn user_token(&self, name: &str, role: &str) -> String {
-        let admin = self.admin_token();
-        let r = self.call(
-            "POST",
-            "/api/users",
-            Some(&admin),
-            Body::Json(json!({"username": name, "password": PASSWORD, "role": role})),
-        );
-        assert_eq!(r.status, 201, "{}", r.text());
-        let id = r.json()["id"].as_u64().expect("user id");
-        let r = self.call(
-            "POST",
-            "/api/tokens",
-            Some(&admin),
-            Body::Json(json!({"user_id": id, "name": "tests"})),
-        );
-        assert_eq!(r.status, 201, "{}", r.text());
-        r.json()["token"].as_str().expect("token").to_string()
+        let admin = Auth::Bearer(self.admin_token());
+        self.add_user_with_token(&admin, name, role)
     }
 
     /// An admin token, made once per server from a cookie session.
     fn admin_token(&self) -> String {
-        let res = agent()
-            .post(format!("{}/api/session", self.base))
-            .header("Content-Type", "application/json")
-            .send(json!({"username": "admin", "password": ADMIN_PASSWORD}).to_string())
-            .expect("login");
-        let cookie = res
-            .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
-            .expect("session cookie")
-            .to_string();
-        let mut res = res;
-        let login: Value =
-            serde_json::from_slice(&res.body_mut().read_to_vec().expect("body")).expect("JSON");
-        let secret = cookie
-            .split(';')
-            .next()
-            .and_then(|kv| kv.split_once('='))
-            .map(|(_, v)| v.to_string())
-            .expect("cookie value");
-        let csrf = login["csrf_token"].as_str().expect("csrf").to_string();
-        let users: Value = {
-            let mut r = agent()
-                .get(format!("{}/api/users", self.base))
-                .header("Cookie", format!("hw_session={secret}"))
-                .call()
-                .expect("users");
-            serde_json::from_slice(&r.body_mut().read_to_vec().expect("body")).expect("JSON")
-        };
+        let session = self.session("admin", ADMIN_PASSWORD);
+        let cookie = Auth::Cookie(session.secret().to_string(), None);
+        let users = self.req("GET", "/api/users", &cookie, Body::Empty).json();
         let admin_id = users
             .as_array()
             .and_then(|a| a.iter().find(|u| u["username"] == "admin"))
             .and_then(|u| u["id"].as_u64())
             .expect("admin's id");
-        let mut r = agent()
-            .post(format!("{}/api/tokens", self.base))
-            .header("Cookie", format!("hw_session={secret}"))
-            .header("X-CSRF-Token", csrf)
-            .header("Content-Type", "application/json")
-            .send(json!({"user_id": admin_id, "name": "admin script"}).to_string())
-            .expect("token");
-        let v: Value =
-            serde_json::from_slice(&r.body_mut().read_to_vec().expect("body")).expect("JSON");
-        v["token"].as_str().expect("admin token").to_string()
+        self.add_token(&session.auth(), admin_id, "admin script")
     }
 
     /// The case ids a search with `photo` returns (top 5).
@@ -301,7 +127,7 @@ impl Server {
             "POST",
             "/api/search",
             Some(token),
-            Body::Photo(vec![("k", "5".into())], photo.to_vec()),
+            Body::Multipart(vec![("k", "5".into())], Some(photo.to_vec())),
         )?;
         if r.status != 200 {
             return None;
@@ -336,22 +162,13 @@ fn small_photos(n: usize) -> Vec<Vec<u8>> {
 }
 
 /// Polls `f` until it says yes or `limit` passes; returns how long it took.
-fn within(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
-    let t0 = Instant::now();
-    loop {
-        if f() {
-            return Some(t0.elapsed());
-        }
-        if t0.elapsed() > limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn within(limit: Duration, f: impl FnMut() -> bool) -> Option<Duration> {
+    common::wait::within(limit, Duration::from_millis(50), f)
 }
 
 #[test]
 fn two_servers_and_two_workers_share_one_registry() {
-    let Some(pg) = Pg::new("two_servers_and_two_workers_share_one_registry") else {
+    let Some(pg) = Pg::initialised("two_servers_and_two_workers_share_one_registry") else {
         return;
     };
     let a = pg.serve();
@@ -375,7 +192,7 @@ fn two_servers_and_two_workers_share_one_registry() {
         "POST",
         &format!("/api/cases/{case}/photos"),
         Some(&worker),
-        Body::Photo(vec![("age_years", "6".into())], fixture("obama.jpg")),
+        Body::Multipart(vec![("age_years", "6".into())], Some(fixture("obama.jpg"))),
     );
     assert_eq!(r.status, 201, "{}", r.text());
     let query = fixture("obama2.jpg");
@@ -396,7 +213,7 @@ fn two_servers_and_two_workers_share_one_registry() {
         std::fs::write(dir.path().join(format!("p{i:03}.jpg")), p).expect("write photo");
     }
     let out = pg
-        .command(&[
+        .admin(&[
             "batch",
             dir.path().to_str().expect("UTF-8"),
             "--name",
@@ -426,7 +243,7 @@ fn two_servers_and_two_workers_share_one_registry() {
                         "POST",
                         "/api/search",
                         Some(&token),
-                        Body::Photo(vec![("k", "5".into())], query.clone()),
+                        Body::Multipart(vec![("k", "5".into())], Some(query.clone())),
                     );
                     match r {
                         Some(r) if r.status == 200 => {
@@ -491,7 +308,7 @@ fn two_servers_and_two_workers_share_one_registry() {
 
 #[test]
 fn a_server_killed_during_uploads_keeps_every_acknowledged_receipt() {
-    let Some(pg) = Pg::new("a_server_killed_during_uploads_keeps_every_receipt") else {
+    let Some(pg) = Pg::initialised("a_server_killed_during_uploads_keeps_every_receipt") else {
         return;
     };
     let mut a = pg.serve();
@@ -526,7 +343,7 @@ fn a_server_killed_during_uploads_keeps_every_acknowledged_receipt() {
                         "POST",
                         "/api/sightings",
                         Some(&token),
-                        Body::Photo(fields, photos[i].clone()),
+                        Body::Multipart(fields, Some(photos[i].clone())),
                     );
                     match r {
                         Some(r) if r.status == 201 => {
@@ -610,7 +427,10 @@ fn a_server_killed_during_uploads_keeps_every_acknowledged_receipt() {
             "POST",
             "/api/sightings",
             Some(&volunteer),
-            Body::Photo(vec![("place", "after the restart".into())], photo.to_vec()),
+            Body::Multipart(
+                vec![("place", "after the restart".into())],
+                Some(photo.to_vec()),
+            ),
         )
         .map(|r| r.status)
     };
@@ -632,7 +452,7 @@ fn a_server_killed_during_uploads_keeps_every_acknowledged_receipt() {
 /// is left, and the same upload again queues nothing twice.
 #[test]
 fn an_archive_uploaded_to_a_server_is_queued_for_workers() {
-    let Some(pg) = Pg::new("an_archive_uploaded_to_a_server_is_queued_for_workers") else {
+    let Some(pg) = Pg::initialised("an_archive_uploaded_to_a_server_is_queued_for_workers") else {
         return;
     };
     let a = pg.serve();
@@ -644,38 +464,14 @@ fn an_archive_uploaded_to_a_server_is_queued_for_workers() {
         .collect();
     files.push(("broken.jpg".into(), b"not a photo".to_vec()));
     let upload = || {
-        let boundary = "homewardpgarchiveboundary";
-        let mut body = format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nweb-1\r\n"
-        )
-        .into_bytes();
-        for (name, bytes) in &files {
-            body.extend_from_slice(
-                format!(
-                    "--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; \
-                     filename=\"{name}\"\r\nContent-Type: image/jpeg\r\n\r\n"
-                )
-                .as_bytes(),
-            );
-            body.extend_from_slice(bytes);
-            body.extend_from_slice(b"\r\n");
-        }
-        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-        let req = ureq::http::Request::builder()
-            .method("POST")
-            .uri(format!("{}/api/batches", a.base))
-            .header("Authorization", format!("Bearer {worker}"))
-            .header(
-                "Content-Type",
-                format!("multipart/form-data; boundary={boundary}"),
-            )
-            .body(body)
-            .expect("request");
-        let mut res = agent().run(req).expect("upload answered");
-        let status = res.status().as_u16();
-        let v: Value =
-            serde_json::from_slice(&res.body_mut().read_to_vec().expect("body")).expect("JSON");
-        (status, v)
+        let photos: Vec<(&str, &str, &[u8])> = files
+            .iter()
+            .map(|(name, bytes)| ("photo", name.as_str(), bytes.as_slice()))
+            .collect();
+        let body = forms::multipart(&[("name", "web-1")], &photos);
+        let bearer = [("Authorization", format!("Bearer {worker}"))];
+        let r = a.send("POST", "/api/batches", &bearer, Some(body));
+        (r.status, r.json())
     };
     let (status, v) = upload();
     assert_eq!(status, 202, "{v}");

@@ -5,277 +5,63 @@
 //! included), the location kept only with the volunteer's consent, and a
 //! face-less photo kept with a receipt that says so.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+#[allow(dead_code)]
+mod common;
 
-use serde_json::{json, Value};
-
-const ADMIN_PASSWORD: &str = "admin password for tests";
-const PASSWORD: &str = "a long test password";
-
-fn fixture(name: &str) -> Vec<u8> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures")
-        .join(name);
-    std::fs::read(&p).unwrap_or_else(|e| panic!("fixture {}: {e}", p.display()))
-}
-
-/// A running `homeward serve`, stopped (SIGTERM) on drop.
-struct Server {
-    child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
-    agent: ureq::Agent,
-}
+use common::accounts::Session;
+use common::fixtures::{fixture, ADMIN_PASSWORD, PASSWORD};
+use common::forms::with_photo;
+use common::http::Resp;
+use common::server::{self, Serve, Server};
+use serde_json::Value;
 
 impl Server {
     fn start(env: &[(&str, &str)]) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("db");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_homeward"));
-        cmd.args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--insecure-cookies",
-            "--upsample",
-            "0",
-            "--rate-per-minute",
-            "100000",
-            "--rate-burst",
-            "100000",
-            "--upload-per-minute",
-            "100000",
-            "--upload-burst",
-            "1000",
-            "--analysis-workers",
-            "2",
-            "--db",
-        ])
-        .arg(&db)
-        .env("HOMEWARD_ADMIN_USER", "admin")
-        .env("HOMEWARD_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env_remove("HOMEWARD_TIME_ZONE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("homeward serve: listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_string();
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .build()
-            .into();
-        Server {
-            child,
-            base,
-            _dir: dir,
-            agent,
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("{} not JSON ({e}): {}", self.status, self.text()))
-    }
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Who is calling and how.
-#[derive(Clone)]
-struct Who {
-    /// `Authorization` or `Cookie` header.
-    header: (&'static str, String),
-    /// The session's CSRF token (page forms send it as a field).
-    csrf: Option<String>,
-}
-
-fn multipart(fields: &[(&str, &str)], photo: Option<&[u8]>) -> (String, Vec<u8>) {
-    let boundary = "homewardvolunteerboundary42";
-    let mut b = Vec::new();
-    for (k, v) in fields {
-        b.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
-                .as_bytes(),
-        );
-    }
-    if let Some(p) = photo {
-        b.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; \
-                 filename=\"p.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        b.extend_from_slice(p);
-        b.extend_from_slice(b"\r\n");
-    }
-    b.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), b)
-}
-
-impl Server {
-    fn req(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, String)],
-        body: Option<(String, Vec<u8>)>,
-    ) -> Resp {
-        let mut b = ureq::http::Request::builder()
-            .method(method)
-            .uri(format!("{}{}", self.base, path));
-        for (k, v) in headers {
-            b = b.header(*k, v);
-        }
-        let body = match body {
-            Some((ct, bytes)) => {
-                b = b.header("Content-Type", ct);
-                bytes
-            }
-            None => Vec::new(),
-        };
-        let mut res = self
-            .agent
-            .run(b.body(body).unwrap())
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        Resp {
-            status: res.status().as_u16(),
-            headers: res
-                .headers()
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-                .collect(),
-            body: res
-                .body_mut()
-                .with_config()
-                .limit(20_000_000)
-                .read_to_vec()
-                .unwrap(),
-        }
+        Serve::fresh(&server::args(&[("--analysis-workers", Some("2"))], &[]))
+            .env_remove("HOMEWARD_TIME_ZONE")
+            .envs(env)
+            .start()
     }
 
     /// A page or API GET as `who`, with extra headers.
-    fn get(&self, path: &str, who: Option<&Who>, extra: &[(&str, &str)]) -> Resp {
+    fn get(&self, path: &str, who: Option<&Session>, extra: &[(&str, &str)]) -> Resp {
         let mut h: Vec<(&str, String)> = extra.iter().map(|(k, v)| (*k, v.to_string())).collect();
         if let Some(w) = who {
-            h.push((w.header.0, w.header.1.clone()));
+            h.push(("Cookie", w.cookie.clone()));
         }
-        self.req("GET", path, &h, None)
-    }
-
-    fn post_json(&self, path: &str, who: &Who, v: Value) -> Resp {
-        let mut h = vec![(who.header.0, who.header.1.clone())];
-        if let Some(c) = &who.csrf {
-            h.push(("X-CSRF-Token", c.clone()));
-        }
-        self.req(
-            "POST",
-            path,
-            &h,
-            Some(("application/json".into(), v.to_string().into_bytes())),
-        )
-    }
-
-    fn sign_in(&self, user: &str, password: &str) -> Who {
-        let r = self.req(
-            "POST",
-            "/api/session",
-            &[],
-            Some((
-                "application/json".into(),
-                json!({ "username": user, "password": password })
-                    .to_string()
-                    .into_bytes(),
-            )),
-        );
-        assert_eq!(r.status, 200, "{}", r.text());
-        let cookie = r
-            .header("set-cookie")
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string();
-        Who {
-            header: ("Cookie", cookie),
-            csrf: Some(r.json()["csrf_token"].as_str().unwrap().to_string()),
-        }
+        self.send("GET", path, &h, None)
     }
 
     /// The admin's session and a volunteer's session.
-    fn people(&self) -> (Who, Who) {
-        let admin = self.sign_in("admin", ADMIN_PASSWORD);
-        let r = self.post_json(
-            "/api/users",
-            &admin,
-            json!({ "username": "xiaoming", "password": PASSWORD, "role": "volunteer" }),
-        );
-        assert_eq!(r.status, 201, "{}", r.text());
-        (admin, self.sign_in("xiaoming", PASSWORD))
+    fn people(&self) -> (Session, Session) {
+        let admin = self.session("admin", ADMIN_PASSWORD);
+        self.add_user(&admin.auth(), "xiaoming", "volunteer");
+        (admin, self.session("xiaoming", PASSWORD))
     }
 
     /// The volunteer page's form, sent as `who` (session and CSRF field).
     fn submit_page(
         &self,
-        who: &Who,
+        who: &Session,
         lang: &str,
         fields: &[(&str, &str)],
         photo: Option<&[u8]>,
     ) -> Resp {
-        let csrf = who.csrf.clone().unwrap();
-        let mut all: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
+        let mut all: Vec<(&str, &str)> = vec![("csrf", who.csrf.as_str())];
         all.extend_from_slice(fields);
-        self.req(
+        self.send(
             "POST",
             "/submit",
             &[
-                (who.header.0, who.header.1.clone()),
+                ("Cookie", who.cookie.clone()),
                 ("Accept-Language", lang.to_string()),
             ],
-            Some(multipart(&all, photo)),
+            Some(with_photo(&all, photo)),
         )
     }
 
     /// The newest sighting, as a case worker (here the admin) sees it.
-    fn newest_sighting(&self, admin: &Who) -> Value {
+    fn newest_sighting(&self, admin: &Session) -> Value {
         let r = self.get("/api/sightings", Some(admin), &[]);
         assert_eq!(r.status, 200, "{}", r.text());
         r.json()
@@ -287,7 +73,7 @@ impl Server {
             .expect("a sighting")
     }
 
-    fn stored_photo(&self, admin: &Who, sighting: u64) -> Vec<u8> {
+    fn stored_photo(&self, admin: &Session, sighting: u64) -> Vec<u8> {
         let r = self.get(
             &format!("/api/sightings/{sighting}/photo"),
             Some(admin),
@@ -571,7 +357,7 @@ fn stored_photos_keep_no_exif_and_the_location_needs_consent() {
     // Through the API: a sideways phone photo keeps only its orientation,
     // so the stored photo still shows upright; an API client may say no to
     // the location too.
-    let (ct, body) = multipart(
+    let (ct, body) = with_photo(
         &[
             ("lat", "31.2304"),
             ("lon", "121.4737"),
@@ -579,12 +365,12 @@ fn stored_photos_keep_no_exif_and_the_location_needs_consent() {
         ],
         Some(&with_gps(&fixture("grace_hopper_exif6.jpg"), 6)),
     );
-    let r = s.req(
+    let r = s.send(
         "POST",
         "/api/sightings",
         &[
-            (vol.header.0, vol.header.1.clone()),
-            ("X-CSRF-Token", vol.csrf.clone().unwrap()),
+            ("Cookie", vol.cookie.clone()),
+            ("X-CSRF-Token", vol.csrf.clone()),
         ],
         Some((ct, body)),
     );
@@ -684,21 +470,11 @@ fn form_errors_are_said_in_the_readers_language_and_keep_what_was_typed() {
 
 #[test]
 fn a_wrong_time_zone_stops_the_server_with_a_reason() {
-    let out = Command::new(env!("CARGO_BIN_EXE_homeward"))
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--insecure-cookies",
-            "--db",
-        ])
-        .arg(tempfile::tempdir().unwrap().path().join("db"))
-        .env("HOMEWARD_ADMIN_USER", "admin")
-        .env("HOMEWARD_ADMIN_PASSWORD", ADMIN_PASSWORD)
+    let args = ["serve", "--addr", "127.0.0.1:0", "--insecure-cookies"].map(String::from);
+    let dir = tempfile::tempdir().unwrap();
+    let out = Serve::on(&dir.path().join("db"), &args)
         .env("HOMEWARD_TIME_ZONE", "Mars/Olympus_Mons")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+        .run();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
