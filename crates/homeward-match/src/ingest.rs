@@ -203,6 +203,10 @@ fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
 /// only what is new. An unreadable photo is recorded as a failed item of
 /// the batch and not queued.
 ///
+/// A caller that shares `matcher` with others (the server) runs the steps
+/// itself, holding the matcher only for the batch's marks: `batch_done`,
+/// [`stage`] without it, failures recorded, then [`queue_staged`].
+///
 /// # Errors
 /// [`MatchError::Queue`] when the queue cannot be reached,
 /// [`MatchError::Inbox`] when the inbox cannot be written,
@@ -216,12 +220,48 @@ pub fn enqueue(
     top: usize,
     limits: &Limits,
 ) -> Result<Enqueued, MatchError> {
+    let done: HashSet<String> = matcher.batch_done(batch)?.into_keys().collect();
+    let staged = stage(queue, inbox, batch, items, &done, top, limits)?;
+    for (key, why) in &staged.unreadable {
+        matcher.record_batch_failure(batch, key, why)?;
+    }
+    queue_staged(queue, batch, staged)
+}
+
+/// An upload's photos in the inbox, their jobs not queued yet ([`stage`]).
+#[derive(Debug)]
+pub struct Staged {
+    jobs: Vec<NewJob>,
+    already: usize,
+    /// Items whose photo could not be read, with why: record each as a
+    /// failed item of the batch before [`queue_staged`].
+    pub unreadable: Vec<(String, String)>,
+}
+
+/// The part of [`enqueue`] that needs no registry: each item not in the
+/// queue's batch nor in `recorded` (the batch's recorded items) is read
+/// and written to the inbox, and its job made.
+///
+/// # Errors
+/// [`MatchError::Queue`] when the queue cannot be reached,
+/// [`MatchError::Inbox`] when the inbox cannot be written.
+pub fn stage(
+    queue: &mut JobQueue,
+    inbox: &Inbox,
+    batch: &str,
+    items: &[QueueItem],
+    recorded: &HashSet<String>,
+    top: usize,
+    limits: &Limits,
+) -> Result<Staged, MatchError> {
     let known: HashSet<String> = queue.reports(batch)?.into_iter().map(|r| r.key).collect();
-    let done = matcher.batch_done(batch)?;
-    let mut out = Enqueued::default();
-    let mut jobs = Vec::new();
+    let mut out = Staged {
+        jobs: Vec::new(),
+        already: 0,
+        unreadable: Vec::new(),
+    };
     for it in items {
-        if known.contains(&it.key) || done.contains_key(&it.key) {
+        if known.contains(&it.key) || recorded.contains(&it.key) {
             out.already += 1;
             continue;
         }
@@ -230,7 +270,6 @@ pub fn enqueue(
         {
             Ok(b) => b,
             Err(why) => {
-                matcher.record_batch_failure(batch, &it.key, &why)?;
                 out.unreadable.push((it.key.clone(), why));
                 continue;
             }
@@ -250,15 +289,29 @@ pub fn enqueue(
         let payload = serde_json::to_string(&payload).map_err(|e| PgError::InvalidJob {
             why: format!("a job's payload cannot be written as JSON: {e}"),
         })?;
-        jobs.push(NewJob {
+        out.jobs.push(NewJob {
             key: it.key.clone(),
             payload,
         });
     }
-    let q = queue.enqueue(batch, &jobs, DEFAULT_MAX_ATTEMPTS)?;
-    out.added = q.added;
-    out.already += q.already;
     Ok(out)
+}
+
+/// Queues what [`stage`] made, in one transaction.
+///
+/// # Errors
+/// [`MatchError::Queue`] when the queue cannot be reached.
+pub fn queue_staged(
+    queue: &mut JobQueue,
+    batch: &str,
+    staged: Staged,
+) -> Result<Enqueued, MatchError> {
+    let q = queue.enqueue(batch, &staged.jobs, DEFAULT_MAX_ATTEMPTS)?;
+    Ok(Enqueued {
+        added: q.added,
+        already: staged.already + q.already,
+        unreadable: staged.unreadable,
+    })
 }
 
 /// Claims one job (for `lease`), records its photo through `matcher` and

@@ -50,7 +50,9 @@ impl Service {
     /// Queues an upload's photos for `homeward worker`s (PostgreSQL): each
     /// photo into the shared inbox, then the jobs, as `homeward batch
     /// --db postgres://…` does; items the batch holds already are skipped.
-    /// Returns the jobs added.
+    /// The matcher is held only to read the batch's recorded items and to
+    /// record unreadable ones, never while photos are written, so searches
+    /// go on meanwhile. Returns the jobs added.
     pub fn enqueue_upload(
         &self,
         q: &SharedQueue,
@@ -59,10 +61,26 @@ impl Service {
         limits: &Limits,
     ) -> Result<usize, ApiError> {
         let inbox = Inbox::new(&q.photo_root)?;
+        let recorded = self.batch_recorded(batch)?;
         let done = with_queue(q, |queue| {
-            self.with_matcher(|m| {
-                ingest::enqueue(m, queue, &inbox, batch, items, RANKED_PER_SIGHTING, limits)
-            })
+            let staged = ingest::stage(
+                queue,
+                &inbox,
+                batch,
+                items,
+                &recorded,
+                RANKED_PER_SIGHTING,
+                limits,
+            )?;
+            if !staged.unreadable.is_empty() {
+                self.with_matcher(|m| {
+                    for (key, why) in &staged.unreadable {
+                        m.record_batch_failure(batch, key, why)?;
+                    }
+                    Ok(())
+                })?;
+            }
+            Ok(ingest::queue_staged(queue, batch, staged)?)
         })?;
         Ok(done.added)
     }
