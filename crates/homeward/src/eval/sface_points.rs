@@ -100,7 +100,7 @@ impl<'a> SfaceAligner<'a> {
         let Some((yunet, options)) = &self.yunet else {
             let e = self.sface.embed_points(photo, &[dlib], flip);
             return Ok(SfaceVectors {
-                dlib_points: first(&e, 0),
+                dlib_points: nth_or_zero(&e, 0),
                 yunet_points: None,
             });
         };
@@ -110,7 +110,7 @@ impl<'a> SfaceAligner<'a> {
             .first()
             .is_none_or(|p| p.source == PointSource::DlibFallback);
         if fell_back {
-            let e = first(&self.sface.embed_points(photo, &[dlib], flip), 0);
+            let e = nth_or_zero(&self.sface.embed_points(photo, &[dlib], flip), 0);
             return Ok(SfaceVectors {
                 dlib_points: e,
                 yunet_points: Some((e, true)),
@@ -120,8 +120,8 @@ impl<'a> SfaceAligner<'a> {
             .sface
             .embed_points(photo, &[dlib, found[0].points], flip);
         Ok(SfaceVectors {
-            dlib_points: first(&e, 0),
-            yunet_points: Some((first(&e, 1), false)),
+            dlib_points: nth_or_zero(&e, 0),
+            yunet_points: Some((nth_or_zero(&e, 1), false)),
         })
     }
 }
@@ -142,7 +142,7 @@ pub fn match_options() -> MatchOptions {
 
 /// `v[i]`, or zeros (SFace's chips from `align` are always 112×112, so
 /// `embed_points` returns one vector per face).
-fn first(v: &[SFaceEmbedding], i: usize) -> SFaceEmbedding {
+fn nth_or_zero(v: &[SFaceEmbedding], i: usize) -> SFaceEmbedding {
     v.get(i)
         .copied()
         .unwrap_or(SFaceEmbedding([0.0; homeward_core::sface::SFACE_DIM]))
