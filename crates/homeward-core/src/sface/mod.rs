@@ -7,12 +7,14 @@
 //! layers on its own [`crate::nn`] kernels, so no ONNX runtime is linked
 //! (docs/adr-sface.md). The file is checked against its SHA-256 before it is
 //! parsed. Faces are aligned to SFace's 112×112 five-point template from
-//! dlib's five landmarks ([`align`]).
+//! dlib's five landmarks ([`align`]), or from YuNet's own five points for a
+//! face MMOD found ([`yunet_points`], measured in docs/adr-sface.md).
 
 pub mod align;
 pub(crate) mod depthwise;
 mod net;
 pub(crate) mod onnx;
+pub mod yunet_points;
 
 use std::path::Path;
 
@@ -148,6 +150,21 @@ impl SFace {
         flip: bool,
     ) -> Vec<SFaceEmbedding> {
         let chips: Vec<RgbImage> = landmarks.iter().map(|l| align_dlib(photo, l)).collect();
+        self.embed_aligned(&chips, flip)
+    }
+
+    /// Embeds many faces of `photo` given their five template points
+    /// (image pixels, [`align::TEMPLATE`] order: e.g. from
+    /// [`template_points`] or [`yunet_points::five_points`]) in one batch;
+    /// with `flip`, each embedding is the mean of the chip's and its
+    /// mirror's.
+    pub fn embed_points(
+        &self,
+        photo: &RgbImage,
+        points: &[[[f64; 2]; 5]],
+        flip: bool,
+    ) -> Vec<SFaceEmbedding> {
+        let chips: Vec<RgbImage> = points.iter().map(|p| align::align(photo, p)).collect();
         self.embed_aligned(&chips, flip)
     }
 
@@ -296,5 +313,37 @@ mod tests {
         assert!(e[0].0.iter().all(|v| v.is_finite()));
         assert!((e[0].cosine(&e[1]) - 1.0).abs() < 1e-5);
         assert!(sface.embed_chips(&[&RgbImage::new(100, 112)]).is_none());
+    }
+
+    #[test]
+    fn embedding_from_points_equals_embedding_from_landmarks() {
+        let sface = SFace::bundled().expect("bundled SFace loads");
+        let photo = RgbImage::from_fn(300, 260, |x, y| {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x * y) % 251) as u8])
+        });
+        let marks = FaceLandmarks {
+            points: [
+                [190.0, 100.0],
+                [170.0, 100.0],
+                [110.0, 100.0],
+                [130.0, 100.0],
+                [150.0, 145.0],
+            ],
+        };
+        let shifted = template_points(&marks).map(|[x, y]| [x + 12.0, y]);
+        for flip in [false, true] {
+            let a = sface.embed_faces(&photo, &[marks], flip);
+            let b = sface.embed_points(&photo, &[template_points(&marks)], flip);
+            assert_eq!(a, b, "same points, same chip, same vector");
+            let c = sface.embed_points(&photo, &[template_points(&marks), shifted], flip);
+            assert_eq!(c.len(), 2);
+            for (x, y) in a[0].0.iter().zip(&c[0].0) {
+                assert!(
+                    (x - y).abs() < 1e-5,
+                    "batching changed a sample: {x} vs {y}"
+                );
+            }
+            assert!(c[0].cosine(&c[1]) < 0.9999, "other points, another chip");
+        }
     }
 }

@@ -10,6 +10,7 @@ use homeward_core::faces::DetectOptions;
 use homeward_core::intake::Limits;
 
 use super::{CliError, Outcome};
+use crate::eval::sface_points::{SfaceAligner, SfacePoints};
 use crate::eval::{dupes, lfw};
 use crate::face_args::{FaceArgs, FaceModel};
 use homeward_match::hashing::PhotoHasher;
@@ -41,6 +42,12 @@ pub struct LfwArgs {
     /// length 1 and concatenated); fusion also scores each model alone.
     #[arg(long, value_enum, default_value_t = FaceModel::Dlib)]
     pub model: FaceModel,
+    /// SFace's five points: dlib (derived from dlib's landmarks) or yunet
+    /// (YuNet's own points for the face MMOD found; dlib's when YuNet finds
+    /// no overlapping face, counted as fallbacks). With yunet, SFace and the
+    /// fusion are also scored from dlib's points on the same images.
+    #[arg(long, value_enum, default_value_t = SfacePoints::Dlib)]
+    pub sface_points: SfacePoints,
 }
 
 /// Robustness of the perceptual hashes: every photo under --root is edited
@@ -94,9 +101,14 @@ pub fn run(cmd: EvalCommand) -> Result<Outcome, CliError> {
         EvalCommand::Lfw(args) => {
             let engine = FaceEngine::bundled()?;
             let sface = args.model.load_sface()?;
+            let aligner = sface
+                .as_ref()
+                .map(|s| SfaceAligner::new(s, args.sface_points))
+                .transpose()?;
             let report = lfw::evaluate(
                 &engine,
-                sface.as_ref(),
+                aligner.as_ref(),
+                args.sface_points,
                 args.model,
                 &args.root,
                 &args.face.limits(),
@@ -160,6 +172,36 @@ mod tests {
             Cli::try_parse_from(["homeward", "eval", "lfw", "--root", "d", "--upsample", "0"])
                 .unwrap();
         assert!(matches!(cli.command, Command::Eval(_)));
+        let Command::Eval(super::EvalCommand::Lfw(args)) = cli.command else {
+            panic!("not eval lfw")
+        };
+        assert_eq!(args.sface_points, super::SfacePoints::Dlib);
+        let cli = Cli::try_parse_from([
+            "homeward",
+            "eval",
+            "lfw",
+            "--root",
+            "d",
+            "--model",
+            "fusion",
+            "--sface-points",
+            "yunet",
+        ])
+        .unwrap();
+        let Command::Eval(super::EvalCommand::Lfw(args)) = cli.command else {
+            panic!("not eval lfw")
+        };
+        assert_eq!(args.sface_points, super::SfacePoints::Yunet);
+        assert!(Cli::try_parse_from([
+            "homeward",
+            "eval",
+            "lfw",
+            "--root",
+            "d",
+            "--sface-points",
+            "mtcnn"
+        ])
+        .is_err());
     }
 
     #[test]

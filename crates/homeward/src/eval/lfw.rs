@@ -8,7 +8,9 @@
 //!
 //! `--model` picks the embedding compared (dlib, SFace or their fusion, see
 //! [`FaceModel`]); with the fusion, each model alone is also scored on the
-//! same embeddings of the same images.
+//! same embeddings of the same images. `--sface-points` picks SFace's five
+//! points ([`SfacePoints`]); with `yunet`, SFace (and the fusion) are also
+//! scored from dlib's points on the same images, so one run measures both.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,10 +20,10 @@ use homeward_core::faces::{
     face_chip, Embedding, FaceEngine, FaceOptions, Rect, ShapePredictor, CHIP_PADDING, CHIP_SIZE,
 };
 use homeward_core::intake::{self, Limits};
-use homeward_core::sface::{SFace, SFaceEmbedding};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use super::sface_points::{SfaceAligner, SfacePoints, SfaceVectors};
 use crate::error::CliError;
 use crate::face_args::FaceModel;
 
@@ -123,6 +125,9 @@ pub fn ten_fold(folds: &[Vec<(f32, bool)>]) -> Vec<(f64, f32)> {
 #[derive(Debug, Serialize)]
 pub struct ModelAccuracy {
     pub model: FaceModel,
+    /// SFace's five points (absent for dlib alone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sface_points: Option<SfacePoints>,
     pub mean_accuracy: f64,
     pub std_accuracy: f64,
     pub fold_accuracies: Vec<f64>,
@@ -130,7 +135,11 @@ pub struct ModelAccuracy {
 }
 
 impl ModelAccuracy {
-    fn from_folds(model: FaceModel, scored: &[Vec<(f32, bool)>]) -> Self {
+    fn from_folds(
+        model: FaceModel,
+        sface_points: Option<SfacePoints>,
+        scored: &[Vec<(f32, bool)>],
+    ) -> Self {
         let results = ten_fold(scored);
         let accs: Vec<f64> = results.iter().map(|r| r.0).collect();
         let n = accs.len().max(1) as f64;
@@ -138,6 +147,7 @@ impl ModelAccuracy {
         let std = (accs.iter().map(|a| (a - mean) * (a - mean)).sum::<f64>() / n).sqrt();
         ModelAccuracy {
             model,
+            sface_points: sface_points.filter(|_| model.needs_sface()),
             mean_accuracy: mean,
             std_accuracy: std,
             fold_accuracies: accs,
@@ -161,12 +171,33 @@ pub struct LfwReport {
     /// With `--model fusion`: dlib and SFace alone on the same embeddings.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub single_models: Vec<ModelAccuracy>,
+    /// SFace's five points (with `--model sface|fusion`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sface_points: Option<SfacePoints>,
+    /// With `--sface-points yunet`: images whose face YuNet did not find
+    /// (no YuNet box overlapping the face's box by IoU ≥ 0.5), aligned from
+    /// dlib's points instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sface_points_fallbacks: Option<usize>,
+    /// With `--sface-points yunet`: SFace (and the fusion) aligned from
+    /// dlib's points, on the same images.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub with_dlib_points: Vec<ModelAccuracy>,
 }
 
 impl LfwReport {
     pub fn to_text(&self) -> String {
+        let points = match (self.sface_points, self.sface_points_fallbacks) {
+            (Some(p), Some(n)) => format!(
+                ", SFace aligned from {} points ({n} of {} images fell back to dlib's)",
+                p.name(),
+                self.images - self.images_unreadable
+            ),
+            (Some(p), None) => format!(", SFace aligned from {} points", p.name()),
+            _ => String::new(),
+        };
         let mut text = format!(
-            "LFW View-2, 10 folds, model {:?}: accuracy {:.2}% ± {:.2}% (mean threshold {:.3})\n\
+            "LFW View-2, 10 folds, model {:?}{points}: accuracy {:.2}% ± {:.2}% (mean threshold {:.3})\n\
              images: {} ({} without a detected face: central box used; {} unreadable), {:.0} s",
             self.model,
             100.0 * self.mean_accuracy,
@@ -186,6 +217,15 @@ impl LfwReport {
                 m.mean_threshold
             ));
         }
+        for m in &self.with_dlib_points {
+            text.push_str(&format!(
+                "\n  {:?} aligned from dlib's points on the same images: {:.2}% ± {:.2}% (mean threshold {:.3})",
+                m.model,
+                100.0 * m.mean_accuracy,
+                100.0 * m.std_accuracy,
+                m.mean_threshold
+            ));
+        }
         text
     }
 }
@@ -194,7 +234,7 @@ impl LfwReport {
 #[derive(Clone, Copy)]
 struct Vectors {
     dlib: Embedding,
-    sface: Option<SFaceEmbedding>,
+    sface: Option<SfaceVectors>,
 }
 
 enum Embedded {
@@ -207,14 +247,14 @@ enum Embedded {
 /// detector finds none, the landmarks of the central 250×250-LFW box.
 fn embed_image(
     engine: &FaceEngine,
-    sface: Option<&SFace>,
+    sface: Option<&SfaceAligner>,
     predictor: &ShapePredictor,
     path: &Path,
     limits: &Limits,
     options: &FaceOptions,
-) -> Embedded {
+) -> Result<Embedded, CliError> {
     let Ok(photo) = intake::load_path(path, limits) else {
-        return Embedded::Unreadable;
+        return Ok(Embedded::Unreadable);
     };
     let img = &photo.image;
     let (cx, cy) = (img.width() as f64 / 2.0, img.height() as f64 / 2.0);
@@ -227,12 +267,16 @@ fn embed_image(
         };
         d(&a.rect).total_cmp(&d(&b.rect))
     });
-    let sface_of = |landmarks| sface.map(|s| s.embed_face(img, landmarks, options.embed.flip));
+    let sface_of = |rect, landmarks| {
+        sface
+            .map(|s| s.embed(img, rect, landmarks, options.embed.flip))
+            .transpose()
+    };
     if let Some(face) = nearest {
-        return Embedded::Detected(Vectors {
+        return Ok(Embedded::Detected(Vectors {
             dlib: face.embedding,
-            sface: sface_of(&face.landmarks),
-        });
+            sface: sface_of(face.rect, &face.landmarks)?,
+        }));
     }
     // LFW crops put the face in about the central 100 px square.
     let w = img.width() as i64;
@@ -242,18 +286,21 @@ fn embed_image(
     let embedding = face_chip(img, &landmarks, CHIP_SIZE, CHIP_PADDING)
         .ok()
         .and_then(|chip| engine.embed_chip(&chip.image, &options.embed));
-    match embedding {
+    Ok(match embedding {
         Some(dlib) => Embedded::Fallback(Vectors {
             dlib,
-            sface: sface_of(&landmarks),
+            sface: sface_of(rect, &landmarks)?,
         }),
         None => Embedded::Unreadable,
-    }
+    })
 }
 
+/// Runs the protocol; `sface` (aligned from the points it was made with,
+/// `points`) is needed for `--model sface|fusion`.
 pub fn evaluate(
     engine: &FaceEngine,
-    sface: Option<&SFace>,
+    sface: Option<&SfaceAligner>,
+    points: SfacePoints,
     model: FaceModel,
     root: &Path,
     limits: &Limits,
@@ -271,17 +318,22 @@ pub fn evaluate(
     unique.dedup();
     let predictor = ShapePredictor::bundled()?;
     let done = std::sync::atomic::AtomicUsize::new(0);
+    if model.needs_sface() && sface.is_none() {
+        return Err(CliError::Usage(
+            "--model sface|fusion needs SFace loaded".into(),
+        ));
+    }
     let embedded: Vec<(PathBuf, Embedded)> = unique
         .par_iter()
         .map(|p| {
-            let e = embed_image(engine, sface, &predictor, p, limits, options);
+            let e = embed_image(engine, sface, &predictor, p, limits, options)?;
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             if n.is_multiple_of(500) {
                 eprintln!("embedded {n}/{} images", unique.len());
             }
-            ((*p).clone(), e)
+            Ok(((*p).clone(), e))
         })
-        .collect();
+        .collect::<Result<_, CliError>>()?;
     let mut without = 0;
     let mut unreadable = 0;
     let mut table: HashMap<PathBuf, Vectors> = HashMap::new();
@@ -297,8 +349,17 @@ pub fn evaluate(
             Embedded::Unreadable => unreadable += 1,
         }
     }
-    let score = |model: FaceModel| -> Vec<Vec<(f32, bool)>> {
-        let vector = |v: &Vectors| model.vector(&v.dlib, v.sface.as_ref());
+    let fallbacks = (points == SfacePoints::Yunet && model.needs_sface()).then(|| {
+        table
+            .values()
+            .filter(|v| v.sface.and_then(|s| s.yunet_points).is_some_and(|y| y.1))
+            .count()
+    });
+    let score = |model: FaceModel, points: SfacePoints| -> Vec<Vec<(f32, bool)>> {
+        let vector = |v: &Vectors| {
+            let s = v.sface.and_then(|s| s.get(points)).map(|(e, _)| e);
+            model.vector(&v.dlib, s.as_ref())
+        };
         let vectors: HashMap<&PathBuf, Vec<f32>> =
             table.iter().map(|(p, v)| (p, vector(v))).collect();
         // A pair with an unreadable image counts as wrong: distance +inf says "different".
@@ -317,14 +378,24 @@ pub fn evaluate(
             })
             .collect()
     };
-    let main = ModelAccuracy::from_folds(model, &score(model));
+    let accuracy =
+        |m: FaceModel, p: SfacePoints| ModelAccuracy::from_folds(m, Some(p), &score(m, p));
+    let main = accuracy(model, points);
     let single_models = if model == FaceModel::Fusion {
         [FaceModel::Dlib, FaceModel::Sface]
             .into_iter()
-            .map(|m| ModelAccuracy::from_folds(m, &score(m)))
+            .map(|m| accuracy(m, points))
             .collect()
     } else {
         Vec::new()
+    };
+    let with_dlib_points = match (model, fallbacks) {
+        (FaceModel::Fusion, Some(_)) => [FaceModel::Sface, FaceModel::Fusion]
+            .into_iter()
+            .map(|m| accuracy(m, SfacePoints::Dlib))
+            .collect(),
+        (FaceModel::Sface, Some(_)) => vec![accuracy(FaceModel::Sface, SfacePoints::Dlib)],
+        _ => Vec::new(),
     };
     Ok(LfwReport {
         model,
@@ -337,6 +408,9 @@ pub fn evaluate(
         images_unreadable: unreadable,
         seconds: start.elapsed().as_secs_f64(),
         single_models,
+        sface_points: model.needs_sface().then_some(points),
+        sface_points_fallbacks: fallbacks,
+        with_dlib_points,
     })
 }
 

@@ -4,5 +4,6 @@ pub mod detect;
 pub mod dupes;
 pub mod lfw;
 pub mod search;
+pub mod sface_points;
 pub mod through_registry;
 pub mod transforms;

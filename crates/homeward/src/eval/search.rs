@@ -9,7 +9,7 @@
 //! one case holding all of them; every sighting is ranked against every case
 //! with the same policy the registry uses.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -18,11 +18,11 @@ use std::time::Instant;
 use homeward_core::faces::{FaceEngine, FaceOptions, Rect};
 use homeward_core::index::{l2, Embedding};
 use homeward_core::intake::{self, Limits};
-use homeward_core::sface::SFace;
 use homeward_core::store::Sex;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::sface_points::{SfaceAligner, SfacePoints};
 use crate::error::CliError;
 use crate::face_args::FaceModel;
 use homeward_match::ranking::{
@@ -177,6 +177,10 @@ struct CacheLine {
     path: String,
     options: String,
     embedding: Option<Vec<f32>>,
+    /// SFace from YuNet's points only: YuNet found no face overlapping
+    /// MMOD's, so the vector is from dlib's points.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fallback: Option<bool>,
 }
 
 /// The cache key of dlib's vectors (unchanged since the first cache: a line
@@ -188,19 +192,53 @@ fn options_key(o: &FaceOptions) -> String {
     )
 }
 
-/// The cache key of SFace's vectors (scaled to length 1) of the same faces.
+/// The cache key of SFace's vectors (scaled to length 1) of the same faces,
+/// aligned from dlib's landmarks.
 fn sface_key(o: &FaceOptions) -> String {
     format!("{} model=sface", options_key(o))
 }
 
+/// The cache key of SFace's vectors aligned from YuNet's points
+/// (`--sface-points yunet`).
+fn yunet_key(o: &FaceOptions) -> String {
+    format!("{} points=yunet", sface_key(o))
+}
+
 /// One photo's face nearest the centre: dlib's vector and, when asked,
-/// SFace's (scaled to length 1) from the same face's landmarks.
+/// SFace's (scaled to length 1) from the same face, aligned from the points
+/// asked for (`--sface-points`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Vectors {
     /// dlib's embedding.
     pub dlib: Embedding,
     /// SFace's embedding, scaled to length 1.
     pub sface: Option<Embedding>,
+    /// With `--sface-points yunet`: YuNet found no face overlapping MMOD's,
+    /// so `sface` is aligned from dlib's points.
+    pub sface_fell_back: bool,
+}
+
+/// What one photo's analysis gives: dlib's vector, SFace's from dlib's
+/// points, and SFace's from YuNet's with whether it fell back.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Computed {
+    dlib: Embedding,
+    sface: Option<Embedding>,
+    yunet: Option<(Embedding, bool)>,
+}
+
+impl Computed {
+    fn vectors(&self, points: SfacePoints) -> Vectors {
+        let (sface, sface_fell_back) = match points {
+            SfacePoints::Dlib => (self.sface, false),
+            SfacePoints::Yunet => self.yunet.map_or((None, false), |(e, f)| (Some(e), f)),
+        };
+        Vectors {
+            dlib: self.dlib,
+            sface,
+            sface_fell_back,
+        }
+    }
 }
 
 /// The embedding table: per photo, its centre face's vectors (`None`: no
@@ -211,12 +249,14 @@ type Table = HashMap<PathBuf, Option<Vectors>>;
 /// the photo cannot be read.
 fn embed_centre(
     engine: &FaceEngine,
-    sface: Option<&SFace>,
+    sface: Option<&SfaceAligner>,
     path: &Path,
     limits: &Limits,
     o: &FaceOptions,
-) -> Option<Vectors> {
-    let photo = intake::load_path(path, limits).ok()?;
+) -> Result<Option<Computed>, CliError> {
+    let Ok(photo) = intake::load_path(path, limits) else {
+        return Ok(None);
+    };
     let (cx, cy) = (
         photo.image.width() as f64 / 2.0,
         photo.image.height() as f64 / 2.0,
@@ -226,53 +266,78 @@ fn embed_centre(
         let y = (r.top + r.bottom) as f64 / 2.0 - cy;
         x * x + y * y
     };
-    let face = engine
+    let Some(face) = engine
         .analyze(&photo.image, o)
         .into_iter()
-        .min_by(|a, b| off(&a.rect).total_cmp(&off(&b.rect)))?;
-    let sface = sface.map(|s| {
-        s.embed_face(&photo.image, &face.landmarks, o.embed.flip)
-            .normalized()
-    });
-    Some(Vectors {
+        .min_by(|a, b| off(&a.rect).total_cmp(&off(&b.rect)))
+    else {
+        return Ok(None);
+    };
+    let s = sface
+        .map(|s| s.embed(&photo.image, face.rect, &face.landmarks, o.embed.flip))
+        .transpose()?;
+    Ok(Some(Computed {
         dlib: face.embedding.0,
-        sface,
-    })
+        sface: s.map(|s| s.dlib_points.normalized()),
+        yunet: s
+            .and_then(|s| s.yunet_points)
+            .map(|(e, fell_back)| (e.normalized(), fell_back)),
+    }))
 }
 
 fn vector(v: Option<Vec<f32>>) -> Option<Embedding> {
     v.and_then(|v| <[f32; 128]>::try_from(v.as_slice()).ok())
 }
 
-/// dlib's and SFace's cached vectors, by path: lines keyed `key` are
-/// dlib's (every line written before SFace was cached has that key), lines
-/// keyed `skey` SFace's; other options are ignored.
+/// Cached vectors of one kind, by path.
 type Cached = HashMap<PathBuf, Option<Embedding>>;
 
-fn read_cache(c: &Path, key: &str, skey: &str) -> Result<(Cached, Cached), CliError> {
+/// The cache's vectors, by path: lines keyed `key` are dlib's (every line
+/// written before SFace was cached has that key), lines keyed `skey`
+/// SFace's from dlib's points, lines keyed `ykey` SFace's from YuNet's
+/// points (with the photos whose YuNet vector fell back to dlib's points);
+/// other options are ignored.
+#[derive(Default)]
+struct CacheRead {
+    dlib: Cached,
+    sface: Cached,
+    yunet: Cached,
+    yunet_fell_back: HashSet<PathBuf>,
+}
+
+fn read_cache(c: &Path, key: &str, skey: &str, ykey: &str) -> Result<CacheRead, CliError> {
     let f = std::fs::File::open(c).map_err(|source| CliError::Io {
         context: format!("cannot read cache {}", c.display()),
         source,
     })?;
-    let (mut dlib, mut second) = (Cached::new(), Cached::new());
+    let mut out = CacheRead::default();
     for line in BufReader::new(f).lines().map_while(Result::ok) {
         // A torn last line (interrupted run) is skipped.
         if let Ok(l) = serde_json::from_str::<CacheLine>(&line) {
+            let path = PathBuf::from(l.path);
             if l.options == key {
-                dlib.insert(PathBuf::from(l.path), vector(l.embedding));
+                out.dlib.insert(path, vector(l.embedding));
             } else if l.options == skey {
-                second.insert(PathBuf::from(l.path), vector(l.embedding));
+                out.sface.insert(path, vector(l.embedding));
+            } else if l.options == ykey {
+                if l.fallback == Some(true) {
+                    out.yunet_fell_back.insert(path.clone());
+                }
+                out.yunet.insert(path, vector(l.embedding));
             }
         }
     }
-    Ok((dlib, second))
+    Ok(out)
 }
 
-/// Embeds every row's photo (with SFace too when `sface` is given), reading
-/// and appending to `cache` if given.
+/// Embeds every row's photo (with SFace too when `sface` is given, aligned
+/// from `points`), reading and appending to `cache` if given. With `yunet`,
+/// SFace's vector from dlib's points is computed and cached too, so a later
+/// run with `dlib` reads it.
 fn embed_all(
     engine: &FaceEngine,
-    sface: Option<&SFace>,
+    sface: Option<&SfaceAligner>,
+    points: SfacePoints,
     rows: &[Row],
     limits: &Limits,
     options: &FaceOptions,
@@ -280,24 +345,32 @@ fn embed_all(
 ) -> Result<Table, CliError> {
     let key = options_key(options);
     let skey = sface_key(options);
-    let (dlib, second) = match cache.filter(|c| c.exists()) {
-        Some(c) => read_cache(c, &key, &skey)?,
-        None => Default::default(),
+    let ykey = yunet_key(options);
+    let cached = match cache.filter(|c| c.exists()) {
+        Some(c) => read_cache(c, &key, &skey, &ykey)?,
+        None => CacheRead::default(),
+    };
+    let wanted = match points {
+        SfacePoints::Dlib => &cached.sface,
+        SfacePoints::Yunet => &cached.yunet,
     };
     // A photo is done when dlib's vector is known and, if SFace is asked
-    // for, SFace's too (or dlib found no face).
-    let done = |p: &PathBuf| match dlib.get(p) {
+    // for, SFace's from the points asked for too (or dlib found no face).
+    let done = |p: &PathBuf| match cached.dlib.get(p) {
         None => false,
         Some(None) => true,
-        Some(Some(_)) => sface.is_none() || second.contains_key(p),
+        Some(Some(_)) => sface.is_none() || wanted.contains_key(p),
     };
     let mut table: Table = HashMap::new();
     let mut todo: Vec<&PathBuf> = Vec::new();
     for p in rows.iter().map(|r| &r.path) {
         if done(p) {
-            let v = dlib.get(p).copied().flatten().map(|d| Vectors {
+            let v = cached.dlib.get(p).copied().flatten().map(|d| Vectors {
                 dlib: d,
-                sface: sface.and(second.get(p).copied().flatten()),
+                sface: sface.and(wanted.get(p).copied().flatten()),
+                sface_fell_back: sface.is_some()
+                    && points == SfacePoints::Yunet
+                    && cached.yunet_fell_back.contains(p),
             });
             table.insert(p.clone(), v);
         } else {
@@ -322,15 +395,15 @@ fn embed_all(
     let total = todo.len();
     let start = Instant::now();
     for (n, chunk) in todo.chunks(64).enumerate() {
-        let done: Vec<(PathBuf, Option<Vectors>)> = chunk
+        let done: Vec<(PathBuf, Option<Computed>)> = chunk
             .par_iter()
             .map(|p| {
-                (
+                Ok((
                     (*p).clone(),
-                    embed_centre(engine, sface, p, limits, options),
-                )
+                    embed_centre(engine, sface, p, limits, options)?,
+                ))
             })
-            .collect();
+            .collect::<Result<_, CliError>>()?;
         for (p, e) in done {
             if let Some(w) = writer.as_mut() {
                 let path = p.to_string_lossy().into_owned();
@@ -338,19 +411,29 @@ fn embed_all(
                     path: path.clone(),
                     options: key.clone(),
                     embedding: e.map(|e| e.dlib.to_vec()),
+                    fallback: None,
                 }];
                 if let Some(s) = e.and_then(|e| e.sface) {
                     lines.push(CacheLine {
-                        path,
+                        path: path.clone(),
                         options: skey.clone(),
                         embedding: Some(s.to_vec()),
+                        fallback: None,
+                    });
+                }
+                if let Some((y, fell_back)) = e.and_then(|e| e.yunet) {
+                    lines.push(CacheLine {
+                        path,
+                        options: ykey.clone(),
+                        embedding: Some(y.to_vec()),
+                        fallback: Some(fell_back),
                     });
                 }
                 for line in lines {
                     let _ = writeln!(w, "{}", serde_json::to_string(&line).unwrap_or_default());
                 }
             }
-            table.insert(p, e);
+            table.insert(p, e.map(|e| e.vectors(points)));
         }
         let k = ((n + 1) * 64).min(total);
         if k.is_multiple_of(512) || k == total {
@@ -430,6 +513,14 @@ pub struct SearchReport {
     pub population: &'static str,
     /// Face model(s) of the policy evaluated.
     pub model: &'static str,
+    /// SFace's five points (with `--model sface|fusion`): `dlib` or `yunet`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sface_points: Option<&'static str>,
+    /// With `--sface-points yunet`: photos of the manifest with a face that
+    /// YuNet did not find (no YuNet box overlapping MMOD's by IoU ≥ 0.5),
+    /// aligned from dlib's points instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sface_points_fallbacks: Option<usize>,
     pub calibration_source: String,
     /// Where SFace's adult curve comes from (with `--model sface|fusion`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -492,6 +583,15 @@ impl SearchReport {
         );
         if let Some(src) = &self.sface_calibration_source {
             s.push_str(&format!("SFace adult curve: {src}\n"));
+        }
+        if let Some(points) = self.sface_points {
+            s.push_str(&format!("SFace aligned from {points} points"));
+            if let Some(n) = self.sface_points_fallbacks {
+                s.push_str(&format!(
+                    " ({n} photos with a face fell back to dlib's: YuNet found no face overlapping MMOD's)"
+                ));
+            }
+            s.push('\n');
         }
         if self.folds >= 2 {
             s.push_str(&format!(
@@ -616,8 +716,10 @@ pub struct SearchEval<'a> {
     pub apparent_age_error: Option<f64>,
     /// Face model(s) of the policy evaluated.
     pub model: FaceModel,
-    /// SFace, loaded when `model` needs it.
-    pub sface: Option<&'a SFace>,
+    /// SFace, loaded when `model` needs it, aligned from `sface_points`.
+    pub sface: Option<&'a SfaceAligner<'a>>,
+    /// The five points SFace is aligned from.
+    pub sface_points: SfacePoints,
     /// Fit SFace's adult curve on the pairs among the manifest's undated
     /// registry photos of different identities (one-photo adult distractors)
     /// instead of reading it from the table.
@@ -941,9 +1043,15 @@ fn models_of(m: FaceModel) -> Models {
 }
 
 /// The SFace model string recorded in a table.
-fn sface_model(o: &FaceOptions) -> String {
+fn sface_model(o: &FaceOptions, points: SfacePoints) -> String {
+    let aligned = match points {
+        SfacePoints::Dlib => "aligned from dlib's landmarks",
+        SfacePoints::Yunet => {
+            "aligned from YuNet's five points (dlib's landmarks where YuNet finds no face)"
+        }
+    };
     format!(
-        "face_recognition_sface_2021dec, aligned from dlib's landmarks, unit vectors compared by Euclidean distance ({})",
+        "face_recognition_sface_2021dec, {aligned}, unit vectors compared by Euclidean distance ({})",
         options_key(o)
     )
 }
@@ -1054,6 +1162,7 @@ pub fn evaluate(engine: &FaceEngine, e: &SearchEval<'_>) -> Result<SearchReport,
     let table = embed_all(
         engine,
         e.sface.filter(|_| second),
+        e.sface_points,
         &rows,
         &e.limits,
         &e.options,
@@ -1100,10 +1209,14 @@ pub fn evaluate(engine: &FaceEngine, e: &SearchEval<'_>) -> Result<SearchReport,
             .filter(|r| matches!(table.get(&r.path), Some(Some(v)) if v.sface.is_some()))
             .count();
         let source = format!(
-            "SFace adult impostor pairs: every pair of the {people} undated one-photo adult registry photos (LFW distractors) of manifest {name} ({} pairs). Command: homeward eval search --manifest {name} --model {} --flip{} --sface-adult-from-distractors --write-calibration calibration.json",
+            "SFace adult impostor pairs: every pair of the {people} undated one-photo adult registry photos (LFW distractors) of manifest {name} ({} pairs). Command: homeward eval search --manifest {name} --model {} --flip{}{} --sface-adult-from-distractors --write-calibration calibration.json",
             d.len(),
             e.model.name(),
-            if folds >= 2 { format!(" --folds {folds}") } else { String::new() }
+            if folds >= 2 { format!(" --folds {folds}") } else { String::new() },
+            match e.sface_points {
+                SfacePoints::Dlib => "",
+                SfacePoints::Yunet => " --sface-points yunet",
+            }
         );
         let children = adult
             .sface
@@ -1112,7 +1225,7 @@ pub fn evaluate(engine: &FaceEngine, e: &SearchEval<'_>) -> Result<SearchReport,
         Some(Calibration::fit_on(
             &d,
             Calibration::unit_grid(),
-            &sface_model(&e.options),
+            &sface_model(&e.options, e.sface_points),
             &source,
             children,
         ))
@@ -1322,10 +1435,10 @@ pub fn evaluate(engine: &FaceEngine, e: &SearchEval<'_>) -> Result<SearchReport,
                     .map_or_else(unfitted_map, |s| s.children.clone());
                 let sc = if e.sface_adult_from_distractors {
                     sface_adult.clone().unwrap_or_else(|| {
-                        Calibration::fit_on(&fit_dists, Calibration::unit_grid(), &sface_model(&e.options), &source, children)
+                        Calibration::fit_on(&fit_dists, Calibration::unit_grid(), &sface_model(&e.options, e.sface_points), &source, children)
                     })
                 } else {
-                    Calibration::fit_on(&fit_dists, Calibration::unit_grid(), &sface_model(&e.options), &source, children)
+                    Calibration::fit_on(&fit_dists, Calibration::unit_grid(), &sface_model(&e.options, e.sface_points), &source, children)
                 };
                 Calibration {
                     sface: Some(Box::new(sc)),
@@ -1371,10 +1484,20 @@ pub fn evaluate(engine: &FaceEngine, e: &SearchEval<'_>) -> Result<SearchReport,
         })?;
     }
     let with_face = results.iter().flatten().count();
+    let yunet = second && e.sface_points == SfacePoints::Yunet;
+    let fallbacks = yunet.then(|| {
+        let photos: HashSet<&PathBuf> = rows.iter().map(|r| &r.path).collect();
+        photos
+            .iter()
+            .filter(|p| matches!(table.get(**p), Some(Some(v)) if v.sface_fell_back))
+            .count()
+    });
     Ok(SearchReport {
         manifest: e.manifest.display().to_string(),
         population: e.policy.population.name(),
         model: e.model.name(),
+        sface_points: second.then_some(e.sface_points.name()),
+        sface_points_fallbacks: fallbacks,
         calibration_source: adult.source.clone(),
         sface_calibration_source: sface_adult.as_ref().map(|s| s.source.clone()),
         folds,
@@ -1449,8 +1572,12 @@ mod tests {
                 flip: true,
             },
         };
-        let (key, skey) = (options_key(&o), sface_key(&o));
+        let (key, skey, ykey) = (options_key(&o), sface_key(&o), yunet_key(&o));
         assert_eq!(key, "upsample=1 jitter=0 flip=true");
+        assert_eq!(
+            ykey,
+            "upsample=1 jitter=0 flip=true model=sface points=yunet"
+        );
         let line = |p: &str, k: &str, x: f32| {
             format!(
                 "{{\"path\":\"{p}\",\"options\":\"{k}\",\"embedding\":{:?}}}\n",
@@ -1463,17 +1590,47 @@ mod tests {
             line("b.jpg", &key, 0.3),
             "{\"path\":\"c.jpg\",\"options\":\"upsample=1 jitter=0 flip=true\",\"embedding\":null}\n".into(),
             line("d.jpg", "upsample=0 jitter=0 flip=true", 0.4),
+            line("a.jpg", &ykey, 0.5),
+            line("b.jpg", &ykey, 0.6).replace('}', ",\"fallback\":true}"),
             "{\"path\":\"torn".into(),
         ]
         .concat();
         std::fs::write(&path, text).unwrap();
-        let (dlib, sface) = read_cache(&path, &key, &skey).unwrap();
+        let read = read_cache(&path, &key, &skey, &ykey).unwrap();
+        let (dlib, sface) = (read.dlib, read.sface);
         assert_eq!(dlib.len(), 3);
         assert_eq!(dlib[Path::new("a.jpg")].map(|v| v[0]), Some(0.1));
         assert_eq!(dlib[Path::new("c.jpg")], None);
         assert_eq!(sface.len(), 1);
         assert_eq!(sface[Path::new("a.jpg")].map(|v| v[5]), Some(0.2));
         assert!(!sface.contains_key(Path::new("b.jpg")));
+        // YuNet's points are keyed apart, with their fallbacks.
+        assert_eq!(read.yunet.len(), 2);
+        assert_eq!(read.yunet[Path::new("a.jpg")].map(|v| v[0]), Some(0.5));
+        assert_eq!(read.yunet[Path::new("b.jpg")].map(|v| v[0]), Some(0.6));
+        let fell: Vec<&PathBuf> = read.yunet_fell_back.iter().collect();
+        assert_eq!(fell, [Path::new("b.jpg")]);
+    }
+
+    #[test]
+    fn computed_vectors_follow_the_points_asked() {
+        let c = Computed {
+            dlib: [0.1; 128],
+            sface: Some([0.2; 128]),
+            yunet: Some(([0.3; 128], true)),
+        };
+        let d = c.vectors(SfacePoints::Dlib);
+        assert_eq!(
+            (d.dlib[0], d.sface.map(|v| v[0]), d.sface_fell_back),
+            (0.1, Some(0.2), false)
+        );
+        let y = c.vectors(SfacePoints::Yunet);
+        assert_eq!(
+            (y.sface.map(|v| v[0]), y.sface_fell_back),
+            (Some(0.3), true)
+        );
+        let none = Computed { yunet: None, ..c }.vectors(SfacePoints::Yunet);
+        assert_eq!((none.sface, none.sface_fell_back), (None, false));
     }
 
     #[test]
@@ -1557,6 +1714,12 @@ pub struct SearchArgs {
     /// model's map and the fusion on the other folds.
     #[arg(long, value_enum, default_value_t = FaceModel::Dlib)]
     pub model: FaceModel,
+    /// SFace's five points: dlib (derived from dlib's landmarks) or yunet
+    /// (YuNet's own points for the face MMOD found; dlib's when YuNet finds
+    /// no overlapping face, counted as fallbacks). Cached apart; with yunet
+    /// the dlib-points vectors are cached too.
+    #[arg(long, value_enum, default_value_t = SfacePoints::Dlib)]
+    pub sface_points: SfacePoints,
     /// With `--model sface|fusion`: fit SFace's adult curve on every pair of
     /// the manifest's undated registry photos of different identities (the
     /// one-photo LFW distractors of lfw-distractors-*.csv) instead of reading
@@ -1624,6 +1787,10 @@ pub fn run_search(args: &SearchArgs) -> Result<crate::error::Outcome, CliError> 
         )));
     }
     let sface = args.model.load_sface()?;
+    let aligner = sface
+        .as_ref()
+        .map(|s| SfaceAligner::new(s, args.sface_points))
+        .transpose()?;
     let report = evaluate(
         &engine,
         &SearchEval {
@@ -1636,7 +1803,8 @@ pub fn run_search(args: &SearchArgs) -> Result<crate::error::Outcome, CliError> 
             folds: args.folds,
             apparent_age_error: args.apparent_age_error,
             model: args.model,
-            sface: sface.as_ref(),
+            sface: aligner.as_ref(),
+            sface_points: args.sface_points,
             sface_adult_from_distractors: args.sface_adult_from_distractors,
             through_registry: args.through_registry,
         },
