@@ -440,13 +440,14 @@ impl PgStore {
             out.models_reloaded = true;
         }
 
-        // Vectors of new faces and replaced vectors: the current ones of
-        // every enabled model, for faces this index holds.
-        let faces: Vec<i64> = p
-            .added
+        // Vectors of the faces inserted just now and replaced vectors: the
+        // current ones of every enabled model, for faces this index holds.
+        // A face that was in the index already (this store's own write)
+        // has its vectors too.
+        let faces: Vec<i64> = new
             .iter()
-            .chain(&p.vectors)
-            .copied()
+            .map(|f| *f as u64)
+            .chain(p.vectors.iter().copied())
             .collect::<BTreeSet<u64>>()
             .into_iter()
             .filter(|f| self.index.meta(*f).is_some())

@@ -3,7 +3,7 @@
 //! stores (SQLite here, PostgreSQL in `homeward-pg`) hold one; the rows and
 //! their transactions stay each store's own.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::types::{CaseId, FaceId, FaceRecord};
 use super::vectors::ModelSpec;
@@ -44,7 +44,9 @@ impl ModelIndexes {
 
     /// Indexes stored vectors of `model` for case faces, replacing any the
     /// faces had: a replaced vector leaves the graph before its new one
-    /// enters.
+    /// enters (a compaction: the whole graph is built again). A face whose
+    /// indexed vector is the same already (a process's own write read back
+    /// from a change log) is left as it is.
     pub fn replace(
         &mut self,
         model: &str,
@@ -53,8 +55,25 @@ impl ModelIndexes {
         let Some(idx) = self.indexes.get_mut(model) else {
             return Ok(());
         };
+        let present: HashSet<FaceId> = items
+            .iter()
+            .map(|(id, _, _)| *id)
+            .filter(|id| idx.graph().contains(*id))
+            .collect();
+        let mut current: HashMap<FaceId, Vec<f32>> = HashMap::new();
+        if !present.is_empty() {
+            idx.graph().for_each_live(|id, v| {
+                if present.contains(&id) {
+                    current.insert(id, v.to_vec());
+                }
+            });
+        }
+        let items: Vec<&(FaceId, Embedding, FaceMeta)> = items
+            .iter()
+            .filter(|(id, e, _)| current.get(id).is_none_or(|v| v.as_slice() != e.as_slice()))
+            .collect();
         let mut replaced = false;
-        for (id, _, _) in items {
+        for (id, _, _) in &items {
             replaced |= idx.remove(*id);
         }
         if replaced {
@@ -111,5 +130,59 @@ impl ModelIndexes {
                     .collect()
             })
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::HnswParams;
+    use crate::rules::{CaseStatus, Sex};
+    use crate::store::Metric;
+
+    fn meta(case_id: u64) -> FaceMeta {
+        FaceMeta {
+            case_id,
+            sex: Sex::Female,
+            birth_year: None,
+            location: None,
+            status: CaseStatus::Searching,
+        }
+    }
+
+    fn unit(k: usize) -> Embedding {
+        let mut e = [0.0; 128];
+        e[k] = 1.0;
+        e
+    }
+
+    #[test]
+    fn replacing_a_vector_with_itself_rebuilds_nothing() {
+        let mut m = ModelIndexes::default();
+        let spec = ModelSpec {
+            name: "second".into(),
+            version: "v1".into(),
+            dim: 128,
+            metric: Metric::Cosine,
+        };
+        m.add(spec, FaceIndex::new(HnswParams::default()));
+        let items: Vec<_> = (1..=20u64)
+            .map(|i| (i, unit(i as usize), meta(i)))
+            .collect();
+        m.replace("second", &items).unwrap();
+        // One removed face, not yet reclaimed: a compaction would reclaim it.
+        let idx = |m: &ModelIndexes| m.indexes["second"].graph().tombstones();
+        m.remove(20);
+        assert_eq!(idx(&m), 1);
+        // Read back unchanged (a process's own write from the log): no
+        // compaction, the tombstone stays.
+        m.replace("second", &items[..5]).unwrap();
+        assert_eq!(idx(&m), 1);
+        assert_eq!(m.indexes["second"].len(), 19);
+        // A vector that did change is replaced (the graph is compacted).
+        m.replace("second", &[(3, unit(50), meta(3))]).unwrap();
+        assert_eq!(idx(&m), 0);
+        let hits = m.indexes["second"].search(&unit(50), &SearchFilter::default(), 1);
+        assert_eq!(hits.first().map(|h| h.id), Some(3));
     }
 }
