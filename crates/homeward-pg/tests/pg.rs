@@ -75,6 +75,60 @@ fn reopening_keeps_rows_rebuilds_the_index_and_migrates_once() {
     assert_eq!(v, SCHEMA_VERSION);
 }
 
+#[test]
+fn a_version_5_registry_with_a_change_log_migrates_to_log_sightings() {
+    let Some(db) = TestDb::new_or_skip("migrate_v6") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut s = PgStore::connect(&db.url(), dir.path()).unwrap();
+        let a = s.add_case("t", &case("Noé")).unwrap();
+        s.add_photo("t", a, b"jpeg", &PhotoMeta::default(), &[face(0.2)])
+            .unwrap();
+    }
+    // Back to version 5's change log, holding version 5's kinds of rows.
+    let mut c = db.cluster().client(db.name()).unwrap();
+    c.batch_execute(
+        "ALTER TABLE changes DROP CONSTRAINT changes_kind_check;
+         ALTER TABLE changes DROP COLUMN sighting_id;
+         ALTER TABLE changes ADD CONSTRAINT changes_kind_check
+             CHECK (kind IN ('face_added','face_removed','face_vectors_replaced',
+                             'case_status','case_erased','models_changed'));
+         UPDATE homeward_schema SET version = 5;",
+    )
+    .unwrap();
+    let before: i64 = c
+        .query_one("SELECT count(*) FROM changes", &[])
+        .unwrap()
+        .get(0);
+    assert!(before > 0);
+    // Opened by this build: migrated, the old entries kept, and a
+    // sighting is logged with its id.
+    let mut s = PgStore::connect(&db.url(), dir.path()).unwrap();
+    let (sid, _, _) = s
+        .record_sighting(
+            "v",
+            b"seen",
+            &NewSighting::default(),
+            &[face(0.3)],
+            &SightingExtras::default(),
+        )
+        .unwrap();
+    let v: i32 = c
+        .query_one("SELECT version FROM homeward_schema", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(v, SCHEMA_VERSION);
+    let rows = c
+        .query("SELECT kind, sighting_id FROM changes ORDER BY seq", &[])
+        .unwrap();
+    assert_eq!(rows.len() as i64, before + 1);
+    let last = rows.last().unwrap();
+    assert_eq!(last.get::<_, &str>(0), "sighting_added");
+    assert_eq!(last.get::<_, Option<i64>>(1), Some(sid as i64));
+}
+
 fn sface() -> ModelSpec {
     ModelSpec {
         name: "sface".into(),
