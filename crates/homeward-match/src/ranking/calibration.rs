@@ -216,6 +216,14 @@ pub struct ModelFusion {
     /// Where the pairs come from.
     #[serde(default)]
     pub source: String,
+    /// The caution of each queued band, in the order of [`Band::QUEUED`]
+    /// (strong, possible, weak): how far the fused normal score is moved up
+    /// (towards "less evidence") at that band's edge, fitted so that each
+    /// band keeps its own ceiling on the fitted pairs with a margin.
+    /// Between edges the shift is linear, beyond them constant, so the map
+    /// stays monotone. Empty (tables written before it): no shift.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub band_caution: Vec<f64>,
 }
 
 impl ModelFusion {
@@ -224,9 +232,46 @@ impl ModelFusion {
         normal::cdf(self.fused_score(normal::quantile(p_dlib), normal::quantile(p_sface)))
     }
 
-    /// The fused normal score of two models' normal scores.
+    /// The fused normal score of two models' normal scores, after the
+    /// bands' caution.
     pub fn fused_score(&self, u_dlib: f64, u_sface: f64) -> f64 {
-        (u_dlib + u_sface) / (2.0 + 2.0 * self.model_correlation).sqrt()
+        let u = (u_dlib + u_sface) / (2.0 + 2.0 * self.model_correlation).sqrt();
+        u + self.caution_at(u)
+    }
+
+    /// Whether [`ModelFusion::band_caution`] is empty, or one finite shift
+    /// per queued band within 0..=4 that keeps the fused score monotone.
+    pub fn caution_is_valid(&self) -> bool {
+        let c = &self.band_caution;
+        if c.is_empty() {
+            return true;
+        }
+        c.len() == Band::QUEUED.len()
+            && c.iter().all(|x| (0.0..=4.0).contains(x))
+            && Band::QUEUED
+                .windows(2)
+                .zip(c.windows(2))
+                .all(|(b, x)| x[0] - x[1] < normal::quantile(b[1].1) - normal::quantile(b[0].1))
+    }
+
+    /// The bands' caution at fused score `u`: linear between the bands'
+    /// edges `Φ⁻¹(ceiling)`, constant beyond the first and the last.
+    pub fn caution_at(&self, u: f64) -> f64 {
+        let knots: Vec<(f64, f64)> = Band::QUEUED
+            .iter()
+            .zip(&self.band_caution)
+            .map(|(&(_, ceiling), &shift)| (normal::quantile(ceiling), shift))
+            .collect();
+        let (Some(first), Some(last)) = (knots.first(), knots.last()) else {
+            return 0.0;
+        };
+        if u <= first.0 {
+            return first.1;
+        }
+        knots.windows(2).find(|w| u <= w[1].0).map_or(last.1, |w| {
+            let t = (u - w[0].0) / (w[1].0 - w[0].0);
+            w[0].1 + t * (w[1].1 - w[0].1)
+        })
     }
 }
 
@@ -300,6 +345,12 @@ impl Calibration {
                         "fusion needs -1 < model_correlation <= 1 and 0 <= photo_correlation < 1"
                             .into(),
                     ));
+                }
+                if !f.caution_is_valid() {
+                    return Err(CalibrationError::Shape(format!(
+                        "fusion band_caution needs none or {} finite shifts from 0 to 4, each at most the next band's plus the distance between their edges",
+                        Band::QUEUED.len()
+                    )));
                 }
             }
             _ => {}
@@ -595,6 +646,7 @@ mod tests {
             photo_correlation: 0.7,
             impostor_pairs: 1000,
             source: "test".into(),
+            band_caution: Vec::new(),
         });
         let back = Calibration::from_json(&c.to_json()).unwrap();
         assert_eq!(back, c);
@@ -634,6 +686,7 @@ mod tests {
             photo_correlation: 0.0,
             impostor_pairs: 1,
             source: String::new(),
+            band_caution: Vec::new(),
         };
         for p in [1e-7, 1e-4, 0.003, 0.05, 0.4, 0.9] {
             assert!((f.fuse(p, p) / p - 1.0).abs() < 1e-9, "{p}");
@@ -688,5 +741,52 @@ mod tests {
         assert!(sface.distances.last().copied().unwrap_or(0.0) > 1.5);
         assert!(f.model_correlation > 0.0 && f.model_correlation < 1.0);
         assert!((0.0..1.0).contains(&f.photo_correlation));
+    }
+
+    #[test]
+    fn the_bands_caution_is_linear_between_edges_and_monotone() {
+        let f = ModelFusion {
+            model_correlation: 0.5,
+            photo_correlation: 0.0,
+            impostor_pairs: 0,
+            source: String::new(),
+            band_caution: vec![0.6, 0.2, 0.1],
+        };
+        let (s, p, w) = (
+            normal::quantile(STRONG_FMR),
+            normal::quantile(POSSIBLE_FMR),
+            normal::quantile(WEAK_FMR),
+        );
+        assert!((f.caution_at(s - 5.0) - 0.6).abs() < 1e-12);
+        assert!((f.caution_at(s) - 0.6).abs() < 1e-12);
+        assert!((f.caution_at((s + p) / 2.0) - 0.4).abs() < 1e-9);
+        assert!((f.caution_at(w) - 0.1).abs() < 1e-12);
+        assert!((f.caution_at(3.0) - 0.1).abs() < 1e-12);
+        let mut last = f64::NEG_INFINITY;
+        for i in 0..1000 {
+            let u = -6.0 + f64::from(i) * 0.01;
+            let x = f.fused_score(u, u);
+            assert!(x > last, "not monotone at {u}");
+            last = x;
+        }
+        assert!(f.caution_is_valid());
+        for bad in [
+            vec![2.0, 0.0, 0.0],
+            vec![1.0],
+            vec![f64::NAN, 0.0, 0.0],
+            vec![0.0, 0.0, -0.1],
+        ] {
+            let g = ModelFusion {
+                band_caution: bad.clone(),
+                ..f.clone()
+            };
+            assert!(!g.caution_is_valid(), "{bad:?}");
+        }
+        // A table without caution fuses as before.
+        let plain = ModelFusion {
+            band_caution: Vec::new(),
+            ..f.clone()
+        };
+        assert_eq!(plain.caution_at(-3.0), 0.0);
     }
 }

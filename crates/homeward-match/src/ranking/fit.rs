@@ -27,9 +27,10 @@
 //!    correlation of the two models' normal scores over the pairs, and the
 //!    fused scale gets its own photo correlation, fitted as in step 4 on
 //!    the fused rates. The caution of step 3 is then applied to the fused
-//!    rates of the fitted pairs and cases: `r` is raised (which weakens the
-//!    fused evidence) until every band is within its ceiling in the same
-//!    sense.
+//!    rates of the fitted pairs and cases, band by band: each band's edge
+//!    gets its own shift of the fused score
+//!    ([`ModelFusion::band_caution`]) until that band is within its
+//!    ceiling in the same sense.
 
 use std::collections::HashMap;
 
@@ -363,6 +364,7 @@ pub fn fit_fusion(
         photo_correlation: 0.0,
         impostor_pairs: pairs.len() as u64,
         source: source.into(),
+        band_caution: Vec::new(),
     };
     let rates: Vec<(u64, f64)> = pairs
         .iter()
@@ -370,33 +372,74 @@ pub fn fit_fusion(
         .map(|(p, &(a, b))| (p.group, normal::cdf(fusion.fused_score(a, b))))
         .collect();
     fusion.photo_correlation = photo_correlation(&rates);
-    // Caution: raise r until the fitted pairs and cases keep every ceiling
-    // with a margin.
-    while fusion.model_correlation < 0.999 {
-        let rates: Vec<(u64, f64)> = pairs
+    // Caution, band by band: each band's edge is moved until the fitted
+    // pairs and cases keep that band's ceiling with the margin, so that the
+    // strong band's caution (a handful of pairs) does not tighten the weak
+    // band's (hundreds).
+    fusion.band_caution = vec![0.0; Band::QUEUED.len()];
+    let edges: Vec<f64> = Band::QUEUED
+        .iter()
+        .map(|&(_, ceiling)| normal::quantile(ceiling))
+        .collect();
+    for _ in 0..MAX_CAUTION_STEPS {
+        let (per_pair, cases) = fused_rates(&pairs, &u, &fusion);
+        let failing: Vec<usize> = Band::QUEUED
             .iter()
-            .zip(&u)
-            .map(|(p, &(a, b))| (p.group, normal::cdf(fusion.fused_score(a, b))))
+            .enumerate()
+            .filter(|&(_, &(_, ceiling))| {
+                let count = |v: &[f64]| v.partition_point(|&r| r <= ceiling);
+                !within_ceiling(count(&per_pair), per_pair.len(), ceiling)
+                    || !within_ceiling(count(&cases), cases.len(), ceiling)
+            })
+            .map(|(i, _)| i)
             .collect();
-        let mut per_pair: Vec<f64> = rates.iter().map(|r| r.1).collect();
-        per_pair.sort_by(f64::total_cmp);
-        let mut groups: HashMap<u64, (f64, usize)> = HashMap::new();
-        for &(g, r) in &rates {
-            let e = groups.entry(g).or_insert((1.0, 0));
-            e.0 = e.0.min(r);
-            e.1 += 1;
-        }
-        let mut cases: Vec<f64> = groups
-            .values()
-            .map(|&(r, n)| normal::best_of(r, n, fusion.photo_correlation))
-            .collect();
-        cases.sort_by(f64::total_cmp);
-        if bands_within(&per_pair) && bands_within(&cases) {
+        if failing.is_empty() {
             break;
         }
-        fusion.model_correlation = (fusion.model_correlation + 0.01).min(0.999);
+        for i in failing {
+            fusion.band_caution[i] += CAUTION_STEP;
+        }
+        // Keep the map monotone: a stronger band's shift may exceed the
+        // next band's by at most 90 % of the distance between their edges.
+        for i in 0..edges.len() - 1 {
+            let most = 0.9 * (edges[i + 1] - edges[i]);
+            let c = &mut fusion.band_caution;
+            if c[i] - c[i + 1] > most {
+                c[i + 1] = c[i] - most;
+            }
+        }
     }
     Ok(fusion)
+}
+
+/// Steps of the fused bands' caution (on the normal scale).
+const CAUTION_STEP: f64 = 0.01;
+/// At most this many steps (a shift of 4 standard deviations).
+const MAX_CAUTION_STEPS: usize = 400;
+
+/// The fitted pairs' fused rates and their groups' per-case rates through
+/// `fusion`, each ascending.
+fn fused_rates(
+    pairs: &[FusedPair],
+    u: &[(f64, f64)],
+    fusion: &ModelFusion,
+) -> (Vec<f64>, Vec<f64>) {
+    let mut per_pair = Vec::with_capacity(pairs.len());
+    let mut groups: HashMap<u64, (f64, usize)> = HashMap::new();
+    for (p, &(a, b)) in pairs.iter().zip(u) {
+        let r = normal::cdf(fusion.fused_score(a, b));
+        per_pair.push(r);
+        let e = groups.entry(p.group).or_insert((1.0, 0));
+        e.0 = e.0.min(r);
+        e.1 += 1;
+    }
+    let mut cases: Vec<f64> = groups
+        .values()
+        .map(|&(r, n)| normal::best_of(r, n, fusion.photo_correlation))
+        .collect();
+    per_pair.sort_by(f64::total_cmp);
+    cases.sort_by(f64::total_cmp);
+    (per_pair, cases)
 }
 
 /// Pearson correlation of the pairs' two values.
@@ -549,6 +592,46 @@ mod tests {
             let allowed = ceiling * 20_000.0 - (ceiling * 20_000.0).sqrt();
             assert!(count as f64 <= allowed, "{count} pairs at {ceiling}: {f:?}");
         }
+    }
+
+    #[test]
+    fn each_fused_band_gets_its_own_caution() {
+        let adult = Calibration::shipped().unwrap();
+        let mut seed = 13;
+        let unit = |seed: &mut u64| normal::quantile(lcg(seed).clamp(1e-9, 1.0 - 1e-9));
+        let at =
+            |u: f64| adult.children.offset + adult.quantile(normal::cdf(u)) / adult.children.scale;
+        // Two independent "models" that agree with the map except for a
+        // heavy deep tail: one pair in 400 is pulled close by both.
+        let pairs: Vec<FusedPair> = (0..40_000u64)
+            .map(|i| {
+                let pull = if i % 400 == 0 { -1.6 } else { 0.0 };
+                FusedPair {
+                    dlib: at(unit(&mut seed) + pull),
+                    sface: at(unit(&mut seed) + pull),
+                    gap: 0.0,
+                    group: i,
+                }
+            })
+            .collect();
+        let f = fit_fusion(&pairs, &adult, &adult, "synthetic").unwrap();
+        let c = &f.band_caution;
+        assert!(f.caution_is_valid(), "{f:?}");
+        // The strong band needs more caution than the weak one.
+        assert!(c[0] > c[2] + 0.1, "{f:?}");
+        let u: Vec<(f64, f64)> = pairs
+            .iter()
+            .map(|p| {
+                let score = |d| {
+                    normal::quantile(
+                        adult.pair_fmr_equivalent(adult.children.adult_equivalent(d, Some(0.0))),
+                    )
+                };
+                (score(p.dlib), score(p.sface))
+            })
+            .collect();
+        let (per_pair, _) = fused_rates(&pairs, &u, &f);
+        assert!(bands_within(&per_pair), "{f:?}");
     }
 
     #[test]

@@ -564,6 +564,7 @@ mod tests {
             photo_correlation: rho,
             impostor_pairs: 1000,
             source: "synthetic".into(),
+            band_caution: Vec::new(),
         });
         p.models = Models::Fusion;
         p
@@ -607,6 +608,7 @@ mod tests {
             photo_correlation: p.calibration.children.photo_correlation,
             impostor_pairs: 1,
             source: String::new(),
+            band_caution: Vec::new(),
         });
         p.models = Models::Fusion;
         let dlib = Policy::shipped().unwrap();

@@ -614,9 +614,14 @@ impl SearchReport {
                     s.push_str(&map("sface", sf));
                 }
                 if let Some(fu) = &f.fusion {
+                    let caution: Vec<String> =
+                        fu.band_caution.iter().map(|c| format!("{c:.2}")).collect();
                     s.push_str(&format!(
-                        "    fusion model correlation r {:.3} photo correlation {:.2} ({} pairs)\n",
-                        fu.model_correlation, fu.photo_correlation, fu.impostor_pairs
+                        "    fusion model correlation r {:.3} photo correlation {:.2} band caution [{}] ({} pairs)\n",
+                        fu.model_correlation,
+                        fu.photo_correlation,
+                        caution.join(" "),
+                        fu.impostor_pairs
                     ));
                 }
             }
