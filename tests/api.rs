@@ -1425,7 +1425,11 @@ fn upload_forms_have_a_part_count_and_a_name_length() {
     let long: &'static str = Box::leak("n".repeat(65).into_boxed_str());
     let r = send(vec![(long, "x".to_string())]);
     assert_eq!(r.status, 413, "{}", r.text());
-    assert!(r.text().contains("field name is over 64 bytes"), "{}", r.text());
+    assert!(
+        r.text().contains("field name is over 64 bytes"),
+        "{}",
+        r.text()
+    );
     assert!(!r.text().contains(long), "{}", r.text());
     // One of 64 bytes is an unknown field like any other.
     let ok: &'static str = Box::leak("n".repeat(64).into_boxed_str());
