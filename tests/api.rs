@@ -1401,20 +1401,23 @@ fn upload_forms_have_a_part_count_and_a_name_length() {
     let s = Server::start(&[]);
     let admin = admin_token(&s);
     let vol = make_user(&s, &admin, "parts-vol", "volunteer");
-    let send = |fields: Vec<(&'static str, String)>| {
+    // The refused forms carry no photo: the reader stops at the refusal and
+    // does not drain the rest, so a client that writes a large body to its
+    // end before reading (as this one does) could meet a reset instead.
+    let send = |fields: Vec<(&'static str, String)>, photo: bool| {
         s.req(
             "POST",
             "/api/sightings",
             &vol,
-            Body::Multipart(fields, Some(fixture("obama.jpg"))),
+            Body::Multipart(fields, photo.then(|| fixture("obama.jpg"))),
         )
     };
     // 64 parts (the photo and 63 text fields) is the largest form taken.
-    let r = send(vec![("place", "Quai 3".to_string()); 63]);
+    let r = send(vec![("place", "Quai 3".to_string()); 63], true);
     assert_eq!(r.status, 201, "{}", r.text());
     // 65 parts (1,000 would cost as little to send) is refused.
-    for n in [64, 1000] {
-        let r = send(vec![("place", "x".to_string()); n]);
+    for n in [65, 1000] {
+        let r = send(vec![("place", "x".to_string()); n], false);
         assert_eq!(r.status, 413, "{n}: {}", r.text());
         let v = r.json();
         assert_eq!(v["error"]["code"], "too_large", "{v}");
@@ -1423,7 +1426,7 @@ fn upload_forms_have_a_part_count_and_a_name_length() {
     }
     // A field name of 65 bytes is refused and not echoed.
     let long: &'static str = Box::leak("n".repeat(65).into_boxed_str());
-    let r = send(vec![(long, "x".to_string())]);
+    let r = send(vec![(long, "x".to_string())], false);
     assert_eq!(r.status, 413, "{}", r.text());
     assert!(
         r.text().contains("field name is over 64 bytes"),
@@ -1433,7 +1436,10 @@ fn upload_forms_have_a_part_count_and_a_name_length() {
     assert!(!r.text().contains(long), "{}", r.text());
     // One of 64 bytes is an unknown field like any other.
     let ok: &'static str = Box::leak("n".repeat(64).into_boxed_str());
-    let r = send(vec![(ok, "x".to_string()), ("place", "Quai 3".to_string())]);
+    let r = send(
+        vec![(ok, "x".to_string()), ("place", "Quai 3".to_string())],
+        true,
+    );
     assert_eq!(r.status, 201, "{}", r.text());
 }
 
