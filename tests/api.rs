@@ -1392,6 +1392,57 @@ fn sign_in_bodies_and_fields_are_small() {
     assert!(r.text().contains("256 characters"), "{}", r.text());
 }
 
+/// Issue 13's leftover: a photo upload form of any number of parts was
+/// read (only the body limit bounded them), each costing a parse and a
+/// field. Now at most 64 parts, each named in at most 64 bytes: beyond
+/// either, 413 with the limit in the message, before any analysis.
+#[test]
+fn upload_forms_have_a_part_count_and_a_name_length() {
+    let s = Server::start(&[]);
+    let admin = admin_token(&s);
+    let vol = make_user(&s, &admin, "parts-vol", "volunteer");
+    // The refused forms carry no photo: the reader stops at the refusal and
+    // does not drain the rest, so a client that writes a large body to its
+    // end before reading (as this one does) could meet a reset instead.
+    let send = |fields: Vec<(&'static str, String)>, photo: bool| {
+        s.req(
+            "POST",
+            "/api/sightings",
+            &vol,
+            Body::Multipart(fields, photo.then(|| fixture("obama.jpg"))),
+        )
+    };
+    // 64 parts (the photo and 63 text fields) is the largest form taken.
+    let r = send(vec![("place", "Quai 3".to_string()); 63], true);
+    assert_eq!(r.status, 201, "{}", r.text());
+    // 65 parts (1,000 would cost as little to send) is refused.
+    for n in [65, 1000] {
+        let r = send(vec![("place", "x".to_string()); n], false);
+        assert_eq!(r.status, 413, "{n}: {}", r.text());
+        let v = r.json();
+        assert_eq!(v["error"]["code"], "too_large", "{v}");
+        let msg = v["error"]["message"].as_str().unwrap_or("");
+        assert!(msg.contains("more than 64 parts"), "{v}");
+    }
+    // A field name of 65 bytes is refused and not echoed.
+    let long: &'static str = Box::leak("n".repeat(65).into_boxed_str());
+    let r = send(vec![(long, "x".to_string())], false);
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert!(
+        r.text().contains("field name is over 64 bytes"),
+        "{}",
+        r.text()
+    );
+    assert!(!r.text().contains(long), "{}", r.text());
+    // One of 64 bytes is an unknown field like any other.
+    let ok: &'static str = Box::leak("n".repeat(64).into_boxed_str());
+    let r = send(
+        vec![(ok, "x".to_string()), ("place", "Quai 3".to_string())],
+        true,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+}
+
 /// Finding 4: spraying one password over 50 names never met a 429, and
 /// behind a proxy every client shared one address. Now failures from one
 /// address are limited whatever the name, and a trusted proxy's

@@ -229,6 +229,46 @@ fn upload_is_recorded_once_with_progress_and_refusals() {
     assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
 }
 
+/// Issue 13's leftover: the archive route has no body limit, and a form of
+/// empty parts was read for as long as it was sent. Now at most 1,000
+/// photos and 32 other parts (1,032 in all), each named in at most 64
+/// bytes: beyond either, 413 with the limit, nothing staged.
+#[test]
+fn archive_forms_have_a_part_count_and_a_name_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path());
+    let (_, worker, _) = s.tokens();
+    let photo = || vec![("photo", "obama.jpg", fixture("obama.jpg"))];
+    // The name, the photo and 30 unknown fields: 32 parts, taken.
+    let mut fields = vec![("name", "parts")];
+    fields.extend(std::iter::repeat_n(("extra", "x"), 30));
+    let (st, v) = s.upload(&worker, &fields, &photo());
+    assert_eq!(st, 202, "{v}");
+    s.wait_done(v["progress_url"].as_str().unwrap(), &worker);
+    // The name and 1,032 empty unknown fields: refused at part 1,033.
+    let mut fields = vec![("name", "too many")];
+    fields.extend(std::iter::repeat_n(("extra", ""), 1032));
+    let (st, v) = s.upload(&worker, &fields, &[]);
+    assert_eq!(st, 413, "{v}");
+    assert_eq!(v["error"]["code"], "too_large", "{v}");
+    let msg = v["error"]["message"].as_str().unwrap_or("");
+    assert!(msg.contains("more than 1032 parts"), "{v}");
+    // A 65-byte field name.
+    let long = "n".repeat(65);
+    let (st, v) = s.upload(&worker, &[("name", "x"), (&long, "x")], &photo());
+    assert_eq!(st, 413, "{v}");
+    let msg = v["error"]["message"].as_str().unwrap_or("");
+    assert!(msg.contains("field name is over 64 bytes"), "{v}");
+    assert!(!msg.contains(&long), "{v}");
+    assert_eq!(s.get("/api/batches/too%20many", &worker).0, 404);
+    let staged: Vec<_> = std::fs::read_dir(s.db().join("uploads"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".partial"))
+        .collect();
+    assert!(staged.is_empty(), "refused uploads left files: {staged:?}");
+}
+
 #[test]
 fn a_crash_after_acceptance_is_resumed_at_the_next_start() {
     let dir = tempfile::tempdir().unwrap();

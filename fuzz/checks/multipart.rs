@@ -13,8 +13,9 @@
 //!
 //! Checks: nothing panics or stalls; every refusal is a typed error sent as
 //! 400, 413 or 422 with its code and a message; what is accepted is within
-//! the limits (photo, total, count, text fields, item names) and holds no
-//! more parts than the body has boundary delimiters; and the answer does
+//! the limits (photo, total, count, text fields, item names, part count
+//! and part name length) and holds no more parts than the body has
+//! boundary delimiters; and the answer does
 //! not depend on how the body was cut into chunks.
 
 use std::convert::Infallible;
@@ -24,7 +25,8 @@ use std::task::{Context, Poll, Waker};
 
 use super::multipart::{
     boundary, check_item, constraints, drain_form, read_form, read_upload, Form, FormError,
-    FormLimits, PhotoSink, Upload, MAX_ITEM_BYTES,
+    FormLimits, PhotoSink, Upload, MAX_ARCHIVE_TEXT_PARTS, MAX_ITEM_BYTES, MAX_NAME_BYTES,
+    MAX_UPLOAD_PARTS,
 };
 
 /// The photo upload's whole-body limit, bytes (the server's is
@@ -189,6 +191,7 @@ fn check_upload(up: &Upload, body: &[u8], delimiters: usize) {
         parts < delimiters.max(1),
         "{parts} parts, {delimiters} delimiters"
     );
+    assert!(parts <= MAX_UPLOAD_PARTS, "{parts} parts kept");
     if let Some(p) = &up.photo {
         assert!(
             p.len() <= body.len() && p.len() <= BODY_LIMIT,
@@ -198,6 +201,7 @@ fn check_upload(up: &Upload, body: &[u8], delimiters: usize) {
     }
     for (name, text) in &up.fields {
         assert_ne!(name, "photo");
+        assert!(name.len() <= MAX_NAME_BYTES, "a name of {}", name.len());
         assert!(text.len() <= MAX_FIELD, "field {name:?} of {}", text.len());
     }
 }
@@ -206,6 +210,7 @@ fn check_form(form: &Form, photos: &[Vec<u8>], delimiters: usize) {
     let kept = photos.len();
     assert_eq!(kept, form.photos.len(), "every kept photo finished");
     assert!(kept <= LIMITS.max_items);
+    assert!(kept + usize::from(form.name.is_some()) <= LIMITS.max_items + MAX_ARCHIVE_TEXT_PARTS);
     assert!(
         kept < delimiters.max(1),
         "{kept} photos, {delimiters} delimiters"

@@ -10,7 +10,8 @@
 //! With `--hostile N` it is the soak of issue 13: N more clients send every
 //! hostile request of that review (`load/hostile.rs`: the 3,000,000×1 and
 //! 1,000,000×4 PNGs, the black 7000×7000 one, a 30 MB sign-in, password
-//! spraying, a non-form and a cut-short upload) for the whole run. Then a
+//! spraying, a non-form, a cut-short upload and a form of a million empty
+//! parts) for the whole run. Then a
 //! 503 from the analysis queue is an intended answer for the ordinary
 //! uploads too, each hostile kind has its own intended answers, and the
 //! report adds the server's peak resident memory against its analysis

@@ -94,6 +94,18 @@ const SEEDS: &[(&str, Expect, Expect)] = &[
         Read(22),
         Refused(400, "a `photo` part has no file name"),
     ),
+    // 65 near-empty parts: over the photo form's 64 and the archive form's
+    // 4 + 32.
+    (
+        "bad_too_many_parts",
+        Refused(413, "the form has more than 64 parts"),
+        Refused(413, "the form has more than 36 parts"),
+    ),
+    (
+        "bad_long_field_name",
+        Refused(413, "a field name is over 64 bytes"),
+        Refused(413, "a field name is over 64 bytes"),
+    ),
     (
         "bad_too_many_photos",
         Read(22),

@@ -91,6 +91,21 @@ pub fn requests(multipart: impl Fn(&[(&str, &str)], &[u8]) -> (String, Vec<u8>))
         signed_in: true,
         intended: &[400],
     });
+    // A million empty parts (14 MB, within the body limit): refused at the
+    // 65th part, not read to the end.
+    let mut body = Vec::with_capacity(14_000_010);
+    for _ in 0..1_000_000 {
+        body.extend_from_slice(b"--b\r\na:b\r\n\r\n\r\n");
+    }
+    body.extend_from_slice(b"--b--\r\n");
+    out.push(Hostile {
+        kind: "h-parts",
+        path: "/api/sightings",
+        content_type: "multipart/form-data; boundary=b".into(),
+        body,
+        signed_in: true,
+        intended: &[413],
+    });
     out
 }
 

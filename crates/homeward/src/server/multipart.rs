@@ -17,6 +17,23 @@ use std::collections::HashMap;
 pub const MAX_FIELD_BYTES: usize = 4096;
 /// Longest item name (a photo's file name or manifest path), bytes.
 pub const MAX_ITEM_BYTES: usize = 255;
+/// Longest part (field) name, bytes. The forms' longest is 14
+/// (`share_location`, `missing_place`): four times that leaves room for
+/// new fields, and a name is never kept or echoed beyond it.
+pub const MAX_NAME_BYTES: usize = 64;
+/// Most parts in a photo upload form. The largest one the pages send, the
+/// sighting form, has 11 (the camera and the gallery `photo` inputs, the
+/// CSRF token and eight text fields), and the API's photo routes read
+/// fewer than 20 named fields: 64 leaves room for more. Without a count only the body limit bounds the parts, and a
+/// body of a million empty parts costs a parse and a map entry each.
+pub const MAX_UPLOAD_PARTS: usize = 64;
+/// Parts an archive form may hold beside its photos (so at most
+/// `max_items` + this many in all). The archive page sends three, `name`,
+/// `manifest` and `csrf`; the rest is room for a client's extra fields,
+/// which are read and dropped. The archive route has no body limit, so
+/// without a count a form of empty parts would be read for as long as it
+/// is sent.
+pub const MAX_ARCHIVE_TEXT_PARTS: usize = 32;
 
 /// A refused form. Each says what to do; [`FormError::status`] is the
 /// HTTP status it is sent with.
@@ -70,6 +87,14 @@ pub enum FormError {
     /// An archive photo part with no bytes.
     #[error("photo `{item}` is empty; choose the file again")]
     EmptyPhoto { item: String },
+    /// More parts than the form takes.
+    #[error("the form has more than {max} parts; {hint}")]
+    TooManyParts { max: usize, hint: &'static str },
+    /// A part name over [`MAX_NAME_BYTES`] (the name is not echoed).
+    #[error(
+        "a field name is over {MAX_NAME_BYTES} bytes; send the form's fields by their own names"
+    )]
+    NameTooLong,
 }
 
 impl FormError {
@@ -86,7 +111,9 @@ impl FormError {
             | FormError::UnknownFieldTooLong { .. }
             | FormError::TooManyPhotos { .. }
             | FormError::PhotoTooLarge { .. }
-            | FormError::UploadTooLarge { .. } => 413,
+            | FormError::UploadTooLarge { .. }
+            | FormError::TooManyParts { .. }
+            | FormError::NameTooLong => 413,
             FormError::ItemName { .. } | FormError::EmptyPhoto { .. } => 422,
         }
     }
@@ -151,6 +178,15 @@ fn parse_err(e: multer::Error) -> FormError {
     FormError::Multipart(e)
 }
 
+/// The part's name, refused if longer than [`MAX_NAME_BYTES`].
+fn part_name(field: &multer::Field<'_>) -> Result<String, FormError> {
+    let name = field.name().unwrap_or("");
+    if name.len() > MAX_NAME_BYTES {
+        return Err(FormError::NameTooLong);
+    }
+    Ok(name.to_string())
+}
+
 // ---------- photo uploads ----------
 
 /// A multipart upload: the `photo` file and the text fields.
@@ -179,14 +215,23 @@ impl Upload {
 
 /// Reads a photo upload into memory (within the parser's body limit):
 /// the `photo` part, and every other part as a text field of at most
-/// `max_field` bytes (a later one of the same name replaces it).
+/// `max_field` bytes (a later one of the same name replaces it); at most
+/// [`MAX_UPLOAD_PARTS`] parts, each named within [`MAX_NAME_BYTES`].
 pub async fn read_upload(
     mp: &mut multer::Multipart<'_>,
     max_field: usize,
 ) -> Result<Upload, FormError> {
     let mut up = Upload::default();
+    let mut parts = 0usize;
     while let Some(field) = mp.next_field().await.map_err(parse_err)? {
-        let name = field.name().unwrap_or("").to_string();
+        parts += 1;
+        if parts > MAX_UPLOAD_PARTS {
+            return Err(FormError::TooManyParts {
+                max: MAX_UPLOAD_PARTS,
+                hint: "send the photo and each text field once",
+            });
+        }
+        let name = part_name(&field)?;
         if name == "photo" {
             let bytes = field.bytes().await.map_err(parse_err)?;
             // The page offers a camera and a gallery input, both named
@@ -255,7 +300,8 @@ pub trait PhotoSink {
 
 /// Streams an archive form's photos to `sink` (bounded memory), within
 /// `limits`; keeps `name`, `manifest` and `csrf`, and reads and drops any
-/// other field within the text limit.
+/// other field within the text limit. At most `max_items` +
+/// [`MAX_ARCHIVE_TEXT_PARTS`] parts, each named within [`MAX_NAME_BYTES`].
 pub async fn read_form<K: PhotoSink>(
     mp: &mut multer::Multipart<'_>,
     sink: &mut K,
@@ -264,8 +310,18 @@ pub async fn read_form<K: PhotoSink>(
     let err = |e: multer::Error| K::Error::from(FormError::Multipart(e));
     let mut form = Form::default();
     let mut total = 0u64;
+    let max_parts = limits.max_items.saturating_add(MAX_ARCHIVE_TEXT_PARTS);
+    let mut parts = 0usize;
     while let Some(mut field) = mp.next_field().await.map_err(err)? {
-        let fname = field.name().unwrap_or("").to_string();
+        parts += 1;
+        if parts > max_parts {
+            return Err(FormError::TooManyParts {
+                max: max_parts,
+                hint: "send each photo once and the archive in parts under the same batch name",
+            }
+            .into());
+        }
+        let fname = part_name(&field)?;
         match fname.as_str() {
             "photo" => {
                 let Some(item) = field.file_name().map(str::to_string) else {
