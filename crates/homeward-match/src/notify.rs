@@ -33,8 +33,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-pub use homeward_core::store::{Outbox, OwedMatch, OwedQuery};
 use homeward_core::store::StoreError;
+pub use homeward_core::store::{Outbox, OwedMatch, OwedQuery};
 use serde::{Deserialize, Serialize};
 
 use crate::ranking::Band;
@@ -472,7 +472,11 @@ fn parse_smtp_url(url: &str) -> Result<SmtpUrl, NotifyError> {
             SmtpTls::StartTls
         }
         (false, Some("tls=none")) => SmtpTls::None,
-        _ => return Err(bad("the only options are ?tls=starttls and ?tls=none (smtp:// only)")),
+        _ => {
+            return Err(bad(
+                "the only options are ?tls=starttls and ?tls=none (smtp:// only)",
+            ))
+        }
     };
     let rest = rest.trim_end_matches('/');
     let (creds, hostport) = match rest.rsplit_once('@') {
@@ -547,7 +551,9 @@ impl Smtp {
             return Err(NotifyError::NoRecipient);
         }
         let tls = match url.tls {
-            SmtpTls::StartTls => Tls::Required(smtp_tls(&url.host, config.extra_ca_pem.as_deref())?),
+            SmtpTls::StartTls => {
+                Tls::Required(smtp_tls(&url.host, config.extra_ca_pem.as_deref())?)
+            }
             SmtpTls::Implicit => Tls::Wrapper(smtp_tls(&url.host, config.extra_ca_pem.as_deref())?),
             SmtpTls::None => Tls::None,
         };
@@ -1018,8 +1024,7 @@ impl Deliverer {
                 self.shared.counts.failed.fetch_add(1, Ordering::Relaxed);
                 let attempts = owed.attempts + 1;
                 let next = now_s() + self.delivery.retry_wait(attempts).as_secs().max(1) as i64;
-                let give_up_at =
-                    owed.created_at + self.delivery.give_up_after.as_secs() as i64;
+                let give_up_at = owed.created_at + self.delivery.give_up_after.as_secs() as i64;
                 if next > give_up_at {
                     self.shared.counts.gave_up.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(
@@ -1434,7 +1439,10 @@ mod tests {
         assert_eq!(port_tls("smtp://relay"), (587, SmtpTls::StartTls));
         assert_eq!(port_tls("smtps://relay"), (465, SmtpTls::Implicit));
         assert_eq!(port_tls("smtp://relay?tls=none"), (25, SmtpTls::None));
-        assert_eq!(port_tls("smtp://relay:2525/?tls=none"), (2525, SmtpTls::None));
+        assert_eq!(
+            port_tls("smtp://relay:2525/?tls=none"),
+            (2525, SmtpTls::None)
+        );
     }
 
     /// A minimal SMTP receiver on loopback: returns its port and the DATA
@@ -1645,7 +1653,10 @@ mod tests {
                 let Ok(tcp) = conn else { continue };
                 let c = rustls::ServerConnection::new(Arc::clone(&cfg)).unwrap();
                 let mut s = rustls::StreamOwned::new(c, tcp);
-                if write!(s, "220 test ESMTP\r\n").and_then(|_| s.flush()).is_err() {
+                if write!(s, "220 test ESMTP\r\n")
+                    .and_then(|_| s.flush())
+                    .is_err()
+                {
                     continue;
                 }
                 let mut data: Option<String> = None;
@@ -1693,7 +1704,11 @@ mod tests {
             timeout: Duration::from_secs(5),
             extra_ca_pem: ca,
         };
-        let smtp = Smtp::new(&config(Some(ca_pem.into_bytes())), Box::new(EmailText::plain)).unwrap();
+        let smtp = Smtp::new(
+            &config(Some(ca_pem.into_bytes())),
+            Box::new(EmailText::plain),
+        )
+        .unwrap();
         smtp.send(&note(4, Band::Possible)).unwrap();
         assert_eq!(got.lock().unwrap().len(), 1);
         let smtp = Smtp::new(&config(None), Box::new(EmailText::plain)).unwrap();

@@ -217,7 +217,10 @@ fn a_notification_queued_while_the_receiver_is_down_is_delivered_once_it_is_back
         let got = rx.wait_for(&[m]);
         n.close();
         assert_eq!(got.get(&m), Some(&1), "{got:?}");
-        assert!(!got.contains_key(&weak), "weak matches page no one: {got:?}");
+        assert!(
+            !got.contains_key(&weak),
+            "weak matches page no one: {got:?}"
+        );
     }
 }
 
@@ -252,7 +255,13 @@ fn two_notifiers_on_one_registry_deliver_each_match_exactly_once() {
         let a = notifier(&rx.url, (reg.open_outbox)());
         let b = notifier(&rx.url, (reg.open_outbox)());
         let ids: Vec<u64> = (1..=12)
-            .map(|i| queue_match(reg.store.as_mut(), i, if i % 2 == 0 { "strong" } else { "possible" }))
+            .map(|i| {
+                queue_match(
+                    reg.store.as_mut(),
+                    i,
+                    if i % 2 == 0 { "strong" } else { "possible" },
+                )
+            })
             .collect();
         let got = rx.wait_for(&ids);
         std::thread::sleep(Duration::from_millis(500));
@@ -292,7 +301,8 @@ fn a_match_older_than_the_give_up_time_is_given_up_not_sent() {
             },
         );
         let t = Instant::now();
-        while n.counts().gave_up.load(Ordering::Relaxed) < 1 && t.elapsed() < Duration::from_secs(10)
+        while n.counts().gave_up.load(Ordering::Relaxed) < 1
+            && t.elapsed() < Duration::from_secs(10)
         {
             std::thread::sleep(Duration::from_millis(20));
         }
