@@ -17,6 +17,8 @@ use crate::error::{self, PgError, Target};
 pub struct PgOutbox {
     client: Client,
     target: Target,
+    /// To open a new connection when the database ended this one (never shown).
+    config: postgres::Config,
 }
 
 impl std::fmt::Debug for PgOutbox {
@@ -40,12 +42,27 @@ impl PgOutbox {
         let (config, target) = crate::config_of(url)?;
         let mut client = crate::connect_client(&config, &target)?;
         crate::reads::check_schema(&mut client, &target)?;
-        Ok(PgOutbox { client, target })
+        Ok(PgOutbox {
+            client,
+            target,
+            config,
+        })
+    }
+
+    /// Opens a new connection when the database ended this one (a restart,
+    /// a failover): the notifier goes on at its next poll.
+    fn live(&mut self) -> Result<(), StoreError> {
+        if self.client.is_closed() {
+            self.client = crate::connect_client(&self.config, &self.target)
+                .map_err(|e| e.into_store_error(&self.target))?;
+        }
+        Ok(())
     }
 
     /// Owed matches' ids, oldest first: `due` picks those claimable now
     /// (queued at or after `since`), else those queued before it.
     fn owed(&mut self, q: &OwedQuery<'_>, now: i64, due: bool) -> Result<Vec<u64>, StoreError> {
+        self.live()?;
         let age = if due {
             "m.created_at >= $3"
         } else {
@@ -122,6 +139,7 @@ impl Outbox for PgOutbox {
     }
 
     fn delivered(&mut self, match_id: u64, channel: &str, now: i64) -> Result<(), StoreError> {
+        self.live()?;
         self.client
             .execute(
                 "UPDATE notify_deliveries SET delivered_at = $3, attempts = attempts + 1,
@@ -133,6 +151,7 @@ impl Outbox for PgOutbox {
     }
 
     fn retry_at(&mut self, match_id: u64, channel: &str, next_at: i64) -> Result<(), StoreError> {
+        self.live()?;
         self.client
             .execute(
                 "UPDATE notify_deliveries SET next_at = $3, attempts = attempts + 1,
@@ -144,6 +163,7 @@ impl Outbox for PgOutbox {
     }
 
     fn give_up(&mut self, match_id: u64, channel: &str, now: i64) -> Result<(), StoreError> {
+        self.live()?;
         self.client
             .execute(
                 "INSERT INTO notify_deliveries (match_id, channel, gave_up_at) VALUES ($1, $2, $3)
