@@ -196,7 +196,8 @@ fn eventually(what: &str, f: impl Fn() -> bool) {
 fn one_webhook_and_one_email_per_new_strong_or_possible_match() {
     let (hook, got) = webhook_receiver();
     let (smtp_port, mail) = smtp_receiver();
-    let smtp_url = format!("smtp://127.0.0.1:{smtp_port}");
+    // A local relay: plain SMTP, said in the URL.
+    let smtp_url = format!("smtp://127.0.0.1:{smtp_port}?tls=none");
     let s = Server::start(
         &[
             "--notify-webhook",
@@ -303,10 +304,17 @@ fn a_bad_notification_setting_stops_the_server_with_what_to_do() {
             .env_remove("HOMEWARD_SMTP_URL")
             .run()
     };
-    let out = refused("--notify-webhook", "https://hooks.example.org/x");
+    let out = refused("--notify-webhook", "ftp://hooks.example.org/x");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("http://"), "{err}");
+    assert!(err.contains("https://"), "{err}");
+    let out = refused(
+        "--notify-ca",
+        dir.path().join("no-such-ca.pem").to_str().unwrap(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("notification CA file"), "{err}");
     let out = refused("--notify-email", "team@example.org");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("HOMEWARD_SMTP_URL"));

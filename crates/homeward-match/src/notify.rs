@@ -4,23 +4,37 @@
 //! band and a link to the review page. It never carries a child's name, a
 //! photo, a place or a submitter: whoever receives it signs in to see more.
 //!
-//! A [`Notifier`] owns a background thread and a bounded queue, so sending
-//! never blocks or fails the request that queued the match. It sends each
-//! match at most once per process ([`Notifier::notify`] remembers the match
-//! ids it took), only for the bands people are paged for
-//! ([`worth_notifying`]: strong and possible, never weak), through every
-//! configured [`Channel`]: a [`Webhook`] (HTTP POST of JSON, a timeout,
-//! bounded retries, an HMAC-SHA256 signature when a secret is set) and
-//! [`Smtp`] email. Failures are logged with the match id and a short reason,
-//! never a name, a place, a URL or an address.
+//! A [`Notifier`] owns a background thread, so sending never blocks or fails
+//! the request that queued the match. What it owes is kept in an [`Outbox`]:
+//! with a registry ([`Notifier::with_outbox`]) the registry itself is the
+//! outbox (`homeward_core::store::SqliteOutbox`, `homeward_pg::PgOutbox`):
+//! every pending match of a notified band ([`worth_notifying`]: strong and
+//! possible, never weak) is owed on every configured [`Channel`] until it is
+//! delivered there, so a notification survives a restart and a receiver's
+//! long outage, and of several servers on one PostgreSQL registry exactly one
+//! sends each. The thread re-derives what is owed at start, whenever a match
+//! is queued ([`Notifier::notify`] only wakes it) and every
+//! [`Delivery::poll`]; it retries with a doubling wait up to
+//! [`Delivery::retry_max`] and gives up, logged, once a match is older than
+//! [`Delivery::give_up_after`]. Without a registry ([`Notifier::start`]) the
+//! outbox is this process's memory.
+//!
+//! Channels: a [`Webhook`] (HTTP POST of JSON over `http://` or `https://`,
+//! verified against the bundled Mozilla roots plus an optional private CA; a
+//! timeout, bounded immediate retries, an HMAC-SHA256 signature when a secret
+//! is set) and [`Smtp`] email (STARTTLS, implicit TLS, or plain for a local
+//! relay when the URL says so). Failures are logged with the match id and a
+//! short reason, never a name, a place, a URL or an address.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use homeward_core::store::StoreError;
+pub use homeward_core::store::{Outbox, OwedMatch, OwedQuery};
 use serde::{Deserialize, Serialize};
 
 use crate::ranking::Band;
@@ -80,14 +94,20 @@ impl Notification {
 /// Why a notification could not be configured or delivered.
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
-    /// The webhook URL is not `http://host[:port]/path`.
-    #[error("the webhook URL must start with http:// (this build sends plain HTTP; put a local relay in front of an https:// receiver); got a URL starting `{scheme}`")]
+    /// The webhook URL is not `http(s)://host[:port]/path`.
+    #[error("the webhook URL must start with https:// (or http:// for a receiver on a trusted network); got a URL starting `{scheme}`")]
     WebhookScheme {
         /// What the URL started with.
         scheme: String,
     },
-    /// The SMTP URL is not `smtp://[user:password@]host[:port]`.
-    #[error("the SMTP URL must look like smtp://user:password@host:587 or smtp://host:25: {why}")]
+    /// The extra CA certificate file is not PEM certificates.
+    #[error("the notification CA file holds no usable PEM certificate ({why}); give the private CA's certificate as `-----BEGIN CERTIFICATE-----` PEM")]
+    Ca {
+        /// What is wrong with it.
+        why: String,
+    },
+    /// The SMTP URL is not `smtp[s]://[user:password@]host[:port][?tls=…]`.
+    #[error("the SMTP URL must look like smtp://user:password@host:587 (STARTTLS), smtps://user:password@host:465 (TLS) or smtp://relay:25?tls=none (plain, a local relay only): {why}")]
     SmtpUrl {
         /// What is wrong with it.
         why: String,
@@ -143,6 +163,9 @@ pub struct WebhookConfig {
     pub attempts: u32,
     /// Wait before the second attempt; doubled before each next one.
     pub backoff: Duration,
+    /// PEM certificates of a private CA trusted for `https://` beside the
+    /// bundled Mozilla roots (the organisation's own receiver).
+    pub extra_ca_pem: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for WebhookConfig {
@@ -153,6 +176,7 @@ impl std::fmt::Debug for WebhookConfig {
             .field("secret", &self.secret.as_ref().map(|_| "<set>"))
             .field("timeout", &self.timeout)
             .field("attempts", &self.attempts)
+            .field("extra_ca", &self.extra_ca_pem.is_some())
             .finish()
     }
 }
@@ -166,8 +190,45 @@ impl WebhookConfig {
             timeout: Duration::from_secs(10),
             attempts: 3,
             backoff: Duration::from_secs(1),
+            extra_ca_pem: None,
         }
     }
+}
+
+/// The certificates of a PEM file (at least one).
+fn pem_certs(pem: &[u8]) -> Result<Vec<ureq::tls::Certificate<'static>>, NotifyError> {
+    let mut out = Vec::new();
+    for item in ureq::tls::parse_pem(pem) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => out.push(c),
+            Ok(_) => {}
+            Err(_) => {
+                return Err(NotifyError::Ca {
+                    why: "it is not valid PEM".into(),
+                })
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(NotifyError::Ca {
+            why: "no CERTIFICATE block".into(),
+        });
+    }
+    Ok(out)
+}
+
+/// The roots a webhook trusts: Mozilla's (webpki), plus `extra` when given.
+fn webhook_roots(extra: Option<&[u8]>) -> Result<ureq::tls::RootCerts, NotifyError> {
+    let Some(pem) = extra else {
+        return Ok(ureq::tls::RootCerts::WebPki);
+    };
+    let mut roots = pem_certs(pem)?;
+    roots.extend(
+        webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            .iter()
+            .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned()),
+    );
+    Ok(ureq::tls::RootCerts::new_with_certs(&roots))
 }
 
 /// HTTP POST of the notification as JSON.
@@ -196,9 +257,10 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
 }
 
 impl Webhook {
-    /// A webhook sender; refuses a URL that is not plain `http://`.
+    /// A webhook sender; refuses a URL that is not `https://` or `http://`,
+    /// and an extra CA file without a certificate.
     pub fn new(mut config: WebhookConfig) -> Result<Webhook, NotifyError> {
-        if !config.url.starts_with("http://") {
+        if !(config.url.starts_with("https://") || config.url.starts_with("http://")) {
             let scheme: String = config
                 .url
                 .chars()
@@ -208,7 +270,12 @@ impl Webhook {
             return Err(NotifyError::WebhookScheme { scheme });
         }
         config.attempts = config.attempts.clamp(1, 5);
+        let tls = ureq::tls::TlsConfig::builder()
+            .provider(ureq::tls::TlsProvider::Rustls)
+            .root_certs(webhook_roots(config.extra_ca_pem.as_deref())?)
+            .build();
         let agent: ureq::Agent = ureq::Agent::config_builder()
+            .tls_config(tls)
             .timeout_global(Some(config.timeout))
             .http_status_as_error(false)
             .max_redirects(0)
@@ -243,9 +310,17 @@ impl Webhook {
 fn transport_kind(e: &ureq::Error) -> String {
     match e {
         ureq::Error::Timeout(_) => "timeout".into(),
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
+            "TLS failed (is the receiver's certificate trusted? see the notification CA setting)"
+                .into()
+        }
         ureq::Error::Io(io) => format!("{:?}", io.kind()),
         ureq::Error::HostNotFound => "host not found".into(),
         ureq::Error::ConnectionFailed => "connection failed".into(),
+        ureq::Error::Rustls(_) | ureq::Error::Tls(_) => {
+            "TLS failed (is the receiver's certificate trusted? see the notification CA setting)"
+                .into()
+        }
         _ => "request failed".into(),
     }
 }
@@ -322,8 +397,9 @@ pub type Render = Box<dyn Fn(&Notification) -> EmailText + Send + Sync>;
 /// The SMTP settings.
 #[derive(Clone)]
 pub struct SmtpConfig {
-    /// `smtp://[user:password@]host[:port]` (port 25 by default). Plain SMTP:
-    /// point it at the organisation's relay.
+    /// `smtp://[user:password@]host[:port]`: STARTTLS required (port 587 by
+    /// default); `smtps://…` implicit TLS (port 465); `smtp://host[:port]?tls=none`
+    /// plain SMTP (port 25), for a relay on the same machine or network only.
     pub url: String,
     /// Sender address.
     pub from: String,
@@ -331,6 +407,8 @@ pub struct SmtpConfig {
     pub to: Vec<String>,
     /// Longest time one message may take.
     pub timeout: Duration,
+    /// PEM certificates of a private CA trusted beside the bundled Mozilla roots.
+    pub extra_ca_pem: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for SmtpConfig {
@@ -353,12 +431,53 @@ pub struct Smtp {
 /// A user name and password for SMTP AUTH.
 type Login = (String, String);
 
-/// `(host, port, credentials)` of `smtp://[user:password@]host[:port]`.
-fn parse_smtp_url(url: &str) -> Result<(String, u16, Option<Login>), NotifyError> {
+/// How an SMTP connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// `smtp://`: STARTTLS, required (the message is not sent without it).
+    StartTls,
+    /// `smtps://`: TLS from the first byte.
+    Implicit,
+    /// `smtp://…?tls=none`: plain text, for a local relay only.
+    None,
+}
+
+/// A parsed SMTP URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SmtpUrl {
+    tls: SmtpTls,
+    host: String,
+    port: u16,
+    login: Option<Login>,
+}
+
+/// `smtp[s]://[user:password@]host[:port][/][?tls=starttls|none]`.
+fn parse_smtp_url(url: &str) -> Result<SmtpUrl, NotifyError> {
     let bad = |why: &str| NotifyError::SmtpUrl { why: why.into() };
-    let rest = url
-        .strip_prefix("smtp://")
-        .ok_or_else(|| bad("it must start with smtp://"))?;
+    let (implicit, rest) = match url.strip_prefix("smtps://") {
+        Some(r) => (true, r),
+        None => (
+            false,
+            url.strip_prefix("smtp://")
+                .ok_or_else(|| bad("it must start with smtp:// or smtps://"))?,
+        ),
+    };
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, q)) => (r, Some(q)),
+        None => (rest, None),
+    };
+    let tls = match (implicit, query) {
+        (true, None) => SmtpTls::Implicit,
+        (false, None) | (false, Some("tls=starttls")) | (false, Some("tls=required")) => {
+            SmtpTls::StartTls
+        }
+        (false, Some("tls=none")) => SmtpTls::None,
+        _ => {
+            return Err(bad(
+                "the only options are ?tls=starttls and ?tls=none (smtp:// only)",
+            ))
+        }
+    };
     let rest = rest.trim_end_matches('/');
     let (creds, hostport) = match rest.rsplit_once('@') {
         Some((c, h)) => {
@@ -375,13 +494,46 @@ fn parse_smtp_url(url: &str) -> Result<(String, u16, Option<Login>), NotifyError
             p.parse::<u16>()
                 .map_err(|_| bad("the port must be a number from 1 to 65535"))?,
         ),
-        None => (hostport, 25),
+        None => (
+            hostport,
+            match tls {
+                SmtpTls::StartTls => 587,
+                SmtpTls::Implicit => 465,
+                SmtpTls::None => 25,
+            },
+        ),
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if host.is_empty() || host.contains('/') {
         return Err(bad("the host is missing"));
     }
-    Ok((host.to_string(), port, creds))
+    Ok(SmtpUrl {
+        tls,
+        host: host.to_string(),
+        port,
+        login: creds,
+    })
+}
+
+/// TLS parameters for `host`: Mozilla's roots plus the private CA's.
+fn smtp_tls(
+    host: &str,
+    extra: Option<&[u8]>,
+) -> Result<lettre::transport::smtp::client::TlsParameters, NotifyError> {
+    use lettre::transport::smtp::client::{Certificate, TlsParameters};
+    let mut b = TlsParameters::builder(host.to_string());
+    if let Some(pem) = extra {
+        // Checked here so the error names the file's problem, not lettre's.
+        for c in pem_certs(pem)? {
+            let cert = Certificate::from_der(c.der().to_vec()).map_err(|_| NotifyError::Ca {
+                why: "a certificate does not parse".into(),
+            })?;
+            b = b.add_root_certificate(cert);
+        }
+    }
+    b.build_rustls().map_err(|_| NotifyError::Smtp {
+        kind: "could not set up TLS".into(),
+    })
 }
 
 fn mailbox(address: &str) -> Result<lettre::message::Mailbox, NotifyError> {
@@ -393,14 +545,23 @@ fn mailbox(address: &str) -> Result<lettre::message::Mailbox, NotifyError> {
 impl Smtp {
     /// An SMTP sender wording each message with `render`.
     pub fn new(config: &SmtpConfig, render: Render) -> Result<Smtp, NotifyError> {
-        let (host, port, creds) = parse_smtp_url(&config.url)?;
+        use lettre::transport::smtp::client::Tls;
+        let url = parse_smtp_url(&config.url)?;
         if config.to.is_empty() {
             return Err(NotifyError::NoRecipient);
         }
-        let mut b = lettre::SmtpTransport::builder_dangerous(host)
-            .port(port)
+        let tls = match url.tls {
+            SmtpTls::StartTls => {
+                Tls::Required(smtp_tls(&url.host, config.extra_ca_pem.as_deref())?)
+            }
+            SmtpTls::Implicit => Tls::Wrapper(smtp_tls(&url.host, config.extra_ca_pem.as_deref())?),
+            SmtpTls::None => Tls::None,
+        };
+        let mut b = lettre::SmtpTransport::builder_dangerous(url.host.as_str())
+            .port(url.port)
+            .tls(tls)
             .timeout(Some(config.timeout));
-        if let Some((u, p)) = creds {
+        if let Some((u, p)) = url.login {
             b = b.credentials(lettre::transport::smtp::authentication::Credentials::new(
                 u, p,
             ));
@@ -440,6 +601,10 @@ impl Channel for Smtp {
                 kind: match e.status() {
                     Some(code) => format!("server answered {code}"),
                     None if e.is_timeout() => "timeout".into(),
+                    None if e.is_tls() || tls_refused(&e) => {
+                        "TLS failed (is the server's certificate trusted? see the notification CA setting)"
+                            .into()
+                    }
                     None => "connection failed".into(),
                 },
             })?;
@@ -448,16 +613,33 @@ impl Channel for Smtp {
     }
 }
 
+/// Whether `e` came from a TLS handshake that was refused (rustls reports
+/// a bad certificate as invalid data on the stream).
+fn tls_refused(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut src = Some(e);
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::InvalidData {
+                return true;
+            }
+        }
+        src = s.source();
+    }
+    false
+}
+
 /// What [`Notifier::notify`] did with a notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Taken {
-    /// Queued for delivery.
+    /// Owed and the delivery thread woken.
     Queued,
     /// Weak (or below): no one is paged.
     NotWorthIt,
-    /// This match was already taken once.
+    /// This match was already taken once by this notifier.
     AlreadySent,
-    /// The queue was full; dropped and logged.
+    /// The notifier is closed, or (in memory) holds `capacity` owed
+    /// notifications already; dropped and logged. A registry's outbox is
+    /// never full: the match row is the record.
     QueueFull,
 }
 
@@ -466,18 +648,416 @@ pub enum Taken {
 pub struct Counts {
     /// Deliveries that succeeded (per channel).
     pub delivered: AtomicU64,
-    /// Deliveries that failed after their retries (per channel).
+    /// Attempts that failed (per channel; each is retried later until given up).
     pub failed: AtomicU64,
-    /// Notifications dropped because the queue was full.
+    /// Notifications dropped because the memory outbox was full or closed.
     pub dropped: AtomicU64,
+    /// Notifications given up (per channel) after [`Delivery::give_up_after`].
+    pub gave_up: AtomicU64,
+}
+
+/// When the delivery thread looks, retries and gives up.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// How often what is owed is re-derived from the outbox without a wake-up
+    /// (another server's matches, retries that came due).
+    pub poll: Duration,
+    /// How long a claim keeps other servers off a match; longer than one
+    /// delivery may take (a webhook's attempts × timeout plus backoff, an
+    /// email's timeout × recipients).
+    pub lease: Duration,
+    /// Wait after the first failed delivery; doubled after each next one.
+    pub retry_first: Duration,
+    /// The longest wait between two deliveries.
+    pub retry_max: Duration,
+    /// A match not delivered this long after it was queued is given up
+    /// (logged with its id and the reason).
+    pub give_up_after: Duration,
+    /// Matches claimed at a time.
+    pub batch: usize,
+}
+
+impl Default for Delivery {
+    /// Polls every 10 s; retries after 30 s, doubling up to 1 h; gives up
+    /// after 3 days; leases of 5 min.
+    fn default() -> Delivery {
+        Delivery {
+            poll: Duration::from_secs(10),
+            lease: Duration::from_secs(300),
+            retry_first: Duration::from_secs(30),
+            retry_max: Duration::from_secs(3600),
+            give_up_after: Duration::from_secs(3 * 24 * 3600),
+            batch: 50,
+        }
+    }
+}
+
+impl Delivery {
+    /// The wait after `attempts` failed deliveries (1, 2, …).
+    fn retry_wait(&self, attempts: u32) -> Duration {
+        let doubled = self
+            .retry_first
+            .saturating_mul(1u32 << attempts.saturating_sub(1).min(20));
+        doubled.min(self.retry_max)
+    }
+}
+
+/// An owed notification kept in memory (a notifier without a registry).
+#[derive(Debug, Clone)]
+struct MemEntry {
+    owed: OwedMatch,
+    /// As given (its link included).
+    note: Notification,
+    channels: Vec<(String, MemState)>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct MemState {
+    attempts: u32,
+    next_at: i64,
+    claimed_until: i64,
+    done: bool,
+}
+
+/// The outbox of a notifier without a registry: this process's memory, at
+/// most `capacity` notifications not yet delivered or given up.
+#[derive(Debug, Clone)]
+pub struct MemoryOutbox {
+    entries: Arc<Mutex<Vec<MemEntry>>>,
+    capacity: usize,
+    channels: usize,
+}
+
+impl MemoryOutbox {
+    /// An empty outbox for at most `capacity` notifications owed on
+    /// `channels` channels.
+    pub fn new(capacity: usize, channels: usize) -> MemoryOutbox {
+        MemoryOutbox {
+            entries: Arc::new(Mutex::new(Vec::new())),
+            capacity: capacity.max(1),
+            channels,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<MemEntry>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes `n`; false when full.
+    fn offer(&self, n: &Notification) -> bool {
+        let channels = self.channels;
+        let mut e = self.lock();
+        // Finished: delivered or given up on every channel.
+        e.retain(|m| m.channels.len() < channels || m.channels.iter().any(|(_, s)| !s.done));
+        if e.len() >= self.capacity {
+            return false;
+        }
+        e.push(MemEntry {
+            owed: OwedMatch {
+                match_id: n.match_id,
+                sighting_id: n.sighting_id,
+                case_id: n.case_id,
+                band: n.band.name().to_string(),
+                // Aged from when it was taken, whatever time it carries.
+                created_at: now_s(),
+                attempts: 0,
+            },
+            note: n.clone(),
+            channels: Vec::new(),
+        });
+        true
+    }
+
+    fn state<'a>(e: &'a mut MemEntry, channel: &str) -> &'a mut MemState {
+        let i = match e.channels.iter().position(|(c, _)| c == channel) {
+            Some(i) => i,
+            None => {
+                e.channels.push((channel.to_string(), MemState::default()));
+                e.channels.len() - 1
+            }
+        };
+        &mut e.channels[i].1
+    }
+
+    /// The notification as given for `match_id`.
+    fn note(&self, match_id: u64) -> Option<Notification> {
+        self.lock()
+            .iter()
+            .find(|m| m.owed.match_id == match_id)
+            .map(|m| m.note.clone())
+    }
+
+    fn update(&self, match_id: u64, channel: &str, f: impl FnOnce(&mut MemState)) {
+        let mut e = self.lock();
+        if let Some(m) = e.iter_mut().find(|m| m.owed.match_id == match_id) {
+            f(MemoryOutbox::state(m, channel));
+        }
+    }
+
+    fn owed(&self, q: &OwedQuery<'_>, now: i64, due: bool) -> Vec<u64> {
+        let mut e = self.lock();
+        let mut out = Vec::new();
+        for m in e.iter_mut() {
+            if !q.bands.contains(&m.owed.band.as_str()) || (m.owed.created_at >= q.since) != due {
+                continue;
+            }
+            let s = MemoryOutbox::state(m, q.channel);
+            if !s.done && s.claimed_until <= now && (!due || s.next_at <= now) {
+                out.push(m.owed.match_id);
+            }
+        }
+        out.truncate(q.limit);
+        out
+    }
+}
+
+impl Outbox for MemoryOutbox {
+    fn claim(&mut self, q: &OwedQuery<'_>, now: i64) -> Result<Vec<OwedMatch>, StoreError> {
+        let ids = self.owed(q, now, true);
+        let mut e = self.lock();
+        let mut out = Vec::new();
+        for m in e.iter_mut().filter(|m| ids.contains(&m.owed.match_id)) {
+            let s = MemoryOutbox::state(m, q.channel);
+            s.claimed_until = now + q.lease_s;
+            let attempts = s.attempts;
+            out.push(OwedMatch {
+                attempts,
+                ..m.owed.clone()
+            });
+        }
+        Ok(out)
+    }
+
+    fn delivered(&mut self, match_id: u64, channel: &str, _now: i64) -> Result<(), StoreError> {
+        self.update(match_id, channel, |s| {
+            s.done = true;
+            s.attempts += 1;
+        });
+        Ok(())
+    }
+
+    fn retry_at(&mut self, match_id: u64, channel: &str, next_at: i64) -> Result<(), StoreError> {
+        self.update(match_id, channel, |s| {
+            s.next_at = next_at;
+            s.claimed_until = 0;
+            s.attempts += 1;
+        });
+        Ok(())
+    }
+
+    fn give_up(&mut self, match_id: u64, channel: &str, _now: i64) -> Result<(), StoreError> {
+        self.update(match_id, channel, |s| s.done = true);
+        Ok(())
+    }
+
+    fn expire(&mut self, q: &OwedQuery<'_>, now: i64) -> Result<Vec<u64>, StoreError> {
+        let ids = self.owed(q, now, false);
+        for id in &ids {
+            self.give_up(*id, q.channel, now)?;
+        }
+        Ok(ids)
+    }
+}
+
+/// The band of a stored band word.
+fn band_named(word: &str) -> Option<Band> {
+    [Band::Strong, Band::Possible, Band::Weak, Band::Below]
+        .into_iter()
+        .find(|b| b.name() == word)
+}
+
+/// The notified bands' words.
+fn notified_bands() -> Vec<&'static str> {
+    [Band::Strong, Band::Possible, Band::Weak, Band::Below]
+        .into_iter()
+        .filter(|b| worth_notifying(*b))
+        .map(Band::name)
+        .collect()
+}
+
+/// Seconds since the Unix epoch.
+fn now_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// What the caller and the delivery thread share.
+struct Shared {
+    /// Set by `notify` (something new is owed) and `close`.
+    wake: Mutex<bool>,
+    cond: Condvar,
+    closed: AtomicBool,
+    counts: Counts,
+}
+
+impl Shared {
+    fn wake(&self) {
+        *self.wake.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.cond.notify_all();
+    }
+
+    /// Waits until woken or `limit` passed.
+    fn wait(&self, limit: Duration) {
+        let mut woken = self.wake.lock().unwrap_or_else(|p| p.into_inner());
+        let until = Instant::now() + limit;
+        while !*woken {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            woken = match self.cond.wait_timeout(woken, left) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+        *woken = false;
+    }
+}
+
+/// The delivery thread's state.
+struct Deliverer {
+    outbox: Box<dyn Outbox>,
+    /// The memory outbox's notifications, as given (links included).
+    memory: Option<MemoryOutbox>,
+    channels: Vec<Box<dyn Channel>>,
+    public_url: String,
+    delivery: Delivery,
+    shared: Arc<Shared>,
+}
+
+impl Deliverer {
+    fn run(mut self) {
+        loop {
+            // Read before the round: a close during it gets one more round.
+            let closing = self.shared.closed.load(Ordering::Acquire);
+            self.round();
+            if closing {
+                return;
+            }
+            self.shared.wait(self.delivery.poll);
+        }
+    }
+
+    /// Gives up what is too old, then delivers everything owed and due.
+    fn round(&mut self) {
+        let bands = notified_bands();
+        for c in 0..self.channels.len() {
+            let channel = self.channels[c].name();
+            let now = now_s();
+            let q = OwedQuery {
+                channel,
+                bands: &bands,
+                since: now - self.delivery.give_up_after.as_secs() as i64,
+                lease_s: self.delivery.lease.as_secs().max(1) as i64,
+                limit: self.delivery.batch.max(1),
+            };
+            match self.outbox.expire(&q, now) {
+                Ok(ids) => {
+                    for id in ids {
+                        self.shared.counts.gave_up.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(
+                            event = "notify_gave_up",
+                            channel,
+                            match_id = id,
+                            reason = "not delivered within the give-up time",
+                            "a notification was given up; the match is still in the review queue"
+                        );
+                    }
+                }
+                Err(e) => return self.outbox_failed(&e),
+            }
+            loop {
+                let now = now_s();
+                let claimed = match self.outbox.claim(&q, now) {
+                    Ok(c) => c,
+                    Err(e) => return self.outbox_failed(&e),
+                };
+                if claimed.is_empty() {
+                    break;
+                }
+                for owed in claimed {
+                    if let Err(e) = self.deliver(c, &owed) {
+                        return self.outbox_failed(&e);
+                    }
+                }
+            }
+        }
+    }
+
+    fn outbox_failed(&self, e: &StoreError) {
+        let kind = match e {
+            StoreError::Database { .. } => "database unreachable or refused",
+            _ => "registry error",
+        };
+        tracing::warn!(
+            event = "notify_outbox_failed",
+            reason = kind,
+            "could not read or mark the notifications owed; trying again at the next poll"
+        );
+    }
+
+    /// One delivery of `owed` on channel `c`, recorded in the outbox.
+    fn deliver(&mut self, c: usize, owed: &OwedMatch) -> Result<(), StoreError> {
+        let channel = self.channels[c].name();
+        let Some(band) = band_named(&owed.band) else {
+            return self.outbox.give_up(owed.match_id, channel, now_s());
+        };
+        let given = self.memory.as_ref().and_then(|m| m.note(owed.match_id));
+        let n = given.unwrap_or_else(|| {
+            Notification::queued(
+                &self.public_url,
+                owed.match_id,
+                owed.sighting_id,
+                owed.case_id,
+                band,
+                owed.created_at,
+            )
+        });
+        match self.channels[c].send(&n) {
+            Ok(()) => {
+                self.shared.counts.delivered.fetch_add(1, Ordering::Relaxed);
+                self.outbox.delivered(owed.match_id, channel, now_s())
+            }
+            Err(e) => {
+                self.shared.counts.failed.fetch_add(1, Ordering::Relaxed);
+                let attempts = owed.attempts + 1;
+                let next = now_s() + self.delivery.retry_wait(attempts).as_secs().max(1) as i64;
+                let give_up_at = owed.created_at + self.delivery.give_up_after.as_secs() as i64;
+                if next > give_up_at {
+                    self.shared.counts.gave_up.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        event = "notify_gave_up",
+                        channel,
+                        match_id = owed.match_id,
+                        attempts,
+                        reason = %e,
+                        "a notification was given up; the match is still in the review queue"
+                    );
+                    return self.outbox.give_up(owed.match_id, channel, now_s());
+                }
+                tracing::warn!(
+                    event = "notify_failed",
+                    channel,
+                    match_id = owed.match_id,
+                    attempts,
+                    retry_in_s = next - now_s(),
+                    reason = %e,
+                    "a notification was not delivered yet; it will be tried again"
+                );
+                self.outbox.retry_at(owed.match_id, channel, next)
+            }
+        }
+    }
 }
 
 /// Sends notifications from a background thread through every channel.
 pub struct Notifier {
-    tx: Mutex<Option<SyncSender<Notification>>>,
+    memory: Option<MemoryOutbox>,
     taken: Mutex<HashSet<u64>>,
     worker: Mutex<Option<JoinHandle<()>>>,
-    counts: Arc<Counts>,
+    shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -486,57 +1066,90 @@ impl std::fmt::Debug for Notifier {
     }
 }
 
-fn deliver(rx: Receiver<Notification>, channels: Vec<Box<dyn Channel>>, counts: Arc<Counts>) {
-    for n in rx {
-        for c in &channels {
-            match c.send(&n) {
-                Ok(()) => {
-                    counts.delivered.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    counts.failed.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(
-                        event = "notify_failed",
-                        channel = c.name(),
-                        match_id = n.match_id,
-                        reason = %e,
-                        "a notification was not delivered; the match is still in the review queue"
-                    );
-                }
-            }
-        }
-    }
-}
-
 impl Notifier {
-    /// Starts the delivery thread with a queue of `capacity` notifications.
+    /// Starts a notifier without a registry: what it owes is kept in this
+    /// process's memory (at most `capacity` notifications) and lost when it
+    /// stops. Notifications carry the link each was given.
     pub fn start(channels: Vec<Box<dyn Channel>>, capacity: usize) -> Notifier {
-        let (tx, rx) = mpsc::sync_channel(capacity.max(1));
-        let counts = Arc::new(Counts::default());
-        let c = Arc::clone(&counts);
+        let memory = MemoryOutbox::new(capacity, channels.len());
+        let delivery = Delivery {
+            poll: Duration::from_secs(1),
+            retry_first: Duration::from_secs(5),
+            ..Delivery::default()
+        };
+        Notifier::spawn(
+            channels,
+            Box::new(memory.clone()),
+            Some(memory),
+            String::new(),
+            delivery,
+        )
+    }
+
+    /// Starts a notifier whose outbox is a registry's
+    /// (`SqliteOutbox::open`, `homeward_pg::PgOutbox::connect`): it sends
+    /// what is owed there, links under `public_url`, on the `delivery`
+    /// schedule, beginning at once with what an earlier process left.
+    pub fn with_outbox(
+        channels: Vec<Box<dyn Channel>>,
+        outbox: Box<dyn Outbox>,
+        public_url: &str,
+        delivery: Delivery,
+    ) -> Notifier {
+        Notifier::spawn(channels, outbox, None, public_url.to_string(), delivery)
+    }
+
+    fn spawn(
+        channels: Vec<Box<dyn Channel>>,
+        outbox: Box<dyn Outbox>,
+        memory: Option<MemoryOutbox>,
+        public_url: String,
+        delivery: Delivery,
+    ) -> Notifier {
+        let shared = Arc::new(Shared {
+            wake: Mutex::new(false),
+            cond: Condvar::new(),
+            closed: AtomicBool::new(false),
+            counts: Counts::default(),
+        });
+        let d = Deliverer {
+            outbox,
+            memory: memory.clone(),
+            channels,
+            public_url,
+            delivery,
+            shared: Arc::clone(&shared),
+        };
         let worker = std::thread::Builder::new()
             .name("homeward-notify".into())
-            .spawn(move || deliver(rx, channels, c))
+            .spawn(move || d.run())
             .ok();
         if worker.is_none() {
+            shared.closed.store(true, Ordering::Release);
             tracing::warn!(
                 event = "notify_disabled",
                 "could not start the notification thread"
             );
         }
         Notifier {
-            tx: Mutex::new(worker.as_ref().map(|_| tx)),
+            memory,
             taken: Mutex::new(HashSet::new()),
             worker: Mutex::new(worker),
-            counts,
+            shared,
         }
     }
 
-    /// Takes a notification: queued once per match, only for strong and
-    /// possible matches. Never blocks.
+    /// Says that a match was queued: only strong and possible matches are
+    /// owed. With a registry the match's row already makes it owed and this
+    /// only wakes the delivery thread; in memory it is kept (once per match).
+    /// Never blocks.
     pub fn notify(&self, n: Notification) -> Taken {
         if !worth_notifying(n.band) {
             return Taken::NotWorthIt;
+        }
+        if self.shared.closed.load(Ordering::Acquire) {
+            self.shared.counts.dropped.fetch_add(1, Ordering::Relaxed);
+            return Taken::QueueFull;
         }
         if !self
             .taken
@@ -546,37 +1159,35 @@ impl Notifier {
         {
             return Taken::AlreadySent;
         }
-        let id = n.match_id;
-        let guard = self.tx.lock().unwrap_or_else(|p| p.into_inner());
-        let sent = match guard.as_ref() {
-            Some(tx) => tx.try_send(n),
-            None => Err(TrySendError::Disconnected(n)),
-        };
-        match sent {
-            Ok(()) => Taken::Queued,
-            Err(_) => {
-                self.counts.dropped.fetch_add(1, Ordering::Relaxed);
+        if let Some(m) = &self.memory {
+            if !m.offer(&n) {
+                self.shared.counts.dropped.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
                     event = "notify_dropped",
-                    match_id = id,
-                    "the notification queue is full or closed; the match is still in the review queue"
+                    match_id = n.match_id,
+                    "the notification queue is full; the match is still in the review queue"
                 );
-                Taken::QueueFull
+                return Taken::QueueFull;
             }
         }
+        self.shared.wake();
+        Taken::Queued
     }
 
     /// Deliveries so far.
     pub fn counts(&self) -> &Counts {
-        &self.counts
+        &self.shared.counts
     }
 
-    /// Stops taking notifications and waits at most `limit` for the queued
-    /// ones to be tried; returns whether they were. Past the limit the
+    /// Stops taking notifications and waits at most `limit` for one last
+    /// round of deliveries; returns whether it finished. Past the limit the
     /// delivery thread is left to finish on its own (a receiver that does
-    /// not answer must not hold a server's shutdown for minutes).
+    /// not answer must not hold a server's shutdown for minutes). With a
+    /// registry nothing is lost: what was not delivered is owed at the next
+    /// start.
     pub fn close_within(&self, limit: Duration) -> bool {
-        drop(self.tx.lock().unwrap_or_else(|p| p.into_inner()).take());
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.wake();
         let worker = self.worker.lock().unwrap_or_else(|p| p.into_inner()).take();
         let Some(w) = worker else { return true };
         let (done_tx, done_rx) = mpsc::channel();
@@ -600,9 +1211,10 @@ impl Notifier {
         done
     }
 
-    /// Stops taking notifications and waits until the queued ones were tried.
+    /// Stops taking notifications and waits for one last round of deliveries.
     pub fn close(&self) {
-        drop(self.tx.lock().unwrap_or_else(|p| p.into_inner()).take());
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.wake();
         let worker = self.worker.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(w) = worker {
             let _ = w.join();
@@ -773,15 +1385,25 @@ mod tests {
 
     #[test]
     fn bad_settings_say_what_to_do() {
-        let e = Webhook::new(WebhookConfig::new("https://x.example/h", None))
+        assert!(Webhook::new(WebhookConfig::new("https://x.example/h", None)).is_ok());
+        let e = Webhook::new(WebhookConfig::new("ftp://x.example/h", None))
             .err()
             .unwrap();
-        assert!(e.to_string().contains("http://"), "{e}");
+        assert!(e.to_string().contains("https://"), "{e}");
+        let e = Webhook::new(WebhookConfig {
+            extra_ca_pem: Some(b"not a certificate".to_vec()),
+            ..WebhookConfig::new("https://x.example/h", None)
+        })
+        .err()
+        .unwrap();
+        assert!(matches!(e, NotifyError::Ca { .. }), "{e}");
+        assert!(e.to_string().contains("BEGIN CERTIFICATE"), "{e}");
         let cfg = |url: &str, to: &[&str]| SmtpConfig {
             url: url.into(),
             from: "hw@example.org".into(),
             to: to.iter().map(|s| s.to_string()).collect(),
             timeout: Duration::from_secs(1),
+            extra_ca_pem: None,
         };
         let r = |c: &SmtpConfig| Smtp::new(c, Box::new(EmailText::plain)).err().unwrap();
         assert!(matches!(
@@ -797,9 +1419,29 @@ mod tests {
             r(&cfg("smtp://x", &["not an address"])),
             NotifyError::Address { .. }
         ));
+        assert!(matches!(
+            r(&cfg("smtp://x?tls=maybe", &["a@b.c"])),
+            NotifyError::SmtpUrl { .. }
+        ));
         assert_eq!(
             parse_smtp_url("smtp://u:p@relay.example:587").unwrap(),
-            ("relay.example".into(), 587, Some(("u".into(), "p".into())))
+            SmtpUrl {
+                tls: SmtpTls::StartTls,
+                host: "relay.example".into(),
+                port: 587,
+                login: Some(("u".into(), "p".into()))
+            }
+        );
+        let port_tls = |u: &str| {
+            let p = parse_smtp_url(u).unwrap();
+            (p.port, p.tls)
+        };
+        assert_eq!(port_tls("smtp://relay"), (587, SmtpTls::StartTls));
+        assert_eq!(port_tls("smtps://relay"), (465, SmtpTls::Implicit));
+        assert_eq!(port_tls("smtp://relay?tls=none"), (25, SmtpTls::None));
+        assert_eq!(
+            port_tls("smtp://relay:2525/?tls=none"),
+            (2525, SmtpTls::None)
         );
     }
 
@@ -854,10 +1496,11 @@ mod tests {
         let (port, got) = smtp_receiver();
         let smtp = Smtp::new(
             &SmtpConfig {
-                url: format!("smtp://127.0.0.1:{port}"),
+                url: format!("smtp://127.0.0.1:{port}?tls=none"),
                 from: "homeward@example.org".into(),
                 to: vec!["team@example.org".into()],
                 timeout: Duration::from_secs(5),
+                extra_ca_pem: None,
             },
             Box::new(|n: &Notification| EmailText {
                 subject: format!("强匹配 {}", n.match_id),
@@ -878,5 +1521,199 @@ mod tests {
         assert!(m.contains("Subject: =?utf-8?"), "{m}");
         assert!(m.contains("review/5") || m.contains("review/=\r\n5"), "{m}");
         assert_eq!(n.counts().delivered.load(Ordering::Relaxed), 1);
+    }
+
+    /// A CA made now, and a certificate it signed for 127.0.0.1 and
+    /// localhost: (CA PEM, server rustls config).
+    fn test_ca() -> (String, Arc<rustls::ServerConfig>) {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Homeward test CA");
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params =
+            rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+                .unwrap();
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        let der = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let cfg = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.der().clone(), ca.der().clone()], der)
+            .unwrap();
+        (ca.pem(), Arc::new(cfg))
+    }
+
+    /// A loopback HTTPS receiver answering 200: its URL, the requests'
+    /// bodies, and how many TLS handshakes failed.
+    fn tls_receiver(cfg: Arc<rustls::ServerConfig>) -> (String, Got, Arc<AtomicU64>) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("https://{}/hook", l.local_addr().unwrap());
+        let got: Got = Arc::new(Mutex::new(Vec::new()));
+        let refused = Arc::new(AtomicU64::new(0));
+        let (g, f) = (Arc::clone(&got), Arc::clone(&refused));
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(tcp) = conn else { continue };
+                let conn = rustls::ServerConnection::new(Arc::clone(&cfg)).unwrap();
+                let mut tls = rustls::StreamOwned::new(conn, tcp);
+                let mut head = String::new();
+                let mut len = 0;
+                let mut line = Vec::new();
+                let mut byte = [0u8; 1];
+                let mut ok = true;
+                loop {
+                    match tls.read(&mut byte) {
+                        Ok(1) => line.push(byte[0]),
+                        _ => {
+                            ok = false;
+                            break;
+                        }
+                    }
+                    if line.ends_with(b"\n") {
+                        let l = String::from_utf8_lossy(&line).to_string();
+                        line.clear();
+                        if l == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = l.to_ascii_lowercase().strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                        head.push_str(&l);
+                    }
+                }
+                if !ok {
+                    f.fetch_add(1, Ordering::SeqCst);
+                    continue;
+                }
+                let mut body = vec![0; len];
+                let _ = tls.read_exact(&mut body);
+                g.lock().unwrap().push((head, body));
+                let _ = tls.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            }
+        });
+        (url, got, refused)
+    }
+
+    #[test]
+    fn an_https_webhook_is_delivered_once_with_the_private_ca_and_refused_without_it() {
+        let (ca_pem, cfg) = test_ca();
+        let (url, got, refused) = tls_receiver(cfg);
+        // Trusted through the extra CA: delivered exactly once.
+        let hook = Webhook::new(WebhookConfig {
+            extra_ca_pem: Some(ca_pem.into_bytes()),
+            ..fast(&url, Some(b"k"))
+        })
+        .unwrap();
+        let n = Notifier::start(vec![Box::new(hook)], 8);
+        assert_eq!(n.notify(note(1, Band::Strong)), Taken::Queued);
+        assert_eq!(n.notify(note(1, Band::Strong)), Taken::AlreadySent);
+        n.close();
+        assert_eq!(n.counts().delivered.load(Ordering::Relaxed), 1);
+        {
+            let got = got.lock().unwrap();
+            assert_eq!(got.len(), 1, "{got:?}");
+            let v: serde_json::Value = serde_json::from_slice(&got[0].1).unwrap();
+            assert_eq!(v["match_id"], 1);
+        }
+        // Only the Mozilla roots: the handshake fails, nothing is delivered,
+        // and the failure says why without the URL.
+        let hook = Webhook::new(fast(&url, None)).unwrap();
+        let e = hook.send(&note(2, Band::Strong)).unwrap_err();
+        assert!(e.to_string().contains("TLS"), "{e}");
+        assert!(!e.to_string().contains("127.0.0.1"), "{e}");
+        let n = Notifier::start(vec![Box::new(hook)], 8);
+        n.notify(note(3, Band::Strong));
+        n.close();
+        assert_eq!(n.counts().delivered.load(Ordering::Relaxed), 0);
+        assert_eq!(n.counts().failed.load(Ordering::Relaxed), 1);
+        assert_eq!(got.lock().unwrap().len(), 1);
+        assert!(refused.load(Ordering::SeqCst) >= 1);
+    }
+
+    #[test]
+    fn smtps_delivers_with_the_private_ca_and_refuses_without_it() {
+        let (ca_pem, cfg) = test_ca();
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let got = Arc::new(Mutex::new(Vec::<String>::new()));
+        let g = Arc::clone(&got);
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(tcp) = conn else { continue };
+                let c = rustls::ServerConnection::new(Arc::clone(&cfg)).unwrap();
+                let mut s = rustls::StreamOwned::new(c, tcp);
+                if write!(s, "220 test ESMTP\r\n")
+                    .and_then(|_| s.flush())
+                    .is_err()
+                {
+                    continue;
+                }
+                let mut data: Option<String> = None;
+                let mut buf = Vec::new();
+                let mut byte = [0u8; 1];
+                while let Ok(1) = s.read(&mut byte) {
+                    buf.push(byte[0]);
+                    if !buf.ends_with(b"\n") {
+                        continue;
+                    }
+                    let line = String::from_utf8_lossy(&buf).to_string();
+                    buf.clear();
+                    if let Some(d) = data.as_mut() {
+                        if line == ".\r\n" {
+                            g.lock().unwrap().push(data.take().unwrap_or_default());
+                            let _ = write!(s, "250 queued\r\n");
+                            let _ = s.flush();
+                        } else {
+                            d.push_str(&line);
+                        }
+                        continue;
+                    }
+                    let cmd = line.to_ascii_uppercase();
+                    let reply = if cmd.starts_with("EHLO") {
+                        "250-test\r\n250 8BITMIME\r\n"
+                    } else if cmd.starts_with("DATA") {
+                        data = Some(String::new());
+                        "354 go on\r\n"
+                    } else if cmd.starts_with("QUIT") {
+                        let _ = write!(s, "221 bye\r\n");
+                        let _ = s.flush();
+                        break;
+                    } else {
+                        "250 ok\r\n"
+                    };
+                    let _ = write!(s, "{reply}");
+                    let _ = s.flush();
+                }
+            }
+        });
+        let config = |ca: Option<Vec<u8>>| SmtpConfig {
+            url: format!("smtps://127.0.0.1:{port}"),
+            from: "homeward@example.org".into(),
+            to: vec!["team@example.org".into()],
+            timeout: Duration::from_secs(5),
+            extra_ca_pem: ca,
+        };
+        let smtp = Smtp::new(
+            &config(Some(ca_pem.into_bytes())),
+            Box::new(EmailText::plain),
+        )
+        .unwrap();
+        smtp.send(&note(4, Band::Possible)).unwrap();
+        assert_eq!(got.lock().unwrap().len(), 1);
+        let smtp = Smtp::new(&config(None), Box::new(EmailText::plain)).unwrap();
+        let e = smtp.send(&note(5, Band::Possible)).unwrap_err();
+        assert!(e.to_string().contains("TLS"), "{e}");
+        assert_eq!(got.lock().unwrap().len(), 1);
     }
 }

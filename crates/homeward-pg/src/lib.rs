@@ -54,6 +54,7 @@ mod error;
 mod jobs;
 mod journal;
 mod matching;
+mod outbox;
 mod probe;
 mod reads;
 mod rows;
@@ -86,6 +87,7 @@ pub use jobs::{
     BatchProgress, Enqueued, Job, JobQueue, JobReport, JobState, NewJob, DEFAULT_MAX_ATTEMPTS,
     JOBS_CHANNEL,
 };
+pub use outbox::PgOutbox;
 pub use probe::registry_exists;
 pub use reads::PgReader;
 use rows::*;

@@ -91,7 +91,7 @@ impl PgReader {
 
 /// Refuses a database that is not a registry of this build's schema
 /// version, reading only (a reader cannot migrate).
-fn check_schema(client: &mut Client, target: &Target) -> Result<(), PgError> {
+pub(crate) fn check_schema(client: &mut Client, target: &Target) -> Result<(), PgError> {
     let db = |e| PgError::Store(error::store_error(e, target));
     let ours: bool = client
         .query_one("SELECT to_regclass('homeward_schema') IS NOT NULL", &[])

@@ -11,7 +11,8 @@
 //! the ingest job queue; version 5 the web accounts (SQLite keeps them in
 //! `auth.sqlite`, apart from the registry); version 6 logs recorded
 //! sightings and stored case-photo hashes, so that other processes keep
-//! their duplicate index in step. docs/adr-postgres.md has the type
+//! their duplicate index in step; version 7 SQLite's version 7 (the
+//! notifications' outbox, `outbox.rs`). docs/adr-postgres.md has the type
 //! mapping.
 
 use postgres::Client;
@@ -22,7 +23,7 @@ use crate::error::{PgError, Target};
 pub const APPLICATION: &str = "homeward-registry";
 
 /// Schema version written by this build.
-pub const SCHEMA_VERSION: i32 = 6;
+pub const SCHEMA_VERSION: i32 = 7;
 
 /// Advisory lock key taken while migrating ("HWRM").
 const MIGRATE_LOCK: i64 = 0x4857_524d;
@@ -367,6 +368,23 @@ ALTER TABLE changes DROP CONSTRAINT changes_kind_check;
 ALTER TABLE changes ADD CONSTRAINT changes_kind_check
     CHECK (kind IN ('face_added','face_removed','face_vectors_replaced','case_status',
                     'case_erased','models_changed','sighting_added','photo_hashed'));
+"#,
+    // Version 7: the registry is the notifications' outbox (SQLite's version
+    // 7, `outbox.rs`, docs/adr-notify.md): per match and channel, the claim's
+    // lease, attempts, next try and outcome; `notify_floor` keeps matches
+    // older than this version (the in-memory notifier's) from being sent again.
+    r#"
+CREATE TABLE notify_deliveries (
+    match_id      bigint NOT NULL REFERENCES matches(id) ON DELETE CASCADE,
+    channel       text NOT NULL,
+    attempts      integer NOT NULL DEFAULT 0,
+    next_at       bigint NOT NULL DEFAULT 0,
+    claimed_until bigint NOT NULL DEFAULT 0,
+    delivered_at  bigint,
+    gave_up_at    bigint,
+    PRIMARY KEY (match_id, channel)
+);
+INSERT INTO registry_meta (key, value) VALUES ('notify_floor', (SELECT coalesce(max(id), 0) FROM matches));
 "#,
 ];
 

@@ -95,6 +95,7 @@ fn a_version_5_registry_with_a_change_log_migrates_to_log_sightings() {
          ALTER TABLE changes ADD CONSTRAINT changes_kind_check
              CHECK (kind IN ('face_added','face_removed','face_vectors_replaced',
                              'case_status','case_erased','models_changed'));
+         DROP TABLE notify_deliveries; DELETE FROM registry_meta WHERE key = 'notify_floor';
          UPDATE homeward_schema SET version = 5;",
     )
     .unwrap();
@@ -247,6 +248,7 @@ fn a_version_1_registry_gets_the_model_slot_and_keeps_its_rows() {
          DROP FUNCTION homeward_access_log_append_only();
          ALTER TABLE matches DROP COLUMN assignee;
          DELETE FROM registry_meta WHERE key = 'models_chosen';
+         DROP TABLE notify_deliveries; DELETE FROM registry_meta WHERE key = 'notify_floor';
          UPDATE homeward_schema SET version = 1;",
     )
     .unwrap();
@@ -658,4 +660,118 @@ fn a_read_only_database_reads_and_says_where_to_write() {
         "{err}"
     );
     assert!(!err.contains(db.cluster().password()), "{err}");
+}
+
+#[test]
+fn a_version_6_registry_gets_the_outbox_and_two_claimers_split_the_owed_matches() {
+    use homeward_core::store::{MatchOrigin, NewMatch, Outbox, OwedQuery};
+    use homeward_pg::PgOutbox;
+    let Some(db) = TestDb::new_or_skip("migrate_v7") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let queue = |s: &mut PgStore, bytes: &[u8], band: &str| {
+        let c = s.add_case("t", &case("Noé")).unwrap();
+        let extras = SightingExtras {
+            matches: vec![NewMatch {
+                case_id: c,
+                sighting_face: 0,
+                origin: MatchOrigin::Sighting,
+                rank_key: 0.01,
+                scores_json: format!(r#"{{"case_id":{c},"band":"{band}"}}"#),
+            }],
+            ..SightingExtras::default()
+        };
+        let (_, _, m) = s
+            .record_sighting("t", bytes, &NewSighting::default(), &[face(0.3)], &extras)
+            .unwrap();
+        m[0]
+    };
+    let old = {
+        let mut s = PgStore::connect(&db.url(), dir.path()).unwrap();
+        queue(&mut s, b"seen", "strong")
+    };
+    let mut c = db.cluster().client(db.name()).unwrap();
+    c.batch_execute(
+        "DROP TABLE notify_deliveries; DELETE FROM registry_meta WHERE key = 'notify_floor';
+         UPDATE homeward_schema SET version = 6;",
+    )
+    .unwrap();
+    let mut s = PgStore::connect(&db.url(), dir.path()).unwrap();
+    let v: i32 = c
+        .query_one("SELECT version FROM homeward_schema", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(v, SCHEMA_VERSION);
+    let floor: i64 = c
+        .query_one(
+            "SELECT value FROM registry_meta WHERE key = 'notify_floor'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(floor, old as i64);
+    let new: Vec<u64> = (0..6u8)
+        .map(|i| {
+            queue(
+                &mut s,
+                &[b'n', i],
+                if i % 2 == 0 { "strong" } else { "possible" },
+            )
+        })
+        .collect();
+    queue(&mut s, b"weak", "weak");
+    let q = OwedQuery {
+        channel: "webhook",
+        bands: &["strong", "possible"],
+        since: 0,
+        lease_s: 60,
+        limit: 3,
+    };
+    let now = 2_000_000_000;
+    // Two servers claiming at once: every owed match goes to exactly one.
+    let claims: Vec<Vec<u64>> = std::thread::scope(|t| {
+        let hs: Vec<_> = (0..2)
+            .map(|_| {
+                let url = db.url();
+                let q = q.clone();
+                t.spawn(move || {
+                    let mut o = PgOutbox::connect(&url).unwrap();
+                    let mut mine = Vec::new();
+                    loop {
+                        let got = o.claim(&q, now).unwrap();
+                        if got.is_empty() {
+                            return mine;
+                        }
+                        mine.extend(got.iter().map(|m| m.match_id));
+                    }
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut all: Vec<u64> = claims.concat();
+    all.sort();
+    assert_eq!(all, new, "{claims:?}");
+    let mut o = PgOutbox::connect(&db.url()).unwrap();
+    o.delivered(new[0], "webhook", now).unwrap();
+    o.retry_at(new[1], "webhook", now + 30).unwrap();
+    // After the leases: the delivered one never again, the retried one when due.
+    let later: Vec<u64> = o
+        .claim(
+            &OwedQuery {
+                limit: 10,
+                ..q.clone()
+            },
+            now + 61,
+        )
+        .unwrap()
+        .iter()
+        .map(|m| m.match_id)
+        .collect();
+    assert!(
+        !later.contains(&new[0]) && later.contains(&new[1]),
+        "{later:?}"
+    );
+    assert_eq!(later.len(), new.len() - 1);
 }

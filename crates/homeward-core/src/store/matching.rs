@@ -1159,6 +1159,7 @@ mod tests {
              DROP TABLE face_vectors; DROP TABLE sighting_face_vectors; DROP TABLE models;
              DROP TABLE case_events; DROP TABLE review_marks; ALTER TABLE matches DROP COLUMN assignee;
              DELETE FROM registry_meta WHERE key = 'models_chosen';
+             DROP TABLE notify_deliveries; DELETE FROM registry_meta WHERE key = 'notify_floor';
              PRAGMA user_version = 1;",
         )
         .unwrap();
@@ -1191,6 +1192,7 @@ mod tests {
              DROP TABLE face_vectors; DROP TABLE sighting_face_vectors; DROP TABLE models;
              DROP TABLE case_events; DROP TABLE review_marks; ALTER TABLE matches DROP COLUMN assignee;
              DELETE FROM registry_meta WHERE key = 'models_chosen';
+             DROP TABLE notify_deliveries; DELETE FROM registry_meta WHERE key = 'notify_floor';
              PRAGMA user_version = 2;",
         )
         .unwrap();

@@ -34,6 +34,7 @@ pub mod model_checks;
 mod model_index;
 mod model_snapshot;
 mod notes;
+mod outbox;
 mod read_store;
 mod reads;
 mod registry;
@@ -61,6 +62,7 @@ pub use matching::{
 };
 pub use model_index::ModelIndexes;
 pub use model_snapshot::model_snapshot_dir;
+pub use outbox::{Outbox, OwedMatch, OwedQuery, SqliteOutbox};
 pub use read_store::ReadStore;
 pub use reads::{
     BatchStatus, CasePhoto, CaseSummary, PhotoDistance, QueueEntry, Reader, Reads, ReviewItem,

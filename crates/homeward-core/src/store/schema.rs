@@ -6,7 +6,7 @@ use rusqlite::Connection;
 pub const APPLICATION_ID: i32 = 0x4857_5247;
 
 /// Schema version written by this build.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -199,6 +199,27 @@ CREATE TABLE review_marks (
     seen_upto  INTEGER NOT NULL,
     at         INTEGER NOT NULL
 );
+"#,
+    // Version 7: the registry is the notifications' outbox (`store/outbox.rs`,
+    // docs/adr-notify.md). A notification is owed for every pending match of a
+    // notified band above `notify_floor`; this table keeps, per match and
+    // channel, what became of it: the claim's lease (`claimed_until`), the
+    // attempts, when to try next, and when it was delivered or given up.
+    // Matches that existed before this version were handled (or not) by the
+    // old in-memory notifier: the floor keeps them from being sent again.
+    // Rows go with their match by ON DELETE CASCADE, so an erasure takes them.
+    r#"
+CREATE TABLE notify_deliveries (
+    match_id      INTEGER NOT NULL REFERENCES matches(id) ON DELETE CASCADE,
+    channel       TEXT NOT NULL,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    next_at       INTEGER NOT NULL DEFAULT 0,
+    claimed_until INTEGER NOT NULL DEFAULT 0,
+    delivered_at  INTEGER,
+    gave_up_at    INTEGER,
+    PRIMARY KEY (match_id, channel)
+);
+INSERT INTO registry_meta (key, value) VALUES ('notify_floor', (SELECT coalesce(max(id), 0) FROM matches));
 "#,
 ];
 

@@ -66,14 +66,26 @@ pub struct ServeArgs {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// When a strong or possible match is queued, POST a JSON notification
     /// (ids, band and a link; never names, photos or places) to this
-    /// http:// URL; also HOMEWARD_NOTIFY_WEBHOOK. With HOMEWARD_WEBHOOK_SECRET
-    /// set, each body is signed: X-Homeward-Signature: sha256=HMAC-SHA256 hex.
+    /// https:// (or http://) URL; also HOMEWARD_NOTIFY_WEBHOOK. With
+    /// HOMEWARD_WEBHOOK_SECRET set, each body is signed:
+    /// X-Homeward-Signature: sha256=HMAC-SHA256 hex. Owed notifications are
+    /// kept in the registry until delivered, across restarts.
     #[arg(long, value_name = "URL")]
     pub notify_webhook: Option<String>,
-    /// Email this address too when HOMEWARD_SMTP_URL
-    /// (smtp://user:password@host:port) is set; repeat for each recipient.
+    /// Email this address too when HOMEWARD_SMTP_URL is set:
+    /// smtp://user:password@host:587 (STARTTLS, required),
+    /// smtps://user:password@host:465 (TLS), or smtp://relay:25?tls=none (plain,
+    /// a local relay only); repeat for each recipient.
     #[arg(long = "notify-email", value_name = "ADDRESS")]
     pub notify_email: Vec<String>,
+    /// A private CA's certificate (PEM) trusted for the webhook and SMTP
+    /// beside the bundled Mozilla roots; also HOMEWARD_NOTIFY_CA.
+    #[arg(long, value_name = "FILE")]
+    pub notify_ca: Option<std::path::PathBuf>,
+    /// Give up (logged) on a notification not delivered this many hours after
+    /// its match was queued; retried with growing waits (up to 1 h) until then.
+    #[arg(long, value_name = "HOURS", default_value_t = 72)]
+    pub notify_give_up_hours: u64,
     /// Sender address of notification emails.
     #[arg(long, value_name = "ADDRESS", default_value = "homeward@localhost")]
     pub notify_from: String,
@@ -89,12 +101,31 @@ pub struct ServeArgs {
 /// and the SMTP URL, which holds a password, only from the environment).
 fn notify_settings(args: &ServeArgs) -> Result<server::NotifySettings, CliError> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    let ca_pem = match args
+        .notify_ca
+        .clone()
+        .or_else(|| env("HOMEWARD_NOTIFY_CA").map(std::path::PathBuf::from))
+    {
+        Some(path) => Some(std::fs::read(&path).map_err(|e| {
+            CliError::Usage(format!(
+                "cannot read the notification CA file {}: {e}; give a readable PEM certificate file",
+                path.display()
+            ))
+        })?),
+        None => None,
+    };
+    if args.notify_give_up_hours == 0 {
+        return Err(CliError::Usage(
+            "--notify-give-up-hours must be at least 1".into(),
+        ));
+    }
     let webhook = args
         .notify_webhook
         .clone()
         .or_else(|| env("HOMEWARD_NOTIFY_WEBHOOK"))
-        .map(|url| {
-            homeward_match::notify::WebhookConfig::new(
+        .map(|url| homeward_match::notify::WebhookConfig {
+            extra_ca_pem: ca_pem.clone(),
+            ..homeward_match::notify::WebhookConfig::new(
                 url.trim(),
                 env("HOMEWARD_WEBHOOK_SECRET").map(String::into_bytes),
             )
@@ -105,10 +136,11 @@ fn notify_settings(args: &ServeArgs) -> Result<server::NotifySettings, CliError>
             from: args.notify_from.clone(),
             to: args.notify_email.clone(),
             timeout: Duration::from_secs(20),
+            extra_ca_pem: ca_pem.clone(),
         }),
         None if !args.notify_email.is_empty() => {
             return Err(CliError::Usage(
-                "--notify-email needs an SMTP server: set HOMEWARD_SMTP_URL=smtp://user:password@host:587"
+                "--notify-email needs an SMTP server: set HOMEWARD_SMTP_URL=smtp://user:password@host:587 (STARTTLS) or smtps://user:password@host:465"
                     .into(),
             ))
         }
@@ -125,6 +157,7 @@ fn notify_settings(args: &ServeArgs) -> Result<server::NotifySettings, CliError>
         webhook,
         smtp,
         public_url: args.public_url.clone(),
+        give_up_after: Some(Duration::from_secs(args.notify_give_up_hours * 3600)),
     })
 }
 

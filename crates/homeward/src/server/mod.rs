@@ -41,12 +41,14 @@ use axum::Router;
 use homeward_core::faces::{FaceEngine, FaceOptions};
 use homeward_core::intake::Limits;
 use homeward_core::sface::SFace;
+use homeward_core::store::SqliteOutbox;
 use homeward_core::store::{MatchStore, ReadStore, Registry, StoreError};
 use homeward_match::notify::{
-    Channel, EmailText, Notification, Notifier, Smtp, SmtpConfig, Webhook, WebhookConfig,
+    Channel, Delivery, EmailText, Notification, Notifier, Outbox, Smtp, SmtpConfig, Webhook,
+    WebhookConfig,
 };
 use homeward_match::{Analysis, Analyzer};
-use homeward_pg::{ChangeListener, PgReader, PgStore, POLL_INTERVAL};
+use homeward_pg::{ChangeListener, PgOutbox, PgReader, PgStore, POLL_INTERVAL};
 
 pub use admission::default_analysis_budget;
 use admission::Admission;
@@ -130,6 +132,9 @@ pub struct NotifySettings {
     /// The address people open the pages at, for links; default the
     /// address the server listens on.
     pub public_url: Option<String>,
+    /// A match not delivered this long after it was queued is given up
+    /// (logged); `None`: the library's default (3 days).
+    pub give_up_after: Option<Duration>,
 }
 
 impl NotifySettings {
@@ -462,6 +467,19 @@ type Opened = (
 /// The served registry, its read connections and, on a shared database,
 /// a listener for other processes' changes. A SQLite registry first takes
 /// over the sighting notes older builds kept in the account store.
+/// The notifications' outbox of the served registry, on a connection of its
+/// own (the registry is already open, and so migrated).
+fn open_outbox(at: &Served) -> Result<Box<dyn Outbox>, ServerError> {
+    match at {
+        Served::Dir(dir) => Ok(Box::new(SqliteOutbox::open(dir).map_err(|e| {
+            ServerError::Setup(format!("cannot open the notifications' outbox: {e}"))
+        })?)),
+        Served::Postgres { url, .. } => Ok(Box::new(PgOutbox::connect(url).map_err(|e| {
+            ServerError::Setup(format!("cannot open the notifications' outbox: {e}"))
+        })?)),
+    }
+}
+
 fn open_registry(at: &Served, auth: &AuthStore) -> Result<Opened, ServerError> {
     match at {
         Served::Dir(dir) => {
@@ -613,14 +631,21 @@ pub fn run(config: ServerConfig, auth: AuthStore) -> Result<(), ServerError> {
                 .public_url
                 .clone()
                 .unwrap_or_else(|| format!("http://{local}"));
+            let mut delivery = Delivery::default();
+            if let Some(g) = config.notify.give_up_after {
+                delivery.give_up_after = g;
+            }
             tracing::info!(
                 event = "notifications",
                 channels = channels.len(),
-                "strong and possible matches will be announced"
+                give_up_after_h = delivery.give_up_after.as_secs() / 3600,
+                "strong and possible matches will be announced (owed ones kept in the registry)"
             );
-            state
-                .service
-                .set_notifier(Arc::new(Notifier::start(channels, 1000)), public);
+            let outbox = open_outbox(&config.registry)?;
+            state.service.set_notifier(
+                Arc::new(Notifier::with_outbox(channels, outbox, &public, delivery)),
+                public,
+            );
         }
         if let Served::Dir(dir) = &config.registry {
             // A CLI that finds the registry held names this server.
