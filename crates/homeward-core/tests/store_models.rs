@@ -249,13 +249,15 @@ fn vectors_it_cannot_compare_are_refused() {
     };
     let e = reg.enable_models("w", &[other]).unwrap_err();
     assert!(e.to_string().contains("test-v1"), "{e}");
-    let wide = ModelSpec {
-        name: "wide".into(),
-        dim: 512,
+    // Any dimension an index holds is a model of its own (`third_model.rs`),
+    // but not one no index holds.
+    let huge = ModelSpec {
+        name: "huge".into(),
+        dim: 100_000,
         ..sface()
     };
-    let e = reg.enable_models("w", &[wide]).unwrap_err();
-    assert!(e.to_string().contains("128"), "{e}");
+    let e = reg.enable_models("w", &[huge]).unwrap_err();
+    assert!(e.to_string().contains("100000-d"), "{e}");
 
     let c = reg.add_case("w", &case("D")).unwrap();
     let mut wrong_version = face(0.1, Some(axis(1)));
