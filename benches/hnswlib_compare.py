@@ -30,18 +30,19 @@ def main():
     ap.add_argument("--m", type=int, default=16)
     ap.add_argument("--efc", type=int, default=200)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--efs", default="10,16,24,32,48,64,96,128,192,256")
     ap.add_argument("--reps", type=int, default=3)
     a = ap.parse_args()
 
-    base = np.fromfile(a.base, dtype="<f4").reshape(-1, 128)
-    queries = np.fromfile(a.queries, dtype="<f4").reshape(-1, 128)
+    base = np.fromfile(a.base, dtype="<f4").reshape(-1, a.dim)
+    queries = np.fromfile(a.queries, dtype="<f4").reshape(-1, a.dim)
     gt = np.fromfile(a.gt, dtype="<u8").reshape(len(queries), -1)[:, :10]
     n = len(base)
 
     before = rss_bytes()
     t, c = time.perf_counter(), time.process_time()
-    idx = hnswlib.Index(space="l2", dim=128)  # hnswlib "l2" is squared L2: same ranking
+    idx = hnswlib.Index(space="l2", dim=a.dim)  # hnswlib "l2" is squared L2: same ranking
     idx.init_index(max_elements=n, M=a.m, ef_construction=a.efc, random_seed=1)
     idx.set_num_threads(a.threads)
     idx.add_items(base, np.arange(n))
@@ -53,7 +54,7 @@ def main():
         path = os.path.join(d, "idx.bin")
         idx.save_index(path)
         t = time.perf_counter()
-        loaded = hnswlib.Index(space="l2", dim=128)
+        loaded = hnswlib.Index(space="l2", dim=a.dim)
         loaded.load_index(path, max_elements=n)
         load_s = time.perf_counter() - t
         del loaded

@@ -14,18 +14,30 @@
 //! header's file lengths, the files' CRC-32s and the header's own CRC-32 are
 //! rewritten to match, so that inputs get past the checksums to the parsers.
 //! The files are written where the header says (or `snap-00000001/faces`
-//! when its names are unusable) and loaded with `FaceIndex::load`, the store
-//! holding the faces whose ids the data file lists (when they are small).
+//! when its names are unusable) and loaded with `FaceIndex::load_model` at
+//! the dimension the header gives (dlib's 128 when it gives none an index
+//! holds), the store holding the faces whose ids the data file lists (when
+//! they are small).
 //! Nothing panics; a loaded index holds no more vectors than the data file,
 //! and a search on it returns only those ids.
 
 use std::path::Path;
 
-use homeward_core::index::{FaceIndex, FaceMeta, IndexError, VectorIndex};
+use homeward_core::index::{FaceIndex, FaceMeta, IndexError, VectorIndex, DIM, MAX_DIM};
 use homeward_core::{CaseStatus, Sex};
 
-/// Bytes per stored vector in the data file (128 f32 and a u32 id).
-const VECTOR_BYTES: usize = 128 * 4 + 4;
+/// Bytes per stored vector in the data file (`dim` f32 and a u32 id).
+fn vector_bytes(dim: usize) -> usize {
+    dim * 4 + 4
+}
+
+/// The dimension the header gives, if an index holds it; else dlib's.
+fn dimension(header: &[u8]) -> usize {
+    le32(header, 16)
+        .map(|d| d as usize)
+        .filter(|d| (1..=MAX_DIM).contains(d))
+        .unwrap_or(DIM)
+}
 /// Fixed part of the header, before the names and the trailing CRC-32.
 const FIXED: usize = 96;
 /// Store ids the simulated store may hold (a store of small row ids).
@@ -90,12 +102,12 @@ fn names(header: &[u8]) -> Option<(String, String)> {
 }
 
 /// The ids the data file lists, if it holds whole vectors and all are small.
-fn store_ids(data: &[u8]) -> Vec<u64> {
-    let n = data.len() / VECTOR_BYTES;
-    if n * VECTOR_BYTES != data.len() {
+fn store_ids(data: &[u8], dim: usize) -> Vec<u64> {
+    let n = data.len() / vector_bytes(dim);
+    if n * vector_bytes(dim) != data.len() {
         return Vec::new();
     }
-    let ids: Option<Vec<u64>> = data[n * 128 * 4..]
+    let ids: Option<Vec<u64>> = data[n * dim * 4..]
         .chunks_exact(4)
         .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .map(|id| (id < STORE_IDS).then_some(u64::from(id)))
@@ -128,24 +140,30 @@ pub fn run(input: &[u8], root: &Path) -> Result<usize, IndexError> {
         location: None,
         status: CaseStatus::Searching,
     };
-    let ids = store_ids(&files.data);
+    let dim = dimension(&files.header);
+    let ids = store_ids(&files.data, dim);
     let metas = ids.iter().map(|&id| (id, meta)).collect();
-    let (index, _newer) = FaceIndex::load(root, generation, metas)?;
-    let n = files.data.len() / VECTOR_BYTES;
+    let (index, _newer) = FaceIndex::load_model(root, "fuzz", dim, generation, metas)?;
+    assert_eq!(index.dim(), dim);
+    let n = files.data.len() / vector_bytes(dim);
     assert!(
         index.len() <= n,
         "{} vectors from a data file of {n}",
         index.len()
     );
     // Search the graph itself (the walk follows every loaded link).
-    let mut query = [0f32; 128];
-    if let Some(first) = files.data.get(..512) {
+    let mut query = vec![0f32; dim];
+    if let Some(first) = files.data.get(..dim * 4) {
         for (q, c) in query.iter_mut().zip(first.chunks_exact(4)) {
             let v = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
             *q = if v.is_finite() { v } else { 0.0 };
         }
     }
-    for hit in index.graph().search(&query, 10, None) {
+    let hits = index
+        .graph()
+        .search(&query, 10, None)
+        .expect("a query of the index's dimension");
+    for hit in hits {
         assert!(
             ids.binary_search(&hit.id).is_ok(),
             "search returned id {}",

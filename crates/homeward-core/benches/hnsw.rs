@@ -6,7 +6,12 @@
 //! ```text
 //! cargo bench -p homeward-core --bench hnsw -- --n 100000 [--queries 1000]
 //!     [--reps 3] [--efs 10,16,...] [--m 16] [--efc 200] [--no-python] [--no-hnsw-rs]
+//!     [--dim 128|512]
 //! ```
+//!
+//! `--dim 512` runs the same measurement on 512-d synthetic vectors (an
+//! ArcFace-sized model's index: the general distance kernel instead of the
+//! 128-d one); the synthetic distances stay those of dlib.
 //!
 //! Vectors are the synthetic face-like embeddings of `tests/support/synth.rs`:
 //! identity centres drawn around a shared mean with per-dimension scales
@@ -33,7 +38,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use homeward_core::index::{l2, FaceIndex, FaceMeta, HnswParams};
+use homeward_core::index::{l2, FaceIndex, FaceMeta, HnswParams, DIM, DLIB_MODEL};
 use homeward_core::store::{CaseStatus, Sex};
 use rayon::prelude::*;
 
@@ -92,7 +97,7 @@ fn process_cpu() -> f64 {
     cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID)
 }
 
-fn write_f32(path: &Path, rows: &[[f32; 128]]) -> std::io::Result<()> {
+fn write_f32<const D: usize>(path: &Path, rows: &[[f32; D]]) -> std::io::Result<()> {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
     for r in rows {
         for x in r {
@@ -129,11 +134,11 @@ fn show_point(p: Option<Point>) -> String {
 }
 
 /// Recall@10 and median QPS of `search` for each ef.
-fn sweep(
-    queries: &[[f32; 128]],
+fn sweep<const D: usize>(
+    queries: &[[f32; D]],
     gt: &[Vec<u64>],
     reps: usize,
-    search: &dyn Fn(&[f32; 128], usize) -> Vec<u64>,
+    search: &dyn Fn(&[f32; D], usize) -> Vec<u64>,
 ) -> Vec<Point> {
     efs()
         .into_iter()
@@ -186,9 +191,9 @@ mod hnsw_rs_side {
         }
     }
 
-    pub fn run(
-        vecs: &[[f32; 128]],
-        queries: &[[f32; 128]],
+    pub fn run<const D: usize>(
+        vecs: &[[f32; D]],
+        queries: &[[f32; D]],
         gt: &[Vec<u64>],
         reps: usize,
         params: HnswParams,
@@ -203,7 +208,7 @@ mod hnsw_rs_side {
         let build_s = t.elapsed().as_secs_f64();
         let build_cpu_s = process_cpu() - c;
         let bpv = rss().saturating_sub(before) as f64 / vecs.len() as f64;
-        let search = |q: &[f32; 128], ef: usize| -> Vec<u64> {
+        let search = |q: &[f32; D], ef: usize| -> Vec<u64> {
             g.search(q, 10, ef.max(10))
                 .iter()
                 .map(|n| n.d_id as u64)
@@ -234,11 +239,12 @@ mod hnsw_rs_side {
     }
 }
 
-fn search(index: &FaceIndex) -> impl Fn(&[f32; 128], usize) -> Vec<u64> + '_ {
+fn search<const D: usize>(index: &FaceIndex) -> impl Fn(&[f32; D], usize) -> Vec<u64> + '_ {
     move |q, ef| {
         index
             .graph()
             .search_ef(q, 10, ef, None)
+            .expect("queries have the index's dimension")
             .iter()
             .map(|h| h.id)
             .collect()
@@ -253,6 +259,15 @@ fn main() {
         real::run(Path::new(&path));
         return;
     }
+    match arg("--dim").map_or(Ok(DIM), |s| s.parse::<usize>()) {
+        Ok(DIM) => synthetic::<DIM>(),
+        Ok(512) => synthetic::<512>(),
+        other => eprintln!("--dim must be 128 or 512 (got {other:?})"),
+    }
+}
+
+/// The synthetic measurement at dimension `D`.
+fn synthetic<const D: usize>() {
     let n: usize = arg("--n").and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let nq: usize = arg("--queries")
         .and_then(|s| s.parse().ok())
@@ -266,7 +281,7 @@ fn main() {
     let out: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/hnsw-bench");
     std::fs::create_dir_all(&out).expect("create target/hnsw-bench");
     println!(
-        "hnsw bench: n = {n}, queries = {nq}, reps = {reps}, M = {}, ef_construction = {}, build threads = {}",
+        "hnsw bench: n = {n}, dim = {D}, queries = {nq}, reps = {reps}, M = {}, ef_construction = {}, build threads = {}",
         params.m,
         params.ef_construction,
         rayon::current_num_threads()
@@ -274,13 +289,13 @@ fn main() {
 
     // Data: identities with 1..=5 photos until n vectors.
     let t = Instant::now();
-    let (centres, mut vecs, _) = synth::dataset(42, n / 3 + 16, 5);
+    let (centres, mut vecs, _) = synth::dataset_d::<D>(42, n / 3 + 16, 5);
     while vecs.len() < n {
-        let extra = synth::dataset(43 + vecs.len() as u64, 1000, 5).1;
+        let extra = synth::dataset_d::<D>(43 + vecs.len() as u64, 1000, 5).1;
         vecs.extend(extra);
     }
     vecs.truncate(n);
-    let queries = synth::queries(7, &centres, nq);
+    let queries = synth::queries_d::<D>(7, &centres, nq);
     let gt: Vec<Vec<u64>> = queries
         .par_iter()
         .map(|q| {
@@ -300,9 +315,15 @@ fn main() {
         "data + exact ground truth: {:.1} s",
         t.elapsed().as_secs_f64()
     );
-    let base_p = out.join(format!("base_{n}.f32"));
-    let q_p = out.join(format!("queries_{n}.f32"));
-    let gt_p = out.join(format!("gt_{n}.u64"));
+    // 128-d files keep their names (hnswlib runs on them separately).
+    let suffix = if D == DIM {
+        format!("{n}")
+    } else {
+        format!("{n}_d{D}")
+    };
+    let base_p = out.join(format!("base_{suffix}.f32"));
+    let q_p = out.join(format!("queries_{suffix}.f32"));
+    let gt_p = out.join(format!("gt_{suffix}.u64"));
     write_f32(&base_p, &vecs).expect("write vectors");
     write_f32(&q_p, &queries).expect("write queries");
     let gt_bytes: Vec<u8> = gt.iter().flatten().flat_map(|x| x.to_le_bytes()).collect();
@@ -316,14 +337,15 @@ fn main() {
         location: None,
         status: CaseStatus::Searching,
     };
-    let items: Vec<(u64, [f32; 128], FaceMeta)> = vecs
+    let items: Vec<(u64, [f32; D], FaceMeta)> = vecs
         .iter()
         .enumerate()
         .map(|(i, v)| (i as u64, *v, meta))
         .collect();
     let before = rss();
     let (t, c) = (Instant::now(), process_cpu());
-    let mut index = FaceIndex::new(params);
+    let model = if D == DIM { DLIB_MODEL } else { "synthetic" };
+    let mut index = FaceIndex::for_model(model, D, params).expect("a dimension an index holds");
     index.insert_batch(&items).expect("build");
     let build_s = t.elapsed().as_secs_f64();
     let build_cpu_s = process_cpu() - c;
@@ -331,9 +353,9 @@ fn main() {
     let graph_bytes = index.graph().memory_bytes() as f64 / n as f64;
     drop(items);
     println!("homeward build: {build_s:.1} s");
-    let ours_sweep = sweep(&queries, &gt, reps, &search(&index));
+    let ours_sweep = sweep(&queries, &gt, reps, &search::<D>(&index));
 
-    let snap = out.join(format!("snapshot_{n}"));
+    let snap = out.join(format!("snapshot_{suffix}"));
     let _ = std::fs::remove_dir_all(&snap);
     let t = Instant::now();
     index.save(&snap, 0).expect("save");
@@ -346,14 +368,14 @@ fn main() {
         drop(loaded.take()); // free the previous copy before timing the next load
         let m = metas.clone();
         let t = Instant::now();
-        let (l, _) = FaceIndex::load(&snap, 0, m).expect("load");
+        let (l, _) = FaceIndex::load_model(&snap, model, D, 0, m).expect("load");
         loads.push(t.elapsed().as_secs_f64());
         loaded = Some(l);
     }
     loads.sort_by(f64::total_cmp);
     let load_s = loads[1];
     let loaded = loaded.expect("loaded");
-    let loaded_sweep = sweep(&queries, &gt, 1, &search(&loaded));
+    let loaded_sweep = sweep(&queries, &gt, 1, &search::<D>(&loaded));
     drop(loaded);
     let _ = std::fs::remove_dir_all(&snap);
     let ours = Side {
@@ -375,7 +397,7 @@ fn main() {
             &gt,
             reps,
             params,
-            &out.join(format!("hnswrs_{n}")),
+            &out.join(format!("hnswrs_{suffix}")),
         )
     };
 
@@ -391,6 +413,7 @@ fn main() {
             .args(["--base", &base_p.to_string_lossy()])
             .args(["--queries", &q_p.to_string_lossy()])
             .args(["--gt", &gt_p.to_string_lossy()])
+            .args(["--dim", &D.to_string()])
             .args(["--m", &params.m.to_string()])
             .args(["--efc", &params.ef_construction.to_string()])
             .args(["--threads", &rayon::current_num_threads().to_string()])
@@ -441,7 +464,7 @@ fn main() {
     };
     println!();
     println!(
-        "n = {n}, M = {}, ef_construction = {}",
+        "n = {n}, dim = {D}, M = {}, ef_construction = {}",
         params.m, params.ef_construction
     );
     println!(
@@ -746,6 +769,7 @@ pub mod real {
                         index
                             .graph()
                             .search_ef(q, 10, ef, filter)
+                            .expect("queries have the index's dimension")
                             .iter()
                             .map(|h| h.id)
                             .collect()
@@ -757,7 +781,12 @@ pub mod real {
             println!("{line}");
             let got: Vec<Vec<u64>> = queries
                 .iter()
-                .map(|q| index.search(q, f, 10).iter().map(|h| h.id).collect())
+                .map(|q| {
+                    let hits = index
+                        .search(q, f, 10)
+                        .expect("queries have the index's dimension");
+                    hits.iter().map(|h| h.id).collect()
+                })
                 .collect();
             let short = got
                 .iter()

@@ -46,7 +46,7 @@ fn backend_suite(idx: &mut dyn VectorIndex) {
     }
     assert_eq!(idx.len(), vecs.len());
     // A stored vector finds itself first at distance 0.
-    let hits = idx.search(&vecs[17], 5, None);
+    let hits = idx.search(&vecs[17], 5, None).unwrap();
     assert_eq!(hits[0].id, 17);
     assert!(hits[0].distance.abs() < 1e-6);
     assert!(hits.windows(2).all(|w| w[0].distance <= w[1].distance));
@@ -64,14 +64,56 @@ fn backend_suite(idx: &mut dyn VectorIndex) {
     // Removed vectors never come back.
     assert!(idx.remove(17));
     assert!(!idx.remove(17));
-    assert!(idx.search(&vecs[17], 10, None).iter().all(|h| h.id != 17));
+    assert!(idx
+        .search(&vecs[17], 10, None)
+        .unwrap()
+        .iter()
+        .all(|h| h.id != 17));
     assert_eq!(idx.len(), vecs.len() - 1);
     // Filters are honoured and never shrink the list below k when enough pass.
     let even = |id: u64| id.is_multiple_of(2);
-    let hits = idx.search(&vecs[40], 10, Some(&even));
+    let hits = idx.search(&vecs[40], 10, Some(&even)).unwrap();
     assert_eq!(hits.len(), 10);
     assert!(hits.iter().all(|h| h.id % 2 == 0));
     assert_eq!(hits[0].id, 40);
+    // A vector of another dimension is a typed error, on insert and search.
+    let dim = idx.dim();
+    let short = vec![0.5f32; dim - 1];
+    assert!(matches!(
+        idx.insert(200_000, &short),
+        Err(IndexError::WrongDimension { expected, found, .. }) if expected == dim && found == dim - 1
+    ));
+    assert!(matches!(
+        idx.search(&short, 3, None),
+        Err(IndexError::WrongDimension { .. })
+    ));
+}
+
+/// The same suite at 512 dimensions (an ArcFace-sized model's index).
+fn backend_suite_512(idx: &mut dyn VectorIndex) {
+    assert_eq!(idx.dim(), 512);
+    let (_, vecs, _) = homeward_support_synth_512();
+    for (i, v) in vecs.iter().enumerate() {
+        idx.insert(i as u64, v).unwrap();
+    }
+    let hits = idx.search(&vecs[17], 5, None).unwrap();
+    assert_eq!(hits[0].id, 17);
+    assert!(hits[0].distance.abs() < 1e-6);
+    // The nearest other vector is the same identity's photo when it has one.
+    let even = |id: u64| id.is_multiple_of(2);
+    let hits = idx.search(&vecs[40], 10, Some(&even)).unwrap();
+    assert_eq!(hits.len(), 10);
+    assert_eq!(hits[0].id, 40);
+    let err = idx.search(&vecs[0][..128], 1, None).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("holds 512-d vectors, but a 128-d vector was given"),
+        "{err}"
+    );
+}
+
+fn homeward_support_synth_512() -> (Vec<[f32; 512]>, Vec<[f32; 512]>, Vec<usize>) {
+    synth::dataset_d::<512>(2, 400, 3)
 }
 
 #[test]
@@ -82,6 +124,49 @@ fn flat_backend_passes_suite() {
 #[test]
 fn hnsw_backend_passes_suite() {
     backend_suite(&mut HnswIndex::new(HnswParams::default(), 1000));
+}
+
+#[test]
+fn flat_backend_at_512_dimensions() {
+    backend_suite_512(&mut FlatIndex::for_model("wide", 512).unwrap());
+}
+
+#[test]
+fn hnsw_backend_at_512_dimensions() {
+    backend_suite_512(&mut HnswIndex::for_model("wide", 512, HnswParams::default()).unwrap());
+}
+
+#[test]
+fn a_dimension_no_index_holds_is_refused() {
+    for dim in [0, homeward_core::index::MAX_DIM + 1] {
+        assert!(matches!(
+            HnswIndex::for_model("odd", dim, HnswParams::default()),
+            Err(IndexError::UnsupportedDimension { .. })
+        ));
+        assert!(FlatIndex::for_model("odd", dim).is_err());
+        assert!(FaceIndex::for_model("odd", dim, HnswParams::default()).is_err());
+    }
+}
+
+#[test]
+fn synthetic_512_d_vectors_keep_dlib_like_distances() {
+    let (_, vecs, owner) = synth::dataset_d::<512>(1, 300, 4);
+    let (mut same, mut diff) = (Vec::new(), Vec::new());
+    for i in 0..vecs.len() {
+        for j in i + 1..vecs.len().min(i + 40) {
+            let d = l2(&vecs[i], &vecs[j]);
+            if owner[i] == owner[j] {
+                same.push(d)
+            } else {
+                diff.push(d)
+            }
+        }
+    }
+    same.sort_by(f32::total_cmp);
+    diff.sort_by(f32::total_cmp);
+    let (ms, md) = (same[same.len() / 2], diff[diff.len() / 2]);
+    assert!((0.35..=0.5).contains(&ms), "same-identity median {ms}");
+    assert!((0.8..=1.0).contains(&md), "different-identity median {md}");
 }
 
 // ---- filtered search agrees with exact search ----
@@ -142,6 +227,7 @@ fn exact(fx: &Fixture, q: &[f32; 128], f: &SearchFilter, k: usize) -> Vec<u64> {
     let accept = |id: u64| f.accepts(&fx.metas[id as usize]);
     fx.flat
         .search(q, k, Some(&accept))
+        .unwrap()
         .iter()
         .map(|h| h.id)
         .collect()
@@ -200,7 +286,13 @@ fn filtered_hnsw_matches_exact_search() {
         let (mut found, mut wanted) = (0usize, 0usize);
         for q in &qs {
             let truth = exact(&fx, q, f, 10);
-            let got: Vec<u64> = fx.index.search(q, f, 10).iter().map(|h| h.id).collect();
+            let got: Vec<u64> = fx
+                .index
+                .search(q, f, 10)
+                .unwrap()
+                .iter()
+                .map(|h| h.id)
+                .collect();
             assert_eq!(
                 got.len(),
                 truth.len().min(passing),
@@ -251,7 +343,9 @@ fn search_cases_returns_distinct_cases_with_their_best_faces() {
             .unwrap();
         id += 1;
     }
-    let cases = index.search_cases(&c0, &SearchFilter::default(), 5, 3);
+    let cases = index
+        .search_cases(&c0, &SearchFilter::default(), 5, 3)
+        .unwrap();
     assert_eq!(cases.len(), 5);
     assert_eq!(cases[0].case_id, 0);
     assert_eq!(cases[0].faces.len(), 3);
@@ -277,7 +371,9 @@ fn tombstones_trigger_rebuild_past_ratio() {
     assert_eq!(index.len(), n - removed);
     // 25% removed > 20% threshold: the graph was rebuilt at least once.
     assert!(index.graph().tombstone_ratio() <= homeward_core::index::COMPACT_RATIO);
-    let hits = index.search(&fx.vecs[0], &SearchFilter::default(), 10);
+    let hits = index
+        .search(&fx.vecs[0], &SearchFilter::default(), 10)
+        .unwrap();
     assert!(hits.iter().all(|h| h.id % 4 != 0));
     assert_eq!(hits.len(), 10);
 }
@@ -301,8 +397,8 @@ fn snapshot_round_trip_gives_same_results() {
     let (loaded, newer) = FaceIndex::load(dir.path(), 7, metas_of(&fx)).unwrap();
     assert!(newer.is_empty());
     for q in queries(55, &fx.centres, 20) {
-        let a = fx.index.search(&q, &SearchFilter::default(), 10);
-        let b = loaded.search(&q, &SearchFilter::default(), 10);
+        let a = fx.index.search(&q, &SearchFilter::default(), 10).unwrap();
+        let b = loaded.search(&q, &SearchFilter::default(), 10).unwrap();
         assert_eq!(a, b);
     }
     // Faces newer than the snapshot are reported for the caller to add.

@@ -52,10 +52,13 @@ fn in_graph_filters_agree_with_brute_force_on_filtered_vectors() {
         for q in &qs {
             let truth: Vec<u64> = flat
                 .search(q, 10, Some(accept))
+                .unwrap()
                 .iter()
                 .map(|h| h.id)
                 .collect();
-            let got = graph.search_ef(q, 10, HnswParams::default().ef_search, Some(accept));
+            let got = graph
+                .search_ef(q, 10, HnswParams::default().ef_search, Some(accept))
+                .unwrap();
             assert_eq!(got.len(), 10, "{name}: the walk returned a short list");
             assert!(got.iter().all(|h| accept(h.id)), "{name}: filter leaked");
             assert!(

@@ -121,7 +121,7 @@ fn faces_stored_before_a_model_are_re_embedded_and_found_by_it() {
     assert_eq!(pending[0].landmarks[2], [45.0, 55.0]);
     // Nothing is found by the new model until its vectors are stored.
     assert!(reg
-        .search_model("sface", &axis(1).try_into().unwrap(), &searching(), 5)
+        .search_model("sface", &axis(1), &searching(), 5)
         .unwrap()
         .is_empty());
 
@@ -139,7 +139,7 @@ fn faces_stored_before_a_model_are_re_embedded_and_found_by_it() {
     assert!(reg.pending_faces("sface", 10).unwrap().is_empty());
     assert!(reg.model_status().unwrap()[0].complete());
     let hits = reg
-        .search_model("sface", &axis(2).try_into().unwrap(), &searching(), 1)
+        .search_model("sface", &axis(2), &searching(), 1)
         .unwrap();
     assert_eq!(hits[0].0, b);
     let got = reg
@@ -152,7 +152,7 @@ fn faces_stored_before_a_model_are_re_embedded_and_found_by_it() {
     let mut reg = Registry::open(dir.path()).unwrap();
     assert_eq!(reg.models(), &[sface()]);
     let hits = reg
-        .search_model("sface", &axis(1).try_into().unwrap(), &searching(), 1)
+        .search_model("sface", &axis(1), &searching(), 1)
         .unwrap();
     assert_eq!(hits[0].0, a);
 
@@ -160,18 +160,13 @@ fn faces_stored_before_a_model_are_re_embedded_and_found_by_it() {
     reg.set_case_status("w", a, CaseStatus::Found, None)
         .unwrap();
     let hits = reg
-        .search_model("sface", &axis(1).try_into().unwrap(), &searching(), 5)
+        .search_model("sface", &axis(1), &searching(), 5)
         .unwrap();
     assert!(hits.iter().all(|h| h.0 != a));
     reg.erase_case("w", b).unwrap();
     assert_eq!(vectors_stored(dir.path()), 1);
     assert!(reg
-        .search_model(
-            "sface",
-            &axis(2).try_into().unwrap(),
-            &SearchFilter::default(),
-            5
-        )
+        .search_model("sface", &axis(2), &SearchFilter::default(), 5)
         .unwrap()
         .iter()
         .all(|h| h.0 != b));
@@ -227,13 +222,13 @@ fn sighting_vectors_follow_a_confirmed_face_into_the_gallery_and_back_out() {
         .unwrap();
     assert_eq!(got[&enrolled][4], 1.0);
     let hits = reg
-        .search_model("sface", &axis(4).try_into().unwrap(), &searching(), 1)
+        .search_model("sface", &axis(4), &searching(), 1)
         .unwrap();
     assert_eq!(hits[0], (c, 0.0));
 
     reg.undo_decision("r", mids[0]).unwrap();
     let hits = reg
-        .search_model("sface", &axis(4).try_into().unwrap(), &searching(), 1)
+        .search_model("sface", &axis(4), &searching(), 1)
         .unwrap();
     assert!(
         hits[0].1 > 1.0,
@@ -254,13 +249,15 @@ fn vectors_it_cannot_compare_are_refused() {
     };
     let e = reg.enable_models("w", &[other]).unwrap_err();
     assert!(e.to_string().contains("test-v1"), "{e}");
-    let wide = ModelSpec {
-        name: "wide".into(),
-        dim: 512,
+    // Any dimension an index holds is a model of its own (`third_model.rs`),
+    // but not one no index holds.
+    let huge = ModelSpec {
+        name: "huge".into(),
+        dim: 100_000,
         ..sface()
     };
-    let e = reg.enable_models("w", &[wide]).unwrap_err();
-    assert!(e.to_string().contains("128"), "{e}");
+    let e = reg.enable_models("w", &[huge]).unwrap_err();
+    assert!(e.to_string().contains("100000-d"), "{e}");
 
     let c = reg.add_case("w", &case("D")).unwrap();
     let mut wrong_version = face(0.1, Some(axis(1)));
@@ -319,7 +316,7 @@ fn origin_of(reg: &Registry, model: &str) -> homeward_core::store::IndexOrigin {
 }
 
 fn nearest(reg: &Registry, k: usize) -> Option<u64> {
-    reg.search_model("sface", &axis(k).try_into().unwrap(), &searching(), 1)
+    reg.search_model("sface", &axis(k), &searching(), 1)
         .unwrap()
         .first()
         .map(|(c, _)| *c)
@@ -415,7 +412,7 @@ fn a_second_models_index_is_snapshotted_and_never_stale() {
         );
         assert_eq!(nearest(&reg, 7), Some(a));
         let old = reg
-            .search_model("sface", &axis(1).try_into().unwrap(), &searching(), 5)
+            .search_model("sface", &axis(1), &searching(), 5)
             .unwrap();
         assert!(
             old.iter().all(|(_, d)| *d > 1.0),

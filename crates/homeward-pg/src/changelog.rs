@@ -35,7 +35,7 @@
 //! commit even with no notification at all (docs/adr-postgres.md states
 //! the bound).
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use homeward_core::index::FaceMeta;
@@ -46,6 +46,7 @@ use postgres::{Client, GenericClient, NoTls};
 
 use crate::error::{self, PgError, Target};
 use crate::rows::{bytes_embedding, id, now, word};
+use crate::vectors::bytes_model_vector;
 use crate::PgStore;
 
 /// The channel every change is announced on (payload: the last `seq` of
@@ -462,14 +463,18 @@ impl PgStore {
                     &[&faces],
                 )
                 .map_err(self.db())?;
-            let enabled: HashSet<String> =
-                self.models.specs().iter().map(|s| s.name.clone()).collect();
+            let enabled: HashMap<String, usize> = self
+                .models
+                .specs()
+                .iter()
+                .map(|s| (s.name.clone(), s.dim as usize))
+                .collect();
             let mut by_model: BTreeMap<String, Vec<_>> = BTreeMap::new();
             for r in &rows {
                 let (fid, model): (u64, String) = (id(r.get(0)), r.get(1));
-                if let (true, Some(e), Some(meta)) = (
-                    enabled.contains(&model),
-                    bytes_embedding(r.get(2)),
+                let dim = enabled.get(&model).copied();
+                if let (Some(e), Some(meta)) = (
+                    dim.and_then(|d| bytes_model_vector(r.get(2), d)),
                     self.index.meta(fid),
                 ) {
                     by_model.entry(model).or_default().push((fid, e, *meta));

@@ -1030,7 +1030,7 @@ impl Store for PgStore {
         k: usize,
         per_case: usize,
     ) -> Result<Vec<SearchHit>, StoreError> {
-        let cases = self.index.search_cases(embedding, filter, k, per_case);
+        let cases = self.index.search_cases(embedding, filter, k, per_case)?;
         if cases.is_empty() {
             return Ok(Vec::new());
         }
@@ -1190,10 +1190,18 @@ impl Store for PgStore {
     ) -> Result<HashMap<FaceId, Embedding>, StoreError> {
         PgStore::vectors_of(self, table, model, ids)
     }
+    fn model_vectors_of(
+        &self,
+        table: FaceTable,
+        model: &str,
+        ids: &[FaceId],
+    ) -> Result<HashMap<FaceId, Vec<f32>>, StoreError> {
+        PgStore::model_vectors_of(self, table, model, ids)
+    }
     fn search_model(
         &self,
         model: &str,
-        vector: &Embedding,
+        vector: &[f32],
         filter: &SearchFilter,
         k: usize,
     ) -> Result<Vec<(CaseId, f32)>, StoreError> {

@@ -38,7 +38,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use homeward_core::index::{FaceIndex, FaceMeta};
+use homeward_core::index::{FaceIndex, FaceMeta, DIM, DLIB_MODEL};
 use homeward_core::store::{
     model_snapshot_dir, sha256, IndexOrigin, Metric, ModelIndexes, ModelSpec, StoreError,
 };
@@ -450,22 +450,33 @@ impl PgStore {
             .get(0);
         let max_id = metas.keys().copied().max().unwrap_or(0).max(id(last_id));
         let generation = m.position as u64;
-        let load = |root: &Path, count: u64, meta_of: &dyn Fn(u64) -> Option<FaceMeta>| {
+        let params = self.params;
+        let load = |root: &Path,
+                    model: &str,
+                    dim: usize,
+                    count: u64,
+                    meta_of: &dyn Fn(u64) -> Option<FaceMeta>| {
             if count == 0 {
-                return Ok((FaceIndex::new(self.params), 0));
+                return FaceIndex::for_model(model, dim, params).map(|idx| (idx, 0));
             }
-            FaceIndex::load_saved(root, generation, Some(max_id), meta_of)
+            FaceIndex::load_saved_model(root, model, dim, generation, Some(max_id), meta_of)
         };
-        let (index, _) = match load(&e.path.join(FACES), m.faces, &|f| metas.get(&f).copied()) {
+        let dlib = (DLIB_MODEL, DIM);
+        let faces_root = e.path.join(FACES);
+        let (index, _) = match load(&faces_root, dlib.0, dlib.1, m.faces, &|f| {
+            metas.get(&f).copied()
+        }) {
             Ok(x) => x,
             Err(err) => return Ok(Err(refuse(err.to_string()))),
         };
         let mut models = ModelIndexes::default();
         for (spec, count) in &m.models {
             let root = e.path.join(model_snapshot_dir(&spec.name));
-            match load(&root, *count, &|f| index.meta(f).copied()) {
-                Ok((idx, _)) => models.add(spec.clone(), idx),
-                Err(err) => return Ok(Err(refuse(format!("{}: {err}", spec.name)))),
+            let dim = spec.dim as usize;
+            let loaded = load(&root, &spec.name, dim, *count, &|f| index.meta(f).copied())
+                .and_then(|(idx, _)| models.add(spec.clone(), idx));
+            if let Err(err) = loaded {
+                return Ok(Err(refuse(format!("{}: {err}", spec.name))));
             }
         }
         self.index = index;

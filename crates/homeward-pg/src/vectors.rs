@@ -10,16 +10,16 @@
 
 use std::collections::HashMap;
 
-use homeward_core::index::{Embedding, FaceIndex, HnswParams, SearchFilter};
-use homeward_core::store::model_checks::{check_enable, check_stored_vector};
+use homeward_core::index::{Embedding, FaceIndex, HnswParams, SearchFilter, DIM};
+use homeward_core::store::model_checks::{check_enable, check_stored_vector, not_128};
 use homeward_core::store::{
-    CaseId, FaceId, FaceRecord, FaceTable, Metric, ModelSpec, ModelStatus, ModelVector,
-    PendingFace, StoreError,
+    CaseId, FaceId, FaceRecord, FaceTable, Metric, ModelIndexes, ModelSpec, ModelStatus,
+    ModelVector, PendingFace, StoreError,
 };
 use postgres::GenericClient;
 
 use crate::changelog::{self, Change};
-use crate::rows::{audit, bytes_embedding, hash32, id, now};
+use crate::rows::{audit, hash32, id, now};
 use crate::{error, PgStore};
 
 /// The face table, its vector table and the vector table's face column.
@@ -43,6 +43,12 @@ fn bytes_vector(b: &[u8]) -> Vec<f32> {
     b.chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect()
+}
+
+/// A model's stored vector, if it holds exactly `dim` numbers (the model's
+/// dimension); another length is read as no vector.
+pub(crate) fn bytes_model_vector(b: &[u8], dim: usize) -> Option<Vec<f32>> {
+    (b.len() == dim.checked_mul(4)?).then(|| bytes_vector(b))
 }
 
 /// Inserts the vectors of new faces (rows `ids` of `table`) for the enabled
@@ -94,11 +100,14 @@ pub(crate) fn face_vectors(
     Ok(specs
         .iter()
         .filter_map(|s| {
-            by_model.remove(&s.name).map(|vector| ModelVector {
-                model: s.name.clone(),
-                version: s.version.clone(),
-                vector,
-            })
+            by_model
+                .remove(&s.name)
+                .filter(|v| v.len() == s.dim as usize)
+                .map(|vector| ModelVector {
+                    model: s.name.clone(),
+                    version: s.version.clone(),
+                    vector,
+                })
         })
         .collect())
 }
@@ -175,7 +184,9 @@ impl PgStore {
         changelog::record(&mut tx, &changes).map_err(db)?;
         tx.commit().map_err(db)?;
         for spec in new {
-            self.models.add(spec, FaceIndex::new(self.params));
+            // The dimension was checked above (`check_enable`).
+            let idx = ModelIndexes::empty_index(&spec, self.params)?;
+            self.models.add(spec, idx)?;
         }
         Ok(())
     }
@@ -300,24 +311,54 @@ impl PgStore {
         let mut items = Vec::new();
         for (table, fid, v) in &stored {
             let meta = self.index.meta(*fid).copied();
-            if let (FaceTable::Case, Some(meta), Ok(e)) =
-                (table, meta, <Embedding>::try_from(v.as_slice()))
-            {
-                items.push((*fid, e, meta));
+            if let (FaceTable::Case, Some(meta)) = (table, meta) {
+                items.push((*fid, v.as_slice(), meta));
             }
         }
         self.models.replace(model, &items)?;
         Ok(stored.len())
     }
 
-    /// `model`'s vectors of the given faces of `table`, by face id; a face
-    /// without one is absent.
+    /// `model`'s vectors of the given faces of `table`, by face id, as the
+    /// 128-d vectors the ranking reads; a face without one is absent. A
+    /// model of another dimension is refused ([`PgStore::model_vectors_of`]
+    /// reads any).
     pub fn vectors_of(
         &self,
         table: FaceTable,
         model: &str,
         ids: &[FaceId],
     ) -> Result<HashMap<FaceId, Embedding>, StoreError> {
+        if let Some(spec) = self.models.specs().iter().find(|m| m.name == model) {
+            if spec.dim as usize != DIM {
+                return Err(not_128(spec));
+            }
+        }
+        Ok(self
+            .model_vectors_of(table, model, ids)?
+            .into_iter()
+            .filter_map(|(id, v)| Some((id, <Embedding>::try_from(v.as_slice()).ok()?)))
+            .collect())
+    }
+
+    /// `model`'s vectors of the given faces of `table`, by face id, of the
+    /// model's dimension; a face without one (or a model not enabled) is
+    /// absent.
+    pub fn model_vectors_of(
+        &self,
+        table: FaceTable,
+        model: &str,
+        ids: &[FaceId],
+    ) -> Result<HashMap<FaceId, Vec<f32>>, StoreError> {
+        let Some(dim) = self
+            .models
+            .specs()
+            .iter()
+            .find(|m| m.name == model)
+            .map(|m| m.dim as usize)
+        else {
+            return Ok(HashMap::new());
+        };
         let keys: Vec<i64> = ids.iter().filter_map(|i| i64::try_from(*i).ok()).collect();
         if keys.is_empty() {
             return Ok(HashMap::new());
@@ -334,7 +375,7 @@ impl PgStore {
             .map_err(self.db())?;
         Ok(rows
             .iter()
-            .filter_map(|r| Some((id(r.get(0)), bytes_embedding(r.get(1))?)))
+            .filter_map(|r| Some((id(r.get(0)), bytes_model_vector(r.get(1), dim)?)))
             .collect())
     }
 
@@ -343,12 +384,12 @@ impl PgStore {
     pub fn search_model(
         &self,
         model: &str,
-        vector: &Embedding,
+        vector: &[f32],
         filter: &SearchFilter,
         k: usize,
     ) -> Result<Vec<(CaseId, f32)>, StoreError> {
         self.spec(model)?;
-        Ok(self.models.search(model, vector, filter, k))
+        Ok(self.models.search(model, vector, filter, k)?)
     }
 
     fn spec(&self, model: &str) -> Result<&ModelSpec, StoreError> {
@@ -376,7 +417,7 @@ impl PgStore {
                 &[],
             )
             .map_err(self.db())?;
-        let mut models = homeward_core::store::ModelIndexes::default();
+        let mut models = ModelIndexes::default();
         for r in &rows {
             let spec = ModelSpec {
                 name: r.get(0),
@@ -384,14 +425,19 @@ impl PgStore {
                 dim: u32::try_from(r.get::<_, i32>(2)).unwrap_or(0),
                 metric: r.get::<_, &str>(3).parse::<Metric>()?,
             };
-            let idx = self.build_model_index(&spec.name, params)?;
-            models.add(spec, idx);
+            let idx = self.build_model_index(&spec, params)?;
+            models.add(spec, idx)?;
         }
         self.models = models;
         Ok(())
     }
 
-    fn build_model_index(&self, model: &str, params: HnswParams) -> Result<FaceIndex, StoreError> {
+    fn build_model_index(
+        &self,
+        spec: &ModelSpec,
+        params: HnswParams,
+    ) -> Result<FaceIndex, StoreError> {
+        let (model, dim) = (spec.name.as_str(), spec.dim as usize);
         let rows = self
             .lock()
             .query(
@@ -403,10 +449,14 @@ impl PgStore {
             .iter()
             .filter_map(|r| {
                 let fid = id(r.get(0));
-                Some((fid, bytes_embedding(r.get(1))?, *self.index.meta(fid)?))
+                Some((
+                    fid,
+                    bytes_model_vector(r.get(1), dim)?,
+                    *self.index.meta(fid)?,
+                ))
             })
             .collect();
-        let mut idx = FaceIndex::new(params);
+        let mut idx = ModelIndexes::empty_index(spec, params)?;
         idx.insert_batch(&items)?;
         Ok(idx)
     }

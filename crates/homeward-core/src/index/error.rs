@@ -20,6 +20,49 @@ pub enum IndexError {
         /// Index of the first bad value.
         position: usize,
     },
+    /// A vector's length is not the dimension of the index it was given to.
+    #[error(
+        "{model} index holds {expected}-d vectors, but a {found}-d vector was given; \
+         give this index vectors of {model} only (a vector from another model, or a \
+         model version with another dimension, needs its own index)"
+    )]
+    WrongDimension {
+        /// The model whose index it is.
+        model: String,
+        /// The index's dimension.
+        expected: usize,
+        /// The vector's length.
+        found: usize,
+    },
+    /// A model declares a dimension no index can hold.
+    #[error(
+        "{model} declares {dim}-d vectors; an index holds 1 to {max} numbers per vector, \
+         so check the model's declared dimension"
+    )]
+    UnsupportedDimension {
+        /// The model.
+        model: String,
+        /// Its declared dimension.
+        dim: usize,
+        /// The largest supported.
+        max: usize,
+    },
+    /// A snapshot was written for vectors of another dimension than its
+    /// model's index holds.
+    #[error(
+        "index snapshot {path} holds {found}-d vectors, but {model} gives {expected}-d \
+         vectors; it will be deleted and rebuilt from the store's vectors"
+    )]
+    SnapshotDimension {
+        /// The snapshot header.
+        path: PathBuf,
+        /// The model the snapshot was loaded for.
+        model: String,
+        /// The model's dimension.
+        expected: usize,
+        /// The dimension in the header.
+        found: usize,
+    },
     /// An id is too large for the dense id table.
     #[error("vector id {id} exceeds the supported maximum {max}; ids must be dense row ids")]
     IdTooLarge {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::snapshot::{self, SnapshotInfo};
-use super::{Embedding, Hit, HnswIndex, HnswParams, IndexError, VectorIndex};
+use super::{Hit, HnswIndex, HnswParams, IndexError, VectorIndex, DIM, DLIB_MODEL};
 use crate::rules::{CaseStatus, Sex};
 
 /// Share of tombstones above which [`FaceIndex::remove`] rebuilds the graph.
@@ -124,10 +124,15 @@ pub struct CaseHit {
 /// idx.insert(1, &[0.0; 128], meta(10)).unwrap();
 /// idx.insert(2, &[0.1; 128], meta(10)).unwrap();
 /// idx.insert(3, &[0.2; 128], meta(11)).unwrap();
-/// let cases = idx.search_cases(&[0.0; 128], &SearchFilter::default(), 2, 2);
+/// let cases = idx.search_cases(&[0.0; 128], &SearchFilter::default(), 2, 2).unwrap();
 /// assert_eq!(cases[0].case_id, 10);
 /// assert_eq!(cases[0].faces.len(), 2);
 /// assert_eq!(cases[1].case_id, 11);
+/// // Another model's index holds its own dimension and refuses any other.
+/// let mut wide = FaceIndex::for_model("wide", 512, HnswParams::default()).unwrap();
+/// wide.insert(1, &[0.5; 512], meta(10)).unwrap();
+/// let err = wide.search(&[0.5; 128], &SearchFilter::default(), 1).unwrap_err();
+/// assert!(err.to_string().contains("wide index holds 512-d vectors"));
 /// ```
 #[derive(Debug)]
 pub struct FaceIndex {
@@ -136,12 +141,31 @@ pub struct FaceIndex {
 }
 
 impl FaceIndex {
-    /// An empty index.
+    /// An empty index of dlib's 128-d vectors.
     pub fn new(params: HnswParams) -> Self {
         FaceIndex {
             hnsw: HnswIndex::new(params, 1024),
             meta: Vec::new(),
         }
+    }
+
+    /// An empty index of `model`'s `dim`-long vectors (the dimension its
+    /// `Embedder` declares, 1..=[`super::MAX_DIM`]).
+    pub fn for_model(model: &str, dim: usize, params: HnswParams) -> Result<Self, IndexError> {
+        Ok(FaceIndex {
+            hnsw: HnswIndex::for_model(model, dim, params)?,
+            meta: Vec::new(),
+        })
+    }
+
+    /// The length of every vector held (the model's dimension).
+    pub fn dim(&self) -> usize {
+        self.hnsw.dim()
+    }
+
+    /// The model whose vectors these are.
+    pub fn model(&self) -> &str {
+        self.hnsw.model()
     }
 
     /// The underlying graph (for benchmarks and diagnostics).
@@ -178,15 +202,19 @@ impl FaceIndex {
     }
 
     /// Adds one face.
-    pub fn insert(&mut self, id: u64, v: &Embedding, meta: FaceMeta) -> Result<(), IndexError> {
+    pub fn insert(&mut self, id: u64, v: &[f32], meta: FaceMeta) -> Result<(), IndexError> {
         self.hnsw.insert(id, v)?;
         self.set_meta(id, meta);
         Ok(())
     }
 
-    /// Adds many faces in parallel; on error none is added.
-    pub fn insert_batch(&mut self, items: &[(u64, Embedding, FaceMeta)]) -> Result<(), IndexError> {
-        let refs: Vec<(u64, &Embedding)> = items.iter().map(|(id, v, _)| (*id, v)).collect();
+    /// Adds many faces in parallel; on error (a duplicate, a non-finite
+    /// value, a vector of another dimension) none is added.
+    pub fn insert_batch<V: AsRef<[f32]>>(
+        &mut self,
+        items: &[(u64, V, FaceMeta)],
+    ) -> Result<(), IndexError> {
+        let refs: Vec<(u64, &[f32])> = items.iter().map(|(id, v, _)| (*id, v.as_ref())).collect();
         self.hnsw.insert_batch(&refs)?;
         for (id, _, m) in items {
             self.set_meta(*id, *m);
@@ -245,10 +273,23 @@ impl FaceIndex {
     /// The `k` nearest faces accepted by `filter`, nearest first.
     ///
     /// Returns `min(k, accepted faces)` hits: when the graph walk cannot fill
-    /// the list (a very selective filter) it scans exactly instead.
-    pub fn search(&self, query: &Embedding, filter: &SearchFilter, k: usize) -> Vec<Hit> {
+    /// the list (a very selective filter) it scans exactly instead. Fails
+    /// on a query of another dimension than the index's.
+    pub fn search(
+        &self,
+        query: &[f32],
+        filter: &SearchFilter,
+        k: usize,
+    ) -> Result<Vec<Hit>, IndexError> {
+        if query.len() != self.dim() {
+            return Err(IndexError::WrongDimension {
+                model: self.model().to_string(),
+                expected: self.dim(),
+                found: query.len(),
+            });
+        }
         if k == 0 || self.is_empty() {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let frac = self.selectivity(filter);
         let accept = |id: u64| self.meta(id).is_some_and(|m| filter.accepts(m));
@@ -260,32 +301,33 @@ impl FaceIndex {
         // accepted ones only, so the width needs no scaling by selectivity.
         let ef = self.hnsw.params().ef_search.max(k);
         let hits = if filter.is_empty() {
-            self.hnsw.search_ef(query, k, ef, None)
+            self.hnsw.search_ef(query, k, ef, None)?
         } else {
-            self.hnsw.search_ef(query, k, ef, Some(&accept))
+            self.hnsw.search_ef(query, k, ef, Some(&accept))?
         };
         if hits.len() < k && hits.len() < self.len() {
             return self.hnsw.search_exact(query, k, Some(&accept));
         }
-        hits
+        Ok(hits)
     }
 
     /// The `k_cases` nearest cases (by their nearest accepted face), each
-    /// with up to `per_case` of its nearest faces.
+    /// with up to `per_case` of its nearest faces. Fails on a query of
+    /// another dimension than the index's.
     pub fn search_cases(
         &self,
-        query: &Embedding,
+        query: &[f32],
         filter: &SearchFilter,
         k_cases: usize,
         per_case: usize,
-    ) -> Vec<CaseHit> {
+    ) -> Result<Vec<CaseHit>, IndexError> {
         if k_cases == 0 {
-            return Vec::new();
+            return self.search(query, filter, 0).map(|_| Vec::new());
         }
         let per_case = per_case.max(1);
         let mut fetch = (k_cases * per_case * 2).max(32);
         loop {
-            let hits = self.search(query, filter, fetch);
+            let hits = self.search(query, filter, fetch)?;
             let exhausted = hits.len() < fetch;
             let mut order: Vec<u64> = Vec::new();
             let mut groups: HashMap<u64, Vec<Hit>> = HashMap::new();
@@ -300,7 +342,7 @@ impl FaceIndex {
                 }
             }
             if order.len() >= k_cases || exhausted || fetch >= self.len() {
-                return order
+                return Ok(order
                     .into_iter()
                     .take(k_cases)
                     .filter_map(|c| {
@@ -311,7 +353,7 @@ impl FaceIndex {
                             faces,
                         })
                     })
-                    .collect();
+                    .collect());
             }
             fetch = fetch.saturating_mul(4).min(self.len());
         }
@@ -324,17 +366,31 @@ impl FaceIndex {
         snapshot::save(&self.hnsw, root, erase_generation)
     }
 
-    /// Loads the snapshot under `root`. `metas` are the store's faces; every
-    /// face in the snapshot must be among them, and every face with an id up
-    /// to the snapshot's largest must be in the snapshot. Returns the index
-    /// and the ids in `metas` newer than the snapshot, which the caller adds.
+    /// Loads the snapshot of dlib's index under `root`. `metas` are the
+    /// store's faces; every face in the snapshot must be among them, and
+    /// every face with an id up to the snapshot's largest must be in the
+    /// snapshot. Returns the index and the ids in `metas` newer than the
+    /// snapshot, which the caller adds.
     pub fn load(
         root: &Path,
         erase_generation: u64,
         metas: Vec<(u64, FaceMeta)>,
     ) -> Result<(FaceIndex, Vec<u64>), IndexError> {
+        Self::load_model(root, DLIB_MODEL, DIM, erase_generation, metas)
+    }
+
+    /// [`FaceIndex::load`] for `model`'s index of `dim`-long vectors: a
+    /// snapshot of another dimension is [`IndexError::SnapshotDimension`]
+    /// (refused before anything is read from its files).
+    pub fn load_model(
+        root: &Path,
+        model: &str,
+        dim: usize,
+        erase_generation: u64,
+        metas: Vec<(u64, FaceMeta)>,
+    ) -> Result<(FaceIndex, Vec<u64>), IndexError> {
         let store_max_id = metas.iter().map(|(id, _)| *id).max();
-        let (hnsw, info) = snapshot::load(root, erase_generation, store_max_id)?;
+        let (hnsw, info) = snapshot::load(root, model, dim, erase_generation, store_max_id)?;
         let mut idx = FaceIndex {
             hnsw,
             meta: Vec::new(),
@@ -377,9 +433,23 @@ impl FaceIndex {
         root: &Path,
         generation: u64,
         store_max_id: Option<u64>,
+        meta_of: impl FnMut(u64) -> Option<FaceMeta>,
+    ) -> Result<(FaceIndex, usize), IndexError> {
+        Self::load_saved_model(root, DLIB_MODEL, DIM, generation, store_max_id, meta_of)
+    }
+
+    /// [`FaceIndex::load_saved`] for `model`'s index of `dim`-long vectors
+    /// (a snapshot of another dimension is refused, as in
+    /// [`FaceIndex::load_model`]).
+    pub fn load_saved_model(
+        root: &Path,
+        model: &str,
+        dim: usize,
+        generation: u64,
+        store_max_id: Option<u64>,
         mut meta_of: impl FnMut(u64) -> Option<FaceMeta>,
     ) -> Result<(FaceIndex, usize), IndexError> {
-        let (hnsw, _) = snapshot::load(root, generation, store_max_id)?;
+        let (hnsw, _) = snapshot::load(root, model, dim, generation, store_max_id)?;
         let mut idx = FaceIndex {
             hnsw,
             meta: Vec::new(),

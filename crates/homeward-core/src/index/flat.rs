@@ -2,7 +2,10 @@
 
 use std::collections::HashMap;
 
-use super::{check_finite, l2, sort_hits, Embedding, Hit, IdFilter, IndexError, VectorIndex, DIM};
+use super::{
+    check_dim_supported, check_finite, check_len, l2, sort_hits, Hit, IdFilter, IndexError,
+    VectorIndex, DIM, DLIB_MODEL,
+};
 
 /// Exact nearest-neighbour search over a contiguous vector table.
 ///
@@ -13,32 +16,60 @@ use super::{check_finite, l2, sort_hits, Embedding, Hit, IdFilter, IndexError, V
 /// let mut idx = FlatIndex::new();
 /// idx.insert(7, &[0.0; 128]).unwrap();
 /// idx.insert(9, &[1.0; 128]).unwrap();
-/// let hits = idx.search(&[0.1; 128], 1, None);
+/// let hits = idx.search(&[0.1; 128], 1, None).unwrap();
 /// assert_eq!(hits[0].id, 7);
+/// // A query of another dimension is an error, not a panic.
+/// assert!(idx.search(&[0.1; 512], 1, None).is_err());
 /// ```
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct FlatIndex {
+    model: String,
+    dim: usize,
     data: Vec<f32>,
     ids: Vec<u64>,
     row_of: HashMap<u64, usize>,
 }
 
+impl Default for FlatIndex {
+    fn default() -> Self {
+        FlatIndex {
+            model: DLIB_MODEL.to_string(),
+            dim: DIM,
+            data: Vec::new(),
+            ids: Vec::new(),
+            row_of: HashMap::new(),
+        }
+    }
+}
+
 impl FlatIndex {
-    /// An empty index.
+    /// An empty index of dlib's 128-d vectors.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// An empty index of `model`'s `dim`-long vectors (1..=[`super::MAX_DIM`]).
+    pub fn for_model(model: &str, dim: usize) -> Result<Self, IndexError> {
+        check_dim_supported(model, dim)?;
+        Ok(FlatIndex {
+            model: model.to_string(),
+            dim,
+            ..Self::default()
+        })
+    }
+
     /// The vector stored under `id`, if live.
     pub fn get(&self, id: u64) -> Option<&[f32]> {
+        let d = self.dim;
         self.row_of
             .get(&id)
-            .map(|&r| &self.data[r * DIM..(r + 1) * DIM])
+            .map(|&r| &self.data[r * d..(r + 1) * d])
     }
 }
 
 impl VectorIndex for FlatIndex {
-    fn insert(&mut self, id: u64, v: &Embedding) -> Result<(), IndexError> {
+    fn insert(&mut self, id: u64, v: &[f32]) -> Result<(), IndexError> {
+        check_len(&self.model, self.dim, v)?;
         check_finite(id, v)?;
         if self.row_of.contains_key(&id) {
             return Err(IndexError::DuplicateId { id });
@@ -54,30 +85,41 @@ impl VectorIndex for FlatIndex {
             return false;
         };
         let last = self.ids.len() - 1;
+        let d = self.dim;
         if row != last {
-            self.data
-                .copy_within(last * DIM..(last + 1) * DIM, row * DIM);
+            self.data.copy_within(last * d..(last + 1) * d, row * d);
             let moved = self.ids[last];
             self.ids[row] = moved;
             self.row_of.insert(moved, row);
         }
         self.ids.truncate(last);
-        self.data.truncate(last * DIM);
+        self.data.truncate(last * d);
         true
     }
 
-    fn search(&self, query: &Embedding, k: usize, filter: Option<IdFilter<'_>>) -> Vec<Hit> {
+    fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: Option<IdFilter<'_>>,
+    ) -> Result<Vec<Hit>, IndexError> {
+        check_len(&self.model, self.dim, query)?;
+        let d = self.dim;
         let items = self
             .ids
             .iter()
             .enumerate()
             .filter(|&(_, &id)| filter.is_none_or(|f| f(id)))
-            .map(|(row, &id)| (id, &self.data[row * DIM..(row + 1) * DIM]));
-        exact_top_k(query, k, items)
+            .map(|(row, &id)| (id, &self.data[row * d..(row + 1) * d]));
+        Ok(exact_top_k(query, k, items))
     }
 
     fn len(&self) -> usize {
         self.ids.len()
+    }
+
+    fn dim(&self) -> usize {
+        self.dim
     }
 }
 
@@ -141,7 +183,7 @@ impl TopK {
 
 /// Exact top-`k` over an iterator of `(id, vector)`.
 pub(crate) fn exact_top_k<'a>(
-    query: &Embedding,
+    query: &[f32],
     k: usize,
     items: impl Iterator<Item = (u64, &'a [f32])>,
 ) -> Vec<Hit> {

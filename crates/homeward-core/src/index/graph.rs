@@ -22,7 +22,6 @@ use std::sync::{Mutex, MutexGuard};
 use rayon::prelude::*;
 
 use super::distance::{sq_kernel, SqDist};
-use super::{Embedding, DIM};
 
 /// Highest layer a node can be drawn on.
 pub(crate) const MAX_LEVEL: usize = 16;
@@ -111,16 +110,19 @@ fn with_visited<R>(n: usize, f: impl FnOnce(&mut Visited) -> R) -> R {
 }
 
 #[inline(always)]
-fn prefetch(v: &Embedding) {
+fn prefetch(v: &[f32]) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
         let p = v.as_ptr() as *const i8;
-        // SAFETY: prefetching is a hint with no architectural effect; both
-        // addresses lie inside the same 512-byte vector.
+        // SAFETY: prefetching is a hint with no architectural effect; the
+        // second address is used only when it lies inside the vector
+        // (512 bytes at 128 dimensions, as before).
         unsafe {
             _mm_prefetch::<_MM_HINT_T0>(p);
-            _mm_prefetch::<_MM_HINT_T0>(p.add(256));
+            if v.len() > 64 {
+                _mm_prefetch::<_MM_HINT_T0>(p.add(256));
+            }
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -137,8 +139,11 @@ fn lock(m: &Mutex<()>) -> MutexGuard<'_, ()> {
 pub(crate) struct Graph {
     m: usize,
     ef_construction: usize,
+    /// Length of every vector (the model's dimension).
+    dim: usize,
     dist: SqDist,
-    vectors: Vec<Embedding>,
+    /// Node `i`'s vector is `vectors[i·dim..(i+1)·dim]`.
+    vectors: Vec<f32>,
     /// Caller's label (external id) of each node.
     labels: Vec<u32>,
     levels: Vec<u8>,
@@ -159,11 +164,14 @@ struct Linker<'a> {
 }
 
 impl Graph {
-    pub(crate) fn new(m: usize, ef_construction: usize) -> Self {
+    /// An empty graph of `dim`-long vectors (`dim` ≥ 1; the caller checks).
+    pub(crate) fn new(m: usize, ef_construction: usize, dim: usize) -> Self {
+        let dim = dim.max(1);
         Graph {
             m: m.clamp(2, 255),
             ef_construction: ef_construction.max(1),
-            dist: sq_kernel(),
+            dim,
+            dist: sq_kernel(dim),
             vectors: Vec::new(),
             labels: Vec::new(),
             levels: Vec::new(),
@@ -176,15 +184,22 @@ impl Graph {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.vectors.len()
+        self.labels.len()
     }
 
-    pub(crate) fn vector(&self, node: u32) -> &Embedding {
-        &self.vectors[node as usize]
+    pub(crate) fn dim(&self) -> usize {
+        self.dim
     }
 
-    pub(crate) fn vectors(&self) -> &[Embedding] {
-        &self.vectors
+    #[inline]
+    pub(crate) fn vector(&self, node: u32) -> &[f32] {
+        let s = node as usize * self.dim;
+        &self.vectors[s..s + self.dim]
+    }
+
+    /// Every node's vector, in node order.
+    pub(crate) fn vectors(&self) -> std::slice::ChunksExact<'_, f32> {
+        self.vectors.chunks_exact(self.dim)
     }
 
     #[inline]
@@ -233,7 +248,7 @@ impl Graph {
 
     /// Approximate resident size in bytes.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.vectors.capacity() * DIM * 4
+        self.vectors.capacity() * 4
             + self.labels.capacity() * 4
             + self.levels.capacity()
             + self.upper_off.capacity() * 4
@@ -252,17 +267,17 @@ impl Graph {
     }
 
     /// Appends vectors as unlinked nodes; returns their node range.
-    fn push_nodes(&mut self, vs: &[(u32, &Embedding)]) -> Range<u32> {
+    fn push_nodes(&mut self, vs: &[(u32, &[f32])]) -> Range<u32> {
         let start = self.len();
         let n = vs.len();
-        self.vectors.reserve(n);
+        self.vectors.reserve(n * self.dim);
         self.labels.reserve(n);
         self.levels.reserve(n);
         self.upper_off.reserve(n);
         self.links0.reserve(n * self.stride0());
         for (i, (label, v)) in vs.iter().enumerate() {
             let level = self.draw_level(start + i);
-            self.vectors.push(**v);
+            self.vectors.extend_from_slice(v);
             self.labels.push(*label);
             self.levels.push(level);
             if level > 0 {
@@ -280,7 +295,7 @@ impl Graph {
 
     /// Adds and links `(label, vector)` pairs, on all rayon threads when
     /// `parallel`. Returns the node range they were given.
-    pub(crate) fn add(&mut self, vs: &[(u32, &Embedding)], parallel: bool) -> Range<u32> {
+    pub(crate) fn add(&mut self, vs: &[(u32, &[f32])], parallel: bool) -> Range<u32> {
         let range = self.push_nodes(vs);
         if range.is_empty() {
             return range;
@@ -310,7 +325,7 @@ impl Graph {
     }
 
     /// Greedy descent on one upper layer.
-    fn greedy(&self, q: &Embedding, mut ep: Cand, level: usize) -> Cand {
+    fn greedy(&self, q: &[f32], mut ep: Cand, level: usize) -> Cand {
         loop {
             let mut moved = false;
             for n in self.neighbours(ep.node, level) {
@@ -331,7 +346,7 @@ impl Graph {
     /// a filter never disconnects the graph. Returns the results, unordered.
     fn beam(
         &self,
-        q: &Embedding,
+        q: &[f32],
         eps: &[Cand],
         ef: usize,
         level: usize,
@@ -424,7 +439,7 @@ impl Graph {
     /// nearest first, searching layer 0 with width `ef`.
     pub(crate) fn search(
         &self,
-        q: &Embedding,
+        q: &[f32],
         k: usize,
         ef: usize,
         accept: Option<&dyn Fn(u32) -> bool>,
@@ -446,12 +461,12 @@ impl Graph {
     }
 
     /// Exact scan of every node `accept` passes (squared distances).
-    pub(crate) fn scan(&self, q: &Embedding, k: usize, accept: &dyn Fn(u32) -> bool) -> Vec<Cand> {
+    pub(crate) fn scan(&self, q: &[f32], k: usize, accept: &dyn Fn(u32) -> bool) -> Vec<Cand> {
         let mut top: BinaryHeap<Cand> = BinaryHeap::with_capacity(k + 1);
         if k == 0 {
             return Vec::new();
         }
-        for (i, v) in self.vectors.iter().enumerate() {
+        for (i, v) in self.vectors().enumerate() {
             let node = i as u32;
             if !accept(node) {
                 continue;
@@ -617,6 +632,7 @@ impl Graph {
         vectors: &mut impl Read,
         vectors_len: u64,
         ef_construction: usize,
+        dim: usize,
     ) -> Result<Graph, ReadError> {
         let mut head = [0u8; GRAPH_HEAD];
         graph.read_exact(&mut head)?;
@@ -633,12 +649,14 @@ impl Graph {
         let want_graph = GRAPH_HEAD as u64
             + n64.div_ceil(4) * 4
             + 4 * (n64 + upper_len as u64 + n64 * (1 + 2 * m as u64));
-        if want_graph != graph_len || n64 * (DIM as u64 + 1) * 4 != vectors_len {
+        // n < 2^32 and dim < 2^32: the product fits in a u128, never wraps.
+        let want_vectors = u128::from(n64) * (dim as u128 + 1) * 4;
+        if dim == 0 || want_graph != graph_len || want_vectors != u128::from(vectors_len) {
             return Err(ReadError::Bad(format!(
                 "file sizes {graph_len}/{vectors_len} do not fit {n} nodes"
             )));
         }
-        let mut g = Graph::new(m, ef_construction);
+        let mut g = Graph::new(m, ef_construction, dim);
         g.levels = read_vec::<u8>(graph, n)?;
         let mut pad = [0u8; 3];
         graph.read_exact(&mut pad[..(4 - n % 4) % 4])?;
@@ -649,7 +667,7 @@ impl Graph {
             .collect();
         let links: Vec<u32> = read_vec(graph, n.saturating_mul(g.stride0()))?;
         g.links0 = links.into_iter().map(AtomicU32::new).collect();
-        g.vectors = read_vec::<Embedding>(vectors, n)?;
+        g.vectors = read_vec::<f32>(vectors, n.saturating_mul(dim))?;
         g.labels = read_vec::<u32>(vectors, n)?;
         g.entry = if n == 0 { NONE } else { entry };
         g.max_level = max_level as u8;
@@ -705,6 +723,7 @@ impl From<std::io::Error> for ReadError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index::{Embedding, DIM};
 
     fn points(n: usize, seed: u64) -> Vec<Embedding> {
         let mut s = seed;
@@ -725,9 +744,12 @@ mod tests {
     #[test]
     fn lists_stay_within_capacity_and_point_at_nodes() {
         let pts = points(600, 1);
-        let refs: Vec<(u32, &Embedding)> =
-            pts.iter().enumerate().map(|(i, v)| (i as u32, v)).collect();
-        let mut g = Graph::new(6, 40);
+        let refs: Vec<(u32, &[f32])> = pts
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i as u32, &v[..]))
+            .collect();
+        let mut g = Graph::new(6, 40, DIM);
         g.add(&refs[..1], false);
         g.add(&refs[1..], true);
         assert_eq!(g.len(), 600);
@@ -735,7 +757,7 @@ mod tests {
         // Nearly every node is reachable on layer 0 from the entry point.
         // Parallel insertion order depends on scheduling, so reachability is
         // checked on a graph built in order (deterministic).
-        let mut g = Graph::new(6, 40);
+        let mut g = Graph::new(6, 40, DIM);
         g.add(&refs, false);
         assert!(g.validate().is_ok());
         let mut seen = vec![false; 600];
@@ -752,32 +774,79 @@ mod tests {
     #[test]
     fn read_refuses_out_of_range_links() {
         let pts = points(50, 2);
-        let refs: Vec<(u32, &Embedding)> =
-            pts.iter().enumerate().map(|(i, v)| (i as u32, v)).collect();
-        let mut g = Graph::new(4, 20);
+        let refs: Vec<(u32, &[f32])> = pts
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i as u32, &v[..]))
+            .collect();
+        let mut g = Graph::new(4, 20, DIM);
         g.add(&refs, false);
         let (mut gb, mut vb) = (Vec::new(), Vec::new());
         g.write_graph(&mut gb).unwrap();
         g.write_vectors(&mut vb).unwrap();
         let (gl, vl) = (gb.len() as u64, vb.len() as u64);
-        assert!(Graph::read(&mut &gb[..], gl, &mut &vb[..], vl, 20).is_ok());
+        assert!(Graph::read(&mut &gb[..], gl, &mut &vb[..], vl, 20, DIM).is_ok());
         // Point the last neighbour slot of the last node far outside.
         let last = gb.len() - 4;
         gb[last..].copy_from_slice(&9999u32.to_ne_bytes());
         let cnt_at = gb.len() - 4 * (1 + 2 * 4);
         gb[cnt_at..cnt_at + 4].copy_from_slice(&8u32.to_ne_bytes());
         assert!(matches!(
-            Graph::read(&mut &gb[..], gl, &mut &vb[..], vl, 20),
+            Graph::read(&mut &gb[..], gl, &mut &vb[..], vl, 20, DIM),
             Err(ReadError::Bad(_))
         ));
         // Truncated vectors: refused by size before reading.
         assert!(matches!(
-            Graph::read(&mut &gb[..], gl, &mut &vb[..100], 100, 20),
+            Graph::read(&mut &gb[..], gl, &mut &vb[..100], 100, 20, DIM),
             Err(ReadError::Bad(_))
         ));
         assert!(matches!(
-            Graph::read(&mut &gb[..], gl, &mut &vb[..100], vl, 20),
+            Graph::read(&mut &gb[..], gl, &mut &vb[..100], vl, 20, DIM),
             Err(ReadError::Io(_))
         ));
+        // The same files read as another dimension: refused by size.
+        assert!(matches!(
+            Graph::read(&mut &gb[..], gl, &mut &vb[..], vl, 20, 512),
+            Err(ReadError::Bad(_))
+        ));
+    }
+
+    #[test]
+    fn a_graph_of_any_dimension_finds_its_own_vectors_and_reads_back() {
+        for dim in [1usize, 7, 129, 512] {
+            let mut s = 9u64;
+            let pts: Vec<Vec<f32>> = (0..300)
+                .map(|_| {
+                    (0..dim)
+                        .map(|_| {
+                            s = s
+                                .wrapping_mul(6364136223846793005)
+                                .wrapping_add(1442695040888963407);
+                            ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+                        })
+                        .collect()
+                })
+                .collect();
+            let refs: Vec<(u32, &[f32])> = pts
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (i as u32, &v[..]))
+                .collect();
+            let mut g = Graph::new(8, 64, dim);
+            g.add(&refs, false);
+            assert_eq!(g.dim(), dim);
+            assert_eq!(g.vector(17), &pts[17][..]);
+            if dim > 1 {
+                let found = g.search(&pts[17], 1, 64, None);
+                assert_eq!(found[0].node, 17, "dim {dim}");
+            }
+            let (mut gb, mut vb) = (Vec::new(), Vec::new());
+            g.write_graph(&mut gb).unwrap();
+            g.write_vectors(&mut vb).unwrap();
+            let (gl, vl) = (gb.len() as u64, vb.len() as u64);
+            assert_eq!(vl, 300 * (dim as u64 + 1) * 4);
+            let back = Graph::read(&mut &gb[..], gl, &mut &vb[..], vl, 64, dim).unwrap();
+            assert_eq!(back.vector(299), &pts[299][..]);
+        }
     }
 }

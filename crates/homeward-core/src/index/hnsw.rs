@@ -6,7 +6,10 @@ use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
 use super::graph::{Graph, ReadError};
-use super::{check_finite, Embedding, Hit, IdFilter, IndexError, VectorIndex};
+use super::{
+    check_dim_supported, check_finite, check_len, Hit, IdFilter, IndexError, VectorIndex, DIM,
+    DLIB_MODEL,
+};
 
 /// Largest id accepted: ids index a dense table, and registry row ids are dense.
 pub(crate) const MAX_ID: u64 = (1 << 32) - 1;
@@ -56,9 +59,16 @@ enum Slot {
 /// idx.insert(1, &[0.0; 128]).unwrap();
 /// idx.insert(2, &[0.5; 128]).unwrap();
 /// idx.remove(1);
-/// assert_eq!(idx.search(&[0.0; 128], 5, None)[0].id, 2);
+/// assert_eq!(idx.search(&[0.0; 128], 5, None).unwrap()[0].id, 2);
+/// // Any other dimension is its own model's index, checked on every call.
+/// let mut wide = HnswIndex::for_model("wide", 512, HnswParams::default()).unwrap();
+/// wide.insert(1, &[0.25; 512]).unwrap();
+/// assert!(wide.insert(2, &[0.25; 128]).is_err());
+/// assert!(wide.search(&[0.0; 128], 1, None).is_err());
 /// ```
 pub struct HnswIndex {
+    /// The model whose vectors these are (named in errors).
+    model: String,
     graph: Graph,
     params: HnswParams,
     slots: Vec<Slot>,
@@ -69,6 +79,8 @@ pub struct HnswIndex {
 impl std::fmt::Debug for HnswIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HnswIndex")
+            .field("model", &self.model)
+            .field("dim", &self.graph.dim())
             .field("params", &self.params)
             .field("live", &self.n_live)
             .field("tombstones", &self.n_tomb)
@@ -127,16 +139,45 @@ pub(crate) struct FileSum {
 }
 
 impl HnswIndex {
-    /// An empty graph sized for about `capacity` vectors.
+    /// An empty graph of dlib's 128-d vectors sized for about `capacity`
+    /// vectors.
     pub fn new(params: HnswParams, capacity: usize) -> Self {
         let _ = capacity; // arrays grow in batches; kept for API stability
+        Self::empty(DLIB_MODEL, DIM, params)
+    }
+
+    /// An empty graph of `model`'s `dim`-long vectors
+    /// (1..=[`super::MAX_DIM`]).
+    pub fn for_model(model: &str, dim: usize, params: HnswParams) -> Result<Self, IndexError> {
+        check_dim_supported(model, dim)?;
+        Ok(Self::empty(model, dim, params))
+    }
+
+    fn empty(model: &str, dim: usize, params: HnswParams) -> Self {
         HnswIndex {
-            graph: Graph::new(params.m, params.ef_construction),
+            model: model.to_string(),
+            graph: Graph::new(params.m, params.ef_construction, dim),
             params,
             slots: Vec::new(),
             n_live: 0,
             n_tomb: 0,
         }
+    }
+
+    /// The length of every vector held (the model's dimension).
+    pub fn dim(&self) -> usize {
+        self.graph.dim()
+    }
+
+    /// The model whose vectors these are.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// Refuses a vector of another length than this index's.
+    #[inline]
+    fn check_len(&self, v: &[f32]) -> Result<(), IndexError> {
+        check_len(&self.model, self.graph.dim(), v)
     }
 
     /// The parameters in use.
@@ -178,7 +219,8 @@ impl HnswIndex {
         self.slots.get(id as usize).copied().unwrap_or(Slot::Absent)
     }
 
-    fn check_new(&self, id: u64, v: &Embedding) -> Result<(), IndexError> {
+    fn check_new(&self, id: u64, v: &[f32]) -> Result<(), IndexError> {
+        self.check_len(v)?;
         check_finite(id, v)?;
         if id > MAX_ID {
             return Err(IndexError::IdTooLarge { id, max: MAX_ID });
@@ -200,16 +242,19 @@ impl HnswIndex {
 
     /// Inserts many vectors at once, linking them on all rayon threads.
     /// All are checked first; on error nothing is inserted.
-    pub fn insert_batch(&mut self, items: &[(u64, &Embedding)]) -> Result<(), IndexError> {
+    pub fn insert_batch<V: AsRef<[f32]>>(&mut self, items: &[(u64, V)]) -> Result<(), IndexError> {
         let mut seen = std::collections::HashSet::with_capacity(items.len());
         for (id, v) in items {
-            self.check_new(*id, v)?;
+            self.check_new(*id, v.as_ref())?;
             if !seen.insert(*id) {
                 return Err(IndexError::DuplicateId { id: *id });
             }
         }
         // Checked above: every id fits in u32.
-        let batch: Vec<(u32, &Embedding)> = items.iter().map(|(id, v)| (*id as u32, *v)).collect();
+        let batch: Vec<(u32, &[f32])> = items
+            .iter()
+            .map(|(id, v)| (*id as u32, v.as_ref()))
+            .collect();
         self.graph.add(&batch, true);
         if let Some(max) = items.iter().map(|(id, _)| *id).max() {
             if self.slots.len() <= max as usize {
@@ -232,16 +277,18 @@ impl HnswIndex {
             .collect()
     }
 
-    /// Search with an explicit candidate width `ef`.
+    /// Search with an explicit candidate width `ef`. Fails on a query of
+    /// another dimension.
     pub fn search_ef(
         &self,
-        query: &Embedding,
+        query: &[f32],
         k: usize,
         ef: usize,
         filter: Option<IdFilter<'_>>,
-    ) -> Vec<Hit> {
+    ) -> Result<Vec<Hit>, IndexError> {
+        self.check_len(query)?;
         if k == 0 || self.n_live == 0 {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let found = if self.n_tomb == 0 && filter.is_none() {
             self.graph.search(query, k, ef, None)
@@ -255,16 +302,18 @@ impl HnswIndex {
         };
         let mut hits = self.to_hits(found);
         super::sort_hits(&mut hits);
-        hits
+        Ok(hits)
     }
 
-    /// Exact scan over the vectors held in the graph (live and accepted only).
+    /// Exact scan over the vectors held in the graph (live and accepted
+    /// only). Fails on a query of another dimension.
     pub fn search_exact(
         &self,
-        query: &Embedding,
+        query: &[f32],
         k: usize,
         filter: Option<IdFilter<'_>>,
-    ) -> Vec<Hit> {
+    ) -> Result<Vec<Hit>, IndexError> {
+        self.check_len(query)?;
         let accept = |node: u32| {
             let id = self.graph.label(node);
             self.slots.get(id as usize) == Some(&Slot::Live)
@@ -272,12 +321,12 @@ impl HnswIndex {
         };
         let mut hits = self.to_hits(self.graph.scan(query, k, &accept));
         super::sort_hits(&mut hits);
-        hits
+        Ok(hits)
     }
 
     /// Calls `f(id, vector)` for every live vector.
     pub fn for_each_live(&self, mut f: impl FnMut(u64, &[f32])) {
-        for (v, &id) in self.graph.vectors().iter().zip(self.graph.labels()) {
+        for (v, &id) in self.graph.vectors().zip(self.graph.labels()) {
             let id = u64::from(id);
             if self.slot(id) == Slot::Live {
                 f(id, v);
@@ -288,16 +337,15 @@ impl HnswIndex {
     /// Rebuilds the graph from the live vectors only, dropping tombstoned
     /// vectors from memory.
     pub fn compact(&mut self) {
-        let mut live: Vec<(u32, &Embedding)> = self
+        let mut live: Vec<(u32, &[f32])> = self
             .graph
             .vectors()
-            .iter()
             .zip(self.graph.labels())
             .filter(|(_, id)| self.slots.get(**id as usize) == Some(&Slot::Live))
             .map(|(v, id)| (*id, v))
             .collect();
         live.sort_by_key(|(id, _)| *id);
-        let mut graph = Graph::new(self.params.m, self.params.ef_construction);
+        let mut graph = Graph::new(self.params.m, self.params.ef_construction, self.dim());
         graph.add(&live, true);
         let mut slots = self.slots.clone();
         for s in slots.iter_mut() {
@@ -335,12 +383,15 @@ impl HnswIndex {
         Ok((g, d))
     }
 
-    /// Reads a dump written by [`HnswIndex::dump`] in one pass per file,
-    /// checking each file's length and CRC against `sums` before trusting
-    /// it, then every link.
+    /// Reads a dump of `model`'s `dim`-long vectors written by
+    /// [`HnswIndex::dump`] in one pass per file, checking each file's length
+    /// and CRC against `sums` before trusting it, then every link.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn load(
         dir: &Path,
         basename: &str,
+        model: &str,
+        dim: usize,
         params: HnswParams,
         sums: (FileSum, FileSum),
         store_max_id: Option<u64>,
@@ -367,7 +418,7 @@ impl HnswIndex {
                 });
             }
         }
-        let read = Graph::read(&mut gr, glen, &mut dr, dlen, params.ef_construction);
+        let read = Graph::read(&mut gr, glen, &mut dr, dlen, params.ef_construction, dim);
         // Checksums first: a damaged file is reported as such, whatever
         // the parser made of it.
         let mut rest = [0u8; 1];
@@ -403,6 +454,7 @@ impl HnswIndex {
             },
         })?;
         let mut idx = HnswIndex {
+            model: model.to_string(),
             graph,
             params,
             slots: Vec::new(),
@@ -451,7 +503,7 @@ fn dump_paths(dir: &Path, basename: &str) -> (std::path::PathBuf, std::path::Pat
 }
 
 impl VectorIndex for HnswIndex {
-    fn insert(&mut self, id: u64, v: &Embedding) -> Result<(), IndexError> {
+    fn insert(&mut self, id: u64, v: &[f32]) -> Result<(), IndexError> {
         self.check_new(id, v)?;
         self.graph.add(&[(id as u32, v)], false);
         self.mark_live(id);
@@ -468,11 +520,20 @@ impl VectorIndex for HnswIndex {
         true
     }
 
-    fn search(&self, query: &Embedding, k: usize, filter: Option<IdFilter<'_>>) -> Vec<Hit> {
+    fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: Option<IdFilter<'_>>,
+    ) -> Result<Vec<Hit>, IndexError> {
         self.search_ef(query, k, self.params.ef_search, filter)
     }
 
     fn len(&self) -> usize {
         self.n_live
+    }
+
+    fn dim(&self) -> usize {
+        self.graph.dim()
     }
 }

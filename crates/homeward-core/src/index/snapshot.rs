@@ -16,7 +16,7 @@
 //!        u8 level[n] (zero-padded to 4), u32 upper_offset[n], u32 upper[U],
 //!        u32 layer0[n][1 + 2m]     each list: count, then neighbour nodes
 //!        (upper lists of node i: level[i] lists of 1 + m words at upper_offset[i])
-//! data:  f32 vector[n][128], u32 id[n]
+//! data:  f32 vector[n][dim], u32 id[n]
 //! ```
 //!
 //! Header, little-endian, 96 bytes plus two names:
@@ -28,7 +28,7 @@
 //!  12   1 width of a graph word in bytes (4)
 //!  13   1 byte order of the dump files (1 = little-endian)
 //!  14   2 reserved, zero
-//!  16   4 dimension (128)
+//!  16   4 dimension (the model's: 128 for dlib and SFace, 1..=MAX_DIM)
 //!  20   4 distance (1 = Euclidean)
 //!  24   4 m           28 4 ef_construction   32 4 ef_search   36 4 reserved
 //!  40   8 count of vectors
@@ -47,7 +47,7 @@ use std::io::Write;
 use super::hnsw::FileSum;
 use std::path::{Path, PathBuf};
 
-use super::{HnswIndex, HnswParams, IndexError, VectorIndex, DIM};
+use super::{HnswIndex, HnswParams, IndexError, VectorIndex, MAX_DIM};
 
 /// Current snapshot format version.
 ///
@@ -74,6 +74,8 @@ const MAX_EF: u32 = 1 << 16;
 pub struct SnapshotInfo {
     /// Number of vectors in the snapshot.
     pub count: u64,
+    /// Length of every vector (its model's dimension).
+    pub dim: usize,
     /// Largest vector id in the snapshot.
     pub max_id: u64,
     /// The store's erase generation when it was written.
@@ -107,7 +109,7 @@ fn encode(info: &SnapshotInfo) -> Vec<u8> {
     b.push(u8::from(cfg!(target_endian = "little")));
     b.extend_from_slice(&[0, 0]);
     for v in [
-        DIM as u32,
+        info.dim as u32,
         DISTANCE_L2,
         info.params.m as u32,
         info.params.ef_construction as u32,
@@ -186,8 +188,23 @@ pub(crate) fn read_header(root: &Path) -> Result<SnapshotInfo, IndexError> {
             "written on a machine with another word size or byte order",
         ));
     }
-    if u32_at(&b, 16) as usize != DIM || u32_at(&b, 20) != DISTANCE_L2 {
-        return Err(corrupt("dimension or distance differs from this build"));
+    let dim = u32_at(&b, 16) as usize;
+    if !(1..=MAX_DIM).contains(&dim) || u32_at(&b, 20) != DISTANCE_L2 {
+        return Err(corrupt(&format!(
+            "dimension {dim} or distance {} is not one this build reads \
+             (dimensions 1..={MAX_DIM}, distance 1 = Euclidean)",
+            u32_at(&b, 20)
+        )));
+    }
+    // The data file is exactly count vectors of dim numbers plus count ids:
+    // a header whose count and dimension do not fit the length it gives is
+    // refused here, before anything is sized from either.
+    let (count, data_len) = (u64_at(&b, 40), u64_at(&b, 72));
+    let want = u128::from(count) * (dim as u128 + 1) * 4;
+    if want != u128::from(data_len) || count > u64::from(u32::MAX) {
+        return Err(corrupt(&format!(
+            "{count} vectors of {dim} numbers do not fit a data file of {data_len} bytes"
+        )));
     }
     let (m, efc, efs) = (u32_at(&b, 24), u32_at(&b, 28), u32_at(&b, 32));
     if !(2..=255).contains(&m) || !(1..=MAX_EF).contains(&efc) || !(1..=MAX_EF).contains(&efs) {
@@ -210,7 +227,8 @@ pub(crate) fn read_header(root: &Path) -> Result<SnapshotInfo, IndexError> {
         return Err(corrupt("names must be plain file names"));
     }
     Ok(SnapshotInfo {
-        count: u64_at(&b, 40),
+        count,
+        dim,
         max_id: u64_at(&b, 48),
         erase_generation: u64_at(&b, 56),
         params: HnswParams {
@@ -221,7 +239,7 @@ pub(crate) fn read_header(root: &Path) -> Result<SnapshotInfo, IndexError> {
         dir_name,
         basename,
         graph_len: u64_at(&b, 64),
-        data_len: u64_at(&b, 72),
+        data_len,
         graph_crc: u32_at(&b, 80),
         data_crc: u32_at(&b, 84),
     })
@@ -264,6 +282,7 @@ pub(crate) fn save(
     fsync_dir(root)?;
     let info = SnapshotInfo {
         count: index.len() as u64,
+        dim: index.dim(),
         max_id: index.live_ids().last().copied().unwrap_or(0),
         erase_generation,
         params: index.params(),
@@ -326,17 +345,28 @@ pub(crate) fn delete(root: &Path) -> Result<(), IndexError> {
     remove_others(root, None)
 }
 
-/// Loads the snapshot under `root` after checking header, file lengths and
-/// checksums, and that it was written at `erase_generation`. `store_max_id`
-/// is the store's largest face id (`None` for no faces): a snapshot holding
-/// a larger id is stale, and is refused before that id sizes any table.
+/// Loads the snapshot of `model`'s `dim`-long vectors under `root` after
+/// checking header, dimension, file lengths and checksums, and that it was
+/// written at `erase_generation`. `store_max_id` is the store's largest
+/// face id (`None` for no faces): a snapshot holding a larger id is stale,
+/// and is refused before that id sizes any table.
 pub(crate) fn load(
     root: &Path,
+    model: &str,
+    dim: usize,
     erase_generation: u64,
     store_max_id: Option<u64>,
 ) -> Result<(HnswIndex, SnapshotInfo), IndexError> {
     let info = read_header(root)?;
     remove_others(root, Some(&info.dir_name))?;
+    if info.dim != dim {
+        return Err(IndexError::SnapshotDimension {
+            path: header_path(root),
+            model: model.to_string(),
+            expected: dim,
+            found: info.dim,
+        });
+    }
     if info.erase_generation != erase_generation {
         return Err(IndexError::Stale {
             what: format!(
@@ -356,7 +386,15 @@ pub(crate) fn load(
             crc: info.data_crc,
         },
     );
-    let idx = HnswIndex::load(&dir, &info.basename, info.params, sums, store_max_id)?;
+    let idx = HnswIndex::load(
+        &dir,
+        &info.basename,
+        model,
+        dim,
+        info.params,
+        sums,
+        store_max_id,
+    )?;
     if idx.len() as u64 != info.count {
         return Err(IndexError::Corrupt {
             path: dir,
@@ -369,7 +407,7 @@ pub(crate) fn load(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::{FaceIndex, FaceMeta};
+    use crate::index::{FaceIndex, FaceMeta, SearchFilter, DIM};
     use crate::rules::{CaseStatus, Sex};
 
     fn meta() -> FaceMeta {
@@ -429,5 +467,67 @@ mod tests {
             matches!(&err, IndexError::Corrupt { what, .. } if what.contains("out of range")),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_512_d_snapshot_reads_back_and_is_refused_for_a_model_of_another_dimension() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut index = FaceIndex::for_model("wide", 512, HnswParams::default()).unwrap();
+        for id in 1..=5u64 {
+            let mut v = [0f32; 512];
+            v[id as usize * 100] = 1.0;
+            index.insert(id, &v, meta()).unwrap();
+        }
+        let info = index.save(dir.path(), 3).unwrap();
+        assert_eq!(info.dim, 512);
+        assert_eq!(read_header(dir.path()).unwrap().dim, 512);
+        let metas: Vec<_> = (1..=5).map(|id| (id, meta())).collect();
+        let (back, newer) =
+            FaceIndex::load_model(dir.path(), "wide", 512, 3, metas.clone()).unwrap();
+        assert!(newer.is_empty());
+        assert_eq!((back.dim(), back.model(), back.len()), (512, "wide", 5));
+        let mut q = [0f32; 512];
+        q[300] = 1.0;
+        let hits = back.search(&q, &SearchFilter::default(), 1).unwrap();
+        assert_eq!(hits[0].id, 3);
+        // The same snapshot for a 128-d model (dlib, or "wide" at another
+        // dimension): refused by the header, naming both dimensions.
+        for (model, dim) in [("dlib", DIM), ("wide", 256)] {
+            let err = FaceIndex::load_model(dir.path(), model, dim, 3, metas.clone()).unwrap_err();
+            assert!(
+                matches!(&err, IndexError::SnapshotDimension { expected, found: 512, .. }
+                    if *expected == dim),
+                "{err}"
+            );
+            assert!(err.to_string().contains("rebuilt"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_header_whose_count_and_dimension_do_not_fit_the_data_file_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut index = FaceIndex::new(HnswParams::default());
+        index.insert(1, &[0.5; DIM], meta()).unwrap();
+        index.save(dir.path(), 0).unwrap();
+        let good = read_header(dir.path()).unwrap();
+        // Valid checksums, but a count or dimension that would size
+        // gigabytes from a file of a few hundred bytes.
+        for (count, dim) in [
+            (1u64 << 31, DIM),
+            (1, 4096),
+            (u64::MAX, DIM),
+            (1, 0),
+            (1, 1 << 20),
+        ] {
+            let mut info = good.clone();
+            info.count = count;
+            info.dim = dim;
+            fs::write(header_path(dir.path()), encode(&info)).unwrap();
+            let err = read_header(dir.path()).unwrap_err();
+            assert!(
+                matches!(err, IndexError::Corrupt { .. }),
+                "{count} × {dim}: {err}"
+            );
+        }
     }
 }

@@ -32,6 +32,11 @@ pub(super) fn blob_to_f32s(b: &[u8]) -> Vec<f32> {
         .collect()
 }
 
+/// A model's vector blob, if it holds exactly `dim` numbers.
+pub(super) fn blob_to_vector(b: &[u8], dim: usize) -> Option<Vec<f32>> {
+    (b.len() == dim.checked_mul(4)?).then(|| blob_to_f32s(b))
+}
+
 /// An embedding blob, if it has the right length.
 pub(super) fn blob_to_embedding(b: &[u8]) -> Option<Embedding> {
     if b.len() != DIM * 4 {

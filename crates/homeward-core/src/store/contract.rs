@@ -212,21 +212,33 @@ pub trait Store {
         model: &str,
         vectors: &[(FaceTable, FaceId, Vec<f32>)],
     ) -> Result<usize, StoreError>;
-    /// `model`'s vectors of the given faces of `table`, by face id; a face
-    /// without one (or a model not enabled) is absent.
+    /// `model`'s vectors of the given faces of `table`, by face id, as the
+    /// 128-d vectors the ranking reads; a face without one (or a model not
+    /// enabled) is absent. An enabled model of another dimension is
+    /// [`StoreError::Invalid`]: read it with [`Store::model_vectors_of`].
     fn vectors_of(
         &self,
         table: FaceTable,
         model: &str,
         ids: &[FaceId],
     ) -> Result<HashMap<FaceId, Embedding>, StoreError>;
+    /// `model`'s vectors of the given faces of `table`, by face id, each of
+    /// the model's dimension; a face without one (or a model not enabled)
+    /// is absent.
+    fn model_vectors_of(
+        &self,
+        table: FaceTable,
+        model: &str,
+        ids: &[FaceId],
+    ) -> Result<HashMap<FaceId, Vec<f32>>, StoreError>;
     /// The `k` nearest cases to `vector` in `model`'s index among those
     /// `filter` accepts, with the distance of each one's nearest face. A
-    /// model not enabled is [`StoreError::Invalid`].
+    /// model not enabled, or a vector of another dimension than the
+    /// model's, is refused (`Invalid`, `Index`).
     fn search_model(
         &self,
         model: &str,
-        vector: &Embedding,
+        vector: &[f32],
         filter: &SearchFilter,
         k: usize,
     ) -> Result<Vec<(CaseId, f32)>, StoreError>;
@@ -405,10 +417,18 @@ impl Store for Registry {
     ) -> Result<HashMap<FaceId, Embedding>, StoreError> {
         Registry::vectors_of(self, table, model, ids)
     }
+    fn model_vectors_of(
+        &self,
+        table: FaceTable,
+        model: &str,
+        ids: &[FaceId],
+    ) -> Result<HashMap<FaceId, Vec<f32>>, StoreError> {
+        Registry::model_vectors_of(self, table, model, ids)
+    }
     fn search_model(
         &self,
         model: &str,
-        vector: &Embedding,
+        vector: &[f32],
         filter: &SearchFilter,
         k: usize,
     ) -> Result<Vec<(CaseId, f32)>, StoreError> {

@@ -993,12 +993,14 @@ pub fn model_vectors_it_cannot_compare_are_refused<S: Store>(s: &mut S) {
     };
     let e = s.enable_models("t", &[other]).unwrap_err();
     assert!(e.to_string().contains("suite-v1"), "{e}");
-    let wide = ModelSpec {
-        name: "wide".into(),
-        dim: 512,
-        ..second_model()
-    };
-    assert!(invalid(s.enable_models("t", &[wide])));
+    for dim in [0, crate::index::MAX_DIM as u32 + 1] {
+        let odd = ModelSpec {
+            name: "odd".into(),
+            dim,
+            ..second_model()
+        };
+        assert!(invalid(s.enable_models("t", &[odd])));
+    }
     let unnamed = ModelSpec {
         name: " ".into(),
         ..second_model()
@@ -1090,6 +1092,105 @@ pub fn model_vectors_it_cannot_compare_are_refused<S: Store>(s: &mut S) {
         log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
         vec!["enable_model", "add_case", "add_photo"]
     );
+}
+
+/// A third model of another dimension (512, ArcFace-sized) beside dlib and
+/// SFace: its vectors are kept at its dimension and searched through its
+/// own index, which finds the case as dlib's does; a vector of another
+/// dimension is refused, whether stored or searched.
+pub fn a_model_of_another_dimension_is_searched_through_its_own_index<S: Store>(s: &mut S) {
+    let wide = ModelSpec {
+        name: "wide".into(),
+        version: "suite-w1".into(),
+        dim: 512,
+        metric: Metric::Cosine,
+    };
+    s.enable_models("t", &[second_model(), wide.clone()])
+        .unwrap();
+    assert_eq!(s.models(), &[second_model(), wide.clone()]);
+    let wide_axis = |k: usize| {
+        let mut v = vec![0.0; 512];
+        v[k] = 1.0;
+        v
+    };
+    let with_wide = |x: f32, k: usize| {
+        let mut f = model_face(x, Some(axis(k % 128)));
+        f.vectors.push(ModelVector {
+            model: "wide".into(),
+            version: "suite-w1".into(),
+            vector: wide_axis(k),
+        });
+        f
+    };
+    let meta = PhotoMeta::default();
+    let mut cases = Vec::new();
+    let mut faces = Vec::new();
+    for (i, k) in [(0u8, 130usize), (1, 300), (2, 511)] {
+        let c = s.add_case("t", &new_case(&format!("W{i}"))).unwrap();
+        let x = 0.1 + 0.3 * f32::from(i);
+        let (_, f) = s
+            .add_photo("t", c, &[b'w', i], &meta, &[with_wide(x, k)])
+            .unwrap();
+        cases.push(c);
+        faces.push(f[0]);
+    }
+    // Through its own index, and through dlib's, the same case.
+    let hits = s
+        .search_model("wide", &wide_axis(300), &searching(), 3)
+        .unwrap();
+    assert_eq!(hits[0], (cases[1], 0.0));
+    let mut q = [0f32; 128];
+    q[0] = 0.4;
+    let dlib = s.search_with(&q, &searching(), 1, 1).unwrap();
+    assert_eq!(dlib[0].case_id, cases[1]);
+    // Its vectors read back whole; the 128-d reading refuses them.
+    let got = s.model_vectors_of(FaceTable::Case, "wide", &faces).unwrap();
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[&faces[2]], wide_axis(511));
+    let e = s.vectors_of(FaceTable::Case, "wide", &faces).unwrap_err();
+    assert!(matches!(e, StoreError::Invalid { .. }), "{e}");
+    assert!(e.to_string().contains("512-d"), "{e}");
+    assert_eq!(
+        s.vectors_of(FaceTable::Case, "sface", &faces)
+            .unwrap()
+            .len(),
+        3
+    );
+    // A query of another dimension is a typed error naming both.
+    let e = s
+        .search_model("wide", &axis(1), &searching(), 3)
+        .unwrap_err();
+    assert!(
+        matches!(&e, StoreError::Index(crate::index::IndexError::WrongDimension {
+            model, expected: 512, found: 128 }) if model == "wide"),
+        "{e}"
+    );
+    // So is a stored vector of another length, for a face or a job.
+    let mut short = with_wide(0.9, 5);
+    short.vectors[1].vector.truncate(128);
+    let e = s
+        .add_photo("t", cases[0], b"short", &meta, &[short])
+        .unwrap_err();
+    assert!(e.to_string().contains("length 128, expected 512"), "{e}");
+    assert!(matches!(
+        s.store_vectors("wide", &[(FaceTable::Case, faces[0], axis(3))]),
+        Err(StoreError::Invalid { .. })
+    ));
+    // A re-embedding job's 512-d vector replaces the old one in the index.
+    assert_eq!(
+        s.store_vectors("wide", &[(FaceTable::Case, faces[0], wide_axis(200))])
+            .unwrap(),
+        1
+    );
+    let hits = s
+        .search_model("wide", &wide_axis(200), &searching(), 1)
+        .unwrap();
+    assert_eq!(hits[0], (cases[0], 0.0));
+    assert!(s
+        .search_model("wide", &wide_axis(130), &searching(), 1)
+        .unwrap()
+        .first()
+        .is_some_and(|h| h.1 > 1.0));
 }
 
 /// A confirmed sighting face enters the gallery with its vectors and its
@@ -2137,6 +2238,7 @@ macro_rules! store_suite {
                 model_vectors_are_kept_for_enabled_models_and_re_embedded,
                 model_vectors_it_cannot_compare_are_refused,
                 model_vectors_follow_enrolment_undo_and_erasure,
+                a_model_of_another_dimension_is_searched_through_its_own_index,
                 case_journal_keeps_who_when_why_and_notes,
                 matches_are_assigned_and_marks_only_move_forward,
                 sightings_and_their_faces_read_back,

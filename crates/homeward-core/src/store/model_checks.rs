@@ -5,10 +5,11 @@
 use super::types::FaceRecord;
 use super::vectors::ModelSpec;
 use super::StoreError;
-use crate::index::DIM;
+use crate::index::{DIM, MAX_DIM};
 
-/// Refuses a model a registry could not index: no name or version, or
-/// vectors of another length than the face index holds.
+/// Refuses a model a registry could not index: no name or version, or a
+/// dimension no index holds (each model's index takes its model's
+/// dimension, 1..=[`MAX_DIM`]).
 pub fn check_spec(spec: &ModelSpec) -> Result<(), StoreError> {
     let bad = |why: String| StoreError::Invalid {
         field: "model",
@@ -17,13 +18,28 @@ pub fn check_spec(spec: &ModelSpec) -> Result<(), StoreError> {
     if spec.name.trim().is_empty() || spec.version.trim().is_empty() {
         return Err(bad("a model needs a name and a version".into()));
     }
-    if spec.dim as usize != DIM {
+    if spec.dim == 0 || spec.dim as usize > MAX_DIM {
         return Err(bad(format!(
-            "{} gives {}-d vectors; the face index holds {DIM}-d vectors",
+            "{} declares {}-d vectors; a face index holds 1 to {MAX_DIM} numbers per vector, \
+             so check the model's declared dimension",
             spec.name, spec.dim
         )));
     }
     Ok(())
+}
+
+/// Refuses reading `spec`'s vectors as the 128-d vectors the ranking
+/// reads (SFace's and dlib's dimension): another dimension has its own
+/// index and is read whole ([`super::Registry::model_vectors_of`]).
+pub fn not_128(spec: &ModelSpec) -> StoreError {
+    StoreError::Invalid {
+        field: "model",
+        why: format!(
+            "{} gives {}-d vectors, and this reads {DIM}-d vectors; search it through its \
+             own index (search_model) and read its vectors with model_vectors_of",
+            spec.name, spec.dim
+        ),
+    }
 }
 
 /// Why `v` is not a vector of `spec` (wrong length, a non-finite value).
@@ -120,15 +136,29 @@ mod tests {
             ..spec()
         };
         assert!(check_enable(&[spec()], &other).is_err());
+        // Any dimension an index holds is a model of its own...
         let wide = ModelSpec {
             name: "wide".into(),
             dim: 512,
             ..spec()
         };
-        assert!(check_enable(&[spec()], &wide)
+        assert!(check_enable(&[spec()], &wide).unwrap());
+        // ...but not the same model at another dimension, nor none at all.
+        let sface_wide = ModelSpec { dim: 512, ..spec() };
+        assert!(check_enable(&[spec()], &sface_wide)
             .unwrap_err()
             .to_string()
-            .contains("512"));
+            .contains("512-d"));
+        for dim in [0, MAX_DIM as u32 + 1] {
+            let odd = ModelSpec {
+                dim,
+                ..wide.clone()
+            };
+            assert!(check_enable(&[], &odd)
+                .unwrap_err()
+                .to_string()
+                .contains(&format!("{dim}-d")));
+        }
         let unnamed = ModelSpec {
             name: " ".into(),
             ..spec()

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::types::{CaseId, FaceId, FaceRecord};
 use super::vectors::ModelSpec;
-use crate::index::{Embedding, FaceIndex, FaceMeta, IndexError, SearchFilter};
+use crate::index::{FaceIndex, FaceMeta, HnswParams, IndexError, SearchFilter};
 
 /// The enabled models, in the order they were enabled, each with its index.
 #[derive(Debug, Default)]
@@ -22,22 +22,34 @@ impl ModelIndexes {
         &self.specs
     }
 
+    /// An empty index for `spec`'s vectors: its name, and the dimension its
+    /// `Embedder` declares.
+    pub fn empty_index(spec: &ModelSpec, params: HnswParams) -> Result<FaceIndex, IndexError> {
+        FaceIndex::for_model(&spec.name, spec.dim as usize, params)
+    }
+
     /// Enables `spec` with `index` (empty for a new model, or built from the
-    /// stored vectors at open).
-    pub fn add(&mut self, spec: ModelSpec, index: FaceIndex) {
+    /// stored vectors at open). An index of another dimension than the
+    /// model's is refused.
+    pub fn add(&mut self, spec: ModelSpec, index: FaceIndex) -> Result<(), IndexError> {
+        if index.dim() != spec.dim as usize {
+            return Err(IndexError::WrongDimension {
+                model: spec.name.clone(),
+                expected: spec.dim as usize,
+                found: index.dim(),
+            });
+        }
         self.indexes.insert(spec.name.clone(), index);
         self.specs.push(spec);
+        Ok(())
     }
 
     /// Indexes a new case face's vectors of enabled models (checked before
-    /// its rows committed; the id is new).
+    /// its rows committed, dimension included; the id is new).
     pub fn insert(&mut self, id: FaceId, face: &FaceRecord, meta: FaceMeta) {
         for v in &face.vectors {
-            if let (Some(idx), Ok(e)) = (
-                self.indexes.get_mut(&v.model),
-                <Embedding>::try_from(v.vector.as_slice()),
-            ) {
-                let _ = idx.insert(id, &e, meta);
+            if let Some(idx) = self.indexes.get_mut(&v.model) {
+                let _ = idx.insert(id, &v.vector, meta);
             }
         }
     }
@@ -47,10 +59,10 @@ impl ModelIndexes {
     /// enters (a compaction: the whole graph is built again). A face whose
     /// indexed vector is the same already (a process's own write read back
     /// from a change log) is left as it is.
-    pub fn replace(
+    pub fn replace<V: AsRef<[f32]>>(
         &mut self,
         model: &str,
-        items: &[(FaceId, Embedding, FaceMeta)],
+        items: &[(FaceId, V, FaceMeta)],
     ) -> Result<(), IndexError> {
         let Some(idx) = self.indexes.get_mut(model) else {
             return Ok(());
@@ -68,9 +80,18 @@ impl ModelIndexes {
                 }
             });
         }
-        let items: Vec<&(FaceId, Embedding, FaceMeta)> = items
+        let dim = idx.dim();
+        if let Some((_, e, _)) = items.iter().find(|(_, e, _)| e.as_ref().len() != dim) {
+            // Checked before anything leaves the graph.
+            return Err(IndexError::WrongDimension {
+                model: model.to_string(),
+                expected: dim,
+                found: e.as_ref().len(),
+            });
+        }
+        let items: Vec<&(FaceId, V, FaceMeta)> = items
             .iter()
-            .filter(|(id, e, _)| current.get(id).is_none_or(|v| v.as_slice() != e.as_slice()))
+            .filter(|(id, e, _)| current.get(id).is_none_or(|v| v.as_slice() != e.as_ref()))
             .collect();
         let mut replaced = false;
         for (id, _, _) in &items {
@@ -80,7 +101,7 @@ impl ModelIndexes {
             idx.compact();
         }
         for (id, e, meta) in items {
-            idx.insert(*id, e, *meta)?;
+            idx.insert(*id, e.as_ref(), *meta)?;
         }
         Ok(())
     }
@@ -113,23 +134,23 @@ impl ModelIndexes {
 
     /// The `k` nearest cases to `vector` in `model`'s index among those
     /// `filter` accepts, with the distance of each one's nearest face
-    /// (empty for a model not enabled).
+    /// (empty for a model not enabled). A vector of another dimension than
+    /// the model's is [`IndexError::WrongDimension`].
     pub fn search(
         &self,
         model: &str,
-        vector: &Embedding,
+        vector: &[f32],
         filter: &SearchFilter,
         k: usize,
-    ) -> Vec<(CaseId, f32)> {
-        self.indexes
-            .get(model)
-            .map(|idx| {
-                idx.search_cases(vector, filter, k, 1)
-                    .into_iter()
-                    .map(|c| (c.case_id, c.distance))
-                    .collect()
-            })
-            .unwrap_or_default()
+    ) -> Result<Vec<(CaseId, f32)>, IndexError> {
+        let Some(idx) = self.indexes.get(model) else {
+            return Ok(Vec::new());
+        };
+        Ok(idx
+            .search_cases(vector, filter, k, 1)?
+            .into_iter()
+            .map(|c| (c.case_id, c.distance))
+            .collect())
     }
 }
 
@@ -150,7 +171,7 @@ mod tests {
         }
     }
 
-    fn unit(k: usize) -> Embedding {
+    fn unit(k: usize) -> [f32; 128] {
         let mut e = [0.0; 128];
         e[k] = 1.0;
         e
@@ -165,7 +186,7 @@ mod tests {
             dim: 128,
             metric: Metric::Cosine,
         };
-        m.add(spec, FaceIndex::new(HnswParams::default()));
+        m.add(spec, FaceIndex::new(HnswParams::default())).unwrap();
         let items: Vec<_> = (1..=20u64)
             .map(|i| (i, unit(i as usize), meta(i)))
             .collect();
@@ -182,7 +203,63 @@ mod tests {
         // A vector that did change is replaced (the graph is compacted).
         m.replace("second", &[(3, unit(50), meta(3))]).unwrap();
         assert_eq!(idx(&m), 0);
-        let hits = m.indexes["second"].search(&unit(50), &SearchFilter::default(), 1);
+        let hits = m.indexes["second"]
+            .search(&unit(50), &SearchFilter::default(), 1)
+            .unwrap();
         assert_eq!(hits.first().map(|h| h.id), Some(3));
+    }
+
+    #[test]
+    fn each_model_keeps_its_own_dimension_and_refuses_any_other() {
+        let spec = |name: &str, dim| ModelSpec {
+            name: name.into(),
+            version: "v1".into(),
+            dim,
+            metric: Metric::Cosine,
+        };
+        let params = HnswParams::default();
+        let mut m = ModelIndexes::default();
+        let wide = spec("wide", 512);
+        // An index of another dimension than the model's is refused.
+        assert!(m
+            .add(wide.clone(), FaceIndex::new(params))
+            .unwrap_err()
+            .to_string()
+            .contains("wide index holds 512-d"));
+        m.add(
+            wide.clone(),
+            ModelIndexes::empty_index(&wide, params).unwrap(),
+        )
+        .unwrap();
+        let narrow = spec("narrow", 128);
+        m.add(
+            narrow.clone(),
+            ModelIndexes::empty_index(&narrow, params).unwrap(),
+        )
+        .unwrap();
+        let v512 = |k: usize| {
+            let mut e = vec![0.0; 512];
+            e[k] = 1.0;
+            e
+        };
+        let items: Vec<_> = (1..=8u64)
+            .map(|i| (i, v512(i as usize * 60), meta(i)))
+            .collect();
+        m.replace("wide", &items).unwrap();
+        m.replace("narrow", &[(1, unit(1), meta(1))]).unwrap();
+        let f = SearchFilter::default();
+        assert_eq!(m.search("wide", &v512(300), &f, 1).unwrap()[0].0, 5);
+        assert_eq!(m.search("narrow", &unit(1), &f, 1).unwrap()[0].0, 1);
+        // A 128-d vector for the 512-d model (and the reverse): typed errors.
+        let err = m.search("wide", &unit(1), &f, 1).unwrap_err();
+        assert!(
+            matches!(&err, IndexError::WrongDimension { model, expected: 512, found: 128 }
+                if model == "wide"),
+            "{err}"
+        );
+        assert!(m.replace("narrow", &[(2, v512(1), meta(2))]).is_err());
+        assert!(m.replace("wide", &[(9, unit(1), meta(9))]).is_err());
+        // A refused replacement took nothing out of the graph.
+        assert_eq!(m.indexes["wide"].len(), 8);
     }
 }

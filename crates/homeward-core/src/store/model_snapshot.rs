@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use rusqlite::OptionalExtension;
 
-use super::codec::blob_to_embedding;
+use super::codec::blob_to_vector;
 use super::registry::{IndexOrigin, Registry};
 use super::vectors::ModelSpec;
 use super::StoreError;
@@ -75,7 +75,7 @@ impl Registry {
     ) -> Result<(FaceIndex, IndexOrigin), StoreError> {
         let root = self.model_snapshot_root(&spec.name);
         if !root.exists() {
-            let idx = self.build_model_index(&spec.name, self.params)?;
+            let idx = self.build_model_index(spec, self.params)?;
             return Ok((
                 idx,
                 IndexOrigin::Rebuilt {
@@ -84,14 +84,16 @@ impl Registry {
             ));
         }
         let generation = self.model_generation()?;
-        let metas = self.model_face_metas(&spec.name)?;
-        match FaceIndex::load(&root, generation, metas) {
+        let metas = self.model_face_metas(spec)?;
+        let dim = spec.dim as usize;
+        match FaceIndex::load_model(&root, &spec.name, dim, generation, metas) {
             Ok((mut idx, newer)) => {
-                let vectors = self.vectors_of(super::FaceTable::Case, &spec.name, &newer)?;
+                let vectors =
+                    self.read_model_vectors(super::FaceTable::Case, &spec.name, dim, &newer)?;
                 let mut items = Vec::new();
                 for id in &newer {
                     if let (Some(e), Some(m)) = (vectors.get(id), self.index.meta(*id)) {
-                        items.push((*id, *e, *m));
+                        items.push((*id, e.as_slice(), *m));
                     }
                 }
                 idx.insert_batch(&items)?;
@@ -99,7 +101,7 @@ impl Registry {
             }
             Err(err) => {
                 FaceIndex::delete_snapshot(&root)?;
-                let idx = self.build_model_index(&spec.name, self.params)?;
+                let idx = self.build_model_index(spec, self.params)?;
                 Ok((
                     idx,
                     IndexOrigin::Rebuilt {
@@ -111,7 +113,8 @@ impl Registry {
     }
 
     /// Case facts of the faces that have a stored vector of `model`.
-    fn model_face_metas(&self, model: &str) -> Result<Vec<(u64, FaceMeta)>, StoreError> {
+    fn model_face_metas(&self, spec: &ModelSpec) -> Result<Vec<(u64, FaceMeta)>, StoreError> {
+        let (model, dim) = (spec.name.as_str(), spec.dim as usize);
         let mut st = self
             .conn
             .prepare("SELECT face_id, vector FROM face_vectors WHERE model = ?1 ORDER BY face_id")
@@ -126,7 +129,7 @@ impl Registry {
             let (id, blob) = row.map_err(self.sql())?;
             // The same faces the rebuild would index: a readable vector of
             // a face dlib's index knows.
-            if let (Some(_), Some(m)) = (blob_to_embedding(&blob), self.index.meta(id)) {
+            if let (Some(_), Some(m)) = (blob_to_vector(&blob, dim), self.index.meta(id)) {
                 out.push((id, *m));
             }
         }

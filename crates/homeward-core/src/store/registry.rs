@@ -676,7 +676,7 @@ impl Registry {
         k: usize,
         per_case: usize,
     ) -> Result<Vec<SearchHit>, StoreError> {
-        let cases = self.index.search_cases(embedding, filter, k, per_case);
+        let cases = self.index.search_cases(embedding, filter, k, per_case)?;
         let mut st = self
             .conn
             .prepare_cached(

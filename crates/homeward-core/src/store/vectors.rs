@@ -14,12 +14,12 @@ use std::str::FromStr;
 
 use rusqlite::{params, OptionalExtension};
 
-use super::codec::{blob_to_embedding, f32s_to_blob, hash32, now};
+use super::codec::{blob_to_vector, f32s_to_blob, hash32, now};
 use super::model_checks::{check_enable, check_stored_vector, check_vectors};
 use super::model_index::ModelIndexes;
 use super::types::{CaseId, FaceId, FaceRecord, ModelVector};
 use super::{Registry, StoreError};
-use crate::index::{Embedding, FaceIndex, HnswParams, SearchFilter};
+use crate::index::{Embedding, FaceIndex, HnswParams, SearchFilter, DIM};
 
 /// How a model's vectors are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,7 +175,9 @@ impl Registry {
         .map_err(sql)?;
         tx.commit().map_err(sql)?;
         for spec in new {
-            self.models.add(spec, FaceIndex::new(self.params));
+            // The dimension was checked above (`check_enable`).
+            let idx = ModelIndexes::empty_index(&spec, self.params)?;
+            self.models.add(spec, idx)?;
         }
         Ok(())
     }
@@ -322,24 +324,60 @@ impl Registry {
         let mut items = Vec::new();
         for (table, id, v) in &stored {
             let meta = self.index.meta(*id).copied();
-            if let (FaceTable::Case, Some(meta), Ok(e)) =
-                (table, meta, <Embedding>::try_from(v.as_slice()))
-            {
-                items.push((*id, e, meta));
+            if let (FaceTable::Case, Some(meta)) = (table, meta) {
+                items.push((*id, v.as_slice(), meta));
             }
         }
         self.models.replace(model, &items)?;
         Ok(stored.len())
     }
 
-    /// `model`'s vectors of the given faces of `table`, by face id; a face
-    /// without one is absent.
+    /// `model`'s vectors of the given faces of `table`, by face id, as the
+    /// 128-d vectors the ranking reads; a face without one is absent. A
+    /// model of another dimension is refused ([`Registry::model_vectors_of`]
+    /// reads any).
     pub fn vectors_of(
         &self,
         table: FaceTable,
         model: &str,
         ids: &[FaceId],
     ) -> Result<HashMap<FaceId, Embedding>, StoreError> {
+        if let Some(spec) = self.models.specs().iter().find(|m| m.name == model) {
+            if spec.dim as usize != DIM {
+                return Err(super::model_checks::not_128(spec));
+            }
+        }
+        Ok(self
+            .model_vectors_of(table, model, ids)?
+            .into_iter()
+            .filter_map(|(id, v)| Some((id, <Embedding>::try_from(v.as_slice()).ok()?)))
+            .collect())
+    }
+
+    /// `model`'s vectors of the given faces of `table`, by face id, of the
+    /// model's dimension; a face without one (or a model not enabled) is
+    /// absent.
+    pub fn model_vectors_of(
+        &self,
+        table: FaceTable,
+        model: &str,
+        ids: &[FaceId],
+    ) -> Result<HashMap<FaceId, Vec<f32>>, StoreError> {
+        let Ok(spec) = self.spec(model) else {
+            return Ok(HashMap::new());
+        };
+        self.read_model_vectors(table, model, spec.dim as usize, ids)
+    }
+
+    /// `model`'s stored `dim`-long vectors of the given faces (a blob of
+    /// another length is absent, as a face without one).
+    pub(super) fn read_model_vectors(
+        &self,
+        table: FaceTable,
+        model: &str,
+        dim: usize,
+        ids: &[FaceId],
+    ) -> Result<HashMap<FaceId, Vec<f32>>, StoreError> {
         let (_, vectors, col) = table.tables();
         let mut st = self
             .conn
@@ -353,7 +391,7 @@ impl Registry {
                 .query_row(params![*id as i64, model], |r| r.get(0))
                 .optional()
                 .map_err(self.sql())?;
-            if let Some(e) = blob.as_deref().and_then(blob_to_embedding) {
+            if let Some(e) = blob.and_then(|b| blob_to_vector(&b, dim)) {
                 out.insert(*id, e);
             }
         }
@@ -361,16 +399,17 @@ impl Registry {
     }
 
     /// The `k` nearest cases to `vector` in `model`'s index among those
-    /// `filter` accepts, with the distance of each one's nearest face.
+    /// `filter` accepts, with the distance of each one's nearest face. A
+    /// vector of another dimension than the model's is refused.
     pub fn search_model(
         &self,
         model: &str,
-        vector: &Embedding,
+        vector: &[f32],
         filter: &SearchFilter,
         k: usize,
     ) -> Result<Vec<(CaseId, f32)>, StoreError> {
         self.spec(model)?;
-        Ok(self.models.search(model, vector, filter, k))
+        Ok(self.models.search(model, vector, filter, k)?)
     }
 
     fn spec(&self, model: &str) -> Result<&ModelSpec, StoreError> {
@@ -418,7 +457,7 @@ impl Registry {
             };
             let (idx, origin) = self.load_model_index(&spec)?;
             origins.push((spec.name.clone(), origin));
-            models.add(spec, idx);
+            models.add(spec, idx)?;
         }
         self.models = models;
         self.model_origins = origins;
@@ -427,9 +466,10 @@ impl Registry {
 
     pub(super) fn build_model_index(
         &self,
-        model: &str,
+        spec: &ModelSpec,
         params: HnswParams,
     ) -> Result<FaceIndex, StoreError> {
+        let (model, dim) = (spec.name.as_str(), spec.dim as usize);
         let mut st = self
             .conn
             .prepare("SELECT face_id, vector FROM face_vectors WHERE model = ?1 ORDER BY face_id")
@@ -442,11 +482,11 @@ impl Registry {
         let mut items = Vec::new();
         for row in rows {
             let (id, blob) = row.map_err(self.sql())?;
-            if let (Some(e), Some(m)) = (blob_to_embedding(&blob), self.index.meta(id)) {
+            if let (Some(e), Some(m)) = (blob_to_vector(&blob, dim), self.index.meta(id)) {
                 items.push((id, e, *m));
             }
         }
-        let mut idx = FaceIndex::new(params);
+        let mut idx = ModelIndexes::empty_index(spec, params)?;
         idx.insert_batch(&items)?;
         Ok(idx)
     }
@@ -482,11 +522,11 @@ impl Registry {
     ) -> Result<Vec<ModelVector>, StoreError> {
         let mut out = Vec::new();
         for spec in self.models.specs() {
-            if let Some(e) = self.vectors_of(table, &spec.name, &[id])?.remove(&id) {
+            if let Some(e) = self.model_vectors_of(table, &spec.name, &[id])?.remove(&id) {
                 out.push(ModelVector {
                     model: spec.name.clone(),
                     version: spec.version.clone(),
-                    vector: e.to_vec(),
+                    vector: e,
                 });
             }
         }

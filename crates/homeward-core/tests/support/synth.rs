@@ -8,6 +8,10 @@
 //! `σ_photo = 0.42/16` and `σ_id` chosen so that `σ_id² + σ_photo² = 0.9²/256`,
 //! the expected same-identity distance is ≈ 0.42 and the different-identity
 //! distance ≈ 0.9, the typical dlib figures (threshold 0.6).
+//!
+//! Other dimensions (`dataset_d::<512>`, for the index at another model's
+//! dimension) keep both distances: the scale decays as `exp(-j·128/(48·D))`
+//! and the σ's are divided by `√(2D)` instead of 16 (the same numbers at 128).
 #![allow(dead_code)]
 
 pub const DIM: usize = 128;
@@ -36,27 +40,33 @@ impl Rng {
     }
 }
 
-pub struct FaceSynth {
-    pub mean: [f32; DIM],
-    pub scale: [f32; DIM],
+/// The generator at 128 dimensions (dlib's).
+pub type FaceSynth = FaceSynthD<DIM>;
+
+/// The generator at `D` dimensions.
+pub struct FaceSynthD<const D: usize> {
+    pub mean: [f32; D],
+    pub scale: [f32; D],
     pub sigma_id: f32,
     pub sigma_photo: f32,
 }
 
-impl FaceSynth {
+impl<const D: usize> FaceSynthD<D> {
     pub fn new(rng: &mut Rng) -> Self {
-        let mut scale = [0f32; DIM];
+        let mut scale = [0f32; D];
+        let decay = 48.0 * D as f32 / DIM as f32;
         for (j, s) in scale.iter_mut().enumerate() {
-            *s = (-(j as f32) / 48.0).exp();
+            *s = (-(j as f32) / decay).exp();
         }
-        let ms = (scale.iter().map(|s| s * s).sum::<f32>() / DIM as f32).sqrt();
+        let ms = (scale.iter().map(|s| s * s).sum::<f32>() / D as f32).sqrt();
         scale.iter_mut().for_each(|s| *s /= ms);
-        let mut mean = [0f32; DIM];
+        let mut mean = [0f32; D];
         mean.iter_mut()
             .for_each(|m| *m = (rng.gauss() * 0.04) as f32);
-        let sigma_photo = 0.42 / 16.0;
-        let sigma_id = ((0.9f32 * 0.9) / 256.0 - sigma_photo * sigma_photo).sqrt();
-        FaceSynth {
+        let two_d = 2.0 * D as f32;
+        let sigma_photo = 0.42 / two_d.sqrt();
+        let sigma_id = ((0.9f32 * 0.9) / two_d - sigma_photo * sigma_photo).sqrt();
+        FaceSynthD {
             mean,
             scale,
             sigma_id,
@@ -64,7 +74,7 @@ impl FaceSynth {
         }
     }
 
-    pub fn identity(&self, rng: &mut Rng) -> [f32; DIM] {
+    pub fn identity(&self, rng: &mut Rng) -> [f32; D] {
         let mut c = self.mean;
         for (x, s) in c.iter_mut().zip(&self.scale) {
             *x += s * self.sigma_id * rng.gauss() as f32;
@@ -72,7 +82,7 @@ impl FaceSynth {
         c
     }
 
-    pub fn photo(&self, centre: &[f32; DIM], rng: &mut Rng) -> [f32; DIM] {
+    pub fn photo(&self, centre: &[f32; D], rng: &mut Rng) -> [f32; D] {
         let mut v = *centre;
         for (x, s) in v.iter_mut().zip(&self.scale) {
             *x += s * self.sigma_photo * rng.gauss() as f32;
@@ -88,8 +98,17 @@ pub fn dataset(
     n_ids: usize,
     max_photos: u64,
 ) -> (Vec<[f32; DIM]>, Vec<[f32; DIM]>, Vec<usize>) {
+    dataset_d::<DIM>(seed, n_ids, max_photos)
+}
+
+/// [`dataset`] at dimension `D`.
+pub fn dataset_d<const D: usize>(
+    seed: u64,
+    n_ids: usize,
+    max_photos: u64,
+) -> (Vec<[f32; D]>, Vec<[f32; D]>, Vec<usize>) {
     let mut rng = Rng(seed);
-    let synth = FaceSynth::new(&mut rng);
+    let synth = FaceSynthD::<D>::new(&mut rng);
     let mut centres = Vec::with_capacity(n_ids);
     let mut vecs = Vec::new();
     let mut owner = Vec::new();
@@ -106,8 +125,13 @@ pub fn dataset(
 
 /// Queries: a fresh photo of a random known identity (the sighting).
 pub fn queries(seed: u64, centres: &[[f32; DIM]], n: usize) -> Vec<[f32; DIM]> {
+    queries_d::<DIM>(seed, centres, n)
+}
+
+/// [`queries`] at dimension `D`.
+pub fn queries_d<const D: usize>(seed: u64, centres: &[[f32; D]], n: usize) -> Vec<[f32; D]> {
     let mut rng = Rng(seed);
-    let synth = FaceSynth::new(&mut Rng(0x5EED));
+    let synth = FaceSynthD::<D>::new(&mut Rng(0x5EED));
     (0..n)
         .map(|_| {
             let c = &centres[rng.below(centres.len() as u64) as usize];
