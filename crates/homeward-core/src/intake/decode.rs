@@ -155,7 +155,11 @@ fn open<'a>(
             detail,
         })?;
     }
-    let orientation = orientation::read(&mut decoder);
+    let orientation = if format == Format::WebP && !orientation::webp_chunks_fit(bytes) {
+        1
+    } else {
+        orientation::read(&mut decoder)
+    };
     let rotated = orientation >= 5;
     let (upright_w, upright_h) = if rotated {
         (height, width)

@@ -16,6 +16,33 @@ pub(super) fn read(decoder: &mut impl ImageDecoder) -> u8 {
         .to_exif()
 }
 
+/// Whether every chunk of a WebP file (RIFF) fits in the bytes that remain.
+///
+/// The WebP decoder sizes a metadata chunk's buffer from the chunk's own
+/// header before reading it, so a 122-byte file whose `EXIF` chunk claims
+/// 4 GiB would allocate 4 GiB when its orientation is asked for (found by
+/// the `intake` fuzz target under AddressSanitizer). A file whose chunks do
+/// not fit is read as upright, without asking the decoder.
+pub(super) fn webp_chunks_fit(bytes: &[u8]) -> bool {
+    let mut at = 12; // "RIFF", its size, "WEBP"
+    while at < bytes.len() {
+        let Some(header) = bytes.get(at..at + 8) else {
+            return false;
+        };
+        let size = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        let Ok(size) = usize::try_from(size) else {
+            return false;
+        };
+        let end = (at + 8).saturating_add(size);
+        if end > bytes.len() {
+            return false;
+        }
+        // Chunks are padded to an even length.
+        at = end + (size & 1);
+    }
+    true
+}
+
 /// Applies EXIF orientation `exif` (1..=8) so that the image is upright.
 /// Values outside 1..=8 leave the image unchanged.
 pub(super) fn apply(image: RgbImage, exif: u8) -> RgbImage {
