@@ -7,6 +7,9 @@
 //! readers fetch the review queue and the case list (no inference), which
 //! shows the HTTP, auth, audit and SQLite cost alone.
 //!
+//! `--models dlib` makes the registry with dlib's model alone; the default is
+//! a new registry's (`dlib,sface`: every face is embedded by both).
+//!
 //! With `--hostile N` it is the soak of issue 13: N more clients send every
 //! hostile request of that review (`load/hostile.rs`: the 3,000,000×1 and
 //! 1,000,000×4 PNGs, the black 7000×7000 one, a 30 MB sign-in, password
@@ -177,7 +180,23 @@ fn main() {
     let hostiles = arg(&args, "--hostile", 0) as usize;
     let budget_mib = arg(&args, "--analysis-budget-mib", 0);
 
+    // `--models dlib` measures the first model alone (the registry default
+    // since the model slot fuses dlib and SFace: `dlib,sface`).
+    let models = args
+        .iter()
+        .position(|a| a == "--models")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| "dlib,sface".into());
+
     let dir = tempfile::tempdir().expect("temp dir");
+    let init = Command::new(env!("CARGO_BIN_EXE_homeward"))
+        .args(["init", "--models", &models, "--db"])
+        .arg(dir.path().join("db"))
+        .stdout(Stdio::null())
+        .status()
+        .expect("run homeward init");
+    assert!(init.success(), "homeward init --models {models} failed");
     let mut child = Command::new(env!("CARGO_BIN_EXE_homeward"))
         .args([
             "serve",
