@@ -136,8 +136,7 @@ async fn a_body_over_the_limit_is_the_413_axum_sent() {
 // ---------- the header block limit ----------
 
 use super::multipart::{
-    drain_form, parser, read_form, read_upload, FormError, FormLimits, PhotoSink,
-    MAX_HEADER_BYTES,
+    drain_form, parser, read_form, read_upload, FormError, FormLimits, PhotoSink, MAX_HEADER_BYTES,
 };
 
 /// The size of the chunks the source streams below deliver.
@@ -231,7 +230,8 @@ fn photo_part(name: &str, content: &[u8]) -> Vec<u8> {
 /// A part's boundary line and header lines that never end (1 MiB of
 /// `X-Pad` lines, no blank line).
 fn endless_headers() -> Vec<u8> {
-    let mut p = b"--b\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"a.jpg\"\r\n".to_vec();
+    let mut p =
+        b"--b\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"a.jpg\"\r\n".to_vec();
     let line = format!("X-Pad: {}\r\n", "a".repeat(90));
     while p.len() < 1 << 20 {
         p.extend_from_slice(line.as_bytes());
@@ -245,12 +245,19 @@ async fn endless_part_headers_are_refused_after_the_limit_and_one_chunk() {
     // What comes before the endless part: nothing, a text field, an
     // unknown field the archive reader reads and drops, a photo; and a
     // body without any boundary (its preamble never ends).
-    let mut note = b"--b\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n".to_vec();
+    let mut note =
+        b"--b\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n".to_vec();
     note.extend_from_slice(&endless);
     let mut photo = photo_part("a.jpg", &[0xff; 10_000]);
     photo.extend_from_slice(&endless);
-    let cases: [(&str, Option<&[u8]>, Vec<u8>); 4] = [
-        ("boundary then headers", Some(b"--b\r\n"), endless[5..].to_vec()),
+    // (what, the source's first chunk if apart, the rest of the body)
+    type Case<'a> = (&'a str, Option<&'a [u8]>, Vec<u8>);
+    let cases: [Case; 4] = [
+        (
+            "boundary then headers",
+            Some(b"--b\r\n"),
+            endless[5..].to_vec(),
+        ),
         ("after a field", None, note),
         ("after a photo", None, photo),
         ("no boundary", None, vec![b'x'; 1 << 20]),
@@ -264,7 +271,10 @@ async fn endless_part_headers_are_refused_after_the_limit_and_one_chunk() {
         let (src, pulled) = counted(first, &body, CHUNK);
         let mut mp = parser(src, "b", Some(8 << 20));
         let got = read_upload(&mut mp, 4096).await;
-        assert!(matches!(got, Err(FormError::HeadersTooLong)), "{what}: {got:?}");
+        assert!(
+            matches!(got, Err(FormError::HeadersTooLong)),
+            "{what}: {got:?}"
+        );
         let n = pulled.load(Ordering::Relaxed);
         assert!(n <= bound, "{what}: the photo form pulled {n} bytes");
 
@@ -296,7 +306,10 @@ async fn the_drain_after_another_refusal_stops_at_endless_headers() {
     assert!(matches!(got, Err(FormError::ItemName { .. })), "{got:?}");
     drain_form(&mut mp, usize::MAX).await;
     let n = pulled.load(Ordering::Relaxed);
-    assert!(n <= before + MAX_HEADER_BYTES + CHUNK, "the drain pulled {n} bytes");
+    assert!(
+        n <= before + MAX_HEADER_BYTES + CHUNK,
+        "the drain pulled {n} bytes"
+    );
 }
 
 /// A photo form whose one header block is `len` bytes (from after `--b`
@@ -357,7 +370,9 @@ async fn photo_bytes_are_never_counted_however_chunked() {
     }
     let mut body = b"preamble text\r\n".to_vec();
     body.extend_from_slice(&photo_part("a.jpg", &content));
-    body.extend_from_slice(b"--b\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nSpring\r\n");
+    body.extend_from_slice(
+        b"--b\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nSpring\r\n",
+    );
     body.extend_from_slice(&photo_part("b.jpg", &content[..100_000]));
     body.extend_from_slice(b"--b--\r\nepilogue");
     for chunk in [body.len(), 1 << 20, 65_536, 4099, 13] {
@@ -368,7 +383,10 @@ async fn photo_bytes_are_never_counted_however_chunked() {
             .unwrap_or_else(|e| panic!("chunks of {chunk}: {e}"));
         assert_eq!(form.name.as_deref(), Some("Spring"));
         assert_eq!(photos.0.len(), 2);
-        assert!(photos.0[0] == content, "chunks of {chunk}: the photo differs");
+        assert!(
+            photos.0[0] == content,
+            "chunks of {chunk}: the photo differs"
+        );
         assert!(photos.0[1] == content[..100_000]);
 
         let (src, _) = counted(None, &body, chunk);
