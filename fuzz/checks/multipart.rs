@@ -15,7 +15,8 @@
 //! 400, 413 or 422 with its code and a message; what is accepted is within
 //! the limits (photo, total, count, text fields, item names, part count
 //! and part name length) and holds no more parts than the body has
-//! boundary delimiters; and the answer does
+//! boundary delimiters; a header block is refused as over
+//! `MAX_HEADER_BYTES` only in a body longer than that; and the answer does
 //! not depend on how the body was cut into chunks.
 
 use std::convert::Infallible;
@@ -24,8 +25,8 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use super::multipart::{
-    boundary, check_item, constraints, drain_form, read_form, read_upload, Form, FormError,
-    FormLimits, PhotoSink, Upload, MAX_ARCHIVE_TEXT_PARTS, MAX_ITEM_BYTES, MAX_NAME_BYTES,
+    boundary, check_item, drain_form, read_form, read_upload, Form, FormError, FormLimits,
+    PhotoSink, Upload, MAX_ARCHIVE_TEXT_PARTS, MAX_HEADER_BYTES, MAX_ITEM_BYTES, MAX_NAME_BYTES,
     MAX_UPLOAD_PARTS,
 };
 
@@ -104,6 +105,12 @@ pub fn run(data: &[u8]) -> Outcome {
     if let Ok((f, photos)) = &form {
         check_form(f, photos, delimiters);
     }
+    // A header block can be over its limit only in a body longer than it.
+    for refused in [upload.as_ref().err(), form.as_ref().err()] {
+        if let Some(FormError::HeadersTooLong) = refused {
+            assert!(body.len() > MAX_HEADER_BYTES, "{} bytes", body.len());
+        }
+    }
     Outcome::Read { upload, form }
 }
 
@@ -168,7 +175,7 @@ fn parser(
         .map(bytes::Bytes::copy_from_slice)
         .collect();
     let stream = futures_util::stream::iter(chunks.into_iter().map(Ok::<_, Infallible>));
-    multer::Multipart::with_constraints(stream, boundary, constraints(limit))
+    super::multipart::parser(stream, boundary, limit)
 }
 
 /// A refusal is typed, sent as 400, 413 or 422 with the code of its

@@ -52,6 +52,13 @@ const SEEDS: &[(&str, Expect, Expect)] = &[
             "field `place` is over 64 bytes; this form takes `name`",
         ),
     ),
+    // A part whose header lines (17 KB of them) never end with the blank
+    // line: before, multer kept them all and the body's end made it a 400.
+    (
+        "bad_endless_part_header",
+        Refused(413, "a part's headers are over 16384 bytes"),
+        Refused(413, "a part's headers are over 16384 bytes"),
+    ),
     ("bad_header_line", Refused(400, ""), Refused(400, "")),
     (
         "bad_item_dotdot",

@@ -104,8 +104,9 @@ impl From<FormError> for ApiError {
 }
 
 /// The multipart parser over a request's body: the boundary from its
-/// Content-Type (400 without one) and the whole body within `body_limit`
-/// bytes, if any (413 over it, as axum's body limit answered).
+/// Content-Type (400 without one), the whole body within `body_limit`
+/// bytes, if any (413 over it, as axum's body limit answered), and each
+/// part's header block within `multipart::MAX_HEADER_BYTES` (413).
 pub(super) fn multipart_body(
     req: Request,
     body_limit: Option<usize>,
@@ -116,11 +117,10 @@ pub(super) fn multipart_body(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let boundary = super::multipart::boundary(ct)?;
-    let limits = super::multipart::constraints(body_limit.map(|n| n as u64));
-    Ok(multer::Multipart::with_constraints(
+    Ok(super::multipart::parser(
         req.into_body().into_data_stream(),
         boundary,
-        limits,
+        body_limit.map(|n| n as u64),
     ))
 }
 

@@ -4,14 +4,21 @@
 //! and photos streamed to a [`PhotoSink`]).
 //!
 //! This module depends only on `multer` (the parser axum's `Multipart` is
-//! built on) and `thiserror`, never on the rest of the server, so the
+//! built on), `thiserror`, `bytes` and `futures-util` (the stream trait),
+//! never on the rest of the server, so the
 //! `multipart` fuzz target and its corpus replay
 //! (`crates/homeward/tests/fuzz_corpus.rs`) include this very file by
 //! `#[path]` (`docs/fuzzing.md`). The handlers (`api.rs`, `archive.rs`)
-//! build the [`multer::Multipart`] from the request and turn a
-//! [`FormError`] into the API error with the same status and message.
+//! build the [`multer::Multipart`] with [`parser`] from the request's body
+//! and turn a [`FormError`] into the API error with the same status and
+//! message.
 
 use std::collections::HashMap;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_util::stream::Stream;
 
 /// Longest text field accepted in a photo upload form, bytes.
 pub const MAX_FIELD_BYTES: usize = 4096;
@@ -34,6 +41,16 @@ pub const MAX_UPLOAD_PARTS: usize = 64;
 /// without a count a form of empty parts would be read for as long as it
 /// is sent.
 pub const MAX_ARCHIVE_TEXT_PARTS: usize = 32;
+/// Most bytes a form may send while the reader waits for a part's
+/// content: a part's header block (from its boundary to the blank line
+/// that ends it) and what precedes the first boundary. multer keeps all of
+/// them in memory and searches them again on every chunk, with no limit of
+/// its own, so without this a part whose headers never end costs memory
+/// for as long as it is sent (an archive form, which has no body limit).
+/// The forms' real part headers are under 300 bytes (a Content-Disposition
+/// with a 255-byte file name and a Content-Type): 16 KiB is fifty times
+/// that.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// A refused form. Each says what to do; [`FormError::status`] is the
 /// HTTP status it is sent with.
@@ -95,6 +112,26 @@ pub enum FormError {
         "a field name is over {MAX_NAME_BYTES} bytes; send the form's fields by their own names"
     )]
     NameTooLong,
+    /// A part's header block (or what precedes the first boundary) over
+    /// [`MAX_HEADER_BYTES`] without the blank line that ends it.
+    #[error(
+        "a part's headers are over {MAX_HEADER_BYTES} bytes without the blank line that ends \
+         them; send each part as a boundary line, its Content-Disposition header, a blank line \
+         and its content"
+    )]
+    HeadersTooLong,
+}
+
+impl From<multer::Error> for FormError {
+    /// A parser error; the header block limit ([`parser`]'s stream)
+    /// reaches multer as a failed read and comes back as its own refusal.
+    fn from(e: multer::Error) -> Self {
+        if is_header_limit(&e) {
+            FormError::HeadersTooLong
+        } else {
+            FormError::Multipart(e)
+        }
+    }
 }
 
 impl FormError {
@@ -113,7 +150,8 @@ impl FormError {
             | FormError::PhotoTooLarge { .. }
             | FormError::UploadTooLarge { .. }
             | FormError::TooManyParts { .. }
-            | FormError::NameTooLong => 413,
+            | FormError::NameTooLong
+            | FormError::HeadersTooLong => 413,
             FormError::ItemName { .. } | FormError::EmptyPhoto { .. } => 422,
         }
     }
@@ -128,9 +166,13 @@ impl FormError {
     }
 }
 
-/// The status axum's `MultipartError` gave a parser error.
+/// The status axum's `MultipartError` gave a parser error (413 for the
+/// header block limit, which axum did not have).
 fn multer_status(e: &multer::Error) -> u16 {
     use multer::Error as E;
+    if is_header_limit(e) {
+        return 413;
+    }
     match e {
         E::UnknownField { .. }
         | E::IncompleteFieldData { .. }
@@ -174,8 +216,272 @@ pub fn constraints(body_limit: Option<u64>) -> multer::Constraints {
     })
 }
 
+/// The parser the readers take: multer over `body`, the whole body within
+/// `body_limit` bytes if any, and every part's header block (and what
+/// precedes the first boundary) within [`MAX_HEADER_BYTES`] ([`Guarded`]).
+pub fn parser<'r, S, O, E>(
+    body: S,
+    boundary: impl Into<String>,
+    body_limit: Option<u64>,
+) -> multer::Multipart<'r>
+where
+    S: Stream<Item = Result<O, E>> + Send + 'r,
+    O: Into<Bytes>,
+    E: Into<BoxError>,
+{
+    let boundary = boundary.into();
+    let body = Guarded::new(body, &boundary);
+    multer::Multipart::with_constraints(body, boundary, constraints(body_limit))
+}
+
 fn parse_err(e: multer::Error) -> FormError {
-    FormError::Multipart(e)
+    FormError::from(e)
+}
+
+/// A body stream's failure, as multer takes it.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The failed read [`Guarded`] hands multer when a header block is over
+/// [`MAX_HEADER_BYTES`]; [`FormError::from`] makes it
+/// [`FormError::HeadersTooLong`].
+#[derive(Debug, thiserror::Error)]
+#[error("a part's headers are over {MAX_HEADER_BYTES} bytes")]
+struct HeaderLimit;
+
+/// Whether multer stopped on [`Guarded`]'s header block limit.
+fn is_header_limit(e: &multer::Error) -> bool {
+    matches!(e, multer::Error::StreamReadFailed(inner) if inner.is::<HeaderLimit>())
+}
+
+/// A form's body on its way to multer, with the bytes that may arrive
+/// while multer waits for a part's content bounded.
+///
+/// multer (3.1) buffers a part's header block until it finds the blank
+/// line (`\r\n\r\n`) that ends it, and what precedes the first boundary
+/// until it finds that boundary, with no limit, searching the whole buffer
+/// again on every chunk. [`Scan`] follows the body as multer parses it,
+/// byte by byte and whatever the chunks, and counts those bytes; the chunk
+/// that takes a count over [`MAX_HEADER_BYTES`] is not handed on: multer
+/// gets a failed read instead (and again on every later poll), so at most
+/// the limit plus one chunk is read. It does not depend on how the reader
+/// uses the fields (read, dropped half-read or skipped), only on the bytes.
+pub struct Guarded<S> {
+    body: Pin<Box<S>>,
+    scan: Scan,
+    refused: bool,
+}
+
+impl<S> Guarded<S> {
+    /// Guards `body`, a form with this boundary.
+    pub fn new(body: S, boundary: &str) -> Self {
+        Guarded {
+            body: Box::pin(body),
+            scan: Scan::new(boundary),
+            refused: false,
+        }
+    }
+}
+
+impl<S, O, E> Stream for Guarded<S>
+where
+    S: Stream<Item = Result<O, E>>,
+    O: Into<Bytes>,
+    E: Into<BoxError>,
+{
+    type Item = Result<Bytes, BoxError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.refused {
+            return Poll::Ready(Some(Err(Box::new(HeaderLimit))));
+        }
+        match this.body.as_mut().poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                let chunk: Bytes = chunk.into();
+                if this.scan.feed(&chunk) {
+                    Poll::Ready(Some(Ok(chunk)))
+                } else {
+                    this.refused = true;
+                    Poll::Ready(Some(Err(Box::new(HeaderLimit))))
+                }
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// Where multer is in a form, as [`Scan`] follows it (multer 3.1's
+/// `StreamingStage`s, `multipart.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Before the first `--boundary` (found anywhere, as multer does).
+    Preamble,
+    /// Just after a `--boundary`: `--` ends the form.
+    Delimiter,
+    /// After `--boundary-`.
+    Dash,
+    /// Spaces and tabs after the boundary, then its CRLF.
+    Padding,
+    /// After the CR of the boundary line's CRLF.
+    Cr,
+    /// The header block, up to and including `\r\n\r\n`.
+    Headers,
+    /// A part's content, up to the next `\r\n--boundary`.
+    Content,
+    /// After the closing `--boundary--`: multer reads no further.
+    Epilogue,
+}
+
+/// Follows a form's bytes as multer parses them and counts those read
+/// while multer waits for a part's content (the [`Stage`]s but `Content`
+/// and `Epilogue`): from the start of the body to the first boundary, and
+/// from each boundary to the end of the header block. Where multer would
+/// refuse the form (a boundary line not ended by CRLF), it goes on
+/// counting as if in a header block, so it never counts less than multer
+/// keeps.
+#[derive(Debug)]
+struct Scan {
+    stage: Stage,
+    /// Bytes since the body's start or the last boundary.
+    waiting: usize,
+    /// `--boundary`, found in the preamble.
+    first: Find,
+    /// `\r\n--boundary`, found in a part's content.
+    next: Find,
+    /// `\r\n\r\n`, the end of a header block.
+    blank: Find,
+}
+
+impl Scan {
+    fn new(boundary: &str) -> Self {
+        Scan {
+            stage: Stage::Preamble,
+            waiting: 0,
+            first: Find::new(format!("--{boundary}").into_bytes()),
+            next: Find::new(format!("\r\n--{boundary}").into_bytes()),
+            blank: Find::new(b"\r\n\r\n".to_vec()),
+        }
+    }
+
+    /// Follows the next chunk; `false` once the bytes waited for are over
+    /// [`MAX_HEADER_BYTES`].
+    fn feed(&mut self, mut data: &[u8]) -> bool {
+        while let Some((&b, rest)) = data.split_first() {
+            match self.stage {
+                Stage::Epilogue => return true,
+                Stage::Content => {
+                    // Photo bytes: skip to the next CR (where a delimiter
+                    // may start) unless one is under way.
+                    if self.next.matched == 0 && b != b'\r' {
+                        match data.iter().position(|&c| c == b'\r') {
+                            Some(i) => data = &data[i..],
+                            None => return true,
+                        }
+                        continue;
+                    }
+                    data = rest;
+                    if self.next.step(b) {
+                        self.stage = Stage::Delimiter;
+                        self.waiting = 0;
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            data = rest;
+            self.waiting += 1;
+            if self.waiting > MAX_HEADER_BYTES {
+                return false;
+            }
+            match self.stage {
+                Stage::Preamble => {
+                    if self.first.step(b) {
+                        self.stage = Stage::Delimiter;
+                        self.waiting = 0;
+                    }
+                }
+                Stage::Delimiter if b == b'-' => self.stage = Stage::Dash,
+                Stage::Delimiter | Stage::Padding => match b {
+                    b' ' | b'\t' => self.stage = Stage::Padding,
+                    b'\r' => self.stage = Stage::Cr,
+                    // multer refuses the form; count on as headers.
+                    _ => self.headers(Some(b)),
+                },
+                Stage::Dash if b == b'-' => self.stage = Stage::Epilogue,
+                Stage::Cr if b == b'\n' => self.headers(None),
+                Stage::Dash | Stage::Cr => self.headers(Some(b)),
+                Stage::Headers => {
+                    if self.blank.step(b) {
+                        self.stage = Stage::Content;
+                        self.next.matched = 0;
+                    }
+                }
+                Stage::Content | Stage::Epilogue => {}
+            }
+        }
+        true
+    }
+
+    /// Starts a header block (with its first byte, if read).
+    fn headers(&mut self, first: Option<u8>) {
+        self.stage = Stage::Headers;
+        self.blank.matched = 0;
+        if let Some(b) = first {
+            // One byte cannot complete `\r\n\r\n`.
+            self.blank.step(b);
+        }
+    }
+}
+
+/// A streaming search for one pattern (Knuth–Morris–Pratt: linear in the
+/// bytes whatever the pattern, the state carried across chunks).
+#[derive(Debug)]
+struct Find {
+    pattern: Vec<u8>,
+    /// For each prefix length, the longest proper prefix that is also a
+    /// suffix of it.
+    back: Vec<usize>,
+    /// Bytes of the pattern matched so far.
+    matched: usize,
+}
+
+impl Find {
+    fn new(pattern: Vec<u8>) -> Self {
+        let mut back = vec![0; pattern.len() + 1];
+        let mut k = 0;
+        for i in 1..pattern.len() {
+            while k > 0 && pattern[i] != pattern[k] {
+                k = back[k];
+            }
+            if pattern[i] == pattern[k] {
+                k += 1;
+            }
+            back[i + 1] = k;
+        }
+        Find {
+            pattern,
+            back,
+            matched: 0,
+        }
+    }
+
+    /// Takes the next byte; `true` when it completes the pattern (the
+    /// search then starts afresh).
+    fn step(&mut self, b: u8) -> bool {
+        while self.matched > 0 && self.pattern.get(self.matched) != Some(&b) {
+            self.matched = self.back[self.matched];
+        }
+        if self.pattern.get(self.matched) == Some(&b) {
+            self.matched += 1;
+        }
+        if self.matched == self.pattern.len() {
+            self.matched = 0;
+            return true;
+        }
+        false
+    }
 }
 
 /// The part's name, refused if longer than [`MAX_NAME_BYTES`].
@@ -216,7 +522,8 @@ impl Upload {
 /// Reads a photo upload into memory (within the parser's body limit):
 /// the `photo` part, and every other part as a text field of at most
 /// `max_field` bytes (a later one of the same name replaces it); at most
-/// [`MAX_UPLOAD_PARTS`] parts, each named within [`MAX_NAME_BYTES`].
+/// [`MAX_UPLOAD_PARTS`] parts, each named within [`MAX_NAME_BYTES`], each
+/// header block within [`MAX_HEADER_BYTES`] (if `mp` is from [`parser`]).
 pub async fn read_upload(
     mp: &mut multer::Multipart<'_>,
     max_field: usize,
@@ -301,13 +608,15 @@ pub trait PhotoSink {
 /// Streams an archive form's photos to `sink` (bounded memory), within
 /// `limits`; keeps `name`, `manifest` and `csrf`, and reads and drops any
 /// other field within the text limit. At most `max_items` +
-/// [`MAX_ARCHIVE_TEXT_PARTS`] parts, each named within [`MAX_NAME_BYTES`].
+/// [`MAX_ARCHIVE_TEXT_PARTS`] parts, each named within [`MAX_NAME_BYTES`],
+/// each header block within [`MAX_HEADER_BYTES`] (if `mp` is from
+/// [`parser`]).
 pub async fn read_form<K: PhotoSink>(
     mp: &mut multer::Multipart<'_>,
     sink: &mut K,
     limits: &FormLimits,
 ) -> Result<Form, K::Error> {
-    let err = |e: multer::Error| K::Error::from(FormError::Multipart(e));
+    let err = |e: multer::Error| K::Error::from(FormError::from(e));
     let mut form = Form::default();
     let mut total = 0u64;
     let max_parts = limits.max_items.saturating_add(MAX_ARCHIVE_TEXT_PARTS);
