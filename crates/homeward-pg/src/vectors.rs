@@ -10,8 +10,8 @@
 
 use std::collections::HashMap;
 
-use homeward_core::index::{Embedding, FaceIndex, HnswParams, SearchFilter, DIM};
-use homeward_core::store::model_checks::{check_enable, check_stored_vector, not_128};
+use homeward_core::index::{Embedding, FaceIndex, HnswParams, SearchFilter};
+use homeward_core::store::model_checks::{as_128, check_enable, check_stored_vector};
 use homeward_core::store::{
     CaseId, FaceId, FaceRecord, FaceTable, Metric, ModelIndexes, ModelSpec, ModelStatus,
     ModelVector, PendingFace, StoreError,
@@ -329,16 +329,9 @@ impl PgStore {
         model: &str,
         ids: &[FaceId],
     ) -> Result<HashMap<FaceId, Embedding>, StoreError> {
-        if let Some(spec) = self.models.specs().iter().find(|m| m.name == model) {
-            if spec.dim as usize != DIM {
-                return Err(not_128(spec));
-            }
-        }
-        Ok(self
-            .model_vectors_of(table, model, ids)?
-            .into_iter()
-            .filter_map(|(id, v)| Some((id, <Embedding>::try_from(v.as_slice()).ok()?)))
-            .collect())
+        as_128(self.models.specs(), model, || {
+            self.model_vectors_of(table, model, ids)
+        })
     }
 
     /// `model`'s vectors of the given faces of `table`, by face id, of the

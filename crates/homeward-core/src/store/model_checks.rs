@@ -2,10 +2,12 @@
 //! [`super::Store`] implementation calls the same checks: a model it could
 //! not index, and a vector it could not compare with the ones it holds.
 
-use super::types::FaceRecord;
+use std::collections::HashMap;
+
+use super::types::{FaceId, FaceRecord};
 use super::vectors::ModelSpec;
 use super::StoreError;
-use crate::index::{DIM, MAX_DIM};
+use crate::index::{Embedding, DIM, MAX_DIM};
 
 /// Refuses a model a registry could not index: no name or version, or a
 /// dimension no index holds (each model's index takes its model's
@@ -28,18 +30,32 @@ pub fn check_spec(spec: &ModelSpec) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Refuses reading `spec`'s vectors as the 128-d vectors the ranking
-/// reads (SFace's and dlib's dimension): another dimension has its own
-/// index and is read whole ([`super::Registry::model_vectors_of`]).
-pub fn not_128(spec: &ModelSpec) -> StoreError {
-    StoreError::Invalid {
-        field: "model",
-        why: format!(
-            "{} gives {}-d vectors, and this reads {DIM}-d vectors; search it through its \
-             own index (search_model) and read its vectors with model_vectors_of",
-            spec.name, spec.dim
-        ),
+/// A model's vectors (`read`, at the model's dimension) as the 128-d
+/// vectors the ranking reads (SFace's and dlib's dimension); a vector of
+/// another length is left out. A model of another dimension (among
+/// `specs`) is refused: it has its own index and is read whole
+/// ([`super::Registry::model_vectors_of`]). Both stores' `vectors_of`.
+pub fn as_128(
+    specs: &[ModelSpec],
+    model: &str,
+    read: impl FnOnce() -> Result<HashMap<FaceId, Vec<f32>>, StoreError>,
+) -> Result<HashMap<FaceId, Embedding>, StoreError> {
+    if let Some(spec) = specs.iter().find(|m| m.name == model) {
+        if spec.dim as usize != DIM {
+            return Err(StoreError::Invalid {
+                field: "model",
+                why: format!(
+                    "{} gives {}-d vectors, and this reads {DIM}-d vectors; search it through its \
+                     own index (search_model) and read its vectors with model_vectors_of",
+                    spec.name, spec.dim
+                ),
+            });
+        }
     }
+    Ok(read()?
+        .into_iter()
+        .filter_map(|(id, v)| Some((id, <Embedding>::try_from(v.as_slice()).ok()?)))
+        .collect())
 }
 
 /// Why `v` is not a vector of `spec` (wrong length, a non-finite value).

@@ -19,7 +19,7 @@ use super::model_checks::{check_enable, check_stored_vector, check_vectors};
 use super::model_index::ModelIndexes;
 use super::types::{CaseId, FaceId, FaceRecord, ModelVector};
 use super::{Registry, StoreError};
-use crate::index::{Embedding, FaceIndex, HnswParams, SearchFilter, DIM};
+use crate::index::{Embedding, FaceIndex, HnswParams, SearchFilter};
 
 /// How a model's vectors are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -342,16 +342,9 @@ impl Registry {
         model: &str,
         ids: &[FaceId],
     ) -> Result<HashMap<FaceId, Embedding>, StoreError> {
-        if let Some(spec) = self.models.specs().iter().find(|m| m.name == model) {
-            if spec.dim as usize != DIM {
-                return Err(super::model_checks::not_128(spec));
-            }
-        }
-        Ok(self
-            .model_vectors_of(table, model, ids)?
-            .into_iter()
-            .filter_map(|(id, v)| Some((id, <Embedding>::try_from(v.as_slice()).ok()?)))
-            .collect())
+        super::model_checks::as_128(self.models.specs(), model, || {
+            self.model_vectors_of(table, model, ids)
+        })
     }
 
     /// `model`'s vectors of the given faces of `table`, by face id, of the
