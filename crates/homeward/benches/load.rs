@@ -7,8 +7,9 @@
 //! readers fetch the review queue and the case list (no inference), which
 //! shows the HTTP, auth, audit and SQLite cost alone.
 //!
-//! `--models dlib` makes the registry with dlib's model alone; the default is
-//! a new registry's (`dlib,sface`: every face is embedded by both).
+//! `--models dlib` makes the registry with dlib's model alone (what is
+//! stored and ranked; the server's analysis still embeds every face with
+//! every bundled model); the default is a new registry's (`dlib,sface`).
 //!
 //! With `--hostile N` it is the soak of issue 13: N more clients send every
 //! hostile request of that review (`load/hostile.rs`: the 3,000,000×1 and
@@ -180,8 +181,8 @@ fn main() {
     let hostiles = arg(&args, "--hostile", 0) as usize;
     let budget_mib = arg(&args, "--analysis-budget-mib", 0);
 
-    // `--models dlib` measures the first model alone (the registry default
-    // since the model slot fuses dlib and SFace: `dlib,sface`).
+    // `--models dlib`: a registry of dlib alone (a new registry's default
+    // since the model slot is `dlib,sface`).
     let models = args
         .iter()
         .position(|a| a == "--models")
