@@ -5,33 +5,13 @@
 
 use homeward_core::index::SearchFilter;
 use homeward_core::store::{
-    CaseStatus, FaceRecord, FaceTable, MatchOrigin, Metric, ModelSpec, ModelVector, NewCase,
-    NewMatch, NewSighting, PhotoMeta, Registry, Sex, SightingExtras, StoreError,
+    CaseStatus, FaceRecord, FaceTable, MatchOrigin, ModelSpec, ModelVector, NewMatch, NewSighting,
+    PhotoMeta, Registry, SightingExtras, StoreError,
 };
 
-fn sface() -> ModelSpec {
-    ModelSpec {
-        name: "sface".into(),
-        version: "test-v1".into(),
-        dim: 128,
-        metric: Metric::Cosine,
-    }
-}
-
-fn case(name: &str) -> NewCase {
-    NewCase {
-        child_name: name.into(),
-        sex: Sex::Female,
-        birth_date: Some("2015-03-14".into()),
-        birth_year: None,
-        missing_date: Some("2023-06-01".into()),
-        missing_place: "Chengdu".into(),
-        missing_location: None,
-        status: CaseStatus::Searching,
-        contact_ref: None,
-        notes: None,
-    }
-}
+#[path = "support/models.rs"]
+mod models;
+use models::{case, sface};
 
 /// A unit vector along axis `k`.
 fn axis(k: usize) -> Vec<f32> {

@@ -8,10 +8,14 @@
 use homeward_core::faces::{Embedder, FaceLandmarks};
 use homeward_core::index::{IndexError, SearchFilter};
 use homeward_core::store::{
-    CaseStatus, FaceRecord, FaceTable, IndexOrigin, Metric, ModelSpec, ModelVector, NewCase,
-    PhotoMeta, Registry, Sex, StoreError,
+    CaseStatus, FaceRecord, FaceTable, IndexOrigin, Metric, ModelSpec, ModelVector, PhotoMeta,
+    Registry, StoreError,
 };
 use image::{Rgb, RgbImage};
+
+#[path = "support/models.rs"]
+mod models;
+use models::{case, sface};
 
 const WIDE: &str = "wide512";
 
@@ -73,30 +77,6 @@ impl Embedder for Wide {
                 v
             })
             .collect()
-    }
-}
-
-fn sface() -> ModelSpec {
-    ModelSpec {
-        name: "sface".into(),
-        version: "test-v1".into(),
-        dim: 128,
-        metric: Metric::Cosine,
-    }
-}
-
-fn case(name: &str) -> NewCase {
-    NewCase {
-        child_name: name.into(),
-        sex: Sex::Female,
-        birth_date: Some("2016-05-02".into()),
-        birth_year: None,
-        missing_date: Some("2022-09-01".into()),
-        missing_place: "Kunming".into(),
-        missing_location: None,
-        status: CaseStatus::Searching,
-        contact_ref: None,
-        notes: None,
     }
 }
 
