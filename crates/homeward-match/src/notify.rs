@@ -850,12 +850,8 @@ impl Outbox for MemoryOutbox {
         Ok(())
     }
 
-    fn expire(&mut self, q: &OwedQuery<'_>, now: i64) -> Result<Vec<u64>, StoreError> {
-        let ids = self.owed(q, now, false);
-        for id in &ids {
-            self.give_up(*id, q.channel, now)?;
-        }
-        Ok(ids)
+    fn overdue(&mut self, q: &OwedQuery<'_>, now: i64) -> Result<Vec<u64>, StoreError> {
+        Ok(self.owed(q, now, false))
     }
 }
 

@@ -175,14 +175,10 @@ impl Outbox for PgOutbox {
         Ok(())
     }
 
-    fn expire(&mut self, q: &OwedQuery<'_>, now: i64) -> Result<Vec<u64>, StoreError> {
+    fn overdue(&mut self, q: &OwedQuery<'_>, now: i64) -> Result<Vec<u64>, StoreError> {
         if q.bands.is_empty() {
             return Ok(Vec::new());
         }
-        let ids = self.owed(q, now, false)?;
-        for id in &ids {
-            self.give_up(*id, q.channel, now)?;
-        }
-        Ok(ids)
+        self.owed(q, now, false)
     }
 }

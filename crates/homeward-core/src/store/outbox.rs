@@ -64,9 +64,18 @@ pub trait Outbox: Send {
     fn retry_at(&mut self, match_id: u64, channel: &str, next_at: i64) -> Result<(), StoreError>;
     /// Gives up on `match_id` on `channel` (never claimed again).
     fn give_up(&mut self, match_id: u64, channel: &str, now: i64) -> Result<(), StoreError>;
+    /// The owed matches queued before `q.since` that no one holds a lease
+    /// on, oldest first.
+    fn overdue(&mut self, q: &OwedQuery<'_>, now: i64) -> Result<Vec<u64>, StoreError>;
     /// Gives up on every owed match queued before `q.since` that no one holds
     /// a lease on, and returns their ids (for the log).
-    fn expire(&mut self, q: &OwedQuery<'_>, now: i64) -> Result<Vec<u64>, StoreError>;
+    fn expire(&mut self, q: &OwedQuery<'_>, now: i64) -> Result<Vec<u64>, StoreError> {
+        let ids = self.overdue(q, now)?;
+        for id in &ids {
+            self.give_up(*id, q.channel, now)?;
+        }
+        Ok(ids)
+    }
 }
 
 /// The outbox of a SQLite registry, on a connection of its own (the
@@ -260,14 +269,10 @@ impl Outbox for SqliteOutbox {
         Ok(())
     }
 
-    fn expire(&mut self, q: &OwedQuery<'_>, now: i64) -> Result<Vec<u64>, StoreError> {
+    fn overdue(&mut self, q: &OwedQuery<'_>, now: i64) -> Result<Vec<u64>, StoreError> {
         if q.bands.is_empty() {
             return Ok(Vec::new());
         }
-        let ids = self.owed(q, now, false)?;
-        for id in &ids {
-            self.give_up(*id, q.channel, now)?;
-        }
-        Ok(ids)
+        self.owed(q, now, false)
     }
 }
