@@ -357,7 +357,8 @@ pub fn work_one(
         Ok(b) => b,
         Err(why) => return retry(queue, &job, why),
     };
-    let photo = match analyzer.photo_bytes(bytes) {
+    let models = matcher.registry().models().to_vec();
+    let photo = match analyzer.photo_bytes_for(bytes, &models) {
         Ok(p) => p,
         Err(MatchError::Decode(e)) => {
             let step = unreadable(matcher, queue, &job, &e.to_string());

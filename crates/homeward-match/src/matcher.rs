@@ -10,8 +10,8 @@ use homeward_core::faces::{DetectOptions, EmbedOptions, Embedder, FaceEngine, Fa
 use homeward_core::intake::Limits;
 use homeward_core::sface::SFace;
 use homeward_core::store::{
-    CaseId, CaseStatus, MatchId, MatchState, MatchStore, NewCase, NewSighting, PhotoMeta, Registry,
-    SightingId,
+    CaseId, CaseStatus, MatchId, MatchState, MatchStore, ModelSpec, NewCase, NewSighting,
+    PhotoMeta, Registry, SightingId,
 };
 
 use crate::batch::{self, ItemResult};
@@ -124,6 +124,16 @@ impl Analyzer {
         self.second.iter().map(|m| m.as_ref()).collect()
     }
 
+    /// The second models a registry has enabled: a registry of dlib alone
+    /// is not made to pay for SFace's embeddings, which it would not store.
+    fn enabled_refs(&self, enabled: &[ModelSpec]) -> Vec<&dyn Embedder> {
+        self.second
+            .iter()
+            .filter(|m| enabled.iter().any(|e| e.name == m.spec().name))
+            .map(|m| m.as_ref())
+            .collect()
+    }
+
     /// The engine.
     pub fn engine(&self) -> &FaceEngine {
         &self.engine
@@ -154,9 +164,46 @@ impl Analyzer {
     /// # Errors
     /// As [`Analyzer::photo_path`].
     pub fn photo_bytes(&self, bytes: Vec<u8>) -> Result<Analyzed, MatchError> {
+        self.bytes_with(bytes, &self.second_refs())
+    }
+
+    /// As [`Analyzer::photo_path`], embedding only with the second models
+    /// in `enabled` (a registry's [`MatchStore::models`]): what a photo
+    /// bound for one registry needs, and no more.
+    ///
+    /// # Errors
+    /// As [`Analyzer::photo_path`].
+    pub fn photo_path_for(
+        &self,
+        path: &Path,
+        enabled: &[ModelSpec],
+    ) -> Result<Analyzed, MatchError> {
+        Analyzed::from_path(
+            &self.engine,
+            &self.enabled_refs(enabled),
+            path,
+            &self.analysis.limits,
+            &self.analysis.face_options(),
+        )
+    }
+
+    /// As [`Analyzer::photo_bytes`], embedding only with the second models
+    /// in `enabled`, as [`Analyzer::photo_path_for`].
+    ///
+    /// # Errors
+    /// As [`Analyzer::photo_path`].
+    pub fn photo_bytes_for(
+        &self,
+        bytes: Vec<u8>,
+        enabled: &[ModelSpec],
+    ) -> Result<Analyzed, MatchError> {
+        self.bytes_with(bytes, &self.enabled_refs(enabled))
+    }
+
+    fn bytes_with(&self, bytes: Vec<u8>, second: &[&dyn Embedder]) -> Result<Analyzed, MatchError> {
         Analyzed::from_bytes(
             &self.engine,
-            &self.second_refs(),
+            second,
             bytes,
             &self.analysis.limits,
             &self.analysis.face_options(),
@@ -685,6 +732,27 @@ mod tests {
         assert!(a.face_options().embed.flip);
         assert_eq!(a.face_options().embed.jitter, 3);
         assert!(photo("obama.jpg").faces[0].model.ends_with("+flip"));
+    }
+
+    #[test]
+    fn a_photo_for_a_registry_is_embedded_only_by_its_models() {
+        let path = fixture("obama.jpg");
+        let dlib_alone = analyzer().photo_path_for(&path, &[]).expect("reads");
+        assert!(dlib_alone.faces[0].vectors.is_empty(), "no SFace vector");
+        let with_sface = analyzer()
+            .photo_path_for(&path, &models::default_models())
+            .expect("reads");
+        let names: Vec<&str> = with_sface.faces[0]
+            .vectors
+            .iter()
+            .map(|v| v.model.as_str())
+            .collect();
+        assert_eq!(names, [models::SFACE]);
+        // dlib's own reading of the face is the same either way.
+        assert_eq!(dlib_alone.faces[0].embedding, with_sface.faces[0].embedding);
+        let bytes = std::fs::read(&path).expect("fixture");
+        let from_bytes = analyzer().photo_bytes_for(bytes, &[]).expect("reads");
+        assert!(from_bytes.faces[0].vectors.is_empty());
     }
 
     #[test]

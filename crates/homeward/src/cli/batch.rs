@@ -205,6 +205,7 @@ pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
         .collect();
     let skipped = items.len() - todo.len();
     let actor = a.db.actor();
+    let models = m.registry().models().to_vec();
 
     let pb = ProgressBar::with_draw_target(Some(todo.len() as u64), ProgressDrawTarget::stderr());
     pb.set_style(
@@ -220,7 +221,7 @@ pub fn run(a: &BatchArgs) -> Result<Outcome, CliError> {
     for part in todo.chunks(chunk) {
         let analysed: Vec<_> = part
             .par_iter()
-            .map(|it| analyzer.photo_path(&it.path))
+            .map(|it| analyzer.photo_path_for(&it.path, &models))
             .collect();
         for (it, an) in part.iter().zip(analysed) {
             let result = an.and_then(|photo| {

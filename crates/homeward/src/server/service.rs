@@ -607,9 +607,12 @@ impl Service {
     }
 
     /// Decodes an upload within the limits, finds its faces (flip-averaged
-    /// embeddings and chip hashes) and hashes the whole photo.
+    /// embeddings, from each model the registry has enabled, and chip
+    /// hashes) and hashes the whole photo. The registry is locked only to
+    /// read its models, not for the analysis.
     pub fn analyze(&self, bytes: Vec<u8>) -> Result<Analyzed, ApiError> {
-        Ok(self.analyzer.photo_bytes(bytes)?)
+        let models = self.with_registry(|r| Ok(r.models().to_vec()))?;
+        Ok(self.analyzer.photo_bytes_for(bytes, &models)?)
     }
 
     /// One step of the background job that gives stored faces their vector

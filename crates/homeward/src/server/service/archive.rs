@@ -114,7 +114,12 @@ impl Service {
         sighting: &NewSighting,
     ) -> Result<ItemDone, ApiError> {
         let analysed = match photo {
-            Ok(bytes) => self.analyzer.photo_bytes(bytes).map_err(|e| e.to_string()),
+            Ok(bytes) => {
+                let models = self.with_registry(|r| Ok(r.models().to_vec()))?;
+                self.analyzer
+                    .photo_bytes_for(bytes, &models)
+                    .map_err(|e| e.to_string())
+            }
             Err(why) => Err(why),
         };
         let recorded = {
