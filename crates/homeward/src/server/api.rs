@@ -143,7 +143,8 @@ pub(super) async fn drain(body: axum::body::Body, limit: usize) {
 /// Checks an upload before reading it: the caller, the role, the upload
 /// rate and the content type (415 unless multipart/form-data). On refusal
 /// the body is drained first. Then reads the form (in memory, within the
-/// server's body limit).
+/// server's body limit); a form refused while reading (too many parts, a
+/// field too long) is drained too.
 pub(super) async fn upload_gate(
     st: &AppState,
     caller: Result<Caller, ApiError>,
@@ -173,8 +174,16 @@ pub(super) async fn upload_gate(
         }
     };
     let mut mp = multipart_body(req, Some(st.body_limit()))?;
-    let up = super::multipart::read_upload(&mut mp, MAX_FIELD_BYTES).await?;
-    Ok((caller, up))
+    match super::multipart::read_upload(&mut mp, MAX_FIELD_BYTES).await {
+        Ok(up) => Ok((caller, up)),
+        Err(e) => {
+            // As for the refusals above: a client that sends its whole form
+            // before reading the answer sees the refusal, not a reset. The
+            // parser still bounds it (body limit, header block limit).
+            super::multipart::drain_form(&mut mp, st.body_limit()).await;
+            Err(e.into())
+        }
+    }
 }
 
 /// Decodes and analyses a photo on the blocking pool.

@@ -397,3 +397,27 @@ async fn photo_bytes_are_never_counted_however_chunked() {
         assert!(up.photo.as_deref() == Some(&content[..100_000]));
     }
 }
+
+#[tokio::test]
+async fn the_drain_after_a_refused_upload_reads_the_rest_of_the_form() {
+    // 65 text parts (one over the limit), then a photo of 1 MiB: the
+    // refusal comes at the 65th part, and the drain reads on to the end.
+    let mut body = Vec::new();
+    for _ in 0..=super::multipart::MAX_UPLOAD_PARTS {
+        body.extend_from_slice(
+            b"--b\r\nContent-Disposition: form-data; name=\"place\"\r\n\r\nx\r\n",
+        );
+    }
+    body.extend_from_slice(&photo_part("a.jpg", &vec![0x5a; 1 << 20]));
+    body.extend_from_slice(b"--b--\r\n");
+    let (src, pulled) = counted(None, &body, CHUNK);
+    let mut mp = parser(src, "b", Some(8 << 20));
+    let got = read_upload(&mut mp, 4096).await;
+    assert!(
+        matches!(got, Err(FormError::TooManyParts { .. })),
+        "{got:?}"
+    );
+    assert!(pulled.load(Ordering::Relaxed) < body.len());
+    drain_form(&mut mp, usize::MAX).await;
+    assert_eq!(pulled.load(Ordering::Relaxed), body.len());
+}
