@@ -7,7 +7,7 @@
 //! server reads it), the rest is the body. A body of a `multipart/form-data`
 //! type with a boundary is read by both readers, with small limits: as a
 //! photo upload (`read_upload`, the whole body within [`BODY_LIMIT`], then
-//! `take_photo`) and as an archive form (`read_form` into memory, then
+//! `take_photo`, or `drain_form` after a refusal) and as an archive form (`read_form` into memory, then
 //! `drain_form` after a refusal). Each reader runs twice, on the body in
 //! one chunk and in small chunks, as a connection may deliver it.
 //!
@@ -135,6 +135,8 @@ fn as_upload(body: &[u8], boundary: &str, step: Option<usize>) -> Result<Upload,
         }
         Err(e) => {
             check_error(&e);
+            // The server drains a refused upload within its body limit.
+            block_on(drain_form(&mut mp, BODY_LIMIT));
             Err(e)
         }
     }
