@@ -254,9 +254,14 @@ fn embed_centre(
     limits: &Limits,
     o: &FaceOptions,
 ) -> Result<Option<Computed>, CliError> {
-    let Ok(photo) = intake::load_path(path, limits) else {
-        return Ok(None);
-    };
+    // A photo that cannot be read is an error, not a photo without a
+    // face: it would be cached and counted as one.
+    let photo = intake::load_path(path, limits).map_err(|e| {
+        CliError::Usage(format!(
+            "cannot read {} ({e}); fix or drop it from the manifest",
+            path.display()
+        ))
+    })?;
     let (cx, cy) = (
         photo.image.width() as f64 / 2.0,
         photo.image.height() as f64 / 2.0,
@@ -1149,6 +1154,24 @@ fn fit_second(
     Ok((table, fused))
 }
 
+/// Refuses a manifest naming photos that are not there, before any work:
+/// a wrong folder would otherwise read as photos without a face, and the
+/// figures as a model's failure.
+fn check_photos_exist(rows: &[Row], manifest: &Path) -> Result<(), CliError> {
+    let missing: Vec<&Row> = rows.iter().filter(|r| !r.path.is_file()).collect();
+    match missing.first() {
+        None => Ok(()),
+        Some(first) => Err(CliError::Usage(format!(
+            "{} of the {} photos in manifest {} are not there (the first: {}); a manifest's \
+             paths are read relative to the manifest's own folder",
+            missing.len(),
+            rows.len(),
+            manifest.display(),
+            first.path.display()
+        ))),
+    }
+}
+
 /// Runs `eval search`.
 pub fn evaluate(engine: &FaceEngine, e: &SearchEval<'_>) -> Result<SearchReport, CliError> {
     let start = Instant::now();
@@ -1158,6 +1181,7 @@ pub fn evaluate(engine: &FaceEngine, e: &SearchEval<'_>) -> Result<SearchReport,
     })?;
     let base = e.manifest.parent().unwrap_or(Path::new("."));
     let rows = parse_manifest(&text, base).map_err(CliError::Usage)?;
+    check_photos_exist(&rows, e.manifest)?;
     let second = e.model.needs_sface();
     if second && e.sface.is_none() {
         return Err(CliError::Usage(
@@ -1643,6 +1667,23 @@ mod tests {
         assert!(parse_manifest("a.jpg,ann,4,suspect\n", Path::new(".")).is_err());
         assert!(parse_manifest("a.jpg,ann\n", Path::new(".")).is_err());
         assert!(parse_manifest("a.jpg,ann,soon,registry\n", Path::new(".")).is_err());
+    }
+
+    #[test]
+    fn a_manifest_naming_missing_photos_is_refused_before_any_work() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.jpg"), b"not read here").unwrap();
+        let m = "a.jpg,ann,4,registry\nb.jpg,ann,9,sighting\nc.jpg,bob,5,registry\n";
+        let rows = parse_manifest(m, dir.path()).unwrap();
+        let e = check_photos_exist(&rows, &dir.path().join("m.csv"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("2 of the 3 photos"), "{e}");
+        assert!(
+            e.contains("b.jpg") && e.contains("relative to the manifest"),
+            "{e}"
+        );
+        assert!(check_photos_exist(&rows[..1], Path::new("m.csv")).is_ok());
     }
 
     #[test]
