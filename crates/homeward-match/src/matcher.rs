@@ -144,7 +144,9 @@ impl Analyzer {
         &self.analysis
     }
 
-    /// Reads and analyses a photo file.
+    /// Reads and analyses a photo file, embedding it with every second
+    /// model this analyser holds (what a new registry enables); for a
+    /// given registry, [`Analyzer::photo_path_for`] runs only its models.
     ///
     /// # Errors
     /// [`MatchError::Decode`] when the file cannot be read, is not a photo or

@@ -282,9 +282,10 @@ fn add_photos(
     taken: &[String],
 ) -> Result<CaseReport, CliError> {
     let mut out = Vec::new();
+    let models = m.registry().models().to_vec();
     for (i, path) in photos.iter().enumerate() {
         let shown = path.display().to_string();
-        let analyzed = match analyzer.photo_path(path) {
+        let analyzed = match analyzer.photo_path_for(path, &models) {
             Ok(x) => x,
             Err(e) => {
                 out.push(PhotoReport {

@@ -47,8 +47,8 @@ struct SearchReport {
 pub fn run(a: &SearchArgs) -> Result<Outcome, CliError> {
     a.db.check()?;
     let analyzer = Analyzer::bundled(a.face.analysis())?;
-    let photo = analyzer.photo_path(&a.photo)?;
     let m = a.db.matcher(a.priors.policy()?)?;
+    let photo = analyzer.photo_path_for(&a.photo, m.registry().models())?;
     let meta = QueryMeta {
         day: Some(
             a.when

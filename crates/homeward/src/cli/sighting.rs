@@ -90,8 +90,8 @@ pub fn run(cmd: SightingCommand) -> Result<Outcome, CliError> {
 fn add(a: &SightingAddArgs) -> Result<Outcome, CliError> {
     a.db.check()?;
     let analyzer = Analyzer::bundled(a.face.analysis())?;
-    let photo = analyzer.photo_path(&a.photo)?;
     let mut m = a.db.matcher(a.priors.policy()?)?;
+    let photo = analyzer.photo_path_for(&a.photo, m.registry().models())?;
     let sighting = NewSighting {
         seen_at: Some(a.when.clone().unwrap_or_else(|| Day::today().iso())),
         place: a.place.clone(),
