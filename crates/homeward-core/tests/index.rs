@@ -14,13 +14,13 @@ use synth::{dataset, queries, Rng};
 
 // ---- generator sanity: distances look like dlib's ----
 
-#[test]
-fn synthetic_vectors_have_dlib_like_distances() {
-    let (_, vecs, owner) = dataset(1, 300, 4);
+/// The median distance between near neighbours in generation order of the
+/// same identity, and of different identities.
+fn median_distances<V: AsRef<[f32]>, O: PartialEq>(vecs: &[V], owner: &[O]) -> (f32, f32) {
     let (mut same, mut diff) = (Vec::new(), Vec::new());
     for i in 0..vecs.len() {
         for j in i + 1..vecs.len().min(i + 40) {
-            let d = l2(&vecs[i], &vecs[j]);
+            let d = l2(vecs[i].as_ref(), vecs[j].as_ref());
             if owner[i] == owner[j] {
                 same.push(d)
             } else {
@@ -32,7 +32,13 @@ fn synthetic_vectors_have_dlib_like_distances() {
         v.sort_by(f32::total_cmp);
         v[v.len() / 2]
     };
-    let (ms, md) = (median(&mut same), median(&mut diff));
+    (median(&mut same), median(&mut diff))
+}
+
+#[test]
+fn synthetic_vectors_have_dlib_like_distances() {
+    let (_, vecs, owner) = dataset(1, 300, 4);
+    let (ms, md) = median_distances(&vecs, &owner);
     assert!((0.35..=0.5).contains(&ms), "same-identity median {ms}");
     assert!((0.8..=1.0).contains(&md), "different-identity median {md}");
 }
@@ -151,20 +157,7 @@ fn a_dimension_no_index_holds_is_refused() {
 #[test]
 fn synthetic_512_d_vectors_keep_dlib_like_distances() {
     let (_, vecs, owner) = synth::dataset_d::<512>(1, 300, 4);
-    let (mut same, mut diff) = (Vec::new(), Vec::new());
-    for i in 0..vecs.len() {
-        for j in i + 1..vecs.len().min(i + 40) {
-            let d = l2(&vecs[i], &vecs[j]);
-            if owner[i] == owner[j] {
-                same.push(d)
-            } else {
-                diff.push(d)
-            }
-        }
-    }
-    same.sort_by(f32::total_cmp);
-    diff.sort_by(f32::total_cmp);
-    let (ms, md) = (same[same.len() / 2], diff[diff.len() / 2]);
+    let (ms, md) = median_distances(&vecs, &owner);
     assert!((0.35..=0.5).contains(&ms), "same-identity median {ms}");
     assert!((0.8..=1.0).contains(&md), "different-identity median {md}");
 }

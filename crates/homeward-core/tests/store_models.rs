@@ -6,7 +6,7 @@
 use homeward_core::index::SearchFilter;
 use homeward_core::store::{
     CaseStatus, FaceRecord, FaceTable, MatchOrigin, ModelSpec, ModelVector, NewMatch, NewSighting,
-    PhotoMeta, Registry, SightingExtras, StoreError,
+    PhotoMeta, Registry, SightingExtras, Store, StoreError,
 };
 
 #[path = "support/models.rs"]

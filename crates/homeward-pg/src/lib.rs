@@ -1182,14 +1182,6 @@ impl Store for PgStore {
     ) -> Result<usize, StoreError> {
         PgStore::store_vectors(self, model, vectors)
     }
-    fn vectors_of(
-        &self,
-        table: FaceTable,
-        model: &str,
-        ids: &[FaceId],
-    ) -> Result<HashMap<FaceId, Embedding>, StoreError> {
-        PgStore::vectors_of(self, table, model, ids)
-    }
     fn model_vectors_of(
         &self,
         table: FaceTable,

@@ -180,7 +180,12 @@ impl MatchStore for PgStore {
         // Each face's vectors of the enabled models, in the order enabled.
         let ids: Vec<FaceId> = faces.iter().map(|(f, _)| *f).collect();
         for spec in self.models.specs() {
-            let mut got = self.vectors_of(FaceTable::Sighting, &spec.name, &ids)?;
+            let mut got = homeward_core::store::Store::vectors_of(
+                self,
+                FaceTable::Sighting,
+                &spec.name,
+                &ids,
+            )?;
             for (f, record) in &mut faces {
                 if let Some(e) = got.remove(f) {
                     record.vectors.push(ModelVector {

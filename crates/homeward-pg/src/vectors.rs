@@ -10,8 +10,8 @@
 
 use std::collections::HashMap;
 
-use homeward_core::index::{Embedding, FaceIndex, HnswParams, SearchFilter};
-use homeward_core::store::model_checks::{as_128, check_enable, check_stored_vector};
+use homeward_core::index::{FaceIndex, HnswParams, SearchFilter};
+use homeward_core::store::model_checks::{check_enable, check_stored_vector};
 use homeward_core::store::{
     CaseId, FaceId, FaceRecord, FaceTable, Metric, ModelIndexes, ModelSpec, ModelStatus,
     ModelVector, PendingFace, StoreError,
@@ -317,21 +317,6 @@ impl PgStore {
         }
         self.models.replace(model, &items)?;
         Ok(stored.len())
-    }
-
-    /// `model`'s vectors of the given faces of `table`, by face id, as the
-    /// 128-d vectors the ranking reads; a face without one is absent. A
-    /// model of another dimension is refused ([`PgStore::model_vectors_of`]
-    /// reads any).
-    pub fn vectors_of(
-        &self,
-        table: FaceTable,
-        model: &str,
-        ids: &[FaceId],
-    ) -> Result<HashMap<FaceId, Embedding>, StoreError> {
-        as_128(self.models.specs(), model, || {
-            self.model_vectors_of(table, model, ids)
-        })
     }
 
     /// `model`'s vectors of the given faces of `table`, by face id, of the

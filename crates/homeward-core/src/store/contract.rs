@@ -221,7 +221,11 @@ pub trait Store {
         table: FaceTable,
         model: &str,
         ids: &[FaceId],
-    ) -> Result<HashMap<FaceId, Embedding>, StoreError>;
+    ) -> Result<HashMap<FaceId, Embedding>, StoreError> {
+        super::model_checks::as_128(self.models(), model, || {
+            self.model_vectors_of(table, model, ids)
+        })
+    }
     /// `model`'s vectors of the given faces of `table`, by face id, each of
     /// the model's dimension; a face without one (or a model not enabled)
     /// is absent.
@@ -408,14 +412,6 @@ impl Store for Registry {
         vectors: &[(FaceTable, FaceId, Vec<f32>)],
     ) -> Result<usize, StoreError> {
         Registry::store_vectors(self, model, vectors)
-    }
-    fn vectors_of(
-        &self,
-        table: FaceTable,
-        model: &str,
-        ids: &[FaceId],
-    ) -> Result<HashMap<FaceId, Embedding>, StoreError> {
-        Registry::vectors_of(self, table, model, ids)
     }
     fn model_vectors_of(
         &self,

@@ -19,7 +19,7 @@ use super::model_checks::{check_enable, check_stored_vector, check_vectors};
 use super::model_index::ModelIndexes;
 use super::types::{CaseId, FaceId, FaceRecord, ModelVector};
 use super::{Registry, StoreError};
-use crate::index::{Embedding, FaceIndex, HnswParams, SearchFilter};
+use crate::index::{FaceIndex, HnswParams, SearchFilter};
 
 /// How a model's vectors are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -330,21 +330,6 @@ impl Registry {
         }
         self.models.replace(model, &items)?;
         Ok(stored.len())
-    }
-
-    /// `model`'s vectors of the given faces of `table`, by face id, as the
-    /// 128-d vectors the ranking reads; a face without one is absent. A
-    /// model of another dimension is refused ([`Registry::model_vectors_of`]
-    /// reads any).
-    pub fn vectors_of(
-        &self,
-        table: FaceTable,
-        model: &str,
-        ids: &[FaceId],
-    ) -> Result<HashMap<FaceId, Embedding>, StoreError> {
-        super::model_checks::as_128(self.models.specs(), model, || {
-            self.model_vectors_of(table, model, ids)
-        })
     }
 
     /// `model`'s vectors of the given faces of `table`, by face id, of the
